@@ -1,0 +1,214 @@
+/*
+ * Lifecycle. Start-up does only what sampling needs right away (config,
+ * libunwind, the handler, timers, one thread); everything heavy (jemalloc
+ * arena, symbolization, zlib, libcurl) happens on the flusher thread when
+ * there is something to export.
+ */
+#include "agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "cpu.h"
+#include "export.h"
+#include "flusher.h"
+#include "heap.h"
+#include "internal.h"
+#include "log.h"
+#include "summary.h"
+#include "sys.h"
+#include "trace.h"
+#include "unwind.h"
+
+__thread int otp_tls_in_agent __attribute__((tls_model("initial-exec")));
+int otp_agent_pid;
+
+static _Atomic int running;
+static pthread_key_t exit_key;
+static bool exit_key_ok;
+static __thread sigset_t fork_saved_mask __attribute__((tls_model("initial-exec")));
+
+bool otp_agent_running(void)
+{
+    return atomic_load_explicit(&running, memory_order_relaxed) && getpid() == otp_agent_pid;
+}
+
+static void on_thread_exit(void *p)
+{
+    otp_thread_t *t = p;
+    if (t && t != OTP_THREAD_GONE)
+        otp_thread_retire(t);
+}
+
+/* Threads that were running before the constructor (started by other
+ * libraries' constructors) get slots and timers by tid. getdents64 rather
+ * than opendir: no allocation on the app's heap. */
+static void register_existing_threads(pid_t self)
+{
+    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + off);
+            off += d->d_reclen;
+            pid_t tid = (pid_t)atoi(d->d_name);
+            if (tid <= 0 || tid == self)
+                continue;
+            otp_thread_t *t = otp_thread_register_tid(tid);
+            if (t)
+                otp_cpu_arm(t);
+        }
+    }
+    close(fd);
+}
+
+static void block_prof(sigset_t *old)
+{
+    sigset_t prof;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, old);
+}
+
+/* fork: SIGPROF is blocked around the fork itself so that a large process
+ * can fork under a fast timer (the kernel restarts an interrupted fork
+ * from scratch). */
+static void fork_prepare(void)
+{
+    if (!otp_agent_running())
+        return;
+    otp_thread_self(); /* cache the slot in TLS for the child */
+    block_prof(&fork_saved_mask);
+}
+
+static void fork_parent(void)
+{
+    if (!otp_agent_running())
+        return;
+    pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
+}
+
+static void fork_child(void)
+{
+    if (!atomic_load(&running) || getppid() != otp_agent_pid) {
+        /* Not ours (agent off, or a vfork-like path). */
+        return;
+    }
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1;
+    otp_agent_pid = getpid();
+    otp_thread_atfork_child();
+    otp_heap_atfork_child();
+    otp_export_atfork_child();
+    otp_flusher_atfork_child();
+    otp_cpu_arm(otp_thread_self());
+    otp_tls_in_agent = saved;
+    pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
+}
+
+void otp_agent_init(void)
+{
+    otp_tls_in_agent = 1;
+    otp_agent_pid = getpid();
+    otp_config_load(&otp_cfg);
+    otp_log_set_level(otp_cfg.log_level);
+    if (!otp_cfg.agent_enabled) {
+        otp_tls_in_agent = 0;
+        return;
+    }
+    otp_unwind_init();
+    otp_trace_init();
+    exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
+
+    otp_thread_t *main_slot = otp_thread_claim();
+    if (main_slot)
+        otp_thread_activate(main_slot);
+    otp_unwind_warm();
+    otp_heap_init();
+    if (otp_cfg.cpu_enabled && otp_cpu_init() == 0) {
+        otp_cpu_arm(main_slot);
+        register_existing_threads(otp_gettid());
+    }
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (otp_flusher_start() != 0) {
+        otp_cpu_stop(NULL);
+        otp_tls_in_agent = 0;
+        return;
+    }
+    atomic_store(&running, 1);
+    OTP_INFO("profiling %s (pid %d): cpu %s at %d Hz, export every %d ms to %s", otp_cfg.service_name,
+             (int)otp_agent_pid, otp_cpu_active() ? "on" : "off", otp_cfg.cpu_frequency_hz,
+             otp_cfg.export_interval_ms, otp_cfg.output_dir[0] ? otp_cfg.output_dir : "(no files)");
+    otp_tls_in_agent = 0;
+}
+
+void otp_agent_shutdown(void)
+{
+    if (!otp_agent_running())
+        return;
+    atomic_store(&running, 0);
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1;
+    otp_cpu_stop(NULL);
+    int64_t budget_ms = otp_cfg.shutdown_timeout_ms + 1000;
+    if (otp_flusher_stop(otp_mono_ns() + budget_ms * 1000000) != 0)
+        OTP_WARN("final profile not finished within %lld ms; exiting without it", (long long)budget_ms);
+    else
+        otp_summary_print();
+    otp_tls_in_agent = saved;
+}
+
+otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg)
+{
+    if (!otp_agent_running())
+        return NULL;
+    otp_thread_t *t = otp_thread_claim();
+    if (t) {
+        t->start_fn = fn;
+        t->start_arg = arg;
+    }
+    return t;
+}
+
+void otp_agent_thread_begin(otp_thread_t *t)
+{
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1;
+    otp_thread_activate(t);
+    if (exit_key_ok)
+        pthread_setspecific(exit_key, t);
+    otp_unwind_warm();
+    otp_trace_thread_start();
+    otp_cpu_arm(t);
+    /* A thread created from a context that blocks SIGPROF would never be
+     * sampled; the profiling signal is ours to unblock. */
+    sigset_t prof;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    if (otp_cpu_active())
+        pthread_sigmask(SIG_UNBLOCK, &prof, NULL);
+    otp_tls_in_agent = saved;
+}
+
+void otp_agent_before_exec(void)
+{
+    if (otp_agent_running())
+        otp_cpu_before_exec();
+}
+
+void otp_agent_after_failed_exec(void)
+{
+    if (otp_agent_running())
+        otp_cpu_after_failed_exec();
+}

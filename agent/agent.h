@@ -1,0 +1,28 @@
+/*
+ * Agent lifecycle, called from preload/: process start and exit, thread
+ * start and exit, fork, exec.
+ */
+#ifndef OTP_AGENT_H
+#define OTP_AGENT_H
+
+#include <stdbool.h>
+
+#include "thread.h"
+
+/* Constructor. Never fails: on trouble the agent turns features off. */
+void otp_agent_init(void);
+/* Destructor: final flush within the configured bounded time. */
+void otp_agent_shutdown(void);
+/* True once init ran with the agent enabled, in the process it ran in. */
+bool otp_agent_running(void);
+
+/* pthread_create wrapper: slot for the new thread (NULL: not profiled). */
+otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg);
+/* First thing the new thread runs; returns what to call. */
+void otp_agent_thread_begin(otp_thread_t *t);
+
+/* exec wrappers. */
+void otp_agent_before_exec(void);
+void otp_agent_after_failed_exec(void);
+
+#endif

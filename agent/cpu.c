@@ -1,0 +1,299 @@
+/*
+ * Per-thread CPU-time timers and the SIGPROF handler.
+ *
+ * Each thread gets a POSIX timer on its own CPU clock that signals that
+ * thread only (SIGEV_THREAD_ID), so samples follow CPU use per thread and
+ * timers vanish on exec (no setitimer: a profiled shell that execs must
+ * never die of an inherited SIGPROF). The timer's sigev_value carries the
+ * thread's slot, so the handler needs no lookup, and signals that are not
+ * ours (si_code != SI_TIMER, or an unknown value) are passed on to whatever
+ * handler was there before us.
+ *
+ * The handler is async-signal-safe: it unwinds into a stack buffer, copies
+ * into the slot's ring and touches only atomics.
+ */
+#include "cpu.h"
+
+#include <errno.h>
+#include <link.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "internal.h"
+#include "log.h"
+#include "sys.h"
+#include "trace.h"
+#include "unwind.h"
+
+/* Per-sample handler time histogram: 100 ns buckets up to 200 us. */
+#define HIST_BUCKETS 2000
+#define HIST_NS 100
+
+static _Atomic int cpu_on;
+static int64_t period_ns;
+static int max_depth;
+static struct sigaction prev_action;
+static _Atomic uint64_t hist[HIST_BUCKETS + 1];
+static _Atomic uint64_t n_dropped, n_foreign;
+static uintptr_t ldso_lo, ldso_hi;
+static atomic_flag stop_logged = ATOMIC_FLAG_INIT;
+
+/* Slots are a static array (thread.c): a value is ours iff it points at a
+ * slot. */
+static bool is_slot(const void *p)
+{
+    const char *lo = (const char *)otp_thread_at(0);
+    const char *hi = (const char *)otp_thread_at(OTP_MAX_THREADS - 1) + sizeof(otp_thread_t);
+    const char *c = p;
+    return c >= lo && c < hi && (size_t)(c - lo) % sizeof(otp_thread_t) == 0;
+}
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+    atomic_fetch_add_explicit(&n_foreign, 1, memory_order_relaxed);
+    if (prev_action.sa_flags & SA_SIGINFO) {
+        if (prev_action.sa_sigaction)
+            prev_action.sa_sigaction(sig, si, uc);
+    } else if (prev_action.sa_handler != SIG_DFL && prev_action.sa_handler != SIG_IGN) {
+        prev_action.sa_handler(sig);
+    }
+}
+
+/* A crash handler or abort path is running on this thread: stay out. */
+static bool crashing(const ucontext_t *uc)
+{
+    return sigismember(&uc->uc_sigmask, SIGSEGV) == 1 || sigismember(&uc->uc_sigmask, SIGBUS) == 1 ||
+           sigismember(&uc->uc_sigmask, SIGILL) == 1 || sigismember(&uc->uc_sigmask, SIGFPE) == 1 ||
+           sigismember(&uc->uc_sigmask, SIGABRT) == 1;
+}
+
+static void record(otp_thread_t *t, const ucontext_t *uc, int overrun)
+{
+    uint64_t frames[OTP_MAX_FRAMES];
+    int n;
+    uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    if (otp_tls_in_agent || crashing(uc)) {
+        atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
+        return;
+    }
+    /* Inside the dynamic loader its lists may be mid-update: keep only the
+     * PC rather than let the unwinder walk them. */
+    if (pc >= ldso_lo && pc < ldso_hi) {
+        frames[0] = pc;
+        n = 1;
+    } else {
+        n = otp_unwind_signal(uc, frames, max_depth);
+    }
+    otp_rec_t *rec = otp_ring_reserve(t->cpu_ring, otp_rec_size((uint32_t)n));
+    if (!rec) {
+        atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
+        return;
+    }
+    rec->type = OTP_REC_CPU;
+    rec->nframes = (uint16_t)n;
+    rec->weight = 1 + (uint64_t)(overrun > 0 ? overrun : 0);
+    rec->addr = 0;
+    rec->time_ns = otp_real_ns();
+    otp_trace_current(rec->trace_id, rec->span_id);
+    memcpy(rec->frames, frames, (size_t)n * sizeof frames[0]);
+    otp_ring_commit(t->cpu_ring, rec);
+}
+
+static void handler(int sig, siginfo_t *si, void *ucv)
+{
+    int saved_errno = errno;
+    otp_thread_t *t = si->si_value.sival_ptr;
+    if (si->si_code != SI_TIMER || !is_slot(t)) {
+        chain(sig, si, ucv);
+        goto out;
+    }
+    if (!atomic_load_explicit(&cpu_on, memory_order_relaxed) ||
+        atomic_load_explicit(&t->state, memory_order_acquire) != OTP_SLOT_ACTIVE)
+        goto out;
+    /* A late signal from a timer of a slot this thread does not own (the
+     * slot was recycled after its thread exited) is dropped. */
+    if (otp_tls_thread != t) {
+        if (otp_tls_thread != NULL || atomic_load(&t->tid) != otp_gettid())
+            goto out;
+        otp_tls_thread = t;
+    }
+    int64_t t0 = otp_mono_ns();
+    record(t, ucv, si->si_overrun);
+    int64_t dt = otp_mono_ns() - t0;
+    size_t b = dt < 0 ? 0 : (size_t)(dt / HIST_NS);
+    atomic_fetch_add_explicit(&hist[b < HIST_BUCKETS ? b : HIST_BUCKETS], 1, memory_order_relaxed);
+out:
+    errno = saved_errno;
+}
+
+static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    if (!info->dlpi_name || !strstr(info->dlpi_name, "/ld-linux"))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            ldso_lo = info->dlpi_addr + ph->p_vaddr;
+            ldso_hi = ldso_lo + ph->p_memsz;
+        }
+    }
+    return 1;
+}
+
+int otp_cpu_init(void)
+{
+    struct sigaction cur;
+    if (sigaction(SIGPROF, NULL, &cur) != 0)
+        return -1;
+    bool has_handler = (cur.sa_flags & SA_SIGINFO) ? cur.sa_sigaction != NULL
+                                                   : (cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN);
+    if (has_handler) {
+        OTP_WARN("SIGPROF already has a handler; CPU profiling is off");
+        return -1;
+    }
+    period_ns = 1000000000LL / otp_cfg.cpu_frequency_hz;
+    max_depth = otp_cfg.cpu_max_stack_depth;
+    if (max_depth > OTP_MAX_FRAMES)
+        max_depth = OTP_MAX_FRAMES;
+    dl_iterate_phdr(find_ldso, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGPROF, &sa, &prev_action) != 0) {
+        OTP_WARN("cannot install the SIGPROF handler (%s); CPU profiling is off", strerror(errno));
+        return -1;
+    }
+    atomic_store(&cpu_on, 1);
+    return 0;
+}
+
+bool otp_cpu_active(void)
+{
+    return atomic_load(&cpu_on) != 0;
+}
+
+static uint64_t xorshift(uint64_t x)
+{
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+}
+
+void otp_cpu_arm(otp_thread_t *t)
+{
+    if (!t || !atomic_load(&cpu_on) || atomic_load(&t->has_timer))
+        return;
+    pid_t tid = atomic_load(&t->tid);
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGPROF;
+    sev.sigev_value.sival_ptr = t;
+    sev._sigev_un._tid = tid;
+    /* The CPU clock of thread `tid` (the kernel's MAKE_THREAD_CPUCLOCK
+     * with CPUCLOCK_SCHED), usable for threads other than the caller. */
+    clockid_t clk = (clockid_t)((~(unsigned)tid) << 3) | 6;
+    timer_t id;
+    if (timer_create(clk, &sev, &id) != 0)
+        return;
+    /* First expiry uniform in (0, period]: a thread that runs for a
+     * fraction f of a period is then sampled with probability f. */
+    uint64_t r = xorshift((uint64_t)otp_mono_ns() ^ ((uint64_t)tid << 32) ^ (uintptr_t)t);
+    int64_t first = 1 + (int64_t)(r % (uint64_t)period_ns);
+    struct itimerspec its;
+    its.it_interval.tv_sec = period_ns / 1000000000;
+    its.it_interval.tv_nsec = period_ns % 1000000000;
+    its.it_value.tv_sec = first / 1000000000;
+    its.it_value.tv_nsec = first % 1000000000;
+    t->timer = id;
+    atomic_store(&t->has_timer, 1);
+    if (timer_settime(id, 0, &its, NULL) != 0) {
+        atomic_store(&t->has_timer, 0);
+        timer_delete(id);
+    }
+}
+
+void otp_cpu_disarm(otp_thread_t *t)
+{
+    if (t && atomic_exchange(&t->has_timer, 0))
+        timer_delete(t->timer);
+}
+
+void otp_cpu_stop(const char *why)
+{
+    if (!atomic_exchange(&cpu_on, 0))
+        return;
+    int high = otp_thread_high();
+    for (int i = 0; i < high; i++)
+        otp_cpu_disarm(otp_thread_at(i));
+    if (why)
+        otp_log_once(&stop_logged, OTP_LOG_WARN, "%s; CPU profiling is off", why);
+}
+
+void otp_cpu_app_takes_sigprof(void)
+{
+    otp_cpu_stop("the app installed its own SIGPROF handler");
+}
+
+void otp_cpu_before_exec(void)
+{
+    otp_thread_t *t = otp_thread_self();
+    if (!t || !atomic_load(&t->has_timer))
+        return;
+    /* Delete the timer with SIGPROF blocked, then let a signal that was
+     * already pending arrive here, while our handler is still installed:
+     * exec resets the handler to SIG_DFL, which would kill the new image. */
+    sigset_t prof, old;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, &old);
+    otp_cpu_disarm(t);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void otp_cpu_after_failed_exec(void)
+{
+    otp_cpu_arm(otp_thread_self());
+}
+
+void otp_cpu_handler_stats(double *p50_us, double *p99_us, uint64_t *n)
+{
+    uint64_t total = 0;
+    for (int i = 0; i <= HIST_BUCKETS; i++)
+        total += atomic_load(&hist[i]);
+    *n = total;
+    *p50_us = *p99_us = 0;
+    if (!total)
+        return;
+    uint64_t acc = 0, want50 = (total + 1) / 2, want99 = total - total / 100;
+    bool got50 = false;
+    for (int i = 0; i <= HIST_BUCKETS; i++) {
+        acc += atomic_load(&hist[i]);
+        double us = (i + 0.5) * HIST_NS / 1000.0;
+        if (!got50 && acc >= want50) {
+            *p50_us = us;
+            got50 = true;
+        }
+        if (acc >= want99) {
+            *p99_us = us;
+            break;
+        }
+    }
+}
+
+uint64_t otp_cpu_dropped(void)
+{
+    return atomic_load(&n_dropped);
+}
+
+uint64_t otp_cpu_foreign(void)
+{
+    return atomic_load(&n_foreign);
+}

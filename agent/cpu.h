@@ -1,0 +1,36 @@
+/*
+ * CPU sampling: one POSIX timer per thread on its CPU clock, delivering
+ * SIGPROF to that thread (SIGEV_THREAD_ID), and the handler that captures
+ * the stack into the thread's ring.
+ */
+#ifndef OTP_CPU_H
+#define OTP_CPU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <signal.h>
+
+#include "thread.h"
+
+/* Installs the handler if SIGPROF is free (SIG_DFL/SIG_IGN). 0 or -1. */
+int otp_cpu_init(void);
+bool otp_cpu_active(void);
+/* Arms a timer for slot t, whose thread is t->tid; first expiry random
+ * within one period. Callable from any thread. */
+void otp_cpu_arm(otp_thread_t *t);
+/* Deletes t's timer. */
+void otp_cpu_disarm(otp_thread_t *t);
+/* Stops CPU sampling process-wide (exit, app took SIGPROF). */
+void otp_cpu_stop(const char *why);
+/* The app is about to set SIGPROF's disposition (sigaction/signal hook). */
+void otp_cpu_app_takes_sigprof(void);
+/* exec: stop this thread's timer and drain a pending SIGPROF; and undo. */
+void otp_cpu_before_exec(void);
+void otp_cpu_after_failed_exec(void);
+
+/* Handler statistics: per-sample time in the handler. */
+void otp_cpu_handler_stats(double *p50_us, double *p99_us, uint64_t *n);
+uint64_t otp_cpu_dropped(void);   /* samples lost (ring full, reentrancy) */
+uint64_t otp_cpu_foreign(void);   /* SIGPROFs not from our timers */
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * What the flusher hands to the sinks each interval, and the sinks'
+ * lifecycle. Everything here runs on the flusher thread.
+ */
+#ifndef OTP_EXPORT_H
+#define OTP_EXPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "profile.h"
+#include "symbols.h"
+
+typedef struct otp_batch {
+    const otp_profile_t *cpu;  /* NULL when CPU profiling is off or empty */
+    const otp_profile_t *heap; /* NULL when heap profiling is off or empty */
+    otp_symbolizer_t *sym;
+    uint32_t seq;              /* 0, 1, 2 ... per process */
+    bool final;                /* last batch before exit */
+} otp_batch_t;
+
+/* Sets up the sinks from the config (no network, no heavy loading). */
+void otp_export_init(void);
+/* Writes/enqueues one batch. */
+void otp_export_batch(const otp_batch_t *b);
+/* Non-blocking progress of pending network work; called every flusher tick. */
+void otp_export_tick(void);
+/* Finishes pending work by deadline (CLOCK_MONOTONIC ns), then stops. */
+void otp_export_shutdown(int64_t deadline_ns);
+/* Fork child: forget the parent's pending exports and connections. */
+void otp_export_atfork_child(void);
+
+#endif

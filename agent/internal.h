@@ -1,0 +1,35 @@
+/*
+ * Shared attributes and small helpers for every agent module.
+ * Everything declared outside agent/otprof.h is hidden (-fvisibility=hidden);
+ * cross-module internals use the otp_ prefix so the version script's
+ * otprof_* glob can never export them by accident.
+ */
+#ifndef OTP_INTERNAL_H
+#define OTP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define OTP_LIKELY(x) __builtin_expect(!!(x), 1)
+#define OTP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define OTP_TLS __thread __attribute__((tls_model("initial-exec")))
+#define OTP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define OTP_UNUSED __attribute__((unused))
+
+/* Hard limits; config values are clamped to them. */
+#define OTP_MAX_FRAMES 256
+#define OTP_MAX_THREADS 4096
+
+#define OTP_VERSION "0.1.0"
+
+#endif
+
+/* Set while the calling thread runs agent code that may allocate or
+ * unwind (flusher, heap slow path): malloc hooks pass straight through and
+ * the SIGPROF handler drops the sample instead of recursing. */
+extern __thread int otp_tls_in_agent;
+
+/* pid the agent's state belongs to; a vfork child sees getpid() differ
+ * and must not touch any shared state. */
+extern int otp_agent_pid;

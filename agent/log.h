@@ -1,0 +1,30 @@
+/*
+ * Diagnostics on stderr, one line each, prefixed "otprof: ".
+ * Formats into a stack buffer and write(2)s it: no malloc, no stdio, so it
+ * may be called from the constructor, the flusher and the malloc slow path
+ * (never from the signal handler: vsnprintf is not async-signal-safe).
+ */
+#ifndef OTP_LOG_H
+#define OTP_LOG_H
+
+#include <stdatomic.h>
+
+enum { OTP_LOG_ERROR = 0, OTP_LOG_WARN = 1, OTP_LOG_INFO = 2, OTP_LOG_DEBUG = 3 };
+
+/* Current threshold; messages above it are dropped. Set from config. */
+void otp_log_set_level(int level);
+int otp_log_get_level(void);
+
+void otp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Logs only the first time *flag is seen clear (thread-safe). Use for
+ * "feature disabled" style messages that must appear exactly once. */
+void otp_log_once(atomic_flag *flag, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define OTP_ERROR(...) otp_log(OTP_LOG_ERROR, __VA_ARGS__)
+#define OTP_WARN(...) otp_log(OTP_LOG_WARN, __VA_ARGS__)
+#define OTP_INFO(...) otp_log(OTP_LOG_INFO, __VA_ARGS__)
+#define OTP_DEBUG(...) otp_log(OTP_LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * The agent's allocator: one arena of the private jemalloc copy
+ * (otpje_*, built by scripts/build-jemalloc), without a thread cache so
+ * memory returns to the arena promptly. Created on first use.
+ */
+#include "mem.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "log.h"
+
+/* The renamed jemalloc API (see scripts/build-jemalloc). */
+void *otpje_mallocx(size_t size, int flags);
+void *otpje_rallocx(void *ptr, size_t size, int flags);
+void otpje_dallocx(void *ptr, int flags);
+int otpje_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+
+/* jemalloc's own defaults for this copy: small footprint, no background
+ * threads, no thread caches. Overrides the archive's weak definition. */
+const char *otpje_malloc_conf = "narenas:1,tcache:false,background_thread:false,"
+                                "dirty_decay_ms:1000,muzzy_decay_ms:0";
+
+#define OTPJE_MALLOCX_ARENA(a) ((int)(((unsigned)(a) + 1) << 20))
+#define OTPJE_MALLOCX_TCACHE_NONE (((unsigned)(-1 + 2)) << 8)
+#define OTPJE_MALLOCX_ZERO ((int)0x40)
+
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static int arena_flags; /* MALLOCX_ARENA(ours) | TCACHE_NONE, or 0 */
+static _Atomic int arena_used;
+
+static void arena_create(void)
+{
+    unsigned idx = 0;
+    size_t len = sizeof idx;
+    if (otpje_mallctl("arenas.create", &idx, &len, NULL, 0) == 0)
+        arena_flags = OTPJE_MALLOCX_ARENA(idx) | (int)OTPJE_MALLOCX_TCACHE_NONE;
+    else
+        arena_flags = (int)OTPJE_MALLOCX_TCACHE_NONE;
+    atomic_store(&arena_used, 1);
+}
+
+static inline int flags(void)
+{
+    pthread_once(&arena_once, arena_create);
+    return arena_flags;
+}
+
+void *otp_malloc(size_t n)
+{
+    return otpje_mallocx(n ? n : 1, flags());
+}
+
+void *otp_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total))
+        return NULL;
+    return otpje_mallocx(total ? total : 1, flags() | OTPJE_MALLOCX_ZERO);
+}
+
+void *otp_realloc(void *p, size_t n)
+{
+    if (!p)
+        return otp_malloc(n);
+    if (n == 0) {
+        otp_free(p);
+        return NULL;
+    }
+    return otpje_rallocx(p, n, flags());
+}
+
+void otp_free(void *p)
+{
+    if (p)
+        otpje_dallocx(p, flags());
+}
+
+char *otp_strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *d = otp_malloc(len + 1);
+    if (d) {
+        memcpy(d, s, len);
+        d[len] = '\0';
+    }
+    return d;
+}
+
+char *otp_strdup(const char *s)
+{
+    return otp_strndup(s, strlen(s));
+}
+
+void *otp_pb_alloc(void *data, size_t n)
+{
+    (void)data;
+    return otp_malloc(n);
+}
+
+void otp_pb_free(void *data, void *p)
+{
+    (void)data;
+    otp_free(p);
+}
+
+void otp_mem_stats(otp_mem_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!atomic_load(&arena_used))
+        return;
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    otpje_mallctl("epoch", &epoch, &len, &epoch, len);
+    size_t v = 0;
+    len = sizeof v;
+    if (otpje_mallctl("stats.allocated", &v, &len, NULL, 0) == 0)
+        out->allocated = v;
+    len = sizeof v;
+    if (otpje_mallctl("stats.resident", &v, &len, NULL, 0) == 0)
+        out->resident = v;
+}
+
+/* The private jemalloc never profiles (its configuration variable is
+ * renamed and nobody sets it), so its libgcc unwinder hooks are inert.
+ * Stubs keep libgcc_s out of the agent's dependencies. */
+int otpje__Unwind_Backtrace(void *fn, void *arg);
+uintptr_t otpje__Unwind_GetIP(void *ctx);
+int otpje__Unwind_Backtrace(void *fn, void *arg)
+{
+    (void)fn;
+    (void)arg;
+    return 5; /* _URC_END_OF_STACK */
+}
+uintptr_t otpje__Unwind_GetIP(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}

@@ -1,0 +1,31 @@
+/*
+ * The agent's own memory: a private arena of a private, symbol-renamed copy
+ * of jemalloc linked into the agent (Debian's libjemalloc_pic.a, see the
+ * Makefile). Never the app's heap and never through our malloc hooks.
+ * jemalloc initialises on first use, so a process that never flushes a
+ * sample never pays for it. Not async-signal-safe.
+ */
+#ifndef OTP_MEM_H
+#define OTP_MEM_H
+
+#include <stddef.h>
+
+void *otp_malloc(size_t n);
+void *otp_calloc(size_t n, size_t size);
+void *otp_realloc(void *p, size_t n);
+void otp_free(void *p);
+char *otp_strdup(const char *s);
+char *otp_strndup(const char *s, size_t n);
+
+/* Bytes the agent's arena holds (allocated, resident); 0 if never used. */
+typedef struct otp_mem_stats {
+    size_t allocated;
+    size_t resident;
+} otp_mem_stats_t;
+void otp_mem_stats(otp_mem_stats_t *out);
+
+/* A ProtobufCAllocator-compatible pair (void *data unused). */
+void *otp_pb_alloc(void *data, size_t n);
+void otp_pb_free(void *data, void *p);
+
+#endif

@@ -1,0 +1,1140 @@
+/*
+ * OTLP profiles encoder. Builds the protobuf-c message tree of one
+ * ExportProfilesServiceRequest in a bump arena (freed at once after
+ * packing) and de-duplicates every dictionary table through small
+ * open-addressing hash maps, so a batch of 10k distinct stacks encodes in a
+ * few milliseconds.
+ *
+ * Layout decisions (see also README "OTLP export"):
+ *  - CPU: one Profile, sample_type samples/count, period_type
+ *    cpu/nanoseconds, period = ns per sample. The cpu/nanoseconds value is
+ *    not sent as a second Profile: it is exactly samples x period, the way
+ *    the OTLP spec documents CPU profiles and the way backends (Pyroscope's
+ *    OTLP ingest, the eBPF profiler) read them, and a second copy would
+ *    double the sample section of every request.
+ *  - Heap: one Profile per type (alloc_objects, alloc_space, inuse_objects,
+ *    inuse_space), period_type space/bytes, period = sample_bytes. A
+ *    sample whose value is 0 for a type is left out of that Profile.
+ *  - Native frames: Location.address is the runtime address (the exact PC
+ *    for the leaf, return address - 1 for callers, so it names the call
+ *    site), Mapping holds the runtime range, file offset, path and
+ *    process.executable.build_id.gnu; each Location has one Line naming
+ *    its function when the symbol is known and profile.frame.type=native.
+ *  - link_table[0] is Link{} with empty ids (accepted by the collector's
+ *    pdata and what the profcheck conformance tool expects).
+ *  - Resource and scope attributes are plain KeyValue strings, which every
+ *    backend reads; dictionary attributes use KeyValueAndUnit.
+ *
+ * Flusher thread only.
+ */
+#include "otlp.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "internal.h"
+#include "log.h"
+#include "mem.h"
+#include "pprof.h"
+#include "sys.h"
+
+#include "otlp_profiles_service.pb-c.h"
+
+typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any_t;
+typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv_t;
+typedef Opentelemetry__Proto__Common__V1__InstrumentationScope pb_scope_t;
+typedef Opentelemetry__Proto__Resource__V1__Resource pb_resource_t;
+typedef Opentelemetry__Proto__Profiles__V1development__ProfilesDictionary pb_dict_t;
+typedef Opentelemetry__Proto__Profiles__V1development__ResourceProfiles pb_rprof_t;
+typedef Opentelemetry__Proto__Profiles__V1development__ScopeProfiles pb_sprof_t;
+typedef Opentelemetry__Proto__Profiles__V1development__Profile pb_profile_t;
+typedef Opentelemetry__Proto__Profiles__V1development__Link pb_link_t;
+typedef Opentelemetry__Proto__Profiles__V1development__ValueType pb_vtype_t;
+typedef Opentelemetry__Proto__Profiles__V1development__Sample pb_sample_t;
+typedef Opentelemetry__Proto__Profiles__V1development__Mapping pb_mapping_t;
+typedef Opentelemetry__Proto__Profiles__V1development__Stack pb_stack_t;
+typedef Opentelemetry__Proto__Profiles__V1development__Location pb_location_t;
+typedef Opentelemetry__Proto__Profiles__V1development__Line pb_line_t;
+typedef Opentelemetry__Proto__Profiles__V1development__Function pb_function_t;
+typedef Opentelemetry__Proto__Profiles__V1development__KeyValueAndUnit pb_kvu_t;
+typedef Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceRequest pb_request_t;
+
+#define ANY_STRING OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE
+#define ANY_INT OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE
+#define ANY_ARRAY OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE
+
+/* ---------------------------------------------------------------- arena */
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    max_align_t data[];
+} chunk_t;
+
+typedef struct arena {
+    chunk_t *head;
+    bool failed;
+} arena_t;
+
+/* Zeroed, 16-byte aligned; NULL (and a->failed) when out of memory. */
+static void *ar_alloc(arena_t *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    chunk_t *c = a->head;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > 256 * 1024 ? n : 256 * 1024;
+        c = otp_malloc(sizeof(chunk_t) + cap);
+        if (!c) {
+            a->failed = true;
+            return NULL;
+        }
+        c->cap = cap;
+        c->used = 0;
+        c->next = a->head;
+        a->head = c;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += n;
+    memset(p, 0, n);
+    return p;
+}
+
+static void ar_free(arena_t *a)
+{
+    chunk_t *c = a->head;
+    while (c) {
+        chunk_t *n = c->next;
+        otp_free(c);
+        c = n;
+    }
+    a->head = NULL;
+}
+
+/* ------------------------------------------------------------- hash map */
+
+/* Open addressing, linear probing; maps a 64-bit hash (plus a caller
+ * equality check) to a table index. Slot value 0 = empty, else index+1. */
+typedef struct hmap {
+    uint64_t *hash;
+    int32_t *val;
+    size_t cap, n;
+} hmap_t;
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *s = p;
+    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = mix64(h ^ w);
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    return mix64(h ^ w ^ ((uint64_t)n << 56));
+}
+
+static int hm_grow(hmap_t *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 1024;
+    uint64_t *nh = otp_malloc(ncap * sizeof *nh);
+    int32_t *nv = otp_calloc(ncap, sizeof *nv);
+    if (!nh || !nv) {
+        otp_free(nh);
+        otp_free(nv);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->val[i]) continue;
+        size_t j = m->hash[i] & (ncap - 1);
+        while (nv[j]) j = (j + 1) & (ncap - 1);
+        nh[j] = m->hash[i];
+        nv[j] = m->val[i];
+    }
+    otp_free(m->hash);
+    otp_free(m->val);
+    m->hash = nh;
+    m->val = nv;
+    m->cap = ncap;
+    return 0;
+}
+
+typedef bool (*hm_eq_fn)(const void *ctx, int32_t idx, const void *key);
+
+/* Returns the index stored for key, or -1 with *slot set for hm_put.
+ * Returns -2 when the map cannot grow. */
+static int32_t hm_get(hmap_t *m, uint64_t h, hm_eq_fn eq, const void *ctx, const void *key,
+                      size_t *slot)
+{
+    if ((m->n + 1) * 2 > m->cap && hm_grow(m) != 0) return -2;
+    size_t j = h & (m->cap - 1);
+    while (m->val[j]) {
+        if (m->hash[j] == h && eq(ctx, m->val[j] - 1, key)) return m->val[j] - 1;
+        j = (j + 1) & (m->cap - 1);
+    }
+    *slot = j;
+    return -1;
+}
+
+static void hm_put(hmap_t *m, size_t slot, uint64_t h, int32_t idx)
+{
+    m->hash[slot] = h;
+    m->val[slot] = idx + 1;
+    m->n++;
+}
+
+static void hm_free(hmap_t *m)
+{
+    otp_free(m->hash);
+    otp_free(m->val);
+    memset(m, 0, sizeof *m);
+}
+
+/* ------------------------------------------------------- growable table */
+
+typedef struct vec {
+    void **items;
+    size_t n, cap;
+} vec_t;
+
+static int vec_push(vec_t *v, void *item)
+{
+    if (v->n == v->cap) {
+        size_t ncap = v->cap ? v->cap * 2 : 256;
+        void **ni = otp_realloc(v->items, ncap * sizeof *ni);
+        if (!ni) return -ENOMEM;
+        v->items = ni;
+        v->cap = ncap;
+    }
+    v->items[v->n++] = item;
+    return 0;
+}
+
+/* ------------------------------------------------------ encoder context */
+
+typedef struct attr_key {
+    int32_t key;
+    int32_t kind; /* 0 int, 1 string (v = strindex), 2 string array (v = first of a run) */
+    int64_t v;
+    int64_t n;    /* kind 2: number of strings */
+} attr_key_t;
+
+typedef struct merged {
+    int32_t stack, link;
+    int32_t attrs[2];
+    int nattrs;
+    int64_t values[OTP_MAX_VALUES];
+} merged_t;
+
+typedef struct enc {
+    arena_t ar;
+    bool oom;
+    otp_symbolizer_t *sym;
+
+    vec_t strings; /* char * */
+    size_t *slen;
+    int32_t *str_func; /* string index -> function index (0 = none) */
+    size_t slen_cap;
+    hmap_t str_map;
+
+    vec_t functions, locations, mappings, stacks, links, attrs;
+    attr_key_t *akeys;
+    size_t akeys_cap;
+    hmap_t loc_map, stack_map, link_map, attr_map, merge_map;
+    int32_t *map_of_sym; /* symbolizer mapping index -> mapping index */
+    size_t nmap_of_sym;
+
+    merged_t *merged;
+    size_t nmerged, merged_cap;
+    /* Per batch sample: its merged entry (CPU and heap separately). */
+
+    int32_t frame_attr[1]; /* profile.frame.type=native, shared by all locations */
+    int32_t k_thread_id, k_thread_name;
+
+    int32_t *scratch; /* location indices of the stack being built */
+    size_t scratch_cap;
+} enc_t;
+
+static bool str_eq(const void *ctx, int32_t idx, const void *key)
+{
+    const enc_t *e = ctx;
+    const struct {
+        const char *s;
+        size_t n;
+    } *k = key;
+    return e->slen[idx] == k->n && memcmp(e->strings.items[idx], k->s, k->n) == 0;
+}
+
+/* String table index of s[0..n); -1 when out of memory. */
+static int32_t intern_n(enc_t *e, const char *s, size_t n)
+{
+    struct {
+        const char *s;
+        size_t n;
+    } key = {s, n};
+    uint64_t h = hash_bytes(s, n, 1);
+    size_t slot;
+    int32_t idx = hm_get(&e->str_map, h, str_eq, e, &key, &slot);
+    if (idx >= 0) return idx;
+    if (idx == -2) goto oom;
+    char *copy = ar_alloc(&e->ar, n + 1);
+    if (!copy) goto oom;
+    memcpy(copy, s, n);
+    idx = (int32_t)e->strings.n;
+    if (e->strings.n == e->slen_cap) {
+        size_t ncap = e->slen_cap ? e->slen_cap * 2 : 1024;
+        size_t *ns = otp_realloc(e->slen, ncap * sizeof *ns);
+        if (!ns) goto oom;
+        e->slen = ns;
+        int32_t *nf = otp_realloc(e->str_func, ncap * sizeof *nf);
+        if (!nf) goto oom;
+        memset(nf + e->slen_cap, 0, (ncap - e->slen_cap) * sizeof *nf);
+        e->str_func = nf;
+        e->slen_cap = ncap;
+    }
+    if (vec_push(&e->strings, copy) != 0) goto oom;
+    e->slen[idx] = n;
+    hm_put(&e->str_map, slot, h, idx);
+    return idx;
+oom:
+    e->oom = true;
+    return -1;
+}
+
+static int32_t intern(enc_t *e, const char *s)
+{
+    return intern_n(e, s ? s : "", s ? strlen(s) : 0);
+}
+
+static bool attr_eq(const void *ctx, int32_t idx, const void *key)
+{
+    const enc_t *e = ctx;
+    return memcmp(&e->akeys[idx], key, sizeof(attr_key_t)) == 0;
+}
+
+/* attribute_table index of {key: value}; -1 when out of memory. */
+static int32_t attr_add(enc_t *e, const attr_key_t *k, const char *const *strs)
+{
+    uint64_t h = hash_bytes(k, sizeof *k, 2);
+    size_t slot;
+    int32_t idx = hm_get(&e->attr_map, h, attr_eq, e, k, &slot);
+    if (idx >= 0) return idx;
+    if (idx == -2) goto oom;
+    pb_kvu_t *a = ar_alloc(&e->ar, sizeof *a);
+    pb_any_t *v = ar_alloc(&e->ar, sizeof *v);
+    if (!a || !v) goto oom;
+    opentelemetry__proto__profiles__v1development__key_value_and_unit__init(a);
+    opentelemetry__proto__common__v1__any_value__init(v);
+    a->key_strindex = k->key;
+    a->value = v;
+    if (k->kind == 0) {
+        v->value_case = ANY_INT;
+        v->int_value = k->v;
+    } else if (k->kind == 1) {
+        v->value_case = ANY_STRING;
+        v->string_value = e->strings.items[k->v];
+    } else {
+        Opentelemetry__Proto__Common__V1__ArrayValue *arr = ar_alloc(&e->ar, sizeof *arr);
+        pb_any_t **vals = ar_alloc(&e->ar, (size_t)k->n * sizeof *vals);
+        if (!arr || (k->n && !vals)) goto oom;
+        opentelemetry__proto__common__v1__array_value__init(arr);
+        for (int64_t i = 0; i < k->n; i++) {
+            vals[i] = ar_alloc(&e->ar, sizeof **vals);
+            if (!vals[i]) goto oom;
+            opentelemetry__proto__common__v1__any_value__init(vals[i]);
+            vals[i]->value_case = ANY_STRING;
+            vals[i]->string_value = (char *)strs[i];
+        }
+        arr->values = vals;
+        arr->n_values = (size_t)k->n;
+        v->value_case = ANY_ARRAY;
+        v->array_value = arr;
+    }
+    idx = (int32_t)e->attrs.n;
+    if (e->attrs.n == e->akeys_cap) {
+        size_t ncap = e->akeys_cap ? e->akeys_cap * 2 : 64;
+        attr_key_t *nk = otp_realloc(e->akeys, ncap * sizeof *nk);
+        if (!nk) goto oom;
+        e->akeys = nk;
+        e->akeys_cap = ncap;
+    }
+    if (vec_push(&e->attrs, a) != 0) goto oom;
+    e->akeys[idx] = *k;
+    hm_put(&e->attr_map, slot, h, idx);
+    return idx;
+oom:
+    e->oom = true;
+    return -1;
+}
+
+static int32_t attr_int(enc_t *e, int32_t key, int64_t v)
+{
+    attr_key_t k;
+    memset(&k, 0, sizeof k);
+    k.key = key;
+    k.kind = 0;
+    k.v = v;
+    return attr_add(e, &k, NULL);
+}
+
+static int32_t attr_str(enc_t *e, int32_t key, const char *s)
+{
+    int32_t si = intern(e, s);
+    if (si < 0) return -1;
+    attr_key_t k;
+    memset(&k, 0, sizeof k);
+    k.key = key;
+    k.kind = 1;
+    k.v = si;
+    return attr_add(e, &k, NULL);
+}
+
+static int32_t mapping_of(enc_t *e, int symidx)
+{
+    if (symidx < 0 || (size_t)symidx >= e->nmap_of_sym) return 0;
+    if (e->map_of_sym[symidx]) return e->map_of_sym[symidx];
+    const otp_mapping_t *sm = otp_sym_mapping(e->sym, (size_t)symidx);
+    if (!sm) return 0;
+    pb_mapping_t *m = ar_alloc(&e->ar, sizeof *m);
+    if (!m) {
+        e->oom = true;
+        return 0;
+    }
+    opentelemetry__proto__profiles__v1development__mapping__init(m);
+    m->memory_start = sm->start;
+    m->memory_limit = sm->limit;
+    m->file_offset = sm->offset;
+    int32_t fn = intern(e, sm->path);
+    m->filename_strindex = fn > 0 ? fn : 0;
+    if (sm->build_id && sm->build_id[0]) {
+        int32_t key = intern(e, "process.executable.build_id.gnu");
+        int32_t *ai = ar_alloc(&e->ar, sizeof *ai);
+        int32_t a = key >= 0 ? attr_str(e, key, sm->build_id) : -1;
+        if (ai && a > 0) {
+            ai[0] = a;
+            m->attribute_indices = ai;
+            m->n_attribute_indices = 1;
+        }
+    }
+    int32_t idx = (int32_t)e->mappings.n;
+    if (vec_push(&e->mappings, m) != 0) {
+        e->oom = true;
+        return 0;
+    }
+    e->map_of_sym[symidx] = idx;
+    return idx;
+}
+
+static int32_t function_of(enc_t *e, const char *name)
+{
+    int32_t si = intern(e, name);
+    if (si <= 0) return 0;
+    if (e->str_func[si]) return e->str_func[si];
+    pb_function_t *f = ar_alloc(&e->ar, sizeof *f);
+    if (!f) {
+        e->oom = true;
+        return 0;
+    }
+    opentelemetry__proto__profiles__v1development__function__init(f);
+    f->name_strindex = si;
+    f->system_name_strindex = si;
+    int32_t idx = (int32_t)e->functions.n;
+    if (vec_push(&e->functions, f) != 0) {
+        e->oom = true;
+        return 0;
+    }
+    e->str_func[si] = idx;
+    return idx;
+}
+
+static bool loc_eq(const void *ctx, int32_t idx, const void *key)
+{
+    const enc_t *e = ctx;
+    return ((const pb_location_t *)e->locations.items[idx])->address == *(const uint64_t *)key;
+}
+
+static int32_t location_of(enc_t *e, uint64_t addr)
+{
+    uint64_t h = mix64(addr);
+    size_t slot;
+    int32_t idx = hm_get(&e->loc_map, h, loc_eq, e, &addr, &slot);
+    if (idx >= 0) return idx;
+    if (idx == -2) goto oom;
+    pb_location_t *l = ar_alloc(&e->ar, sizeof *l);
+    if (!l) goto oom;
+    opentelemetry__proto__profiles__v1development__location__init(l);
+    l->address = addr;
+    int symidx = -1;
+    const char *name = e->sym ? otp_sym_lookup(e->sym, addr, &symidx) : NULL;
+    l->mapping_index = mapping_of(e, symidx);
+    if (name && name[0]) {
+        int32_t fi = function_of(e, name);
+        if (fi > 0) {
+            pb_line_t **lines = ar_alloc(&e->ar, sizeof *lines);
+            pb_line_t *line = ar_alloc(&e->ar, sizeof *line);
+            if (!lines || !line) goto oom;
+            opentelemetry__proto__profiles__v1development__line__init(line);
+            line->function_index = fi;
+            lines[0] = line;
+            l->lines = lines;
+            l->n_lines = 1;
+        }
+    }
+    if (e->frame_attr[0] > 0) {
+        l->attribute_indices = e->frame_attr;
+        l->n_attribute_indices = 1;
+    }
+    /* Inserting into loc_map after the nested interning above is safe:
+     * those touched other maps only, so `slot` is still free. */
+    idx = (int32_t)e->locations.n;
+    if (vec_push(&e->locations, l) != 0) goto oom;
+    hm_put(&e->loc_map, slot, h, idx);
+    return idx;
+oom:
+    e->oom = true;
+    return 0;
+}
+
+static bool stack_eq(const void *ctx, int32_t idx, const void *key)
+{
+    const enc_t *e = ctx;
+    const pb_stack_t *s = e->stacks.items[idx];
+    const struct {
+        const int32_t *v;
+        size_t n;
+    } *k = key;
+    return s->n_location_indices == k->n &&
+           memcmp(s->location_indices, k->v, k->n * sizeof(int32_t)) == 0;
+}
+
+static int32_t stack_of(enc_t *e, const otp_sample_t *s)
+{
+    if (s->npcs == 0) return 0;
+    if (e->scratch_cap < s->npcs) {
+        int32_t *ns = otp_realloc(e->scratch, s->npcs * sizeof *ns);
+        if (!ns) goto oom;
+        e->scratch = ns;
+        e->scratch_cap = s->npcs;
+    }
+    for (uint32_t i = 0; i < s->npcs; i++) {
+        uint64_t a = s->pcs[i];
+        if (i > 0 && a > 0) a -= 1; /* return address -> inside the call */
+        e->scratch[i] = location_of(e, a);
+    }
+    struct {
+        const int32_t *v;
+        size_t n;
+    } key = {e->scratch, s->npcs};
+    uint64_t h = hash_bytes(e->scratch, s->npcs * sizeof(int32_t), 3);
+    size_t slot;
+    int32_t idx = hm_get(&e->stack_map, h, stack_eq, e, &key, &slot);
+    if (idx >= 0) return idx;
+    if (idx == -2) goto oom;
+    pb_stack_t *st = ar_alloc(&e->ar, sizeof *st);
+    int32_t *li = ar_alloc(&e->ar, s->npcs * sizeof *li);
+    if (!st || !li) goto oom;
+    opentelemetry__proto__profiles__v1development__stack__init(st);
+    memcpy(li, e->scratch, s->npcs * sizeof *li);
+    st->location_indices = li;
+    st->n_location_indices = s->npcs;
+    idx = (int32_t)e->stacks.n;
+    if (vec_push(&e->stacks, st) != 0) goto oom;
+    hm_put(&e->stack_map, slot, h, idx);
+    return idx;
+oom:
+    e->oom = true;
+    return 0;
+}
+
+static bool link_eq(const void *ctx, int32_t idx, const void *key)
+{
+    const enc_t *e = ctx;
+    const pb_link_t *l = e->links.items[idx];
+    const uint8_t *k = key;
+    return l->trace_id.len == 16 && memcmp(l->trace_id.data, k, 16) == 0 &&
+           memcmp(l->span_id.data, k + 16, 8) == 0;
+}
+
+static int32_t link_of(enc_t *e, const otp_sample_t *s)
+{
+    if (!s->has_link) return 0;
+    uint8_t key[24];
+    memcpy(key, s->trace_id, 16);
+    memcpy(key + 16, s->span_id, 8);
+    static const uint8_t zero[16];
+    if (memcmp(key, zero, 16) == 0) return 0; /* all-zero trace id: no context */
+    uint64_t h = hash_bytes(key, sizeof key, 4);
+    size_t slot;
+    int32_t idx = hm_get(&e->link_map, h, link_eq, e, key, &slot);
+    if (idx >= 0) return idx;
+    if (idx == -2) goto oom;
+    pb_link_t *l = ar_alloc(&e->ar, sizeof *l);
+    uint8_t *ids = ar_alloc(&e->ar, sizeof key);
+    if (!l || !ids) goto oom;
+    opentelemetry__proto__profiles__v1development__link__init(l);
+    memcpy(ids, key, sizeof key);
+    l->trace_id.data = ids;
+    l->trace_id.len = 16;
+    l->span_id.data = ids + 16;
+    l->span_id.len = 8;
+    idx = (int32_t)e->links.n;
+    if (vec_push(&e->links, l) != 0) goto oom;
+    hm_put(&e->link_map, slot, h, idx);
+    return idx;
+oom:
+    e->oom = true;
+    return 0;
+}
+
+static bool merged_eq(const void *ctx, int32_t idx, const void *key)
+{
+    const enc_t *e = ctx;
+    const merged_t *m = &e->merged[idx], *k = key;
+    return m->stack == k->stack && m->link == k->link && m->nattrs == k->nattrs &&
+           m->attrs[0] == k->attrs[0] && m->attrs[1] == k->attrs[1];
+}
+
+/* Merges the samples of p by OTLP sample identity {stack, attributes,
+ * link} into e->merged[first..). Returns the number of merged entries. */
+static size_t merge_samples(enc_t *e, const otp_profile_t *p)
+{
+    size_t first = e->nmerged;
+    hm_free(&e->merge_map);
+    for (size_t i = 0; i < p->nsamples && !e->oom; i++) {
+        const otp_sample_t *s = &p->samples[i];
+        merged_t k;
+        memset(&k, 0, sizeof k);
+        k.stack = stack_of(e, s);
+        k.link = link_of(e, s);
+        int32_t a = attr_int(e, e->k_thread_id, (int64_t)s->tid);
+        if (a > 0) k.attrs[k.nattrs++] = a;
+        if (s->thread_name && s->thread_name[0]) {
+            a = attr_str(e, e->k_thread_name, s->thread_name);
+            if (a > 0) k.attrs[k.nattrs++] = a;
+        }
+        uint64_t h = mix64(((uint64_t)(uint32_t)k.stack << 32 | (uint32_t)k.link) ^
+                           mix64((uint64_t)(uint32_t)k.attrs[0] << 32 | (uint32_t)k.attrs[1]));
+        size_t slot;
+        int32_t idx = hm_get(&e->merge_map, h, merged_eq, e, &k, &slot);
+        if (idx == -2) {
+            e->oom = true;
+            break;
+        }
+        if (idx < 0) {
+            if (e->nmerged == e->merged_cap) {
+                size_t ncap = e->merged_cap ? e->merged_cap * 2 : 1024;
+                merged_t *nm = otp_realloc(e->merged, ncap * sizeof *nm);
+                if (!nm) {
+                    e->oom = true;
+                    break;
+                }
+                e->merged = nm;
+                e->merged_cap = ncap;
+            }
+            idx = (int32_t)e->nmerged++;
+            e->merged[idx] = k;
+            hm_put(&e->merge_map, slot, h, idx);
+        }
+        for (int v = 0; v < p->nvalues && v < OTP_MAX_VALUES; v++)
+            e->merged[idx].values[v] += s->values[v];
+    }
+    return e->nmerged - first;
+}
+
+static void fill_random(uint8_t *buf, size_t n)
+{
+    if (getrandom(buf, n, GRND_NONBLOCK) == (ssize_t)n) return;
+    uint64_t x = (uint64_t)otp_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)buf;
+    for (size_t i = 0; i < n; i++) {
+        x = mix64(x + i);
+        buf[i] = (uint8_t)x;
+    }
+}
+
+static pb_vtype_t *vtype(enc_t *e, otp_value_type_t t)
+{
+    pb_vtype_t *v = ar_alloc(&e->ar, sizeof *v);
+    if (!v) {
+        e->oom = true;
+        return NULL;
+    }
+    opentelemetry__proto__profiles__v1development__value_type__init(v);
+    int32_t ti = intern(e, t.type), ui = intern(e, t.unit);
+    v->type_strindex = ti > 0 ? ti : 0;
+    v->unit_strindex = ui > 0 ? ui : 0;
+    return v;
+}
+
+/* One Profile for value slot `vi` of p, from merged[first, first+n). */
+static pb_profile_t *build_profile(enc_t *e, const otp_profile_t *p, int vi, size_t first,
+                                   size_t n, int32_t comment_attr, const ProtobufCBinaryData *orig)
+{
+    int nt = 0;
+    const otp_value_type_t *types = otp_profile_value_types(p->kind, &nt);
+    if (vi >= nt) return NULL;
+    pb_profile_t *pr = ar_alloc(&e->ar, sizeof *pr);
+    uint8_t *pid = ar_alloc(&e->ar, 16);
+    if (!pr || !pid) {
+        e->oom = true;
+        return NULL;
+    }
+    opentelemetry__proto__profiles__v1development__profile__init(pr);
+    pr->sample_type = vtype(e, types[vi]);
+    pr->period_type = vtype(e, otp_profile_period_type(p->kind));
+    pr->period = p->period;
+    pr->time_unix_nano = (uint64_t)p->time_ns;
+    pr->duration_nano = p->duration_ns > 0 ? (uint64_t)p->duration_ns : 0;
+    fill_random(pid, 16);
+    pr->profile_id.data = pid;
+    pr->profile_id.len = 16;
+    if (comment_attr > 0) {
+        int32_t *ai = ar_alloc(&e->ar, sizeof *ai);
+        if (ai) {
+            ai[0] = comment_attr;
+            pr->attribute_indices = ai;
+            pr->n_attribute_indices = 1;
+        }
+    }
+    if (orig && orig->len) {
+        pr->original_payload_format = "pprof";
+        pr->original_payload = *orig;
+    }
+    size_t cnt = 0;
+    for (size_t i = 0; i < n; i++)
+        if (e->merged[first + i].values[vi] != 0) cnt++;
+    pb_sample_t **ss = cnt ? ar_alloc(&e->ar, cnt * sizeof *ss) : NULL;
+    pb_sample_t *block = cnt ? ar_alloc(&e->ar, cnt * sizeof *block) : NULL;
+    int64_t *vals = cnt ? ar_alloc(&e->ar, cnt * sizeof *vals) : NULL;
+    /* e->merged moves when the next profile is merged: copy the indices */
+    int32_t *ai = cnt ? ar_alloc(&e->ar, cnt * 2 * sizeof *ai) : NULL;
+    if (cnt && (!ss || !block || !vals || !ai)) {
+        e->oom = true;
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        merged_t *m = &e->merged[first + i];
+        if (m->values[vi] == 0) continue;
+        pb_sample_t *s = &block[k];
+        opentelemetry__proto__profiles__v1development__sample__init(s);
+        s->stack_index = m->stack;
+        s->link_index = m->link;
+        ai[2 * k] = m->attrs[0];
+        ai[2 * k + 1] = m->attrs[1];
+        s->attribute_indices = &ai[2 * k];
+        s->n_attribute_indices = (size_t)m->nattrs;
+        vals[k] = m->values[vi];
+        s->values = &vals[k];
+        s->n_values = 1;
+        ss[k++] = s;
+    }
+    pr->samples = ss;
+    pr->n_samples = cnt;
+    return pr;
+}
+
+/* pprof.profile.comment attribute of p (string array), 0 if none. */
+static int32_t comment_attr_of(enc_t *e, const otp_profile_t *p)
+{
+    if (!p->comments || p->ncomments == 0) return 0;
+    int32_t key = intern(e, "pprof.profile.comment");
+    if (key < 0) return 0;
+    int32_t first = -1;
+    const char **strs = ar_alloc(&e->ar, p->ncomments * sizeof *strs);
+    if (!strs) return 0;
+    for (size_t i = 0; i < p->ncomments; i++) {
+        int32_t si = intern(e, p->comments[i]);
+        if (si < 0) return 0;
+        if (i == 0) first = si;
+        strs[i] = e->strings.items[si];
+    }
+    /* One comment list per profile kind and request, so (kind, first
+     * string, count) identifies it. */
+    attr_key_t k;
+    memset(&k, 0, sizeof k);
+    k.key = key;
+    k.kind = 2 + (int32_t)p->kind;
+    k.v = first;
+    k.n = (int64_t)p->ncomments;
+    return attr_add(e, &k, strs);
+}
+
+/* ------------------------------------------------------------- resource */
+
+typedef struct res_attr {
+    char key[128];
+    char sval[OTP_CFG_STR];
+    bool is_int;
+    int64_t ival;
+} res_attr_t;
+
+#define OTP_MAX_RES_ATTRS 48
+
+static struct {
+    bool ready;
+    res_attr_t attrs[OTP_MAX_RES_ATTRS];
+    size_t n;
+    int pid_slot;
+    /* protobuf-c views of attrs[] (point into the strings above) */
+    pb_any_t vals[OTP_MAX_RES_ATTRS];
+    pb_kv_t kvs[OTP_MAX_RES_ATTRS];
+    pb_kv_t *kvp[OTP_MAX_RES_ATTRS];
+    pb_resource_t resource;
+    pb_scope_t scope;
+} R;
+
+static otp_otlp_stats_t last_stats;
+
+static res_attr_t *res_find(const char *key)
+{
+    for (size_t i = 0; i < R.n; i++)
+        if (strcmp(R.attrs[i].key, key) == 0) return &R.attrs[i];
+    return NULL;
+}
+
+static void res_set_str(const char *key, const char *val, bool override)
+{
+    if (!val || !val[0]) return;
+    res_attr_t *a = res_find(key);
+    if (a && !override) return;
+    if (!a) {
+        if (R.n == OTP_MAX_RES_ATTRS) return;
+        a = &R.attrs[R.n++];
+        snprintf(a->key, sizeof a->key, "%s", key);
+    }
+    a->is_int = false;
+    snprintf(a->sval, sizeof a->sval, "%s", val);
+}
+
+static void res_set_int(const char *key, int64_t v)
+{
+    res_attr_t *a = res_find(key);
+    if (!a) {
+        if (R.n == OTP_MAX_RES_ATTRS) return;
+        a = &R.attrs[R.n++];
+        snprintf(a->key, sizeof a->key, "%s", key);
+    }
+    a->is_int = true;
+    a->ival = v;
+}
+
+int otp_otlp_init(void)
+{
+    memset(&R, 0, sizeof R);
+    static atomic_flag bad_attr = ATOMIC_FLAG_INIT;
+    /* OTEL_RESOURCE_ATTRIBUTES first; otprof's own keys below override,
+     * except that an explicit service.name there beats the executable-name
+     * fallback (the OTel rule: OTEL_SERVICE_NAME > resource attributes >
+     * default). */
+    const char *cur = otp_cfg.resource_attributes;
+    char k[128], v[OTP_CFG_STR];
+    int rc;
+    while ((rc = otp_kv_next(&cur, k, sizeof k, v, sizeof v)) != 0) {
+        if (rc < 0) {
+            otp_log_once(&bad_attr, OTP_LOG_WARN,
+                         "OTEL_RESOURCE_ATTRIBUTES: skipping a malformed entry (want key=value)");
+            continue;
+        }
+        res_set_str(k, v, true);
+    }
+    bool svc_from_attrs = res_find("service.name") != NULL;
+    bool svc_is_fallback = strcmp(otp_cfg.service_name, otp_exe_name()) == 0;
+    res_set_str("service.name", otp_cfg.service_name, !(svc_from_attrs && svc_is_fallback));
+    res_set_str("service.version", otp_cfg.service_version, true);
+    res_set_str("deployment.environment.name", otp_cfg.deployment_environment, true);
+    res_set_str("deployment.environment", otp_cfg.deployment_environment, true);
+    res_set_str("process.executable.name", otp_exe_name(), true);
+    res_set_str("process.executable.path", otp_exe_path(), true);
+    char host[256];
+    if (gethostname(host, sizeof host) == 0) {
+        host[sizeof host - 1] = '\0';
+        res_set_str("host.name", host, false);
+    }
+    res_set_int("process.pid", (int64_t)getpid());
+    res_attr_t *pa = res_find("process.pid");
+    R.pid_slot = pa ? (int)(pa - R.attrs) : -1;
+
+    for (size_t i = 0; i < R.n; i++) {
+        opentelemetry__proto__common__v1__any_value__init(&R.vals[i]);
+        opentelemetry__proto__common__v1__key_value__init(&R.kvs[i]);
+        if (R.attrs[i].is_int) {
+            R.vals[i].value_case = ANY_INT;
+            R.vals[i].int_value = R.attrs[i].ival;
+        } else {
+            R.vals[i].value_case = ANY_STRING;
+            R.vals[i].string_value = R.attrs[i].sval;
+        }
+        R.kvs[i].key = R.attrs[i].key;
+        R.kvs[i].value = &R.vals[i];
+        R.kvp[i] = &R.kvs[i];
+    }
+    opentelemetry__proto__resource__v1__resource__init(&R.resource);
+    R.resource.attributes = R.kvp;
+    R.resource.n_attributes = R.n;
+    opentelemetry__proto__common__v1__instrumentation_scope__init(&R.scope);
+    R.scope.name = "otprof";
+    R.scope.version = OTP_VERSION;
+    R.ready = true;
+    return 0;
+}
+
+void otp_otlp_fini(void)
+{
+    R.ready = false;
+}
+
+void otp_otlp_last_stats(otp_otlp_stats_t *st)
+{
+    *st = last_stats;
+}
+
+/* --------------------------------------------------------------- encode */
+
+static void enc_free(enc_t *e)
+{
+    ar_free(&e->ar);
+    otp_free(e->strings.items);
+    otp_free(e->slen);
+    otp_free(e->str_func);
+    otp_free(e->functions.items);
+    otp_free(e->locations.items);
+    otp_free(e->mappings.items);
+    otp_free(e->stacks.items);
+    otp_free(e->links.items);
+    otp_free(e->attrs.items);
+    otp_free(e->akeys);
+    hm_free(&e->str_map);
+    hm_free(&e->loc_map);
+    hm_free(&e->stack_map);
+    hm_free(&e->link_map);
+    hm_free(&e->attr_map);
+    hm_free(&e->merge_map);
+    otp_free(e->map_of_sym);
+    otp_free(e->merged);
+    otp_free(e->scratch);
+}
+
+/* Index 0 of every table is its zero entry. */
+static void enc_seed(enc_t *e)
+{
+    intern_n(e, "", 0);
+    void *z;
+    if ((z = ar_alloc(&e->ar, sizeof(pb_mapping_t))))
+        opentelemetry__proto__profiles__v1development__mapping__init(z);
+    if (!z || vec_push(&e->mappings, z)) e->oom = true;
+    if ((z = ar_alloc(&e->ar, sizeof(pb_location_t))))
+        opentelemetry__proto__profiles__v1development__location__init(z);
+    if (!z || vec_push(&e->locations, z)) e->oom = true;
+    if ((z = ar_alloc(&e->ar, sizeof(pb_function_t))))
+        opentelemetry__proto__profiles__v1development__function__init(z);
+    if (!z || vec_push(&e->functions, z)) e->oom = true;
+    if ((z = ar_alloc(&e->ar, sizeof(pb_link_t))))
+        opentelemetry__proto__profiles__v1development__link__init(z);
+    if (!z || vec_push(&e->links, z)) e->oom = true;
+    if ((z = ar_alloc(&e->ar, sizeof(pb_stack_t))))
+        opentelemetry__proto__profiles__v1development__stack__init(z);
+    if (!z || vec_push(&e->stacks, z)) e->oom = true;
+    /* attribute 0: no key, no value; its shadow key can never match a real
+     * attribute (real keys are string indices > 0). */
+    if ((z = ar_alloc(&e->ar, sizeof(pb_kvu_t))))
+        opentelemetry__proto__profiles__v1development__key_value_and_unit__init(z);
+    if (!z || vec_push(&e->attrs, z)) e->oom = true;
+    e->akeys = otp_calloc(64, sizeof *e->akeys);
+    if (e->akeys) e->akeys_cap = 64;
+    else e->oom = true;
+}
+
+int otp_otlp_encode(const otp_batch_t *b, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (!R.ready) otp_otlp_init();
+    size_t total = (b->cpu ? b->cpu->nsamples : 0) + (b->heap ? b->heap->nsamples : 0);
+    if (total == 0) return -ENODATA;
+    /* process.pid changes in a fork child; the rest of the resource is the
+     * parent's and still right. */
+    if (R.pid_slot >= 0) R.vals[R.pid_slot].int_value = (int64_t)getpid();
+
+    enc_t *e = otp_calloc(1, sizeof *e);
+    if (!e) return -ENOMEM;
+    e->sym = b->sym;
+    enc_seed(e);
+    if (e->sym) {
+        e->nmap_of_sym = otp_sym_mapping_count(e->sym);
+        e->map_of_sym = otp_calloc(e->nmap_of_sym ? e->nmap_of_sym : 1, sizeof(int32_t));
+        if (!e->map_of_sym) e->oom = true;
+    }
+    int32_t ft_key = intern(e, "profile.frame.type");
+    e->frame_attr[0] = ft_key > 0 ? attr_str(e, ft_key, "native") : 0;
+    e->k_thread_id = intern(e, "thread.id");
+    e->k_thread_name = intern(e, "thread.name");
+
+    uint8_t *orig_cpu = NULL, *orig_heap = NULL;
+    ProtobufCBinaryData ob_cpu = {0, NULL}, ob_heap = {0, NULL};
+    if (otp_cfg.original_pprof) {
+        size_t n = 0;
+        if (b->cpu && otp_pprof_encode(b->cpu, b->sym, &orig_cpu, &n) == 0)
+            ob_cpu = (ProtobufCBinaryData){n, orig_cpu};
+        if (b->heap && otp_pprof_encode(b->heap, b->sym, &orig_heap, &n) == 0)
+            ob_heap = (ProtobufCBinaryData){n, orig_heap};
+    }
+
+    pb_profile_t *profiles[1 + OTP_MAX_VALUES];
+    size_t nprof = 0;
+    size_t nsamples = 0;
+    if (b->cpu && !e->oom) {
+        size_t first = e->nmerged, n = merge_samples(e, b->cpu);
+        int32_t ca = comment_attr_of(e, b->cpu);
+        pb_profile_t *pr = build_profile(e, b->cpu, 0, first, n, ca, &ob_cpu);
+        if (pr) {
+            profiles[nprof++] = pr;
+            nsamples += pr->n_samples;
+        }
+    }
+    if (b->heap && !e->oom) {
+        size_t first = e->nmerged, n = merge_samples(e, b->heap);
+        int32_t ca = comment_attr_of(e, b->heap);
+        for (int vi = 0; vi < b->heap->nvalues && vi < OTP_MAX_VALUES && !e->oom; vi++) {
+            pb_profile_t *pr = build_profile(e, b->heap, vi, first, n, ca, &ob_heap);
+            if (pr) {
+                profiles[nprof++] = pr;
+                nsamples += pr->n_samples;
+            }
+        }
+    }
+
+    int rc = 0;
+    if (e->oom || e->ar.failed) {
+        rc = -ENOMEM;
+        goto done;
+    }
+
+    pb_dict_t dict = OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__PROFILES_DICTIONARY__INIT;
+    dict.mapping_table = (pb_mapping_t **)e->mappings.items;
+    dict.n_mapping_table = e->mappings.n;
+    dict.location_table = (pb_location_t **)e->locations.items;
+    dict.n_location_table = e->locations.n;
+    dict.function_table = (pb_function_t **)e->functions.items;
+    dict.n_function_table = e->functions.n;
+    dict.link_table = (pb_link_t **)e->links.items;
+    dict.n_link_table = e->links.n;
+    dict.string_table = (char **)e->strings.items;
+    dict.n_string_table = e->strings.n;
+    dict.attribute_table = (pb_kvu_t **)e->attrs.items;
+    dict.n_attribute_table = e->attrs.n;
+    dict.stack_table = (pb_stack_t **)e->stacks.items;
+    dict.n_stack_table = e->stacks.n;
+
+    pb_sprof_t sp = OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__SCOPE_PROFILES__INIT;
+    sp.scope = &R.scope;
+    sp.profiles = profiles;
+    sp.n_profiles = nprof;
+    pb_sprof_t *spp = &sp;
+    pb_rprof_t rp = OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__RESOURCE_PROFILES__INIT;
+    rp.resource = &R.resource;
+    rp.scope_profiles = &spp;
+    rp.n_scope_profiles = 1;
+    pb_rprof_t *rpp = &rp;
+    pb_request_t req =
+        OPENTELEMETRY__PROTO__COLLECTOR__PROFILES__V1DEVELOPMENT__EXPORT_PROFILES_SERVICE_REQUEST__INIT;
+    req.resource_profiles = &rpp;
+    req.n_resource_profiles = 1;
+    req.dictionary = &dict;
+
+    size_t sz = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__get_packed_size(&req);
+    uint8_t *buf = otp_malloc(sz ? sz : 1);
+    if (!buf) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    size_t packed = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__pack(&req, buf);
+    *out = buf;
+    *len = packed;
+    last_stats = (otp_otlp_stats_t){
+        .strings = e->strings.n,
+        .functions = e->functions.n,
+        .locations = e->locations.n,
+        .mappings = e->mappings.n,
+        .stacks = e->stacks.n,
+        .links = e->links.n,
+        .attributes = e->attrs.n,
+        .profiles = nprof,
+        .samples = nsamples,
+    };
+done:
+    otp_free(orig_cpu);
+    otp_free(orig_heap);
+    enc_free(e);
+    otp_free(e);
+    return rc;
+}
+
+/* ------------------------------------------------------ k=v list parser */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Trims and percent-decodes s[0..n) into out (cap bytes). false if it
+ * does not fit. */
+static bool decode_part(const char *s, size_t n, char *out, size_t cap)
+{
+    while (n && (*s == ' ' || *s == '\t')) s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%' && i + 2 < n) {
+            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                c = hi << 4 | lo;
+                i += 2;
+            }
+        }
+        if (o + 1 >= cap) return false;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+int otp_kv_next(const char **cursor, char *key, size_t keycap, char *val, size_t valcap)
+{
+    const char *s = *cursor;
+    if (!s) return 0;
+    /* skip empty entries */
+    while (*s == ',' || *s == ' ' || *s == '\t') s++;
+    if (!*s) {
+        *cursor = s;
+        return 0;
+    }
+    const char *end = strchr(s, ',');
+    if (!end) end = s + strlen(s);
+    *cursor = *end ? end + 1 : end;
+    const char *eq = memchr(s, '=', (size_t)(end - s));
+    if (!eq) return -EINVAL;
+    if (!decode_part(s, (size_t)(eq - s), key, keycap) || !key[0]) return -EINVAL;
+    if (!decode_part(eq + 1, (size_t)(end - eq - 1), val, valcap)) return -EINVAL;
+    return 1;
+}

@@ -1,0 +1,599 @@
+/*
+ * Symbolization for the encoders: a snapshot of /proc/self/maps plus, for
+ * each executable file mapping (and the vDSO), the object's GNU build id
+ * and its function symbols sorted by address.
+ *
+ * ELF files are mmap'd read-only and stay mapped until otp_sym_free, so
+ * symbol names point straight into their string tables: no copies, and
+ * the pages are file-backed (the kernel may drop them under pressure).
+ * Parsed objects are cached per (path, device, inode) across refreshes.
+ * Every read of ELF data is bounds-checked: a malformed or foreign file
+ * yields fewer names, never a crash.
+ *
+ * Flusher thread only; not signal-safe (open, mmap, otp_malloc).
+ */
+#include "symbols.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "log.h"
+#include "mem.h"
+
+/* Build ids are 20 bytes (SHA-1) in practice; longer ones are truncated. */
+#define OTP_BUILD_ID_MAX 64
+#define OTP_DEBUG_DIR "/usr/lib/debug/.build-id/"
+
+typedef struct sym {
+    uint64_t addr, end;
+    const char *name;
+    uint32_t rank; /* lower wins among aliases at one address */
+} sym_t;
+
+typedef struct seg {
+    uint64_t off, vaddr, filesz, memsz;
+} seg_t;
+
+typedef struct elf_obj {
+    struct elf_obj *next;
+    char *path;
+    uint64_t dev, ino;
+    const uint8_t *data; /* whole file (or the vDSO image) */
+    size_t size;
+    bool owned;          /* data is our mmap (the vDSO is not) */
+    const uint8_t *dbg;  /* separate debug file, if its .symtab was used */
+    size_t dbg_size;
+    seg_t *segs;
+    size_t nsegs;
+    sym_t *syms;
+    size_t nsyms;
+    char build_id[2 * OTP_BUILD_ID_MAX + 1];
+} elf_obj_t;
+
+typedef struct map_ent {
+    otp_mapping_t m;
+    elf_obj_t *elf; /* NULL: not executable, anonymous or unreadable */
+} map_ent_t;
+
+struct otp_symbolizer {
+    char *maps_text; /* the last /proc/self/maps read; paths point into it */
+    map_ent_t *maps;
+    size_t nmaps;
+    elf_obj_t *objs;
+};
+
+/* ---- bounds-checked ELF access ---- */
+
+static bool in_bounds(size_t size, uint64_t off, uint64_t len)
+{
+    return off <= size && len <= size - off;
+}
+
+static const ElfW(Ehdr) *elf_header(const uint8_t *data, size_t size)
+{
+    if (size < sizeof(ElfW(Ehdr))) return NULL;
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)data;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) return NULL;
+    /* Only the native layout: a profile of this process never needs more. */
+    if (eh->e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32)) return NULL;
+    if (eh->e_ident[EI_DATA] != ELFDATA2LSB) return NULL;
+    return eh;
+}
+
+static const ElfW(Phdr) *elf_phdrs(const uint8_t *data, size_t size, size_t *n)
+{
+    const ElfW(Ehdr) *eh = elf_header(data, size);
+    *n = 0;
+    if (!eh || eh->e_phentsize != sizeof(ElfW(Phdr))) return NULL;
+    if (!in_bounds(size, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(ElfW(Phdr)))) return NULL;
+    *n = eh->e_phnum;
+    return (const ElfW(Phdr) *)(data + eh->e_phoff);
+}
+
+static const ElfW(Shdr) *elf_shdrs(const uint8_t *data, size_t size, size_t *n)
+{
+    const ElfW(Ehdr) *eh = elf_header(data, size);
+    *n = 0;
+    if (!eh || eh->e_shoff == 0 || eh->e_shentsize != sizeof(ElfW(Shdr))) return NULL;
+    if (!in_bounds(size, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(ElfW(Shdr)))) return NULL;
+    *n = eh->e_shnum;
+    return (const ElfW(Shdr) *)(data + eh->e_shoff);
+}
+
+/* ---- build id ---- */
+
+static bool note_build_id(const uint8_t *p, size_t len, size_t align, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t off = 0;
+    while (in_bounds(len, off, sizeof(ElfW(Nhdr)))) {
+        const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(p + off);
+        uint64_t name_len = (nh->n_namesz + align - 1) & ~(uint64_t)(align - 1);
+        uint64_t desc_len = (nh->n_descsz + align - 1) & ~(uint64_t)(align - 1);
+        uint64_t name_off = off + sizeof(*nh), desc_off = name_off + name_len;
+        if (!in_bounds(len, name_off, name_len) || !in_bounds(len, desc_off, nh->n_descsz)) return false;
+        if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(p + name_off, "GNU", 4) == 0
+            && nh->n_descsz > 0) {
+            size_t n = nh->n_descsz < OTP_BUILD_ID_MAX ? nh->n_descsz : OTP_BUILD_ID_MAX;
+            for (size_t i = 0; i < n; i++) {
+                out[2 * i] = hex[p[desc_off + i] >> 4];
+                out[2 * i + 1] = hex[p[desc_off + i] & 15];
+            }
+            out[2 * n] = '\0';
+            return true;
+        }
+        off = desc_off + desc_len;
+    }
+    return false;
+}
+
+/* Program headers first (always present in loaded objects); note sections
+ * only for the odd file whose PT_NOTE is missing. */
+static void elf_read_build_id(elf_obj_t *o)
+{
+    size_t n;
+    const ElfW(Phdr) *ph = elf_phdrs(o->data, o->size, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (ph[i].p_type != PT_NOTE || !in_bounds(o->size, ph[i].p_offset, ph[i].p_filesz)) continue;
+        if (note_build_id(o->data + ph[i].p_offset, ph[i].p_filesz, ph[i].p_align == 8 ? 8 : 4, o->build_id))
+            return;
+    }
+    const ElfW(Shdr) *sh = elf_shdrs(o->data, o->size, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (sh[i].sh_type != SHT_NOTE || !in_bounds(o->size, sh[i].sh_offset, sh[i].sh_size)) continue;
+        if (note_build_id(o->data + sh[i].sh_offset, sh[i].sh_size, sh[i].sh_addralign == 8 ? 8 : 4,
+                          o->build_id))
+            return;
+    }
+}
+
+static int elf_read_segments(elf_obj_t *o)
+{
+    size_t n, k = 0;
+    const ElfW(Phdr) *ph = elf_phdrs(o->data, o->size, &n);
+    if (!ph) return -ENOEXEC;
+    o->segs = otp_calloc(n ? n : 1, sizeof(seg_t));
+    if (!o->segs) return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (ph[i].p_type != PT_LOAD) continue;
+        o->segs[k++] = (seg_t){ph[i].p_offset, ph[i].p_vaddr, ph[i].p_filesz, ph[i].p_memsz};
+    }
+    o->nsegs = k;
+    return 0;
+}
+
+/* ---- symbols ---- */
+
+static uint32_t sym_rank(const ElfW(Sym) *s, const char *name)
+{
+    /* Among aliases prefer the public spelling (getpid over __getpid),
+     * then global over weak over local binding, then the shorter name. */
+    uint32_t us = 0;
+    while (name[us] == '_' && us < 7) us++;
+    int bind = ELF64_ST_BIND(s->st_info);
+    uint32_t b = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+    size_t len = strlen(name);
+    return (us << 24) | (b << 20) | (uint32_t)(len < 0xfffff ? len : 0xfffff);
+}
+
+static bool sym_less(const sym_t *a, const sym_t *b)
+{
+    if (a->addr != b->addr) return a->addr < b->addr;
+    if (a->rank != b->rank) return a->rank < b->rank;
+    return strcmp(a->name, b->name) < 0;
+}
+
+/* Heapsort: in place and allocation-free (glibc's qsort may call the
+ * app's malloc for its merge buffer). */
+static void sym_sift(sym_t *v, size_t root, size_t n)
+{
+    for (;;) {
+        size_t c = 2 * root + 1;
+        if (c >= n) return;
+        if (c + 1 < n && sym_less(&v[c], &v[c + 1])) c++;
+        if (!sym_less(&v[root], &v[c])) return;
+        sym_t t = v[root];
+        v[root] = v[c];
+        v[c] = t;
+        root = c;
+    }
+}
+
+static void sym_sort(sym_t *v, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;) sym_sift(v, i, n);
+    for (size_t i = n; i-- > 1;) {
+        sym_t t = v[0];
+        v[0] = v[i];
+        v[i] = t;
+        sym_sift(v, 0, i);
+    }
+}
+
+/* Finds the symbol table section of `type` and its string table. */
+static bool elf_symtab(const uint8_t *data, size_t size, uint32_t type, const ElfW(Sym) **syms, size_t *nsyms,
+                       const char **str, size_t *strsz)
+{
+    size_t n;
+    const ElfW(Shdr) *sh = elf_shdrs(data, size, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (sh[i].sh_type != type || sh[i].sh_link >= n) continue;
+        const ElfW(Shdr) *st = &sh[sh[i].sh_link];
+        /* Compressed or NOBITS tables (some debug files) are unusable. */
+        if ((sh[i].sh_flags | st->sh_flags) & SHF_COMPRESSED) continue;
+        if (st->sh_type != SHT_STRTAB || st->sh_size == 0) continue;
+        if (!in_bounds(size, sh[i].sh_offset, sh[i].sh_size) || !in_bounds(size, st->sh_offset, st->sh_size))
+            continue;
+        /* A NUL-terminated table makes every in-range st_name a C string. */
+        if (data[st->sh_offset + st->sh_size - 1] != '\0') continue;
+        *syms = (const ElfW(Sym) *)(data + sh[i].sh_offset);
+        *nsyms = sh[i].sh_size / sizeof(ElfW(Sym));
+        *str = (const char *)(data + st->sh_offset);
+        *strsz = st->sh_size;
+        return *nsyms > 0;
+    }
+    return false;
+}
+
+/* End of the loaded segment holding vaddr, to bound size-0 symbols. */
+static uint64_t seg_vaddr_end(const elf_obj_t *o, uint64_t vaddr)
+{
+    for (size_t i = 0; i < o->nsegs; i++)
+        if (vaddr >= o->segs[i].vaddr && vaddr - o->segs[i].vaddr < o->segs[i].memsz)
+            return o->segs[i].vaddr + o->segs[i].memsz;
+    return vaddr + 1;
+}
+
+static int elf_collect_syms(elf_obj_t *o, const ElfW(Sym) *es, size_t n, const char *str, size_t strsz)
+{
+    sym_t *v = otp_malloc((n ? n : 1) * sizeof(sym_t));
+    if (!v) return -ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int t = ELF64_ST_TYPE(es[i].st_info);
+        if ((t != STT_FUNC && t != STT_GNU_IFUNC) || es[i].st_shndx == SHN_UNDEF || es[i].st_value == 0) continue;
+        if (es[i].st_name == 0 || es[i].st_name >= strsz) continue;
+        const char *name = str + es[i].st_name;
+        v[k++] = (sym_t){es[i].st_value, es[i].st_value + es[i].st_size, name, sym_rank(&es[i], name)};
+    }
+    sym_sort(v, k);
+    /* Keep the best-ranked alias per address; give size-0 symbols the
+     * range up to the next symbol (within their segment). */
+    size_t m = 0;
+    for (size_t i = 0; i < k; i++)
+        if (m == 0 || v[m - 1].addr != v[i].addr) v[m++] = v[i];
+    for (size_t i = 0; i < m; i++) {
+        if (v[i].end > v[i].addr) continue;
+        uint64_t lim = seg_vaddr_end(o, v[i].addr);
+        v[i].end = (i + 1 < m && v[i + 1].addr < lim) ? v[i + 1].addr : lim;
+    }
+    o->syms = v;
+    o->nsyms = m;
+    return 0;
+}
+
+static const uint8_t *map_file(int fd, size_t *size)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(ElfW(Ehdr))) return NULL;
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) return NULL;
+    *size = (size_t)st.st_size;
+    return p;
+}
+
+/* Distro debug packages keep the full .symtab of stripped libraries
+ * (libc6-dbg etc.) under a path derived from the build id. */
+static bool elf_try_debug_file(elf_obj_t *o, const ElfW(Sym) **es, size_t *n, const char **str, size_t *strsz)
+{
+    char path[sizeof(OTP_DEBUG_DIR) + sizeof(o->build_id) + 8];
+    if (strlen(o->build_id) < 4) return false;
+    snprintf(path, sizeof(path), OTP_DEBUG_DIR "%.2s/%s.debug", o->build_id, o->build_id + 2);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    size_t size = 0;
+    const uint8_t *d = map_file(fd, &size);
+    close(fd);
+    if (!d) return false;
+    if (!elf_symtab(d, size, SHT_SYMTAB, es, n, str, strsz)) {
+        munmap((void *)d, size);
+        return false;
+    }
+    o->dbg = d;
+    o->dbg_size = size;
+    return true;
+}
+
+static int elf_parse(elf_obj_t *o)
+{
+    const ElfW(Sym) *es;
+    const char *str;
+    size_t n, strsz;
+    int rc = elf_read_segments(o);
+    if (rc) return rc;
+    elf_read_build_id(o);
+    if (elf_symtab(o->data, o->size, SHT_SYMTAB, &es, &n, &str, &strsz)
+        || elf_try_debug_file(o, &es, &n, &str, &strsz)
+        || elf_symtab(o->data, o->size, SHT_DYNSYM, &es, &n, &str, &strsz))
+        return elf_collect_syms(o, es, n, str, strsz);
+    return 0;
+}
+
+/* ---- the object cache ---- */
+
+static int open_checked(const char *path, uint64_t ino)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    if (fd < 0) return -1;
+    /* A different inode means the file was replaced since it was mapped
+     * (e.g. rebuilt): its symbols would be wrong. */
+    if (fstat(fd, &st) != 0 || (ino && (uint64_t)st.st_ino != ino)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void elf_load(elf_obj_t *o, const map_ent_t *e, bool deleted)
+{
+    int fd = deleted ? -1 : open_checked(o->path, o->ino);
+    if (fd < 0) {
+        /* Still reachable through the mapping itself (needs privileges). */
+        char mf[64];
+        snprintf(mf, sizeof(mf), "/proc/self/map_files/%llx-%llx", (unsigned long long)e->m.start,
+                 (unsigned long long)e->m.limit);
+        fd = open_checked(mf, o->ino);
+    }
+    if (fd < 0) {
+        OTP_DEBUG("symbols: cannot open %s", o->path);
+        return;
+    }
+    o->data = map_file(fd, &o->size);
+    close(fd);
+    if (!o->data) return;
+    o->owned = true;
+    if (!elf_header(o->data, o->size) || elf_parse(o) != 0) OTP_DEBUG("symbols: no ELF data for %s", o->path);
+}
+
+static void elf_load_vdso(elf_obj_t *o, const map_ent_t *e)
+{
+    uint64_t base = getauxval(AT_SYSINFO_EHDR);
+    if (base != e->m.start) return;
+    o->data = (const uint8_t *)(uintptr_t)base;
+    o->size = e->m.limit - e->m.start;
+    if (!elf_header(o->data, o->size) || elf_parse(o) != 0) OTP_DEBUG("symbols: no ELF data for [vdso]");
+}
+
+static void elf_obj_free(elf_obj_t *o)
+{
+    if (o->owned && o->data) munmap((void *)o->data, o->size);
+    if (o->dbg) munmap((void *)o->dbg, o->dbg_size);
+    otp_free(o->segs);
+    otp_free(o->syms);
+    otp_free(o->path);
+    otp_free(o);
+}
+
+static elf_obj_t *elf_get(otp_symbolizer_t *s, const map_ent_t *e, uint64_t dev, uint64_t ino, bool deleted)
+{
+    for (elf_obj_t *o = s->objs; o; o = o->next)
+        if (o->ino == ino && o->dev == dev && strcmp(o->path, e->m.path) == 0) return o;
+    elf_obj_t *o = otp_calloc(1, sizeof(*o));
+    if (!o) return NULL;
+    o->path = otp_strdup(e->m.path);
+    if (!o->path) {
+        otp_free(o);
+        return NULL;
+    }
+    o->dev = dev;
+    o->ino = ino;
+    if (strcmp(e->m.path, "[vdso]") == 0)
+        elf_load_vdso(o, e);
+    else
+        elf_load(o, e, deleted);
+    /* Cached even when unusable, so a bad file is not retried each refresh. */
+    o->next = s->objs;
+    s->objs = o;
+    return o;
+}
+
+/* ---- /proc/self/maps ---- */
+
+static char *read_maps(void)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    size_t cap = 16384, len = 0;
+    char *buf = otp_malloc(cap);
+    ssize_t r = 1;
+    while (buf && r != 0) {
+        if (cap - len < 4096) {
+            char *nb = otp_realloc(buf, cap * 2);
+            if (!nb) break;
+            buf = nb;
+            cap *= 2;
+        }
+        r = read(fd, buf + len, cap - len - 1);
+        if (r < 0 && errno != EINTR) break;
+        if (r > 0) len += (size_t)r;
+    }
+    close(fd);
+    if (buf && r == 0) {
+        buf[len] = '\0';
+        return buf;
+    }
+    otp_free(buf);
+    return NULL;
+}
+
+static uint64_t parse_num(char **p, int base)
+{
+    char *end;
+    uint64_t v = strtoull(*p, &end, base);
+    *p = end;
+    return v;
+}
+
+/* One line: "start-limit perms offset maj:min inode   path". Terminates
+ * the path in place (the text stays alive as path storage). */
+static bool parse_line(char *line, map_ent_t *e, bool *exec, uint64_t *dev, uint64_t *ino, bool *deleted)
+{
+    char *p = line;
+    e->m.start = parse_num(&p, 16);
+    if (*p++ != '-') return false;
+    e->m.limit = parse_num(&p, 16);
+    if (*p++ != ' ' || strlen(p) < 5) return false;
+    *exec = p[2] == 'x';
+    p += 5;
+    e->m.offset = parse_num(&p, 16);
+    uint64_t maj = parse_num(&p, 16);
+    if (*p++ != ':') return false;
+    uint64_t min = parse_num(&p, 16);
+    *dev = maj << 32 | min;
+    *ino = parse_num(&p, 10);
+    while (*p == ' ') p++;
+    static const char del[] = " (deleted)";
+    size_t n = strlen(p), dn = sizeof(del) - 1;
+    *deleted = n > dn && strcmp(p + n - dn, del) == 0;
+    if (*deleted) p[n - dn] = '\0';
+    e->m.path = p;
+    e->m.build_id = "";
+    e->elf = NULL;
+    return e->m.limit > e->m.start;
+}
+
+static size_t count_lines(const char *t)
+{
+    size_t n = 1;
+    for (; *t; t++) n += *t == '\n';
+    return n;
+}
+
+static void parse_maps(otp_symbolizer_t *s, char *text, map_ent_t *v, size_t *n)
+{
+    size_t k = 0;
+    for (char *line = text; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        bool exec, deleted;
+        uint64_t dev, ino;
+        map_ent_t *e = &v[k];
+        if (parse_line(line, e, &exec, &dev, &ino, &deleted)) {
+            bool file = e->m.path[0] == '/' && ino != 0;
+            if (exec && (file || strcmp(e->m.path, "[vdso]") == 0)) e->elf = elf_get(s, e, dev, ino, deleted);
+            if (e->elf) e->m.build_id = e->elf->build_id;
+            k++;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    *n = k;
+}
+
+int otp_sym_refresh(otp_symbolizer_t *s)
+{
+    char *text = read_maps();
+    if (!text) return -ENOMEM;
+    map_ent_t *v = otp_malloc(count_lines(text) * sizeof(map_ent_t));
+    if (!v) {
+        otp_free(text);
+        return -ENOMEM;
+    }
+    size_t n;
+    parse_maps(s, text, v, &n);
+    otp_free(s->maps);
+    otp_free(s->maps_text);
+    s->maps = v;
+    s->nmaps = n;
+    s->maps_text = text;
+    return 0;
+}
+
+otp_symbolizer_t *otp_sym_new(void)
+{
+    otp_symbolizer_t *s = otp_calloc(1, sizeof(*s));
+    if (s && otp_sym_refresh(s) != 0) OTP_DEBUG("symbols: cannot read /proc/self/maps");
+    return s;
+}
+
+void otp_sym_free(otp_symbolizer_t *s)
+{
+    if (!s) return;
+    for (elf_obj_t *o = s->objs, *next; o; o = next) {
+        next = o->next;
+        elf_obj_free(o);
+    }
+    otp_free(s->maps);
+    otp_free(s->maps_text);
+    otp_free(s);
+}
+
+/* ---- lookup ---- */
+
+static const map_ent_t *find_mapping(const otp_symbolizer_t *s, uint64_t addr, int *idx)
+{
+    size_t lo = 0, hi = s->nmaps;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->maps[mid].m.limit <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == s->nmaps || addr < s->maps[lo].m.start) return NULL;
+    *idx = (int)lo;
+    return &s->maps[lo];
+}
+
+static const char *find_sym(const elf_obj_t *o, uint64_t vaddr)
+{
+    size_t lo = 0, hi = o->nsyms;
+    while (lo < hi) { /* first symbol starting above vaddr */
+        size_t mid = lo + (hi - lo) / 2;
+        if (o->syms[mid].addr <= vaddr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || vaddr >= o->syms[lo - 1].end) return NULL;
+    return o->syms[lo - 1].name;
+}
+
+const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping)
+{
+    int idx = -1;
+    const map_ent_t *e = s ? find_mapping(s, addr, &idx) : NULL;
+    if (mapping) *mapping = idx;
+    if (!e || !e->elf || e->elf->nsyms == 0) return NULL;
+    /* runtime address -> file offset -> the link-time address the symbol
+     * table uses, via the PT_LOAD covering that offset. This one formula
+     * covers PIE, shared objects and fixed-address (ET_EXEC) binaries. */
+    uint64_t off = addr - e->m.start + e->m.offset;
+    const elf_obj_t *o = e->elf;
+    for (size_t i = 0; i < o->nsegs; i++) {
+        const seg_t *g = &o->segs[i];
+        if (off >= g->off && off - g->off < g->filesz) return find_sym(o, off - g->off + g->vaddr);
+    }
+    return NULL;
+}
+
+size_t otp_sym_mapping_count(const otp_symbolizer_t *s)
+{
+    return s ? s->nmaps : 0;
+}
+
+const otp_mapping_t *otp_sym_mapping(const otp_symbolizer_t *s, size_t i)
+{
+    return s && i < s->nmaps ? &s->maps[i].m : NULL;
+}

@@ -1,0 +1,32 @@
+/*
+ * Thin wrappers over the OS: ids, clocks, whole-file reads, paths.
+ * Functions marked async-signal-safe may be used in the SIGPROF handler.
+ */
+#ifndef OTP_SYS_H
+#define OTP_SYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* async-signal-safe */
+pid_t otp_gettid(void);
+/* async-signal-safe: CLOCK_MONOTONIC / CLOCK_REALTIME in ns (vDSO). */
+int64_t otp_mono_ns(void);
+int64_t otp_real_ns(void);
+/* async-signal-safe: write all of buf, retrying on EINTR/short writes. */
+int otp_write_all(int fd, const void *buf, size_t len);
+
+/* Reads a whole (small) file into buf, NUL-terminated. Returns bytes read
+ * or -errno. No malloc. */
+ssize_t otp_read_file(const char *path, char *buf, size_t cap);
+
+/* Path of the running executable (/proc/self/exe); "" if unknown. */
+const char *otp_exe_path(void);
+/* Basename of otp_exe_path(). */
+const char *otp_exe_name(void);
+
+/* mkdir -p; 0 or -errno. */
+int otp_mkdirs(const char *path, int mode);
+
+#endif

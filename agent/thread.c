@@ -1,0 +1,166 @@
+/*
+ * Per-thread slots. The array is static and slots are never unmapped, so
+ * the signal handler can follow a slot pointer from si_value or TLS
+ * without any lifetime check beyond the state field. Rings are created
+ * once per slot and reused when the slot is recycled.
+ */
+#include "thread.h"
+
+#include <string.h>
+
+#include "cpu.h"
+#include "log.h"
+#include "sys.h"
+
+#define CPU_RING_BYTES (32u * 1024)
+#define HEAP_RING_BYTES (16u * 1024)
+
+__thread otp_thread_t *otp_tls_thread __attribute__((tls_model("initial-exec")));
+
+static otp_thread_t slots[OTP_MAX_THREADS];
+static _Atomic int slot_next; /* slots[0..slot_next) have been used */
+static _Atomic uint64_t unprofiled;
+static atomic_flag full_warned = ATOMIC_FLAG_INIT;
+
+static bool ensure_rings(otp_thread_t *t)
+{
+    if (!t->cpu_ring)
+        t->cpu_ring = otp_ring_create(CPU_RING_BYTES);
+    if (!t->heap_ring)
+        t->heap_ring = otp_ring_create(HEAP_RING_BYTES);
+    return t->cpu_ring && t->heap_ring;
+}
+
+static otp_thread_t *take(int i)
+{
+    int expect = OTP_SLOT_FREE;
+    if (!atomic_compare_exchange_strong(&slots[i].state, &expect, OTP_SLOT_CLAIMED))
+        return NULL;
+    otp_thread_t *t = &slots[i];
+    atomic_store(&t->tid, 0);
+    atomic_store(&t->has_timer, 0);
+    t->start_fn = NULL;
+    t->start_arg = NULL;
+    t->name[0] = '\0';
+    if (!ensure_rings(t)) {
+        atomic_store(&t->state, OTP_SLOT_FREE);
+        return NULL;
+    }
+    return t;
+}
+
+otp_thread_t *otp_thread_claim(void)
+{
+    /* Reuse a recycled slot first, keeping memory bounded by the peak
+     * number of live threads. */
+    int high = otp_thread_high();
+    for (int i = 0; i < high; i++) {
+        otp_thread_t *t = take(i);
+        if (t)
+            return t;
+    }
+    for (;;) {
+        int i = atomic_fetch_add(&slot_next, 1);
+        if (i >= OTP_MAX_THREADS) {
+            atomic_store(&slot_next, OTP_MAX_THREADS);
+            atomic_fetch_add(&unprofiled, 1);
+            otp_log_once(&full_warned, OTP_LOG_WARN,
+                         "more than %d live threads; new threads are not profiled",
+                         OTP_MAX_THREADS);
+            return NULL;
+        }
+        otp_thread_t *t = take(i);
+        if (t)
+            return t;
+    }
+}
+
+void otp_thread_unclaim(otp_thread_t *t)
+{
+    atomic_store(&t->state, OTP_SLOT_FREE);
+}
+
+void otp_thread_activate(otp_thread_t *t)
+{
+    atomic_store(&t->tid, otp_gettid());
+    otp_tls_thread = t;
+    atomic_store(&t->state, OTP_SLOT_ACTIVE);
+}
+
+otp_thread_t *otp_thread_self(void)
+{
+    otp_thread_t *t = otp_tls_thread;
+    if (OTP_LIKELY(t != NULL))
+        return t == OTP_THREAD_GONE ? NULL : t;
+    /* A thread we did not start (it existed before the constructor):
+     * find the slot registered for its tid and cache it. */
+    pid_t tid = otp_gettid();
+    int high = otp_thread_high();
+    for (int i = 0; i < high; i++) {
+        if (atomic_load_explicit(&slots[i].tid, memory_order_relaxed) == tid &&
+            atomic_load(&slots[i].state) == OTP_SLOT_ACTIVE) {
+            otp_tls_thread = &slots[i];
+            return &slots[i];
+        }
+    }
+    return NULL;
+}
+
+otp_thread_t *otp_thread_register_tid(pid_t tid)
+{
+    otp_thread_t *t = otp_thread_claim();
+    if (!t)
+        return NULL;
+    atomic_store(&t->tid, tid);
+    atomic_store(&t->state, OTP_SLOT_ACTIVE);
+    return t;
+}
+
+void otp_thread_retire(otp_thread_t *t)
+{
+    otp_cpu_disarm(t);
+    if (otp_tls_thread == t)
+        otp_tls_thread = OTP_THREAD_GONE;
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store(&t->state, OTP_SLOT_RETIRED);
+}
+
+otp_thread_t *otp_thread_at(int i)
+{
+    return &slots[i];
+}
+
+int otp_thread_high(void)
+{
+    int n = atomic_load(&slot_next);
+    return n < OTP_MAX_THREADS ? n : OTP_MAX_THREADS;
+}
+
+void otp_thread_recycle(otp_thread_t *t)
+{
+    int expect = OTP_SLOT_RETIRED;
+    atomic_compare_exchange_strong(&t->state, &expect, OTP_SLOT_FREE);
+}
+
+void otp_thread_atfork_child(void)
+{
+    otp_thread_t *self = otp_tls_thread;
+    int high = otp_thread_high();
+    for (int i = 0; i < high; i++) {
+        otp_thread_t *t = &slots[i];
+        if (t->cpu_ring)
+            otp_ring_reset(t->cpu_ring);
+        if (t->heap_ring)
+            otp_ring_reset(t->heap_ring);
+        atomic_store(&t->has_timer, 0); /* timers are not inherited */
+        if (t != self)
+            atomic_store(&t->state, OTP_SLOT_FREE);
+    }
+    if (self && self != OTP_THREAD_GONE)
+        atomic_store(&self->tid, otp_gettid());
+}
+
+uint64_t otp_thread_unprofiled(void)
+{
+    return atomic_load(&unprofiled);
+}

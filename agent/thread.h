@@ -1,0 +1,74 @@
+/*
+ * Per-thread state. Slots live in a static array that is never freed, so
+ * the signal handler can dereference a slot pointer at any time; a slot of
+ * an exited thread is drained by the flusher and then recycled.
+ *
+ * Slot life: FREE -> CLAIMED (pthread_create wrapper, before the thread
+ * runs) -> ACTIVE (thread running) -> RETIRED (thread exited, samples not
+ * yet drained) -> FREE.
+ */
+#ifndef OTP_THREAD_H
+#define OTP_THREAD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <signal.h>
+#include <time.h>
+#include <sys/types.h>
+
+#include "internal.h"
+#include "ring.h"
+
+enum { OTP_SLOT_FREE = 0, OTP_SLOT_CLAIMED, OTP_SLOT_ACTIVE, OTP_SLOT_RETIRED };
+
+typedef struct otp_thread {
+    _Atomic int state;
+    _Atomic pid_t tid;
+    otp_ring_t *cpu_ring;  /* created lazily, kept across recycling */
+    otp_ring_t *heap_ring;
+    timer_t timer;
+    _Atomic int has_timer;
+    char name[16];         /* refreshed by the flusher from /proc */
+    /* pthread_create trampoline */
+    void *(*start_fn)(void *);
+    void *start_arg;
+} otp_thread_t;
+
+/* Marker stored in the TLS slot pointer once the thread is exiting. */
+#define OTP_THREAD_GONE ((otp_thread_t *)1)
+
+/* The calling thread's slot pointer (NULL: unknown, GONE: exiting). */
+extern __thread otp_thread_t *otp_tls_thread;
+
+/* Claims a FREE slot and creates its rings; NULL if none left or mmap
+ * failed (counted, warned once). Not signal-safe. */
+otp_thread_t *otp_thread_claim(void);
+/* Marks a slot as run by the calling thread (sets tid, TLS, ACTIVE). */
+void otp_thread_activate(otp_thread_t *t);
+/* The calling thread: its slot, or, for threads we did not create (found
+ * by tid among slots registered from /proc/self/task), the matching one.
+ * async-signal-safe; NULL if the thread has no slot or is exiting. */
+otp_thread_t *otp_thread_self(void);
+/* Registers an existing thread by tid (constructor, /proc/self/task). */
+otp_thread_t *otp_thread_register_tid(pid_t tid);
+/* Thread exit: deletes the timer, marks RETIRED, sets TLS to GONE. */
+void otp_thread_retire(otp_thread_t *t);
+/* Releases a CLAIMED slot whose pthread_create failed. */
+void otp_thread_unclaim(otp_thread_t *t);
+
+/* Flusher: iterate over all slots ever used (index < otp_thread_high). */
+otp_thread_t *otp_thread_at(int i);
+int otp_thread_high(void);
+/* Flusher: RETIRED and fully drained -> FREE. */
+void otp_thread_recycle(otp_thread_t *t);
+
+/* Fork child: only the calling thread survives; every other slot is
+ * discarded with its unflushed samples (they belong to the parent), and
+ * the caller's rings are emptied. */
+void otp_thread_atfork_child(void);
+
+/* Counters for the summary. */
+uint64_t otp_thread_unprofiled(void); /* threads that got no slot */
+
+#endif

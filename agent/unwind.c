@@ -1,0 +1,91 @@
+/*
+ * libunwind, bound privately. Debian's libunwind.so.8 exports the
+ * _Unwind_* family; loading it RTLD_LOCAL keeps those out of the global
+ * scope so the app's C++ exceptions keep using libgcc. RTLD_NOW resolves
+ * everything up front: no lazy binding may happen in a signal handler.
+ * Only unw_backtrace is used: its fast path caches frame shapes per thread
+ * and takes no lock (the unw_step cursor path takes a global cache lock).
+ */
+#include "unwind.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <string.h>
+
+#include "internal.h"
+#include "log.h"
+
+typedef int (*backtrace_fn)(void **, int);
+static backtrace_fn unw_bt;
+static _Atomic int state; /* 0 not tried, 1 ready, -1 failed */
+
+int otp_unwind_init(void)
+{
+    int s = atomic_load(&state);
+    if (s)
+        return s > 0 ? 0 : -1;
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (h)
+        unw_bt = (backtrace_fn)dlsym(h, "unw_backtrace");
+    if (!unw_bt) {
+        OTP_WARN("libunwind.so.8 not usable (%s); stacks hold only the sampled PC",
+                 h ? "no unw_backtrace" : dlerror());
+        atomic_store(&state, -1);
+        return -1;
+    }
+    atomic_store(&state, 1);
+    return 0;
+}
+
+bool otp_unwind_ready(void)
+{
+    return atomic_load_explicit(&state, memory_order_relaxed) > 0;
+}
+
+void otp_unwind_warm(void)
+{
+    if (!otp_unwind_ready())
+        return;
+    void *buf[8];
+    unw_bt(buf, 8);
+}
+
+int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
+{
+    uint64_t pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+    if (max <= 0)
+        return 0;
+    out[0] = pc;
+    if (!otp_unwind_ready() || max == 1)
+        return 1;
+    /* The walk starts in this handler and crosses the kernel's signal
+     * frame; everything up to the interrupted PC is ours and dropped. */
+    void *buf[OTP_MAX_FRAMES + 16];
+    int lim = max + 16 < (int)OTP_ARRAY_LEN(buf) ? max + 16 : (int)OTP_ARRAY_LEN(buf);
+    int n = unw_bt(buf, lim);
+    for (int i = 0; i < n && i < 16; i++) {
+        if ((uint64_t)buf[i] != pc)
+            continue;
+        int k = 0;
+        for (int j = i; j < n && k < max; j++)
+            out[k++] = (uint64_t)buf[j];
+        return k;
+    }
+    return 1;
+}
+
+int otp_unwind_here(uint64_t *out, int max, int skip)
+{
+    if (!otp_unwind_ready() || max <= 0)
+        return 0;
+    void *buf[OTP_MAX_FRAMES + 16];
+    int lim = max + skip + 1;
+    if (lim > (int)OTP_ARRAY_LEN(buf))
+        lim = (int)OTP_ARRAY_LEN(buf);
+    int n = unw_bt(buf, lim);
+    int k = 0;
+    /* +1: this function's own frame. */
+    for (int i = skip + 1; i < n && k < max; i++)
+        out[k++] = (uint64_t)buf[i];
+    return k;
+}

@@ -1,0 +1,32 @@
+/*
+ * Stack capture with libunwind, loaded privately with
+ * dlopen(RTLD_NOW|RTLD_LOCAL) so its _Unwind_* exports never capture the
+ * app's C++ exception handling, and so no lazy binding happens later in a
+ * signal handler.
+ */
+#ifndef OTP_UNWIND_H
+#define OTP_UNWIND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <ucontext.h>
+
+/* Loads libunwind. 0 or -1 (logged once; CPU and heap stacks then fall
+ * back to the interrupted PC only). Not signal-safe. Idempotent. */
+int otp_unwind_init(void);
+bool otp_unwind_ready(void);
+
+/* Runs one capture on the calling thread outside any signal handler so
+ * libunwind sets up its per-thread cache here, not in the handler. */
+void otp_unwind_warm(void);
+
+/* async-signal-safe. Captures the interrupted stack from inside a signal
+ * handler: strips the handler's own frames so out[0] is the interrupted
+ * PC (uc's RIP). Returns the number of frames (>= 1 when uc is given). */
+int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max);
+
+/* Captures the caller's stack, skipping `skip` innermost frames (normal
+ * context, e.g. the malloc slow path). Returns the number of frames. */
+int otp_unwind_here(uint64_t *out, int max, int skip);
+
+#endif

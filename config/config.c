@@ -1,0 +1,854 @@
+/*
+ * Settings: one static table (otp_cfg_keys) lists every key with its
+ * section, type, default, range, place in otp_config_t and a one-line doc.
+ * Layers, lowest first: table defaults < one INI file (OTPROF_CONFIG, else
+ * otprof.ini beside the executable) < OTPROF_<SECTION>_<KEY> variables;
+ * the standard OTEL_* variables then fill what is still unset. An empty
+ * value anywhere means "not set", as in the OpenTelemetry spec.
+ *
+ * Runs once in the constructor, before the agent's allocator exists, so
+ * nothing here may malloc: the file is read with open/read into a static
+ * buffer and parsed by inih (stack line buffer) through our own line
+ * reader, which is also how every message gets its line number (Debian's
+ * inih 55 passes none to the handler). Not thread-safe, not for signal
+ * context. This is the only place that reads OTPROF_* variables.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "log.h"
+#include "sys.h"
+
+otp_config_t otp_cfg;
+
+/* Larger files are refused whole rather than half-applied. */
+#define OTP_CFG_FILE_MAX (64 * 1024)
+/* Room for a value taken from a line too long for inih's line buffer.
+ * Every string field is smaller, so a clipped value still reads as too
+ * long instead of being silently cut. */
+#define OTP_CFG_LONG_VALUE 4096
+/* Values are quoted in messages up to this many bytes. */
+#define OTP_CFG_SHOW 60
+#define OTP_CFG_DEFAULT_OUTPUT_DIR "./otprof-out"
+
+enum { OTP_CT_BOOL, OTP_CT_INT, OTP_CT_STR, OTP_CT_ENUM };
+
+typedef struct otp_cfg_name {
+    const char *name;
+    int value;
+} otp_cfg_name_t;
+
+typedef struct otp_cfg_key {
+    const char *section; /* NULL: environment-only field, no INI key */
+    const char *key;     /* for section == NULL: the variable's name */
+    int type;
+    size_t off, size;    /* the field; size tells bool, int and int64 apart */
+    int64_t def, min, max;
+    const char *def_str;
+    const otp_cfg_name_t *names; /* OTP_CT_ENUM, NULL-terminated */
+    const char *doc;
+} otp_cfg_key_t;
+
+#define OTP_F(field) offsetof(otp_config_t, field), sizeof(((otp_config_t *)0)->field)
+#define OTP_BOOL(sec, key, field, def, doc) \
+    { sec, key, OTP_CT_BOOL, OTP_F(field), def, 0, 1, NULL, NULL, doc }
+#define OTP_INT(sec, key, field, def, lo, hi, doc) \
+    { sec, key, OTP_CT_INT, OTP_F(field), def, lo, hi, NULL, NULL, doc }
+#define OTP_STR(sec, key, field, doc) \
+    { sec, key, OTP_CT_STR, OTP_F(field), 0, 0, 0, "", NULL, doc }
+#define OTP_ENUM(sec, key, field, def, names, doc) \
+    { sec, key, OTP_CT_ENUM, OTP_F(field), def, 0, 0, NULL, names, doc }
+
+static const otp_cfg_name_t otp_cfg_levels[] = {
+    { "error", OTP_LOG_ERROR }, { "warn", OTP_LOG_WARN },
+    { "info", OTP_LOG_INFO },   { "debug", OTP_LOG_DEBUG },
+    { NULL, 0 },
+};
+static const otp_cfg_name_t otp_cfg_compressions[] = {
+    { "gzip", 1 }, { "none", 0 }, { NULL, 0 },
+};
+
+/* Order = order of otprof.ini. Docs here and there say the same. */
+static const otp_cfg_key_t otp_cfg_keys[] = {
+    OTP_BOOL("agent", "enabled", agent_enabled, 1,
+             "false: the agent does nothing at all"),
+    OTP_STR("agent", "service_name", service_name,
+            "service.name; empty: OTEL_SERVICE_NAME, else the executable's name"),
+    OTP_STR("agent", "service_version", service_version, "service.version"),
+    OTP_STR("agent", "deployment_environment", deployment_environment,
+            "deployment.environment.name"),
+    OTP_ENUM("agent", "log_level", log_level, OTP_LOG_WARN, otp_cfg_levels,
+             "stderr verbosity: error, warn, info or debug"),
+    OTP_BOOL("agent", "summary", summary, 0, "print a short summary at exit"),
+
+    OTP_BOOL("cpu", "enabled", cpu_enabled, 1, "sample on-CPU stacks"),
+    OTP_INT("cpu", "frequency_hz", cpu_frequency_hz, 100, 1, 1000,
+            "samples per second of CPU time (1..1000)"),
+    OTP_INT("cpu", "max_stack_depth", cpu_max_stack_depth, 64, 4, OTP_MAX_FRAMES,
+            "frames kept per stack, deeper stacks are cut (4..256)"),
+
+    OTP_BOOL("memory", "enabled", memory_enabled, 1, "sample heap allocations"),
+    OTP_INT("memory", "sample_bytes", memory_sample_bytes, 524288, 1, 1073741824,
+            "mean bytes allocated between two samples (1..1073741824)"),
+    OTP_BOOL("memory", "track_frees", memory_track_frees, 1,
+             "match frees to samples, for in-use and leak profiles"),
+    OTP_INT("memory", "leak_intervals", memory_leak_intervals, 3, 2, 1000,
+            "export intervals a sample must survive to count as a leak (2..1000)"),
+
+    OTP_INT("export", "interval_ms", export_interval_ms, 10000, 100, 3600000,
+            "milliseconds between exports (100..3600000)"),
+    OTP_STR("export", "output_dir", output_dir,
+            "pprof files go here; empty: ./otprof-out, or none if an endpoint is set"),
+    OTP_STR("export", "endpoint", endpoint,
+            "OTLP/HTTP base URL; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else no OTLP"),
+    OTP_STR("export", "headers", headers,
+            "extra HTTP headers k=v,k2=v2; empty: OTEL_EXPORTER_OTLP_HEADERS"),
+    OTP_INT("export", "timeout_ms", export_timeout_ms, 10000, 1, 600000,
+            "per-request timeout (1..600000); unset: OTEL_EXPORTER_OTLP_TIMEOUT"),
+    OTP_ENUM("export", "compression", compression_gzip, 1, otp_cfg_compressions,
+             "request body: gzip or none; unset: OTEL_EXPORTER_OTLP_COMPRESSION"),
+    OTP_INT("export", "max_queue_bytes", max_queue_bytes, 8388608, 0, 1073741824,
+            "unsent OTLP bytes kept before the oldest are dropped (0..1073741824)"),
+    OTP_INT("export", "shutdown_timeout_ms", shutdown_timeout_ms, 2000, 0, 60000,
+            "time the final export may take at exit (0..60000)"),
+    OTP_BOOL("export", "original_pprof", original_pprof, 0,
+             "also attach the raw pprof bytes to each OTLP profile"),
+};
+
+/* Fields that only come from the standard environment, copied raw. */
+static const otp_cfg_key_t otp_cfg_passthrough[] = {
+    OTP_STR(NULL, "OTEL_RESOURCE_ATTRIBUTES", resource_attributes, "k=v,k2=v2 resource"),
+    OTP_STR(NULL, "TRACEPARENT", traceparent, "W3C parent context"),
+};
+
+#define OTP_CFG_NKEYS OTP_ARRAY_LEN(otp_cfg_keys)
+
+enum { OTP_SRC_DEFAULT, OTP_SRC_FILE, OTP_SRC_ENV };
+static const char *const otp_cfg_src_names[] = { "default", "file", "environment" };
+
+/* One load pass. The load runs two passes over the same inputs: a quiet
+ * one to learn log_level, then the reporting one, so that its messages
+ * already obey the configured level. */
+typedef struct otp_cfg_pass {
+    otp_config_t *cfg;
+    bool quiet;
+    int problems;
+    unsigned char src[OTP_CFG_NKEYS];
+
+    /* INI parse state */
+    const char *path;
+    const char *pos, *end; /* unread part of the file buffer */
+    int lineno;
+    bool have_line;        /* a line was handed to inih ... */
+    bool handled;          /* ... and inih passed it to the handler */
+    const char *inih_buf;  /* inih's line buffer (its `str`) */
+    size_t inih_cap;
+    char seen[512];        /* copy of the text inih got for this line */
+    const char *long_val, *long_end; /* value of an over-long key line */
+    int first_syntax_line;
+} otp_cfg_pass_t;
+
+static void otp_cfg_report(otp_cfg_pass_t *p, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void otp_cfg_report(otp_cfg_pass_t *p, int level, const char *fmt, ...)
+{
+    p->problems++;
+    if (p->quiet)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    otp_log(level, "%s", msg);
+}
+
+/* ---- small text helpers ------------------------------------------------ */
+
+static bool otp_cfg_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Quotable form of untrusted text: printable, short, one line. */
+static const char *otp_cfg_show(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n && s[i] && j + 4 < cap; i++) {
+        if (i == OTP_CFG_SHOW) {
+            memcpy(out + j, "...", 3);
+            j += 3;
+            break;
+        }
+        unsigned char c = (unsigned char)s[i];
+        out[j++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    out[j] = '\0';
+    return out;
+}
+
+/* "1..1000" style ranges and "a|b|c" enum lists, for messages. */
+static void otp_cfg_enum_list(const otp_cfg_key_t *k, char *out, size_t cap)
+{
+    size_t j = 0;
+    out[0] = '\0';
+    for (const otp_cfg_name_t *n = k->names; n->name; n++) {
+        int w = snprintf(out + j, cap - j, "%s%s", j ? "|" : "", n->name);
+        if (w < 0 || (size_t)w >= cap - j)
+            break;
+        j += (size_t)w;
+    }
+}
+
+static int64_t otp_cfg_get_int(const otp_config_t *cfg, const otp_cfg_key_t *k)
+{
+    const char *f = (const char *)cfg + k->off;
+    if (k->size == sizeof(bool)) {
+        bool b;
+        memcpy(&b, f, sizeof b);
+        return b;
+    }
+    if (k->size == sizeof(int)) {
+        int v;
+        memcpy(&v, f, sizeof v);
+        return v;
+    }
+    int64_t v;
+    memcpy(&v, f, sizeof v);
+    return v;
+}
+
+static void otp_cfg_set_int(otp_config_t *cfg, const otp_cfg_key_t *k, int64_t v)
+{
+    char *f = (char *)cfg + k->off;
+    if (k->size == sizeof(bool)) {
+        bool b = v != 0;
+        memcpy(f, &b, sizeof b);
+    } else if (k->size == sizeof(int)) {
+        int i = (int)v;
+        memcpy(f, &i, sizeof i);
+    } else {
+        memcpy(f, &v, sizeof v);
+    }
+}
+
+/* The current value as text, for "using ..." in messages. */
+static const char *otp_cfg_current(const otp_config_t *cfg, const otp_cfg_key_t *k,
+                                   char *out, size_t cap)
+{
+    int64_t v;
+    switch (k->type) {
+    case OTP_CT_BOOL:
+        return otp_cfg_get_int(cfg, k) ? "true" : "false";
+    case OTP_CT_INT:
+        snprintf(out, cap, "%lld", (long long)otp_cfg_get_int(cfg, k));
+        return out;
+    case OTP_CT_ENUM:
+        v = otp_cfg_get_int(cfg, k);
+        for (const otp_cfg_name_t *n = k->names; n->name; n++)
+            if (n->value == v)
+                return n->name;
+        return "?";
+    default: {
+        char shown[OTP_CFG_SHOW + 8];
+        const char *s = (const char *)cfg + k->off;
+        snprintf(out, cap, "\"%s\"", otp_cfg_show(s, k->size, shown, sizeof shown));
+        return out;
+    }
+    }
+}
+
+/* Decimal, whole string, optional sign. 0 ok, -1 not a number, -2 overflow. */
+static int otp_cfg_parse_int(const char *s, int64_t *out)
+{
+    bool neg = false;
+    if (*s == '+' || *s == '-')
+        neg = *s++ == '-';
+    if (!*s)
+        return -1;
+    uint64_t v = 0;
+    bool big = false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            big = true;
+        else
+            v = v * 10 + d;
+    }
+    if (big || v > (uint64_t)INT64_MAX)
+        return -2;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
+static int otp_cfg_parse_bool(const char *s)
+{
+    static const char *const yes[] = { "true", "1", "yes", "on" };
+    static const char *const no[] = { "false", "0", "no", "off" };
+    for (size_t i = 0; i < OTP_ARRAY_LEN(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0)
+            return 1;
+        if (strcasecmp(s, no[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* ---- applying one value -------------------------------------------------- */
+
+/*
+ * Sets k from text. `subject` names the origin and ends in ": ", e.g.
+ * "/etc/x.ini:7: cpu.frequency_hz: " or "OTPROF_CPU_FREQUENCY_HZ: ". A bad
+ * value leaves the field alone, so it keeps the lower layer's value, and
+ * the message says which. Empty means not set. Returns true if applied.
+ */
+static bool otp_cfg_apply(otp_cfg_pass_t *p, const otp_cfg_key_t *k, const char *subject,
+                          const char *value, bool trim)
+{
+    char buf[OTP_CFG_LONG_VALUE];
+    char shown[OTP_CFG_SHOW + 8], cur[OTP_CFG_SHOW + 16];
+    otp_config_t *cfg = p->cfg;
+
+    if (trim && k->type != OTP_CT_STR) {
+        while (otp_cfg_space(*value))
+            value++;
+        size_t n = strnlen(value, sizeof buf - 1);
+        while (n > 0 && otp_cfg_space(value[n - 1]))
+            n--;
+        memcpy(buf, value, n);
+        buf[n] = '\0';
+        value = buf;
+    }
+    if (!*value)
+        return false;
+    otp_cfg_show(value, SIZE_MAX, shown, sizeof shown);
+
+    switch (k->type) {
+    case OTP_CT_BOOL: {
+        int b = otp_cfg_parse_bool(value);
+        if (b < 0) {
+            otp_cfg_report(p, OTP_LOG_ERROR,
+                           "%s\"%s\" is not a boolean (true|false|yes|no|on|off|1|0); using %s",
+                           subject, shown, otp_cfg_current(cfg, k, cur, sizeof cur));
+            return false;
+        }
+        otp_cfg_set_int(cfg, k, b);
+        return true;
+    }
+    case OTP_CT_INT: {
+        int64_t v = 0;
+        int rc = otp_cfg_parse_int(value, &v);
+        if (rc == -1 || (rc == 0 && (v < k->min || v > k->max)) || rc == -2) {
+            otp_cfg_report(p, OTP_LOG_ERROR, "%s\"%s\" is %s (%lld..%lld); using %s", subject,
+                           shown, rc == -1 ? "not a number" : "out of range",
+                           (long long)k->min, (long long)k->max,
+                           otp_cfg_current(cfg, k, cur, sizeof cur));
+            return false;
+        }
+        otp_cfg_set_int(cfg, k, v);
+        return true;
+    }
+    case OTP_CT_ENUM:
+        for (const otp_cfg_name_t *n = k->names; n->name; n++) {
+            if (strcasecmp(value, n->name) == 0) {
+                otp_cfg_set_int(cfg, k, n->value);
+                return true;
+            }
+        }
+        {
+            char list[128];
+            otp_cfg_enum_list(k, list, sizeof list);
+            otp_cfg_report(p, OTP_LOG_ERROR, "%s\"%s\" is not one of %s; using %s", subject,
+                           shown, list, otp_cfg_current(cfg, k, cur, sizeof cur));
+        }
+        return false;
+    default: {
+        size_t n = strlen(value);
+        if (n >= k->size) {
+            otp_cfg_report(p, OTP_LOG_ERROR, "%s\"%s\" is too long (%zu bytes, max %zu); using %s",
+                           subject, shown, n, k->size - 1,
+                           otp_cfg_current(cfg, k, cur, sizeof cur));
+            return false;
+        }
+        memcpy((char *)cfg + k->off, value, n + 1);
+        return true;
+    }
+    }
+}
+
+static void otp_cfg_env_name(const otp_cfg_key_t *k, char *out, size_t cap)
+{
+    snprintf(out, cap, "OTPROF_%s_%s", k->section, k->key);
+    for (char *c = out; *c; c++)
+        if (*c >= 'a' && *c <= 'z')
+            *c = (char)(*c - 'a' + 'A');
+}
+
+static const otp_cfg_key_t *otp_cfg_find(const char *section, const char *key)
+{
+    for (size_t i = 0; i < OTP_CFG_NKEYS; i++)
+        if (strcasecmp(otp_cfg_keys[i].section, section) == 0 &&
+            strcasecmp(otp_cfg_keys[i].key, key) == 0)
+            return &otp_cfg_keys[i];
+    return NULL;
+}
+
+/* ---- the INI file --------------------------------------------------------- */
+
+/* inih's find_chars_or_comment: stops at one of chars or at an inline
+ * comment (';' after whitespace). */
+static const char *otp_cfg_find_sep(const char *s, const char *end, const char *chars)
+{
+    bool was_space = false;
+    for (; s < end && *s; s++) {
+        if (chars && strchr(chars, *s))
+            return s;
+        if (was_space && *s == ';')
+            return NULL;
+        was_space = otp_cfg_space(*s);
+    }
+    return NULL;
+}
+
+/*
+ * inih never calls the handler for a syntax error and reports only the
+ * first one, so each line that reached inih but not the handler is
+ * classified here by inih's own rules: blank, comment or a complete
+ * "[section]" is fine, anything else is the error inih saw.
+ */
+static void otp_cfg_check_line(otp_cfg_pass_t *p)
+{
+    if (!p->have_line || p->handled)
+        return;
+    p->have_line = false;
+    const char *s = p->seen;
+    if (p->lineno == 1 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
+        (unsigned char)s[2] == 0xBF)
+        s += 3;
+    while (otp_cfg_space(*s))
+        s++;
+    if (!*s || *s == ';' || *s == '#')
+        return;
+    const char *end = s + strlen(s);
+    while (end > s && otp_cfg_space(end[-1]))
+        end--;
+    char shown[OTP_CFG_SHOW + 8];
+    otp_cfg_show(s, (size_t)(end - s), shown, sizeof shown);
+    if (*s == '[') {
+        if (otp_cfg_find_sep(s + 1, end, "]"))
+            return;
+        otp_cfg_report(p, OTP_LOG_ERROR, "%s:%d: syntax error: \"%s\" has no closing \"]\"; "
+                       "line ignored", p->path, p->lineno, shown);
+    } else {
+        otp_cfg_report(p, OTP_LOG_ERROR, "%s:%d: syntax error: \"%s\" is not \"key = value\" "
+                       "or \"[section]\"; line ignored", p->path, p->lineno, shown);
+    }
+    if (!p->first_syntax_line)
+        p->first_syntax_line = p->lineno;
+}
+
+/*
+ * fgets-like reader over the file buffer, counting lines. A line longer
+ * than inih's fixed buffer would otherwise be split into several bogus
+ * lines; instead inih gets its "key =" part only and the handler takes
+ * the value from our buffer (p->long_val), or, if it is no key line, a
+ * clipped copy that inih then treats as the comment or error it is.
+ */
+static char *otp_cfg_reader(char *str, int num, void *stream)
+{
+    otp_cfg_pass_t *p = stream;
+    otp_cfg_check_line(p);
+    if (p->pos >= p->end || num < 8)
+        return NULL;
+    const char *eol = memchr(p->pos, '\n', (size_t)(p->end - p->pos));
+    const char *line_end = eol ? eol : p->end;
+    size_t len = (size_t)(line_end - p->pos);
+    size_t room = (size_t)num - 2; /* text + '\n' + NUL */
+    if (room > sizeof p->seen - 2)
+        room = sizeof p->seen - 2;
+
+    p->lineno++;
+    p->have_line = true;
+    p->handled = false;
+    p->long_val = p->long_end = NULL;
+    p->inih_buf = str;
+    p->inih_cap = (size_t)num;
+
+    size_t take = len;
+    if (len > room) {
+        const char *s = p->pos;
+        while (s < line_end && otp_cfg_space(*s))
+            s++;
+        const char *sep = NULL;
+        if (s < line_end && *s != '[' && *s != ';' && *s != '#')
+            sep = otp_cfg_find_sep(s, line_end, "=:");
+        if (sep && (size_t)(sep + 1 - p->pos) <= room) {
+            take = (size_t)(sep + 1 - p->pos);
+            p->long_val = sep + 1;
+            p->long_end = line_end;
+        } else {
+            take = room;
+        }
+    }
+    memcpy(str, p->pos, take);
+    str[take] = '\n';
+    str[take + 1] = '\0';
+    memcpy(p->seen, str, take + 2);
+    p->pos = eol ? eol + 1 : p->end;
+    return str;
+}
+
+/* The value of an over-long line, cut like inih cuts values: at an
+ * inline comment (';' after whitespace), then trimmed. */
+static const char *otp_cfg_long_value(const otp_cfg_pass_t *p, char *out, size_t cap)
+{
+    const char *s = p->long_val, *end = p->long_end;
+    bool was_space = false;
+    for (const char *q = s; q < end; q++) {
+        if (!*q || (was_space && *q == ';')) {
+            end = q;
+            break;
+        }
+        was_space = otp_cfg_space(*q);
+    }
+    while (s < end && otp_cfg_space(*s))
+        s++;
+    while (end > s && otp_cfg_space(end[-1]))
+        end--;
+    size_t n = (size_t)(end - s);
+    if (n > cap - 1)
+        n = cap - 1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return out;
+}
+
+static int otp_cfg_on_ini(void *user, const char *section, const char *name, const char *value)
+{
+    otp_cfg_pass_t *p = user;
+    p->handled = true;
+    char raw[160], key[OTP_CFG_SHOW + 8], subject[PATH_MAX + 200];
+    snprintf(raw, sizeof raw, "%s%s%s", section, *section ? "." : "", name);
+    otp_cfg_show(raw, sizeof raw, key, sizeof key);
+
+    /* An indented line after a key is a continuation in inih, passed with
+     * the previous name, which then lives outside the line buffer. A value
+     * spread over lines is never what an otprof key wants. */
+    uintptr_t n = (uintptr_t)name, b = (uintptr_t)p->inih_buf;
+    if (n < b || n >= b + p->inih_cap) {
+        otp_cfg_report(p, OTP_LOG_ERROR, "%s:%d: indented line would continue \"%s\" "
+                       "(continuation lines are not supported); line ignored",
+                       p->path, p->lineno, key);
+        return 1;
+    }
+    const otp_cfg_key_t *k = otp_cfg_find(section, name);
+    if (!k) {
+        otp_cfg_report(p, OTP_LOG_WARN, "%s:%d: unknown key \"%s\"; ignored", p->path,
+                       p->lineno, key);
+        return 1;
+    }
+    char longbuf[OTP_CFG_LONG_VALUE];
+    if (p->long_val)
+        value = otp_cfg_long_value(p, longbuf, sizeof longbuf);
+    snprintf(subject, sizeof subject, "%s:%d: %s.%s: ", p->path, p->lineno, k->section, k->key);
+    if (otp_cfg_apply(p, k, subject, value, false))
+        p->src[k - otp_cfg_keys] = OTP_SRC_FILE;
+    return 1;
+}
+
+static void otp_cfg_parse_file(otp_cfg_pass_t *p, const char *path, const char *buf, size_t len)
+{
+    p->path = path;
+    p->pos = buf;
+    p->end = buf + len;
+    p->lineno = 0;
+    p->have_line = false;
+    p->first_syntax_line = 0;
+    int rc = ini_parse_stream(otp_cfg_reader, p, otp_cfg_on_ini, p);
+    otp_cfg_check_line(p); /* the last line, if inih stopped early */
+    /* Our handler never fails, so rc > 0 is a syntax error inih found;
+     * should our mirror of its rules ever miss one, still say so. */
+    if (rc > 0 && p->first_syntax_line == 0)
+        otp_cfg_report(p, OTP_LOG_ERROR, "%s:%d: syntax error; line ignored", path, rc);
+}
+
+typedef struct otp_cfg_file {
+    const char *path; /* NULL: no file */
+    bool explicit_;   /* named by OTPROF_CONFIG */
+    int err;          /* 0 ok, else errno or EFBIG */
+    size_t len;
+} otp_cfg_file_t;
+
+/* open/read, not fopen: stdio would malloc on the app's heap. O_NONBLOCK
+ * so a FIFO or terminal named by mistake cannot hang the app. */
+static int otp_cfg_read(const char *path, char *buf, size_t cap, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return errno;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        return EISDIR;
+    }
+    size_t got = 0;
+    int err = 0;
+    for (;;) {
+        if (got == cap) { /* one byte past the limit tells "too large" */
+            err = EFBIG;
+            break;
+        }
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err = errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    *len = got;
+    return err;
+}
+
+/* ---- environment ---------------------------------------------------------- */
+
+static void otp_cfg_apply_env(otp_cfg_pass_t *p)
+{
+    char var[128], subject[160];
+    for (size_t i = 0; i < OTP_CFG_NKEYS; i++) {
+        const otp_cfg_key_t *k = &otp_cfg_keys[i];
+        otp_cfg_env_name(k, var, sizeof var);
+        const char *v = getenv(var);
+        if (!v)
+            continue;
+        snprintf(subject, sizeof subject, "%s: ", var);
+        if (otp_cfg_apply(p, k, subject, v, true))
+            p->src[i] = OTP_SRC_ENV;
+    }
+
+    char name[128], shown[OTP_CFG_SHOW + 8];
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "OTPROF_", 7) != 0)
+            continue;
+        const char *eq = strchr(*e, '=');
+        size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+        if (n >= sizeof name) {
+            otp_cfg_report(p, OTP_LOG_WARN, "%s: unknown variable; ignored",
+                           otp_cfg_show(*e, n, shown, sizeof shown));
+            continue;
+        }
+        memcpy(name, *e, n);
+        name[n] = '\0';
+        if (strcmp(name, "OTPROF_CONFIG") == 0)
+            continue;
+        bool known = false;
+        for (size_t i = 0; i < OTP_CFG_NKEYS && !known; i++) {
+            otp_cfg_env_name(&otp_cfg_keys[i], var, sizeof var);
+            known = strcmp(var, name) == 0;
+        }
+        if (!known)
+            otp_cfg_report(p, OTP_LOG_WARN, "%s: unknown variable; ignored", name);
+    }
+}
+
+/* service.name from OTEL_RESOURCE_ATTRIBUTES (k=v pairs, values
+ * percent-encoded), which the spec ranks below OTEL_SERVICE_NAME. */
+static bool otp_cfg_attr_service_name(const char *attrs, char *out, size_t cap)
+{
+    const char *s = attrs;
+    while (*s) {
+        const char *end = strchr(s, ',');
+        if (!end)
+            end = s + strlen(s);
+        const char *eq = memchr(s, '=', (size_t)(end - s));
+        if (eq) {
+            const char *ks = s, *ke = eq;
+            while (ks < ke && otp_cfg_space(*ks))
+                ks++;
+            while (ke > ks && otp_cfg_space(ke[-1]))
+                ke--;
+            if ((size_t)(ke - ks) == 12 && memcmp(ks, "service.name", 12) == 0) {
+                const char *v = eq + 1, *ve = end;
+                while (v < ve && otp_cfg_space(*v))
+                    v++;
+                while (ve > v && otp_cfg_space(ve[-1]))
+                    ve--;
+                size_t j = 0;
+                for (; v < ve; v++) {
+                    char c = *v;
+                    static const char hex[] = "0123456789abcdef0123456789ABCDEF";
+                    const char *h1, *h2;
+                    if (c == '%' && ve - v >= 3 && v[1] && v[2] &&
+                        (h1 = strchr(hex, v[1])) && (h2 = strchr(hex, v[2]))) {
+                        c = (char)((((h1 - hex) & 15) << 4) | ((h2 - hex) & 15));
+                        v += 2;
+                    }
+                    if (j + 1 >= cap)
+                        return false;
+                    out[j++] = c;
+                }
+                out[j] = '\0';
+                return j > 0;
+            }
+        }
+        s = *end ? end + 1 : end;
+    }
+    return false;
+}
+
+/* OTEL_* values for whatever otprof's own keys left unset, then the
+ * derived fields. */
+static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
+{
+    otp_config_t *cfg = p->cfg;
+    const char *v;
+
+    for (size_t i = 0; i < OTP_ARRAY_LEN(otp_cfg_passthrough); i++) {
+        const otp_cfg_key_t *k = &otp_cfg_passthrough[i];
+        char subject[64];
+        if ((v = getenv(k->key))) {
+            snprintf(subject, sizeof subject, "%s: ", k->key);
+            otp_cfg_apply(p, k, subject, v, false);
+        }
+    }
+
+    static const struct {
+        const char *section, *key, *var;
+    } fallbacks[] = {
+        { "agent", "service_name", "OTEL_SERVICE_NAME" },
+        { "export", "endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT" },
+        { "export", "headers", "OTEL_EXPORTER_OTLP_HEADERS" },
+        { "export", "timeout_ms", "OTEL_EXPORTER_OTLP_TIMEOUT" },
+        { "export", "compression", "OTEL_EXPORTER_OTLP_COMPRESSION" },
+    };
+    for (size_t i = 0; i < OTP_ARRAY_LEN(fallbacks); i++) {
+        const otp_cfg_key_t *k = otp_cfg_find(fallbacks[i].section, fallbacks[i].key);
+        if (!k || p->src[k - otp_cfg_keys] != OTP_SRC_DEFAULT)
+            continue;
+        if (!(v = getenv(fallbacks[i].var)))
+            continue;
+        char subject[64];
+        snprintf(subject, sizeof subject, "%s: ", fallbacks[i].var);
+        otp_cfg_apply(p, k, subject, v, true);
+    }
+
+    if (!cfg->service_name[0] &&
+        !otp_cfg_attr_service_name(cfg->resource_attributes, cfg->service_name,
+                                   sizeof cfg->service_name)) {
+        const char *exe = otp_exe_name();
+        snprintf(cfg->service_name, sizeof cfg->service_name, "%s",
+                 exe && *exe ? exe : "unknown_service");
+    }
+    if (!cfg->output_dir[0] && !cfg->endpoint[0])
+        snprintf(cfg->output_dir, sizeof cfg->output_dir, "%s", OTP_CFG_DEFAULT_OUTPUT_DIR);
+}
+
+/* ---- entry points --------------------------------------------------------- */
+
+static void otp_cfg_table_defaults(otp_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < OTP_CFG_NKEYS; i++) {
+        const otp_cfg_key_t *k = &otp_cfg_keys[i];
+        if (k->type == OTP_CT_STR)
+            snprintf((char *)cfg + k->off, k->size, "%s", k->def_str);
+        else
+            otp_cfg_set_int(cfg, k, k->def);
+    }
+}
+
+void otp_config_defaults(otp_config_t *cfg)
+{
+    otp_cfg_table_defaults(cfg);
+    const char *exe = otp_exe_name();
+    snprintf(cfg->service_name, sizeof cfg->service_name, "%s",
+             exe && *exe ? exe : "unknown_service");
+    snprintf(cfg->output_dir, sizeof cfg->output_dir, "%s", OTP_CFG_DEFAULT_OUTPUT_DIR);
+}
+
+static int otp_cfg_pass(otp_config_t *cfg, const otp_cfg_file_t *f, const char *buf, bool quiet)
+{
+    static otp_cfg_pass_t p; /* ~1 KiB; static keeps the constructor's stack small */
+    memset(&p, 0, sizeof p);
+    p.cfg = cfg;
+    p.quiet = quiet;
+    otp_cfg_table_defaults(cfg);
+
+    if (f->path && f->err) {
+        char shown[OTP_CFG_SHOW + 8];
+        const char *why = f->err == EFBIG ? "larger than 64 KiB" : strerrordesc_np(f->err);
+        if (f->explicit_)
+            otp_cfg_report(&p, OTP_LOG_ERROR, "OTPROF_CONFIG: cannot read \"%s\": %s; "
+                           "file ignored", otp_cfg_show(f->path, SIZE_MAX, shown, sizeof shown),
+                           why ? why : "error");
+        else
+            otp_cfg_report(&p, OTP_LOG_ERROR, "%s: cannot read: %s; file ignored", f->path,
+                           why ? why : "error");
+    } else if (f->path) {
+        otp_cfg_parse_file(&p, f->path, buf, f->len);
+    }
+    otp_cfg_apply_env(&p);
+    otp_cfg_apply_otel(&p);
+
+    if (!quiet && otp_log_get_level() >= OTP_LOG_DEBUG) {
+        char cur[OTP_CFG_SHOW + 16];
+        for (size_t i = 0; i < OTP_CFG_NKEYS; i++) {
+            const otp_cfg_key_t *k = &otp_cfg_keys[i];
+            otp_log(OTP_LOG_DEBUG, "config: %s.%s = %s (%s)", k->section, k->key,
+                    otp_cfg_current(cfg, k, cur, sizeof cur), otp_cfg_src_names[p.src[i]]);
+        }
+    }
+    return p.problems;
+}
+
+int otp_config_load(otp_config_t *cfg)
+{
+    static char buf[OTP_CFG_FILE_MAX + 1];
+    static char exe_ini[PATH_MAX];
+    otp_cfg_file_t f = { 0 };
+
+    const char *named = getenv("OTPROF_CONFIG");
+    if (named && *named) {
+        f.path = named;
+        f.explicit_ = true;
+    } else {
+        const char *exe = otp_exe_path();
+        const char *slash = exe ? strrchr(exe, '/') : NULL;
+        if (slash) {
+            int n = snprintf(exe_ini, sizeof exe_ini, "%.*s/otprof.ini", (int)(slash - exe), exe);
+            if (n > 0 && (size_t)n < sizeof exe_ini)
+                f.path = exe_ini;
+        }
+    }
+    if (f.path) {
+        f.err = otp_cfg_read(f.path, buf, OTP_CFG_FILE_MAX, &f.len);
+        buf[f.len] = '\0';
+        /* No file beside the executable is the normal case. */
+        if (!f.explicit_ && (f.err == ENOENT || f.err == ENOTDIR))
+            f.path = NULL;
+    }
+
+    otp_cfg_pass(cfg, &f, buf, true);
+    otp_log_set_level(cfg->log_level);
+    return otp_cfg_pass(cfg, &f, buf, false);
+}

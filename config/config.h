@@ -1,0 +1,72 @@
+/*
+ * Settings: defaults < otprof.ini (beside the executable, or the file named
+ * by OTPROF_CONFIG) < OTPROF_<SECTION>_<KEY> environment variables. The
+ * standard OTEL_* variables fill what otprof's own keys leave unset.
+ * Loaded once in the constructor, read-only afterwards.
+ */
+#ifndef OTP_CONFIG_H
+#define OTP_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define OTP_CFG_STR 512
+
+typedef struct otp_config {
+    /* [agent] */
+    bool agent_enabled;               /* enabled = true */
+    char service_name[OTP_CFG_STR];   /* service_name; else OTEL_SERVICE_NAME; else exe name */
+    char service_version[OTP_CFG_STR];        /* service_version = "" */
+    char deployment_environment[OTP_CFG_STR]; /* deployment_environment = "" */
+    int log_level;                    /* log_level = warn (error|warn|info|debug) -> OTP_LOG_* */
+    bool summary;                     /* summary = false */
+
+    /* [cpu] */
+    bool cpu_enabled;                 /* enabled = true */
+    int cpu_frequency_hz;             /* frequency_hz = 100 (1..1000) */
+    int cpu_max_stack_depth;          /* max_stack_depth = 64 (4..256) */
+
+    /* [memory] */
+    bool memory_enabled;              /* enabled = true */
+    int64_t memory_sample_bytes;      /* sample_bytes = 524288 (1..1073741824) */
+    bool memory_track_frees;          /* track_frees = true */
+    int memory_leak_intervals;        /* leak_intervals = 3 (2..1000) */
+
+    /* [export] */
+    int export_interval_ms;           /* interval_ms = 10000 (100..3600000) */
+    char output_dir[OTP_CFG_STR];     /* output_dir: resolved, "" = file sink off (see below) */
+    char endpoint[OTP_CFG_STR];       /* endpoint; else OTEL_EXPORTER_OTLP_ENDPOINT; "" = off */
+    char headers[2048];               /* headers; else OTEL_EXPORTER_OTLP_HEADERS ("k=v,k2=v2") */
+    int export_timeout_ms;            /* timeout_ms = 10000; else OTEL_EXPORTER_OTLP_TIMEOUT */
+    bool compression_gzip;            /* compression = gzip (gzip|none) */
+    int64_t max_queue_bytes;          /* max_queue_bytes = 8388608 (0..1073741824) */
+    int shutdown_timeout_ms;          /* shutdown_timeout_ms = 2000 (0..60000) */
+    bool original_pprof;              /* original_pprof = false */
+
+    /* From the standard environment, passed through. */
+    char resource_attributes[2048];   /* OTEL_RESOURCE_ATTRIBUTES, raw */
+    char traceparent[128];            /* TRACEPARENT, raw */
+} otp_config_t;
+
+/*
+ * output_dir resolution: if export.output_dir is set (ini or env), use it;
+ * else if an endpoint is set, the file sink is off (""); else
+ * "./otprof-out".
+ */
+
+/* Fills cfg. Every problem (unreadable file, syntax error, bad value,
+ * unknown key or OTPROF_ variable) is reported as one line on stderr
+ * naming the file and line (or the variable), the key and the fallback,
+ * e.g.
+ *   otprof: otprof.ini:7: cpu.frequency_hz: "fast" is not a number (1..1000); using 100
+ * and never fails: the result is always usable. Returns the number of
+ * problems reported. No malloc (the file is read into a fixed buffer). */
+int otp_config_load(otp_config_t *cfg);
+
+/* Defaults only (tests). */
+void otp_config_defaults(otp_config_t *cfg);
+
+/* The process-wide config, valid after the constructor ran. */
+extern otp_config_t otp_cfg;
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * What the dynamic loader sees: the constructor and destructor, and the
+ * interposed pthread_create, exec family and sigaction/signal. Each
+ * wrapper forwards to the next definition (RTLD_NEXT) and asks the agent
+ * only when it is running in this very process (a vfork child shares our
+ * memory but must not touch it) and the call is not the agent's own.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cpu.h"
+#include "internal.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
+typedef int (*execv_fn)(const char *, char *const[]);
+typedef int (*fexecve_fn)(int, char *const[], char *const[]);
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+typedef sighandler_t (*signal_fn)(int, sighandler_t);
+
+static pthread_create_fn real_pthread_create;
+static execve_fn real_execve;
+static execvpe_fn real_execvpe;
+static execv_fn real_execv, real_execvp;
+static fexecve_fn real_fexecve;
+static sigaction_fn real_sigaction;
+static signal_fn real_signal;
+
+/* dlsym may allocate; the allocation hooks pass through while
+ * otp_tls_in_agent is set. */
+static void *next_sym(const char *name)
+{
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1;
+    void *p = dlsym(RTLD_NEXT, name);
+    otp_tls_in_agent = saved;
+    return p;
+}
+
+#define RESOLVE(var, name)                                                                         \
+    do {                                                                                           \
+        if (OTP_UNLIKELY(!(var)))                                                                  \
+            (var) = (__typeof__(var))next_sym(name);                                               \
+    } while (0)
+
+__attribute__((constructor(101))) static void otprof_preload_init(void)
+{
+    RESOLVE(real_pthread_create, "pthread_create");
+    RESOLVE(real_sigaction, "sigaction");
+    RESOLVE(real_signal, "signal");
+    otp_agent_init();
+}
+
+__attribute__((destructor(101))) static void otprof_preload_fini(void)
+{
+    otp_agent_shutdown();
+}
+
+/* ---- threads -------------------------------------------------------- */
+
+static void *thread_trampoline(void *p)
+{
+    otp_thread_t *t = p;
+    void *(*fn)(void *) = t->start_fn;
+    void *arg = t->start_arg;
+    otp_agent_thread_begin(t);
+    return fn(arg);
+}
+
+EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    RESOLVE(real_pthread_create, "pthread_create");
+    if (!real_pthread_create)
+        return EAGAIN;
+    if (otp_tls_in_agent || !otp_agent_running())
+        return real_pthread_create(th, attr, fn, arg);
+    otp_thread_t *t = otp_agent_thread_prepare(fn, arg);
+    if (!t)
+        return real_pthread_create(th, attr, fn, arg);
+    int rc = real_pthread_create(th, attr, thread_trampoline, t);
+    if (rc != 0)
+        otp_thread_unclaim(t);
+    return rc;
+}
+
+/* ---- exec ------------------------------------------------------------
+ * The calling thread's timer is deleted before exec (and re-armed if exec
+ * fails): a SIGPROF pending across exec would meet the default action in
+ * the new image and kill it. */
+
+#define AROUND_EXEC(call)                                                                          \
+    do {                                                                                           \
+        otp_agent_before_exec();                                                                   \
+        int rc_ = (call);                                                                          \
+        int e_ = errno;                                                                            \
+        otp_agent_after_failed_exec();                                                             \
+        errno = e_;                                                                                \
+        return rc_;                                                                                \
+    } while (0)
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    RESOLVE(real_execve, "execve");
+    AROUND_EXEC(real_execve(path, argv, envp));
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+    RESOLVE(real_execv, "execv");
+    AROUND_EXEC(real_execv(path, argv));
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+    RESOLVE(real_execvp, "execvp");
+    AROUND_EXEC(real_execvp(file, argv));
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    RESOLVE(real_execvpe, "execvpe");
+    AROUND_EXEC(real_execvpe(file, argv, envp));
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    RESOLVE(real_fexecve, "fexecve");
+    AROUND_EXEC(real_fexecve(fd, argv, envp));
+}
+
+/* execl*: collect the variadic arguments into an argv on the stack. */
+#define COLLECT_ARGS(arg0, last, argv)                                                             \
+    size_t argc_ = 1;                                                                              \
+    va_list ap_;                                                                                   \
+    va_start(ap_, arg0);                                                                           \
+    while (va_arg(ap_, char *) != NULL)                                                            \
+        argc_++;                                                                                   \
+    va_end(ap_);                                                                                   \
+    char *argv[argc_ + 1];                                                                         \
+    argv[0] = (char *)(arg0);                                                                      \
+    va_start(ap_, arg0);                                                                           \
+    for (size_t i_ = 1; i_ <= argc_; i_++)                                                         \
+        argv[i_] = va_arg(ap_, char *);                                                            \
+    last;                                                                                          \
+    va_end(ap_)
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+    COLLECT_ARGS(arg, (void)0, argv);
+    return execv(path, argv);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    COLLECT_ARGS(arg, (void)0, argv);
+    return execvp(file, argv);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+    char **envp;
+    COLLECT_ARGS(arg, envp = va_arg(ap_, char **), argv);
+    return execve(path, argv, envp);
+}
+
+/* ---- SIGPROF ownership ----------------------------------------------
+ * An app that installs its own SIGPROF disposition gets the signal to
+ * itself: the agent stops its timers first and says so once. */
+
+static void app_sets_sigprof(int sig, bool setting)
+{
+    if (sig == SIGPROF && setting && !otp_tls_in_agent && otp_agent_running() && otp_cpu_active())
+        otp_cpu_app_takes_sigprof();
+}
+
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    RESOLVE(real_sigaction, "sigaction");
+    app_sets_sigprof(sig, act != NULL);
+    return real_sigaction(sig, act, old);
+}
+
+EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    RESOLVE(real_signal, "signal");
+    app_sets_sigprof(sig, true);
+    return real_signal(sig, handler);
+}

@@ -1,0 +1,30 @@
+# Shared helpers for the shell tests in tests/preload/. Sourced, not run.
+# Each test script prints "PASS: name" / "FAIL: name" lines (counted by
+# tests/run.sh) and exits non-zero if any check failed.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+AGENT="$BUILD/libotprof_agent.so"
+PROGS="$BUILD/progs"
+T_FAILS=0
+T_NAME=$(basename "$0" .sh)
+# Per-test scratch dir, removed on success.
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/otprof-$T_NAME.XXXXXX")
+trap 'if [ "$T_FAILS" -eq 0 ]; then rm -rf "$WORK"; else echo "  (kept $WORK)"; fi' EXIT
+
+pass() { echo "PASS: $T_NAME: $*"; }
+fail() { echo "FAIL: $T_NAME: $*"; T_FAILS=$((T_FAILS + 1)); }
+# check "description" command...: passes when the command succeeds.
+check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
+# Runs a command under the agent with a fresh output dir and no stray config.
+# Usage: under_agent [VAR=VALUE...] -- cmd args
+under_agent() {
+  local envs=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" "${envs[@]}" LD_PRELOAD="$AGENT" "$@"
+}
+# go tool pprof -top on a profile; prints its output.
+pprof_top() { go tool pprof -top "$@" 2>&1; }
+finish() { exit $(( T_FAILS > 0 ? 1 : 0 )); }

@@ -1,0 +1,199 @@
+/*
+ * Symbolizer: names for functions of this PIE test binary, of libc and of
+ * the vDSO; build ids as readelf reports them; unknown addresses; a
+ * library dlopen'd after the snapshot (found only after a refresh); a
+ * deleted library; and that refreshes reuse the parsed ELF data.
+ */
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "symbols.h"
+
+static __attribute__((noinline, noclone, used)) int sym_test_alpha(int x)
+{
+    volatile int v = x;
+    for (int i = 0; i < x; i++) v += i * 3;
+    return v;
+}
+
+static __attribute__((noinline, noclone, used)) long sym_test_beta(long x)
+{
+    volatile long v = x;
+    for (long i = 0; i < x; i++) v ^= i << 2;
+    return v + 7;
+}
+
+/* The build id as binutils sees it: an independent reader of the note. */
+static void readelf_build_id(const char *path, char *out, size_t cap)
+{
+    char cmd[4200], line[512];
+    out[0] = '\0';
+    snprintf(cmd, sizeof(cmd), "readelf -n '%s' 2>/dev/null", path);
+    FILE *f = popen(cmd, "r");
+    if (!f) return;
+    while (fgets(line, sizeof(line), f)) {
+        char *p = strstr(line, "Build ID: ");
+        if (p && sscanf(p + 10, "%511s", line) == 1) snprintf(out, cap, "%s", line);
+    }
+    pclose(f);
+}
+
+int main(void);
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void test_own_binary(otp_symbolizer_t *s)
+{
+    int mi = -2;
+    const char *name = otp_sym_lookup(s, (uint64_t)(uintptr_t)sym_test_alpha + 1, &mi);
+    CHECK_EQ_STR(name, "sym_test_alpha");
+    CHECK(mi >= 0);
+    /* Mid-function, as for a return address minus one. */
+    name = otp_sym_lookup(s, (uint64_t)(uintptr_t)sym_test_beta + 6, NULL);
+    CHECK_EQ_STR(name, "sym_test_beta");
+    CHECK_EQ_STR(otp_sym_lookup(s, (uint64_t)(uintptr_t)main, NULL), "main");
+
+    const otp_mapping_t *m = otp_sym_mapping(s, (size_t)(mi >= 0 ? mi : 0));
+    char exe[4096] = "";
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    CHECK(m != NULL);
+    if (!m) return;
+    CHECK_EQ_STR(m->path, exe);
+    CHECK(m->start <= (uintptr_t)sym_test_alpha && (uintptr_t)sym_test_alpha < m->limit);
+    char want[600];
+    readelf_build_id(exe, want, sizeof(want));
+    CHECK_EQ_INT(strlen(want), 40);
+    CHECK_EQ_STR(m->build_id, want);
+}
+
+static void test_libc(otp_symbolizer_t *s)
+{
+    void *fp = dlsym(RTLD_DEFAULT, "getpid");
+    int mi = -1;
+    const char *name = otp_sym_lookup(s, (uint64_t)(uintptr_t)fp, &mi);
+    /* Aliases share the address; the public spelling is preferred. */
+    CHECK_EQ_STR(name, "getpid");
+    const otp_mapping_t *m = mi >= 0 ? otp_sym_mapping(s, (size_t)mi) : NULL;
+    CHECK(m && strstr(m->path, "libc.so"));
+    char want[600];
+    if (m) readelf_build_id(m->path, want, sizeof(want));
+    CHECK(m && strcmp(m->build_id, want) == 0 && strlen(want) == 40);
+
+    /* A mid-function address (a return address minus one). */
+    void *mp = dlsym(RTLD_DEFAULT, "malloc");
+    name = otp_sym_lookup(s, (uint64_t)(uintptr_t)mp + 5, NULL);
+    CHECK(name && dlsym(RTLD_DEFAULT, name) == mp);
+    /* zlib is linked into this test: .dynsym-only library. */
+    void *df = dlsym(RTLD_DEFAULT, "deflate");
+    CHECK_EQ_STR(otp_sym_lookup(s, (uint64_t)(uintptr_t)df + 2, NULL), "deflate");
+}
+
+static void test_unknown(otp_symbolizer_t *s)
+{
+    int mi = 5;
+    CHECK(otp_sym_lookup(s, 0x1000, &mi) == NULL);
+    CHECK_EQ_INT(mi, -1);
+    mi = 5;
+    CHECK(otp_sym_lookup(s, UINT64_MAX - 5, &mi) == NULL);
+    CHECK_EQ_INT(mi, -1);
+}
+
+static void test_vdso(otp_symbolizer_t *s)
+{
+    uint64_t base = getauxval(AT_SYSINFO_EHDR);
+    const otp_mapping_t *vm = NULL;
+    for (size_t i = 0; i < otp_sym_mapping_count(s); i++)
+        if (otp_sym_mapping(s, i)->start == base) vm = otp_sym_mapping(s, i);
+    CHECK(vm && strcmp(vm->path, "[vdso]") == 0);
+    if (!vm) return;
+    bool found = false;
+    for (uint64_t a = vm->start; a < vm->limit && !found; a += 4) {
+        const char *n = otp_sym_lookup(s, a, NULL);
+        found = n && strstr(n, "clock_gettime");
+    }
+    CHECK_NAMED("a vDSO address resolves to clock_gettime", found);
+}
+
+static void test_dlopen_refresh(otp_symbolizer_t *s)
+{
+    void *h = dlopen("libcrypt.so.1", RTLD_NOW | RTLD_LOCAL);
+    CHECK(h != NULL);
+    if (!h) return;
+    void *fp = dlsym(h, "crypt");
+    int mi = 0;
+    /* Not in the snapshot yet. */
+    CHECK(otp_sym_lookup(s, (uint64_t)(uintptr_t)fp, &mi) == NULL);
+    CHECK_EQ_INT(mi, -1);
+
+    const char *before = otp_sym_lookup(s, (uint64_t)(uintptr_t)sym_test_alpha, NULL);
+    CHECK_EQ_INT(otp_sym_refresh(s), 0);
+    CHECK_EQ_STR(otp_sym_lookup(s, (uint64_t)(uintptr_t)fp + 1, &mi), "crypt");
+    CHECK(mi >= 0 && strstr(otp_sym_mapping(s, (size_t)mi)->path, "libcrypt"));
+    /* Same pointer: the binary's ELF data was reused, not parsed again. */
+    CHECK(otp_sym_lookup(s, (uint64_t)(uintptr_t)sym_test_alpha, NULL) == before);
+
+    int64_t t0 = now_ns();
+    for (int i = 0; i < 10; i++) otp_sym_refresh(s);
+    double ms = (double)(now_ns() - t0) / 1e7;
+    printf("      cached refresh: %.3f ms each\n", ms);
+    CHECK(ms < 20);
+}
+
+static void test_deleted(otp_symbolizer_t *s)
+{
+    char dir[] = "/tmp/otp_symtest_XXXXXX", path[128], cmd[512];
+    if (!mkdtemp(dir)) return;
+    snprintf(path, sizeof(path), "%s/libcopy.so", dir);
+    snprintf(cmd, sizeof(cmd), "cp /lib/x86_64-linux-gnu/libz.so.1 %s 2>/dev/null || cp /usr/lib/libz.so.1 %s", path,
+             path);
+    CHECK(system(cmd) == 0);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    CHECK(h != NULL);
+    unlink(path);
+    rmdir(dir);
+    if (!h) return;
+    void *fp = dlsym(h, "inflate");
+    int mi = -1;
+    CHECK_EQ_INT(otp_sym_refresh(s), 0);
+    const char *name = otp_sym_lookup(s, (uint64_t)(uintptr_t)fp + 1, &mi);
+    /* The mapping stays; a name needs /proc/self/map_files (privileged). */
+    CHECK(mi >= 0 && strcmp(otp_sym_mapping(s, (size_t)mi)->path, path) == 0);
+    CHECK(name == NULL || strcmp(name, "inflate") == 0);
+    printf("      deleted library: name %s\n", name ? name : "(none)");
+}
+
+int main(void)
+{
+    int64_t t0 = now_ns();
+    otp_symbolizer_t *s = otp_sym_new();
+    printf("      first snapshot: %.3f ms, %zu mappings\n", (double)(now_ns() - t0) / 1e6,
+           otp_sym_mapping_count(s));
+    CHECK(s != NULL);
+    if (!s) return check_done();
+    CHECK(otp_sym_mapping_count(s) > 5);
+    CHECK(otp_sym_mapping(s, otp_sym_mapping_count(s)) == NULL);
+    test_own_binary(s);
+    test_libc(s);
+    test_unknown(s);
+    test_vdso(s);
+    test_dlopen_refresh(s);
+    test_deleted(s);
+    otp_sym_free(s);
+    otp_sym_free(NULL);
+    CHECK(otp_sym_lookup(NULL, 0x1234, NULL) == NULL);
+    return check_done();
+}
