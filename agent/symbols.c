@@ -80,6 +80,13 @@ static bool in_bounds(size_t size, uint64_t off, uint64_t len)
     return off <= size && len <= size - off;
 }
 
+/* Images start page-aligned, so an aligned offset gives an aligned struct
+ * (a corrupt file must not lead to misaligned access either). */
+static bool in_bounds_aligned(size_t size, uint64_t off, uint64_t len, size_t align)
+{
+    return off % align == 0 && in_bounds(size, off, len);
+}
+
 static const ElfW(Ehdr) *elf_header(const uint8_t *data, size_t size)
 {
     if (size < sizeof(ElfW(Ehdr))) return NULL;
@@ -96,7 +103,7 @@ static const ElfW(Phdr) *elf_phdrs(const uint8_t *data, size_t size, size_t *n)
     const ElfW(Ehdr) *eh = elf_header(data, size);
     *n = 0;
     if (!eh || eh->e_phentsize != sizeof(ElfW(Phdr))) return NULL;
-    if (!in_bounds(size, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(ElfW(Phdr)))) return NULL;
+    if (!in_bounds_aligned(size, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(ElfW(Phdr)), 8)) return NULL;
     *n = eh->e_phnum;
     return (const ElfW(Phdr) *)(data + eh->e_phoff);
 }
@@ -106,7 +113,7 @@ static const ElfW(Shdr) *elf_shdrs(const uint8_t *data, size_t size, size_t *n)
     const ElfW(Ehdr) *eh = elf_header(data, size);
     *n = 0;
     if (!eh || eh->e_shoff == 0 || eh->e_shentsize != sizeof(ElfW(Shdr))) return NULL;
-    if (!in_bounds(size, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(ElfW(Shdr)))) return NULL;
+    if (!in_bounds_aligned(size, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(ElfW(Shdr)), 8)) return NULL;
     *n = eh->e_shnum;
     return (const ElfW(Shdr) *)(data + eh->e_shoff);
 }
@@ -145,13 +152,13 @@ static void elf_read_build_id(elf_obj_t *o)
     size_t n;
     const ElfW(Phdr) *ph = elf_phdrs(o->data, o->size, &n);
     for (size_t i = 0; i < n; i++) {
-        if (ph[i].p_type != PT_NOTE || !in_bounds(o->size, ph[i].p_offset, ph[i].p_filesz)) continue;
+        if (ph[i].p_type != PT_NOTE || !in_bounds_aligned(o->size, ph[i].p_offset, ph[i].p_filesz, 4)) continue;
         if (note_build_id(o->data + ph[i].p_offset, ph[i].p_filesz, ph[i].p_align == 8 ? 8 : 4, o->build_id))
             return;
     }
     const ElfW(Shdr) *sh = elf_shdrs(o->data, o->size, &n);
     for (size_t i = 0; i < n; i++) {
-        if (sh[i].sh_type != SHT_NOTE || !in_bounds(o->size, sh[i].sh_offset, sh[i].sh_size)) continue;
+        if (sh[i].sh_type != SHT_NOTE || !in_bounds_aligned(o->size, sh[i].sh_offset, sh[i].sh_size, 4)) continue;
         if (note_build_id(o->data + sh[i].sh_offset, sh[i].sh_size, sh[i].sh_addralign == 8 ? 8 : 4,
                           o->build_id))
             return;
@@ -233,7 +240,7 @@ static bool elf_symtab(const uint8_t *data, size_t size, uint32_t type, const El
         /* Compressed or NOBITS tables (some debug files) are unusable. */
         if ((sh[i].sh_flags | st->sh_flags) & SHF_COMPRESSED) continue;
         if (st->sh_type != SHT_STRTAB || st->sh_size == 0) continue;
-        if (!in_bounds(size, sh[i].sh_offset, sh[i].sh_size) || !in_bounds(size, st->sh_offset, st->sh_size))
+        if (!in_bounds_aligned(size, sh[i].sh_offset, sh[i].sh_size, 8) || !in_bounds(size, st->sh_offset, st->sh_size))
             continue;
         /* A NUL-terminated table makes every in-range st_name a C string. */
         if (data[st->sh_offset + st->sh_size - 1] != '\0') continue;

@@ -184,12 +184,13 @@ static bool otp_cfg_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Quotable form of untrusted text: printable, short, one line. */
+/* Quotable form of untrusted text: printable, one line, and cut with
+ * "..." to what fits in cap (values: OTP_CFG_SHOW bytes). */
 static const char *otp_cfg_show(const char *s, size_t n, char *out, size_t cap)
 {
     size_t j = 0;
-    for (size_t i = 0; i < n && s[i] && j + 4 < cap; i++) {
-        if (i == OTP_CFG_SHOW) {
+    for (size_t i = 0; i < n && s[i]; i++) {
+        if (j + 4 >= cap) {
             memcpy(out + j, "...", 3);
             j += 3;
             break;
@@ -264,7 +265,7 @@ static const char *otp_cfg_current(const otp_config_t *cfg, const otp_cfg_key_t 
                 return n->name;
         return "?";
     default: {
-        char shown[OTP_CFG_SHOW + 8];
+        char shown[OTP_CFG_SHOW + 4];
         const char *s = (const char *)cfg + k->off;
         snprintf(out, cap, "\"%s\"", otp_cfg_show(s, k->size, shown, sizeof shown));
         return out;
@@ -321,8 +322,8 @@ static int otp_cfg_parse_bool(const char *s)
 static bool otp_cfg_apply(otp_cfg_pass_t *p, const otp_cfg_key_t *k, const char *subject,
                           const char *value, bool trim)
 {
-    char buf[OTP_CFG_LONG_VALUE];
-    char shown[OTP_CFG_SHOW + 8], cur[OTP_CFG_SHOW + 16];
+    static char buf[OTP_CFG_LONG_VALUE]; /* static: loading is single-threaded */
+    char shown[OTP_CFG_SHOW + 4], cur[OTP_CFG_SHOW + 16];
     otp_config_t *cfg = p->cfg;
 
     if (trim && k->type != OTP_CT_STR) {
@@ -426,6 +427,22 @@ static const char *otp_cfg_find_sep(const char *s, const char *end, const char *
     return NULL;
 }
 
+static void otp_cfg_syntax_error(otp_cfg_pass_t *p, const char *s, const char *end)
+{
+    while (end > s && otp_cfg_space(end[-1]))
+        end--;
+    char shown[OTP_CFG_SHOW + 4];
+    otp_cfg_show(s, (size_t)(end - s), shown, sizeof shown);
+    if (*s == '[')
+        otp_cfg_report(p, OTP_LOG_ERROR, "%s:%d: syntax error: \"%s\" has no closing \"]\"; "
+                       "line ignored", p->path, p->lineno, shown);
+    else
+        otp_cfg_report(p, OTP_LOG_ERROR, "%s:%d: syntax error: \"%s\" is not \"key = value\" "
+                       "or \"[section]\"; line ignored", p->path, p->lineno, shown);
+    if (!p->first_syntax_line)
+        p->first_syntax_line = p->lineno;
+}
+
 /*
  * inih never calls the handler for a syntax error and reports only the
  * first one, so each line that reached inih but not the handler is
@@ -446,21 +463,9 @@ static void otp_cfg_check_line(otp_cfg_pass_t *p)
     if (!*s || *s == ';' || *s == '#')
         return;
     const char *end = s + strlen(s);
-    while (end > s && otp_cfg_space(end[-1]))
-        end--;
-    char shown[OTP_CFG_SHOW + 8];
-    otp_cfg_show(s, (size_t)(end - s), shown, sizeof shown);
-    if (*s == '[') {
-        if (otp_cfg_find_sep(s + 1, end, "]"))
-            return;
-        otp_cfg_report(p, OTP_LOG_ERROR, "%s:%d: syntax error: \"%s\" has no closing \"]\"; "
-                       "line ignored", p->path, p->lineno, shown);
-    } else {
-        otp_cfg_report(p, OTP_LOG_ERROR, "%s:%d: syntax error: \"%s\" is not \"key = value\" "
-                       "or \"[section]\"; line ignored", p->path, p->lineno, shown);
-    }
-    if (!p->first_syntax_line)
-        p->first_syntax_line = p->lineno;
+    if (*s == '[' && otp_cfg_find_sep(s + 1, end, "]"))
+        return;
+    otp_cfg_syntax_error(p, s, end);
 }
 
 /*
@@ -514,11 +519,10 @@ static char *otp_cfg_reader(char *str, int num, void *stream)
     return str;
 }
 
-/* The value of an over-long line, cut like inih cuts values: at an
- * inline comment (';' after whitespace), then trimmed. */
-static const char *otp_cfg_long_value(const otp_cfg_pass_t *p, char *out, size_t cap)
+/* The value part of a key line, cut as inih cuts it: at an inline
+ * comment (';' after whitespace), then trimmed. */
+static const char *otp_cfg_cut_value(const char *s, const char *end, char *out, size_t cap)
 {
-    const char *s = p->long_val, *end = p->long_end;
     bool was_space = false;
     for (const char *q = s; q < end; q++) {
         if (!*q || (was_space && *q == ';')) {
@@ -543,29 +547,43 @@ static int otp_cfg_on_ini(void *user, const char *section, const char *name, con
 {
     otp_cfg_pass_t *p = user;
     p->handled = true;
-    char raw[160], key[OTP_CFG_SHOW + 8], subject[PATH_MAX + 200];
-    snprintf(raw, sizeof raw, "%s%s%s", section, *section ? "." : "", name);
-    otp_cfg_show(raw, sizeof raw, key, sizeof key);
+    /* static: loading is single-threaded, and the constructor's stack is
+     * the app's */
+    static char namebuf[256], valbuf[OTP_CFG_LONG_VALUE], subject[PATH_MAX + 200];
 
-    /* An indented line after a key is a continuation in inih, passed with
-     * the previous name, which then lives outside the line buffer. A value
-     * spread over lines is never what an otprof key wants. */
+    /* inih treats an indented line after a key as a continuation of that
+     * key's value and passes the previous name, which then lives outside
+     * its line buffer. Indented keys are common and multi-line values are
+     * never what an otprof key wants, so such a line is read on its own,
+     * as inih reads it with continuations off. */
     uintptr_t n = (uintptr_t)name, b = (uintptr_t)p->inih_buf;
     if (n < b || n >= b + p->inih_cap) {
-        otp_cfg_report(p, OTP_LOG_ERROR, "%s:%d: indented line would continue \"%s\" "
-                       "(continuation lines are not supported); line ignored",
-                       p->path, p->lineno, key);
-        return 1;
+        const char *s = p->seen, *end = p->seen + strlen(p->seen);
+        while (s < end && otp_cfg_space(*s))
+            s++;
+        const char *sep = otp_cfg_find_sep(s, end, "=:");
+        if (!sep) {
+            otp_cfg_syntax_error(p, s, end);
+            return 1;
+        }
+        const char *ne = sep;
+        while (ne > s && otp_cfg_space(ne[-1]))
+            ne--;
+        snprintf(namebuf, sizeof namebuf, "%.*s", (int)(ne - s), s);
+        name = namebuf;
+        value = otp_cfg_cut_value(sep + 1, end, valbuf, sizeof valbuf);
     }
+    if (p->long_val)
+        value = otp_cfg_cut_value(p->long_val, p->long_end, valbuf, sizeof valbuf);
+
     const otp_cfg_key_t *k = otp_cfg_find(section, name);
     if (!k) {
+        char raw[320], key[OTP_CFG_SHOW + 4];
+        snprintf(raw, sizeof raw, "%s%s%s", section, *section ? "." : "", name);
         otp_cfg_report(p, OTP_LOG_WARN, "%s:%d: unknown key \"%s\"; ignored", p->path,
-                       p->lineno, key);
+                       p->lineno, otp_cfg_show(raw, sizeof raw, key, sizeof key));
         return 1;
     }
-    char longbuf[OTP_CFG_LONG_VALUE];
-    if (p->long_val)
-        value = otp_cfg_long_value(p, longbuf, sizeof longbuf);
     snprintf(subject, sizeof subject, "%s:%d: %s.%s: ", p->path, p->lineno, k->section, k->key);
     if (otp_cfg_apply(p, k, subject, value, false))
         p->src[k - otp_cfg_keys] = OTP_SRC_FILE;
@@ -610,11 +628,9 @@ static int otp_cfg_read(const char *path, char *buf, size_t cap, size_t *len)
     size_t got = 0;
     int err = 0;
     for (;;) {
-        if (got == cap) { /* one byte past the limit tells "too large" */
-            err = EFBIG;
-            break;
-        }
-        ssize_t n = read(fd, buf + got, cap - got);
+        char extra;
+        /* Full: one more byte tells a file of exactly cap from a bigger one. */
+        ssize_t n = got < cap ? read(fd, buf + got, cap - got) : read(fd, &extra, 1);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -623,6 +639,10 @@ static int otp_cfg_read(const char *path, char *buf, size_t cap, size_t *len)
         }
         if (n == 0)
             break;
+        if (got == cap) {
+            err = EFBIG;
+            break;
+        }
         got += (size_t)n;
     }
     close(fd);
@@ -646,7 +666,7 @@ static void otp_cfg_apply_env(otp_cfg_pass_t *p)
             p->src[i] = OTP_SRC_ENV;
     }
 
-    char name[128], shown[OTP_CFG_SHOW + 8];
+    char name[128], shown[OTP_CFG_SHOW + 4];
     for (char **e = environ; e && *e; e++) {
         if (strncmp(*e, "OTPROF_", 7) != 0)
             continue;
@@ -795,7 +815,7 @@ static int otp_cfg_pass(otp_config_t *cfg, const otp_cfg_file_t *f, const char *
     otp_cfg_table_defaults(cfg);
 
     if (f->path && f->err) {
-        char shown[OTP_CFG_SHOW + 8];
+        static char shown[PATH_MAX + 4];
         const char *why = f->err == EFBIG ? "larger than 64 KiB" : strerrordesc_np(f->err);
         if (f->explicit_)
             otp_cfg_report(&p, OTP_LOG_ERROR, "OTPROF_CONFIG: cannot read \"%s\": %s; "

@@ -28,3 +28,23 @@ under_agent() {
 # go tool pprof -top on a profile; prints its output.
 pprof_top() { go tool pprof -top "$@" 2>&1; }
 finish() { exit $(( T_FAILS > 0 ? 1 : 0 )); }
+# pprof_cum FILE FUNC: the function's cumulative share in percent (0 if absent).
+pprof_cum() {
+  go tool pprof -top -nodefraction=0 -nodecount=100000 "$1" 2>/dev/null |
+    awk -v f="$2" '$NF == f { gsub("%", "", $5); print $5; found=1; exit } END { if (!found) print 0 }'
+}
+# pprof_total_ms FILE: total of the default sample type, in ms.
+pprof_total_ms() {
+  go tool pprof -top -unit=ms -nodecount=1 "$1" 2>/dev/null |
+    sed -n 's/.*Total samples = \([0-9.]*\)ms.*/\1/p'
+}
+# within A B TOL: |A - B| <= TOL (floats).
+within() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; }
+# pprof_reads FILE...: every file parses with go tool pprof.
+pprof_reads() {
+  local f ok=0
+  for f in "$@"; do
+    if ! go tool pprof -top "$f" > /dev/null 2>&1; then echo "  go tool pprof cannot read $f"; ok=1; fi
+  done
+  return $ok
+}

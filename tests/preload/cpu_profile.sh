@@ -1,0 +1,51 @@
+# CPU profiling end to end: a known-split workload's profile matches the
+# program's own CPU accounting, and go tool pprof reads what we wrote.
+source "$(dirname "$0")/../lib.sh"
+
+out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=250 -- "$PROGS/cpu_split" 2 1.5 0.7)
+rc=$?
+check "cpu_split exits 0 under the agent" [ "$rc" -eq 0 ]
+eval "$(echo "$out" | tr ' ' '\n' | grep -E '^(share_alpha|share_beta|rusage_cpu_s)=')"
+files=("$WORK"/out/cpu_split.*.cpu.pb.gz)
+check "one CPU profile written (<service>.<pid>.<seq>.cpu.pb.gz)" [ "${#files[@]}" -eq 1 -a -f "${files[0]}" ]
+f=${files[0]}
+check "go tool pprof reads the profile" pprof_reads "$f"
+a=$(pprof_cum "$f" spin_alpha); b=$(pprof_cum "$f" spin_beta)
+want_a=$(awk -v s="$share_alpha" 'BEGIN{print 100*s}'); want_b=$(awk -v s="$share_beta" 'BEGIN{print 100*s}')
+echo "  spin_alpha ${a}% (measured ${want_a}%), spin_beta ${b}% (measured ${want_b}%)"
+check "spin_alpha share within 5 points" within "$a" "$want_a" 5
+check "spin_beta share within 5 points" within "$b" "$want_b" 5
+total=$(pprof_total_ms "$f"); want=$(awk -v s="$rusage_cpu_s" 'BEGIN{print 1000*s}')
+echo "  sampled CPU ${total} ms, getrusage ${want} ms"
+check "total sampled CPU within 10% of getrusage" within "$total" "$want" "$(awk -v w="$want" 'BEGIN{print w/10}')"
+
+# Profile metadata as pprof shows it.
+raw=$(go tool pprof -raw "$f" 2>/dev/null)
+check "sample types samples/count and cpu/nanoseconds" grep -q "samples/count cpu/nanoseconds" <<<"$raw"
+check "period type cpu nanoseconds, period 4000000" grep -q "PeriodType: cpu nanoseconds" <<<"$raw"
+check "period is 1e9/frequency" grep -q "^Period: 4000000$" <<<"$raw"
+check "samples carry thread_id labels" grep -q "thread_id:\[" <<<"$raw"
+check "the executable's mapping has a build id" grep -qE "cpu_split.*[0-9a-f]{40}" <<<"$raw"
+
+# Output is identical with and without the agent (same program, same args).
+bare=$("$PROGS/many_threads" 40 4); prof=$(under_agent -- "$PROGS/many_threads" 40 4)
+check "program output unchanged under the agent" [ "$bare" = "$prof" -a -n "$bare" ]
+
+# Several intervals: one file per interval with increasing sequence numbers.
+under_agent OTPROF_EXPORT_INTERVAL_MS=200 -- "$PROGS/demo" 2 1 >/dev/null
+n=$(ls "$WORK"/out/demo.*.cpu.pb.gz 2>/dev/null | wc -l)
+check "interval export writes several profiles (got $n)" [ "$n" -ge 3 ]
+check "every interval profile is readable by go tool pprof" pprof_reads "$WORK"/out/demo.*.cpu.pb.gz
+check "no temporary files left behind" [ -z "$(ls -A "$WORK/out" | grep -v '\.pb\.gz$')" ]
+
+# Unwritable output dir: one warning, the app runs on.
+err=$( { under_agent OTPROF_EXPORT_OUTPUT_DIR=/proc/otprof-nope -- "$PROGS/demo" 1 0.2 >/dev/null; } 2>&1 )
+rc=$?
+check "unwritable output dir: app still exits 0" [ "$rc" -eq 0 ]
+check "unwritable output dir: exactly one warning line" [ "$(grep -c '^otprof: cannot write profiles' <<<"$err")" -eq 1 ]
+
+# Summary table at exit.
+err=$( { under_agent OTPROF_AGENT_SUMMARY=1 -- "$PROGS/cpu_split" 1 0.5 0.8 >/dev/null; } 2>&1 )
+check "summary prints a table naming the hot function" grep -qE "^otprof: .*%.* spin_alpha$" <<<"$err"
+check "summary reports handler p50/p99" grep -qE "signal handler: p50 [0-9.]+ us, p99 [0-9.]+ us" <<<"$err"
+finish

@@ -1,0 +1,38 @@
+# What the agent exposes to the process: only the interposed entry points
+# and otprof_*; libunwind bound privately (the app's C++ exceptions keep
+# libgcc's unwinder); heavy libraries not loaded by a process that only
+# starts and exits.
+source "$(dirname "$0")/../lib.sh"
+
+allowed='^(malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|pthread_create|execve|execv|execvp|execvpe|execl|execlp|execle|fexecve|sigaction|signal|otprof_[a-z_]+)$'
+exports=$(nm -D --defined-only "$AGENT" | awk '{print $3}' | sed 's/@.*//' | sort -u)
+bad=$(grep -vE "$allowed" <<<"$exports" | tr '\n' ' ')
+check "nm -D: only interposed symbols and otprof_* exported${bad:+ (also: $bad)}" [ -z "$bad" ]
+check "nm -D: malloc, free, pthread_create exported" \
+  [ "$(grep -cE '^(malloc|free|pthread_create)$' <<<"$exports")" -eq 3 ]
+check "nm -D: otprof_set_trace_context exported" grep -q '^otprof_set_trace_context$' <<<"$exports"
+check "nm -D: no jemalloc or libunwind symbols leak" [ -z "$(grep -E 'je_|mallocx|unw_|_Unwind' <<<"$exports")" ]
+needed=$(readelf -d "$AGENT" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')
+check "libunwind, libcurl, jemalloc are not link-time dependencies ($needed)" \
+  [ -z "$(grep -oE 'libunwind|libcurl|libjemalloc' <<<"$needed")" ]
+
+# C main dlopens a C++ library that throws: still works, and with the agent
+# loaded _Unwind_RaiseException binds to libgcc_s, not to libunwind.
+out=$(under_agent LD_LIBRARY_PATH="$PROGS" LD_DEBUG=bindings LD_DEBUG_OUTPUT="$WORK/bind" -- "$PROGS/cxx_host" "$PROGS/libthrower.so")
+check "C++ exceptions from a dlopen'ed library still caught" [ "$out" = "caught 1000" ]
+b=$(cat "$WORK"/bind.* 2>/dev/null | grep "_Unwind_RaiseException")
+echo "$b" | sed 's/^ *[0-9]*: */  /' | head -3
+check "_Unwind_RaiseException is bound (LD_DEBUG=bindings saw it)" [ -n "$b" ]
+check "_Unwind_RaiseException binds to libgcc_s" grep -q "to /.*libgcc_s.so.1 .*_Unwind_RaiseException" <<<"$b"
+check "no other object binds _Unwind_RaiseException to libunwind" \
+  [ -z "$(grep -v 'binding file [^ ]*libunwind' <<<"$b" | grep 'to [^ ]*libunwind')" ]
+
+# Start-up: /bin/true under the agent loads neither libcurl nor libstdc++
+# (what an eagerly linked libcurl or the system jemalloc would drag in).
+under_agent LD_DEBUG=files LD_DEBUG_OUTPUT="$WORK/files" -- /bin/true
+loaded=$(cat "$WORK"/files.* 2>/dev/null | grep -oE 'file=[^ ]+' | sort -u | tr '\n' ' ')
+check "/bin/true under the agent exits 0" under_agent -- /bin/true
+check "/bin/true: libcurl not loaded" [ -z "$(grep -o libcurl <<<"$loaded")" ]
+check "/bin/true: libstdc++/system jemalloc not loaded" [ -z "$(grep -oE 'libstdc|libjemalloc' <<<"$loaded")" ]
+check "/bin/true: no profile files for a process with no samples" [ ! -d "$WORK/out" ] || [ -z "$(ls -A "$WORK/out")" ]
+finish

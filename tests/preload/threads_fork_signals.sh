@@ -1,0 +1,58 @@
+# Threads, fork and the app's own SIGPROF.
+source "$(dirname "$0")/../lib.sh"
+
+# 500 short-lived threads: all run, samples from many distinct threads,
+# timers do not leak (none left once the threads are gone).
+out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=1000 -- "$PROGS/many_threads" 500 8)
+rc=$?
+check "500 short-lived threads: exit 0, all ran" [ "$rc" -eq 0 -a "$out" = "threads=500" ]
+f=$(ls "$WORK"/out/many_threads.*.cpu.pb.gz 2>/dev/null | head -1)
+check "500 threads: profile written and readable" pprof_reads "$f"
+nt=$(go tool pprof -raw "$f" 2>/dev/null | grep -o 'thread_id:\[[0-9]*\]' | sort -u | wc -l)
+echo "  distinct sampled threads: $nt"
+check "500 threads: samples from more than 100 distinct threads" [ "$nt" -gt 100 ]
+check "500 threads: short_burn is named" grep -q short_burn <<<"$(go tool pprof -top "$f" 2>/dev/null)"
+
+# fork: the child writes its own profile (own pid) naming child_work; the
+# parent's samples are not in the child's file.
+rm -rf "$WORK/out"
+out=$(under_agent -- "$PROGS/forker" 0.6)
+rc=$?
+check "fork: parent and child exit 0" [ "$rc" -eq 0 ] && grep -q "status 0" <<<"$out"
+ppid=$(sed -n 's/^parent \([0-9]*\) child.*/\1/p' <<<"$out"); cpid=$(sed -n 's/^parent [0-9]* child \([0-9]*\).*/\1/p' <<<"$out")
+pf=$(ls "$WORK"/out/forker."$ppid".*.cpu.pb.gz 2>/dev/null | head -1)
+cf=$(ls "$WORK"/out/forker."$cpid".*.cpu.pb.gz 2>/dev/null | head -1)
+check "fork: parent profile exists" [ -n "$pf" ]
+check "fork: child profile exists under the child's pid" [ -n "$cf" ]
+check "fork: both readable by go tool pprof" pprof_reads "$pf" "$cf"
+check "fork: child profile names child_work (timer re-armed in the child)" \
+  within "$(pprof_cum "$cf" child_work)" 100 20
+check "fork: child profile has no parent_work samples (nothing written twice)" \
+  [ "$(pprof_cum "$cf" parent_work)" = "0" ]
+check "fork: parent profile has parent_work and no child_work" \
+  [ "$(pprof_cum "$pf" child_work)" = "0" -a "$(pprof_cum "$pf" parent_work)" != "0" ]
+
+# The app's own SIGPROF: no crash, its handler gets its ticks, the agent
+# says so once.
+err=$( { out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=1000 -- "$PROGS/own_sigprof"); echo "rc=$? $out" >&2; } 2>&1 )
+check "own SIGPROF handler: app exits 0 and counts its own ticks" grep -q "rc=0 own ticks: ok" <<<"$err"
+check "own SIGPROF handler: the agent says so exactly once" \
+  [ "$(grep -c 'installed its own SIGPROF handler' <<<"$err")" -eq 1 ]
+bare=$("$PROGS/own_sigprof")
+check "own SIGPROF handler: same output as without the agent" [ "$bare" = "own ticks: ok" ]
+
+# A handler already installed before the agent starts: the agent leaves
+# SIGPROF alone (simulated by a preloaded library that takes SIGPROF in its
+# constructor, loaded before the agent).
+cat > "$WORK/takeprof.c" <<'C'
+#include <signal.h>
+static void h(int s) { (void)s; }
+__attribute__((constructor)) static void take(void) { signal(SIGPROF, h); }
+C
+cc -shared -fPIC -o "$WORK/libtakeprof.so" "$WORK/takeprof.c"
+for order in "$WORK/libtakeprof.so $AGENT" "$AGENT $WORK/libtakeprof.so"; do
+  err=$(env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out2" LD_PRELOAD="$order" "$PROGS/many_threads" 20 4 2>&1 >/dev/null)
+  check "SIGPROF taken by another library (LD_PRELOAD=${order//$WORK\//}): CPU profiling off, said once" \
+    [ "$(grep -cE 'SIGPROF already has a handler|installed its own SIGPROF handler' <<<"$err")" -eq 1 ]
+done
+finish

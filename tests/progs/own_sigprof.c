@@ -1,0 +1,53 @@
+/*
+ * An app that uses SIGPROF itself: installs a handler, arms setitimer
+ * (ITIMER_PROF), counts its own ticks, and finally resets SIGPROF to
+ * SIG_DFL while the profiling timer would still fire. It must neither
+ * crash nor lose its own ticks under the agent.
+ */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+static volatile sig_atomic_t ticks;
+static volatile uint64_t sink;
+
+static void on_prof(int sig)
+{
+    (void)sig;
+    ticks++;
+}
+
+__attribute__((noinline)) static void busy(double seconds)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+    uint64_t x = 1;
+    do {
+        for (int i = 0; i < 10000; i++)
+            x = x * 31 + 7;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+    } while ((double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9 < seconds);
+    sink = x;
+}
+
+int main(void)
+{
+    busy(0.2); /* profiled by the agent, if present */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_prof;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPROF, &sa, NULL);
+    struct itimerval it = {{0, 10000}, {0, 10000}};
+    setitimer(ITIMER_PROF, &it, NULL);
+    busy(0.5);
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_PROF, &off, NULL);
+    signal(SIGPROF, SIG_DFL);
+    busy(0.3);
+    printf("own ticks: %s\n", ticks >= 20 ? "ok" : "too few");
+    return 0;
+}
