@@ -40,6 +40,7 @@ TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
 .PHONY: all deps demo test test-deps coverage bench clean
+.SECONDARY: $(GEN_C) $(GEN_H)
 all: $(AGENT)
 
 # Missing Debian packages are installed by scripts/install-deps (apt-get).

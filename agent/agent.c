@@ -203,12 +203,16 @@ void otp_agent_thread_begin(otp_thread_t *t)
 
 void otp_agent_before_exec(void)
 {
-    if (otp_agent_running())
-        otp_cpu_before_exec();
+    if (!otp_agent_running())
+        return;
+    otp_cpu_before_exec();
+    otp_cpu_exec_disposition(true);
 }
 
 void otp_agent_after_failed_exec(void)
 {
-    if (otp_agent_running())
-        otp_cpu_after_failed_exec();
+    if (!otp_agent_running())
+        return;
+    otp_cpu_exec_disposition(false);
+    otp_cpu_after_failed_exec();
 }

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <link.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +35,12 @@
 static _Atomic int cpu_on;
 static int64_t period_ns;
 static int max_depth;
-static struct sigaction prev_action;
+/* The app's SIGPROF disposition while the agent owns the real one:
+ * double-buffered so the handler always reads a complete copy. */
+static struct sigaction app_action[2];
+static _Atomic int app_idx;
+static _Atomic int owns_sigprof;
+static atomic_flag virt_logged = ATOMIC_FLAG_INIT;
 static _Atomic uint64_t hist[HIST_BUCKETS + 1];
 static _Atomic uint64_t n_dropped, n_foreign;
 static uintptr_t ldso_lo, ldso_hi;
@@ -50,14 +56,37 @@ static bool is_slot(const void *p)
     return c >= lo && c < hi && (size_t)(c - lo) % sizeof(otp_thread_t) == 0;
 }
 
+/* A SIGPROF that is not from our timers (the app's setitimer, kill)
+ * gets what the app asked for. */
 static void chain(int sig, siginfo_t *si, void *uc)
 {
     atomic_fetch_add_explicit(&n_foreign, 1, memory_order_relaxed);
-    if (prev_action.sa_flags & SA_SIGINFO) {
-        if (prev_action.sa_sigaction)
-            prev_action.sa_sigaction(sig, si, uc);
-    } else if (prev_action.sa_handler != SIG_DFL && prev_action.sa_handler != SIG_IGN) {
-        prev_action.sa_handler(sig);
+    int idx = atomic_load_explicit(&app_idx, memory_order_acquire);
+    struct sigaction a = app_action[idx];
+    if (a.sa_flags & SA_RESETHAND) {
+        app_action[!idx].sa_handler = SIG_DFL;
+        app_action[!idx].sa_flags = 0;
+        sigemptyset(&app_action[!idx].sa_mask);
+        atomic_store_explicit(&app_idx, !idx, memory_order_release);
+    }
+    if (a.sa_flags & SA_SIGINFO) {
+        if (a.sa_sigaction)
+            a.sa_sigaction(sig, si, uc);
+    } else if (a.sa_handler == SIG_DFL) {
+        /* SIGPROF's default action terminates the process: do exactly
+         * that, as it would have happened without us. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        otp_tls_in_agent = 1;
+        sigaction(SIGPROF, &dfl, NULL);
+        sigset_t prof;
+        sigemptyset(&prof);
+        sigaddset(&prof, SIGPROF);
+        pthread_sigmask(SIG_UNBLOCK, &prof, NULL);
+        raise(SIGPROF);
+    } else if (a.sa_handler != SIG_IGN) {
+        a.sa_handler(sig);
     }
 }
 
@@ -146,15 +175,6 @@ static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
 
 int otp_cpu_init(void)
 {
-    struct sigaction cur;
-    if (sigaction(SIGPROF, NULL, &cur) != 0)
-        return -1;
-    bool has_handler = (cur.sa_flags & SA_SIGINFO) ? cur.sa_sigaction != NULL
-                                                   : (cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN);
-    if (has_handler) {
-        OTP_WARN("SIGPROF already has a handler; CPU profiling is off");
-        return -1;
-    }
     period_ns = 1000000000LL / otp_cfg.cpu_frequency_hz;
     max_depth = otp_cfg.cpu_max_stack_depth;
     if (max_depth > OTP_MAX_FRAMES)
@@ -165,10 +185,21 @@ int otp_cpu_init(void)
     sa.sa_sigaction = handler;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGPROF, &sa, &prev_action) != 0) {
+    /* Whatever was there before (another library's handler, SIG_IGN)
+     * becomes the app's virtual disposition and still gets every SIGPROF
+     * that is not ours. */
+    if (sigaction(SIGPROF, &sa, &app_action[0]) != 0) {
         OTP_WARN("cannot install the SIGPROF handler (%s); CPU profiling is off", strerror(errno));
         return -1;
     }
+    bool had_handler = (app_action[0].sa_flags & SA_SIGINFO)
+                           ? app_action[0].sa_sigaction != NULL
+                           : (app_action[0].sa_handler != SIG_DFL && app_action[0].sa_handler != SIG_IGN);
+    if (had_handler)
+        otp_log_once(&virt_logged, OTP_LOG_INFO,
+                     "SIGPROF already had a handler; it keeps receiving every SIGPROF not sent by "
+                     "otprof's timers");
+    atomic_store(&owns_sigprof, 1);
     atomic_store(&cpu_on, 1);
     return 0;
 }
@@ -237,9 +268,33 @@ void otp_cpu_stop(const char *why)
         otp_log_once(&stop_logged, OTP_LOG_WARN, "%s; CPU profiling is off", why);
 }
 
-void otp_cpu_app_takes_sigprof(void)
+bool otp_cpu_owns_sigprof(void)
 {
-    otp_cpu_stop("the app installed its own SIGPROF handler");
+    return atomic_load(&owns_sigprof) != 0;
+}
+
+int otp_cpu_app_sigaction(const struct sigaction *act, struct sigaction *old)
+{
+    int idx = atomic_load(&app_idx);
+    if (old)
+        *old = app_action[idx];
+    if (act) {
+        app_action[!idx] = *act;
+        atomic_store_explicit(&app_idx, !idx, memory_order_release);
+        bool handler = (act->sa_flags & SA_SIGINFO) ? act->sa_sigaction != NULL
+                                                    : (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN);
+        if (handler)
+            otp_log_once(&virt_logged, OTP_LOG_INFO,
+                         "the app installed its own SIGPROF handler; it receives every SIGPROF not "
+                         "sent by otprof's timers");
+    }
+    return 0;
+}
+
+bool otp_cpu_app_ignores_sigprof(void)
+{
+    const struct sigaction *a = &app_action[atomic_load(&app_idx)];
+    return !(a->sa_flags & SA_SIGINFO) && a->sa_handler == SIG_IGN;
 }
 
 void otp_cpu_before_exec(void)
@@ -256,6 +311,26 @@ void otp_cpu_before_exec(void)
     pthread_sigmask(SIG_BLOCK, &prof, &old);
     otp_cpu_disarm(t);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void otp_cpu_exec_disposition(bool before)
+{
+    /* An ignored signal stays ignored across exec, a handled one becomes
+     * SIG_DFL: give the new image what the app's disposition implies. */
+    if (!otp_cpu_owns_sigprof() || !otp_cpu_app_ignores_sigprof())
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    if (before) {
+        sa.sa_handler = SIG_IGN;
+    } else {
+        sa.sa_sigaction = handler;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    }
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1;
+    sigaction(SIGPROF, &sa, NULL);
+    otp_tls_in_agent = saved;
 }
 
 void otp_cpu_after_failed_exec(void)

@@ -22,8 +22,16 @@ void otp_cpu_arm(otp_thread_t *t);
 void otp_cpu_disarm(otp_thread_t *t);
 /* Stops CPU sampling process-wide (exit, app took SIGPROF). */
 void otp_cpu_stop(const char *why);
-/* The app is about to set SIGPROF's disposition (sigaction/signal hook). */
-void otp_cpu_app_takes_sigprof(void);
+/* SIGPROF is virtualised once the agent installed its handler: the app's
+ * sigaction/signal calls for SIGPROF read and write this disposition, and
+ * every SIGPROF that is not from our timers is delivered according to it
+ * (handler called, ignored, or the process terminated for SIG_DFL). */
+bool otp_cpu_owns_sigprof(void);
+int otp_cpu_app_sigaction(const struct sigaction *act, struct sigaction *old);
+bool otp_cpu_app_ignores_sigprof(void);
+/* exec: before=true makes an ignored SIGPROF really ignored for the new
+ * image; before=false (exec failed) restores the agent's handler. */
+void otp_cpu_exec_disposition(bool before);
 /* exec: stop this thread's timer and drain a pending SIGPROF; and undo. */
 void otp_cpu_before_exec(void);
 void otp_cpu_after_failed_exec(void);

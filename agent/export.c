@@ -1,6 +1,7 @@
 /*
  * Sink dispatch: the pprof file sink and (when an endpoint is set) the
- * OTLP sink. Flusher thread only.
+ * OTLP sink (agent/otlp.h encodes, agent/http.h sends). Flusher thread
+ * only, except the summary section, which runs after the flusher ended.
  */
 #include "export.h"
 
@@ -10,17 +11,56 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "otlp.h"
 #include "pprof.h"
 #include "sink_file.h"
+#include "summary.h"
+#include "sys.h"
 
 static bool file_sink_on;
+static bool otlp_on;
 static atomic_flag file_warned = ATOMIC_FLAG_INIT;
+static atomic_flag otlp_warned = ATOMIC_FLAG_INIT;
+
+static void otlp_summary(void)
+{
+    otp_http_stats_t st;
+    otp_http_stats(&st);
+    OTP_INFO("OTLP export: %llu requests sent, %llu failed attempts retried; dropped %llu "
+             "(queue full), %llu (rejected), %llu (gave up), %llu (at exit); %llu profiles "
+             "rejected by the backend",
+             (unsigned long long)st.sent, (unsigned long long)st.attempts_failed,
+             (unsigned long long)st.dropped_queue, (unsigned long long)st.dropped_rejected,
+             (unsigned long long)st.dropped_gave_up, (unsigned long long)st.dropped_exit,
+             (unsigned long long)st.rejected_profiles);
+}
 
 void otp_export_init(void)
 {
     file_sink_on = otp_cfg.output_dir[0] != '\0';
+    otlp_on = false;
+    if (otp_cfg.endpoint[0]) {
+        otp_http_init();
+        otlp_on = otp_http_enabled() && otp_otlp_init() == 0;
+        if (otlp_on && otp_cfg.summary) otp_summary_add_section(otlp_summary);
+    }
+}
+
+static void send_otlp(const otp_batch_t *b)
+{
+    uint8_t *req = NULL;
+    size_t len = 0;
+    int rc = otp_otlp_encode(b, &req, &len);
+    if (rc == 0) {
+        otp_http_enqueue(req, len);
+        OTP_DEBUG("OTLP request %u queued (%zu bytes before compression)", b->seq, len);
+    } else if (rc != -ENODATA) {
+        otp_log_once(&otlp_warned, OTP_LOG_WARN, "cannot encode OTLP profiles: %s; skipping them",
+                     strerror(-rc));
+    }
 }
 
 static void write_pprof_file(const otp_profile_t *p, otp_symbolizer_t *sym, uint32_t seq)
@@ -53,18 +93,29 @@ void otp_export_batch(const otp_batch_t *b)
         if (b->heap)
             write_pprof_file(b->heap, b->sym, b->seq);
     }
-    /* OTLP sink: see agent/otlp.h (issue 4). */
+    if (otlp_on && otp_http_enabled())
+        send_otlp(b);
 }
 
 void otp_export_tick(void)
 {
+    if (otlp_on)
+        otp_http_tick();
 }
 
 void otp_export_shutdown(int64_t deadline_ns)
 {
-    (void)deadline_ns;
+    if (!otlp_on)
+        return;
+    /* The network gets export.shutdown_timeout_ms at most, whatever the
+     * caller's overall budget is: a hung backend must not hold the exit. */
+    int64_t cap = otp_mono_ns() + (int64_t)otp_cfg.shutdown_timeout_ms * 1000000;
+    otp_http_shutdown(deadline_ns < cap ? deadline_ns : cap);
 }
 
 void otp_export_atfork_child(void)
 {
+    /* No allocation here: the child's allocator is not ready yet. */
+    if (otlp_on)
+        otp_http_atfork_child();
 }

@@ -66,6 +66,8 @@ static void drain_cpu(otp_thread_t *t)
     const otp_rec_t *r;
     int64_t period = 1000000000LL / otp_cfg.cpu_frequency_hz;
     while ((r = otp_ring_peek(t->cpu_ring)) != NULL) {
+        if (r->type == OTP_REC_CPU && !cpu_agg)
+            cpu_agg = otp_agg_new();
         if (r->type == OTP_REC_CPU && cpu_agg) {
             otp_agg_key_t k = {r->frames, r->nframes, (uint32_t)atomic_load(&t->tid), 0, r->trace_id,
                                r->span_id};
@@ -152,8 +154,6 @@ static void *flusher_main(void *arg)
         if (stop_requested)
             break;
         pthread_mutex_unlock(&lock);
-        if (!cpu_agg && otp_cpu_active())
-            cpu_agg = otp_agg_new();
         drain_all();
         otp_export_tick();
         if (otp_mono_ns() >= next_export) {
@@ -198,8 +198,6 @@ int otp_flusher_start(void)
 static void *final_main(void *arg)
 {
     flusher_main(arg);
-    if (!cpu_agg && otp_cpu_active())
-        cpu_agg = otp_agg_new();
     drain_all();
     export_interval(true);
     otp_export_shutdown(shutdown_deadline_ns);

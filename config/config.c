@@ -608,7 +608,7 @@ static void otp_cfg_parse_file(otp_cfg_pass_t *p, const char *path, const char *
 
 typedef struct otp_cfg_file {
     const char *path; /* NULL: no file */
-    bool explicit_;   /* named by OTPROF_CONFIG */
+    bool by_env;     /* named by OTPROF_CONFIG */
     int err;          /* 0 ok, else errno or EFBIG */
     size_t len;
 } otp_cfg_file_t;
@@ -817,7 +817,7 @@ static int otp_cfg_pass(otp_config_t *cfg, const otp_cfg_file_t *f, const char *
     if (f->path && f->err) {
         static char shown[PATH_MAX + 4];
         const char *why = f->err == EFBIG ? "larger than 64 KiB" : strerrordesc_np(f->err);
-        if (f->explicit_)
+        if (f->by_env)
             otp_cfg_report(&p, OTP_LOG_ERROR, "OTPROF_CONFIG: cannot read \"%s\": %s; "
                            "file ignored", otp_cfg_show(f->path, SIZE_MAX, shown, sizeof shown),
                            why ? why : "error");
@@ -850,7 +850,7 @@ int otp_config_load(otp_config_t *cfg)
     const char *named = getenv("OTPROF_CONFIG");
     if (named && *named) {
         f.path = named;
-        f.explicit_ = true;
+        f.by_env = true;
     } else {
         const char *exe = otp_exe_path();
         const char *slash = exe ? strrchr(exe, '/') : NULL;
@@ -864,7 +864,7 @@ int otp_config_load(otp_config_t *cfg)
         f.err = otp_cfg_read(f.path, buf, OTP_CFG_FILE_MAX, &f.len);
         buf[f.len] = '\0';
         /* No file beside the executable is the normal case. */
-        if (!f.explicit_ && (f.err == ENOENT || f.err == ENOTDIR))
+        if (!f.by_env && (f.err == ENOENT || f.err == ENOTDIR))
             f.path = NULL;
     }
 

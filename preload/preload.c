@@ -173,25 +173,38 @@ EXPORT int execle(const char *path, const char *arg, ...)
 }
 
 /* ---- SIGPROF ownership ----------------------------------------------
- * An app that installs its own SIGPROF disposition gets the signal to
- * itself: the agent stops its timers first and says so once. */
+ * Once the agent owns SIGPROF, the app's own sigaction/signal calls for it
+ * are virtualised (see cpu.h): the app keeps every SIGPROF that is not
+ * from our timers, and its setitimer-based profiling still works. */
 
-static void app_sets_sigprof(int sig, bool setting)
+static bool virtual_sigprof(int sig)
 {
-    if (sig == SIGPROF && setting && !otp_tls_in_agent && otp_agent_running() && otp_cpu_active())
-        otp_cpu_app_takes_sigprof();
+    return sig == SIGPROF && !otp_tls_in_agent && otp_agent_running() && otp_cpu_owns_sigprof();
 }
 
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     RESOLVE(real_sigaction, "sigaction");
-    app_sets_sigprof(sig, act != NULL);
+    if (virtual_sigprof(sig))
+        return otp_cpu_app_sigaction(act, old);
     return real_sigaction(sig, act, old);
 }
 
 EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
     RESOLVE(real_signal, "signal");
-    app_sets_sigprof(sig, true);
-    return real_signal(sig, handler);
+    if (!virtual_sigprof(sig))
+        return real_signal(sig, handler);
+    if (handler == SIG_ERR) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    /* glibc's signal() has BSD semantics. */
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    otp_cpu_app_sigaction(&sa, &old);
+    return (old.sa_flags & SA_SIGINFO) ? (sighandler_t)(void *)old.sa_sigaction : old.sa_handler;
 }

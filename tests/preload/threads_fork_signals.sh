@@ -32,18 +32,32 @@ check "fork: child profile has no parent_work samples (nothing written twice)" \
 check "fork: parent profile has parent_work and no child_work" \
   [ "$(pprof_cum "$pf" child_work)" = "0" -a "$(pprof_cum "$pf" parent_work)" != "0" ]
 
-# The app's own SIGPROF: no crash, its handler gets its ticks, the agent
-# says so once.
-err=$( { out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=1000 -- "$PROGS/own_sigprof"); echo "rc=$? $out" >&2; } 2>&1 )
+# The app's own SIGPROF: its handler and setitimer keep working (every
+# SIGPROF not from our timers reaches it, SIG_DFL is honoured later), the
+# agent keeps profiling, and says so once.
+rm -rf "$WORK/out"
+err=$( { out=$(under_agent OTPROF_AGENT_LOG_LEVEL=info OTPROF_CPU_FREQUENCY_HZ=1000 -- "$PROGS/own_sigprof"); echo "rc=$? $out" >&2; } 2>&1 )
 check "own SIGPROF handler: app exits 0 and counts its own ticks" grep -q "rc=0 own ticks: ok" <<<"$err"
 check "own SIGPROF handler: the agent says so exactly once" \
   [ "$(grep -c 'installed its own SIGPROF handler' <<<"$err")" -eq 1 ]
 bare=$("$PROGS/own_sigprof")
 check "own SIGPROF handler: same output as without the agent" [ "$bare" = "own ticks: ok" ]
+f=$(ls "$WORK"/out/own_sigprof.*.cpu.pb.gz 2>/dev/null | head -1)
+check "own SIGPROF handler: the agent still profiles (busy named)" \
+  [ -n "$f" ] && [ "$(pprof_cum "$f" busy)" != "0" ]
 
-# A handler already installed before the agent starts: the agent leaves
-# SIGPROF alone (simulated by a preloaded library that takes SIGPROF in its
-# constructor, loaded before the agent).
+# The app's SIG_DFL is honoured for signals that are not ours: kill -PROF
+# terminates the process exactly as it would without the agent.
+under_agent -- bash -c 'kill -PROF $$; echo survived' >/dev/null 2>&1; rc=$?
+bash -c 'kill -PROF $$; echo survived' >/dev/null 2>&1; brc=$?
+check "kill -PROF with default disposition: same fate as without the agent ($brc)" [ "$rc" -eq "$brc" ]
+out=$(under_agent -- bash -c 'trap "" PROF; kill -PROF $$; echo survived' 2>&1)
+check "SIGPROF ignored by the app: kill -PROF is ignored" [ "$out" = "survived" ]
+out=$(under_agent -- bash -c 'trap "" PROF; exec bash -c "kill -PROF \$\$; echo ignored-after-exec"' 2>&1)
+check "SIGPROF ignored by the app stays ignored across exec" [ "$out" = "ignored-after-exec" ]
+
+# A handler installed by another library before or after the agent
+# starts: both keep working, CPU profiling stays on, said once (info).
 cat > "$WORK/takeprof.c" <<'C'
 #include <signal.h>
 static void h(int s) { (void)s; }
@@ -51,8 +65,10 @@ __attribute__((constructor)) static void take(void) { signal(SIGPROF, h); }
 C
 cc -shared -fPIC -o "$WORK/libtakeprof.so" "$WORK/takeprof.c"
 for order in "$WORK/libtakeprof.so $AGENT" "$AGENT $WORK/libtakeprof.so"; do
-  err=$(env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out2" LD_PRELOAD="$order" "$PROGS/many_threads" 20 4 2>&1 >/dev/null)
-  check "SIGPROF taken by another library (LD_PRELOAD=${order//$WORK\//}): CPU profiling off, said once" \
-    [ "$(grep -cE 'SIGPROF already has a handler|installed its own SIGPROF handler' <<<"$err")" -eq 1 ]
+  rm -rf "$WORK/out2"
+  err=$(env OTPROF_AGENT_LOG_LEVEL=info OTPROF_EXPORT_OUTPUT_DIR="$WORK/out2" LD_PRELOAD="$order" "$PROGS/cpu_split" 1 0.3 2>&1 >/dev/null)
+  what="SIGPROF handler from another library (${order//$WORK\//})"
+  check "$what: said once" [ "$(grep -cE 'SIGPROF already had a handler|installed its own SIGPROF handler' <<<"$err")" -eq 1 ]
+  check "$what: CPU profile still written" [ -n "$(ls "$WORK"/out2/*.cpu.pb.gz 2>/dev/null)" ]
 done
 finish

@@ -285,6 +285,11 @@ static void test_good_file(void)
     CHECK_EQ_INT(c.cpu_frequency_hz, 42);
     CHECK(!c.cpu_enabled);
 
+    /* A key given twice: the later line wins, silently. */
+    config_file("twice.ini", "[cpu]\nfrequency_hz = 10\n[memory]\n[cpu]\nfrequency_hz = 20\n");
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK_EQ_INT(c.cpu_frequency_hz, 20);
+
     /* Empty values mean "not set", in the file and in the environment. */
     clear_env();
     config_file("empty-values.ini", "[cpu]\nfrequency_hz =\n[agent]\nservice_name =\n"

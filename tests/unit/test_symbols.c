@@ -2,15 +2,20 @@
  * Symbolizer: names for functions of this PIE test binary, of libc and of
  * the vDSO; build ids as readelf reports them; unknown addresses; a
  * library dlopen'd after the snapshot (found only after a refresh); a
- * deleted library; and that refreshes reuse the parsed ELF data.
+ * deleted library; a fixed-address (non-PIE) executable segment; libc
+ * locals from its distro debug file; and that refreshes reuse the parsed
+ * ELF data.
  */
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,6 +104,94 @@ static void test_libc(otp_symbolizer_t *s)
     CHECK(name && dlsym(RTLD_DEFAULT, name) == mp);
 }
 
+/* With a distro debug file for libc (libc6-dbg), libc's local functions
+ * get names too; nm gives the independent answer. */
+static void test_debug_file(otp_symbolizer_t *s)
+{
+    Dl_info di;
+    int mi = -1;
+    void *fp = dlsym(RTLD_DEFAULT, "getpid");
+    otp_sym_lookup(s, (uint64_t)(uintptr_t)fp, &mi);
+    const otp_mapping_t *m = mi >= 0 ? otp_sym_mapping(s, (size_t)mi) : NULL;
+    if (!m || strlen(m->build_id) != 40 || !dladdr(fp, &di)) return;
+    char dbg[200], cmd[400], line[256];
+    snprintf(dbg, sizeof(dbg), "/usr/lib/debug/.build-id/%.2s/%s.debug", m->build_id, m->build_id + 2);
+    if (access(dbg, R_OK) != 0) {
+        printf("      note: no debug file for libc, skipping local-symbol check\n");
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "nm '%s' 2>/dev/null | grep -E ' [tT] _int_malloc$'", dbg);
+    FILE *f = popen(cmd, "r");
+    unsigned long long vaddr = 0;
+    if (f && fgets(line, sizeof(line), f)) sscanf(line, "%llx", &vaddr);
+    if (f) pclose(f);
+    CHECK(vaddr != 0);
+    uint64_t addr = (uint64_t)(uintptr_t)di.dli_fbase + vaddr + 3;
+    CHECK_EQ_STR(otp_sym_lookup(s, addr, NULL), "_int_malloc");
+}
+
+/* Maps the executable segment of a fixed-address (ET_EXEC) file where its
+ * program header puts it, the way the loader would, so link-time address
+ * == runtime address. Returns the mapping or MAP_FAILED. */
+static void *map_exec_segment(const char *path, size_t *len)
+{
+    Elf64_Ehdr eh;
+    Elf64_Phdr ph;
+    void *at = MAP_FAILED;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || eh.e_type != ET_EXEC) goto out;
+    for (int i = 0; i < eh.e_phnum; i++) {
+        if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph))) != sizeof(ph)) break;
+        if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+        uint64_t pg = 4096, va = ph.p_vaddr & ~(pg - 1), off = ph.p_offset & ~(pg - 1);
+        *len = ph.p_vaddr + ph.p_filesz - va;
+        at = mmap((void *)(uintptr_t)va, *len, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd,
+                  (off_t)off);
+        if (at != MAP_FAILED && at != (void *)(uintptr_t)va) {
+            munmap(at, *len);
+            at = MAP_FAILED;
+        }
+        break;
+    }
+out:
+    if (fd >= 0) close(fd);
+    return at;
+}
+
+static void test_non_pie(otp_symbolizer_t *s)
+{
+    char dir[] = "/tmp/otp_nopie_XXXXXX", cmd[600], line[256], bin[64];
+    if (!mkdtemp(dir)) return;
+    snprintf(bin, sizeof(bin), "%s/nopie", dir);
+    snprintf(cmd, sizeof(cmd),
+             "printf 'int nopie_fn(int x){return x*3+1;}\\nint main(void){return nopie_fn(2);}\\n' | "
+             "cc -no-pie -O1 -x c - -o %s 2>/dev/null",
+             bin);
+    if (system(cmd) != 0) {
+        printf("      note: no C compiler for a non-PIE binary, skipping\n");
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "nm %s | grep -E ' T nopie_fn$'", bin);
+    FILE *f = popen(cmd, "r");
+    unsigned long long va = 0;
+    if (f && fgets(line, sizeof(line), f)) sscanf(line, "%llx", &va);
+    if (f) pclose(f);
+    size_t len = 0;
+    void *at = map_exec_segment(bin, &len);
+    CHECK(va != 0);
+    if (at == MAP_FAILED) {
+        printf("      note: fixed address of the non-PIE segment is taken, skipping\n");
+    } else {
+        CHECK_EQ_INT(otp_sym_refresh(s), 0);
+        int mi = -1;
+        CHECK_EQ_STR(otp_sym_lookup(s, va + 1, &mi), "nopie_fn");
+        CHECK(mi >= 0 && strcmp(otp_sym_mapping(s, (size_t)mi)->path, bin) == 0);
+        munmap(at, len);
+    }
+    unlink(bin);
+    rmdir(dir);
+}
+
 static void test_unknown(otp_symbolizer_t *s)
 {
     int mi = 5;
@@ -142,7 +235,7 @@ static void test_dlopen_refresh(otp_symbolizer_t *s)
     CHECK(mi >= 0 && strstr(otp_sym_mapping(s, (size_t)mi)->path, "libcrypt"));
     /* Same pointer: the binary's ELF data was reused, not parsed again. */
     CHECK(otp_sym_lookup(s, (uint64_t)(uintptr_t)sym_test_alpha, NULL) == before);
-    /* zlib: stripped, names from .dynsym only (no debug package). */
+    /* zlib ships stripped: names come from .dynsym. */
     void *zh = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
     void *df = zh ? dlsym(zh, "deflate") : NULL;
     CHECK(df != NULL);
@@ -191,7 +284,9 @@ int main(void)
     CHECK(otp_sym_mapping(s, otp_sym_mapping_count(s)) == NULL);
     test_own_binary(s);
     test_libc(s);
+    test_debug_file(s);
     test_unknown(s);
+    test_non_pie(s);
     test_vdso(s);
     test_dlopen_refresh(s);
     test_deleted(s);

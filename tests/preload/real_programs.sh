@@ -1,0 +1,75 @@
+# Debian's own programs run unharmed under the agent: same output, same
+# exit status as without it, and each leaves a profile naming functions.
+# OTPROF_TEST_EXTRA (e.g. "OTPROF_MEMORY_SAMPLE_BYTES=4096") adds settings.
+source "$(dirname "$0")/../lib.sh"
+extra=(${OTPROF_TEST_EXTRA:-})
+
+# run_both NAME CMD...: runs bare and under the agent, compares.
+run_both() {
+  local name=$1; shift
+  local bare prof rb rp
+  bare=$("$@" 2>&1); rb=$?
+  prof=$(under_agent OTPROF_CPU_FREQUENCY_HZ=250 "${extra[@]}" -- "$@" 2>&1); rp=$?
+  check "$name: same exit status ($rb)" [ "$rb" -eq "$rp" ]
+  check "$name: same output" [ "$bare" = "$prof" ]
+  [ "$bare" = "$prof" ] || diff <(echo "$bare") <(echo "$prof") | head -5
+}
+# named NAME GLOB: profiles exist, are readable and name functions.
+named() {
+  local name=$1 glob=$2 files
+  files=$(ls $glob 2>/dev/null)
+  check "$name: profile written" [ -n "$files" ]
+  [ -n "$files" ] || return
+  check "$name: go tool pprof reads every profile" pprof_reads $files
+  local top
+  top=$(for f in $files; do go tool pprof -top -nodecount=20 "$f" 2>/dev/null; done | awk '/flat%/{t=1;next} t && NF>=6 {print $6}' | grep -v '^0x' | sort -u | head -5 | tr '\n' ' ')
+  echo "  $name: $top"
+  check "$name: samples have function names" [ -n "$top" ]
+}
+
+PY=/usr/bin/python3
+cat > "$WORK/work.py" <<'PY'
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+def primes(limit):
+    return [p for p in range(2, limit) if all(p % d for d in range(2, int(p ** 0.5) + 1))]
+print(fib(25), len(primes(60000)), sum(x * x for x in range(300000)))
+PY
+run_both python3 "$PY" "$WORK/work.py"
+named python3 "$WORK/out/python3*.cpu.pb.gz"
+
+cat > "$WORK/work.sql" <<'SQL'
+CREATE TABLE t(a INTEGER, b TEXT);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000)
+INSERT INTO t SELECT x, hex(randomblob(8)) || x FROM c;
+CREATE INDEX ti ON t(b);
+SELECT count(*), sum(a % 97), count(DISTINCT substr(b, 1, 3)) > 0 FROM t;
+SELECT a FROM t WHERE a % 50000 = 0 ORDER BY a;
+SQL
+run_both sqlite3 sh -c "sqlite3 :memory: < '$WORK/work.sql'"
+named sqlite3 "$WORK/out/sqlite3*.cpu.pb.gz"
+
+"$PY" -c "
+import random
+random.seed(7)
+words = [''.join(random.choice('abcdefghij') for _ in range(6)) for _ in range(5000)]
+with open('$WORK/data.txt', 'w') as f:
+    for i in range(1200000):
+        f.write(words[(i * 7919) % 5000] + (' ' if i % 13 else '\n'))
+"
+run_both "xz -T2" sh -c "xz -T2 -6 -c '$WORK/data.txt' | sha256sum"
+named "xz -T2" "$WORK/out/xz*.cpu.pb.gz"
+
+script='for i in $(seq 1 3000); do echo $((i * i % 977)); done | sort -n | uniq -c | wc -l
+( cd / && pwd ); x=$(exec /bin/echo from-exec); echo "$x"
+n=0; while [ $n -lt 40000 ]; do n=$((n + 1)); done; echo $n
+exec /bin/echo done'
+run_both "bash -c" bash -c "$script"
+named "bash -c" "$WORK/out/bash*.cpu.pb.gz"
+
+# exec under a fast timer: a pending SIGPROF must never survive into the
+# new image (it would kill it). 300 fork+exec in a loop, at 1 kHz.
+out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=1000 "${extra[@]}" -- bash -c \
+  'ok=0; for i in $(seq 1 300); do /bin/true && ok=$((ok+1)); x=$(exec /bin/echo y); done; echo $ok; exec /bin/echo end')
+check "300 fork+exec under a 1 kHz timer all succeed" [ "$out" = "$(printf '300\nend')" ]
+finish
