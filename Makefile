@@ -28,7 +28,7 @@ OBJ_GEN = $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_C))
 JE_OBJ = $(BUILD)/je/otpje.o
 CORE_LIB = $(BUILD)/libotprof_core.a
 AGENT = $(BUILD)/libotprof_agent.so
-LDLIBS_AGENT = -lprotobuf-c -linih -lz -ldl -lpthread -lm -lrt
+LDLIBS_AGENT = -Wl,-Bstatic -lprotobuf-c -linih -lz -Wl,-Bdynamic -ldl -lpthread -lm -lrt
 
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))

@@ -32,6 +32,8 @@ __thread int otp_tls_in_agent __attribute__((tls_model("initial-exec")));
 int otp_agent_pid;
 
 static _Atomic int running;
+static otp_thread_t *main_thread;
+static pid_t main_tid;
 static pthread_key_t exit_key;
 static bool exit_key_ok;
 static __thread sigset_t fork_saved_mask __attribute__((tls_model("initial-exec")));
@@ -119,6 +121,7 @@ static void fork_child(void)
 
 void otp_agent_init(void)
 {
+    int64_t t0 = otp_mono_ns();
     otp_tls_in_agent = 1;
     otp_agent_pid = getpid();
     otp_config_load(&otp_cfg);
@@ -127,19 +130,17 @@ void otp_agent_init(void)
         otp_tls_in_agent = 0;
         return;
     }
-    otp_unwind_init();
     otp_trace_init();
     exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
 
     otp_thread_t *main_slot = otp_thread_claim();
     if (main_slot)
         otp_thread_activate(main_slot);
-    otp_unwind_warm();
     otp_heap_init();
-    if (otp_cfg.cpu_enabled && otp_cpu_init() == 0) {
-        otp_cpu_arm(main_slot);
-        register_existing_threads(otp_gettid());
-    }
+    main_thread = main_slot;
+    main_tid = otp_gettid();
+    if (otp_cfg.cpu_enabled)
+        otp_cpu_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     if (otp_flusher_start() != 0) {
         otp_cpu_stop(NULL);
@@ -150,6 +151,7 @@ void otp_agent_init(void)
     OTP_INFO("profiling %s (pid %d): cpu %s at %d Hz, export every %d ms to %s", otp_cfg.service_name,
              (int)otp_agent_pid, otp_cpu_active() ? "on" : "off", otp_cfg.cpu_frequency_hz,
              otp_cfg.export_interval_ms, otp_cfg.output_dir[0] ? otp_cfg.output_dir : "(no files)");
+    OTP_INFO("start-up took %lld us", (long long)((otp_mono_ns() - t0) / 1000));
     otp_tls_in_agent = 0;
 }
 
@@ -161,12 +163,29 @@ void otp_agent_shutdown(void)
     int saved = otp_tls_in_agent;
     otp_tls_in_agent = 1;
     otp_cpu_stop(NULL);
+    int64_t t0 = otp_mono_ns();
     int64_t budget_ms = otp_cfg.shutdown_timeout_ms + 1000;
     if (otp_flusher_stop(otp_mono_ns() + budget_ms * 1000000) != 0)
         OTP_WARN("final profile not finished within %lld ms; exiting without it", (long long)budget_ms);
     else
         otp_summary_print();
+    OTP_INFO("shutdown took %lld us", (long long)((otp_mono_ns() - t0) / 1000));
     otp_tls_in_agent = saved;
+}
+
+void otp_agent_late_start(void)
+{
+    /* Arming a CPU-clock timer costs up to a millisecond of kernel time
+     * early in a process's life on some kernels, and libunwind another few
+     * hundred microseconds to load: both happen here, on the flusher,
+     * OTP_LATE_START_MS after start-up, so a process that only starts and
+     * exits pays neither. Threads the app creates meanwhile arm their own
+     * timers as they start. */
+    otp_unwind_init();
+    if (!otp_cpu_active())
+        return;
+    otp_cpu_arm(main_thread);
+    register_existing_threads(main_tid);
 }
 
 otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg)

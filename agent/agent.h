@@ -16,6 +16,11 @@ void otp_agent_shutdown(void);
 /* True once init ran with the agent enabled, in the process it ran in. */
 bool otp_agent_running(void);
 
+/* Flusher, shortly after start-up: loads the unwinder, arms the main
+ * thread's timer and those of threads that predate the agent. */
+void otp_agent_late_start(void);
+#define OTP_LATE_START_MS 5
+
 /* pthread_create wrapper: slot for the new thread (NULL: not profiled). */
 otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg);
 /* First thing the new thread runs; returns what to call. */

@@ -26,6 +26,7 @@
 #include "symbols.h"
 #include "sys.h"
 #include "thread.h"
+#include "agent.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
@@ -40,6 +41,16 @@ static otp_symbolizer_t *sym;
 static uint32_t seq;
 static int64_t interval_start_ns;
 static uint64_t cpu_dropped_seen;
+
+static bool export_ready;
+
+static void ensure_export(void)
+{
+    if (!export_ready) {
+        otp_export_init();
+        export_ready = true;
+    }
+}
 
 static int64_t to_abs_ns(struct timespec *ts, int64_t mono)
 {
@@ -139,16 +150,28 @@ static void *flusher_main(void *arg)
     (void)arg;
     otp_tls_in_agent = 1;
     prctl(PR_SET_NAME, "otprof-flush", 0, 0, 0);
-    otp_export_init();
     int64_t interval = (int64_t)otp_cfg.export_interval_ms * 1000000;
     int64_t next_export = otp_mono_ns() + interval;
+    pthread_mutex_lock(&lock);
+    /* See otp_agent_late_start: what start-up does not need right away
+     * waits until the process has lived a little. */
+    struct timespec ts;
+    to_abs_ns(&ts, otp_mono_ns() + OTP_LATE_START_MS * 1000000LL);
+    while (!stop_requested && pthread_cond_timedwait(&wake, &lock, &ts) != ETIMEDOUT)
+        ;
+    if (stop_requested) {
+        pthread_mutex_unlock(&lock);
+        return NULL;
+    }
+    pthread_mutex_unlock(&lock);
+    otp_agent_late_start();
+    ensure_export();
     pthread_mutex_lock(&lock);
     while (!stop_requested) {
         int64_t now = otp_mono_ns();
         int64_t until = now + (int64_t)OTP_FLUSH_TICK_MS * 1000000;
         if (until > next_export)
             until = next_export;
-        struct timespec ts;
         to_abs_ns(&ts, until);
         pthread_cond_timedwait(&wake, &lock, &ts);
         if (stop_requested)
@@ -198,6 +221,7 @@ int otp_flusher_start(void)
 static void *final_main(void *arg)
 {
     flusher_main(arg);
+    ensure_export();
     drain_all();
     export_interval(true);
     otp_export_shutdown(shutdown_deadline_ns);
@@ -242,6 +266,7 @@ void otp_flusher_atfork_child(void)
     memcpy(&lock, &m, sizeof m);
     cpu_agg = NULL;
     sym = NULL;
+    export_ready = false;
     seq = 0;
     cpu_dropped_seen = otp_cpu_dropped();
     running = false;

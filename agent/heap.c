@@ -1,9 +1,696 @@
-/* TEMPORARY STUB (lead): replaced by the heap-profiling work. */
+/*
+ * Heap sampling by bytes, Go/tcmalloc style: each thread counts down the
+ * bytes it allocates, with exponentially distributed gaps of mean
+ * memory.sample_bytes, so an allocation of S bytes is sampled with
+ * probability 1 - exp(-S/rate), and the profile divides by that.
+ *
+ * Producer side (any app thread, inside malloc; never a signal handler):
+ * otp_heap_sampled() runs only when the countdown runs out. It sets
+ * otp_tls_in_agent (so libunwind's own allocations and a SIGPROF landing
+ * here are not sampled), unwinds, pushes an OTP_REC_ALLOC record into the
+ * thread's heap ring and tracks the block in the live table (live.h).
+ * When the ring is full or the thread has no slot, the allocation is
+ * counted on its interned stack instead: counts stay exact, only the
+ * thread id and trace context of that sample are lost.
+ *
+ * Flusher side: otp_heap_drain_thread() every tick, otp_heap_collect()
+ * every interval. Each interval's profile holds alloc_* from the records
+ * and per-stack counts of the interval, and inuse_* from a walk of the
+ * live table at its end; values bucketed by (stack, size) and unbiased
+ * with Go's formula. Per-stack live bytes are followed across intervals
+ * to flag stacks that keep growing (suspected leaks).
+ */
 #include "heap.h"
-void otp_heap_init(void) {}
+
+#include <errno.h>
+#include <link.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "agg.h"
+#include "config.h"
+#include "internal.h"
+#include "live.h"
+#include "log.h"
+#include "mem.h"
+#include "ring.h"
+#include "summary.h"
+#include "sys.h"
+#include "trace.h"
+#include "unwind.h"
+
+/* Countdown used while the thread may not sample (agent not running,
+ * agent code on this thread): the slow path is re-entered this often. */
+#define RECHECK_BYTES (1 << 20)
+/* Hook frames that may sit above the app's call site. */
+#define SKIP_MAX 8
+#define REPORT_TOP 10
+
+__thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
+/* Per-thread PRNG state; 0 = the countdown is not a real draw yet. */
+static OTP_TLS uint64_t tls_rng;
+
+static _Atomic int heap_on;
+static int64_t rate;
+static bool track;
+static int max_depth;
+static int leak_intervals;
+static uintptr_t self_lo, self_hi, ldso_lo, ldso_hi;
+static _Atomic uint64_t n_samples, n_ring_full, n_lost, n_frees;
+
+/* ---- producer side ---------------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dULL;
+}
+
+static uint64_t rng_seed(void)
+{
+    uint64_t s = (uint64_t)(uintptr_t)&otp_tls_heap_left * 0x9e3779b97f4a7c15ULL;
+    s ^= (uint64_t)otp_mono_ns() * 0xbf58476d1ce4e5b9ULL;
+    s ^= (uint64_t)getpid() << 17;
+    return s ? s : 0x853c49e6748fea9bULL;
+}
+
+/* Bytes to skip before the next sample: exponential with mean `rate`
+ * (capped at 20x the mean, probability e^-20), 0 when rate is 1. */
+static int64_t draw_gap(uint64_t *s)
+{
+    if (rate <= 1)
+        return 0;
+    double u = (double)((rng_next(s) >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double g = -log(u) * (double)rate;
+    double cap = 20.0 * (double)rate;
+    return (int64_t)(g < cap ? g : cap);
+}
+
+static inline bool in_self(uint64_t pc)
+{
+    return pc >= self_lo && pc < self_hi;
+}
+
+/* The allocating stack, leaf first, leaf as an exact PC (return address
+ * minus one, inside the call instruction). Code running in the dynamic
+ * loader may be changing the lists the unwinder reads: keep only the
+ * caller then, as the SIGPROF handler does. */
+static uint32_t capture(uint64_t *out, uintptr_t ra)
+{
+    out[0] = ra - 1;
+    if ((ra >= ldso_lo && ra < ldso_hi) || !otp_unwind_ready())
+        return 1;
+    uint64_t raw[max_depth + SKIP_MAX];
+    int m = otp_unwind_here(raw, max_depth + SKIP_MAX, 0);
+    int k = 0;
+    while (k < m && k < SKIP_MAX && in_self(raw[k]))
+        k++;
+    if (k >= m || raw[k] != ra)
+        return 1; /* the walk did not get through our frames as expected */
+    uint32_t n = 0;
+    for (int i = k; i < m && n < (uint32_t)max_depth; i++)
+        out[n++] = raw[i];
+    out[0] -= 1;
+    return n;
+}
+
+static void record(void *p, size_t size, uintptr_t ra)
+{
+    uint64_t frames[max_depth];
+    uint32_t n = capture(frames, ra);
+    atomic_fetch_add_explicit(&n_samples, 1, memory_order_relaxed);
+    bool pushed = false;
+    otp_thread_t *t = otp_thread_self();
+    if (t && t->heap_ring) {
+        otp_rec_t *rec = otp_ring_reserve(t->heap_ring, otp_rec_size(n));
+        if (rec) {
+            rec->type = OTP_REC_ALLOC;
+            rec->nframes = (uint16_t)n;
+            rec->weight = size;
+            rec->addr = (uint64_t)(uintptr_t)p;
+            rec->time_ns = otp_real_ns();
+            otp_trace_current(rec->trace_id, rec->span_id);
+            memcpy(rec->frames, frames, n * sizeof frames[0]);
+            otp_ring_commit(t->heap_ring, rec);
+            pushed = true;
+        }
+    }
+    int32_t site = -1;
+    if (!pushed || track)
+        site = otp_live_site(frames, n);
+    if (!pushed) {
+        if (site >= 0) {
+            otp_live_site_count_alloc(site, size);
+            atomic_fetch_add_explicit(&n_ring_full, 1, memory_order_relaxed);
+        } else {
+            atomic_fetch_add_explicit(&n_lost, 1, memory_order_relaxed);
+        }
+    }
+    if (track && site >= 0)
+        otp_live_insert((uintptr_t)p, otp_live_pack(site, size));
+}
+
+void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
+{
+    if (!atomic_load_explicit(&heap_on, memory_order_relaxed) || otp_tls_in_agent) {
+        otp_tls_heap_left = RECHECK_BYTES;
+        return p;
+    }
+    int saved_errno = errno;
+    /* Also false in a vfork child, which shares this memory and TLS with
+     * its parent and must not change anything here. */
+    if (!otp_agent_running()) {
+        otp_tls_heap_left = RECHECK_BYTES;
+        errno = saved_errno;
+        return p;
+    }
+    uint64_t s = tls_rng;
+    if (OTP_UNLIKELY(s == 0)) {
+        /* First sampling decision of this thread (or after fork): the
+         * countdown so far was no exponential draw, so decide afresh. */
+        s = rng_seed();
+        int64_t gap = draw_gap(&s);
+        tls_rng = s;
+        if ((uint64_t)gap >= size) {
+            otp_tls_heap_left = gap - (int64_t)size;
+            errno = saved_errno;
+            return p;
+        }
+    }
+    if (p) {
+        otp_tls_in_agent = 1;
+        record(p, size, ra);
+        otp_tls_in_agent = 0;
+    }
+    /* Drawn after recording: allocations made by the unwinder in the
+     * meantime have moved the countdown. */
+    otp_tls_heap_left = draw_gap(&s);
+    tls_rng = s;
+    errno = saved_errno;
+    return p;
+}
+
+void otp_heap_freed(void *p)
+{
+    otp_live_val_t v;
+    /* Look first (read-only): most filter hits are other blocks sharing a
+     * granule, and getpid() is a system call. */
+    if (!p || !otp_live_find((uintptr_t)p, &v) || getpid() != otp_agent_pid)
+        return;
+    if (otp_live_remove((uintptr_t)p, NULL))
+        atomic_fetch_add_explicit(&n_frees, 1, memory_order_relaxed);
+}
+
+uint64_t otp_heap_untrack(void *p)
+{
+    otp_live_val_t v;
+    if (!p || !otp_live_find((uintptr_t)p, &v) || getpid() != otp_agent_pid)
+        return 0;
+    if (!otp_live_remove((uintptr_t)p, &v))
+        return 0;
+    atomic_fetch_add_explicit(&n_frees, 1, memory_order_relaxed);
+    return v; /* never 0: tracked blocks have size >= 1 */
+}
+
+void otp_heap_retrack(void *p, uint64_t token)
+{
+    if (p && token && otp_live_insert((uintptr_t)p, token))
+        atomic_fetch_sub_explicit(&n_frees, 1, memory_order_relaxed);
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static int find_ranges(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    uintptr_t me = (uintptr_t)data;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+        if (a < lo)
+            lo = a;
+        if (a + ph->p_memsz > hi)
+            hi = a + ph->p_memsz;
+    }
+    if (me >= lo && me < hi) {
+        self_lo = lo;
+        self_hi = hi;
+    }
+    if (info->dlpi_name && strstr(info->dlpi_name, "/ld-linux")) {
+        ldso_lo = lo;
+        ldso_hi = hi;
+    }
+    return 0;
+}
+
+static void summary_section(void);
+
+void otp_heap_init(void)
+{
+    if (!otp_cfg.memory_enabled)
+        return;
+    rate = otp_cfg.memory_sample_bytes > 0 ? otp_cfg.memory_sample_bytes : 1;
+    track = otp_cfg.memory_track_frees;
+    max_depth = otp_cfg.cpu_max_stack_depth;
+    if (max_depth > OTP_MAX_FRAMES)
+        max_depth = OTP_MAX_FRAMES;
+    if (max_depth < 1)
+        max_depth = 1;
+    leak_intervals = otp_cfg.memory_leak_intervals;
+    dl_iterate_phdr(find_ranges, (void *)(uintptr_t)&otp_heap_init);
+    int rc = otp_live_init(rate);
+    if (rc != 0) {
+        OTP_WARN("cannot map the live-heap tables (%s); heap profiling is off", strerror(-rc));
+        return;
+    }
+    otp_summary_add_section(summary_section);
+    /* The calling thread decides afresh at its next allocation. */
+    tls_rng = 0;
+    otp_tls_heap_left = 0;
+    atomic_store(&heap_on, 1);
+}
+
+/* ---- flusher side -------------------------------------------------------- */
+
+typedef struct site_stat {
+    double bytes, objects; /* estimated live at the end of the last interval */
+    double prev;           /* estimated live bytes one interval earlier */
+    int streak;            /* consecutive intervals of growth */
+    bool announced;
+} site_stat_t;
+
+typedef struct report_line {
+    char *name;
+    double bytes, objects;
+} report_line_t;
+
+static otp_agg_t *cur_agg;   /* this interval, filled by drains */
+static otp_agg_t *done_agg;  /* backs the last collected profile */
+static otp_profile_t prof;
+static site_stat_t *stats;
+static size_t stats_cap;
+static uint64_t lost_seen, ring_full_seen;
+static char **comments;
+static size_t ncomments;
+static otp_heap_leak_t *leaks;
+static size_t nleaks;
+static report_line_t report[REPORT_TOP];
+static int nreport;
+static double report_bytes, report_objects;
+static uint64_t report_blocks;
+
+static double scale_for(uint64_t size)
+{
+    if (rate <= 1 || size == 0)
+        return 1.0;
+    return 1.0 / (1.0 - exp(-(double)size / (double)rate));
+}
+
+static otp_agg_t *agg_now(void)
+{
+    if (!cur_agg)
+        cur_agg = otp_agg_new();
+    return cur_agg;
+}
+
+void otp_heap_drain_thread(otp_thread_t *t)
+{
+    if (!atomic_load_explicit(&heap_on, memory_order_relaxed) || !t->heap_ring)
+        return;
+    otp_agg_t *a = agg_now();
+    const otp_rec_t *r;
+    while ((r = otp_ring_peek(t->heap_ring)) != NULL) {
+        if (r->type == OTP_REC_ALLOC) {
+            otp_agg_key_t k = {r->frames, r->nframes, (uint32_t)atomic_load(&t->tid), r->weight, r->trace_id,
+                               r->span_id};
+            int64_t v[OTP_MAX_VALUES] = {1, (int64_t)r->weight, 0, 0};
+            if (!a || !otp_agg_add(a, &k, t->name, v))
+                atomic_fetch_add_explicit(&n_lost, 1, memory_order_relaxed);
+        }
+        otp_ring_pop(t->heap_ring, r);
+    }
+}
+
+static bool stats_reserve(size_t n)
+{
+    if (n <= stats_cap)
+        return true;
+    size_t ncap = stats_cap ? stats_cap : 256;
+    while (ncap < n)
+        ncap *= 2;
+    site_stat_t *ns = otp_realloc(stats, ncap * sizeof *ns);
+    if (!ns)
+        return false;
+    memset(ns + stats_cap, 0, (ncap - stats_cap) * sizeof *ns);
+    stats = ns;
+    stats_cap = ncap;
+    return true;
+}
+
+typedef struct live_ctx {
+    otp_agg_t *agg;
+    bool have_stats;
+    uint64_t blocks;
+} live_ctx_t;
+
+static void visit_live(void *vctx, uintptr_t addr, otp_live_val_t v)
+{
+    (void)addr;
+    live_ctx_t *c = vctx;
+    int32_t site = otp_live_site_of(v);
+    uint64_t size = otp_live_size_of(v);
+    uint32_t n;
+    const uint64_t *frames = otp_live_site_frames(site, &n);
+    otp_agg_key_t k = {frames, n, 0, size, NULL, NULL};
+    int64_t vals[OTP_MAX_VALUES] = {0, 0, 1, (int64_t)size};
+    otp_agg_add(c->agg, &k, NULL, vals);
+    c->blocks++;
+    if (c->have_stats) {
+        double sc = scale_for(size);
+        stats[site].bytes += (double)size * sc;
+        stats[site].objects += sc;
+    }
+}
+
+static void free_annotations(void)
+{
+    for (size_t i = 0; i < ncomments; i++)
+        otp_free(comments[i]);
+    otp_free(comments);
+    comments = NULL;
+    ncomments = 0;
+    otp_free(leaks);
+    leaks = NULL;
+    nleaks = 0;
+}
+
 const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool final)
 {
-    (void)start_ns; (void)end_ns; (void)final;
-    return NULL;
+    (void)final;
+    if (!atomic_load(&heap_on))
+        return NULL;
+    free_annotations();
+    int high = otp_thread_high();
+    for (int i = 0; i < high; i++) {
+        otp_thread_t *t = otp_thread_at(i);
+        int st = atomic_load(&t->state);
+        if (st == OTP_SLOT_ACTIVE || st == OTP_SLOT_RETIRED)
+            otp_heap_drain_thread(t);
+    }
+    otp_agg_t *a = agg_now();
+    if (!a)
+        return NULL;
+
+    /* Allocations counted per stack (ring full / no slot). */
+    uint32_t nsites = otp_live_site_count();
+    for (uint32_t s = 0; s < nsites; s++) {
+        uint64_t count, bytes;
+        if (!otp_live_site_take((int32_t)s, &count, &bytes))
+            continue;
+        uint32_t n;
+        const uint64_t *frames = otp_live_site_frames((int32_t)s, &n);
+        otp_agg_key_t k = {frames, n, 0, bytes / count, NULL, NULL};
+        int64_t v[OTP_MAX_VALUES] = {(int64_t)count, (int64_t)bytes, 0, 0};
+        otp_agg_add(a, &k, NULL, v);
+    }
+
+    /* The live heap now. */
+    live_ctx_t lc = {a, stats_reserve(nsites), 0};
+    if (lc.have_stats) {
+        for (uint32_t s = 0; s < nsites; s++) {
+            stats[s].prev = stats[s].bytes;
+            stats[s].bytes = stats[s].objects = 0;
+        }
+    }
+    otp_live_foreach(visit_live, &lc);
+    if (lc.have_stats) {
+        for (uint32_t s = 0; s < nsites; s++) {
+            site_stat_t *st = &stats[s];
+            st->streak = st->bytes > st->prev ? st->streak + 1 : 0;
+        }
+    }
+
+    memset(&prof, 0, sizeof prof);
+    prof.kind = OTP_PROFILE_HEAP;
+    prof.time_ns = start_ns;
+    prof.duration_ns = end_ns - start_ns;
+    prof.period = rate;
+    prof.nvalues = 4;
+    uint64_t lost = atomic_load(&n_lost);
+    prof.dropped = lost - lost_seen;
+    lost_seen = lost;
+    if (otp_agg_count(a) > 0 && otp_agg_to_profile(a, &prof) == 0) {
+        for (size_t i = 0; i < prof.nsamples; i++) {
+            otp_sample_t *smp = &prof.samples[i];
+            double sc = scale_for(smp->alloc_size);
+            if (sc == 1.0)
+                continue;
+            for (int j = 0; j < OTP_MAX_VALUES; j++)
+                smp->values[j] = (int64_t)((double)smp->values[j] * sc);
+        }
+    } else {
+        prof.nsamples = 0;
+        prof.samples = NULL;
+    }
+    /* The profile now points into `a`; the next interval fills the other
+     * table, emptied of the previous profile's data. */
+    cur_agg = done_agg;
+    done_agg = a;
+    if (cur_agg)
+        otp_agg_clear(cur_agg);
+
+    otp_mem_stats_t ms;
+    otp_mem_stats(&ms);
+    otp_live_stats_t ls;
+    otp_live_get_stats(&ls);
+    uint64_t rf = atomic_load(&n_ring_full);
+    OTP_INFO("agent memory: %.1f MiB allocated, %.1f MiB resident; heap: %llu sampled blocks live, "
+             "%llu stacks, %llu samples counted without a ring record, %llu lost",
+             (double)ms.allocated / 1048576.0, (double)ms.resident / 1048576.0,
+             (unsigned long long)lc.blocks, (unsigned long long)ls.sites, (unsigned long long)(rf - ring_full_seen),
+             (unsigned long long)prof.dropped);
+    ring_full_seen = rf;
+    return &prof;
 }
-void otp_heap_atfork_child(void) {}
+
+/* Allocation wrappers are not where a leak is: name the first frame
+ * outside them. */
+static bool is_wrapper(const char *name)
+{
+    static const char *const prefixes[] = {"_Znw", "_Zna", "operator new", "strdup", "strndup",
+                                           "__strdup", "__strndup"};
+    for (size_t i = 0; i < OTP_ARRAY_LEN(prefixes); i++)
+        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    return false;
+}
+
+static const char *site_name(otp_symbolizer_t *sym, int32_t site, uint64_t *pc)
+{
+    uint32_t n;
+    const uint64_t *f = otp_live_site_frames(site, &n);
+    const char *first = NULL;
+    *pc = f[0];
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t a = i == 0 ? f[i] : f[i] - 1;
+        int m;
+        const char *name = otp_sym_lookup(sym, a, &m);
+        if (i == 0) {
+            first = name;
+            *pc = a;
+        }
+        if (!name || !is_wrapper(name)) {
+            *pc = a;
+            return name ? name : first;
+        }
+    }
+    return first;
+}
+
+static void fmt_bytes(char *buf, size_t cap, double b)
+{
+    if (b >= 1048576.0)
+        snprintf(buf, cap, "%.1f MiB", b / 1048576.0);
+    else if (b >= 1024.0)
+        snprintf(buf, cap, "%.1f KiB", b / 1024.0);
+    else
+        snprintf(buf, cap, "%.0f B", b);
+}
+
+static int by_name(const void *x, const void *y)
+{
+    const report_line_t *a = x, *b = y;
+    return strcmp(a->name, b->name);
+}
+
+static int by_bytes_desc(const void *x, const void *y)
+{
+    const report_line_t *a = x, *b = y;
+    return a->bytes < b->bytes ? 1 : a->bytes > b->bytes ? -1 : strcmp(a->name, b->name);
+}
+
+static void build_report(otp_symbolizer_t *sym, uint32_t nsites)
+{
+    report_line_t *all = otp_calloc(nsites ? nsites : 1, sizeof *all);
+    if (!all)
+        return;
+    size_t n = 0;
+    report_bytes = report_objects = 0;
+    for (uint32_t s = 0; s < nsites && s < stats_cap; s++) {
+        if (stats[s].bytes <= 0)
+            continue;
+        uint64_t pc;
+        const char *name = site_name(sym, (int32_t)s, &pc);
+        char hex[32];
+        if (!name) {
+            snprintf(hex, sizeof hex, "0x%llx", (unsigned long long)pc);
+            name = hex;
+        }
+        all[n].name = otp_strdup(name);
+        if (!all[n].name)
+            continue;
+        all[n].bytes = stats[s].bytes;
+        all[n].objects = stats[s].objects;
+        report_bytes += stats[s].bytes;
+        report_objects += stats[s].objects;
+        n++;
+    }
+    qsort(all, n, sizeof *all, by_name);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m > 0 && strcmp(all[m - 1].name, all[i].name) == 0) {
+            all[m - 1].bytes += all[i].bytes;
+            all[m - 1].objects += all[i].objects;
+            otp_free(all[i].name);
+        } else {
+            all[m++] = all[i];
+        }
+    }
+    qsort(all, m, sizeof *all, by_bytes_desc);
+    nreport = m < REPORT_TOP ? (int)m : REPORT_TOP;
+    for (int i = 0; i < nreport; i++)
+        report[i] = all[i];
+    for (size_t i = (size_t)nreport; i < m; i++)
+        otp_free(all[i].name);
+    otp_free(all);
+}
+
+void otp_heap_annotate(otp_symbolizer_t *sym, bool final)
+{
+    if (!atomic_load(&heap_on) || !stats)
+        return;
+    uint32_t nsites = otp_live_site_count();
+    if (nsites > stats_cap)
+        nsites = (uint32_t)stats_cap;
+    size_t want = 0;
+    for (uint32_t s = 0; s < nsites; s++)
+        if (stats[s].streak >= leak_intervals)
+            want++;
+    if (want) {
+        leaks = otp_calloc(want, sizeof *leaks);
+        comments = otp_calloc(want, sizeof *comments);
+    }
+    for (uint32_t s = 0; s < nsites && leaks && comments; s++) {
+        site_stat_t *st = &stats[s];
+        if (st->streak < leak_intervals)
+            continue;
+        uint64_t pc;
+        const char *name = site_name(sym, (int32_t)s, &pc);
+        char b[32], line[512];
+        fmt_bytes(b, sizeof b, st->bytes);
+        snprintf(line, sizeof line,
+                 "suspected leak: %s (pc 0x%llx): live heap grew in each of the last %d intervals, now ~%s "
+                 "in ~%.0f objects",
+                 name ? name : "?", (unsigned long long)pc, st->streak, b, st->objects);
+        if (!st->announced) {
+            st->announced = true;
+            OTP_WARN("%s", line);
+        }
+        leaks[nleaks] = (otp_heap_leak_t){name, pc, (int64_t)st->bytes, (int64_t)st->objects, st->streak};
+        nleaks++;
+        char *c = otp_strdup(line);
+        if (c)
+            comments[ncomments++] = c;
+    }
+    prof.comments = (const char *const *)comments;
+    prof.ncomments = ncomments;
+    if (final) {
+        report_blocks = 0;
+        otp_live_stats_t ls;
+        otp_live_get_stats(&ls);
+        report_blocks = ls.entries;
+        build_report(sym, nsites);
+    }
+}
+
+size_t otp_heap_suspected_leaks(const otp_heap_leak_t **out)
+{
+    *out = leaks;
+    return nleaks;
+}
+
+void otp_heap_get_stats(otp_heap_stats_t *st)
+{
+    st->samples = atomic_load(&n_samples);
+    st->ring_full = atomic_load(&n_ring_full);
+    st->lost = atomic_load(&n_lost);
+    st->frees_seen = atomic_load(&n_frees);
+}
+
+static void summary_section(void)
+{
+    if (!atomic_load(&heap_on))
+        return;
+    otp_live_stats_t ls;
+    otp_live_get_stats(&ls);
+    char b[32];
+    fmt_bytes(b, sizeof b, report_bytes);
+    OTP_INFO("heap: %llu sampled allocations (one per %lld bytes on average), %llu lost; "
+             "%llu sampled blocks still live at exit, ~%s in ~%.0f objects",
+             (unsigned long long)atomic_load(&n_samples), (long long)rate,
+             (unsigned long long)atomic_load(&n_lost), (unsigned long long)report_blocks, b, report_objects);
+    if (nreport > 0) {
+        OTP_INFO("  top leaking sites (live at exit, estimated):");
+        OTP_INFO("  %12s %10s  %s", "bytes", "objects", "function");
+        for (int i = 0; i < nreport; i++) {
+            fmt_bytes(b, sizeof b, report[i].bytes);
+            OTP_INFO("  %12s %10.0f  %s", b, report[i].objects, report[i].name);
+        }
+    }
+    for (size_t i = 0; i < ncomments; i++)
+        OTP_INFO("  %s", comments[i]);
+    if (ls.table_full || ls.sites_full)
+        OTP_INFO("  live table full %llu times (%llu slots), stack store full %llu times (%llu stacks)",
+                 (unsigned long long)ls.table_full, (unsigned long long)ls.capacity,
+                 (unsigned long long)ls.sites_full, (unsigned long long)ls.site_capacity);
+}
+
+void otp_heap_atfork_child(void)
+{
+    /* The parent's tables are left behind, not freed: jemalloc's fork
+     * handler has not run yet. */
+    cur_agg = done_agg = NULL;
+    stats = NULL;
+    stats_cap = 0;
+    comments = NULL;
+    ncomments = 0;
+    leaks = NULL;
+    nleaks = 0;
+    nreport = 0;
+    memset(&prof, 0, sizeof prof);
+    lost_seen = atomic_load(&n_lost);
+    ring_full_seen = atomic_load(&n_ring_full);
+    tls_rng = 0;
+    otp_tls_heap_left = 0;
+    otp_live_atfork_child();
+}

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 
 #include "profile.h"
+#include "symbols.h"
+#include "thread.h"
 
 /* Constructor: reads config; heap sampling starts after this. */
 void otp_heap_init(void);
@@ -23,5 +25,58 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
 
 /* Fork child. */
 void otp_heap_atfork_child(void);
+
+/* ---- allocation hooks (preload/malloc.c) ----------------------------- */
+
+/* Bytes the calling thread may still allocate before its next sample.
+ * The hooks subtract each request's size and call otp_heap_sampled when
+ * it goes negative. */
+extern __thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
+
+/* Slow path after the countdown ran out: p (may be NULL: failed) was just
+ * returned by the real allocator for a request of `size` bytes from the
+ * code at return address `ra`. Records p when it is a sample, draws the
+ * next gap. Returns p, errno preserved. */
+void *otp_heap_sampled(void *p, size_t size, uintptr_t ra);
+
+/* free() of p, when the address filter says p may be a tracked sample:
+ * stops tracking it. Called before the real free. */
+void otp_heap_freed(void *p);
+/* realloc(): stops tracking p and returns what is needed to undo that if
+ * the real realloc fails (0: p was not tracked). */
+uint64_t otp_heap_untrack(void *p);
+void otp_heap_retrack(void *p, uint64_t token);
+
+/* ---- flusher side ---------------------------------------------------- */
+
+/* Every flusher tick, for each ACTIVE or RETIRED slot: moves its heap
+ * ring's records into the interval's aggregation. */
+void otp_heap_drain_thread(otp_thread_t *t);
+
+/* After otp_heap_collect, once the symbolizer is fresh: names suspected
+ * leak sites (warning once per site, and as comments of the collected
+ * profile) and, when final, prepares the leak report of the summary. */
+void otp_heap_annotate(otp_symbolizer_t *sym, bool final);
+
+/* Suspected leaks of the last collected profile (for encoders that want
+ * them as attributes). Valid on the flusher thread until the next
+ * otp_heap_collect. */
+typedef struct otp_heap_leak {
+    const char *function;  /* leaf function, NULL when unknown */
+    uint64_t pc;           /* leaf PC (exact) */
+    int64_t inuse_bytes;   /* estimated (unbiased) */
+    int64_t inuse_objects;
+    int intervals;         /* consecutive intervals of growth */
+} otp_heap_leak_t;
+size_t otp_heap_suspected_leaks(const otp_heap_leak_t **out);
+
+/* Counters for the summary and tests. */
+typedef struct otp_heap_stats {
+    uint64_t samples;      /* sampled allocations */
+    uint64_t ring_full;    /* samples counted per site instead of a ring record */
+    uint64_t lost;         /* samples lost entirely (no ring, no site) */
+    uint64_t frees_seen;   /* tracked blocks freed */
+} otp_heap_stats_t;
+void otp_heap_get_stats(otp_heap_stats_t *st);
 
 #endif

@@ -33,13 +33,13 @@ int otp_unwind_init(void)
         atomic_store(&state, -1);
         return -1;
     }
-    atomic_store(&state, 1);
+    atomic_store_explicit(&state, 1, memory_order_release);
     return 0;
 }
 
 bool otp_unwind_ready(void)
 {
-    return atomic_load_explicit(&state, memory_order_relaxed) > 0;
+    return atomic_load_explicit(&state, memory_order_acquire) > 0;
 }
 
 void otp_unwind_warm(void)

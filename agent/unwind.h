@@ -12,7 +12,10 @@
 #include <ucontext.h>
 
 /* Loads libunwind. 0 or -1 (logged once; CPU and heap stacks then fall
- * back to the interrupted PC only). Not signal-safe. Idempotent. */
+ * back to the interrupted PC only). Not signal-safe. Idempotent.
+ * Called on the flusher thread shortly after start-up, so a process that
+ * only starts and exits never pays for it; until it is ready, samples
+ * hold only the interrupted PC. */
 int otp_unwind_init(void);
 bool otp_unwind_ready(void);
 

@@ -99,7 +99,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 f.write("%s: %s\n" % (k, v))
         os.rename(base + ".body.tmp", base + ".body")
         os.rename(base + ".headers.tmp", base + ".headers")
-        status = {"hang": 0, "close": 0}.get(ans)
+        status = {"hang": 0, "close": 0, "partial": 200}.get(ans)
         if status is None:
             status = int(ans[:3])
         with st.lock, open(os.path.join(st.outdir, "log"), "a") as f:

@@ -1,0 +1,102 @@
+/*
+ * Live heap: the sampled blocks that are still allocated, and the stacks
+ * they were allocated from. Lock-free and bounded, in mmap'd memory that
+ * is never freed, so any thread's malloc/free path may use it without
+ * taking a lock or allocating.
+ *
+ * Thread rules: otp_live_site/_insert/_remove/_find may run on any thread
+ * at once (they are CAS-based; an app signal handler that mallocs in the
+ * middle of one is also fine). otp_live_foreach and the _take_ calls are
+ * for the flusher. None of this is used in the SIGPROF handler.
+ */
+#ifndef OTP_LIVE_H
+#define OTP_LIVE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Address filter: one 8-bit counter per 64-byte granule of the address
+ * space, modulo 16 MiB. Non-zero means "a sampled block may start in
+ * this granule"; zero means certainly not, which is the answer free()
+ * gets for almost every block, from one byte load. */
+#define OTP_LIVE_FILTER_BITS 18
+#define OTP_LIVE_GRANULE_SHIFT 6
+extern _Atomic uint8_t otp_live_filter[1u << OTP_LIVE_FILTER_BITS];
+
+static inline bool otp_live_maybe(uintptr_t addr)
+{
+    return atomic_load_explicit(
+               &otp_live_filter[(addr >> OTP_LIVE_GRANULE_SHIFT) & ((1u << OTP_LIVE_FILTER_BITS) - 1)],
+               memory_order_relaxed) != 0;
+}
+
+/* Maps the tables: the live table gets room for about 2^33 / sample_bytes
+ * blocks (clamped), so rate 1 can track millions. 0 or -errno. Not
+ * signal-safe; call once (constructor). */
+int otp_live_init(int64_t sample_bytes);
+bool otp_live_ready(void);
+
+/* ---- stack store ---------------------------------------------------- */
+
+/* Interns a stack (leaf first). Returns its site id, or -1 when the
+ * store is full (counted). */
+int32_t otp_live_site(const uint64_t *frames, uint32_t n);
+/* A site's frames (valid forever once the id was returned). */
+const uint64_t *otp_live_site_frames(int32_t site, uint32_t *n);
+/* Number of site ids handed out so far (some may be unused). */
+uint32_t otp_live_site_count(void);
+/* An allocation at `site` whose ring record could not be written (ring
+ * full, or a thread without a slot): counted here instead. */
+void otp_live_site_count_alloc(int32_t site, uint64_t size);
+/* Flusher: takes (and zeroes) the counts added since the last take.
+ * Returns false when there were none. */
+bool otp_live_site_take(int32_t site, uint64_t *count, uint64_t *bytes);
+
+/* ---- live table ----------------------------------------------------- */
+
+/* A tracked block: site and requested size packed in one word. */
+typedef uint64_t otp_live_val_t;
+#define OTP_LIVE_SIZE_BITS 40
+static inline otp_live_val_t otp_live_pack(int32_t site, uint64_t size)
+{
+    uint64_t max = (1ULL << OTP_LIVE_SIZE_BITS) - 1;
+    return ((uint64_t)(uint32_t)site << OTP_LIVE_SIZE_BITS) | (size < max ? size : max);
+}
+static inline int32_t otp_live_site_of(otp_live_val_t v)
+{
+    return (int32_t)(v >> OTP_LIVE_SIZE_BITS);
+}
+static inline uint64_t otp_live_size_of(otp_live_val_t v)
+{
+    return v & ((1ULL << OTP_LIVE_SIZE_BITS) - 1);
+}
+
+/* Starts tracking the block at addr (just returned by the allocator).
+ * false when the table has no room near addr's slot (counted). */
+bool otp_live_insert(uintptr_t addr, otp_live_val_t v);
+/* Read-only lookup: true and *v when addr is tracked. */
+bool otp_live_find(uintptr_t addr, otp_live_val_t *v);
+/* Stops tracking addr (called before the block goes back to the
+ * allocator). true and *v when it was tracked. */
+bool otp_live_remove(uintptr_t addr, otp_live_val_t *v);
+
+/* Flusher: visits every tracked block. Blocks inserted or removed during
+ * the walk may or may not be seen. */
+typedef void (*otp_live_visit_fn)(void *ctx, uintptr_t addr, otp_live_val_t v);
+void otp_live_foreach(otp_live_visit_fn fn, void *ctx);
+
+typedef struct otp_live_stats {
+    uint64_t entries, capacity;   /* tracked blocks, table slots */
+    uint64_t sites, site_capacity;
+    uint64_t table_full;          /* blocks not tracked: no room */
+    uint64_t sites_full;          /* stacks not interned: store full */
+} otp_live_stats_t;
+void otp_live_get_stats(otp_live_stats_t *st);
+
+/* Fork child: the tables describe the child's heap too (it inherited
+ * every block), so they stay; only the parent's unexported per-site
+ * counts are dropped. Must not allocate. */
+void otp_live_atfork_child(void);
+
+#endif

@@ -1,0 +1,60 @@
+# Helpers for the OTLP shell tests (tests/preload/otlp_*.sh), sourced after
+# tests/lib.sh. Receivers are ours (tests/tools/otlp_receiver.py), listen
+# on 127.0.0.1 only, and are stopped when the test exits.
+PY=/usr/bin/python3
+RECEIVER="$ROOT/tests/tools/otlp_receiver.py"
+CHECKER="$BUILD/tools/otlp_check"
+RX_PIDS=()
+# Never send test traffic through a proxy from the environment.
+export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
+
+rx_cleanup() {
+  local p
+  for p in "${RX_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${RX_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+}
+_otlp_prev_exit_trap=$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")
+trap "rx_cleanup; $_otlp_prev_exit_trap" EXIT
+
+# free_port: a port nobody listens on right now.
+free_port() {
+  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# rx_start NAME ANSWERS [PORT]: starts a receiver recording into
+# $WORK/NAME; sets RX_DIR and RX_PORT (and RX_PID).
+rx_start() {
+  local name=$1 answers=$2 port=${3:-0}
+  RX_DIR="$WORK/$name"
+  mkdir -p "$RX_DIR"
+  $PY "$RECEIVER" --dir "$RX_DIR" --port "$port" --port-file "$RX_DIR/port" --answers "$answers" \
+    2> "$RX_DIR/stderr" &
+  RX_PID=$!
+  RX_PIDS+=("$RX_PID")
+  local i
+  for i in $(seq 1 100); do
+    [ -s "$RX_DIR/port" ] && break
+    sleep 0.05
+  done
+  RX_PORT=$(cat "$RX_DIR/port" 2>/dev/null)
+  [ -n "$RX_PORT" ]
+}
+
+# rx_bodies DIR: the recorded request bodies, in order.
+rx_bodies() { ls "$1"/req-*.body 2>/dev/null | sort; }
+rx_count() { rx_bodies "$1" | wc -l; }
+
+# mono: CLOCK_MONOTONIC seconds (the receiver logs the same clock).
+mono() { $PY -c 'import time; print("%.3f" % time.monotonic())'; }
+
+# now_ms: wall clock in ms.
+now_ms() { date +%s%3N; }
+
+# share SUMMARY KIND TYPE FUNC: a flat/incl percentage from otlp_check
+# output (0 if absent).
+share() {
+  awk -v k="$2" -v t="$3" -v f="$4" '$1 == k && $2 == t && $3 == f { print $4; found=1 } END { if (!found) print 0 }' "$1"
+}
+# ge A B: A >= B (floats).
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
