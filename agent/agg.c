@@ -23,6 +23,12 @@ struct otp_agg {
 
 static const uint8_t zero_ids[16];
 
+static bool has_ids(const otp_agg_key_t *k)
+{
+    return k->trace_id && k->span_id &&
+           (memcmp(k->trace_id, zero_ids, 16) != 0 || memcmp(k->span_id, zero_ids, 8) != 0);
+}
+
 uint64_t otp_agg_hash(const otp_agg_key_t *k)
 {
     /* FNV-1a over the words, then a final mix. */
@@ -33,7 +39,7 @@ uint64_t otp_agg_hash(const otp_agg_key_t *k)
     MIX(k->nframes);
     MIX(k->tid);
     MIX(k->size);
-    if (k->trace_id) {
+    if (has_ids(k)) { /* absent and all-zero ids are the same key */
         uint64_t a, b, c;
         memcpy(&a, k->trace_id, 8);
         memcpy(&b, k->trace_id + 8, 8);
@@ -82,12 +88,6 @@ void otp_agg_free(otp_agg_t *a)
     otp_free(a->slots);
     otp_free(a->out);
     otp_free(a);
-}
-
-static bool has_ids(const otp_agg_key_t *k)
-{
-    return k->trace_id && k->span_id &&
-           (memcmp(k->trace_id, zero_ids, 16) != 0 || memcmp(k->span_id, zero_ids, 8) != 0);
 }
 
 static bool same(const entry_t *e, uint64_t h, const otp_agg_key_t *k, bool ids)

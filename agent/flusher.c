@@ -102,8 +102,8 @@ static void drain_all(void)
             refresh_name(t);
         if (t->cpu_ring)
             drain_cpu(t);
-        /* Heap rings are drained by otp_heap_collect(). A retired slot is
-         * recycled once both its rings are empty. */
+        otp_heap_drain_thread(t);
+        /* A retired slot is recycled once both its rings are empty. */
         if (st == OTP_SLOT_RETIRED && (!t->cpu_ring || !otp_ring_peek(t->cpu_ring)) &&
             (!t->heap_ring || !otp_ring_peek(t->heap_ring)))
             otp_thread_recycle(t);
@@ -133,6 +133,8 @@ static void export_interval(bool final)
             sym = otp_sym_new();
         if (sym) {
             otp_sym_refresh(sym);
+            if (heap)
+                otp_heap_annotate(sym, final);
             otp_batch_t b = {have_cpu ? &cpu : NULL, heap, sym, seq, final};
             otp_export_batch(&b);
             if (final)
