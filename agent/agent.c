@@ -33,7 +33,6 @@ int otp_agent_pid;
 
 static _Atomic int running;
 static otp_thread_t *main_thread;
-static pid_t main_tid;
 static pthread_key_t exit_key;
 static bool exit_key_ok;
 static __thread sigset_t fork_saved_mask __attribute__((tls_model("initial-exec")));
@@ -53,6 +52,10 @@ static void on_thread_exit(void *p)
 /* Threads that were running before the constructor (started by other
  * libraries' constructors) get slots and timers by tid. getdents64 rather
  * than opendir: no allocation on the app's heap. */
+#define MAX_EARLY 256
+static otp_thread_t *early[MAX_EARLY];
+static int n_early;
+
 static void register_existing_threads(pid_t self)
 {
     int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -67,9 +70,9 @@ static void register_existing_threads(pid_t self)
             pid_t tid = (pid_t)atoi(d->d_name);
             if (tid <= 0 || tid == self)
                 continue;
-            otp_thread_t *t = otp_thread_register_tid(tid);
+            otp_thread_t *t = n_early < MAX_EARLY ? otp_thread_register_tid(tid) : NULL;
             if (t)
-                otp_cpu_arm(t);
+                early[n_early++] = t;
         }
     }
     close(fd);
@@ -138,7 +141,9 @@ void otp_agent_init(void)
         otp_thread_activate(main_slot);
     otp_heap_init();
     main_thread = main_slot;
-    main_tid = otp_gettid();
+    /* Threads started before us (by other libraries' constructors) get
+     * slots now, before any thread of ours exists; timers come later. */
+    register_existing_threads(otp_gettid());
     if (otp_cfg.cpu_enabled)
         otp_cpu_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -185,7 +190,23 @@ void otp_agent_late_start(void)
     if (!otp_cpu_active())
         return;
     otp_cpu_arm(main_thread);
-    register_existing_threads(main_tid);
+    for (int i = 0; i < n_early; i++)
+        otp_cpu_arm(early[i]);
+}
+
+void otp_agent_reap_early(void)
+{
+    /* Threads that predate the agent have no exit hook: retire their
+     * slots (and delete their timers) once they are gone. */
+    for (int i = 0; i < n_early; i++) {
+        otp_thread_t *t = early[i];
+        if (!t || atomic_load(&t->state) != OTP_SLOT_ACTIVE)
+            continue;
+        if (syscall(SYS_tgkill, (long)getpid(), (long)atomic_load(&t->tid), 0L) != 0 && errno == ESRCH) {
+            otp_thread_retire(t);
+            early[i] = NULL;
+        }
+    }
 }
 
 otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg)

@@ -20,6 +20,9 @@ bool otp_agent_running(void);
  * thread's timer and those of threads that predate the agent. */
 void otp_agent_late_start(void);
 #define OTP_LATE_START_MS 5
+/* Flusher, every interval: retires slots of pre-existing threads that
+ * have exited. */
+void otp_agent_reap_early(void);
 
 /* pthread_create wrapper: slot for the new thread (NULL: not profiled). */
 otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg);

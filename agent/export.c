@@ -45,7 +45,12 @@ void otp_export_init(void)
     if (otp_cfg.endpoint[0]) {
         otp_http_init();
         otlp_on = otp_http_enabled() && otp_otlp_init() == 0;
-        if (otlp_on && otp_cfg.summary) otp_summary_add_section(otlp_summary);
+        /* once per process image: a fork child runs this again */
+        static bool section_added;
+        if (otlp_on && otp_cfg.summary && !section_added) {
+            otp_summary_add_section(otlp_summary);
+            section_added = true;
+        }
     }
 }
 

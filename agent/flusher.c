@@ -182,6 +182,7 @@ static void *flusher_main(void *arg)
         drain_all();
         otp_export_tick();
         if (otp_mono_ns() >= next_export) {
+            otp_agent_reap_early();
             export_interval(false);
             next_export += interval;
             if (next_export < otp_mono_ns())

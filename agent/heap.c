@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <link.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,8 +43,8 @@
 #include "trace.h"
 #include "unwind.h"
 
-/* Countdown used while the thread may not sample (agent not running,
- * agent code on this thread): the slow path is re-entered this often. */
+/* Countdown while the agent is not running (yet, or any more): the slow
+ * path is re-entered this often to look again. */
 #define RECHECK_BYTES (1 << 20)
 /* Hook frames that may sit above the app's call site. */
 #define SKIP_MAX 8
@@ -159,15 +160,26 @@ static void record(void *p, size_t size, uintptr_t ra)
 
 void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
 {
-    if (!atomic_load_explicit(&heap_on, memory_order_relaxed) || otp_tls_in_agent) {
+    if (!atomic_load_explicit(&heap_on, memory_order_relaxed)) {
         otp_tls_heap_left = RECHECK_BYTES;
         return p;
     }
+    if (otp_tls_in_agent) {
+        /* The agent's own allocation (or libunwind's, inside a sample):
+         * it does not move the app's countdown. */
+        otp_tls_heap_left += (int64_t)size;
+        return p;
+    }
     int saved_errno = errno;
-    /* Also false in a vfork child, which shares this memory and TLS with
-     * its parent and must not change anything here. */
+    if (getpid() != otp_agent_pid) {
+        /* A vfork child: it shares this memory and TLS with its parent
+         * and must change nothing, not even the parent's countdown. */
+        otp_tls_heap_left += (int64_t)size;
+        return p;
+    }
     if (!otp_agent_running()) {
         otp_tls_heap_left = RECHECK_BYTES;
+        tls_rng = 0;
         errno = saved_errno;
         return p;
     }

@@ -3,8 +3,10 @@ source "$(dirname "$0")/../lib.sh"
 
 # 500 short-lived threads: all run, samples from many distinct threads,
 # timers do not leak (none left once the threads are gone).
-out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=1000 -- "$PROGS/many_threads" 500 8)
+out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=1000 -- "$PROGS/many_threads" 500 8 timers 2>"$WORK/timers")
 rc=$?
+lt=$(sed -n 's/^live_timers=//p' "$WORK/timers")
+check "500 threads: their timers died with them (live timers at the end: $lt, main thread's only)" [ "${lt:-99}" -le 1 ]
 check "500 short-lived threads: exit 0, all ran" [ "$rc" -eq 0 -a "$out" = "threads=500" ]
 f=$(ls "$WORK"/out/many_threads.*.cpu.pb.gz 2>/dev/null | head -1)
 check "500 threads: profile written and readable" pprof_reads "$f"

@@ -19,11 +19,13 @@
 #define C_N 3200
 #define C_SIZE 65536
 
-static void *a_blocks[A_N];
-static void *b_blocks[B_N];
-static char *d_buf;
-static size_t d_size;
-static volatile uint64_t sink;
+/* Global and read at the end, so the compiler keeps every allocation. */
+void *a_blocks[A_N];
+void *b_blocks[B_N];
+char *d_buf;
+size_t d_size;
+volatile uint64_t sink;
+void *volatile c_last;
 
 __attribute__((noinline)) void site_a(int i)
 {
@@ -41,8 +43,9 @@ __attribute__((noinline)) void site_c(void)
 {
     char *p = malloc(C_SIZE);
     memset(p, 3, 4096);
+    c_last = p; /* escapes: the compiler may not drop the pair */
     sink += (uint64_t)p[100];
-    free(p);
+    free(c_last);
 }
 
 __attribute__((noinline)) void site_d(void)
@@ -79,6 +82,14 @@ int main(void)
         site_d();
         d++;
     }
+    uint64_t check = 0;
+    for (int i = 0; i < A_N; i++)
+        check += ((unsigned char *)a_blocks[i])[7];
+    for (int i = 0; i < B_N; i++)
+        check += ((unsigned char *)b_blocks[i])[63];
+    check += (unsigned char)d_buf[d_size - 1];
+    if (check != A_N * 1u + B_N * 2u + 4u)
+        return 1;
     printf("a %d %d\nb %d %d\nc %d %d\nd %d %zu\n", a, A_SIZE, b, B_SIZE, c, C_SIZE, d, d_size);
     return 0;
 }

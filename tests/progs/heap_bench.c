@@ -1,0 +1,149 @@
+/*
+ * Allocation-heavy workloads for scripts/bench-heap.
+ *   heap_bench mt THREADS OPS   each thread does OPS free+malloc pairs on a
+ *                               window of 1024 live blocks of mixed sizes
+ *                               (mostly small, some up to 64 KiB); prints
+ *                               "ops_per_sec N"
+ *   heap_bench pair N           one thread, N malloc(32)+free pairs;
+ *                               prints "ns_per_pair X"
+ *   heap_bench rss THREADS      THREADS threads each allocate and free a
+ *                               little, then all wait while main prints
+ *                               "rss_kib N" (VmRSS)
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WINDOW 1024
+
+static long ops_per_thread;
+static pthread_barrier_t start_barrier, rss_barrier, end_barrier;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t next_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static size_t pick_size(uint64_t r)
+{
+    unsigned k = (unsigned)(r % 100);
+    if (k < 70)
+        return 16 + (size_t)((r >> 8) % 240);
+    if (k < 95)
+        return 256 + (size_t)((r >> 8) % 3840);
+    return 4096 + (size_t)((r >> 8) % 61440);
+}
+
+__attribute__((noinline)) static void churn(void **win, long ops, uint64_t *seed)
+{
+    for (long i = 0; i < ops; i++) {
+        uint64_t r = next_rand(seed);
+        unsigned slot = (unsigned)(r >> 40) % WINDOW;
+        free(win[slot]);
+        char *p = malloc(pick_size(r));
+        p[0] = (char)i;
+        win[slot] = p;
+    }
+}
+
+static void *mt_worker(void *arg)
+{
+    uint64_t seed = 0x9e3779b97f4a7c15ULL * ((uintptr_t)arg + 1);
+    void **win = calloc(WINDOW, sizeof *win);
+    pthread_barrier_wait(&start_barrier);
+    churn(win, ops_per_thread, &seed);
+    for (int i = 0; i < WINDOW; i++)
+        free(win[i]);
+    free(win);
+    return NULL;
+}
+
+static void *rss_worker(void *arg)
+{
+    uint64_t seed = 0x9e3779b97f4a7c15ULL * ((uintptr_t)arg + 1);
+    void **win = calloc(WINDOW, sizeof *win);
+    churn(win, 20000, &seed);
+    for (int i = 0; i < WINDOW; i++)
+        free(win[i]);
+    free(win);
+    pthread_barrier_wait(&rss_barrier);
+    pthread_barrier_wait(&end_barrier);
+    return NULL;
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            v = atol(line + 6);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+__attribute__((noinline)) static void pairs(long n)
+{
+    for (long i = 0; i < n; i++) {
+        void *volatile p = malloc(32);
+        free(p);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "mt") == 0) {
+        int n = atoi(argv[2]);
+        ops_per_thread = atol(argv[3]);
+        pthread_t th[256];
+        pthread_barrier_init(&start_barrier, NULL, (unsigned)n + 1);
+        for (int i = 0; i < n && i < 256; i++)
+            pthread_create(&th[i], NULL, mt_worker, (void *)(uintptr_t)i);
+        pthread_barrier_wait(&start_barrier);
+        double t0 = now();
+        for (int i = 0; i < n && i < 256; i++)
+            pthread_join(th[i], NULL);
+        double dt = now() - t0;
+        printf("ops_per_sec %.0f\n", (double)n * (double)ops_per_thread / dt);
+        return 0;
+    }
+    if (argc >= 3 && strcmp(argv[1], "pair") == 0) {
+        long n = atol(argv[2]);
+        pairs(n / 10); /* warm up */
+        double t0 = now();
+        pairs(n);
+        printf("ns_per_pair %.2f\n", (now() - t0) * 1e9 / (double)n);
+        return 0;
+    }
+    if (argc >= 3 && strcmp(argv[1], "rss") == 0) {
+        int n = atoi(argv[2]);
+        pthread_t th[256];
+        pthread_barrier_init(&rss_barrier, NULL, (unsigned)n + 1);
+        pthread_barrier_init(&end_barrier, NULL, (unsigned)n + 1);
+        for (int i = 0; i < n && i < 256; i++)
+            pthread_create(&th[i], NULL, rss_worker, (void *)(uintptr_t)i);
+        pthread_barrier_wait(&rss_barrier);
+        printf("rss_kib %ld\n", rss_kib());
+        pthread_barrier_wait(&end_barrier);
+        for (int i = 0; i < n && i < 256; i++)
+            pthread_join(th[i], NULL);
+        return 0;
+    }
+    fprintf(stderr, "usage: heap_bench mt THREADS OPS | pair N | rss THREADS\n");
+    return 2;
+}
