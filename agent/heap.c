@@ -94,6 +94,15 @@ static int64_t draw_gap(uint64_t *s)
     return (int64_t)(g < cap ? g : cap);
 }
 
+/* Go's unbiasing: a sampled allocation of `size` bytes stands for
+ * 1 / P(sampled) = 1 / (1 - exp(-size/rate)) allocations. */
+static double scale_for(uint64_t size)
+{
+    if (rate <= 1 || size == 0)
+        return 1.0;
+    return 1.0 / (1.0 - exp(-(double)size / (double)rate));
+}
+
 static inline bool in_self(uint64_t pc)
 {
     return pc >= self_lo && pc < self_hi;
@@ -148,7 +157,9 @@ static void record(void *p, size_t size, uintptr_t ra)
         site = otp_live_site(frames, n);
     if (!pushed) {
         if (site >= 0) {
-            otp_live_site_count_alloc(site, size);
+            /* Unbiased here, per allocation: sizes of one stack differ. */
+            double sc = scale_for(size);
+            otp_live_site_add(site, (uint64_t)(sc * OTP_LIVE_COUNT_ONE + 0.5), (uint64_t)((double)size * sc + 0.5));
             atomic_fetch_add_explicit(&n_ring_full, 1, memory_order_relaxed);
         } else {
             atomic_fetch_add_explicit(&n_lost, 1, memory_order_relaxed);
@@ -171,15 +182,16 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
         return p;
     }
     int saved_errno = errno;
-    if (getpid() != otp_agent_pid) {
-        /* A vfork child: it shares this memory and TLS with its parent
-         * and must change nothing, not even the parent's countdown. */
-        otp_tls_heap_left += (int64_t)size;
-        return p;
-    }
     if (!otp_agent_running()) {
-        otp_tls_heap_left = RECHECK_BYTES;
-        tls_rng = 0;
+        if (getpid() != otp_agent_pid) {
+            /* A vfork child: it shares this memory and TLS with its
+             * parent and must change nothing, not even the parent's
+             * countdown. */
+            otp_tls_heap_left += (int64_t)size;
+        } else {
+            otp_tls_heap_left = RECHECK_BYTES;
+            tls_rng = 0;
+        }
         errno = saved_errno;
         return p;
     }
@@ -209,23 +221,20 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
     return p;
 }
 
+/* Frees need no vfork check: a vfork (or posix_spawn) child shares the
+ * parent's heap, so a block it frees really is gone from the parent too,
+ * and the table operations are lock-free (the parent is suspended
+ * meanwhile, so nothing is half-done on its side either). */
 void otp_heap_freed(void *p)
 {
-    otp_live_val_t v;
-    /* Look first (read-only): most filter hits are other blocks sharing a
-     * granule, and getpid() is a system call. */
-    if (!p || !otp_live_find((uintptr_t)p, &v) || getpid() != otp_agent_pid)
-        return;
-    if (otp_live_remove((uintptr_t)p, NULL))
+    if (p && otp_live_remove((uintptr_t)p, NULL))
         atomic_fetch_add_explicit(&n_frees, 1, memory_order_relaxed);
 }
 
 uint64_t otp_heap_untrack(void *p)
 {
     otp_live_val_t v;
-    if (!p || !otp_live_find((uintptr_t)p, &v) || getpid() != otp_agent_pid)
-        return 0;
-    if (!otp_live_remove((uintptr_t)p, &v))
+    if (!p || !otp_live_remove((uintptr_t)p, &v))
         return 0;
     atomic_fetch_add_explicit(&n_frees, 1, memory_order_relaxed);
     return v; /* never 0: tracked blocks have size >= 1 */
@@ -280,6 +289,11 @@ void otp_heap_init(void)
         max_depth = 1;
     leak_intervals = otp_cfg.memory_leak_intervals;
     dl_iterate_phdr(find_ranges, (void *)(uintptr_t)&otp_heap_init);
+    /* Unlike CPU sampling, heap sampling cannot wait for the unwinder:
+     * many programs allocate most of their heap in their first
+     * milliseconds, and a sample taken before libunwind is loaded keeps
+     * only its caller. Loading it costs ~0.15 ms of start-up. */
+    otp_unwind_init();
     int rc = otp_live_init(rate);
     if (rc != 0) {
         OTP_WARN("cannot map the live-heap tables (%s); heap profiling is off", strerror(-rc));
@@ -308,6 +322,9 @@ typedef struct report_line {
 
 static otp_agg_t *cur_agg;   /* this interval, filled by drains */
 static otp_agg_t *done_agg;  /* backs the last collected profile */
+static otp_agg_t *extra_agg; /* per-stack counts, already unbiased */
+static otp_sample_t *merged;    /* the profile's samples: both tables */
+static size_t merged_cap;
 static otp_profile_t prof;
 static site_stat_t *stats;
 static size_t stats_cap;
@@ -318,15 +335,10 @@ static otp_heap_leak_t *leaks;
 static size_t nleaks;
 static report_line_t report[REPORT_TOP];
 static int nreport;
+static report_line_t suspects[REPORT_TOP]; /* flagged during the run */
+static int nsuspects;
 static double report_bytes, report_objects;
 static uint64_t report_blocks;
-
-static double scale_for(uint64_t size)
-{
-    if (rate <= 1 || size == 0)
-        return 1.0;
-    return 1.0 / (1.0 - exp(-(double)size / (double)rate));
-}
 
 static otp_agg_t *agg_now(void)
 {
@@ -408,7 +420,6 @@ static void free_annotations(void)
 
 const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool final)
 {
-    (void)final;
     if (!atomic_load(&heap_on))
         return NULL;
     free_annotations();
@@ -424,16 +435,21 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
         return NULL;
 
     /* Allocations counted per stack (ring full / no slot). */
+    if (extra_agg)
+        otp_agg_clear(extra_agg);
+    else
+        extra_agg = otp_agg_new();
     uint32_t nsites = otp_live_site_count();
-    for (uint32_t s = 0; s < nsites; s++) {
-        uint64_t count, bytes;
-        if (!otp_live_site_take((int32_t)s, &count, &bytes))
+    for (uint32_t s = 0; s < nsites && extra_agg; s++) {
+        uint64_t count_fixed, bytes;
+        if (!otp_live_site_take((int32_t)s, &count_fixed, &bytes))
             continue;
+        uint64_t count = (count_fixed + OTP_LIVE_COUNT_ONE / 2) / OTP_LIVE_COUNT_ONE;
         uint32_t n;
         const uint64_t *frames = otp_live_site_frames((int32_t)s, &n);
-        otp_agg_key_t k = {frames, n, 0, bytes / count, NULL, NULL};
+        otp_agg_key_t k = {frames, n, 0, count ? bytes / count : bytes, NULL, NULL};
         int64_t v[OTP_MAX_VALUES] = {(int64_t)count, (int64_t)bytes, 0, 0};
-        otp_agg_add(a, &k, NULL, v);
+        otp_agg_add(extra_agg, &k, NULL, v);
     }
 
     /* The live heap now. */
@@ -445,7 +461,9 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
         }
     }
     otp_live_foreach(visit_live, &lc);
-    if (lc.have_stats) {
+    /* A last interval cut short by exit says little about growth. */
+    bool full_interval = !final || end_ns - start_ns >= (int64_t)otp_cfg.export_interval_ms * 1000000 / 2;
+    if (lc.have_stats && full_interval) {
         for (uint32_t s = 0; s < nsites; s++) {
             site_stat_t *st = &stats[s];
             st->streak = st->bytes > st->prev ? st->streak + 1 : 0;
@@ -461,9 +479,13 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
     uint64_t lost = atomic_load(&n_lost);
     prof.dropped = lost - lost_seen;
     lost_seen = lost;
-    if (otp_agg_count(a) > 0 && otp_agg_to_profile(a, &prof) == 0) {
-        for (size_t i = 0; i < prof.nsamples; i++) {
-            otp_sample_t *smp = &prof.samples[i];
+    otp_profile_t pm, pe;
+    memset(&pm, 0, sizeof pm);
+    memset(&pe, 0, sizeof pe);
+    if (otp_agg_count(a) > 0 && otp_agg_to_profile(a, &pm) == 0) {
+        /* Go's scaleHeapSample, per (stack, size) bucket. */
+        for (size_t i = 0; i < pm.nsamples; i++) {
+            otp_sample_t *smp = &pm.samples[i];
             double sc = scale_for(smp->alloc_size);
             if (sc == 1.0)
                 continue;
@@ -471,9 +493,26 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
                 smp->values[j] = (int64_t)((double)smp->values[j] * sc);
         }
     } else {
-        prof.nsamples = 0;
-        prof.samples = NULL;
+        pm.nsamples = 0;
     }
+    if (!extra_agg || otp_agg_count(extra_agg) == 0 || otp_agg_to_profile(extra_agg, &pe) != 0)
+        pe.nsamples = 0;
+    size_t total = pm.nsamples + pe.nsamples;
+    if (total > merged_cap) {
+        otp_sample_t *no = otp_realloc(merged, total * sizeof *no);
+        if (no) {
+            merged = no;
+            merged_cap = total;
+        } else {
+            total = 0;
+        }
+    }
+    if (total) {
+        memcpy(merged, pm.samples, pm.nsamples * sizeof *merged);
+        memcpy(merged + pm.nsamples, pe.samples, pe.nsamples * sizeof *merged);
+    }
+    prof.samples = total ? merged : NULL;
+    prof.nsamples = total;
     /* The profile now points into `a`; the next interval fills the other
      * table, emptied of the previous profile's data. */
     cur_agg = done_agg;
@@ -571,6 +610,8 @@ static void build_report(otp_symbolizer_t *sym, uint32_t nsites)
         all[n].name = otp_strdup(name);
         if (!all[n].name)
             continue;
+        if (stats[s].announced && nsuspects < REPORT_TOP && (suspects[nsuspects].name = otp_strdup(name)))
+            nsuspects++;
         all[n].bytes = stats[s].bytes;
         all[n].objects = stats[s].objects;
         report_bytes += stats[s].bytes;
@@ -679,8 +720,9 @@ static void summary_section(void)
             OTP_INFO("  %12s %10.0f  %s", b, report[i].objects, report[i].name);
         }
     }
-    for (size_t i = 0; i < ncomments; i++)
-        OTP_INFO("  %s", comments[i]);
+    for (int i = 0; i < nsuspects; i++)
+        OTP_INFO("  suspected leak: %s (its live heap grew in %d or more intervals in a row)", suspects[i].name,
+                 leak_intervals);
     if (ls.table_full || ls.sites_full)
         OTP_INFO("  live table full %llu times (%llu slots), stack store full %llu times (%llu stacks)",
                  (unsigned long long)ls.table_full, (unsigned long long)ls.capacity,
@@ -691,7 +733,9 @@ void otp_heap_atfork_child(void)
 {
     /* The parent's tables are left behind, not freed: jemalloc's fork
      * handler has not run yet. */
-    cur_agg = done_agg = NULL;
+    cur_agg = done_agg = extra_agg = NULL;
+    merged = NULL;
+    merged_cap = 0;
     stats = NULL;
     stats_cap = 0;
     comments = NULL;
@@ -699,6 +743,7 @@ void otp_heap_atfork_child(void)
     leaks = NULL;
     nleaks = 0;
     nreport = 0;
+    nsuspects = 0;
     memset(&prof, 0, sizeof prof);
     lost_seen = atomic_load(&n_lost);
     ring_full_seen = atomic_load(&n_ring_full);

@@ -20,6 +20,8 @@
  *    by export.max_queue_bytes; beyond it the oldest waiting requests go.
  *  - Header values (auth tokens) are never logged; the endpoint is logged
  *    without userinfo.
+ *  - OpenSSL must outlive the final export at exit (see
+ *    keep_openssl_until_we_are_done).
  *
  * Flusher thread only; no locks. A fork child forgets everything (its
  * sockets are the parent's) and starts over lazily.
@@ -29,6 +31,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -36,6 +39,7 @@
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
 
+#include "agent.h"
 #include "config.h"
 #include "internal.h"
 #include "log.h"
@@ -105,6 +109,7 @@ static struct {
     int64_t retry_after_ms; /* of the current response, -1 if none */
 
     int64_t next_try_ns;
+    bool next_try_by_server; /* next_try_ns comes from a Retry-After */
     int failures; /* consecutive */
     bool outage;  /* we said "backing off" and not yet "recovered" */
     uint64_t rng;
@@ -348,11 +353,50 @@ void otp_http_stats(otp_http_stats_t *st)
         }                                                       \
     } while (0)
 
+/* OpenSSL's OPENSSL_INIT_NO_ATEXIT (openssl/crypto.h). */
+#define OTP_OPENSSL_INIT_NO_ATEXIT 0x00080000UL
+
+static void exit_before_openssl_cleanup(void)
+{
+    otp_agent_shutdown();
+}
+
+/* OpenSSL (libcurl's TLS) tears itself down in an atexit handler, which
+ * runs before the agent's destructor and so before the final export;
+ * a transfer after that crashes in libcrypto. When we are first to load
+ * OpenSSL we ask it not to register that handler. When the app loaded it
+ * before us, its handler may be registered already: then ours, registered
+ * later and so run earlier, finishes the agent (final export included)
+ * before OpenSSL goes away. Called right after libcurl was loaded and
+ * before curl initialises OpenSSL. */
+static void keep_openssl_until_we_are_done(bool crypto_was_loaded)
+{
+    static const char *const names[] = {"libcrypto.so.3", "libcrypto.so.1.1"};
+    void *crypto = NULL;
+    for (size_t i = 0; i < OTP_ARRAY_LEN(names) && !crypto; i++)
+        crypto = dlopen(names[i], RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    if (!crypto) return; /* libcurl without OpenSSL */
+    int (*init)(uint64_t, const void *);
+    *(void **)(&init) = dlsym(crypto, "OPENSSL_init_crypto");
+    if (init) init(OTP_OPENSSL_INIT_NO_ATEXIT, NULL);
+    if (crypto_was_loaded) atexit(exit_before_openssl_cleanup);
+    dlclose(crypto); /* drops the NOLOAD reference only */
+}
+
+static bool crypto_loaded(void)
+{
+    void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    if (!h) h = dlopen("libcrypto.so.1.1", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    if (h) dlclose(h);
+    return h != NULL;
+}
+
 static int load_curl(void)
 {
     if (C.lib) return 0;
     if (H.load_failed) return -1;
     const char *missing = NULL;
+    bool crypto_was_loaded = crypto_loaded();
     void *already = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
     C.lib = already ? already : dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
     if (!C.lib) {
@@ -378,6 +422,8 @@ static int load_curl(void)
     LOAD(multi_cleanup, "curl_multi_cleanup");
     LOAD(slist_append, "curl_slist_append");
     LOAD(slist_free_all, "curl_slist_free_all");
+    if (!already) keep_openssl_until_we_are_done(crypto_was_loaded);
+    else atexit(exit_before_openssl_cleanup);
     /* An app that uses libcurl owns its global state (and memory
      * functions); we then only add a reference. */
     CURLcode rc = already ? C.global_init(CURL_GLOBAL_DEFAULT)
@@ -550,6 +596,7 @@ static bool start_transfer(int64_t now, long timeout_ms)
     }
     if (setup_handles() != 0) {
         H.next_try_ns = now + otp_http_backoff_ms(++H.failures, &H.rng) * 1000000;
+        H.next_try_by_server = false;
         return false;
     }
     req_t *r = H.head;
@@ -561,6 +608,7 @@ static bool start_transfer(int64_t now, long timeout_ms)
     H.errbuf[0] = '\0';
     if (C.multi_add_handle(H.multi, H.easy) != CURLM_OK) {
         H.next_try_ns = now + otp_http_backoff_ms(++H.failures, &H.rng) * 1000000;
+        H.next_try_by_server = false;
         return false;
     }
     r->attempts++;
@@ -587,6 +635,7 @@ static void on_success(void)
     H.outage = false;
     H.failures = 0;
     H.next_try_ns = 0;
+    H.next_try_by_server = false;
     if (H.resp_len == 0) return;
     ProtobufCAllocator a = {otp_pb_alloc, otp_pb_free, NULL};
     Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceResponse *resp =
@@ -626,6 +675,7 @@ static void on_retryable(int64_t now, const char *why)
                                               : otp_http_backoff_ms(H.failures, &H.rng);
     if (delay_ms > OTP_HTTP_MAX_RETRY_AFTER_MS) delay_ms = OTP_HTTP_MAX_RETRY_AFTER_MS;
     H.next_try_ns = now + delay_ms * 1000000;
+    H.next_try_by_server = H.retry_after_ms >= 0;
     OTP_DEBUG("OTLP export to %s failed (%s); retry in %lld ms", H.url_log, why,
               (long long)delay_ms);
     if (H.failures >= OTP_HTTP_OUTAGE_AFTER && !H.outage) {
@@ -790,8 +840,10 @@ void otp_http_shutdown(int64_t deadline_ns)
     if (!H.on) return;
     H.shutting_down = true;
     int64_t now = otp_mono_ns();
-    /* One more try at exit even while backing off. */
-    if (H.next_try_ns > now) H.next_try_ns = now;
+    /* One more try at exit even while backing off, unless the backend
+     * itself asked us to wait (Retry-After): that is honoured, and if it
+     * ends after the deadline nothing more is sent. */
+    if (H.next_try_ns > now && !H.next_try_by_server) H.next_try_ns = now;
     while ((H.head || H.inflight) && H.on) {
         now = otp_mono_ns();
         if (now >= deadline_ns) break;

@@ -50,7 +50,7 @@ enum { KEY_EMPTY = 0, KEY_TOMB = 1, KEY_BUSY = 2 };
 typedef struct site {
     uint64_t hash;
     uint32_t off, n;
-    _Atomic uint64_t count, bytes; /* allocations not carried by a ring record */
+    _Atomic uint64_t count, bytes; /* allocations not carried by a ring record (unbiased) */
 } site_t;
 
 typedef struct slot {
@@ -185,20 +185,20 @@ uint32_t otp_live_site_count(void)
     return n < SITE_CAP ? n : SITE_CAP;
 }
 
-void otp_live_site_count_alloc(int32_t site, uint64_t size)
+void otp_live_site_add(int32_t site, uint64_t count_fixed, uint64_t bytes)
 {
-    atomic_fetch_add_explicit(&sites[site].count, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&sites[site].bytes, size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sites[site].count, count_fixed, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sites[site].bytes, bytes, memory_order_relaxed);
 }
 
-bool otp_live_site_take(int32_t site, uint64_t *count, uint64_t *bytes)
+bool otp_live_site_take(int32_t site, uint64_t *count_fixed, uint64_t *bytes)
 {
     site_t *s = &sites[site];
     if (atomic_load_explicit(&s->count, memory_order_relaxed) == 0)
         return false;
-    *count = atomic_exchange(&s->count, 0);
+    *count_fixed = atomic_exchange(&s->count, 0);
     *bytes = atomic_exchange(&s->bytes, 0);
-    return *count != 0;
+    return *count_fixed != 0;
 }
 
 /* ---- live table ----------------------------------------------------- */

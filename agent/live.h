@@ -46,12 +46,14 @@ int32_t otp_live_site(const uint64_t *frames, uint32_t n);
 const uint64_t *otp_live_site_frames(int32_t site, uint32_t *n);
 /* Number of site ids handed out so far (some may be unused). */
 uint32_t otp_live_site_count(void);
-/* An allocation at `site` whose ring record could not be written (ring
- * full, or a thread without a slot): counted here instead. */
-void otp_live_site_count_alloc(int32_t site, uint64_t size);
-/* Flusher: takes (and zeroes) the counts added since the last take.
- * Returns false when there were none. */
-bool otp_live_site_take(int32_t site, uint64_t *count, uint64_t *bytes);
+/* Allocations at `site` whose ring record could not be written (ring
+ * full, or a thread without a slot) are counted here instead, already
+ * unbiased by the caller: count in 1/OTP_LIVE_COUNT_ONE units, bytes. */
+#define OTP_LIVE_COUNT_ONE 1024
+void otp_live_site_add(int32_t site, uint64_t count_fixed, uint64_t bytes);
+/* Flusher: takes (and zeroes) what was added since the last take.
+ * Returns false when there was nothing. */
+bool otp_live_site_take(int32_t site, uint64_t *count_fixed, uint64_t *bytes);
 
 /* ---- live table ----------------------------------------------------- */
 

@@ -248,6 +248,32 @@ static void otp_cfg_set_int(otp_config_t *cfg, const otp_cfg_key_t *k, int64_t v
 }
 
 /* The current value as text, for "using ..." in messages. */
+/* Header values carry credentials: only their names are ever shown. */
+static bool otp_cfg_is_secret(const otp_cfg_key_t *k)
+{
+    return k->section && k->key && strcmp(k->section, "export") == 0 && strcmp(k->key, "headers") == 0;
+}
+
+static const char *otp_cfg_redact(const char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+    bool in_value = false;
+    for (; *s && o + 12 < cap; s++) {
+        if (*s == ',') {
+            in_value = false;
+            out[o++] = ',';
+        } else if (*s == '=' && !in_value) {
+            in_value = true;
+            memcpy(out + o, "=<redacted>", 11);
+            o += 11;
+        } else if (!in_value) {
+            out[o++] = *s;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static const char *otp_cfg_current(const otp_config_t *cfg, const otp_cfg_key_t *k,
                                    char *out, size_t cap)
 {
@@ -267,7 +293,11 @@ static const char *otp_cfg_current(const otp_config_t *cfg, const otp_cfg_key_t 
     default: {
         char shown[OTP_CFG_SHOW + 4];
         const char *s = (const char *)cfg + k->off;
-        snprintf(out, cap, "\"%s\"", otp_cfg_show(s, k->size, shown, sizeof shown));
+        if (otp_cfg_is_secret(k))
+            s = otp_cfg_redact(s, shown, sizeof shown);
+        else
+            s = otp_cfg_show(s, k->size, shown, sizeof shown);
+        snprintf(out, cap, "\"%s\"", s);
         return out;
     }
     }
@@ -338,7 +368,10 @@ static bool otp_cfg_apply(otp_cfg_pass_t *p, const otp_cfg_key_t *k, const char 
     }
     if (!*value)
         return false;
-    otp_cfg_show(value, SIZE_MAX, shown, sizeof shown);
+    if (otp_cfg_is_secret(k))
+        otp_cfg_redact(value, shown, sizeof shown);
+    else
+        otp_cfg_show(value, SIZE_MAX, shown, sizeof shown);
 
     switch (k->type) {
     case OTP_CT_BOOL: {

@@ -200,28 +200,38 @@ static size_t page_size(void)
 
 /* ---- entry points ---------------------------------------------------- */
 
+/* malloc, calloc and free keep everything but the common case out of
+ * line, so their fast path needs no stack frame: a few instructions and a
+ * tail call. The slow functions are themselves reached by tail calls, so
+ * their return address is still the app's call site. */
+
+static __attribute__((noinline)) void *malloc_slow(size_t n, void *(*f)(size_t))
+{
+    uintptr_t ra = CALLER;
+    if (!f) {
+        resolve();
+        if (!LOAD(malloc))
+            return pool_alloc(16, n);
+        return malloc(n);
+    }
+    return otp_heap_sampled(f(n), n, ra);
+}
+
 EXPORT void *malloc(size_t n)
 {
     void *(*f)(size_t) = LOAD(malloc);
-    if (OTP_UNLIKELY(!f)) {
-        resolve();
-        if (!(f = LOAD(malloc)))
-            return pool_alloc(16, n);
-    }
-    if (OTP_LIKELY(!heap_take(n)))
+    if (OTP_LIKELY(f != NULL) && OTP_LIKELY(!heap_take(n)))
         return f(n);
-    return otp_heap_sampled(f(n), n, CALLER);
+    return malloc_slow(n, f);
 }
 
-EXPORT void free(void *p)
+static __attribute__((noinline)) void free_slow(void *p, void (*f)(void *))
 {
-    uintptr_t a = (uintptr_t)p;
-    if (OTP_UNLIKELY(a - (uintptr_t)pool < POOL_BYTES))
+    if (is_pool(p))
         return;
-    if (OTP_UNLIKELY(otp_live_maybe(a)))
+    if (otp_live_maybe((uintptr_t)p))
         otp_heap_freed(p);
-    void (*f)(void *) = LOAD(free);
-    if (OTP_UNLIKELY(!f)) {
+    if (!f) {
         if (!p)
             return;
         resolve();
@@ -231,22 +241,42 @@ EXPORT void free(void *p)
     f(p);
 }
 
-EXPORT void *calloc(size_t nmemb, size_t size)
+EXPORT void free(void *p)
 {
+    uintptr_t a = (uintptr_t)p;
+    void (*f)(void *) = LOAD(free);
+    if (OTP_LIKELY(a - (uintptr_t)pool >= POOL_BYTES) && OTP_LIKELY(!otp_live_maybe(a)) && OTP_LIKELY(f != NULL))
+        return f(p);
+    free_slow(p, f);
+}
+
+static __attribute__((noinline)) void *calloc_slow(size_t nmemb, size_t size, void *(*f)(size_t, size_t))
+{
+    uintptr_t ra = CALLER;
     size_t n;
     if (__builtin_mul_overflow(nmemb, size, &n)) {
         errno = ENOMEM;
         return NULL;
     }
-    void *(*f)(size_t, size_t) = LOAD(calloc);
-    if (OTP_UNLIKELY(!f)) {
+    if (!f) {
         resolve();
-        if (!(f = LOAD(calloc)))
+        if (!LOAD(calloc))
             return pool_alloc(16, n);
+        return calloc(nmemb, size);
     }
-    if (OTP_LIKELY(!heap_take(n)))
+    return otp_heap_sampled(f(nmemb, size), n, ra);
+}
+
+EXPORT void *calloc(size_t nmemb, size_t size)
+{
+    size_t n;
+    void *(*f)(size_t, size_t) = LOAD(calloc);
+    /* An overflowing request goes to the slow path, which fails it with
+     * ENOMEM; its countdown change is harmless. */
+    if (OTP_LIKELY(!__builtin_mul_overflow(nmemb, size, &n)) && OTP_LIKELY(f != NULL) &&
+        OTP_LIKELY(!heap_take(n)))
         return f(nmemb, size);
-    return otp_heap_sampled(f(nmemb, size), n, CALLER);
+    return calloc_slow(nmemb, size, f);
 }
 
 static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t n, uintptr_t caller)

@@ -83,4 +83,27 @@ check "compression=none: no Content-Encoding" bash -c "! grep -qi '^Content-Enco
 check "plain request decodes" [ $? -eq 0 ]
 check "original_pprof: the Profile carries its pprof, which decodes" \
   grep -qE "^original samples/count pprof [0-9]+ pprof_ok$" "$WORK/plain.summary"
+
+# fork: parent and child each export their own samples under their own
+# process.pid; the child never resends the parent's requests.
+rx_start fork 200
+out=$(under_agent OTPROF_EXPORT_ENDPOINT="http://127.0.0.1:$RX_PORT" OTPROF_EXPORT_INTERVAL_MS=200 \
+  -- "$PROGS/forker" 1.0)
+ppid_=$(sed -n 's/^parent \([0-9]*\) child \([0-9]*\).*/\1/p' <<<"$out")
+cpid=$(sed -n 's/^parent \([0-9]*\) child \([0-9]*\).*/\2/p' <<<"$out")
+np=0; nc=0; mixed=0
+for f in $(rx_bodies "$RX_DIR"); do
+  s1=$("$CHECKER" "$f")
+  if grep -qx "resource process.pid=$ppid_" <<<"$s1"; then
+    np=$((np + 1)); grep -q "^incl samples/count child_work " <<<"$s1" && mixed=$((mixed + 1))
+  elif grep -qx "resource process.pid=$cpid" <<<"$s1"; then
+    nc=$((nc + 1)); grep -q "^incl samples/count parent_work " <<<"$s1" && mixed=$((mixed + 1))
+  else
+    mixed=$((mixed + 1))
+  fi
+done
+dups=$(md5sum $(rx_bodies "$RX_DIR") | awk '{print $1}' | sort | uniq -d | wc -l)
+check "fork: parent ($np) and child ($nc) both export under their own pid" [ "$np" -ge 2 -a "$nc" -ge 2 ]
+check "fork: each one's requests hold only its own work ($mixed mixed)" [ "$mixed" -eq 0 ]
+check "fork: no request sent twice" [ "$dups" -eq 0 ]
 finish

@@ -43,6 +43,15 @@ check "503: Retry-After honoured (retry ${gap} s later, want >= 0.95)" ge "${gap
 check "503: retry accepted" grep -q "^0001 200 " "$RX_DIR/log"
 check "503: a single failure is not logged" [ ! -s "$WORK/ra.err" ]
 
+# --- 503 with Retry-After as an HTTP-date 2 s ahead ----------------------
+rx_start radate '503date,200'
+under_agent OTPROF_EXPORT_ENDPOINT="http://127.0.0.1:$RX_PORT" OTPROF_EXPORT_INTERVAL_MS=300 \
+  -- "$PROGS/cpu_split" 1 1 0.5 > /dev/null 2>&1
+gap=$(awk 'NR==1 {a=$4} NR==2 {printf "%.2f", $4 - a}' "$RX_DIR/log")
+check "503 + HTTP-date: retried after the date (${gap} s later, want >= 0.95)" ge "${gap:-0}" 0.95
+check "503 + HTTP-date: same bytes, then accepted" \
+  bash -c "cmp -s '$RX_DIR/req-0000.body' '$RX_DIR/req-0001.body' && grep -q '^0001 200 ' '$RX_DIR/log'"
+
 # --- 503 twice without Retry-After: backoff -------------------------------
 rx_start backoff '503,429,200'
 under_agent OTPROF_EXPORT_ENDPOINT="http://127.0.0.1:$RX_PORT" OTPROF_EXPORT_INTERVAL_MS=300 \

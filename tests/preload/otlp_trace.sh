@@ -13,7 +13,7 @@ check "without the agent the API is absent" grep -q "agent api absent" <<<"$bare
 
 rx_start traced 200
 out=$(under_agent OTPROF_EXPORT_ENDPOINT="http://127.0.0.1:$RX_PORT" OTPROF_EXPORT_INTERVAL_MS=500 \
-  OTPROF_CPU_FREQUENCY_HZ=250 -- "$PROGS/traced" 1.5)
+  OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_MEMORY_SAMPLE_BYTES=16384 -- "$PROGS/traced" 1.5)
 check "traced exits 0 under the agent" [ $? -eq 0 ]
 check "under the agent the API is present" grep -q "agent api present" <<<"$out"
 sum="$WORK/traced.summary"
@@ -34,6 +34,25 @@ while read -r _ thr which trace span fn; do
   ge "$pct" "$worst" && worst=$pct
 done < <(grep '^span ' <<<"$out")
 check "cross-attribution at most 3% (worst ${worst}%)" ge 3 "$worst"
+# Heap samples: allocations in each span's function carry that span.
+if grep -q "^link alloc_space/bytes " "$sum"; then
+  hworst=0
+  while read -r _ thr which trace span fn; do
+    afn=${fn/work/alloc}
+    other=traced_alloc_b; [ "$afn" = traced_alloc_b ] && other=traced_alloc_a
+    own=$(awk -v t="$trace" -v s="$span" -v f="$afn" '$1=="link" && $2=="alloc_objects/count" && $3==t && $4==s && $5==f {print $6}' "$sum")
+    cross=$(awk -v t="$trace" -v s="$span" -v f="$other" '$1=="link" && $2=="alloc_objects/count" && $3==t && $4==s && $5==f {print $6}' "$sum")
+    own=${own:-0}; cross=${cross:-0}
+    pct=$(awk -v o="$own" -v c="$cross" 'BEGIN { printf "%.1f", (o + c) ? 100 * c / (o + c) : 100 }')
+    echo "  heap: thread $thr span $which: $own sampled objects in $afn, $cross in $other"
+    check "heap: thread $thr span $which: its allocations carry it" [ "$own" -ge 20 ]
+    ge "$pct" "$hworst" && hworst=$pct
+  done < <(grep '^span ' <<<"$out")
+  check "heap: cross-attribution at most 3% (worst ${hworst}%)" ge 3 "$hworst"
+else
+  fail "heap samples carry links (none found; is heap profiling on?)"
+fi
+
 # The work functions never run outside a span.
 unlinked=$(awk '$1=="nolink" && $2=="samples/count" && ($3=="traced_work_a" || $3=="traced_work_b") {n+=$4} END {print n+0}' "$sum")
 linked=$(awk '$1=="link" && $2=="samples/count" && ($5=="traced_work_a" || $5=="traced_work_b") {n+=$6} END {print n+0}' "$sum")

@@ -34,6 +34,11 @@ check "fork: child profile has no parent_work samples (nothing written twice)" \
 check "fork: parent profile has parent_work and no child_work" \
   [ "$(pprof_cum "$pf" child_work)" = "0" -a "$(pprof_cum "$pf" parent_work)" != "0" ]
 
+# A 2 GiB process forks under a 1 kHz timer: SIGPROF is blocked around
+# fork, so the kernel's fork is not interrupted and restarted forever.
+out=$(timeout 120 env OTPROF_EXPORT_OUTPUT_DIR="$WORK/outbig" OTPROF_CPU_FREQUENCY_HZ=1000 LD_PRELOAD="$AGENT" "$PROGS/big_fork" 2048 3)
+check "2 GiB process forks 3 times under a 1 kHz timer" [ "$out" = "forked 3 of 3" ]
+
 # The app's own SIGPROF: its handler and setitimer keep working (every
 # SIGPROF not from our timers reaches it, SIG_DFL is honoured later), the
 # agent keeps profiling, and says so once.
@@ -73,4 +78,24 @@ for order in "$WORK/libtakeprof.so $AGENT" "$AGENT $WORK/libtakeprof.so"; do
   check "$what: said once" [ "$(grep -cE 'SIGPROF already had a handler|installed its own SIGPROF handler' <<<"$err")" -eq 1 ]
   check "$what: CPU profile still written" [ -n "$(ls "$WORK"/out2/*.cpu.pb.gz 2>/dev/null)" ]
 done
+# A thread started before the agent (by another library's constructor) is
+# found through /proc/self/task and profiled too.
+cat > "$WORK/early.c" <<'C'
+#include <pthread.h>
+#include <time.h>
+static volatile unsigned long sink;
+__attribute__((noinline)) static void early_burner(void) {
+  struct timespec a, b; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+  do { for (int i = 0; i < 10000; i++) sink += i; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b); }
+  while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 400000000L);
+}
+static void *run(void *p) { (void)p; early_burner(); return 0; }
+__attribute__((constructor)) static void start(void) { pthread_t t; pthread_create(&t, 0, run, 0); pthread_detach(t); }
+C
+cc -shared -fPIC -O1 -g -fno-inline -o "$WORK/libearly.so" "$WORK/early.c" -lpthread
+rm -rf "$WORK/out3"
+env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out3" LD_PRELOAD="$AGENT $WORK/libearly.so" "$PROGS/cpu_split" 1 0.6 0.5 >/dev/null 2>&1
+f=$(ls "$WORK"/out3/*.cpu.pb.gz 2>/dev/null | head -1)
+check "a thread that predates the agent is profiled (early_burner named)" \
+  [ -n "$f" ] && [ "$(pprof_cum "$f" early_burner)" != "0" ]
 finish

@@ -1,6 +1,7 @@
 /*
  * Traced workload: two threads, each switching between two spans of its
- * own trace; span "a" runs traced_work_a, span "b" runs traced_work_b.
+ * own trace; span "a" runs traced_work_a and allocates in traced_alloc_a,
+ * span "b" runs traced_work_b and allocates in traced_alloc_b.
  * The ids are printed ("span THREAD NAME TRACE SPAN") so the test can
  * check that every sample's link names the span its function ran under.
  *
@@ -53,6 +54,25 @@ __attribute__((noinline)) static void traced_work_b(double budget)
     sink += x;
 }
 
+/* 256 KiB in 4 KiB blocks, freed again: heap samples under the span. */
+__attribute__((noinline)) static void traced_alloc_a(void)
+{
+    for (int i = 0; i < 64; i++) {
+        char *volatile p = malloc(4096);
+        if (p) p[0] = (char)i;
+        free(p);
+    }
+}
+
+__attribute__((noinline)) static void traced_alloc_b(void)
+{
+    for (int i = 0; i < 64; i++) {
+        char *volatile p = malloc(4096);
+        if (p) p[0] = (char)i;
+        free(p);
+    }
+}
+
 typedef struct {
     int id;
     uint8_t trace[16], span_a[8], span_b[8];
@@ -71,8 +91,10 @@ static void *run(void *arg)
         /* short spans, so a stale context would show up as cross-attribution */
         if (set_ctx) set_ctx(j->trace, j->span_a);
         traced_work_a(0.007);
+        traced_alloc_a();
         if (set_ctx) set_ctx(j->trace, j->span_b);
         traced_work_b(0.013);
+        traced_alloc_b();
         if (clear_ctx) clear_ctx();
     }
     return NULL;

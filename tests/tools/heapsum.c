@@ -11,11 +11,14 @@
  *   total V1 V2 ...              (all samples)
  *   fn NAME V1 V2 ...            (summed by leaf function, sorted by name)
  *   threads N                    (distinct thread_id labels)
+ *   sample LEAF BYTES TID V1 V2 ...  (with -p: every sample; BYTES and
+ *                                 TID its "bytes" and "thread_id" labels,
+ *                                 0 if none)
  *
  * A leaf without a function name prints as 0xADDRESS. With -s FUNC,
  * "fn" sums every sample whose stack contains FUNC anywhere instead
  * (prints "stack FUNC V1 ..." once). Several files are summed together.
- * Usage: heapsum [-s FUNC] FILE...
+ * Usage: heapsum [-p] [-s FUNC] FILE...
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -113,13 +116,18 @@ static int by_name(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     const char *stack_fn = NULL;
+    bool print_samples = false;
     int i = 1;
-    if (argc > 2 && strcmp(argv[1], "-s") == 0) {
-        stack_fn = argv[2];
-        i = 3;
+    if (i < argc && strcmp(argv[i], "-p") == 0) {
+        print_samples = true;
+        i++;
+    }
+    if (i + 1 < argc && strcmp(argv[i], "-s") == 0) {
+        stack_fn = argv[i + 1];
+        i += 2;
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: heapsum [-s FUNC] FILE...\n");
+        fprintf(stderr, "usage: heapsum [-p] [-s FUNC] FILE...\n");
         return 2;
     }
     uint64_t tids[4096];
@@ -164,6 +172,19 @@ int main(int argc, char **argv)
             }
             if (in_stack)
                 stack_hit = true;
+            int64_t bytes = 0, tid = 0;
+            for (size_t k = 0; k < smp->n_label; k++) {
+                if (strcmp(st[smp->label[k]->key], "bytes") == 0)
+                    bytes = smp->label[k]->num;
+                if (strcmp(st[smp->label[k]->key], "thread_id") == 0)
+                    tid = smp->label[k]->num;
+            }
+            if (print_samples) {
+                printf("sample %s %lld %lld", leaf, (long long)bytes, (long long)tid);
+                for (size_t k = 0; k < smp->n_value; k++)
+                    printf(" %lld", (long long)smp->value[k]);
+                printf("\n");
+            }
             for (size_t k = 0; k < smp->n_label; k++) {
                 const Perftools__Profiles__Label *l = smp->label[k];
                 if (strcmp(st[l->key], "thread_id") != 0 || l->num == 0)

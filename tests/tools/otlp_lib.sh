@@ -22,13 +22,14 @@ free_port() {
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# rx_start NAME ANSWERS [PORT]: starts a receiver recording into
-# $WORK/NAME; sets RX_DIR and RX_PORT (and RX_PID).
+# rx_start NAME ANSWERS [PORT [receiver options]]: starts a receiver
+# recording into $WORK/NAME; sets RX_DIR and RX_PORT (and RX_PID).
 rx_start() {
   local name=$1 answers=$2 port=${3:-0}
+  shift 2; [ $# -gt 0 ] && shift
   RX_DIR="$WORK/$name"
   mkdir -p "$RX_DIR"
-  $PY "$RECEIVER" --dir "$RX_DIR" --port "$port" --port-file "$RX_DIR/port" --answers "$answers" \
+  $PY "$RECEIVER" --dir "$RX_DIR" --port "$port" --port-file "$RX_DIR/port" --answers "$answers" "$@" \
     2> "$RX_DIR/stderr" &
   RX_PID=$!
   RX_PIDS+=("$RX_PID")

@@ -13,19 +13,21 @@ the last one repeats:
   400          google.rpc.Status with a message, not retryable
   503 / 429    retryable, no Retry-After
   503ra1       503 with "Retry-After: 1"
-  503date      503 with Retry-After as an HTTP-date one second ahead
+  503date      503 with Retry-After as an HTTP-date two seconds ahead
   partial      200 with partial_success {rejected_profiles: 2, error_message}
   hang         read the request, then never answer
   close        read the request, then close the connection without answering
 
 --port N binds that port (default 0 = any free port); the port actually
-bound is written to --port-file.
+bound is written to --port-file. --tls CERT KEY serves HTTPS with that
+certificate.
 """
 import argparse
 import email.utils
 import http.server
 import os
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -126,7 +128,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if ans.endswith("ra1"):
                 extra.append(("Retry-After", "1"))
             elif ans.endswith("date"):
-                extra.append(("Retry-After", email.utils.formatdate(time.time() + 1, usegmt=True)))
+                extra.append(("Retry-After", email.utils.formatdate(time.time() + 2, usegmt=True)))
         self.send_response(status)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", str(len(payload)))
@@ -147,10 +149,15 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
     ap.add_argument("--answers", default="200")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     Handler.state = State(a.dir, a.answers.split(","))
     srv = Server(("127.0.0.1", a.port), Handler)
+    if a.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls[0], a.tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as f:
             f.write("%d\n" % srv.server_address[1])

@@ -1,0 +1,33 @@
+# Leak report: a site whose live heap grows in every one of the last N
+# intervals (memory.leak_intervals) is named once in the log and in the
+# heap profiles' comments; sites that churn or stay flat are not. At exit
+# the summary lists the top sites still live, with estimated bytes.
+source "$(dirname "$0")/../lib.sh"
+HS="$BUILD/tools/heapsum"
+
+err=$(under_agent OTPROF_EXPORT_INTERVAL_MS=200 OTPROF_MEMORY_SAMPLE_BYTES=4096 OTPROF_MEMORY_LEAK_INTERVALS=3 \
+  OTPROF_AGENT_SUMMARY=true -- "$PROGS/heap_leak" 1600 2>&1 >/dev/null)
+rc=$?
+check "heap_leak runs (exit status $rc)" [ "$rc" -eq 0 ]
+warns=$(grep '^otprof: suspected leak:' <<<"$err")
+echo "$warns" | sed 's/^/  /'
+check "leak_site flagged in the log, exactly once" [ "$(grep -c 'suspected leak: leak_site ' <<<"$warns")" -eq 1 ]
+check "churning and flat sites are not flagged" [ -z "$(grep -E 'churn_site|steady_site' <<<"$warns")" ]
+files=$(ls "$WORK"/out/heap_leak.*.heap.pb.gz 2>/dev/null)
+check "several interval profiles written" [ "$(wc -w <<<"$files")" -ge 5 ]
+comments=$("$HS" $files | grep '^comment ')
+check "profile comments name leak_site as a suspected leak" grep -q '^comment suspected leak: leak_site ' <<<"$comments"
+check "profile comments name no other site" [ -z "$(grep -v 'leak_site' <<<"$comments")" ]
+last=$(ls -v $files | tail -2 | head -1)
+check "go tool pprof -comments shows it" grep -q 'suspected leak: leak_site' <<<"$(go tool pprof -comments "$last" 2>&1)"
+
+report=$(sed -n '/top leaking sites/,$p' <<<"$err")
+echo "$report" | sed 's/^/  /'
+first=$(awk 'NR==3 {print $NF}' <<<"$report"); second=$(awk 'NR==4 {print $NF}' <<<"$report")
+check "summary: leak_site is the top leaking site, steady_site next" [ "$first $second" = "leak_site steady_site" ]
+# 32 rounds x 20 x 10240 B = 6.25 MiB leaked by leak_site.
+mib=$(awk 'NR==3 && $3=="MiB" {print $2}' <<<"$report")
+check "summary: leak_site's estimate ${mib:-?} MiB within 15% of 6.25 MiB" \
+  awk -v m="${mib:-0}" 'BEGIN {exit !(m >= 6.25 * 0.85 && m <= 6.25 * 1.15)}'
+check "summary: the suspected leak is listed" grep -q 'suspected leak: leak_site (its live heap grew' <<<"$report"
+finish
