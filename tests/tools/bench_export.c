@@ -22,6 +22,7 @@
 #include "otlp.h"
 #include "pprof.h"
 #include "symbols.h"
+#include "testutil.h"
 
 enum { NS = 10000, NF = 30, POOL = 4000 };
 
@@ -134,17 +135,8 @@ int main(int argc, char **argv)
     static otp_sample_t cs[NS], hs[NS];
     static const char *names[8] = {"main", "worker-1", "worker-2", "worker-3",
                                    "io-1", "io-2", "gc", "timer"};
-    uint64_t x = 88172645463325252ULL;
-    for (int i = 0; i < POOL; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        const otp_mapping_t *m = i & 1 ? a : b;
-        pool[i] = m->start + x % (m->limit - m->start);
-    }
+    random_stacks(a, b, pool, POOL, &pcs[0][0], NS, NF);
     for (int i = 0; i < NS; i++) {
-        for (int j = 0; j < NF; j++) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            pcs[i][j] = pool[x % POOL];
-        }
         cs[i] = (otp_sample_t){.pcs = pcs[i], .npcs = NF, .tid = (uint32_t)(100 + i % 8),
                                .thread_name = names[i % 8], .values = {1 + i % 3, (1 + i % 3) * 10000000LL},
                                .has_link = i % 3 == 0};

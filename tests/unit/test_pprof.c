@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "mem.h"
 #include "pprof.h"
 #include "profile.pb-c.h"
@@ -108,19 +109,6 @@ static bool has_comment(const pb_t *p, const char *c)
     return false;
 }
 
-static void readelf_build_id(const char *path, char *out, size_t cap)
-{
-    char cmd[4200], line[512];
-    out[0] = '\0';
-    snprintf(cmd, sizeof(cmd), "readelf -n '%s' 2>/dev/null", path);
-    FILE *f = popen(cmd, "r");
-    if (!f) return;
-    while (fgets(line, sizeof(line), f)) {
-        char *p = strstr(line, "Build ID: ");
-        if (p && sscanf(p + 10, "%511s", line) == 1) snprintf(out, cap, "%s", line);
-    }
-    pclose(f);
-}
 
 /* ---- fixtures ---- */
 
@@ -382,16 +370,11 @@ static void test_file_write(void)
     CHECK_NAMED("no temp file after a failed rename", !temp_left(dir));
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* 10k distinct stacks of 30 frames over a pool of real text addresses
- * (this binary and libc), like a busy interval of a large program. */
-static void test_speed(otp_symbolizer_t *sym)
+ * (this binary and libc), like a busy interval of a large program: the
+ * encoding stays consistent at that size. (Its speed is measured by
+ * scripts/bench-export, not here.) */
+static void test_large(otp_symbolizer_t *sym)
 {
     enum { NS = 10000, NF = 30, POOL = 4000 };
     static uint64_t pool[POOL], pcs[NS][NF];
@@ -401,44 +384,22 @@ static void test_speed(otp_symbolizer_t *sym)
     otp_sym_lookup(sym, (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "malloc"), &m2);
     CHECK(m1 >= 0 && m2 >= 0);
     if (m1 < 0 || m2 < 0) return;
-    const otp_mapping_t *a = otp_sym_mapping(sym, (size_t)m1), *b = otp_sym_mapping(sym, (size_t)m2);
-    uint64_t x = 88172645463325252ULL;
-    for (int i = 0; i < POOL; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        const otp_mapping_t *m = i & 1 ? a : b;
-        pool[i] = m->start + x % (m->limit - m->start);
-    }
+    random_stacks(otp_sym_mapping(sym, (size_t)m1), otp_sym_mapping(sym, (size_t)m2), pool, POOL,
+                  &pcs[0][0], NS, NF);
     for (int i = 0; i < NS; i++) {
-        for (int j = 0; j < NF; j++) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            pcs[i][j] = pool[x % POOL];
-        }
         s[i] = (otp_sample_t){.pcs = pcs[i], .npcs = NF, .tid = (uint32_t)(100 + i % 8), .thread_name = "w",
                               .values = {1, 10000000}, .has_link = i % 3 == 0};
         s[i].trace_id[0] = (uint8_t)i;
         s[i].trace_id[1] = (uint8_t)(i >> 8);
     }
     otp_profile_t prof = {.kind = OTP_PROFILE_CPU, .period = 10000000, .nvalues = 2, .nsamples = NS, .samples = s};
-    double best = 1e9;
+    uint8_t *raw = NULL;
     size_t len = 0;
-    for (int r = 0; r < 3; r++) {
-        uint8_t *raw = NULL;
-        int64_t t0 = now_ns();
-        int rc = otp_pprof_encode(&prof, sym, &raw, &len);
-        double ms = (double)(now_ns() - t0) / 1e6;
-        best = ms < best ? ms : best;
-        if (r == 0) CHECK_EQ_INT(rc, 0);
-        if (r == 0 && rc == 0) {
-            pb_t *p = perftools__profiles__profile__unpack(NULL, len, raw);
-            CHECK(p && p->n_sample == NS && p->n_location <= 2 * POOL && ids_consistent(p));
-            if (p) perftools__profiles__profile__free_unpacked(p, NULL);
-        }
-        otp_free(raw);
-    }
-    printf("      encode 10k stacks x 30 frames: %.2f ms (%zu bytes)\n", best, len);
-    /* The target is well under 20 ms; the bound leaves room for
-     * coverage builds and a loaded machine. */
-    CHECK(best < 200);
+    CHECK_EQ_INT(otp_pprof_encode(&prof, sym, &raw, &len), 0);
+    pb_t *p = raw ? perftools__profiles__profile__unpack(NULL, len, raw) : NULL;
+    CHECK(p && p->n_sample == NS && p->n_location <= 2 * POOL && ids_consistent(p));
+    if (p) perftools__profiles__profile__free_unpacked(p, NULL);
+    otp_free(raw);
 }
 
 int main(void)
@@ -450,7 +411,7 @@ int main(void)
     test_heap(sym);
     test_gzip();
     test_file_write();
-    test_speed(sym);
+    test_large(sym);
     /* Without a symbolizer, locations carry addresses only. */
     otp_profile_t prof;
     otp_sample_t s[3];

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "symbols.h"
 
 static __attribute__((noinline, noclone, used)) int sym_test_alpha(int x)
@@ -36,20 +37,6 @@ static __attribute__((noinline, noclone, used)) long sym_test_beta(long x)
     return v + 7;
 }
 
-/* The build id as binutils sees it: an independent reader of the note. */
-static void readelf_build_id(const char *path, char *out, size_t cap)
-{
-    char cmd[4200], line[512];
-    out[0] = '\0';
-    snprintf(cmd, sizeof(cmd), "readelf -n '%s' 2>/dev/null", path);
-    FILE *f = popen(cmd, "r");
-    if (!f) return;
-    while (fgets(line, sizeof(line), f)) {
-        char *p = strstr(line, "Build ID: ");
-        if (p && sscanf(p + 10, "%511s", line) == 1) snprintf(out, cap, "%s", line);
-    }
-    pclose(f);
-}
 
 int main(void);
 
