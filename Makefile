@@ -39,7 +39,7 @@ PROG_CXX_LIB = $(patsubst tests/progs/%.cc,$(BUILD)/progs/lib%.so,$(PROG_CXX_SRC
 TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps demo test test-deps coverage bench clean
+.PHONY: all deps demo test test-deps coverage sanitize bench clean
 .SECONDARY: $(GEN_C) $(GEN_H)
 all: $(AGENT)
 
@@ -113,6 +113,14 @@ demo: $(AGENT) $(BUILD)/progs/demo
 coverage:
 	@scripts/coverage
 
+# Unit tests under AddressSanitizer and UndefinedBehaviorSanitizer (the
+# preloaded agent itself cannot carry ASan's runtime into arbitrary apps).
+sanitize:
+	@$(MAKE) -s BUILD=build-san EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  COVFLAGS="-fsanitize=address,undefined" $(patsubst $(BUILD)/tests/%,build-san/tests/%,$(UNIT_BIN))
+	@for t in build-san/tests/test_*; do echo "== $$t"; ASAN_OPTIONS=detect_leaks=0 $$t > build-san/$$(basename $$t).log 2>&1 \
+	  && grep -c '^PASS' build-san/$$(basename $$t).log || { tail -30 build-san/$$(basename $$t).log; exit 1; }; done
+
 bench: $(AGENT) $(PROG_BIN)
 	@scripts/install-deps bench
 	scripts/bench-cpu
@@ -120,4 +128,4 @@ bench: $(AGENT) $(PROG_BIN)
 	@[ ! -x scripts/bench-export ] || scripts/bench-export
 
 clean:
-	rm -rf $(BUILD) build-cov
+	rm -rf $(BUILD) build-cov build-san

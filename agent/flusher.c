@@ -68,8 +68,9 @@ static void refresh_name(otp_thread_t *t)
         return;
     if (buf[n - 1] == '\n')
         buf[n - 1] = '\0';
-    strncpy(t->name, buf, sizeof t->name - 1);
-    t->name[sizeof t->name - 1] = '\0';
+    size_t len = strnlen(buf, sizeof t->name - 1);
+    memcpy(t->name, buf, len);
+    t->name[len] = '\0';
 }
 
 static void drain_cpu(otp_thread_t *t)
