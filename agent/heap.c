@@ -10,15 +10,18 @@
  * here are not sampled), unwinds, pushes an OTP_REC_ALLOC record into the
  * thread's heap ring and tracks the block in the live table (live.h).
  * When the ring is full or the thread has no slot, the allocation is
- * counted on its interned stack instead: counts stay exact, only the
- * thread id and trace context of that sample are lost.
+ * counted, already unbiased, on its interned stack instead: estimates
+ * stay right, only the thread id and trace context of that sample are
+ * lost. A vfork child (getpid() differs) records nothing; nor does any
+ * thread before the agent runs or after it stopped.
  *
  * Flusher side: otp_heap_drain_thread() every tick, otp_heap_collect()
  * every interval. Each interval's profile holds alloc_* from the records
  * and per-stack counts of the interval, and inuse_* from a walk of the
- * live table at its end; values bucketed by (stack, size) and unbiased
+ * live table at its end, bucketed by (stack, size class) and unbiased
  * with Go's formula. Per-stack live bytes are followed across intervals
- * to flag stacks that keep growing (suspected leaks).
+ * to flag stacks that keep growing (suspected leaks); at exit the live
+ * stacks make the summary's leak report.
  */
 #include "heap.h"
 
@@ -53,6 +56,15 @@
 __thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
 /* Per-thread PRNG state; 0 = the countdown is not a real draw yet. */
 static OTP_TLS uint64_t tls_rng;
+/* Per-thread cache of recently interned stacks, by 64-bit stack hash: a
+ * loop that keeps allocating from one place skips the shared store (and
+ * its cache misses). A false hit needs two different stacks with equal
+ * 64-bit hashes. */
+#define SITE_CACHE 16
+static OTP_TLS struct {
+    uint64_t hash;
+    int32_t site;
+} tls_sites[SITE_CACHE];
 
 static _Atomic int heap_on;
 static int64_t rate;
@@ -60,7 +72,10 @@ static bool track;
 static int max_depth;
 static int leak_intervals;
 static uintptr_t self_lo, self_hi, ldso_lo, ldso_hi;
-static _Atomic uint64_t n_samples, n_ring_full, n_lost, n_frees;
+/* Shared counters are touched only off the common sampled path (a
+ * contended cache line costs more than the rest of a sample). */
+static _Atomic uint64_t n_ring_full, n_lost;
+static uint64_t n_drained; /* flusher only */
 
 /* ---- producer side ---------------------------------------------------- */
 
@@ -78,7 +93,7 @@ static uint64_t rng_seed(void)
 {
     uint64_t s = (uint64_t)(uintptr_t)&otp_tls_heap_left * 0x9e3779b97f4a7c15ULL;
     s ^= (uint64_t)otp_mono_ns() * 0xbf58476d1ce4e5b9ULL;
-    s ^= (uint64_t)getpid() << 17;
+    s ^= (uint64_t)otp_agent_pid << 17;
     return s ? s : 0x853c49e6748fea9bULL;
 }
 
@@ -96,11 +111,30 @@ static int64_t draw_gap(uint64_t *s)
 
 /* Go's unbiasing: a sampled allocation of `size` bytes stands for
  * 1 / P(sampled) = 1 / (1 - exp(-size/rate)) allocations. */
+static double scale_avg(double size)
+{
+    if (rate <= 1 || size <= 0)
+        return 1.0;
+    return 1.0 / (1.0 - exp(-size / (double)rate));
+}
+
 static double scale_for(uint64_t size)
 {
-    if (rate <= 1 || size == 0)
-        return 1.0;
-    return 1.0 / (1.0 - exp(-(double)size / (double)rate));
+    return scale_avg((double)size);
+}
+
+/* Buckets are keyed by size class, as Go's are by its allocator's size
+ * classes: sizes rounded up to four steps per power of two (at most 25%
+ * apart), so a mixed-size workload does not need one bucket per distinct
+ * size. The unbiasing uses each bucket's average size, which for bytes
+ * is exact whenever size << rate (and within a fraction of a percent
+ * for counts). */
+static uint64_t size_class(uint64_t n)
+{
+    if (n <= 64)
+        return (n + 15) & ~15ULL;
+    uint64_t step = (1ULL << (63 - __builtin_clzll(n))) / 4;
+    return (n + step - 1) & ~(step - 1);
 }
 
 static inline bool in_self(uint64_t pc)
@@ -109,33 +143,37 @@ static inline bool in_self(uint64_t pc)
 }
 
 /* The allocating stack, leaf first, leaf as an exact PC (return address
- * minus one, inside the call instruction). Code running in the dynamic
- * loader may be changing the lists the unwinder reads: keep only the
- * caller then, as the SIGPROF handler does. */
+ * minus one, inside the call instruction), into out[max_depth +
+ * SKIP_MAX] (one buffer: this runs inside malloc, on stacks of any size).
+ * Code running in the dynamic loader may be changing the lists the
+ * unwinder reads: keep only the caller then, as the SIGPROF handler does. */
 static uint32_t capture(uint64_t *out, uintptr_t ra)
 {
-    out[0] = ra - 1;
-    if ((ra >= ldso_lo && ra < ldso_hi) || !otp_unwind_ready())
-        return 1;
-    uint64_t raw[max_depth + SKIP_MAX];
-    int m = otp_unwind_here(raw, max_depth + SKIP_MAX, 0);
+    int m = 0;
+    if ((ra < ldso_lo || ra >= ldso_hi) && otp_unwind_ready())
+        m = otp_unwind_here(out, max_depth + SKIP_MAX, 0);
     int k = 0;
-    while (k < m && k < SKIP_MAX && in_self(raw[k]))
+    while (k < m && k < SKIP_MAX && in_self(out[k]))
         k++;
-    if (k >= m || raw[k] != ra)
-        return 1; /* the walk did not get through our frames as expected */
-    uint32_t n = 0;
-    for (int i = k; i < m && n < (uint32_t)max_depth; i++)
-        out[n++] = raw[i];
+    /* ra is the app's call site when the hooks reached us by tail calls
+     * (always in optimised builds); otherwise it is one of our frames and
+     * the walk alone finds the call site. */
+    if (k >= m || (!in_self(ra) && out[k] != ra)) {
+        /* Not unwound, or the walk did not get through our frames as
+         * expected: the caller alone. */
+        out[0] = ra - 1;
+        return 1;
+    }
+    uint32_t n = (uint32_t)(m - k) < (uint32_t)max_depth ? (uint32_t)(m - k) : (uint32_t)max_depth;
+    memmove(out, out + k, n * sizeof *out);
     out[0] -= 1;
     return n;
 }
 
 static void record(void *p, size_t size, uintptr_t ra)
 {
-    uint64_t frames[max_depth];
+    uint64_t frames[max_depth + SKIP_MAX];
     uint32_t n = capture(frames, ra);
-    atomic_fetch_add_explicit(&n_samples, 1, memory_order_relaxed);
     bool pushed = false;
     otp_thread_t *t = otp_thread_self();
     if (t && t->heap_ring) {
@@ -153,13 +191,25 @@ static void record(void *p, size_t size, uintptr_t ra)
         }
     }
     int32_t site = -1;
-    if (!pushed || track)
-        site = otp_live_site(frames, n);
+    if (!pushed || track) {
+        uint64_t h = otp_live_hash(frames, n);
+        unsigned c = (unsigned)(h >> 7) % SITE_CACHE;
+        if (tls_sites[c].hash == h) {
+            site = tls_sites[c].site;
+        } else {
+            site = otp_live_site_hashed(frames, n, h);
+            if (site >= 0) {
+                tls_sites[c].hash = h;
+                tls_sites[c].site = site;
+            }
+        }
+    }
     if (!pushed) {
         if (site >= 0) {
             /* Unbiased here, per allocation: sizes of one stack differ. */
             double sc = scale_for(size);
-            otp_live_site_add(site, (uint64_t)(sc * OTP_LIVE_COUNT_ONE + 0.5), (uint64_t)((double)size * sc + 0.5));
+            otp_live_site_add(site, (uint64_t)(sc * OTP_LIVE_COUNT_ONE + 0.5),
+                              (uint64_t)((double)size * sc + 0.5));
             atomic_fetch_add_explicit(&n_ring_full, 1, memory_order_relaxed);
         } else {
             atomic_fetch_add_explicit(&n_lost, 1, memory_order_relaxed);
@@ -227,8 +277,8 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
  * meanwhile, so nothing is half-done on its side either). */
 void otp_heap_freed(void *p)
 {
-    if (p && otp_live_remove((uintptr_t)p, NULL))
-        atomic_fetch_add_explicit(&n_frees, 1, memory_order_relaxed);
+    if (p)
+        otp_live_remove((uintptr_t)p, NULL);
 }
 
 uint64_t otp_heap_untrack(void *p)
@@ -236,14 +286,13 @@ uint64_t otp_heap_untrack(void *p)
     otp_live_val_t v;
     if (!p || !otp_live_remove((uintptr_t)p, &v))
         return 0;
-    atomic_fetch_add_explicit(&n_frees, 1, memory_order_relaxed);
     return v; /* never 0: tracked blocks have size >= 1 */
 }
 
 void otp_heap_retrack(void *p, uint64_t token)
 {
-    if (p && token && otp_live_insert((uintptr_t)p, token))
-        atomic_fetch_sub_explicit(&n_frees, 1, memory_order_relaxed);
+    if (p && token)
+        otp_live_insert((uintptr_t)p, token);
 }
 
 /* ---- set-up ------------------------------------------------------------ */
@@ -355,11 +404,13 @@ void otp_heap_drain_thread(otp_thread_t *t)
     const otp_rec_t *r;
     while ((r = otp_ring_peek(t->heap_ring)) != NULL) {
         if (r->type == OTP_REC_ALLOC) {
-            otp_agg_key_t k = {r->frames, r->nframes, (uint32_t)atomic_load(&t->tid), r->weight, r->trace_id,
-                               r->span_id};
+            otp_agg_key_t k = {r->frames, r->nframes, (uint32_t)atomic_load(&t->tid), size_class(r->weight),
+                               r->trace_id, r->span_id};
             int64_t v[OTP_MAX_VALUES] = {1, (int64_t)r->weight, 0, 0};
             if (!a || !otp_agg_add(a, &k, t->name, v))
                 atomic_fetch_add_explicit(&n_lost, 1, memory_order_relaxed);
+            else
+                n_drained++;
         }
         otp_ring_pop(t->heap_ring, r);
     }
@@ -395,7 +446,7 @@ static void visit_live(void *vctx, uintptr_t addr, otp_live_val_t v)
     uint64_t size = otp_live_size_of(v);
     uint32_t n;
     const uint64_t *frames = otp_live_site_frames(site, &n);
-    otp_agg_key_t k = {frames, n, 0, size, NULL, NULL};
+    otp_agg_key_t k = {frames, n, 0, size_class(size), NULL, NULL};
     int64_t vals[OTP_MAX_VALUES] = {0, 0, 1, (int64_t)size};
     otp_agg_add(c->agg, &k, NULL, vals);
     c->blocks++;
@@ -447,7 +498,7 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
         uint64_t count = (count_fixed + OTP_LIVE_COUNT_ONE / 2) / OTP_LIVE_COUNT_ONE;
         uint32_t n;
         const uint64_t *frames = otp_live_site_frames((int32_t)s, &n);
-        otp_agg_key_t k = {frames, n, 0, count ? bytes / count : bytes, NULL, NULL};
+        otp_agg_key_t k = {frames, n, 0, size_class(count ? bytes / count : bytes), NULL, NULL};
         int64_t v[OTP_MAX_VALUES] = {(int64_t)count, (int64_t)bytes, 0, 0};
         otp_agg_add(extra_agg, &k, NULL, v);
     }
@@ -483,14 +534,17 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
     memset(&pm, 0, sizeof pm);
     memset(&pe, 0, sizeof pe);
     if (otp_agg_count(a) > 0 && otp_agg_to_profile(a, &pm) == 0) {
-        /* Go's scaleHeapSample, per (stack, size) bucket. */
+        /* Go's scaleHeapSample, per (stack, size class) bucket, for the
+         * alloc and the inuse pair each with its own average size. */
         for (size_t i = 0; i < pm.nsamples; i++) {
-            otp_sample_t *smp = &pm.samples[i];
-            double sc = scale_for(smp->alloc_size);
-            if (sc == 1.0)
-                continue;
-            for (int j = 0; j < OTP_MAX_VALUES; j++)
-                smp->values[j] = (int64_t)((double)smp->values[j] * sc);
+            int64_t *v = pm.samples[i].values;
+            for (int j = 0; j < OTP_MAX_VALUES; j += 2) {
+                if (v[j] <= 0 || v[j + 1] <= 0)
+                    continue;
+                double sc = scale_avg((double)v[j + 1] / (double)v[j]);
+                v[j] = (int64_t)((double)v[j] * sc);
+                v[j + 1] = (int64_t)((double)v[j + 1] * sc);
+            }
         }
     } else {
         pm.nsamples = 0;
@@ -528,8 +582,8 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
     OTP_INFO("agent memory: %.1f MiB allocated, %.1f MiB resident; heap: %llu sampled blocks live, "
              "%llu stacks, %llu samples counted without a ring record, %llu lost",
              (double)ms.allocated / 1048576.0, (double)ms.resident / 1048576.0,
-             (unsigned long long)lc.blocks, (unsigned long long)ls.sites, (unsigned long long)(rf - ring_full_seen),
-             (unsigned long long)prof.dropped);
+             (unsigned long long)lc.blocks, (unsigned long long)ls.sites,
+             (unsigned long long)(rf - ring_full_seen), (unsigned long long)prof.dropped);
     ring_full_seen = rf;
     return &prof;
 }
@@ -610,8 +664,13 @@ static void build_report(otp_symbolizer_t *sym, uint32_t nsites)
         all[n].name = otp_strdup(name);
         if (!all[n].name)
             continue;
-        if (stats[s].announced && nsuspects < REPORT_TOP && (suspects[nsuspects].name = otp_strdup(name)))
-            nsuspects++;
+        if (stats[s].announced && nsuspects < REPORT_TOP) {
+            int j = 0;
+            while (j < nsuspects && strcmp(suspects[j].name, name) != 0)
+                j++;
+            if (j == nsuspects && (suspects[nsuspects].name = otp_strdup(name)))
+                nsuspects++;
+        }
         all[n].bytes = stats[s].bytes;
         all[n].objects = stats[s].objects;
         report_bytes += stats[s].bytes;
@@ -694,10 +753,9 @@ size_t otp_heap_suspected_leaks(const otp_heap_leak_t **out)
 
 void otp_heap_get_stats(otp_heap_stats_t *st)
 {
-    st->samples = atomic_load(&n_samples);
     st->ring_full = atomic_load(&n_ring_full);
     st->lost = atomic_load(&n_lost);
-    st->frees_seen = atomic_load(&n_frees);
+    st->samples = n_drained + st->ring_full + st->lost;
 }
 
 static void summary_section(void)
@@ -710,7 +768,8 @@ static void summary_section(void)
     fmt_bytes(b, sizeof b, report_bytes);
     OTP_INFO("heap: %llu sampled allocations (one per %lld bytes on average), %llu lost; "
              "%llu sampled blocks still live at exit, ~%s in ~%.0f objects",
-             (unsigned long long)atomic_load(&n_samples), (long long)rate,
+             (unsigned long long)(n_drained + atomic_load(&n_ring_full) + atomic_load(&n_lost)),
+             (long long)rate,
              (unsigned long long)atomic_load(&n_lost), (unsigned long long)report_blocks, b, report_objects);
     if (nreport > 0) {
         OTP_INFO("  top leaking sites (live at exit, estimated):");
@@ -721,8 +780,8 @@ static void summary_section(void)
         }
     }
     for (int i = 0; i < nsuspects; i++)
-        OTP_INFO("  suspected leak: %s (its live heap grew in %d or more intervals in a row)", suspects[i].name,
-                 leak_intervals);
+        OTP_INFO("  suspected leak: %s (its live heap grew in %d or more intervals in a row)",
+                 suspects[i].name, leak_intervals);
     if (ls.table_full || ls.sites_full)
         OTP_INFO("  live table full %llu times (%llu slots), stack store full %llu times (%llu stacks)",
                  (unsigned long long)ls.table_full, (unsigned long long)ls.capacity,

@@ -72,10 +72,10 @@ size_t otp_heap_suspected_leaks(const otp_heap_leak_t **out);
 
 /* Counters for the summary and tests. */
 typedef struct otp_heap_stats {
-    uint64_t samples;      /* sampled allocations */
+    uint64_t samples;      /* sampled allocations (ring records drained so far
+                              and the two below) */
     uint64_t ring_full;    /* samples counted per site instead of a ring record */
-    uint64_t lost;         /* samples lost entirely (no ring, no site) */
-    uint64_t frees_seen;   /* tracked blocks freed */
+    uint64_t lost;         /* samples lost entirely (no ring, no site, no memory) */
 } otp_heap_stats_t;
 void otp_heap_get_stats(otp_heap_stats_t *st);
 

@@ -23,10 +23,11 @@
  *   back, so one address is never inserted twice concurrently. Probing
  *   is limited; a block that finds no room is counted, not tracked.
  *
- * - Filter: byte counters indexed by 64-byte granule of the address
- *   (mod 16 MiB), incremented on insert and decremented on remove, so the
- *   free() of an unsampled block costs one byte load. Counters saturate
- *   at 255 and then stay set (only a few extra lookups follow).
+ * - Filter: byte counters indexed by 512-byte granule of the address
+ *   (offset per 64 MiB region, see live.h), incremented on insert and
+ *   decremented on remove, so the free() of an unsampled block costs one
+ *   byte load. Counters saturate at 255 and then stay set (only a few
+ *   extra lookups follow).
  */
 #include "live.h"
 
@@ -42,7 +43,7 @@
 #define FRAMES_CAP (1u << 21)
 #define SITE_PROBES 128
 #define LIVE_PROBES 64
-#define LIVE_MIN_BITS 15
+#define LIVE_MIN_BITS 14
 #define LIVE_MAX_BITS 22
 
 enum { KEY_EMPTY = 0, KEY_TOMB = 1, KEY_BUSY = 2 };
@@ -69,7 +70,8 @@ static slot_t *table;
 static uint32_t table_bits;
 static uint64_t table_mask;
 static _Atomic int ready;
-static _Atomic uint64_t n_entries, n_table_full, n_sites_full;
+static _Atomic uint64_t n_table_full, n_sites_full;
+static _Atomic uint64_t walked_entries; /* blocks seen by the last walk */
 
 static void *map(size_t bytes)
 {
@@ -81,8 +83,10 @@ int otp_live_init(int64_t sample_bytes)
 {
     if (atomic_load(&ready))
         return 0;
-    /* Room for the live samples of about 8 GiB of live heap at 50% load:
-     * 2^15 slots (512 KiB) at the default rate, 2^22 at rate 1. */
+    /* 2^33 / rate slots: at 50% load, room for the samples of ~4 GiB of
+     * live heap (2^14 slots, 256 KiB, at the default rate); at most 2^22
+     * slots (rate 1 and other small rates). Pages are touched only as
+     * blocks land on them. */
     uint32_t bits = LIVE_MIN_BITS;
     uint64_t want = (1ULL << 33) / (uint64_t)(sample_bytes > 0 ? sample_bytes : 1);
     while (bits < LIVE_MAX_BITS && (1ULL << bits) < want)
@@ -116,7 +120,7 @@ bool otp_live_ready(void)
 
 /* ---- stack store ---------------------------------------------------- */
 
-static uint64_t hash_frames(const uint64_t *f, uint32_t n)
+uint64_t otp_live_hash(const uint64_t *f, uint32_t n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
     for (uint32_t i = 0; i < n; i++) {
@@ -134,9 +138,13 @@ static bool site_is(const site_t *s, uint64_t h, const uint64_t *f, uint32_t n)
 
 int32_t otp_live_site(const uint64_t *f, uint32_t n)
 {
+    return otp_live_site_hashed(f, n, otp_live_hash(f, n));
+}
+
+int32_t otp_live_site_hashed(const uint64_t *f, uint32_t n, uint64_t h)
+{
     if (!otp_live_ready() || n == 0)
         return -1;
-    uint64_t h = hash_frames(f, n);
     uint32_t mine = 0; /* id + 1 of a site prepared by this call */
     uint32_t i = (uint32_t)(h >> 20) & (INDEX_CAP - 1);
     for (int probe = 0; probe < SITE_PROBES; probe++, i = (i + 1) & (INDEX_CAP - 1)) {
@@ -210,7 +218,7 @@ static inline uint64_t slot_of(uintptr_t addr)
 
 static _Atomic uint8_t *filter_at(uintptr_t addr)
 {
-    return &otp_live_filter[(addr >> OTP_LIVE_GRANULE_SHIFT) & ((1u << OTP_LIVE_FILTER_BITS) - 1)];
+    return &otp_live_filter[otp_live_filter_index(addr)];
 }
 
 static void filter_inc(uintptr_t addr)
@@ -248,7 +256,6 @@ bool otp_live_insert(uintptr_t addr, otp_live_val_t v)
             atomic_store_explicit(&s->val, v, memory_order_relaxed);
             filter_inc(addr);
             atomic_store_explicit(&s->key, addr, memory_order_release);
-            atomic_fetch_add_explicit(&n_entries, 1, memory_order_relaxed);
             return true;
         }
         i = (i + 1) & table_mask;
@@ -292,7 +299,6 @@ bool otp_live_remove(uintptr_t addr, otp_live_val_t *v)
     if (!atomic_compare_exchange_strong(&s->key, &k, KEY_TOMB))
         return false;
     filter_dec(addr);
-    atomic_fetch_sub_explicit(&n_entries, 1, memory_order_relaxed);
     if (v)
         *v = val;
     return true;
@@ -302,6 +308,7 @@ void otp_live_foreach(otp_live_visit_fn fn, void *ctx)
 {
     if (!otp_live_ready())
         return;
+    uint64_t n = 0;
     for (uint64_t i = 0; i <= table_mask; i++) {
         uint64_t k = atomic_load_explicit(&table[i].key, memory_order_acquire);
         if (k <= KEY_BUSY)
@@ -310,8 +317,11 @@ void otp_live_foreach(otp_live_visit_fn fn, void *ctx)
         /* Re-check: the slot may have been freed and reused meanwhile. */
         if (atomic_load_explicit(&table[i].key, memory_order_acquire) != k)
             continue;
-        fn(ctx, (uintptr_t)k, v);
+        n++;
+        if (fn)
+            fn(ctx, (uintptr_t)k, v);
     }
+    atomic_store(&walked_entries, n);
 }
 
 void otp_live_get_stats(otp_live_stats_t *st)
@@ -319,7 +329,7 @@ void otp_live_get_stats(otp_live_stats_t *st)
     memset(st, 0, sizeof *st);
     if (!otp_live_ready())
         return;
-    st->entries = atomic_load(&n_entries);
+    st->entries = atomic_load(&walked_entries);
     st->capacity = table_mask + 1;
     st->sites = otp_live_site_count();
     st->site_capacity = SITE_CAP;

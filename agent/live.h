@@ -16,24 +16,38 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Address filter: one 8-bit counter per 64-byte granule of the address
- * space, modulo 16 MiB. Non-zero means "a sampled block may start in
+/* Address filter: one 8-bit counter per 512-byte granule of the address
+ * space (2^18 counters, so granules 128 MiB apart share one). Non-zero means "a sampled block may start in
  * this granule"; zero means certainly not, which is the answer free()
- * gets for almost every block, from one byte load. */
+ * gets for almost every block, from one byte load. Coarse granules keep
+ * the bytes free() reads few (a 5 MiB heap maps to 10 KiB of filter), so
+ * they stay in the cache; the price is a table lookup for blocks that
+ * start within 512 bytes of a sampled one. */
 #define OTP_LIVE_FILTER_BITS 18
-#define OTP_LIVE_GRANULE_SHIFT 6
+#define OTP_LIVE_GRANULE_SHIFT 9
 extern _Atomic uint8_t otp_live_filter[1u << OTP_LIVE_FILTER_BITS];
+
+/* Granule index. Each 64 MiB region (glibc's per-thread arenas are 64
+ * MiB-aligned) is shifted by its own offset so that different threads'
+ * arenas do not alias onto the same filter bytes: one thread's sampled
+ * blocks would otherwise keep evicting the lines another thread's free()
+ * reads. Within a region, neighbouring granules stay neighbours. */
+static inline uint32_t otp_live_filter_index(uintptr_t addr)
+{
+    uint64_t region = (uint64_t)addr >> 26;
+    return (uint32_t)(((addr >> OTP_LIVE_GRANULE_SHIFT) + region * 0x9e3779b1u) &
+                      ((1u << OTP_LIVE_FILTER_BITS) - 1));
+}
 
 static inline bool otp_live_maybe(uintptr_t addr)
 {
-    return atomic_load_explicit(
-               &otp_live_filter[(addr >> OTP_LIVE_GRANULE_SHIFT) & ((1u << OTP_LIVE_FILTER_BITS) - 1)],
-               memory_order_relaxed) != 0;
+    return atomic_load_explicit(&otp_live_filter[otp_live_filter_index(addr)], memory_order_relaxed) != 0;
 }
 
-/* Maps the tables: the live table gets room for about 2^33 / sample_bytes
- * blocks (clamped), so rate 1 can track millions. 0 or -errno. Not
- * signal-safe; call once (constructor). */
+/* Maps the tables: the live table gets 2^33 / sample_bytes slots
+ * (clamped to 2^14..2^22), so rate 1 can track millions of blocks; the
+ * stack store holds 65536 stacks. 0 or -errno. Not signal-safe; call
+ * once (constructor). */
 int otp_live_init(int64_t sample_bytes);
 bool otp_live_ready(void);
 
@@ -42,6 +56,10 @@ bool otp_live_ready(void);
 /* Interns a stack (leaf first). Returns its site id, or -1 when the
  * store is full (counted). */
 int32_t otp_live_site(const uint64_t *frames, uint32_t n);
+/* The same with the stack's otp_live_hash, for callers that keep their
+ * own cache of hash -> site. Hashes are never 0. */
+uint64_t otp_live_hash(const uint64_t *frames, uint32_t n);
+int32_t otp_live_site_hashed(const uint64_t *frames, uint32_t n, uint64_t hash);
 /* A site's frames (valid forever once the id was returned). */
 const uint64_t *otp_live_site_frames(int32_t site, uint32_t *n);
 /* Number of site ids handed out so far (some may be unused). */
@@ -83,13 +101,13 @@ bool otp_live_find(uintptr_t addr, otp_live_val_t *v);
  * allocator). true and *v when it was tracked. */
 bool otp_live_remove(uintptr_t addr, otp_live_val_t *v);
 
-/* Flusher: visits every tracked block. Blocks inserted or removed during
- * the walk may or may not be seen. */
+/* Flusher: visits every tracked block (fn may be NULL: just counts).
+ * Blocks inserted or removed during the walk may or may not be seen. */
 typedef void (*otp_live_visit_fn)(void *ctx, uintptr_t addr, otp_live_val_t v);
 void otp_live_foreach(otp_live_visit_fn fn, void *ctx);
 
 typedef struct otp_live_stats {
-    uint64_t entries, capacity;   /* tracked blocks, table slots */
+    uint64_t entries, capacity;   /* tracked blocks (at the last walk), table slots */
     uint64_t sites, site_capacity;
     uint64_t table_full;          /* blocks not tracked: no room */
     uint64_t sites_full;          /* stacks not interned: store full */

@@ -10,8 +10,9 @@
  * reads one byte of the live-heap filter (agent/live.h) and looks further
  * only when it is set. Everything else happens in the agent.
  *
- * Bootstrap: dlsym itself allocates (its error state), so until the real
- * functions are known, allocations come from a small static pool; free()
+ * Bootstrap: dlsym may allocate (its error state on older glibc, an
+ * error message on any), re-entering these functions before the real
+ * ones are known: such allocations come from a small static pool; free()
  * ignores pool blocks and realloc() copies them out.
  *
  * This file is compiled with -fno-builtin and includes no header that
@@ -245,7 +246,8 @@ EXPORT void free(void *p)
 {
     uintptr_t a = (uintptr_t)p;
     void (*f)(void *) = LOAD(free);
-    if (OTP_LIKELY(a - (uintptr_t)pool >= POOL_BYTES) && OTP_LIKELY(!otp_live_maybe(a)) && OTP_LIKELY(f != NULL))
+    if (OTP_LIKELY(a - (uintptr_t)pool >= POOL_BYTES) && OTP_LIKELY(!otp_live_maybe(a)) &&
+        OTP_LIKELY(f != NULL))
         return f(p);
     free_slow(p, f);
 }

@@ -41,6 +41,14 @@ check "go tool pprof -top -sample_index=inuse_space reads it" grep -q 'e_valloc'
 check "stacks reach main (unwound through the hooks)" \
   [ "$("$HS" -s main $files | awk '$1=="stack" {print $4}')" -gt 200000 ]
 
+# Samples recorded through the thread's ring carry its trace context.
+rm -rf "$WORK/out"
+under_agent TRACEPARENT=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 OTPROF_MEMORY_SAMPLE_BYTES=1 \
+  OTPROF_CPU_ENABLED=false -- "$PROGS/heap_entry" >/dev/null
+labels=$(go tool pprof -traces "$WORK"/out/heap_entry.*.heap.pb.gz 2>/dev/null)
+check "heap samples carry the trace context (trace_id, span_id labels)" \
+  grep -q 'trace_id: *4bf92f3577b34da6a3ce929d0e0e4736' <<<"$labels"
+
 # memory.track_frees = false: allocations still counted, nothing tracked live.
 rm -rf "$WORK/out"
 under_agent OTPROF_MEMORY_SAMPLE_BYTES=1 OTPROF_CPU_ENABLED=false OTPROF_MEMORY_TRACK_FREES=false -- \

@@ -29,6 +29,7 @@ check "no other object binds _Unwind_RaiseException to libunwind" \
 
 # Start-up: /bin/true under the agent loads neither libcurl nor libstdc++
 # (what an eagerly linked libcurl or the system jemalloc would drag in).
+rm -rf "$WORK/out"
 under_agent LD_DEBUG=files LD_DEBUG_OUTPUT="$WORK/files" -- /bin/true
 loaded=$(cat "$WORK"/files.* 2>/dev/null | grep -oE 'file=[^ ]+' | sort -u | tr '\n' ' ')
 check "/bin/true under the agent exits 0" under_agent -- /bin/true

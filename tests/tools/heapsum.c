@@ -155,8 +155,8 @@ int main(int argc, char **argv)
         for (size_t s = 0; s < p->n_sample; s++) {
             const Perftools__Profiles__Sample *smp = p->sample[s];
             char b[32];
-            const char *leaf = smp->n_location_id ? loc_name(p, loc_by_id(p, smp->location_id[0]), b, sizeof b)
-                                                  : "(none)";
+            const char *leaf =
+                smp->n_location_id ? loc_name(p, loc_by_id(p, smp->location_id[0]), b, sizeof b) : "(none)";
             fn_sum_t *f = sum_for(leaf);
             bool in_stack = false;
             for (size_t k = 0; stack_fn && k < smp->n_location_id; k++) {
