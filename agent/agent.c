@@ -156,7 +156,7 @@ void otp_agent_init(void)
     OTP_INFO("profiling %s (pid %d): cpu %s at %d Hz, export every %d ms to %s", otp_cfg.service_name,
              (int)otp_agent_pid, otp_cpu_active() ? "on" : "off", otp_cfg.cpu_frequency_hz,
              otp_cfg.export_interval_ms, otp_cfg.output_dir[0] ? otp_cfg.output_dir : "(no files)");
-    OTP_INFO("start-up took %lld us", (long long)((otp_mono_ns() - t0) / 1000));
+    OTP_DEBUG("start-up took %lld us", (long long)((otp_mono_ns() - t0) / 1000));
     otp_tls_in_agent = 0;
 }
 
@@ -174,18 +174,18 @@ void otp_agent_shutdown(void)
         OTP_WARN("final profile not finished within %lld ms; exiting without it", (long long)budget_ms);
     else
         otp_summary_print();
-    OTP_INFO("shutdown took %lld us", (long long)((otp_mono_ns() - t0) / 1000));
+    OTP_DEBUG("shutdown took %lld us", (long long)((otp_mono_ns() - t0) / 1000));
     otp_tls_in_agent = saved;
 }
 
 void otp_agent_late_start(void)
 {
-    /* Arming a CPU-clock timer costs up to a millisecond of kernel time
-     * early in a process's life on some kernels, and libunwind another few
-     * hundred microseconds to load: both happen here, on the flusher,
-     * OTP_LATE_START_MS after start-up, so a process that only starts and
-     * exits pays neither. Threads the app creates meanwhile arm their own
-     * timers as they start. */
+    /* Loading libunwind costs ~0.15 ms, and arming a CPU-clock timer up to
+     * a millisecond of kernel time early in a process's life on some
+     * kernels: both happen here, on the flusher, OTP_LATE_START_MS after
+     * start-up, so a process that only starts and exits pays for neither.
+     * Threads the app creates meanwhile arm their own timers as they
+     * start; heap samples taken before keep only their caller. */
     otp_unwind_init();
     if (!otp_cpu_active())
         return;

@@ -19,7 +19,7 @@ bool otp_agent_running(void);
 /* Flusher, shortly after start-up: loads the unwinder, arms the main
  * thread's timer and those of threads that predate the agent. */
 void otp_agent_late_start(void);
-#define OTP_LATE_START_MS 5
+#define OTP_LATE_START_MS 2
 /* Flusher, every interval: retires slots of pre-existing threads that
  * have exited. */
 void otp_agent_reap_early(void);

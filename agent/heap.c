@@ -338,11 +338,9 @@ void otp_heap_init(void)
         max_depth = 1;
     leak_intervals = otp_cfg.memory_leak_intervals;
     dl_iterate_phdr(find_ranges, (void *)(uintptr_t)&otp_heap_init);
-    /* Unlike CPU sampling, heap sampling cannot wait for the unwinder:
-     * many programs allocate most of their heap in their first
-     * milliseconds, and a sample taken before libunwind is loaded keeps
-     * only its caller. Loading it costs ~0.15 ms of start-up. */
-    otp_unwind_init();
+    /* The unwinder is loaded by the flusher as soon as it starts, in
+     * parallel with the app (see otp_flusher_start); a sample taken in the
+     * fraction of a millisecond before that keeps only its caller. */
     int rc = otp_live_init(rate);
     if (rc != 0) {
         OTP_WARN("cannot map the live-heap tables (%s); heap profiling is off", strerror(-rc));
@@ -398,7 +396,8 @@ static otp_agg_t *agg_now(void)
 
 void otp_heap_drain_thread(otp_thread_t *t)
 {
-    if (!atomic_load_explicit(&heap_on, memory_order_relaxed) || !t->heap_ring)
+    if (!atomic_load_explicit(&heap_on, memory_order_relaxed) || !t->heap_ring ||
+        !otp_ring_peek(t->heap_ring))
         return;
     otp_agg_t *a = agg_now();
     const otp_rec_t *r;
@@ -481,6 +480,10 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
         if (st == OTP_SLOT_ACTIVE || st == OTP_SLOT_RETIRED)
             otp_heap_drain_thread(t);
     }
+    /* Nothing sampled yet: no tables, no allocator (a process that only
+     * starts and exits must not pay for the agent's jemalloc). */
+    if (!cur_agg && otp_live_site_count() == 0)
+        return NULL;
     otp_agg_t *a = agg_now();
     if (!a)
         return NULL;
