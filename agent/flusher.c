@@ -31,7 +31,7 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
-static bool stop_requested, finished, running;
+static bool stop_requested, finished, running, skip_final;
 static pthread_t thread;
 static int64_t shutdown_deadline_ns;
 
@@ -43,6 +43,7 @@ static int64_t interval_start_ns;
 static uint64_t cpu_dropped_seen;
 
 static bool export_ready;
+static _Atomic bool had_data; /* anything was ever drained */
 
 static void ensure_export(void)
 {
@@ -78,8 +79,10 @@ static void drain_cpu(otp_thread_t *t)
     const otp_rec_t *r;
     int64_t period = 1000000000LL / otp_cfg.cpu_frequency_hz;
     while ((r = otp_ring_peek(t->cpu_ring)) != NULL) {
-        if (r->type == OTP_REC_CPU && !cpu_agg)
+        if (r->type == OTP_REC_CPU && !cpu_agg) {
             cpu_agg = otp_agg_new();
+            atomic_store(&had_data, true);
+        }
         if (r->type == OTP_REC_CPU && cpu_agg) {
             otp_agg_key_t k = {r->frames, r->nframes, (uint32_t)atomic_load(&t->tid), 0, r->trace_id,
                                r->span_id};
@@ -207,7 +210,7 @@ int otp_flusher_start(void)
     pthread_cond_init(&wake, &ca);
     pthread_cond_init(&done_cv, &ca);
     pthread_condattr_destroy(&ca);
-    stop_requested = finished = false;
+    stop_requested = finished = skip_final = false;
     interval_start_ns = otp_real_ns();
     sigset_t all, old;
     sigfillset(&all);
@@ -225,6 +228,11 @@ int otp_flusher_start(void)
 static void *final_main(void *arg)
 {
     flusher_main(arg);
+    pthread_mutex_lock(&lock);
+    bool skip = skip_final;
+    pthread_mutex_unlock(&lock);
+    if (skip)
+        return NULL; /* the process is exiting with nothing to report */
     ensure_export();
     drain_all();
     export_interval(true);
@@ -236,10 +244,32 @@ static void *final_main(void *arg)
     return NULL;
 }
 
+/* Nothing was ever sampled and nothing waits in a ring: the final export
+ * would be empty, so a short-lived process need not wait for it. */
+static bool nothing_to_flush(void)
+{
+    if (atomic_load(&had_data) || otp_heap_has_data())
+        return false;
+    int high = otp_thread_high();
+    for (int i = 0; i < high; i++) {
+        otp_thread_t *t = otp_thread_at(i);
+        if ((t->cpu_ring && otp_ring_peek(t->cpu_ring)) || (t->heap_ring && otp_ring_peek(t->heap_ring)))
+            return false;
+    }
+    return true;
+}
+
 int otp_flusher_stop(int64_t deadline_ns)
 {
     if (!running)
         return -1;
+    if (!otp_cfg.summary && nothing_to_flush()) {
+        pthread_mutex_lock(&lock);
+        skip_final = true;
+        stop_requested = true;
+        pthread_mutex_unlock(&lock);
+        return 0;
+    }
     pthread_mutex_lock(&lock);
     /* Leave the network part a little less than the whole budget so the
      * files and the summary still make it. */
@@ -271,6 +301,7 @@ void otp_flusher_atfork_child(void)
     cpu_agg = NULL;
     sym = NULL;
     export_ready = false;
+    atomic_store(&had_data, false);
     seq = 0;
     cpu_dropped_seen = otp_cpu_dropped();
     running = false;
