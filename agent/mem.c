@@ -31,14 +31,12 @@ static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 static int arena_flags; /* MALLOCX_ARENA(ours) | TCACHE_NONE, or 0 */
 static _Atomic int arena_used;
 
+/* The whole jemalloc copy is private to the agent, so its arena 0 is a
+ * private arena already: creating another would only add its metadata
+ * (about a megabyte resident) to the agent's footprint. */
 static void arena_create(void)
 {
-    unsigned idx = 0;
-    size_t len = sizeof idx;
-    if (otpje_mallctl("arenas.create", &idx, &len, NULL, 0) == 0)
-        arena_flags = OTPJE_MALLOCX_ARENA(idx) | (int)OTPJE_MALLOCX_TCACHE_NONE;
-    else
-        arena_flags = (int)OTPJE_MALLOCX_TCACHE_NONE;
+    arena_flags = OTPJE_MALLOCX_ARENA(0) | (int)OTPJE_MALLOCX_TCACHE_NONE;
     atomic_store(&arena_used, 1);
 }
 
