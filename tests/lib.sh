@@ -48,3 +48,16 @@ pprof_reads() {
   done
   return $ok
 }
+# same_as_bare NAME CMD...: runs CMD bare and under the agent (with the
+# settings in the AGENT_SETTINGS array) and checks that exit status and
+# output (stdout and stderr) are the same.
+AGENT_SETTINGS=()
+same_as_bare() {
+  local name=$1; shift
+  local bare prof rb rp
+  bare=$("$@" 2>&1); rb=$?
+  prof=$(under_agent "${AGENT_SETTINGS[@]}" -- "$@" 2>&1); rp=$?
+  check "$name: same exit status ($rb)" [ "$rb" -eq "$rp" ]
+  check "$name: same output" [ "$bare" = "$prof" ]
+  [ "$bare" = "$prof" ] || diff <(echo "$bare") <(echo "$prof") | head -5
+}

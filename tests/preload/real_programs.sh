@@ -1,19 +1,8 @@
 # Debian's own programs run unharmed under the agent: same output, same
 # exit status as without it, and each leaves a profile naming functions.
-# OTPROF_TEST_EXTRA (e.g. "OTPROF_MEMORY_SAMPLE_BYTES=4096") adds settings.
+# (Heap profiles of the same programs: heap_real_programs.sh.)
 source "$(dirname "$0")/../lib.sh"
-extra=(${OTPROF_TEST_EXTRA:-})
-
-# run_both NAME CMD...: runs bare and under the agent, compares.
-run_both() {
-  local name=$1; shift
-  local bare prof rb rp
-  bare=$("$@" 2>&1); rb=$?
-  prof=$(under_agent OTPROF_CPU_FREQUENCY_HZ=250 "${extra[@]}" -- "$@" 2>&1); rp=$?
-  check "$name: same exit status ($rb)" [ "$rb" -eq "$rp" ]
-  check "$name: same output" [ "$bare" = "$prof" ]
-  [ "$bare" = "$prof" ] || diff <(echo "$bare") <(echo "$prof") | head -5
-}
+AGENT_SETTINGS=(OTPROF_CPU_FREQUENCY_HZ=250)
 # named NAME GLOB: profiles exist, are readable and name functions.
 named() {
   local name=$1 glob=$2 files
@@ -35,7 +24,7 @@ def primes(limit):
     return [p for p in range(2, limit) if all(p % d for d in range(2, int(p ** 0.5) + 1))]
 print(fib(25), len(primes(60000)), sum(x * x for x in range(300000)))
 PY
-run_both python3 "$PY" "$WORK/work.py"
+same_as_bare python3 "$PY" "$WORK/work.py"
 named python3 "$WORK/out/python3*.cpu.pb.gz"
 
 cat > "$WORK/work.sql" <<'SQL'
@@ -46,7 +35,7 @@ CREATE INDEX ti ON t(b);
 SELECT count(*), sum(a % 97), count(DISTINCT substr(b, 1, 3)) > 0 FROM t;
 SELECT a FROM t WHERE a % 50000 = 0 ORDER BY a;
 SQL
-run_both sqlite3 sh -c "sqlite3 :memory: < '$WORK/work.sql'"
+same_as_bare sqlite3 sh -c "sqlite3 :memory: < '$WORK/work.sql'"
 named sqlite3 "$WORK/out/sqlite3*.cpu.pb.gz"
 
 "$PY" -c "
@@ -57,19 +46,19 @@ with open('$WORK/data.txt', 'w') as f:
     for i in range(1200000):
         f.write(words[(i * 7919) % 5000] + (' ' if i % 13 else '\n'))
 "
-run_both "xz -T2" sh -c "xz -T2 -6 -c '$WORK/data.txt' | sha256sum"
+same_as_bare "xz -T2" sh -c "xz -T2 -6 -c '$WORK/data.txt' | sha256sum"
 named "xz -T2" "$WORK/out/xz*.cpu.pb.gz"
 
 script='for i in $(seq 1 3000); do echo $((i * i % 977)); done | sort -n | uniq -c | wc -l
 ( cd / && pwd ); x=$(exec /bin/echo from-exec); echo "$x"
 n=0; while [ $n -lt 40000 ]; do n=$((n + 1)); done; echo $n
 exec /bin/echo done'
-run_both "bash -c" bash -c "$script"
+same_as_bare "bash -c" bash -c "$script"
 named "bash -c" "$WORK/out/bash*.cpu.pb.gz"
 
 # exec under a fast timer: a pending SIGPROF must never survive into the
 # new image (it would kill it). 300 fork+exec in a loop, at 1 kHz.
-out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=1000 "${extra[@]}" -- bash -c \
+out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=1000 -- bash -c \
   'ok=0; for i in $(seq 1 300); do /bin/true && ok=$((ok+1)); x=$(exec /bin/echo y); done; echo $ok; exec /bin/echo end')
 check "300 fork+exec under a 1 kHz timer all succeed" [ "$out" = "$(printf '300\nend')" ]
 finish

@@ -55,7 +55,20 @@ typedef struct fig {
     size_t plain, gz;
 } fig_t;
 
-static fig_t run_otlp(const otp_batch_t *b, int rounds)
+/* One encoder under test: OTLP (a batch) or pprof (a profile). */
+typedef struct encoder {
+    const char *name;
+    const otp_batch_t *batch;
+    const otp_profile_t *prof;
+    otp_symbolizer_t *sym;
+} encoder_t;
+
+static int encode(const encoder_t *e, uint8_t **buf, size_t *len)
+{
+    return e->batch ? otp_otlp_encode(e->batch, buf, len) : otp_pprof_encode(e->prof, e->sym, buf, len);
+}
+
+static fig_t run(const encoder_t *e, int rounds)
 {
     double enc[64], gzt[64];
     fig_t f = {0, 0, 0, 0};
@@ -63,8 +76,8 @@ static fig_t run_otlp(const otp_batch_t *b, int rounds)
         uint8_t *buf = NULL, *gz = NULL;
         size_t len = 0, gzlen = 0;
         double t0 = now_ms();
-        if (otp_otlp_encode(b, &buf, &len) != 0) {
-            fprintf(stderr, "bench_export: OTLP encode failed\n");
+        if (encode(e, &buf, &len) != 0) {
+            fprintf(stderr, "bench_export: %s encode failed\n", e->name);
             exit(1);
         }
         double t1 = now_ms();
@@ -82,31 +95,16 @@ static fig_t run_otlp(const otp_batch_t *b, int rounds)
     return f;
 }
 
+static fig_t run_otlp(const otp_batch_t *b, int rounds)
+{
+    encoder_t e = {"OTLP", b, NULL, NULL};
+    return run(&e, rounds);
+}
+
 static fig_t run_pprof(const otp_profile_t *p, otp_symbolizer_t *sym, int rounds)
 {
-    double enc[64], gzt[64];
-    fig_t f = {0, 0, 0, 0};
-    for (int r = 0; r < rounds; r++) {
-        uint8_t *buf = NULL, *gz = NULL;
-        size_t len = 0, gzlen = 0;
-        double t0 = now_ms();
-        if (otp_pprof_encode(p, sym, &buf, &len) != 0) {
-            fprintf(stderr, "bench_export: pprof encode failed\n");
-            exit(1);
-        }
-        double t1 = now_ms();
-        otp_gzip(buf, len, &gz, &gzlen);
-        double t2 = now_ms();
-        enc[r] = t1 - t0;
-        gzt[r] = t2 - t1;
-        f.plain = len;
-        f.gz = gzlen;
-        otp_free(buf);
-        otp_free(gz);
-    }
-    f.enc_ms = median(enc, rounds);
-    f.gz_ms = median(gzt, rounds);
-    return f;
+    encoder_t e = {"pprof", NULL, p, sym};
+    return run(&e, rounds);
 }
 
 static void print(const char *what, fig_t f)
