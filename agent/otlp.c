@@ -40,7 +40,9 @@
 #include "internal.h"
 #include "log.h"
 #include "mem.h"
+#include "kvlist.h"
 #include "pprof.h"
+#include "resource.h"
 #include "sys.h"
 
 #include "otlp_profiles_service.pb-c.h"
@@ -776,128 +778,16 @@ static int32_t comment_attr_of(enc_t *e, const otp_profile_t *p)
     return attr_add(e, &k, strs);
 }
 
-/* ------------------------------------------------------------- resource */
-
-typedef struct res_attr {
-    char key[128];
-    char sval[OTP_CFG_STR];
-    bool is_int;
-    int64_t ival;
-} res_attr_t;
-
-#define OTP_MAX_RES_ATTRS 48
-
-static struct {
-    bool ready;
-    res_attr_t attrs[OTP_MAX_RES_ATTRS];
-    size_t n;
-    int pid_slot;
-    /* protobuf-c views of attrs[] (point into the strings above) */
-    pb_any_t vals[OTP_MAX_RES_ATTRS];
-    pb_kv_t kvs[OTP_MAX_RES_ATTRS];
-    pb_kv_t *kvp[OTP_MAX_RES_ATTRS];
-    pb_resource_t resource;
-    pb_scope_t scope;
-} R;
-
 static otp_otlp_stats_t last_stats;
-
-static res_attr_t *res_find(const char *key)
-{
-    for (size_t i = 0; i < R.n; i++)
-        if (strcmp(R.attrs[i].key, key) == 0) return &R.attrs[i];
-    return NULL;
-}
-
-static void res_set_str(const char *key, const char *val, bool override)
-{
-    if (!val || !val[0]) return;
-    res_attr_t *a = res_find(key);
-    if (a && !override) return;
-    if (!a) {
-        if (R.n == OTP_MAX_RES_ATTRS) return;
-        a = &R.attrs[R.n++];
-        snprintf(a->key, sizeof a->key, "%s", key);
-    }
-    a->is_int = false;
-    snprintf(a->sval, sizeof a->sval, "%s", val);
-}
-
-static void res_set_int(const char *key, int64_t v)
-{
-    res_attr_t *a = res_find(key);
-    if (!a) {
-        if (R.n == OTP_MAX_RES_ATTRS) return;
-        a = &R.attrs[R.n++];
-        snprintf(a->key, sizeof a->key, "%s", key);
-    }
-    a->is_int = true;
-    a->ival = v;
-}
 
 int otp_otlp_init(void)
 {
-    memset(&R, 0, sizeof R);
-    static atomic_flag bad_attr = ATOMIC_FLAG_INIT;
-    /* OTEL_RESOURCE_ATTRIBUTES first; otprof's own keys below override,
-     * except that an explicit service.name there beats the executable-name
-     * fallback (the OTel rule: OTEL_SERVICE_NAME > resource attributes >
-     * default). */
-    const char *cur = otp_cfg.resource_attributes;
-    char k[128], v[OTP_CFG_STR];
-    int rc;
-    while ((rc = otp_kv_next(&cur, k, sizeof k, v, sizeof v)) != 0) {
-        if (rc < 0) {
-            otp_log_once(&bad_attr, OTP_LOG_WARN,
-                         "OTEL_RESOURCE_ATTRIBUTES: skipping a malformed entry (want key=value)");
-            continue;
-        }
-        res_set_str(k, v, true);
-    }
-    bool svc_from_attrs = res_find("service.name") != NULL;
-    bool svc_is_fallback = strcmp(otp_cfg.service_name, otp_exe_name()) == 0;
-    res_set_str("service.name", otp_cfg.service_name, !(svc_from_attrs && svc_is_fallback));
-    res_set_str("service.version", otp_cfg.service_version, true);
-    res_set_str("deployment.environment.name", otp_cfg.deployment_environment, true);
-    res_set_str("deployment.environment", otp_cfg.deployment_environment, true);
-    res_set_str("process.executable.name", otp_exe_name(), true);
-    res_set_str("process.executable.path", otp_exe_path(), true);
-    char host[256];
-    if (gethostname(host, sizeof host) == 0) {
-        host[sizeof host - 1] = '\0';
-        res_set_str("host.name", host, false);
-    }
-    res_set_int("process.pid", (int64_t)getpid());
-    res_attr_t *pa = res_find("process.pid");
-    R.pid_slot = pa ? (int)(pa - R.attrs) : -1;
-
-    for (size_t i = 0; i < R.n; i++) {
-        opentelemetry__proto__common__v1__any_value__init(&R.vals[i]);
-        opentelemetry__proto__common__v1__key_value__init(&R.kvs[i]);
-        if (R.attrs[i].is_int) {
-            R.vals[i].value_case = ANY_INT;
-            R.vals[i].int_value = R.attrs[i].ival;
-        } else {
-            R.vals[i].value_case = ANY_STRING;
-            R.vals[i].string_value = R.attrs[i].sval;
-        }
-        R.kvs[i].key = R.attrs[i].key;
-        R.kvs[i].value = &R.vals[i];
-        R.kvp[i] = &R.kvs[i];
-    }
-    opentelemetry__proto__resource__v1__resource__init(&R.resource);
-    R.resource.attributes = R.kvp;
-    R.resource.n_attributes = R.n;
-    opentelemetry__proto__common__v1__instrumentation_scope__init(&R.scope);
-    R.scope.name = "otprof";
-    R.scope.version = OTP_VERSION;
-    R.ready = true;
-    return 0;
+    return otp_resource_build();
 }
 
 void otp_otlp_fini(void)
 {
-    R.ready = false;
+    otp_resource_reset();
 }
 
 void otp_otlp_last_stats(otp_otlp_stats_t *st)
@@ -965,12 +855,12 @@ int otp_otlp_encode(const otp_batch_t *b, uint8_t **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
-    if (!R.ready) otp_otlp_init();
+    if (!otp_resource_ready()) otp_otlp_init();
     size_t total = (b->cpu ? b->cpu->nsamples : 0) + (b->heap ? b->heap->nsamples : 0);
     if (total == 0) return -ENODATA;
     /* process.pid changes in a fork child; the rest of the resource is the
      * parent's and still right. */
-    if (R.pid_slot >= 0) R.vals[R.pid_slot].int_value = (int64_t)getpid();
+    otp_resource_refresh_pid();
 
     enc_t *e = otp_calloc(1, sizeof *e);
     if (!e) return -ENOMEM;
@@ -1043,12 +933,12 @@ int otp_otlp_encode(const otp_batch_t *b, uint8_t **out, size_t *len)
     dict.n_stack_table = e->stacks.n;
 
     pb_sprof_t sp = OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__SCOPE_PROFILES__INIT;
-    sp.scope = &R.scope;
+    sp.scope = otp_resource_scope();
     sp.profiles = profiles;
     sp.n_profiles = nprof;
     pb_sprof_t *spp = &sp;
     pb_rprof_t rp = OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__RESOURCE_PROFILES__INIT;
-    rp.resource = &R.resource;
+    rp.resource = otp_resource_get();
     rp.scope_profiles = &spp;
     rp.n_scope_profiles = 1;
     pb_rprof_t *rpp = &rp;
@@ -1084,57 +974,4 @@ done:
     enc_free(e);
     otp_free(e);
     return rc;
-}
-
-/* ------------------------------------------------------ k=v list parser */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Trims and percent-decodes s[0..n) into out (cap bytes). false if it
- * does not fit. */
-static bool decode_part(const char *s, size_t n, char *out, size_t cap)
-{
-    while (n && (*s == ' ' || *s == '\t')) s++, n--;
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '%' && i + 2 < n) {
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                c = hi << 4 | lo;
-                i += 2;
-            }
-        }
-        if (o + 1 >= cap) return false;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return true;
-}
-
-int otp_kv_next(const char **cursor, char *key, size_t keycap, char *val, size_t valcap)
-{
-    const char *s = *cursor;
-    if (!s) return 0;
-    /* skip empty entries */
-    while (*s == ',' || *s == ' ' || *s == '\t') s++;
-    if (!*s) {
-        *cursor = s;
-        return 0;
-    }
-    const char *end = strchr(s, ',');
-    if (!end) end = s + strlen(s);
-    *cursor = *end ? end + 1 : end;
-    const char *eq = memchr(s, '=', (size_t)(end - s));
-    if (!eq) return -EINVAL;
-    if (!decode_part(s, (size_t)(eq - s), key, keycap) || !key[0]) return -EINVAL;
-    if (!decode_part(eq + 1, (size_t)(end - eq - 1), val, valcap)) return -EINVAL;
-    return 1;
 }
