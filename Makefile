@@ -46,8 +46,8 @@ all: $(AGENT)
 # Missing Debian packages are installed by scripts/install-deps (apt-get).
 $(DEPS_STAMP):
 	@mkdir -p $(BUILD)
-	@if ! pkg-config --exists $(PKGS) || ! command -v protoc-c >/dev/null \
-	   || [ ! -f /usr/lib/x86_64-linux-gnu/libjemalloc_pic.a ] && [ ! -f /usr/lib/$$(gcc -print-multiarch)/libjemalloc_pic.a ]; then \
+	@if ! pkg-config --exists $(PKGS) 2>/dev/null || ! command -v protoc-c >/dev/null \
+	   || [ ! -f /usr/lib/$$(gcc -print-multiarch)/libjemalloc_pic.a ]; then \
 	  scripts/install-deps build; fi
 	@touch $@
 deps: $(DEPS_STAMP)
