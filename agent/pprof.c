@@ -9,6 +9,7 @@
  * once. Flusher thread only; not signal-safe.
  */
 #include "pprof.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -391,6 +392,31 @@ static void build_mappings(enc_t *e, tables_t *t)
     }
 }
 
+/* pprof takes the first mapping for the main binary ("File:"): renumber
+ * so that the executable's mapping, if used, is mapping 1. */
+static void exe_first(enc_t *e)
+{
+    const char *exe = otp_exe_path();
+    size_t k = 1;
+    while (exe[0] && k < e->nmaps && strcmp(otp_sym_mapping(e->sym, (size_t)e->map_src[k])->path, exe) != 0)
+        k++;
+    if (!exe[0] || k >= e->nmaps)
+        return;
+    uint32_t a = 1, b = (uint32_t)k + 1;
+    int src = e->map_src[0];
+    e->map_src[0] = e->map_src[k];
+    e->map_src[k] = src;
+    bool fn = e->map_hasfn[0];
+    e->map_hasfn[0] = e->map_hasfn[k];
+    e->map_hasfn[k] = fn;
+    e->map_ids[e->map_src[0]] = a;
+    e->map_ids[e->map_src[k]] = b;
+    for (size_t i = 0; i < e->nlocs; i++) {
+        uint32_t *m = &e->locs[i].mapping_id;
+        *m = *m == a ? b : *m == b ? a : *m;
+    }
+}
+
 static void build_locations(enc_t *e, tables_t *t)
 {
     for (size_t i = 0; i < e->nlocs; i++) {
@@ -480,6 +506,7 @@ static int pack(enc_t *e, uint8_t **out, size_t *len)
     if (rc == 0) {
         build_header(e, &t, &pp);
         build_comments(e, &t, &pp);
+        exe_first(e);
         build_mappings(e, &t); /* adds strings: before string_table is set */
         build_locations(e, &t);
         rc = e->oom ? -ENOMEM : 0;

@@ -26,6 +26,8 @@ check "period type cpu nanoseconds, period 4000000" grep -q "PeriodType: cpu nan
 check "period is 1e9/frequency" grep -q "^Period: 4000000$" <<<"$raw"
 check "samples carry thread_id labels" grep -q "thread_id:\[" <<<"$raw"
 check "the executable's mapping has a build id" grep -qE "cpu_split.*[0-9a-f]{40}" <<<"$raw"
+check "pprof names the executable as the profile's main binary" \
+  grep -qx "File: cpu_split" <<<"$(go tool pprof -top "$f" 2>/dev/null)"
 
 # Output is identical with and without the agent (same program, same args).
 bare=$("$PROGS/many_threads" 40 4); prof=$(under_agent -- "$PROGS/many_threads" 40 4)
