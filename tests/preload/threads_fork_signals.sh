@@ -78,6 +78,17 @@ for order in "$WORK/libtakeprof.so $AGENT" "$AGENT $WORK/libtakeprof.so"; do
   check "$what: said once" [ "$(grep -cE 'SIGPROF already had a handler|installed its own SIGPROF handler' <<<"$err")" -eq 1 ]
   check "$what: CPU profile still written" [ -n "$(ls "$WORK"/out2/*.cpu.pb.gz 2>/dev/null)" ]
 done
+# Code without unwind information (a JIT-like stub in an anonymous
+# mapping) under a 1 kHz timer: no crash, stacks just end there. A thread
+# created while SIGPROF was blocked is still sampled (its start unblocks it).
+rm -rf "$WORK/out4"
+out=$(env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out4" OTPROF_CPU_FREQUENCY_HZ=1000 LD_PRELOAD="$AGENT" "$PROGS/odd_code")
+check "JIT-like code without unwind info: app runs to the end" [ "$out" = "jit stub ran: yes" ]
+f=$(ls "$WORK"/out4/*.cpu.pb.gz 2>/dev/null | head -1)
+check "JIT-like code: profile readable" pprof_reads "$f"
+check "thread created with SIGPROF blocked is sampled (blocked_burner named)" \
+  [ -n "$f" ] && [ "$(pprof_cum "$f" blocked_burner)" != "0" ]
+
 # A thread started before the agent (by another library's constructor) is
 # found through /proc/self/task and profiled too.
 cat > "$WORK/early.c" <<'C'

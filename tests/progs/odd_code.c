@@ -1,0 +1,79 @@
+/*
+ * Code the unwinder cannot describe, and threads started with SIGPROF
+ * blocked: a JIT-like stub in an anonymous executable mapping (no unwind
+ * information, no symbols) runs hot in one thread, while another thread,
+ * created from a context that blocks SIGPROF, burns CPU in a named
+ * function. Prints what it computed.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+typedef uint64_t (*stub_fn)(uint64_t);
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *jit_thread(void *arg)
+{
+    /* loop: sub rdi, 1; jnz loop; mov rax, rdi; ret */
+    static const unsigned char code[] = {0x48, 0x83, 0xEF, 0x01, 0x75, 0xFA, 0x48, 0x89, 0xF8, 0xC3};
+    void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return (void *)1;
+    memcpy(m, code, sizeof code);
+    mprotect(m, 4096, PROT_READ | PROT_EXEC);
+    stub_fn f = (stub_fn)m;
+    uint64_t calls = 0, left = 0;
+    double end = cpu_now() + *(double *)arg;
+    while (cpu_now() < end) {
+        left += f(2000000); /* counts down to 0 */
+        calls++;
+    }
+    munmap(m, 4096);
+    return (void *)(uintptr_t)(calls > 0 && left == 0);
+}
+
+static volatile uint64_t sink;
+
+__attribute__((noinline)) static void blocked_burner(double s)
+{
+    double end = cpu_now() + s;
+    uint64_t x = 1;
+    while (cpu_now() < end)
+        for (int i = 0; i < 10000; i++)
+            x = x * 2862933555777941757ULL + 3037000493ULL;
+    sink = x;
+}
+
+static void *blocked_thread(void *arg)
+{
+    blocked_burner(*(double *)arg);
+    return NULL;
+}
+
+int main(void)
+{
+    double s = 0.5;
+    pthread_t a, b;
+    pthread_create(&a, NULL, jit_thread, &s);
+    sigset_t prof, old;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, &old);
+    pthread_create(&b, NULL, blocked_thread, &s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    void *r;
+    pthread_join(a, &r);
+    pthread_join(b, NULL);
+    printf("jit stub ran: %s\n", r == NULL ? "no" : "yes");
+    return 0;
+}
