@@ -141,6 +141,10 @@ void otp_agent_init(void)
         otp_thread_activate(main_slot);
     otp_heap_init();
     main_thread = main_slot;
+    /* The unwinder is needed from the first heap sample on (~0.15 ms);
+     * this also prepares the main thread's use of it. */
+    if (otp_cfg.cpu_enabled || otp_cfg.memory_enabled)
+        otp_unwind_init();
     /* Threads started before us (by other libraries' constructors) get
      * slots now, before any thread of ours exists; timers come later. */
     register_existing_threads(otp_gettid());
@@ -180,13 +184,11 @@ void otp_agent_shutdown(void)
 
 void otp_agent_late_start(void)
 {
-    /* Loading libunwind costs ~0.15 ms, and arming a CPU-clock timer up to
-     * a millisecond of kernel time early in a process's life on some
-     * kernels: both happen here, on the flusher, OTP_LATE_START_MS after
-     * start-up, so a process that only starts and exits pays for neither.
-     * Threads the app creates meanwhile arm their own timers as they
-     * start; heap samples taken before keep only their caller. */
-    otp_unwind_init();
+    /* Arming a CPU-clock timer costs up to a millisecond of kernel time
+     * early in a process's life on some kernels: it happens here, on the
+     * flusher, OTP_LATE_START_MS after start-up, so a process that only
+     * starts and exits does not pay for it. Threads the app creates
+     * meanwhile arm their own timers as they start. */
     if (!otp_cpu_active())
         return;
     otp_cpu_arm(main_thread);

@@ -338,12 +338,8 @@ void otp_heap_init(void)
         max_depth = 1;
     leak_intervals = otp_cfg.memory_leak_intervals;
     dl_iterate_phdr(find_ranges, (void *)(uintptr_t)&otp_heap_init);
-    /* Unlike CPU sampling, heap sampling cannot wait for the unwinder:
-     * many programs allocate most of their heap in their first
-     * milliseconds (xz, for one), and a sample taken before libunwind is
-     * loaded keeps only its caller. Loading it costs ~0.15 ms of start-up,
-     * paid only when heap profiling is on. */
-    otp_unwind_init();
+    /* libunwind is loaded by otp_agent_init before this: many programs
+     * allocate most of their heap in their first milliseconds. */
     int rc = otp_live_init(rate);
     if (rc != 0) {
         OTP_WARN("cannot map the live-heap tables (%s); heap profiling is off", strerror(-rc));

@@ -18,6 +18,18 @@
 typedef int (*backtrace_fn)(void **, int);
 static backtrace_fn unw_bt;
 static _Atomic int state; /* 0 not tried, 1 ready, -1 failed */
+/* libunwind's TLS module: it is dlopen'ed, so each thread's block of its
+ * thread-locals is allocated (with malloc) on first access. That must not
+ * happen inside a signal handler, so each thread touches it first in
+ * normal context (otp_unwind_warm) and the handler unwinds only threads
+ * that did. */
+static size_t tls_modid;
+static OTP_TLS int warm;
+
+typedef struct tls_index {
+    unsigned long module, offset;
+} tls_index_t;
+extern void *__tls_get_addr(tls_index_t *ti);
 
 int otp_unwind_init(void)
 {
@@ -33,7 +45,15 @@ int otp_unwind_init(void)
         atomic_store(&state, -1);
         return -1;
     }
+    if (dlinfo(h, RTLD_DI_TLS_MODID, &tls_modid) != 0)
+        tls_modid = 0;
     atomic_store_explicit(&state, 1, memory_order_release);
+    /* One full walk here creates libunwind's process-wide state (its
+     * pthread key, early, while key numbers are small) outside any
+     * handler. */
+    otp_unwind_warm();
+    void *buf[8];
+    unw_bt(buf, 8);
     return 0;
 }
 
@@ -44,10 +64,20 @@ bool otp_unwind_ready(void)
 
 void otp_unwind_warm(void)
 {
-    if (!otp_unwind_ready())
+    if (warm || !otp_unwind_ready())
         return;
-    void *buf[8];
-    unw_bt(buf, 8);
+    /* Only the thread-locals: libunwind's 256 KiB per-thread frame cache
+     * is created on the first real walk, so idle threads never pay it. */
+    if (tls_modid) {
+        tls_index_t ti = {tls_modid, 0};
+        __tls_get_addr(&ti);
+    }
+    warm = 1;
+}
+
+bool otp_unwind_warmed(void)
+{
+    return warm;
 }
 
 int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
@@ -56,7 +86,7 @@ int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
     if (max <= 0)
         return 0;
     out[0] = pc;
-    if (!otp_unwind_ready() || max == 1)
+    if (!warm || !otp_unwind_ready() || max == 1)
         return 1;
     /* The walk starts in this handler and crosses the kernel's signal
      * frame; everything up to the interrupted PC is ours and dropped. */
@@ -78,6 +108,7 @@ int otp_unwind_here(uint64_t *out, int max, int skip)
 {
     if (!otp_unwind_ready() || max <= 0)
         return 0;
+    otp_unwind_warm();
     void *buf[OTP_MAX_FRAMES + 16];
     int lim = max + skip + 1;
     if (lim > (int)OTP_ARRAY_LEN(buf))

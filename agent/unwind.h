@@ -19,9 +19,13 @@
 int otp_unwind_init(void);
 bool otp_unwind_ready(void);
 
-/* Runs one capture on the calling thread outside any signal handler so
- * libunwind sets up its per-thread cache here, not in the handler. */
+/* Sets up libunwind's thread-locals for the calling thread, outside any
+ * signal handler (their first access allocates). Cheap; idempotent. The
+ * SIGPROF handler unwinds only threads that did this (others get their
+ * leaf PC only): threads the agent starts, the main thread, and any thread
+ * that took a heap sample. */
 void otp_unwind_warm(void);
+bool otp_unwind_warmed(void);
 
 /* async-signal-safe. Captures the interrupted stack from inside a signal
  * handler: strips the handler's own frames so out[0] is the interrupted
