@@ -48,12 +48,7 @@ int otp_unwind_init(void)
     if (dlinfo(h, RTLD_DI_TLS_MODID, &tls_modid) != 0)
         tls_modid = 0;
     atomic_store_explicit(&state, 1, memory_order_release);
-    /* One full walk here creates libunwind's process-wide state (its
-     * pthread key, early, while key numbers are small) outside any
-     * handler. */
     otp_unwind_warm();
-    void *buf[8];
-    unw_bt(buf, 8);
     return 0;
 }
 
