@@ -20,8 +20,7 @@ int otpje_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, siz
 
 /* jemalloc's own defaults for this copy: small footprint, no background
  * threads, no thread caches. Overrides the archive's weak definition. */
-const char *otpje_malloc_conf = "narenas:1,tcache:false,background_thread:false,"
-                                "dirty_decay_ms:1000,muzzy_decay_ms:0";
+const char *otpje_malloc_conf = "narenas:1,tcache:false,background_thread:false,dirty_decay_ms:0,muzzy_decay_ms:0";
 
 #define OTPJE_MALLOCX_ARENA(a) ((int)(((unsigned)(a) + 1) << 20))
 #define OTPJE_MALLOCX_TCACHE_NONE (((unsigned)(-1 + 2)) << 8)
