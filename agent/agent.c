@@ -23,6 +23,7 @@
 #include "heap.h"
 #include "internal.h"
 #include "log.h"
+#include "mem.h"
 #include "summary.h"
 #include "sys.h"
 #include "trace.h"
@@ -35,6 +36,7 @@ static _Atomic int running;
 static otp_thread_t *main_thread;
 static pthread_key_t exit_key;
 static bool exit_key_ok;
+static bool flusher_deferred; /* fork child: start it after jemalloc's handler */
 static __thread sigset_t fork_saved_mask __attribute__((tls_model("initial-exec")));
 
 bool otp_agent_running(void)
@@ -117,9 +119,34 @@ static void fork_child(void)
     otp_heap_atfork_child();
     otp_export_atfork_child();
     otp_flusher_atfork_child();
+    /* The private jemalloc's locks are re-initialised by its own child
+     * handler, which runs after this one once jemalloc is in use: a new
+     * flusher must not allocate before that, so it starts from the later
+     * handler registered in jemalloc_ready() instead. */
+    if (!otp_mem_initialized())
+        otp_flusher_start();
+    else
+        flusher_deferred = true;
     otp_cpu_arm(otp_thread_self());
     otp_tls_in_agent = saved;
     pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
+}
+
+/* Runs after jemalloc's own fork child handler (registered later). */
+static void fork_child_after_jemalloc(void)
+{
+    if (!flusher_deferred)
+        return;
+    flusher_deferred = false;
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1;
+    otp_flusher_start();
+    otp_tls_in_agent = saved;
+}
+
+static void jemalloc_ready(void)
+{
+    pthread_atfork(NULL, NULL, fork_child_after_jemalloc);
 }
 
 void otp_agent_init(void)
@@ -151,6 +178,7 @@ void otp_agent_init(void)
     if (otp_cfg.cpu_enabled)
         otp_cpu_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    otp_mem_set_init_hook(jemalloc_ready);
     if (otp_flusher_start() != 0) {
         otp_cpu_stop(NULL);
         otp_tls_in_agent = 0;
@@ -174,7 +202,7 @@ void otp_agent_shutdown(void)
     otp_cpu_stop(NULL);
     int64_t t0 = otp_mono_ns();
     int64_t budget_ms = otp_cfg.shutdown_timeout_ms + 1000;
-    if (otp_flusher_stop(otp_mono_ns() + budget_ms * 1000000) != 0)
+    if (otp_flusher_stop(otp_mono_ns() + budget_ms * 1000000, true) < 0)
         OTP_WARN("final profile not finished within %lld ms; exiting without it", (long long)budget_ms);
     else
         otp_summary_print();
@@ -243,11 +271,20 @@ void otp_agent_thread_begin(otp_thread_t *t)
     otp_tls_in_agent = saved;
 }
 
+static bool exec_flushed;
+
 void otp_agent_before_exec(void)
 {
     if (!otp_agent_running())
         return;
     otp_cpu_before_exec();
+    /* exec replaces the image without running destructors: export what
+     * this process sampled now, or it is lost (a shell's `exec prog`). */
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1;
+    int64_t budget_ms = otp_cfg.shutdown_timeout_ms + 1000;
+    exec_flushed = otp_flusher_stop(otp_mono_ns() + budget_ms * 1000000, false) == 0;
+    otp_tls_in_agent = saved;
     otp_cpu_exec_disposition(true);
 }
 
@@ -256,5 +293,12 @@ void otp_agent_after_failed_exec(void)
     if (!otp_agent_running())
         return;
     otp_cpu_exec_disposition(false);
+    if (exec_flushed) {
+        int saved = otp_tls_in_agent;
+        otp_tls_in_agent = 1;
+        otp_flusher_start();
+        otp_tls_in_agent = saved;
+        exec_flushed = false;
+    }
     otp_cpu_after_failed_exec();
 }

@@ -27,6 +27,10 @@ void otp_export_batch(const otp_batch_t *b);
 void otp_export_tick(void);
 /* Finishes pending work by deadline (CLOCK_MONOTONIC ns), then stops. */
 void otp_export_shutdown(int64_t deadline_ns);
+/* The first sequence number this process image may use for its files:
+ * one past the highest <service>.<pid>.<seq>.* already in output_dir (an
+ * earlier image of the same pid, before exec, or an old process). */
+uint32_t otp_export_next_seq(void);
 /* Fork child: forget the parent's pending exports and connections. */
 void otp_export_atfork_child(void);
 

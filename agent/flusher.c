@@ -42,7 +42,7 @@ static uint32_t seq;
 static int64_t interval_start_ns;
 static uint64_t cpu_dropped_seen;
 
-static bool export_ready;
+static bool export_ready, seq_probed;
 static _Atomic bool had_data; /* anything was ever drained */
 
 static void ensure_export(void)
@@ -136,6 +136,12 @@ static void export_interval(bool final)
         if (!sym)
             sym = otp_sym_new();
         if (sym) {
+            if (!seq_probed) {
+                /* An exec'd image with our pid may have written files
+                 * already: continue its numbering, never overwrite. */
+                seq = otp_export_next_seq();
+                seq_probed = true;
+            }
             otp_sym_refresh(sym);
             if (heap)
                 otp_heap_annotate(sym, final);
@@ -259,16 +265,19 @@ static bool nothing_to_flush(void)
     return true;
 }
 
-int otp_flusher_stop(int64_t deadline_ns)
+int otp_flusher_stop(int64_t deadline_ns, bool at_exit)
 {
     if (!running)
         return -1;
     if (!otp_cfg.summary && nothing_to_flush()) {
-        pthread_mutex_lock(&lock);
-        skip_final = true;
-        stop_requested = true;
-        pthread_mutex_unlock(&lock);
-        return 0;
+        if (at_exit) {
+            /* Let the thread die with the process, doing nothing. */
+            pthread_mutex_lock(&lock);
+            skip_final = true;
+            stop_requested = true;
+            pthread_mutex_unlock(&lock);
+        }
+        return 1;
     }
     pthread_mutex_lock(&lock);
     /* Leave the network part a little less than the whole budget so the
@@ -303,8 +312,8 @@ void otp_flusher_atfork_child(void)
     export_ready = false;
     atomic_store(&had_data, false);
     seq = 0;
+    seq_probed = false;
     cpu_dropped_seen = otp_cpu_dropped();
     running = false;
     otp_summary_atfork_child();
-    otp_flusher_start();
 }

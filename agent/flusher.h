@@ -7,15 +7,19 @@
 #ifndef OTP_FLUSHER_H
 #define OTP_FLUSHER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Starts the thread. 0 or -errno. */
 int otp_flusher_start(void);
 /* Final drain and export, waiting at most until deadline (monotonic ns).
- * Returns 0 when the final profile was written in time. */
-int otp_flusher_stop(int64_t deadline_ns);
+ * Returns 0 when the final profile was written in time and the thread
+ * has ended; 1 when there was nothing to write (the thread keeps running,
+ * or, at_exit, is left to die with the process); <0 on timeout. */
+int otp_flusher_stop(int64_t deadline_ns, bool at_exit);
 /* Fork child: forget the parent's flusher (its thread did not survive)
- * and its unexported data, then start a fresh one. Must not allocate. */
+ * and its unexported data. Must not allocate. The caller starts a fresh
+ * flusher once the private jemalloc is usable again in the child. */
 void otp_flusher_atfork_child(void);
 
 /* Ticks between drains. */

@@ -170,8 +170,11 @@ static uint32_t capture(uint64_t *out, uintptr_t ra)
     return n;
 }
 
+static _Atomic uint64_t n_here; /* samples taken by this process (since fork) */
+
 static void record(void *p, size_t size, uintptr_t ra)
 {
+    atomic_fetch_add_explicit(&n_here, 1, memory_order_relaxed);
     uint64_t frames[max_depth + SKIP_MAX];
     uint32_t n = capture(frames, ra);
     bool pushed = false;
@@ -395,7 +398,8 @@ static otp_agg_t *agg_now(void)
 
 bool otp_heap_has_data(void)
 {
-    return atomic_load(&heap_on) && otp_live_site_count() > 0;
+    /* Blocks inherited across fork are the parent's to report. */
+    return atomic_load(&heap_on) && atomic_load_explicit(&n_here, memory_order_relaxed) > 0;
 }
 
 void otp_heap_drain_thread(otp_thread_t *t)
@@ -486,7 +490,7 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
     }
     /* Nothing sampled yet: no tables, no allocator (a process that only
      * starts and exits must not pay for the agent's jemalloc). */
-    if (!cur_agg && otp_live_site_count() == 0)
+    if (!cur_agg && !otp_heap_has_data())
         return NULL;
     otp_agg_t *a = agg_now();
     if (!a)
@@ -815,5 +819,6 @@ void otp_heap_atfork_child(void)
     ring_full_seen = atomic_load(&n_ring_full);
     tls_rng = 0;
     otp_tls_heap_left = 0;
+    atomic_store(&n_here, 0);
     otp_live_atfork_child();
 }

@@ -33,10 +33,29 @@ static _Atomic int arena_used;
 /* The whole jemalloc copy is private to the agent, so its arena 0 is a
  * private arena already: creating another would only add its metadata
  * (about a megabyte resident) to the agent's footprint. */
+static void (*init_hook)(void);
+
+void otp_mem_set_init_hook(void (*fn)(void))
+{
+    init_hook = fn;
+}
+
+bool otp_mem_initialized(void)
+{
+    return atomic_load(&arena_used) != 0;
+}
+
 static void arena_create(void)
 {
     arena_flags = OTPJE_MALLOCX_ARENA(0) | (int)OTPJE_MALLOCX_TCACHE_NONE;
+    /* Initialise jemalloc now (any mallctl does), so that it registers
+     * its fork handlers before the hook registers the agent's later ones. */
+    unsigned narenas = 0;
+    size_t len = sizeof narenas;
+    otpje_mallctl("arenas.narenas", &narenas, &len, NULL, 0);
     atomic_store(&arena_used, 1);
+    if (init_hook)
+        init_hook();
 }
 
 static inline int flags(void)

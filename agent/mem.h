@@ -8,6 +8,7 @@
 #ifndef OTP_MEM_H
 #define OTP_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 void *otp_malloc(size_t n);
@@ -23,6 +24,12 @@ typedef struct otp_mem_stats {
     size_t resident;
 } otp_mem_stats_t;
 void otp_mem_stats(otp_mem_stats_t *out);
+
+/* Called once, right after the private jemalloc has initialised (and so
+ * registered its own fork handlers), on the thread that first allocated. */
+void otp_mem_set_init_hook(void (*fn)(void));
+/* True once the private jemalloc has been initialised. */
+bool otp_mem_initialized(void);
 
 /* A ProtobufCAllocator-compatible pair (void *data unused). */
 void *otp_pb_alloc(void *data, size_t n);

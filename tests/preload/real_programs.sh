@@ -56,6 +56,18 @@ exec /bin/echo done'
 same_as_bare "bash -c" bash -c "$script"
 named "bash -c" "$WORK/out/bash*.cpu.pb.gz"
 
+# exec replaces the image without destructors: what the shell sampled is
+# exported before it, and an exec'd image with the same pid and name
+# continues the numbering instead of overwriting.
+rm -rf "$WORK/out"
+under_agent -- bash -c 'n=0; while [ $n -lt 40000 ]; do n=$((n + 1)); done
+  exec bash -c "n=0; while [ \$n -lt 40000 ]; do n=\$((n + 1)); done"'
+pids=$(ls "$WORK"/out/bash.*.cpu.pb.gz 2>/dev/null | sed 's/.*bash\.\([0-9]*\)\..*/\1/' | sort -u)
+check "exec: one pid wrote the profiles of both images" [ "$(echo "$pids" | wc -w)" -eq 1 ]
+check "exec: profiles 0 (before exec) and 1 (after) both written" \
+  [ -f "$WORK/out/bash.$pids.0.cpu.pb.gz" -a -f "$WORK/out/bash.$pids.1.cpu.pb.gz" ]
+check "exec: both readable by go tool pprof" pprof_reads "$WORK"/out/bash.*.cpu.pb.gz
+
 # exec under a fast timer: a pending SIGPROF must never survive into the
 # new image (it would kill it). 300 fork+exec in a loop, at 1 kHz.
 out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=1000 -- bash -c \
