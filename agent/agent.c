@@ -6,9 +6,7 @@
  */
 #include "agent.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -52,32 +50,24 @@ static void on_thread_exit(void *p)
 }
 
 /* Threads that were running before the constructor (started by other
- * libraries' constructors) get slots and timers by tid. getdents64 rather
- * than opendir: no allocation on the app's heap. */
+ * libraries' constructors) get slots and timers by tid. */
 #define MAX_EARLY 256
 static otp_thread_t *early[MAX_EARLY];
 static int n_early;
 
+static void register_one(void *ctx, const char *name)
+{
+    pid_t tid = (pid_t)atoi(name);
+    if (tid <= 0 || tid == *(pid_t *)ctx || n_early >= MAX_EARLY)
+        return;
+    otp_thread_t *t = otp_thread_register_tid(tid);
+    if (t)
+        early[n_early++] = t;
+}
+
 static void register_existing_threads(pid_t self)
 {
-    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    char buf[4096];
-    long n;
-    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
-        for (long off = 0; off < n;) {
-            struct dirent64 *d = (struct dirent64 *)(buf + off);
-            off += d->d_reclen;
-            pid_t tid = (pid_t)atoi(d->d_name);
-            if (tid <= 0 || tid == self)
-                continue;
-            otp_thread_t *t = n_early < MAX_EARLY ? otp_thread_register_tid(tid) : NULL;
-            if (t)
-                early[n_early++] = t;
-        }
-    }
-    close(fd);
+    otp_dir_foreach("/proc/self/task", register_one, &self);
 }
 
 static void block_prof(sigset_t *old)

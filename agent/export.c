@@ -8,10 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -94,35 +91,34 @@ static void write_pprof_file(const otp_profile_t *p, otp_symbolizer_t *sym, uint
     otp_free(gz);
 }
 
+typedef struct seq_scan {
+    char prefix[768];
+    size_t plen;
+    uint32_t next;
+} seq_scan_t;
+
+static void seq_of(void *ctx, const char *name)
+{
+    seq_scan_t *sc = ctx;
+    if (strncmp(name, sc->prefix, sc->plen) != 0)
+        return;
+    char *end;
+    unsigned long v = strtoul(name + sc->plen, &end, 10);
+    if (end != name + sc->plen && *end == '.' && v < UINT32_MAX && v + 1 > sc->next)
+        sc->next = (uint32_t)v + 1;
+}
+
 uint32_t otp_export_next_seq(void)
 {
+    seq_scan_t sc = {.next = 0};
     if (!file_sink_on)
         return 0;
-    char prefix[768];
-    int plen = snprintf(prefix, sizeof prefix, "%s.%d.", otp_cfg.service_name, (int)getpid());
-    if (plen <= 0 || (size_t)plen >= sizeof prefix)
+    int plen = snprintf(sc.prefix, sizeof sc.prefix, "%s.%d.", otp_cfg.service_name, (int)getpid());
+    if (plen <= 0 || (size_t)plen >= sizeof sc.prefix)
         return 0;
-    int fd = open(otp_cfg.output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    uint32_t next = 0;
-    char buf[4096];
-    long n;
-    /* getdents64 rather than opendir: nothing on the app's heap. */
-    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
-        for (long off = 0; off < n;) {
-            struct dirent64 *d = (struct dirent64 *)(buf + off);
-            off += d->d_reclen;
-            if (strncmp(d->d_name, prefix, (size_t)plen) != 0)
-                continue;
-            char *end;
-            unsigned long v = strtoul(d->d_name + plen, &end, 10);
-            if (end != d->d_name + plen && *end == '.' && v + 1 > next && v < UINT32_MAX)
-                next = (uint32_t)v + 1;
-        }
-    }
-    close(fd);
-    return next;
+    sc.plen = (size_t)plen;
+    otp_dir_foreach(otp_cfg.output_dir, seq_of, &sc);
+    return sc.next;
 }
 
 void otp_export_batch(const otp_batch_t *b)

@@ -3,6 +3,7 @@
  */
 #include "sys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -98,6 +99,24 @@ const char *otp_exe_name(void)
 
 /* Called again after fork/exec would be wrong only for exec, and exec
  * gives a fresh image, so the cache never goes stale. */
+
+int otp_dir_foreach(const char *path, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + off);
+            off += d->d_reclen;
+            fn(ctx, d->d_name);
+        }
+    }
+    close(fd);
+    return n < 0 ? -errno : 0;
+}
 
 int otp_mkdirs(const char *path, int mode)
 {

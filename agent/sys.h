@@ -26,6 +26,10 @@ const char *otp_exe_path(void);
 /* Basename of otp_exe_path(). */
 const char *otp_exe_name(void);
 
+/* Calls fn(ctx, name) for each entry of a directory (".", ".." too).
+ * getdents64 rather than opendir: nothing on the app's heap. 0 or -errno. */
+int otp_dir_foreach(const char *path, void (*fn)(void *ctx, const char *name), void *ctx);
+
 /* mkdir -p; 0 or -errno. */
 int otp_mkdirs(const char *path, int mode);
 

@@ -38,7 +38,7 @@ check "cross-attribution at most 3% (worst ${worst}%)" ge 3 "$worst"
 if grep -q "^link alloc_space/bytes " "$sum"; then
   hworst=0
   while read -r _ thr which trace span fn; do
-    afn=${fn/work/alloc}
+    afn=${fn/_work_/_alloc_}
     other=traced_alloc_b; [ "$afn" = traced_alloc_b ] && other=traced_alloc_a
     own=$(awk -v t="$trace" -v s="$span" -v f="$afn" '$1=="link" && $2=="alloc_objects/count" && $3==t && $4==s && $5==f {print $6}' "$sum")
     cross=$(awk -v t="$trace" -v s="$span" -v f="$other" '$1=="link" && $2=="alloc_objects/count" && $3==t && $4==s && $5==f {print $6}' "$sum")
