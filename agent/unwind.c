@@ -9,6 +9,7 @@
 #include "unwind.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <link.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ static _Atomic int state; /* 0 not tried, 1 ready, -1 failed */
  * that did. */
 static size_t tls_modid;
 static OTP_TLS int warm;
+static OTP_TLS int unwinding; /* inside unw_backtrace on this thread */
 
 typedef struct tls_index {
     unsigned long module, offset;
@@ -87,7 +89,9 @@ int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
      * frame; everything up to the interrupted PC is ours and dropped. */
     void *buf[OTP_MAX_FRAMES + 16];
     int lim = max + 16 < (int)OTP_ARRAY_LEN(buf) ? max + 16 : (int)OTP_ARRAY_LEN(buf);
+    unwinding = 1;
     int n = unw_bt(buf, lim);
+    unwinding = 0;
     for (int i = 0; i < n && i < 16; i++) {
         if ((uint64_t)buf[i] != pc)
             continue;
@@ -108,10 +112,36 @@ int otp_unwind_here(uint64_t *out, int max, int skip)
     int lim = max + skip + 1;
     if (lim > (int)OTP_ARRAY_LEN(buf))
         lim = (int)OTP_ARRAY_LEN(buf);
+    unwinding = 1;
     int n = unw_bt(buf, lim);
+    unwinding = 0;
     int k = 0;
     /* +1: this function's own frame. */
     for (int i = skip + 1; i < n && k < max; i++)
         out[k++] = (uint64_t)buf[i];
     return k;
+}
+
+/* libunwind (1.6) passes its struct dwarf_callback_data, whose first
+ * member is the instruction address it looks for. */
+int otp_unwind_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data,
+                            int (*real)(int (*)(struct dl_phdr_info *, size_t, void *), void *))
+{
+    if (!unwinding)
+        return real ? real(cb, data) : 0;
+    uintptr_t ip = *(const uintptr_t *)data;
+    struct dl_find_object fo;
+    if (_dl_find_object((void *)ip, &fo) != 0 || !fo.dlfo_link_map)
+        return 0;
+    /* The object's first mapping starts with its ELF header. */
+    const ElfW(Ehdr) *eh = fo.dlfo_map_start;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_phentsize != sizeof(ElfW(Phdr)))
+        return 0;
+    struct dl_phdr_info info;
+    memset(&info, 0, sizeof info);
+    info.dlpi_addr = fo.dlfo_link_map->l_addr;
+    info.dlpi_name = fo.dlfo_link_map->l_name;
+    info.dlpi_phdr = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
+    info.dlpi_phnum = eh->e_phnum;
+    return cb(&info, sizeof info, data);
 }

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <link.h>
 #include <ucontext.h>
 
 /* Loads libunwind. 0 or -1 (logged once; CPU and heap stacks then fall
@@ -26,6 +27,16 @@ bool otp_unwind_ready(void);
  * that took a heap sample. */
 void otp_unwind_warm(void);
 bool otp_unwind_warmed(void);
+
+/* The dl_iterate_phdr that libunwind sees (preload exports the symbol).
+ * While the agent unwinds it never goes to glibc's, which takes the
+ * loader's lock: a thread that holds that lock (inside dlclose, which even
+ * calls free with it held) and is interrupted by SIGPROF would otherwise
+ * deadlock against another thread's unwinder. Instead the one object that
+ * libunwind looks for is found with glibc's lock-free _dl_find_object.
+ * async-signal-safe. */
+int otp_unwind_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data,
+                            int (*real)(int (*)(struct dl_phdr_info *, size_t, void *), void *));
 
 /* async-signal-safe. Captures the interrupted stack from inside a signal
  * handler: strips the handler's own frames so out[0] is the interrupted

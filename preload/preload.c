@@ -6,6 +6,7 @@
  * memory but must not touch it) and the call is not the agent's own.
  */
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include "agent.h"
 #include "cpu.h"
 #include "internal.h"
+#include "unwind.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -26,6 +28,7 @@ typedef int (*execv_fn)(const char *, char *const[]);
 typedef int (*fexecve_fn)(int, char *const[], char *const[]);
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 typedef sighandler_t (*signal_fn)(int, sighandler_t);
+typedef int (*dl_iterate_phdr_fn)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
 
 static pthread_create_fn real_pthread_create;
 static execve_fn real_execve;
@@ -34,6 +37,7 @@ static execv_fn real_execv, real_execvp;
 static fexecve_fn real_fexecve;
 static sigaction_fn real_sigaction;
 static signal_fn real_signal;
+static dl_iterate_phdr_fn real_dl_iterate_phdr;
 
 /* dlsym may allocate; the allocation hooks pass through while
  * otp_tls_in_agent is set. */
@@ -57,6 +61,7 @@ __attribute__((constructor(101))) static void otprof_preload_init(void)
     RESOLVE(real_pthread_create, "pthread_create");
     RESOLVE(real_sigaction, "sigaction");
     RESOLVE(real_signal, "signal");
+    RESOLVE(real_dl_iterate_phdr, "dl_iterate_phdr");
     otp_agent_init();
 }
 
@@ -90,6 +95,16 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
     if (rc != 0)
         otp_thread_unclaim(t);
     return rc;
+}
+
+/* ---- dl_iterate_phdr -------------------------------------------------
+ * libunwind binds to this one; see otp_unwind_iterate_phdr. Everyone else
+ * gets glibc's, unchanged. */
+
+EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data)
+{
+    RESOLVE(real_dl_iterate_phdr, "dl_iterate_phdr");
+    return otp_unwind_iterate_phdr(cb, data, real_dl_iterate_phdr);
 }
 
 /* ---- exec ------------------------------------------------------------
