@@ -170,7 +170,7 @@ void otp_agent_init(void)
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     otp_mem_set_init_hook(jemalloc_ready);
     if (otp_flusher_start() != 0) {
-        otp_cpu_stop(NULL);
+        otp_cpu_stop();
         otp_tls_in_agent = 0;
         return;
     }
@@ -189,7 +189,7 @@ void otp_agent_shutdown(void)
     atomic_store(&running, 0);
     int saved = otp_tls_in_agent;
     otp_tls_in_agent = 1;
-    otp_cpu_stop(NULL);
+    otp_cpu_stop();
     int64_t t0 = otp_mono_ns();
     int64_t budget_ms = otp_cfg.shutdown_timeout_ms + 1000;
     if (otp_flusher_stop(otp_mono_ns() + budget_ms * 1000000, true) < 0)

@@ -44,7 +44,6 @@ static atomic_flag virt_logged = ATOMIC_FLAG_INIT;
 static _Atomic uint64_t hist[HIST_BUCKETS + 1];
 static _Atomic uint64_t n_dropped, n_foreign;
 static uintptr_t ldso_lo, ldso_hi;
-static atomic_flag stop_logged = ATOMIC_FLAG_INIT;
 
 /* Slots are a static array (thread.c): a value is ours iff it points at a
  * slot. */
@@ -257,15 +256,13 @@ void otp_cpu_disarm(otp_thread_t *t)
         timer_delete(t->timer);
 }
 
-void otp_cpu_stop(const char *why)
+void otp_cpu_stop(void)
 {
     if (!atomic_exchange(&cpu_on, 0))
         return;
     int high = otp_thread_high();
     for (int i = 0; i < high; i++)
         otp_cpu_disarm(otp_thread_at(i));
-    if (why)
-        otp_log_once(&stop_logged, OTP_LOG_WARN, "%s; CPU profiling is off", why);
 }
 
 bool otp_cpu_owns_sigprof(void)

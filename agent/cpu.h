@@ -20,8 +20,8 @@ bool otp_cpu_active(void);
 void otp_cpu_arm(otp_thread_t *t);
 /* Deletes t's timer. */
 void otp_cpu_disarm(otp_thread_t *t);
-/* Stops CPU sampling process-wide (exit, app took SIGPROF). */
-void otp_cpu_stop(const char *why);
+/* Stops CPU sampling process-wide (exit, failed start). */
+void otp_cpu_stop(void);
 /* SIGPROF is virtualised once the agent installed its handler: the app's
  * sigaction/signal calls for SIGPROF read and write this disposition, and
  * every SIGPROF that is not from our timers is delivered according to it

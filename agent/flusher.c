@@ -74,6 +74,14 @@ static void refresh_name(otp_thread_t *t)
     t->name[len] = '\0';
 }
 
+static void refresh_names(void)
+{
+    int high = otp_thread_high();
+    for (int i = 0; i < high; i++)
+        if (atomic_load(&otp_thread_at(i)->state) == OTP_SLOT_ACTIVE)
+            refresh_name(otp_thread_at(i));
+}
+
 static void drain_cpu(otp_thread_t *t)
 {
     const otp_rec_t *r;
@@ -102,7 +110,7 @@ static void drain_all(void)
         int st = atomic_load(&t->state);
         if (st != OTP_SLOT_ACTIVE && st != OTP_SLOT_RETIRED)
             continue;
-        if (st == OTP_SLOT_ACTIVE && (t->name[0] == '\0' || seq == 0))
+        if (st == OTP_SLOT_ACTIVE && t->name[0] == '\0')
             refresh_name(t);
         if (t->cpu_ring)
             drain_cpu(t);
@@ -193,6 +201,7 @@ static void *flusher_main(void *arg)
         otp_export_tick();
         if (otp_mono_ns() >= next_export) {
             otp_agent_reap_early();
+            refresh_names(); /* threads may have renamed themselves */
             export_interval(false);
             next_export += interval;
             if (next_export < otp_mono_ns())

@@ -380,8 +380,6 @@ static size_t stats_cap;
 static uint64_t lost_seen, ring_full_seen;
 static char **comments;
 static size_t ncomments;
-static otp_heap_leak_t *leaks;
-static size_t nleaks;
 static report_line_t report[REPORT_TOP];
 static int nreport;
 static report_line_t suspects[REPORT_TOP]; /* flagged during the run */
@@ -471,9 +469,6 @@ static void free_annotations(void)
     otp_free(comments);
     comments = NULL;
     ncomments = 0;
-    otp_free(leaks);
-    leaks = NULL;
-    nleaks = 0;
 }
 
 const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool final)
@@ -719,11 +714,9 @@ void otp_heap_annotate(otp_symbolizer_t *sym, bool final)
     for (uint32_t s = 0; s < nsites; s++)
         if (stats[s].streak >= leak_intervals)
             want++;
-    if (want) {
-        leaks = otp_calloc(want, sizeof *leaks);
+    if (want)
         comments = otp_calloc(want, sizeof *comments);
-    }
-    for (uint32_t s = 0; s < nsites && leaks && comments; s++) {
+    for (uint32_t s = 0; s < nsites && comments; s++) {
         site_stat_t *st = &stats[s];
         if (st->streak < leak_intervals)
             continue;
@@ -739,8 +732,6 @@ void otp_heap_annotate(otp_symbolizer_t *sym, bool final)
             st->announced = true;
             OTP_WARN("%s", line);
         }
-        leaks[nleaks] = (otp_heap_leak_t){name, pc, (int64_t)st->bytes, (int64_t)st->objects, st->streak};
-        nleaks++;
         char *c = otp_strdup(line);
         if (c)
             comments[ncomments++] = c;
@@ -754,19 +745,6 @@ void otp_heap_annotate(otp_symbolizer_t *sym, bool final)
         report_blocks = ls.entries;
         build_report(sym, nsites);
     }
-}
-
-size_t otp_heap_suspected_leaks(const otp_heap_leak_t **out)
-{
-    *out = leaks;
-    return nleaks;
-}
-
-void otp_heap_get_stats(otp_heap_stats_t *st)
-{
-    st->ring_full = atomic_load(&n_ring_full);
-    st->lost = atomic_load(&n_lost);
-    st->samples = n_drained + st->ring_full + st->lost;
 }
 
 static void summary_section(void)
@@ -810,8 +788,6 @@ void otp_heap_atfork_child(void)
     stats_cap = 0;
     comments = NULL;
     ncomments = 0;
-    leaks = NULL;
-    nleaks = 0;
     nreport = 0;
     nsuspects = 0;
     memset(&prof, 0, sizeof prof);

@@ -61,25 +61,8 @@ void otp_heap_drain_thread(otp_thread_t *t);
  * profile) and, when final, prepares the leak report of the summary. */
 void otp_heap_annotate(otp_symbolizer_t *sym, bool final);
 
-/* Suspected leaks of the last collected profile (for encoders that want
- * them as attributes). Valid on the flusher thread until the next
- * otp_heap_collect. */
-typedef struct otp_heap_leak {
-    const char *function;  /* leaf function, NULL when unknown */
-    uint64_t pc;           /* leaf PC (exact) */
-    int64_t inuse_bytes;   /* estimated (unbiased) */
-    int64_t inuse_objects;
-    int intervals;         /* consecutive intervals of growth */
-} otp_heap_leak_t;
-size_t otp_heap_suspected_leaks(const otp_heap_leak_t **out);
-
-/* Counters for the summary and tests. */
-typedef struct otp_heap_stats {
-    uint64_t samples;      /* sampled allocations (ring records drained so far
-                              and the two below) */
-    uint64_t ring_full;    /* samples counted per site instead of a ring record */
-    uint64_t lost;         /* samples lost entirely (no ring, no site, no memory) */
-} otp_heap_stats_t;
-void otp_heap_get_stats(otp_heap_stats_t *st);
+/* Suspected leaks reach the sinks as comments of the heap profile: pprof
+ * Profile.comment, and the OTLP encoder's pprof.profile.comment
+ * attribute. */
 
 #endif

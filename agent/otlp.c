@@ -785,11 +785,6 @@ int otp_otlp_init(void)
     return otp_resource_build();
 }
 
-void otp_otlp_fini(void)
-{
-    otp_resource_reset();
-}
-
 void otp_otlp_last_stats(otp_otlp_stats_t *st)
 {
     *st = last_stats;

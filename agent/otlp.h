@@ -17,7 +17,6 @@
  * OTEL_RESOURCE_ATTRIBUTES). Call again after changing otp_cfg (tests).
  * 0 or -errno. */
 int otp_otlp_init(void);
-void otp_otlp_fini(void);
 
 /* Encodes b into *out (otp_malloc'd, plain protobuf, not compressed).
  * 0, -ENODATA when the batch holds no samples, or -errno. */

@@ -126,9 +126,11 @@ void otp_summary_print(void)
     uint64_t n;
     otp_cpu_handler_stats(&p50, &p99, &n);
     double period_s = 1.0 / otp_cfg.cpu_frequency_hz;
-    OTP_INFO("summary of %s (pid %d): %lld CPU samples (%.2f s of CPU), %llu dropped",
+    OTP_INFO("summary of %s (pid %d): %lld CPU samples (%.2f s of CPU), %llu dropped, %llu "
+             "SIGPROFs not ours passed on, %llu threads not profiled",
              otp_cfg.service_name, (int)getpid(), (long long)total, (double)total * period_s,
-             (unsigned long long)otp_cpu_dropped());
+             (unsigned long long)otp_cpu_dropped(), (unsigned long long)otp_cpu_foreign(),
+             (unsigned long long)otp_thread_unprofiled());
     if (ntop > 0) {
         OTP_INFO("  %6s %8s  %s", "flat%", "samples", "function");
         for (int i = 0; i < ntop; i++)

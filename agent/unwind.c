@@ -72,11 +72,6 @@ void otp_unwind_warm(void)
     warm = 1;
 }
 
-bool otp_unwind_warmed(void)
-{
-    return warm;
-}
-
 int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
 {
     uint64_t pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];

@@ -26,7 +26,6 @@ bool otp_unwind_ready(void);
  * leaf PC only): threads the agent starts, the main thread, and any thread
  * that took a heap sample. */
 void otp_unwind_warm(void);
-bool otp_unwind_warmed(void);
 
 /* The dl_iterate_phdr that libunwind sees (preload exports the symbol).
  * While the agent unwinds it never goes to glibc's, which takes the
