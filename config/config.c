@@ -880,6 +880,9 @@ int otp_config_load(otp_config_t *cfg)
     static char exe_ini[PATH_MAX];
     otp_cfg_file_t f = { 0 };
 
+    /* The first thing the agent does in a process: fix which stderr its
+     * diagnostics may go to before anything can be said. */
+    otp_log_init();
     const char *named = getenv("OTPROF_CONFIG");
     if (named && *named) {
         f.path = named;
