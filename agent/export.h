@@ -6,6 +6,7 @@
 #define OTP_EXPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "profile.h"
@@ -18,6 +19,14 @@ typedef struct otp_batch {
     uint32_t seq;              /* 0, 1, 2 ... per process */
     bool final;                /* last batch before exit */
 } otp_batch_t;
+
+/* Longest service name part of a file name. */
+#define OTP_STEM_MAX 160
+
+/* The service name as file names use it: characters other than letters,
+ * digits and -_.+@ (a '/' above all) become '_', as does a leading '.';
+ * cut to OTP_STEM_MAX; never empty. */
+void otp_export_file_stem(const char *service, char *out, size_t cap);
 
 /* Sets up the sinks from the config (no network, no heavy loading). */
 void otp_export_init(void);
