@@ -159,8 +159,8 @@ static void limit_dir(int dirfd, uint32_t seq)
     char mb[32];
     snprintf(mb, sizeof mb, "%.3f", (double)otp_cfg.max_dir_bytes / 1048576.0);
     otp_log_once(&limit_warned, OTP_LOG_WARN, "%s holds more than export.max_dir_mb (%s MB) of "
-                 "%s profiles: deleting the oldest (%llu files this time; this is said once)",
-                 otp_cfg.output_dir, mb, stem, (unsigned long long)r.deleted);
+                 "%s profiles: deleting the oldest of them to stay under it (said once)",
+                 otp_cfg.output_dir, mb, stem);
     OTP_DEBUG("export.max_dir_mb: deleted %llu files (%llu bytes) of %llu", (unsigned long long)r.deleted,
               (unsigned long long)r.deleted_bytes, (unsigned long long)r.files);
 }

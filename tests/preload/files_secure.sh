@@ -12,11 +12,11 @@
 # - a setuid copy of a program linked with the agent (AT_SECURE) ignores
 #   OTPROF_*, OTEL_* and the otprof.ini beside it: no profile, no line.
 source "$(dirname "$0")/../lib.sh"
+# all "cond1" "cond2"...: every shell condition holds (for check).
+all() { local c; for c in "$@"; do eval "$c" || return 1; done; }
 chmod 755 "$WORK" # the setuid case runs as nobody
 
 mode_of() { stat -c %a "$1"; }
-# all "cmd1" "cmd2"...: every shell condition holds (for check).
-all() { local c; for c in "$@"; do eval "$c" || return 1; done; }
 
 # ---- planted symlinks -------------------------------------------------------
 # The shell plants the links for its own pid, then execs the app with it
