@@ -134,13 +134,14 @@ static void write_pprof_file(int dirfd, int open_rc, const otp_profile_t *p, otp
             OTP_INFO("wrote %s/%s (%zu samples)", otp_cfg.output_dir, name, out->nsamples);
         return;
     }
+    otp_log_once(&file_warned, OTP_LOG_WARN, "cannot write profiles to %s: %s; the app runs on "
+                 "(unwritten profiles are kept in memory and retried)", otp_cfg.output_dir, why(rc));
     if (final) {
-        OTP_WARN("cannot write the final profile %s to %s: %s; %d interval(s) of it lost", name,
-                 otp_cfg.output_dir, why(rc), intervals);
+        if (intervals > 1)
+            OTP_WARN("the final %s profile could not be written to %s either: %d intervals lost",
+                     p->kind == OTP_PROFILE_CPU ? "CPU" : "heap", otp_cfg.output_dir, intervals);
         return;
     }
-    otp_log_once(&file_warned, OTP_LOG_WARN, "cannot write profiles to %s: %s; keeping them in "
-                 "memory to retry with the next interval", otp_cfg.output_dir, why(rc));
     uint64_t lost = otp_retain_failed(p, otp_cfg.max_queue_bytes);
     if (lost)
         otp_log_once(&retain_warned, OTP_LOG_WARN, "unwritten profiles exceed "
@@ -195,8 +196,21 @@ uint32_t otp_export_next_seq(void)
     return sc.next;
 }
 
-void otp_export_batch(const otp_batch_t *b)
+bool otp_export_pending(void)
 {
+    return file_sink_on &&
+           (otp_retain_pending(OTP_PROFILE_CPU) > 0 || otp_retain_pending(OTP_PROFILE_HEAP) > 0);
+}
+
+void otp_export_batch(const otp_batch_t *bin)
+{
+    /* An empty profile only carries kept intervals to the file sink. */
+    otp_batch_t bb = *bin;
+    const otp_batch_t *b = &bb;
+    if (bb.cpu && bb.cpu->nsamples == 0 && !otp_retain_pending(OTP_PROFILE_CPU))
+        bb.cpu = NULL;
+    if (bb.heap && bb.heap->nsamples == 0 && !otp_retain_pending(OTP_PROFILE_HEAP))
+        bb.heap = NULL;
     if (file_sink_on && (b->cpu || b->heap)) {
         int dirfd = otp_file_open_dir(otp_cfg.output_dir, otp_file_dir_mode(otp_cfg.file_mode));
         int open_rc = dirfd < 0 ? dirfd : 0;
@@ -209,7 +223,11 @@ void otp_export_batch(const otp_batch_t *b)
             close(dirfd);
         }
     }
-    if (otlp_on && otp_http_enabled())
+    if (bb.cpu && bb.cpu->nsamples == 0)
+        bb.cpu = NULL;
+    if (bb.heap && bb.heap->nsamples == 0)
+        bb.heap = NULL;
+    if (otlp_on && otp_http_enabled() && (b->cpu || b->heap))
         send_otlp(b);
 }
 

@@ -3,8 +3,9 @@
  * burns MS ms of CPU and allocates in alloc_a, then the program creates
  * DIR/a_done and waits (up to 30 s) for DIR/go, which the test creates
  * once the output directory is writable again; then phase_b does the same
- * work. Prints each phase's own CPU time and allocated bytes.
- * Usage: write_retry DIR [MS]   (default 800)
+ * work for B_MS ms, and the program idles 600 ms before it exits. Prints
+ * each phase's own CPU time and allocated bytes.
+ * Usage: write_retry DIR [MS [B_MS]]   (default 800, B_MS = MS)
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -77,6 +78,7 @@ int main(int argc, char **argv)
     if (argc < 2)
         return 2;
     int ms = argc > 2 ? atoi(argv[2]) : 800;
+    int bms = argc > 3 ? atoi(argv[3]) : ms;
     char path[4096];
     long long abytes = 0, bbytes = 0;
     long long a = phase_a(ms, &abytes);
@@ -89,7 +91,9 @@ int main(int argc, char **argv)
             return 5;
         nanosleep(&step, NULL);
     }
-    long long b = phase_b(ms, &bbytes);
+    long long b = bms > 0 ? phase_b(bms, &bbytes) : 0;
+    struct timespec idle = {0, 600 * 1000000};
+    nanosleep(&idle, NULL);
     printf("phase_a_cpu_ms %lld\nphase_b_cpu_ms %lld\nalloc_a_bytes %lld\nalloc_b_bytes %lld\n",
            a / 1000000, b / 1000000, abytes, bbytes);
     return 0;
