@@ -26,6 +26,7 @@ typedef struct ours {
 typedef struct scan {
     int dirfd;
     const char *stem;
+    uid_t uid;
     ours_t *v;
     size_t n, cap;
     bool oom;
@@ -79,7 +80,10 @@ static void collect(void *ctx, const char *name)
     if (sc->oom || !otp_dirlimit_parse(sc->stem, name, &o.pid, &o.seq, &o.heap))
         return;
     struct stat st;
-    if (fstatat(sc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+    /* Files the agent wrote are regular and the writer's: anything else
+     * with such a name (a link, another user's file) is not ours. */
+    if (fstatat(sc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != sc->uid)
         return;
     o.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     o.bytes = (uint64_t)st.st_size;
@@ -142,7 +146,7 @@ int otp_dirlimit_enforce(int dirfd, const char *stem, int64_t limit, pid_t keep_
     memset(res, 0, sizeof *res);
     if (limit <= 0)
         return 0;
-    scan_t sc = {.dirfd = dirfd, .stem = stem};
+    scan_t sc = {.dirfd = dirfd, .stem = stem, .uid = geteuid()};
     int rc = otp_dir_foreach_at(dirfd, collect, &sc);
     if (rc == 0 && sc.oom)
         rc = -ENOMEM;

@@ -2,8 +2,8 @@
  * export.max_dir_mb: the output directory holds at most that many bytes
  * of this service's profile files. Only names of exactly the agent's own
  * form for this service, <stem>.<pid>.<seq>.<cpu|heap>.pb.gz (any pid,
- * canonical decimals), that are regular files are counted or ever
- * deleted; everything else in the directory is left alone.
+ * canonical decimals), that are regular files owned by the caller's euid
+ * are counted or ever deleted; everything else is left alone.
  * Flusher thread only; memory from otp_malloc.
  */
 #ifndef OTP_DIRLIMIT_H

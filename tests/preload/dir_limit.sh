@@ -1,7 +1,8 @@
 # export.max_dir_mb: a service that outgrows the limit keeps its newest
 # files (deleting its oldest, of any pid) and never touches anything else
 # in the directory: other services' files, files named almost like ours,
-# a symlink named exactly like ours, notes. Said once.
+# a symlink or another user's file named exactly like ours, notes. Said
+# once.
 source "$(dirname "$0")/../lib.sh"
 # all "cond1" "cond2"...: every shell condition holds (for check).
 all() { local c; for c in "$@"; do eval "$c" || return 1; done; }
@@ -16,6 +17,11 @@ for f in "${foreign[@]}"; do head -c 30000 /dev/urandom > "$OUT/$f"; done
 ln -s "$WORK/target" "$OUT/dlsvc.6.0.cpu.pb.gz"
 head -c 3000 /dev/urandom > "$OUT/dlsvc.1.0.cpu.pb.gz"   # ours by name: an old run of pid 1
 touch -d '2 days ago' "$OUT/dlsvc.1.0.cpu.pb.gz"
+# Named like ours but another user's: not the agent's to delete.
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+  head -c 3000 /dev/urandom > "$OUT/dlsvc.2.0.cpu.pb.gz"; chown nobody "$OUT/dlsvc.2.0.cpu.pb.gz"
+  touch -d '3 days ago' "$OUT/dlsvc.2.0.cpu.pb.gz"; foreign+=(dlsvc.2.0.cpu.pb.gz)
+fi
 sums=$(cd "$OUT" && md5sum "${foreign[@]}")
 
 err=$(env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$OUT" OTPROF_AGENT_SERVICE_NAME=dlsvc \
@@ -25,7 +31,7 @@ rc=$?
 check "the app ran (exit status $rc)" [ "$rc" -eq 0 ]
 # The agent's own names (canonical numbers), regular files, this run's pid.
 ours=$(cd "$OUT" && find . -maxdepth 1 -type f -printf '%f\n' |
-  grep -E '^dlsvc\.[1-9][0-9]*\.(0|[1-9][0-9]*)\.(cpu|heap)\.pb\.gz$' | grep -v '^dlsvc\.1\.0\.')
+  grep -E '^dlsvc\.[1-9][0-9]*\.(0|[1-9][0-9]*)\.(cpu|heap)\.pb\.gz$' | grep -v -e '^dlsvc\.1\.0\.' -e '^dlsvc\.2\.0\.')
 total=$(cd "$OUT" && stat -c %s $ours | awk '{s += $1} END {print s + 0}')
 seqs=$(sed 's/^dlsvc\.[0-9]*\.\([0-9]*\)\..*/\1/' <<<"$ours" | sort -n | uniq)
 maxseq=$(tail -1 <<<"$seqs"); minseq=$(head -1 <<<"$seqs")

@@ -4,7 +4,7 @@
 # and phase_b runs; the profiles hold all of phase_a's CPU and
 # allocations, and the first file written after the failure holds them
 # together with the interval that wrote it.
-# Disk full: a 64 KiB tmpfs filled up (needs root and mount; skipped with
+# Disk full: a 1 MiB tmpfs filled up (needs root and mount; skipped with
 # a message otherwise). Directory gone: the output directory's parent is
 # a plain file meanwhile (always).
 source "$(dirname "$0")/../lib.sh"
@@ -59,7 +59,7 @@ run_case() {
 
 # ---- disk full ----------------------------------------------------------------
 mkdir -p "$FULL"
-if mount -t tmpfs -o size=64k,mode=0755 otprof-test "$FULL" 2>/dev/null; then
+if mount -t tmpfs -o size=1m,mode=0755 otprof-test "$FULL" 2>/dev/null; then
   mkdir -p "$FULL/out"
   run_case diskfull "$FULL/out" \
     'dd if=/dev/zero of="$FULL/filler" bs=4k 2>/dev/null; sync' \

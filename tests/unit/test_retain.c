@@ -190,6 +190,13 @@ static void test_limit(void)
     make_file(dfd, "other.1.0.cpu.pb.gz", 4000, 10);
     make_file(dfd, "s.10.0.cpu.pb.gz.bak", 4000, 10);
     symlinkat("s.10.1.cpu.pb.gz", dfd, "s.10.6.cpu.pb.gz");
+    /* Named like ours but another user's (root can make one): not ours. */
+    bool root = geteuid() == 0;
+    if (root) {
+        make_file(dfd, "s.10.7.cpu.pb.gz", 1000, 500);
+        if (fchownat(dfd, "s.10.7.cpu.pb.gz", 65534, 65534, 0) != 0)
+            exit(2);
+    }
     otp_dirlimit_result_t r;
     CHECK_EQ_INT(otp_dirlimit_enforce(dfd, "s", 3500, 10, 5, &r), 0);
     CHECK_EQ_INT(r.files, 6);
@@ -203,6 +210,8 @@ static void test_limit(void)
     CHECK(faccessat(dfd, "other.1.0.cpu.pb.gz", F_OK, 0) == 0);
     CHECK(faccessat(dfd, "s.10.0.cpu.pb.gz.bak", F_OK, 0) == 0);
     CHECK(faccessat(dfd, "s.10.6.cpu.pb.gz", F_OK, AT_SYMLINK_NOFOLLOW) == 0);
+    if (root)
+        CHECK(faccessat(dfd, "s.10.7.cpu.pb.gz", F_OK, 0) == 0);
     /* Limit below the current batch: everything else goes, it stays. */
     CHECK_EQ_INT(otp_dirlimit_enforce(dfd, "s", 10, 10, 5, &r), 0);
     CHECK_EQ_INT(r.deleted, 2);
