@@ -4,6 +4,9 @@
 #   make test     unit + preload tests ("N passed, N failed")
 #   make coverage line coverage of agent/ preload/ config/ over the tests
 #   make bench    the benchmark scripts (CPU, heap, export)
+#   make install  agent, otprof command, header, pkg-config file, man page and
+#                 /etc/otprof.ini (PREFIX=/usr/local, DESTDIR honoured); make uninstall
+#   make deb      build/otprof_<version>_<arch>.deb
 
 BUILD ?= build
 CC ?= cc
@@ -30,6 +33,20 @@ CORE_LIB = $(BUILD)/libotprof_core.a
 AGENT = $(BUILD)/libotprof_agent.so
 LDLIBS_AGENT = -Wl,-Bstatic -lprotobuf-c -linih -lz -Wl,-Bdynamic -ldl -lpthread -lm -lrt
 
+OTPROF_BIN = $(BUILD)/otprof
+MAN_PAGE = $(BUILD)/otprof.1
+SYS_INI = $(BUILD)/otprof.system.ini
+VERSION := $(shell sed -n 's/^\#define OTP_VERSION "\(.*\)"/\1/p' agent/internal.h)
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 PROG_SRC = $(sort $(wildcard tests/progs/*.c))
@@ -39,9 +56,9 @@ PROG_CXX_LIB = $(patsubst tests/progs/%.cc,$(BUILD)/progs/lib%.so,$(PROG_CXX_SRC
 TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps demo test test-deps coverage sanitize bench clean
+.PHONY: all deps demo test test-deps coverage sanitize bench clean install uninstall deb
 .SECONDARY: $(GEN_C) $(GEN_H)
-all: $(AGENT)
+all: $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI)
 
 # Missing Debian packages are installed by scripts/install-deps (apt-get).
 $(DEPS_STAMP):
@@ -101,10 +118,72 @@ $(BUILD)/tools/%: tests/tools/%.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fvisibility=default -Itests $< -o $@ $(CORE_LIB) $(LDLIBS_AGENT)
 
+# The otprof command links the agent's own config loader.
+$(OTPROF_BIN): cli/otprof.c $(CORE_LIB)
+	$(CC) $(CFLAGS_ALL) -DOTP_MULTIARCH='"$(MULTIARCH)"' $< -o $@ $(CORE_LIB) $(LDLIBS_AGENT)
+
+$(MAN_PAGE): man/otprof.1.in otprof.ini scripts/gen-man agent/internal.h
+	@mkdir -p $(BUILD)
+	scripts/gen-man $(VERSION) otprof.ini man/otprof.1.in > $@.tmp && mv $@.tmp $@
+
+# /etc/otprof.ini as installed: otprof.ini's keys and comments with every
+# key commented out, so that installing it changes nothing.
+$(SYS_INI): otprof.ini
+	@mkdir -p $(BUILD)
+	{ echo "; otprof system settings: the layer between the built-in defaults and"; \
+	  echo "; otprof.ini beside a program's executable (or OTPROF_CONFIG's file),"; \
+	  echo "; below OTPROF_* and above OTEL_* variables. Every key is commented out:"; \
+	  echo "; remove the ';' before a key to set it for every program on this host."; \
+	  echo "; Under secure execution (setuid, setgid, capabilities) this file is the"; \
+	  echo "; only one read, if root owns it and no one else may write it, and"; \
+	  echo "; [agent] enabled = true here is needed for the agent to run at all."; \
+	  echo "; 'otprof config -- PROGRAM' shows the result; see otprof(1)."; \
+	  sed -n '/^\[/,$$p' otprof.ini | sed 's/^\([A-Za-z_][A-Za-z_]*[ \t]*=\)/;\1/'; } > $@.tmp && mv $@.tmp $@
+
+# Installs into the loader's search path ($(PREFIX)/lib is in Debian's
+# ld.so.conf), so LD_PRELOAD=libotprof_agent.so works by bare name. An
+# existing /etc/otprof.ini is never overwritten; uninstall removes it only
+# if it is still the installed one.
+install: $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR)
+	install -m 0644 $(AGENT) $(DESTDIR)$(LIBDIR)/libotprof_agent.so
+	install -m 0755 $(OTPROF_BIN) $(DESTDIR)$(BINDIR)/otprof
+	install -m 0644 agent/otprof.h $(DESTDIR)$(INCLUDEDIR)/otprof.h
+	install -m 0644 $(MAN_PAGE) $(DESTDIR)$(MANDIR)/man1/otprof.1
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' \
+	  'agent=$${libdir}/libotprof_agent.so' '' 'Name: otprof' \
+	  'Description: otprof profiler; preload $${agent}, optionally call its trace-context API (otprof.h, weak symbols)' \
+	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' > $(DESTDIR)$(PKGCONFIGDIR)/otprof.pc
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/otprof.ini ]; then \
+	  echo "otprof: $(DESTDIR)$(SYSCONFDIR)/otprof.ini exists; kept"; \
+	else echo "install -m 0644 $(SYS_INI) $(DESTDIR)$(SYSCONFDIR)/otprof.ini"; \
+	  install -m 0644 $(SYS_INI) $(DESTDIR)$(SYSCONFDIR)/otprof.ini; fi
+	@if [ -z "$(DESTDIR)" ]; then echo ldconfig; ldconfig || echo "otprof: ldconfig failed; run it as root"; \
+	  ldconfig -p | grep -q 'libotprof_agent.so ' || echo "otprof: $(LIBDIR) is not in the loader's \
+	search path: use LD_PRELOAD=$(LIBDIR)/libotprof_agent.so or 'otprof run'"; fi
+
+uninstall: $(SYS_INI)
+	rm -f $(DESTDIR)$(LIBDIR)/libotprof_agent.so $(DESTDIR)$(BINDIR)/otprof \
+	  $(DESTDIR)$(INCLUDEDIR)/otprof.h $(DESTDIR)$(MANDIR)/man1/otprof.1 $(DESTDIR)$(PKGCONFIGDIR)/otprof.pc
+	@f=$(DESTDIR)$(SYSCONFDIR)/otprof.ini; if cmp -s $(SYS_INI) $$f; then echo "rm -f $$f"; rm -f $$f; \
+	  elif [ -e $$f ]; then echo "otprof: $$f differs from the installed one; kept"; fi
+	@if [ -z "$(DESTDIR)" ]; then echo ldconfig; ldconfig || true; fi
+
+# A Debian package of the same files under /usr (the library in the
+# multiarch directory, found by bare name) with /etc/otprof.ini a conffile.
+DEB = $(BUILD)/otprof_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null || echo amd64).deb
+deb: $(DEB)
+$(DEB): $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) scripts/build-deb
+	rm -rf $(BUILD)/deb
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(BUILD)/deb) PREFIX=/usr \
+	  LIBDIR=/usr/lib/$(MULTIARCH) SYSCONFDIR=/etc
+	scripts/build-deb $(BUILD)/deb $(VERSION) $@
+
 test-deps:
 	@scripts/install-deps test
 
-test: test-deps $(AGENT) $(UNIT_BIN) $(PROG_BIN) $(PROG_CXX_LIB) $(TOOL_BIN)
+test: test-deps $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) $(UNIT_BIN) $(PROG_BIN) $(PROG_CXX_LIB) $(TOOL_BIN)
 	@BUILD=$(BUILD) tests/run.sh
 
 demo: $(AGENT) $(BUILD)/progs/demo

@@ -156,8 +156,27 @@ static const otp_cfg_key_t otp_cfg_passthrough[] = {
 
 #define OTP_CFG_NKEYS OTP_ARRAY_LEN(otp_cfg_keys)
 
-enum { OTP_SRC_DEFAULT, OTP_SRC_SYSTEM, OTP_SRC_FILE, OTP_SRC_ENV };
-static const char *const otp_cfg_src_names[] = { "default", "system file", "file", "environment" };
+enum {
+    OTP_SRC_DEFAULT = OTP_CONFIG_DEFAULT,
+    OTP_SRC_SYSTEM = OTP_CONFIG_SYSTEM_FILE,
+    OTP_SRC_FILE = OTP_CONFIG_FILE,
+    OTP_SRC_ENV = OTP_CONFIG_OTPROF_ENV,
+    OTP_SRC_OTEL = OTP_CONFIG_OTEL_ENV,
+};
+static const char *const otp_cfg_src_names[] = { "default", "system file", "file", "environment",
+                                                 "OTEL environment" };
+
+/* Where each key's value came from in the last reporting pass, for
+ * otp_config_item: the file (path and line) or the OTEL_* variable. */
+typedef struct otp_cfg_origin {
+    const char *what; /* file path or variable name; NULL: see src */
+    int line;
+} otp_cfg_origin_t;
+static unsigned char otp_cfg_last_src[OTP_CFG_NKEYS];
+static otp_cfg_origin_t otp_cfg_last_origin[OTP_CFG_NKEYS];
+/* The executable whose settings are loaded: NULL = this process's
+ * (otp_config_load_for lets the otprof command name another one). */
+static const char *otp_cfg_exe;
 
 /* One load pass. The load runs two passes over the same inputs: a quiet
  * one to learn log_level, then the reporting one, so that its messages
@@ -168,6 +187,7 @@ typedef struct otp_cfg_pass {
     bool secure;
     int problems;
     unsigned char src[OTP_CFG_NKEYS];
+    otp_cfg_origin_t origin[OTP_CFG_NKEYS];
 
     /* INI parse state */
     const char *path;
@@ -761,8 +781,10 @@ static int otp_cfg_on_ini(void *user, const char *section, const char *name, con
         return 1;
     }
     snprintf(subject, sizeof subject, "%s:%d: %s.%s: ", p->path, p->lineno, k->section, k->key);
-    if (otp_cfg_apply(p, k, subject, value, false))
+    if (otp_cfg_apply(p, k, subject, value, false)) {
         p->src[k - otp_cfg_keys] = p->file_src;
+        p->origin[k - otp_cfg_keys] = (otp_cfg_origin_t){ p->path, p->lineno };
+    }
     return 1;
 }
 
@@ -956,7 +978,10 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
             continue;
         char subject[64];
         snprintf(subject, sizeof subject, "%s: ", fallbacks[i].var);
-        otp_cfg_apply(p, k, subject, v, true);
+        if (otp_cfg_apply(p, k, subject, v, true)) {
+            p->src[k - otp_cfg_keys] = OTP_SRC_OTEL;
+            p->origin[k - otp_cfg_keys] = (otp_cfg_origin_t){ fallbacks[i].var, 0 };
+        }
     }
 }
 
@@ -965,9 +990,19 @@ static void otp_cfg_derive(otp_cfg_pass_t *p)
 {
     otp_config_t *cfg = p->cfg;
     if (!cfg->service_name[0] &&
-        !otp_cfg_attr_service_name(cfg->resource_attributes, cfg->service_name,
-                                   sizeof cfg->service_name)) {
+        otp_cfg_attr_service_name(cfg->resource_attributes, cfg->service_name,
+                                  sizeof cfg->service_name)) {
+        const otp_cfg_key_t *k = otp_cfg_find("agent", "service_name");
+        if (k) {
+            p->src[k - otp_cfg_keys] = OTP_SRC_OTEL;
+            p->origin[k - otp_cfg_keys] = (otp_cfg_origin_t){ "OTEL_RESOURCE_ATTRIBUTES", 0 };
+        }
+    } else if (!cfg->service_name[0]) {
         const char *exe = otp_exe_name();
+        if (otp_cfg_exe) {
+            const char *slash = strrchr(otp_cfg_exe, '/');
+            exe = slash ? slash + 1 : otp_cfg_exe;
+        }
         snprintf(cfg->service_name, sizeof cfg->service_name, "%s",
                  exe && *exe ? exe : "unknown_service");
     }
@@ -1038,6 +1073,10 @@ static int otp_cfg_pass(otp_config_t *cfg, const otp_cfg_file_t *files, size_t n
             cfg->agent_enabled = false;
     }
     otp_cfg_derive(&p);
+    if (!quiet) {
+        memcpy(otp_cfg_last_src, p.src, sizeof p.src);
+        memcpy(otp_cfg_last_origin, p.origin, sizeof p.origin);
+    }
 
     if (!quiet && otp_log_get_level() >= OTP_LOG_DEBUG) {
         char cur[OTP_CFG_SHOW + 16];
@@ -1059,6 +1098,12 @@ int otp_config_load(otp_config_t *cfg)
 
 int otp_config_load_as(otp_config_t *cfg, bool secure, const char *system_path)
 {
+    return otp_config_load_for(cfg, secure, system_path, NULL);
+}
+
+int otp_config_load_for(otp_config_t *cfg, bool secure, const char *system_path, const char *exe_path)
+{
+    otp_cfg_exe = exe_path;
     static char bufs[2][OTP_CFG_FILE_MAX + 1];
     static char exe_ini[PATH_MAX];
     otp_cfg_file_t files[2] = { { .path = system_path, .system = true, .buf = bufs[0] },
@@ -1081,7 +1126,7 @@ int otp_config_load_as(otp_config_t *cfg, bool secure, const char *system_path)
         f->path = named;
         f->by_env = true;
     } else {
-        const char *exe = otp_exe_path();
+        const char *exe = otp_cfg_exe ? otp_cfg_exe : otp_exe_path();
         const char *slash = exe ? strrchr(exe, '/') : NULL;
         if (slash) {
             int n = snprintf(exe_ini, sizeof exe_ini, "%.*s/otprof.ini", (int)(slash - exe), exe);
@@ -1100,4 +1145,40 @@ int otp_config_load_as(otp_config_t *cfg, bool secure, const char *system_path)
     otp_cfg_pass(cfg, files, 2, secure, true);
     otp_log_set_level(cfg->log_level);
     return otp_cfg_pass(cfg, files, 2, secure, false);
+}
+
+bool otp_config_item(const otp_config_t *cfg, size_t i, otp_config_item_t *out)
+{
+    if (i >= OTP_CFG_NKEYS)
+        return false;
+    const otp_cfg_key_t *k = &otp_cfg_keys[i];
+    out->section = k->section;
+    out->key = k->key;
+    out->doc = k->doc;
+    out->source = (otp_config_source_t)otp_cfg_last_src[i];
+    out->source_name = otp_cfg_src_names[otp_cfg_last_src[i]];
+    out->origin[0] = '\0';
+    const otp_cfg_origin_t *o = &otp_cfg_last_origin[i];
+    if (out->source == OTP_CONFIG_OTPROF_ENV)
+        otp_cfg_env_name(k, out->origin, sizeof out->origin);
+    else if (o->what && o->line > 0)
+        snprintf(out->origin, sizeof out->origin, "%s:%d", o->what, o->line);
+    else if (o->what)
+        snprintf(out->origin, sizeof out->origin, "%s", o->what);
+
+    if (k->type != OTP_CT_STR) {
+        const char *v = otp_cfg_current(cfg, k, out->value, sizeof out->value);
+        if (v != out->value)
+            snprintf(out->value, sizeof out->value, "%s", v);
+        return true;
+    }
+    /* Whole strings here (messages cut them), still without secrets. */
+    static char tmp[sizeof out->value];
+    const char *s = (const char *)cfg + k->off;
+    if (otp_cfg_is_secret(k))
+        s = otp_cfg_redact(s, tmp, sizeof tmp);
+    else if (otp_cfg_is_url(k))
+        s = otp_cfg_redact_url(s, tmp, sizeof tmp);
+    snprintf(out->value, sizeof out->value, "%s", s);
+    return true;
 }

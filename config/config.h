@@ -12,6 +12,7 @@
 #define OTP_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define OTP_CFG_STR 512
@@ -76,6 +77,32 @@ int otp_config_load(otp_config_t *cfg);
 /* otp_config_load with secure execution and the system file's path given
  * (otp_config_load: getauxval(AT_SECURE), and the path above). */
 int otp_config_load_as(otp_config_t *cfg, bool secure, const char *system_path);
+
+/* otp_config_load_as for the executable exe (its directory holds the
+ * "file beside the binary"; its name is the default service name) instead
+ * of this process's own; NULL = this process (the otprof command). */
+int otp_config_load_for(otp_config_t *cfg, bool secure, const char *system_path, const char *exe);
+
+/* Where a setting's value came from. */
+typedef enum otp_config_source {
+    OTP_CONFIG_DEFAULT,     /* the built-in default (or derived from other settings) */
+    OTP_CONFIG_SYSTEM_FILE, /* /etc/otprof.ini */
+    OTP_CONFIG_FILE,        /* otprof.ini beside the executable, or OTPROF_CONFIG's file */
+    OTP_CONFIG_OTPROF_ENV,  /* OTPROF_<SECTION>_<KEY> */
+    OTP_CONFIG_OTEL_ENV,    /* a standard OTEL_* variable */
+} otp_config_source_t;
+
+typedef struct otp_config_item {
+    const char *section, *key, *doc;
+    char value[2048 + 64];    /* as text; header values and URL userinfo redacted */
+    otp_config_source_t source;
+    const char *source_name;  /* "default", "system file", "file", "environment", ... */
+    char origin[4096 + 32];   /* "path:line" or the variable's name; "" for defaults */
+} otp_config_item_t;
+
+/* The i-th key (in otprof.ini order) of cfg as loaded by the last
+ * otp_config_load*; false once i is past the last key. */
+bool otp_config_item(const otp_config_t *cfg, size_t i, otp_config_item_t *out);
 
 /* Defaults only (tests). */
 void otp_config_defaults(otp_config_t *cfg);
