@@ -186,7 +186,7 @@ test-deps:
 test: test-deps $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) $(UNIT_BIN) $(PROG_BIN) $(PROG_CXX_LIB) $(TOOL_BIN)
 	@BUILD=$(BUILD) tests/run.sh
 
-demo: $(AGENT) $(BUILD)/progs/demo
+demo: $(AGENT) $(OTPROF_BIN) $(BUILD)/progs/demo
 	@scripts/demo $(BUILD)
 
 coverage:
