@@ -752,7 +752,7 @@ static void test_redaction(void)
     setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "u:p@host:4318", 1);
     unsetenv("OTPROF_EXPORT_ENDPOINT");
     CHECK_EQ_INT(load(&c), 0);
-    CHECK(strstr(err, "export.endpoint = \"<redacted>@host:4318\" (default)\n") != NULL);
+    CHECK(strstr(err, "export.endpoint = \"<redacted>@host:4318\" (OTEL environment)\n") != NULL);
     setenv("OTPROF_EXPORT_ENDPOINT", "https://host/a@b", 1);
     CHECK_EQ_INT(load(&c), 0);
     CHECK(strstr(err, "export.endpoint = \"https://host/a@b\" (environment)\n") != NULL);
