@@ -45,6 +45,7 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
 SYSCONFDIR ?= /etc
 
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
@@ -143,10 +144,14 @@ $(SYS_INI): otprof.ini
 # Installs into the loader's search path ($(PREFIX)/lib is in Debian's
 # ld.so.conf), so LD_PRELOAD=libotprof_agent.so works by bare name. An
 # existing /etc/otprof.ini is never overwritten; uninstall removes it only
-# if it is still the installed one.
+# if it is still the installed one. Installing to the live system records
+# the directories it had to create in $(DATADIR)/otprof/created-dirs, and
+# uninstall removes those (when empty) too.
+INSTALL_RECORD = $(if $(DESTDIR),-,$(DATADIR)/otprof/created-dirs)
 install: $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI)
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) \
-	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR)
+	scripts/mkdirs $(INSTALL_RECORD) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR) \
+	  $(if $(DESTDIR),,$(DATADIR)/otprof)
 	install -m 0644 $(AGENT) $(DESTDIR)$(LIBDIR)/libotprof_agent.so
 	install -m 0755 $(OTPROF_BIN) $(DESTDIR)$(BINDIR)/otprof
 	install -m 0644 agent/otprof.h $(DESTDIR)$(INCLUDEDIR)/otprof.h
@@ -168,6 +173,7 @@ uninstall: $(SYS_INI)
 	  $(DESTDIR)$(INCLUDEDIR)/otprof.h $(DESTDIR)$(MANDIR)/man1/otprof.1 $(DESTDIR)$(PKGCONFIGDIR)/otprof.pc
 	@f=$(DESTDIR)$(SYSCONFDIR)/otprof.ini; if cmp -s $(SYS_INI) $$f; then echo "rm -f $$f"; rm -f $$f; \
 	  elif [ -e $$f ]; then echo "otprof: $$f differs from the installed one; kept"; fi
+	$(if $(DESTDIR),,scripts/mkdirs --remove $(INSTALL_RECORD))
 	@if [ -z "$(DESTDIR)" ]; then echo ldconfig; ldconfig || true; fi
 
 # A Debian package of the same files under /usr (the library in the

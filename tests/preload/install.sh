@@ -64,6 +64,16 @@ mk install DESTDIR="$stage" > /dev/null 2>&1; rm -f "$sysini"; mk install DESTDI
 mk uninstall DESTDIR="$stage" > /dev/null 2>&1
 check "uninstall of an unedited install leaves no file" [ -z "$(find "$stage" -type f)" ]
 
+# A prefix of its own, installed as to the live system (no DESTDIR):
+# uninstall removes the files and every directory install created.
+pfx="$WORK/prefix/p"; mkdir -p "$WORK/prefix"
+mk install PREFIX="$pfx" SYSCONFDIR="$pfx/etc" > "$WORK/pfx.log" 2>&1
+check "make install PREFIX=...: 7 files (the 6 and the created-dirs record)" \
+  [ "$(find "$pfx" -type f | wc -l)" -eq 7 -a -f "$pfx/share/otprof/created-dirs" ]
+mk uninstall PREFIX="$pfx" SYSCONFDIR="$pfx/etc" > /dev/null 2>&1
+check "make uninstall PREFIX=...: removes the directories it created, keeps the one before" \
+  [ ! -e "$pfx" -a -d "$WORK/prefix" ]
+
 # ---- otprof --version, --help, usage errors ---------------------------------
 check "otprof --version prints $VERSION" [ "$("$OTPROF" --version)" = "otprof $VERSION" ]
 for h in "--help" "run --help" "config --help" "help run" "help config"; do
@@ -160,7 +170,7 @@ if ls /usr/local/lib/libotprof_agent.so /usr/local/bin/otprof > /dev/null 2>&1 |
   echo "SKIP: $T_NAME: an otprof is installed on this host already; live install and dpkg not tried"
   finish
 fi
-snapshot() { { find /usr/local -xdev \( -type f -o -type l \) 2>/dev/null; ls /etc/otprof.ini 2>/dev/null; } | sort; }
+snapshot() { { find /usr/local -xdev 2>/dev/null; ls /etc/otprof.ini 2>/dev/null; } | sort; }
 before=$(snapshot)
 had_etc=$([ -e /etc/otprof.ini ] && echo 1 || echo 0)
 cleanup_live() { mk uninstall > /dev/null 2>&1; dpkg -P otprof > /dev/null 2>&1; }
@@ -178,7 +188,8 @@ check "live: otprof in PATH, man otprof found, pkg-config finds otprof" \
 /usr/local/bin/otprof run OTPROF_EXPORT_OUTPUT_DIR="$WORK/live2" -- "$PROG" 1 0.2 > /dev/null 2>&1
 check "live: installed otprof run finds the installed agent" one_profile "$WORK/live2"
 mk uninstall > /dev/null 2>&1
-check "live make uninstall leaves nothing behind" [ "$(snapshot)" = "$before" ]
+check "live make uninstall leaves nothing behind, no directory either" [ "$(snapshot)" = "$before" ]
+[ "$(snapshot)" = "$before" ] || diff <(echo "$before") <(snapshot)
 check "live: the loader forgot the agent" bash -c '! ldconfig -p | grep -q libotprof_agent'
 
 start=$SECONDS
