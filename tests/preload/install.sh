@@ -201,7 +201,9 @@ glibc=$(objdump -T "$AGENT" "$OTPROF" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GL
 check "deb: Depends has libc6 (>= $glibc)" bash -c 'grep -qF "libc6 (>= $2)" <<<"$1"' _ "$depends" "$glibc"
 # Every library the agent links or dlopens by soname must come from a
 # package in Depends (ldd does not show the dlopened ones).
-sonames=$( { grep -ho 'dlopen("lib[^"]*", RTLD_NOW | RTLD_LOCAL)' "$ROOT"/agent/*.c | sed 's/dlopen("\([^"]*\)".*/\1/';
+# (RTLD_NOLOAD opens only look for what the app loaded itself.)
+sonames=$( { grep -h 'dlopen("lib' "$ROOT"/agent/*.c "$ROOT"/preload/*.c | grep -v RTLD_NOLOAD |
+               grep -o 'dlopen("[^"]*"' | sed 's/dlopen("\([^"]*\)"/\1/';
              readelf -d "$AGENT" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'; } | sort -u)
 nodep=0
 for so in $sonames; do
