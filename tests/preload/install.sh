@@ -160,6 +160,20 @@ if [ "$(id -u)" -eq 0 ] && id nobody > /dev/null 2>&1; then
     bash -c 'grep -q "^; setuid: secure execution" <<<"$1" && grep -q "^frequency_hz = 100 *; default$" <<<"$1" && grep -q "^enabled = false" <<<"$1"' _ "$cfg"
 fi
 
+# ---- README recipe: the systemd drop-in is valid --------------------------------
+if command -v systemd-analyze > /dev/null; then
+  mkdir -p "$WORK/units/myapp.service.d"
+  printf '[Unit]\nDescription=t\n[Service]\nExecStart=/bin/true\n' > "$WORK/units/myapp.service"
+  awk '/^    \[Service\]$/ { on = 1 } on && /^    / { sub(/^    /, ""); print; next } on { exit }' \
+    "$ROOT/README.md" > "$WORK/units/myapp.service.d/otprof.conf"
+  out=$(cd "$WORK/units" && SYSTEMD_UNIT_PATH="$WORK/units:" systemd-analyze verify myapp.service 2>&1)
+  check "README's systemd drop-in: preloads by bare name and systemd-analyze verify accepts it" \
+    bash -c 'grep -qx "Environment=LD_PRELOAD=libotprof_agent.so" "$1" && [ -z "$2" ]' _ "$WORK/units/myapp.service.d/otprof.conf" "$out"
+  [ -z "$out" ] || echo "$out" | head -3
+else
+  echo "SKIP: $T_NAME: no systemd-analyze; README's drop-in not verified"
+fi
+
 # ---- live install and the Debian package (root only) ----------------------------
 if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: $T_NAME: live make install and dpkg need root"
@@ -222,6 +236,24 @@ check "deb: bare-name preload writes a profile" one_profile "$WORK/deb"
 check "deb: no loader complaint" [ ! -s "$WORK/deb.err" ]
 /usr/bin/otprof run OTPROF_EXPORT_OUTPUT_DIR="$WORK/deb2" -- "$PROG" 1 0.2 > /dev/null 2>&1
 check "deb: /usr/bin/otprof run finds the agent" one_profile "$WORK/deb2"
+# README's /etc/ld.so.preload line, in a private mount namespace over an
+# overlay of /etc: the host's own /etc is never touched.
+line=$(grep -o 'echo /usr/lib/x86_64-linux-gnu/libotprof_agent.so >> /etc/ld.so.preload' "$ROOT/README.md")
+host_preload=$(cat /etc/ld.so.preload 2>/dev/null | md5sum)
+mkdir -p "$WORK/ov/up" "$WORK/ov/wk" "$WORK/ovout"; chmod 1777 "$WORK/ovout"
+if [ -n "$line" ] && unshare -m sh -c "mount -t overlay overlay -o lowerdir=/etc,upperdir=$WORK/ov/up,workdir=$WORK/ov/wk /etc" 2>/dev/null; then
+  bare=$(su nobody -s /bin/sh -c "passwd -S nobody" 2>&1; echo "rc=$?")
+  unshare -m sh -c "mount -t overlay overlay -o lowerdir=/etc,upperdir=$WORK/ov/up,workdir=$WORK/ov/wk /etc && $line &&
+    cd '$WORK/ovout' && env -i PATH=/usr/bin:/bin '$PROG' 1 0.3 > /dev/null &&
+    su nobody -s /bin/sh -c 'passwd -S nobody' > '$WORK/ov/suid' 2>&1; echo rc=\$? >> '$WORK/ov/suid'"
+  check "ld.so.preload recipe: a program started with an empty environment is profiled" \
+    one_profile "$WORK/ovout/otprof-out"
+  check "ld.so.preload recipe: a setuid program (passwd) run by nobody behaves as without it" \
+    [ "$(cat "$WORK/ov/suid")" = "$bare" ]
+else
+  echo "SKIP: $T_NAME: no overlay mount in a private namespace here; ld.so.preload recipe not tried"
+fi
+check "the host's /etc/ld.so.preload is untouched" [ "$(cat /etc/ld.so.preload 2>/dev/null | md5sum)" = "$host_preload" ]
 dpkg -P otprof > "$WORK/dpkg.log" 2>&1
 check "dpkg -P removes it all, the loader forgot it" \
   bash -c '! dpkg-query -W otprof >/dev/null 2>&1 && [ ! -e /usr/bin/otprof ] && ! ldconfig -p | grep -q libotprof_agent && [ "$1" = 1 -o ! -e /etc/otprof.ini ]' _ "$had_etc"
