@@ -56,6 +56,13 @@
 __thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
 /* Per-thread PRNG state; 0 = the countdown is not a real draw yet. */
 static OTP_TLS uint64_t tls_rng;
+/* Samples this thread has unwound. Its first ones walk without
+ * libunwind's per-thread frame cache: filling that cache's 256 KiB costs
+ * more than a few dozen uncached walks, and most short-lived threads
+ * never take that many samples (200 threads that each sample a few times
+ * would otherwise spend most of their life in page faults and munmap). */
+static OTP_TLS uint32_t tls_walks;
+#define UNCACHED_WALKS 16
 /* Per-thread cache of recently interned stacks, by 64-bit stack hash: a
  * loop that keeps allocating from one place skips the shared store (and
  * its cache misses). A false hit needs two different stacks with equal
@@ -150,8 +157,15 @@ static inline bool in_self(uint64_t pc)
 static uint32_t capture(uint64_t *out, uintptr_t ra)
 {
     int m = 0;
-    if ((ra < ldso_lo || ra >= ldso_hi) && otp_unwind_ready())
-        m = otp_unwind_here(out, max_depth + SKIP_MAX, 0);
+    if ((ra < ldso_lo || ra >= ldso_hi) && otp_unwind_ready()) {
+        m = -1;
+        if (tls_walks < UNCACHED_WALKS) {
+            tls_walks++;
+            m = otp_unwind_here_uncached(out, max_depth + SKIP_MAX, 0);
+        }
+        if (m < 0)
+            m = otp_unwind_here(out, max_depth + SKIP_MAX, 0);
+    }
     int k = 0;
     while (k < m && k < SKIP_MAX && in_self(out[k]))
         k++;
