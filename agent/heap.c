@@ -369,6 +369,14 @@ void otp_heap_init(void)
     atomic_store(&heap_on, 1);
 }
 
+void otp_heap_stop(void)
+{
+    /* From now on the slow path only resets the countdown: no unwinding,
+     * no getpid, no syscall of any kind. Tracked blocks are still
+     * removed on free (lock-free, no syscalls) so the tables stay right. */
+    atomic_store(&heap_on, 0);
+}
+
 /* ---- flusher side -------------------------------------------------------- */
 
 typedef struct site_stat {
