@@ -38,7 +38,7 @@ static atomic_flag said = ATOMIC_FLAG_INIT;
 /* The flusher's thread name (flusher.c names it with PR_SET_NAME). */
 #define FLUSHER_COMM "otprof-flush"
 /* How long to wait for a flusher that had nothing to export to end. */
-#define FLUSHER_GONE_MS 500
+#define FLUSHER_GONE_MS 3000
 
 typedef struct find_ctx {
     bool found;
