@@ -21,10 +21,14 @@
  */
 #include "sandbox.h"
 
+#include <linux/capability.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "heap.h"
@@ -81,9 +85,25 @@ static void stop_agent(void)
     wait_flusher_gone();
 }
 
+/* A filter needs no_new_privs or CAP_SYS_ADMIN, or the kernel refuses
+ * it (EACCES) and nothing changes: no reason to stop then. */
+static bool filter_refused(void)
+{
+    if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0)
+        return false;
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &hdr, data) != 0)
+        return false;
+    return !(data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN));
+}
+
 void otp_sandbox_before_seccomp(int mode)
 {
     if (otp_tls_in_agent || !otp_agent_running())
+        return;
+    if (mode == OTP_SANDBOX_FILTER && filter_refused())
         return;
     if (atomic_exchange(&dormant, 1))
         return;

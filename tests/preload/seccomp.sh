@@ -25,4 +25,12 @@ for mode in kill-timer eperm-openat kill-sigaction strict; do
   check "$mode: nothing sampled after it (after_alloc: ${after:-none})" [ -z "$after" ]
   check "$mode: the CPU profile was exported" [ -n "$(ls "$WORK"/out/seccomp_app.*.cpu.pb.gz 2>/dev/null)" ]
 done
+
+# A filter the kernel refuses (EACCES) restricts nothing: profiling goes on.
+same_as_bare "refused" "$P" refused
+rm -rf "$WORK/out"
+log=$(under_agent OTPROF_MEMORY_SAMPLE_BYTES=1 OTPROF_AGENT_LOG_LEVEL=info -- "$P" refused 2>&1 >/dev/null)
+check "refused: no stop announced" [ "$(grep -c 'restricts its system calls' <<<"$log")" -eq 0 ]
+after=$(awk '$1=="fn" && $2=="after_alloc" {print $3}' <<<"$("$HS" "$WORK"/out/seccomp_app.*.heap.pb.gz 2>/dev/null)")
+check "refused: allocations after it still sampled: after_alloc 80000 (got ${after:-nothing})" [ "${after:-0}" = 80000 ]
 finish

@@ -5,6 +5,8 @@
  *   kill-timer    filter (prctl): timer_create kills the process
  *   eperm-openat  filter (seccomp syscall, TSYNC): openat fails, EPERM
  *   kill-sigaction filter (prctl): rt_sigaction kills the process
+ *   refused       a filter the kernel refuses (EACCES: no no_new_privs,
+ *                 CAP_SYS_ADMIN dropped): nothing is restricted
  *   strict        one thread enters strict mode (read, write, exit,
  *                 sigreturn only), computes, allocates from its warmed
  *                 arena, writes its result and exits with SYS_exit
@@ -17,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -94,6 +97,23 @@ static void *after_thread(void *arg)
     return (void *)(uintptr_t)(r & 1);
 }
 
+/* Without no_new_privs and without CAP_SYS_ADMIN the kernel refuses a
+ * filter (EACCES). */
+static int install_filter_refused(void)
+{
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    if (syscall(SYS_capget, &hdr, data) != 0)
+        return -2;
+    data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective &= ~CAP_TO_MASK(CAP_SYS_ADMIN);
+    if (syscall(SYS_capset, &hdr, data) != 0)
+        return -2;
+    struct sock_filter f[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)};
+    struct sock_fprog prog = {1, f};
+    int rc = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+    return rc == -1 && errno == EACCES ? -13 : rc;
+}
+
 static int install_filter(int nr, unsigned action, int via_syscall)
 {
     struct sock_filter f[] = {
@@ -157,6 +177,8 @@ int main(int argc, char **argv)
             rc = install_filter(SYS_openat, SECCOMP_RET_ERRNO | EPERM, 1);
         else if (strcmp(mode, "kill-sigaction") == 0)
             rc = install_filter(SYS_rt_sigaction, SECCOMP_RET_KILL_PROCESS, 0);
+        else if (strcmp(mode, "refused") == 0)
+            rc = install_filter_refused();
         else
             return 2;
         printf("filter: %d\n", rc);
