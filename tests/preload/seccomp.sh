@@ -1,7 +1,8 @@
 # Programs that restrict their own system calls halfway through
 # (tests/progs/seccomp_app): a filter that kills on timer_create, one
 # that fails openat with EPERM (installed with the seccomp syscall and
-# TSYNC), one that kills on rt_sigaction, and strict mode in one thread.
+# TSYNC), one that kills on rt_sigaction, one loaded with libseccomp
+# (which probes the kernel first), and strict mode in one thread.
 # Each must behave exactly as without the agent (output, exit status),
 # the data sampled before the restriction must be exported, nothing after
 # it sampled, and the agent must say so once at info level.
@@ -10,7 +11,7 @@ HS="$BUILD/tools/heapsum"
 P="$PROGS/seccomp_app"
 
 AGENT_SETTINGS=(OTPROF_CPU_FREQUENCY_HZ=1000 OTPROF_MEMORY_SAMPLE_BYTES=1024 OTPROF_EXPORT_INTERVAL_MS=100)
-for mode in kill-timer eperm-openat kill-sigaction strict; do
+for mode in kill-timer eperm-openat kill-sigaction libseccomp strict; do
   same_as_bare "$mode" "$P" "$mode"
 
   rm -rf "$WORK/out"

@@ -5,6 +5,7 @@
  *   kill-timer    filter (prctl): timer_create kills the process
  *   eperm-openat  filter (seccomp syscall, TSYNC): openat fails, EPERM
  *   kill-sigaction filter (prctl): rt_sigaction kills the process
+ *   libseccomp    filter loaded with libseccomp: timer_create kills
  *   refused       a filter the kernel refuses (EACCES: no no_new_privs,
  *                 CAP_SYS_ADMIN dropped): nothing is restricted
  *   strict        one thread enters strict mode (read, write, exit,
@@ -16,6 +17,7 @@
  * (the same with or without a profiler).
  * Usage: seccomp_app MODE
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -95,6 +97,33 @@ static void *after_thread(void *arg)
     (void)arg;
     uint64_t r = after_burn() ^ after_alloc(20000);
     return (void *)(uintptr_t)(r & 1);
+}
+
+/* libseccomp (loaded at run time: no build dependency), as most programs
+ * do it: it probes the kernel, sets no_new_privs and loads the filter
+ * with the seccomp syscall. */
+#define SCMP_ACT_KILL_PROCESS 0x80000000U
+#define SCMP_ACT_ALLOW 0x7fff0000U
+static int install_libseccomp(int nr)
+{
+    void *h = dlopen("libseccomp.so.2", RTLD_NOW);
+    if (!h)
+        return -2;
+    void *(*init)(uint32_t) = (void *(*)(uint32_t))dlsym(h, "seccomp_init");
+    int (*rule_add)(void *, uint32_t, int, unsigned, ...) =
+        (int (*)(void *, uint32_t, int, unsigned, ...))dlsym(h, "seccomp_rule_add");
+    int (*load)(void *) = (int (*)(void *))dlsym(h, "seccomp_load");
+    void (*release)(void *) = (void (*)(void *))dlsym(h, "seccomp_release");
+    if (!init || !rule_add || !load || !release)
+        return -2;
+    void *ctx = init(SCMP_ACT_ALLOW);
+    if (!ctx)
+        return -3;
+    int rc = rule_add(ctx, SCMP_ACT_KILL_PROCESS, nr, 0);
+    if (rc == 0)
+        rc = load(ctx);
+    release(ctx);
+    return rc;
 }
 
 /* Without no_new_privs and without CAP_SYS_ADMIN the kernel refuses a
@@ -177,6 +206,8 @@ int main(int argc, char **argv)
             rc = install_filter(SYS_openat, SECCOMP_RET_ERRNO | EPERM, 1);
         else if (strcmp(mode, "kill-sigaction") == 0)
             rc = install_filter(SYS_rt_sigaction, SECCOMP_RET_KILL_PROCESS, 0);
+        else if (strcmp(mode, "libseccomp") == 0)
+            rc = install_libseccomp(SYS_timer_create);
         else if (strcmp(mode, "refused") == 0)
             rc = install_filter_refused();
         else
