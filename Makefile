@@ -3,7 +3,7 @@
 #   make demo     build and profile the bundled demo, print its top functions
 #   make test     unit + preload tests ("N passed, N failed")
 #   make coverage line coverage of agent/ preload/ config/ over the tests
-#   make bench    the benchmark scripts (CPU, heap, export)
+#   make bench    the benchmark scripts (CPU, heap, export, threads)
 #   make install  agent, otprof command, header, pkg-config file, man page and
 #                 /etc/otprof.ini (PREFIX=/usr/local, DESTDIR honoured); make uninstall
 #   make deb      build/otprof_<version>_<arch>.deb
@@ -211,6 +211,7 @@ bench: $(AGENT) $(PROG_BIN)
 	scripts/bench-cpu
 	@[ ! -x scripts/bench-heap ] || scripts/bench-heap
 	@[ ! -x scripts/bench-export ] || scripts/bench-export
+	@[ ! -x scripts/bench-threads ] || scripts/bench-threads
 
 clean:
 	rm -rf $(BUILD) build-cov build-san

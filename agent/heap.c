@@ -56,6 +56,13 @@
 __thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
 /* Per-thread PRNG state; 0 = the countdown is not a real draw yet. */
 static OTP_TLS uint64_t tls_rng;
+/* Samples this thread has unwound. Its first ones walk without
+ * libunwind's per-thread frame cache: filling that cache's 256 KiB costs
+ * more than a few dozen uncached walks, and most short-lived threads
+ * never take that many samples (200 threads that each sample a few times
+ * would otherwise spend most of their life in page faults and munmap). */
+static OTP_TLS uint32_t tls_walks;
+#define UNCACHED_WALKS 16
 /* Per-thread cache of recently interned stacks, by 64-bit stack hash: a
  * loop that keeps allocating from one place skips the shared store (and
  * its cache misses). A false hit needs two different stacks with equal
@@ -150,8 +157,15 @@ static inline bool in_self(uint64_t pc)
 static uint32_t capture(uint64_t *out, uintptr_t ra)
 {
     int m = 0;
-    if ((ra < ldso_lo || ra >= ldso_hi) && otp_unwind_ready())
-        m = otp_unwind_here(out, max_depth + SKIP_MAX, 0);
+    if ((ra < ldso_lo || ra >= ldso_hi) && otp_unwind_ready()) {
+        m = -1;
+        if (tls_walks < UNCACHED_WALKS) {
+            tls_walks++;
+            m = otp_unwind_here_uncached(out, max_depth + SKIP_MAX, 0);
+        }
+        if (m < 0)
+            m = otp_unwind_here(out, max_depth + SKIP_MAX, 0);
+    }
     int k = 0;
     while (k < m && k < SKIP_MAX && in_self(out[k]))
         k++;
@@ -355,6 +369,14 @@ void otp_heap_init(void)
     atomic_store(&heap_on, 1);
 }
 
+void otp_heap_stop(void)
+{
+    /* From now on the slow path only resets the countdown: no unwinding,
+     * no getpid, no syscall of any kind. Tracked blocks are still
+     * removed on free (lock-free, no syscalls) so the tables stay right. */
+    atomic_store(&heap_on, 0);
+}
+
 /* ---- flusher side -------------------------------------------------------- */
 
 typedef struct site_stat {
@@ -437,10 +459,15 @@ static bool stats_reserve(size_t n)
     return true;
 }
 
+/* The walk meets blocks of stacks interned after the statistics were
+ * sized (app threads keep sampling meanwhile): those count in the
+ * profile but not in the per-site statistics until the next interval. */
 typedef struct live_ctx {
     otp_agg_t *agg;
     bool have_stats;
+    uint32_t nsites; /* statistics cover sites [0, nsites) */
     uint64_t blocks;
+    uint64_t late;   /* blocks of sites >= nsites */
 } live_ctx_t;
 
 static void visit_live(void *vctx, uintptr_t addr, otp_live_val_t v)
@@ -455,10 +482,12 @@ static void visit_live(void *vctx, uintptr_t addr, otp_live_val_t v)
     int64_t vals[OTP_MAX_VALUES] = {0, 0, 1, (int64_t)size};
     otp_agg_add(c->agg, &k, NULL, vals);
     c->blocks++;
-    if (c->have_stats) {
+    if (c->have_stats && site >= 0 && (uint32_t)site < c->nsites) {
         double sc = scale_for(size);
         stats[site].bytes += (double)size * sc;
         stats[site].objects += sc;
+    } else {
+        c->late++;
     }
 }
 
@@ -510,7 +539,7 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
     }
 
     /* The live heap now. */
-    live_ctx_t lc = {a, stats_reserve(nsites), 0};
+    live_ctx_t lc = {a, stats_reserve(nsites), nsites, 0, 0};
     if (lc.have_stats) {
         for (uint32_t s = 0; s < nsites; s++) {
             stats[s].prev = stats[s].bytes;
@@ -567,10 +596,10 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
             total = 0;
         }
     }
-    if (total) {
+    if (total && pm.nsamples)
         memcpy(merged, pm.samples, pm.nsamples * sizeof *merged);
+    if (total && pe.nsamples)
         memcpy(merged + pm.nsamples, pe.samples, pe.nsamples * sizeof *merged);
-    }
     prof.samples = total ? merged : NULL;
     prof.nsamples = total;
     /* The profile now points into `a`; the next interval fills the other
@@ -586,9 +615,10 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
     otp_live_get_stats(&ls);
     uint64_t rf = atomic_load(&n_ring_full);
     OTP_INFO("agent memory: %.1f MiB allocated, %.1f MiB resident; heap: %llu sampled blocks live, "
-             "%llu stacks, %llu samples counted without a ring record, %llu lost",
+             "%llu stacks (%llu blocks from stacks newer than this interval's statistics), "
+             "%llu samples counted without a ring record, %llu lost",
              (double)ms.allocated / 1048576.0, (double)ms.resident / 1048576.0,
-             (unsigned long long)lc.blocks, (unsigned long long)ls.sites,
+             (unsigned long long)lc.blocks, (unsigned long long)ls.sites, (unsigned long long)lc.late,
              (unsigned long long)(rf - ring_full_seen), (unsigned long long)prof.dropped);
     ring_full_seen = rf;
     return &prof;

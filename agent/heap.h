@@ -23,6 +23,11 @@ void otp_heap_init(void);
  * profiling is off. The profile stays valid until the next call. */
 const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool final);
 
+/* Stops sampling for good (the app restricts its syscalls): the hooks
+ * pass straight through. Collect returns NULL afterwards, so export
+ * first. */
+void otp_heap_stop(void);
+
 /* True once anything was sampled (any thread may ask). */
 bool otp_heap_has_data(void);
 

@@ -64,6 +64,17 @@ static inline int flags(void)
     return arena_flags;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/* Under AddressSanitizer (make sanitize: unit tests only) the agent's
+ * memory comes from the sanitizer's malloc, so that an overflow of an
+ * agent buffer is caught instead of landing in a neighbouring jemalloc
+ * region. */
+#include <stdlib.h>
+#define otpje_mallocx(n, f) ((f) & OTPJE_MALLOCX_ZERO ? calloc(1, (n)) : malloc(n))
+#define otpje_rallocx(p, n, f) ((void)(f), realloc((p), (n)))
+#define otpje_dallocx(p, f) ((void)(f), free(p))
+#endif
+
 void *otp_malloc(size_t n)
 {
     return otpje_mallocx(n ? n : 1, flags());

@@ -18,6 +18,19 @@
 
 typedef int (*backtrace_fn)(void **, int);
 static backtrace_fn unw_bt;
+/* The cursor interface (x86-64 names), for walks without the per-thread
+ * frame cache. libunwind's context is a ucontext_t on x86-64; its cursor
+ * is 127 words (UNW_TDEP_CURSOR_LEN), RIP is register 16. */
+typedef struct { uint64_t opaque[127]; } unw_cursor_buf_t;
+typedef int (*getcontext_fn)(ucontext_t *);
+typedef int (*init_local_fn)(unw_cursor_buf_t *, ucontext_t *);
+typedef int (*step_fn)(unw_cursor_buf_t *);
+typedef int (*get_reg_fn)(unw_cursor_buf_t *, int, uint64_t *);
+#define UNW_X86_64_RIP 16
+static getcontext_fn unw_getcontext_p;
+static init_local_fn unw_init_local_p;
+static step_fn unw_step_p;
+static get_reg_fn unw_get_reg_p;
 static _Atomic int state; /* 0 not tried, 1 ready, -1 failed */
 /* libunwind's TLS module: it is dlopen'ed, so each thread's block of its
  * thread-locals is allocated (with malloc) on first access. That must not
@@ -47,6 +60,10 @@ int otp_unwind_init(void)
         atomic_store(&state, -1);
         return -1;
     }
+    unw_getcontext_p = (getcontext_fn)dlsym(h, "_Ux86_64_getcontext");
+    unw_init_local_p = (init_local_fn)dlsym(h, "_ULx86_64_init_local");
+    unw_step_p = (step_fn)dlsym(h, "_ULx86_64_step");
+    unw_get_reg_p = (get_reg_fn)dlsym(h, "_ULx86_64_get_reg");
     if (dlinfo(h, RTLD_DI_TLS_MODID, &tls_modid) != 0)
         tls_modid = 0;
     atomic_store_explicit(&state, 1, memory_order_release);
@@ -114,6 +131,35 @@ int otp_unwind_here(uint64_t *out, int max, int skip)
     /* +1: this function's own frame. */
     for (int i = skip + 1; i < n && k < max; i++)
         out[k++] = (uint64_t)buf[i];
+    return k;
+}
+
+int otp_unwind_here_uncached(uint64_t *out, int max, int skip)
+{
+    if (!otp_unwind_ready() || !unw_getcontext_p || !unw_init_local_p || !unw_step_p || !unw_get_reg_p)
+        return -1;
+    if (max <= 0)
+        return 0;
+    otp_unwind_warm();
+    ucontext_t uc;
+    unw_cursor_buf_t cur;
+    if (unw_getcontext_p(&uc) != 0)
+        return 0;
+    unwinding = 1;
+    int k = 0;
+    if (unw_init_local_p(&cur, &uc) == 0) {
+        /* Frame 0 is this function, as in otp_unwind_here. */
+        for (int i = 0; k < max && i < OTP_MAX_FRAMES + 16; i++) {
+            uint64_t ip;
+            if (unw_get_reg_p(&cur, UNW_X86_64_RIP, &ip) != 0 || ip == 0)
+                break;
+            if (i > skip)
+                out[k++] = ip;
+            if (unw_step_p(&cur) <= 0)
+                break;
+        }
+    }
+    unwinding = 0;
     return k;
 }
 

@@ -46,4 +46,11 @@ int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max);
  * context, e.g. the malloc slow path). Returns the number of frames. */
 int otp_unwind_here(uint64_t *out, int max, int skip);
 
+/* The same walk without libunwind's per-thread frame cache, which costs
+ * 256 KiB of freshly written memory (64 page faults) on a thread's first
+ * walk and an munmap at its exit: for threads that take only a few
+ * samples, walking frame by frame is far cheaper. Normal context only.
+ * -1 when this libunwind lacks the interface (use otp_unwind_here). */
+int otp_unwind_here_uncached(uint64_t *out, int max, int skip);
+
 #endif

@@ -1,0 +1,133 @@
+/*
+ * The calls that install seccomp: prctl(PR_SET_SECCOMP, ...) and the
+ * seccomp system call made through syscall() (how libseccomp and most
+ * programs reach it; glibc has no seccomp() wrapper). Before the real
+ * call the agent stops for good (agent/sandbox.h).
+ *
+ * Only calls that can succeed stop the agent: libseccomp probes the
+ * kernel with SECCOMP_SET_MODE_FILTER and a NULL program (EFAULT), and
+ * SECCOMP_GET_ACTION_AVAIL / GET_NOTIF_SIZES only ask questions.
+ *
+ * syscall() is also what the agent itself uses for gettid, tgkill and
+ * getdents64, some of them inside the SIGPROF handler: the wrapper is
+ * async-signal-safe. The next definition is looked up by the
+ * constructor; before that (other libraries' constructors), the call is
+ * made directly.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/seccomp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include "internal.h"
+#include "sandbox.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+EXPORT long syscall(long number, ...);
+EXPORT int prctl(int option, ...);
+
+typedef long (*syscall_fn)(long, ...);
+typedef int (*prctl_fn)(int, ...);
+static syscall_fn real_syscall;
+static prctl_fn real_prctl;
+
+/* glibc's syscall(): the raw call, -1 and errno for kernel errors. */
+static long direct_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+    register long r10 __asm__("r10") = a4;
+    register long r8 __asm__("r8") = a5;
+    register long r9 __asm__("r9") = a6;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    if ((unsigned long)ret > -4096UL) {
+        errno = (int)-ret;
+        return -1;
+    }
+    return ret;
+}
+
+static void *next_sym(const char *name)
+{
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1;
+    void *p = dlsym(RTLD_NEXT, name);
+    otp_tls_in_agent = saved;
+    return p;
+}
+
+__attribute__((constructor(101))) static void otprof_seccomp_init(void)
+{
+    __atomic_store_n(&real_syscall, (syscall_fn)next_sym("syscall"), __ATOMIC_RELEASE);
+    __atomic_store_n(&real_prctl, (prctl_fn)next_sym("prctl"), __ATOMIC_RELEASE);
+}
+
+/* prctl(PR_SET_SECCOMP, mode, prog) and seccomp(op, flags, args): the
+ * OTP_SANDBOX_* mode a successful call would set, or 0. */
+static int prctl_mode(long option, unsigned long a2, unsigned long a3)
+{
+    if (option != PR_SET_SECCOMP)
+        return 0;
+    if (a2 == SECCOMP_MODE_STRICT)
+        return OTP_SANDBOX_STRICT;
+    if (a2 == SECCOMP_MODE_FILTER && a3 != 0)
+        return OTP_SANDBOX_FILTER;
+    return 0;
+}
+
+static int seccomp_mode(unsigned long op, unsigned long args)
+{
+    if (op == SECCOMP_SET_MODE_STRICT)
+        return OTP_SANDBOX_STRICT;
+    if (op == SECCOMP_SET_MODE_FILTER && args != 0)
+        return OTP_SANDBOX_FILTER;
+    return 0;
+}
+
+EXPORT long syscall(long number, ...)
+{
+    va_list ap;
+    va_start(ap, number);
+    long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
+    long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
+    va_end(ap);
+    int mode = 0;
+    if (OTP_UNLIKELY(number == SYS_seccomp))
+        mode = seccomp_mode((unsigned long)a1, (unsigned long)a3);
+    else if (OTP_UNLIKELY(number == SYS_prctl))
+        mode = prctl_mode(a1, (unsigned long)a2, (unsigned long)a3);
+    if (OTP_UNLIKELY(mode)) {
+        int e = errno;
+        otp_sandbox_before_seccomp(mode);
+        errno = e;
+    }
+    syscall_fn f = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
+    if (OTP_LIKELY(f != NULL))
+        return f(number, a1, a2, a3, a4, a5, a6);
+    return direct_syscall(number, a1, a2, a3, a4, a5, a6);
+}
+
+EXPORT int prctl(int option, ...)
+{
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+    unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    int mode = prctl_mode(option, a2, a3);
+    if (OTP_UNLIKELY(mode)) {
+        int e = errno;
+        otp_sandbox_before_seccomp(mode);
+        errno = e;
+    }
+    prctl_fn f = __atomic_load_n(&real_prctl, __ATOMIC_ACQUIRE);
+    if (OTP_LIKELY(f != NULL))
+        return f(option, a2, a3, a4, a5);
+    return (int)direct_syscall(SYS_prctl, option, (long)a2, (long)a3, (long)a4, (long)a5, 0);
+}
