@@ -9,8 +9,9 @@
  * ours (si_code != SI_TIMER, or an unknown value) are passed on to whatever
  * handler was there before us.
  *
- * The handler is async-signal-safe: it unwinds into a stack buffer, copies
- * into the slot's ring and touches only atomics.
+ * The handler is async-signal-safe and runs on an alternate signal stack
+ * (SA_ONSTACK; see altstack.h): it unwinds straight into the slot's ring
+ * and touches only atomics.
  */
 #include "cpu.h"
 
@@ -45,6 +46,22 @@ static _Atomic uint64_t hist[HIST_BUCKETS + 1];
 static _Atomic uint64_t n_dropped, n_foreign;
 static uintptr_t ldso_lo, ldso_hi;
 
+/* Signals blocked while the handler runs: every asynchronous one. The
+ * unwinder runs on the thread's unwind stack, outside the signal stack, so
+ * the kernel would put a nested signal's frame at the top of the signal
+ * stack, right over this handler's. Faults stay deliverable: one in here
+ * must reach the app's handler (or kill) as it would anywhere else. */
+static void handler_mask(sigset_t *m)
+{
+    sigfillset(m);
+    sigdelset(m, SIGSEGV);
+    sigdelset(m, SIGBUS);
+    sigdelset(m, SIGILL);
+    sigdelset(m, SIGFPE);
+    sigdelset(m, SIGTRAP);
+    sigdelset(m, SIGSYS);
+}
+
 /* Slots are a static array (thread.c): a value is ours iff it points at a
  * slot. */
 static bool is_slot(const void *p)
@@ -67,6 +84,22 @@ static void chain(int sig, siginfo_t *si, void *uc)
         app_action[!idx].sa_flags = 0;
         sigemptyset(&app_action[!idx].sa_mask);
         atomic_store_explicit(&app_idx, !idx, memory_order_release);
+    }
+    bool calls = (a.sa_flags & SA_SIGINFO) ? a.sa_sigaction != NULL
+                                           : (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN);
+    if (calls) {
+        /* The app's handler runs with the mask it asked for (the
+         * interrupted one plus its sa_mask and SIGPROF), not ours. */
+        sigset_t m = ((const ucontext_t *)uc)->uc_sigmask;
+        for (int s = 1; s < NSIG; s++)
+            if (sigismember(&a.sa_mask, s) == 1)
+                sigaddset(&m, s);
+        if (!(a.sa_flags & SA_NODEFER))
+            sigaddset(&m, SIGPROF);
+        int saved = otp_tls_in_agent;
+        otp_tls_in_agent = 1;
+        pthread_sigmask(SIG_SETMASK, &m, NULL);
+        otp_tls_in_agent = saved;
     }
     if (a.sa_flags & SA_SIGINFO) {
         if (a.sa_sigaction)
@@ -99,33 +132,34 @@ static bool crashing(const ucontext_t *uc)
 
 static void record(otp_thread_t *t, const ucontext_t *uc, int overrun)
 {
-    uint64_t frames[OTP_MAX_FRAMES];
-    int n;
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     if (otp_tls_in_agent || crashing(uc)) {
         atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
         return;
     }
-    /* Inside the dynamic loader its lists may be mid-update: keep only the
-     * PC rather than let the unwinder walk them. */
-    if (pc >= ldso_lo && pc < ldso_hi) {
-        frames[0] = pc;
-        n = 1;
-    } else {
-        n = otp_unwind_signal(uc, frames, max_depth);
-    }
-    otp_rec_t *rec = otp_ring_reserve(t->cpu_ring, otp_rec_size((uint32_t)n));
+    /* Reserved at its largest and unwound into in place, then shrunk to
+     * what the walk found: this handler keeps no frame array on its stack. */
+    otp_rec_t *rec = otp_ring_reserve(t->cpu_ring, otp_rec_size((uint32_t)(max_depth + OTP_UNWIND_SLACK)));
     if (!rec) {
         atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
         return;
     }
+    int n;
+    /* Inside the dynamic loader its lists may be mid-update: keep only the
+     * PC rather than let the unwinder walk them. */
+    if (pc >= ldso_lo && pc < ldso_hi) {
+        rec->frames[0] = pc;
+        n = 1;
+    } else {
+        n = otp_unwind_signal(uc, rec->frames, max_depth);
+    }
+    rec->len = otp_rec_size((uint32_t)n);
     rec->type = OTP_REC_CPU;
     rec->nframes = (uint16_t)n;
     rec->weight = 1 + (uint64_t)(overrun > 0 ? overrun : 0);
     rec->addr = 0;
     rec->time_ns = otp_real_ns();
     otp_trace_current(rec->trace_id, rec->span_id);
-    memcpy(rec->frames, frames, (size_t)n * sizeof frames[0]);
     otp_ring_commit(t->cpu_ring, rec);
 }
 
@@ -182,8 +216,8 @@ int otp_cpu_init(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = handler;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    handler_mask(&sa.sa_mask);
     /* Whatever was there before (another library's handler, SIG_IGN)
      * becomes the app's virtual disposition and still gets every SIGPROF
      * that is not ours. */
@@ -322,7 +356,8 @@ void otp_cpu_exec_disposition(bool before)
         sa.sa_handler = SIG_IGN;
     } else {
         sa.sa_sigaction = handler;
-        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+        handler_mask(&sa.sa_mask);
     }
     int saved = otp_tls_in_agent;
     otp_tls_in_agent = 1;
