@@ -28,6 +28,7 @@
 #include "sys.h"
 #include "trace.h"
 #include "unwind.h"
+#include "vmask.h"
 
 /* Per-sample handler time histogram: 100 ns buckets up to 200 us. */
 #define HIST_BUCKETS 2000
@@ -122,26 +123,21 @@ static void chain(int sig, siginfo_t *si, void *uc)
     }
 }
 
-/* A crash handler or abort path is running on this thread: stay out. */
-static bool crashing(const ucontext_t *uc)
-{
-    return sigismember(&uc->uc_sigmask, SIGSEGV) == 1 || sigismember(&uc->uc_sigmask, SIGBUS) == 1 ||
-           sigismember(&uc->uc_sigmask, SIGILL) == 1 || sigismember(&uc->uc_sigmask, SIGFPE) == 1 ||
-           sigismember(&uc->uc_sigmask, SIGABRT) == 1;
-}
-
 static void record(otp_thread_t *t, const ucontext_t *uc, int overrun)
 {
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    if (otp_tls_in_agent || crashing(uc)) {
+    /* A crash handler or abort path running on this thread: stay out. */
+    if (otp_tls_in_agent || otp_vmask_crashing(uc)) {
         atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
         return;
     }
+    otp_tls_in_agent = 1;
     /* Reserved at its largest and unwound into in place, then shrunk to
      * what the walk found: this handler keeps no frame array on its stack. */
     otp_rec_t *rec = otp_ring_reserve(t->cpu_ring, otp_rec_size((uint32_t)(max_depth + OTP_UNWIND_SLACK)));
     if (!rec) {
         atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
+        otp_tls_in_agent = 0;
         return;
     }
     int n;
@@ -161,6 +157,7 @@ static void record(otp_thread_t *t, const ucontext_t *uc, int overrun)
     rec->time_ns = otp_real_ns();
     otp_trace_current(rec->trace_id, rec->span_id);
     otp_ring_commit(t->cpu_ring, rec);
+    otp_tls_in_agent = 0;
 }
 
 static void handler(int sig, siginfo_t *si, void *ucv)
@@ -168,7 +165,9 @@ static void handler(int sig, siginfo_t *si, void *ucv)
     int saved_errno = errno;
     otp_thread_t *t = si->si_value.sival_ptr;
     if (si->si_code != SI_TIMER || !is_slot(t)) {
-        chain(sig, si, ucv);
+        /* The app's own SIGPROF waits while the app has it blocked. */
+        if (!otp_vmask_defer(si, ucv))
+            chain(sig, si, ucv);
         goto out;
     }
     if (!atomic_load_explicit(&cpu_on, memory_order_relaxed) ||
@@ -233,6 +232,10 @@ int otp_cpu_init(void)
                      "SIGPROF already had a handler; it keeps receiving every SIGPROF not sent by "
                      "otprof's timers");
     atomic_store(&owns_sigprof, 1);
+    /* This thread (the one that loads us, normally the main thread) may
+     * have started with SIGPROF blocked: it is ours to unblock now, and
+     * the app keeps seeing it blocked. */
+    otp_vmask_thread_start(otp_vmask_prof_blocked());
     atomic_store(&cpu_on, 1);
     return 0;
 }
@@ -346,6 +349,7 @@ void otp_cpu_before_exec(void)
 
 void otp_cpu_exec_disposition(bool before)
 {
+    otp_vmask_exec(before);
     /* An ignored signal stays ignored across exec, a handled one becomes
      * SIG_DFL: give the new image what the app's disposition implies. */
     if (!otp_cpu_owns_sigprof() || !otp_cpu_app_ignores_sigprof())

@@ -12,6 +12,7 @@
 #include "cpu.h"
 #include "log.h"
 #include "sys.h"
+#include "vmask.h"
 
 #define CPU_RING_BYTES (32u * 1024)
 #define HEAP_RING_BYTES (16u * 1024)
@@ -43,6 +44,8 @@ static otp_thread_t *take(int i)
     atomic_store(&t->has_timer, 0);
     t->start_fn = NULL;
     t->start_arg = NULL;
+    /* Claimed by the creating thread: a new thread inherits its mask. */
+    t->parent_prof = otp_vmask_prof_blocked();
     t->name[0] = '\0';
     if (!ensure_rings(t)) {
         atomic_store(&t->state, OTP_SLOT_FREE);
@@ -86,6 +89,7 @@ void otp_thread_activate(otp_thread_t *t)
 {
     atomic_store(&t->tid, otp_gettid());
     otp_tls_thread = t;
+    otp_vmask_thread_start(t->parent_prof);
     if (otp_altstack_install(&t->altstack) < 0)
         otp_log_once(&altstack_warned, OTP_LOG_WARN,
                      "cannot set up an alternate signal stack; the profiling signal runs on the "

@@ -30,6 +30,7 @@ typedef struct otp_thread {
     timer_t timer;
     _Atomic int has_timer;
     void *altstack;        /* agent's signal stack mapping, kept with the slot */
+    bool parent_prof;      /* the creating thread had SIGPROF blocked (app's view) */
     char name[16];         /* refreshed by the flusher from /proc */
     /* pthread_create trampoline */
     void *(*start_fn)(void *);
