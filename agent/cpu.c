@@ -123,7 +123,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
     }
 }
 
-static void record(otp_thread_t *t, const ucontext_t *uc, int overrun)
+static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight)
 {
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     /* A crash handler or abort path running on this thread: stay out. */
@@ -152,12 +152,100 @@ static void record(otp_thread_t *t, const ucontext_t *uc, int overrun)
     rec->len = otp_rec_size((uint32_t)n);
     rec->type = OTP_REC_CPU;
     rec->nframes = (uint16_t)n;
-    rec->weight = 1 + (uint64_t)(overrun > 0 ? overrun : 0);
+    rec->weight = weight;
     rec->addr = 0;
     rec->time_ns = otp_real_ns();
     otp_trace_current(rec->trace_id, rec->span_id);
     otp_ring_commit(t->cpu_ring, rec);
     otp_tls_in_agent = 0;
+}
+
+static uint64_t xorshift(uint64_t x)
+{
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+}
+
+/* The next sample point: one at a uniformly random place in each period
+ * of the thread's CPU time (stratified, so the mean rate is exactly one
+ * per period and the spread of the count stays small). A fixed period
+ * would sample a loop whose length is commensurate with it (and with the
+ * scheduler tick, on which CPU timers fire) at the same few phases, run
+ * after run. */
+static int64_t next_point(otp_thread_t *t)
+{
+    t->rng = xorshift(t->rng);
+    t->win_ns += period_ns;
+    return t->win_ns + (int64_t)(t->rng % (uint64_t)period_ns);
+}
+
+static int64_t clock_ns(clockid_t clk)
+{
+    struct timespec ts;
+    if (clock_gettime(clk, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The timer's own reload interval: long, so that it never fires on its
+ * own while the handler re-arms it, and so that the remaining time it
+ * reports tells the current CPU clock (see reschedule). */
+#define RELOAD_PERIODS 1000
+
+/* Sets the timer to fire at `at` on its clock; returns the clock's value
+ * now, derived from the old setting (one system call), or -1. */
+static int64_t set_abs(otp_thread_t *t, int64_t at, int64_t old_at)
+{
+    int64_t reload = RELOAD_PERIODS * period_ns;
+    struct itimerspec its, old;
+    its.it_interval.tv_sec = reload / 1000000000;
+    its.it_interval.tv_nsec = reload % 1000000000;
+    its.it_value.tv_sec = at / 1000000000;
+    its.it_value.tv_nsec = at % 1000000000;
+    if (timer_settime(t->timer, TIMER_ABSTIME, &its, &old) != 0)
+        return -1;
+    int64_t left = (int64_t)old.it_value.tv_sec * 1000000000 + old.it_value.tv_nsec;
+    /* Delivering the signal reloaded the timer to old_at + reload. */
+    if (left <= 0 || left > reload)
+        return -1;
+    return old_at + reload - left;
+}
+
+/* Handler: the number of scheduled sample points this thread's CPU clock
+ * has passed (the weight of this sample: 1, or more after a delay), and
+ * the timer set to the next one. The points are laid out on the CPU clock
+ * independently of when the handler runs, so lateness (the timer fires on
+ * the first tick after its point) never accumulates: on average one point
+ * per period, and each sample's count stays an unbiased weight. One
+ * timer_settime per sample; a second one only after a delay of more than
+ * a period. 0 if the timer is gone. */
+static uint64_t reschedule(otp_thread_t *t)
+{
+    if (!atomic_load_explicit(&t->has_timer, memory_order_acquire))
+        return 0;
+    int64_t fired = t->next_ns;
+    uint64_t w = 1;
+    t->next_ns = next_point(t);
+    int64_t now = set_abs(t, t->next_ns, fired);
+    if (now < 0)
+        now = clock_ns(t->clk);
+    if (now < t->next_ns)
+        return w;
+    if (now - t->win_ns > RELOAD_PERIODS * period_ns) {
+        /* Long blocked: count the gap at the mean rate. */
+        uint64_t k = (uint64_t)((now - t->win_ns) / period_ns);
+        w += k;
+        t->win_ns += (int64_t)k * period_ns;
+        t->next_ns = t->win_ns;
+    }
+    while (t->next_ns <= now) {
+        w++;
+        t->next_ns = next_point(t);
+    }
+    set_abs(t, t->next_ns, fired);
+    return w;
 }
 
 static void handler(int sig, siginfo_t *si, void *ucv)
@@ -181,7 +269,8 @@ static void handler(int sig, siginfo_t *si, void *ucv)
         otp_tls_thread = t;
     }
     int64_t t0 = otp_mono_ns();
-    record(t, ucv, si->si_overrun);
+    uint64_t w = reschedule(t);
+    record(t, ucv, w ? w : 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0));
     int64_t dt = otp_mono_ns() - t0;
     size_t b = dt < 0 ? 0 : (size_t)(dt / HIST_NS);
     atomic_fetch_add_explicit(&hist[b < HIST_BUCKETS ? b : HIST_BUCKETS], 1, memory_order_relaxed);
@@ -245,14 +334,6 @@ bool otp_cpu_active(void)
     return atomic_load(&cpu_on) != 0;
 }
 
-static uint64_t xorshift(uint64_t x)
-{
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return x;
-}
-
 void otp_cpu_arm(otp_thread_t *t)
 {
     if (!t || !atomic_load(&cpu_on) || atomic_load(&t->has_timer))
@@ -270,18 +351,26 @@ void otp_cpu_arm(otp_thread_t *t)
     timer_t id;
     if (timer_create(clk, &sev, &id) != 0)
         return;
-    /* First expiry uniform in (0, period]: a thread that runs for a
-     * fraction f of a period is then sampled with probability f. */
-    uint64_t r = xorshift((uint64_t)otp_mono_ns() ^ ((uint64_t)tid << 32) ^ (uintptr_t)t);
-    int64_t first = 1 + (int64_t)(r % (uint64_t)period_ns);
-    struct itimerspec its;
-    its.it_interval.tv_sec = period_ns / 1000000000;
-    its.it_interval.tv_nsec = period_ns % 1000000000;
-    its.it_value.tv_sec = first / 1000000000;
-    its.it_value.tv_nsec = first % 1000000000;
+    /* First point uniform in (0, period] from now: a thread that runs for
+     * a fraction f of a period is then sampled with probability f. */
+    int64_t now = clock_ns(clk);
+    if (now < 0) {
+        timer_delete(id);
+        return;
+    }
+    t->rng = xorshift((uint64_t)otp_mono_ns() ^ ((uint64_t)tid << 32) ^ (uintptr_t)t) | 1;
+    t->clk = clk;
+    t->win_ns = now;
+    t->next_ns = now + 1 + (int64_t)(t->rng % (uint64_t)period_ns);
     t->timer = id;
     atomic_store(&t->has_timer, 1);
-    if (timer_settime(id, 0, &its, NULL) != 0) {
+    struct itimerspec its;
+    int64_t reload = RELOAD_PERIODS * period_ns;
+    its.it_interval.tv_sec = reload / 1000000000;
+    its.it_interval.tv_nsec = reload % 1000000000;
+    its.it_value.tv_sec = t->next_ns / 1000000000;
+    its.it_value.tv_nsec = t->next_ns % 1000000000;
+    if (timer_settime(id, TIMER_ABSTIME, &its, NULL) != 0) {
         atomic_store(&t->has_timer, 0);
         timer_delete(id);
     }

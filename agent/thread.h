@@ -29,6 +29,10 @@ typedef struct otp_thread {
     otp_ring_t *heap_ring;
     timer_t timer;
     _Atomic int has_timer;
+    clockid_t clk;         /* the thread's CPU clock */
+    int64_t win_ns;        /* start of the period holding next_ns, on clk */
+    int64_t next_ns;       /* next scheduled sample, on clk */
+    uint64_t rng;          /* draws the periods between samples */
     void *altstack;        /* agent's signal stack mapping, kept with the slot */
     bool parent_prof;      /* the creating thread had SIGPROF blocked (app's view) */
     char name[16];         /* refreshed by the flusher from /proc */
