@@ -12,11 +12,13 @@
 #include <elf.h>
 #include <link.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "altstack.h"
 #include "internal.h"
 #include "log.h"
 #include "thread.h"
+#include "vmask.h"
 
 typedef int (*backtrace_fn)(void **, int);
 static backtrace_fn unw_bt;
@@ -28,6 +30,9 @@ static _Atomic int state; /* 0 not tried, 1 ready, -1 failed */
  * that did. */
 static size_t tls_modid;
 static OTP_TLS int warm;
+/* Objects whose code may hold the locks that allocating the TLS block
+ * needs (malloc's, the loader's): libc, ld.so, libunwind, the agent. */
+static const void *lock_objs[4];
 static OTP_TLS int unwinding; /* inside unw_backtrace on this thread */
 
 typedef struct tls_index {
@@ -51,6 +56,12 @@ int otp_unwind_init(void)
     }
     if (dlinfo(h, RTLD_DI_TLS_MODID, &tls_modid) != 0)
         tls_modid = 0;
+    const void *probes[4] = {(const void *)&getpid, (const void *)&_dl_find_object, (const void *)unw_bt,
+                             (const void *)&otp_unwind_init};
+    for (int i = 0; i < 4; i++) {
+        struct dl_find_object fo;
+        lock_objs[i] = _dl_find_object((void *)probes[i], &fo) == 0 ? fo.dlfo_map_start : NULL;
+    }
     atomic_store_explicit(&state, 1, memory_order_release);
     otp_unwind_warm();
     return 0;
@@ -132,14 +143,39 @@ __attribute__((noinline)) static int walk(void **buf, int lim, int *own)
     return w.n;
 }
 
+/* A thread that predates the agent was never warmed outside a handler.
+ * Allocating its TLS block from here takes malloc's and the loader's
+ * locks, which is safe only if this thread cannot be holding them: it was
+ * interrupted in app code (not in libc, ld.so, libunwind or the agent,
+ * none of which call back into the app with those locks held), and not
+ * inside a signal handler of its own (which could have interrupted
+ * malloc): its mask is the app's plain one. */
+static bool warm_safe(const ucontext_t *uc, uint64_t pc)
+{
+    if (!tls_modid || !otp_vmask_plain(uc))
+        return false;
+    struct dl_find_object fo;
+    if (_dl_find_object((void *)(uintptr_t)pc, &fo) != 0)
+        return false; /* JIT code or unknown: unknown callers too */
+    for (int i = 0; i < 4; i++)
+        if (!lock_objs[i] || fo.dlfo_map_start == lock_objs[i])
+            return false;
+    return true;
+}
+
 int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
 {
     uint64_t pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
     if (max <= 0)
         return 0;
     out[0] = pc;
-    if (!warm || !otp_unwind_ready() || max == 1)
+    if (!otp_unwind_ready() || max == 1)
         return 1;
+    if (!warm) {
+        if (!warm_safe(uc, pc))
+            return 1;
+        otp_unwind_warm();
+    }
     /* The walk starts in this handler and crosses the kernel's signal
      * frame; everything up to the interrupted PC is ours and dropped. It
      * goes straight into `out` (no copy on this stack, which may be a

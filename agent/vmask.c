@@ -22,7 +22,10 @@
 #define FAULTS (BIT(SIGSEGV) | BIT(SIGBUS) | BIT(SIGILL) | BIT(SIGFPE) | BIT(SIGABRT))
 
 static OTP_TLS uint64_t app_mask;
-static OTP_TLS int known;         /* app_mask is valid for this thread */
+/* app_mask is valid for this thread: 1 set by the wrappers or at thread
+ * start; 2 learned from the first sample of a thread that predates the
+ * agent (3 once a later sample confirmed it). */
+static OTP_TLS int known;
 static OTP_TLS volatile int busy; /* wrappers changing it (nested in handlers) */
 
 static uint64_t bits(const sigset_t *s)
@@ -132,7 +135,7 @@ bool otp_vmask_crashing(const ucontext_t *uc)
         /* A thread that predates the agent: its mask, as it is now, is
          * what the app gave it. */
         app_mask = real;
-        known = 1;
+        known = 2;
         return false;
     }
     if (app_mask & ~PROF & ~real) {
@@ -143,6 +146,18 @@ bool otp_vmask_crashing(const ucontext_t *uc)
         return false;
     }
     return (real & FAULTS & ~app_mask) != 0;
+}
+
+bool otp_vmask_plain(const ucontext_t *uc)
+{
+    if (!known || busy)
+        return false;
+    if (known == 2) {
+        /* Learned from this very sample: not yet evidence of anything. */
+        known = 3;
+        return false;
+    }
+    return ((bits(&uc->uc_sigmask) ^ app_mask) & ~PROF) == 0;
 }
 
 bool otp_vmask_defer(const siginfo_t *si, ucontext_t *uc)

@@ -41,6 +41,11 @@ bool otp_vmask_crashing(const ucontext_t *uc);
  * interrupted context will return with SIGPROF really blocked. */
 bool otp_vmask_defer(const siginfo_t *si, ucontext_t *uc);
 
+/* SIGPROF handler: the interrupted context runs with the app's own mask
+ * (known for this thread, not in a signal handler of the app's, not in
+ * the middle of a mask change). */
+bool otp_vmask_plain(const ucontext_t *uc);
+
 /* exec: the new image inherits the real mask, so it gets SIGPROF blocked
  * if the app had it blocked (before=true); undone if exec fails. */
 void otp_vmask_exec(bool before);
