@@ -5,9 +5,17 @@
 #include "altstack.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+/* The kernel's, not the app's view of it (preload/sigstack.c). */
+static int sys_sigaltstack(const stack_t *ss, stack_t *old)
+{
+    return (int)syscall(SYS_sigaltstack, ss, old);
+}
 
 static size_t page_size(void)
 {
@@ -47,7 +55,7 @@ int otp_altstack_map(void **mem)
 int otp_altstack_install(void **mem)
 {
     stack_t cur;
-    if (sigaltstack(NULL, &cur) != 0)
+    if (sys_sigaltstack(NULL, &cur) != 0)
         return -1;
     if (!(cur.ss_flags & SS_DISABLE))
         return 0;
@@ -57,7 +65,7 @@ int otp_altstack_install(void **mem)
     ss.ss_sp = sig_base(*mem);
     ss.ss_size = OTP_ALTSTACK_BYTES;
     ss.ss_flags = 0;
-    return sigaltstack(&ss, NULL) == 0 ? 1 : -1;
+    return sys_sigaltstack(&ss, NULL) == 0 ? 1 : -1;
 }
 
 void otp_altstack_release(void *mem)
@@ -65,14 +73,14 @@ void otp_altstack_release(void *mem)
     if (!mem)
         return;
     stack_t cur;
-    if (sigaltstack(NULL, &cur) != 0)
+    if (sys_sigaltstack(NULL, &cur) != 0)
         return;
     if (!(cur.ss_flags & SS_DISABLE) && cur.ss_sp == sig_base(mem)) {
         /* Never while running on it (the kernel refuses anyway). */
         if (cur.ss_flags & SS_ONSTACK)
             return;
         stack_t off = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
-        if (sigaltstack(&off, NULL) != 0)
+        if (sys_sigaltstack(&off, NULL) != 0)
             return;
     }
     /* Not installed on this thread any more, and this thread is the only
@@ -80,6 +88,35 @@ void otp_altstack_release(void *mem)
     size_t pg = page_size();
     madvise((char *)mem + pg, OTP_UNWSTACK_BYTES, MADV_DONTNEED);
     madvise(sig_base(mem), OTP_ALTSTACK_BYTES, MADV_DONTNEED);
+}
+
+int otp_altstack_app(void **mem, const stack_t *ss, stack_t *old, int (*real)(const stack_t *, stack_t *))
+{
+    stack_t cur;
+    if (real(NULL, &cur) != 0)
+        return -1;
+    bool ours = *mem && !(cur.ss_flags & SS_DISABLE) && cur.ss_sp == sig_base(*mem);
+    if (ss) {
+        if (ss->ss_flags == SS_DISABLE && !(cur.ss_flags & SS_ONSTACK)) {
+            if (!ours) {
+                stack_t off = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+                if (real(&off, NULL) != 0)
+                    return -1;
+                otp_altstack_install(mem);
+            }
+        } else if (real(ss, NULL) != 0) {
+            return -1;
+        }
+    }
+    if (old) {
+        *old = cur;
+        if (ours && !(cur.ss_flags & SS_ONSTACK)) {
+            old->ss_sp = NULL;
+            old->ss_size = 0;
+            old->ss_flags = SS_DISABLE;
+        }
+    }
+    return 0;
 }
 
 void *otp_altstack_unwind_top(void *mem)

@@ -14,6 +14,7 @@
 #ifndef OTP_ALTSTACK_H
 #define OTP_ALTSTACK_H
 
+#include <signal.h>
 #include <stddef.h>
 
 /* Apps that set SA_ONSTACK on their own handlers also run on the signal
@@ -31,6 +32,12 @@ int otp_altstack_install(void **mem);
 /* Calling thread, at its exit: if ours is the installed stack, disables
  * it; either way gives the pages of both regions back. */
 void otp_altstack_release(void *mem);
+/* The app's sigaltstack, for the calling thread with agent stacks in
+ * *mem: the agent's stack is invisible (reads as disabled), an app's
+ * stack replaces it, and disabling puts the agent's back, so the SIGPROF
+ * handler always has a signal stack. Same contract as sigaltstack. */
+int otp_altstack_app(void **mem, const stack_t *ss, stack_t *old, int (*real)(const stack_t *, stack_t *));
+
 /* The top of the unwind stack in mem (16-byte aligned), NULL if none. */
 void *otp_altstack_unwind_top(void *mem);
 

@@ -26,6 +26,10 @@ echo "  signal stack use: kernel frame ${kernel:-?} bytes, SIGPROF handler ${han
 check "the handler runs on the app's alternate stack" [ "${handler:-0}" -gt "${kernel:-0}" ]
 check "handler stack use <= 4 KiB above the kernel's frame" [ $(( ${handler:-99999} - ${kernel:-0} )) -le 4096 ]
 
+# The agent's own signal stack is invisible to the app: a new thread reads
+# no alternate stack, installs and removes its own as it would bare.
+same_as_bare "sigaltstack as the app sees it" "$PROGS/sigstack_depth" query
+
 # cgo Go program, thousands of goroutines, 100 and 1000 Hz.
 if command -v go >/dev/null; then
   export GOCACHE="$BUILD/go-cache" GOPATH="$BUILD/go-path" GOFLAGS= GO111MODULE=off GOTOOLCHAIN=local

@@ -5,7 +5,10 @@
  * paint was overwritten. The same measurement for a trivial handler of its
  * own (SIGUSR1 on the same stack) gives the kernel's signal frame.
  * Prints "kernel_frame=N handler=M" in bytes.
- * Usage: sigstack_depth [seconds]
+ * With "query", prints instead what sigaltstack reports to a new thread
+ * through installing and removing a stack of its own (a profiler's own
+ * signal stack must not show).
+ * Usage: sigstack_depth [seconds | query]
  */
 #include <pthread.h>
 #include <signal.h>
@@ -80,8 +83,38 @@ static void *worker(void *arg)
     return NULL;
 }
 
+static void report(const char *when)
+{
+    stack_t cur;
+    sigaltstack(NULL, &cur);
+    printf("%s: disabled=%d own=%d size=%zu\n", when, (cur.ss_flags & SS_DISABLE) != 0,
+           cur.ss_sp == (void *)stack_mem, cur.ss_size);
+}
+
+static void *query(void *arg)
+{
+    (void)arg;
+    report("new thread");
+    stack_t ss = {.ss_sp = stack_mem, .ss_size = STACK_BYTES, .ss_flags = 0}, old;
+    sigaltstack(&ss, &old);
+    printf("replaced: old disabled=%d\n", (old.ss_flags & SS_DISABLE) != 0);
+    report("own stack installed");
+    stack_t off = {.ss_flags = SS_DISABLE};
+    sigaltstack(&off, NULL);
+    report("own stack removed");
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "query") == 0) {
+        stack_mem = aligned_alloc(4096, STACK_BYTES);
+        report("main thread");
+        pthread_t th;
+        pthread_create(&th, NULL, query, NULL);
+        pthread_join(th, NULL);
+        return 0;
+    }
     if (argc > 1)
         seconds = atof(argv[1]);
     stack_mem = aligned_alloc(4096, STACK_BYTES);
