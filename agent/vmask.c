@@ -126,6 +126,18 @@ int otp_vmask_change(int how, const sigset_t *set, sigset_t *old,
     return 0;
 }
 
+/* Signals the app has blocked are really blocked too (all but SIGPROF):
+ * if one is not, the mask was changed behind the wrappers' back (raw
+ * system calls, as Go's runtime makes; siglongjmp) and the real mask is
+ * the app's, SIGPROF's bit included. */
+static bool resync(uint64_t real)
+{
+    if (!(app_mask & ~PROF & ~real))
+        return false;
+    app_mask = real;
+    return true;
+}
+
 bool otp_vmask_crashing(const ucontext_t *uc)
 {
     uint64_t real = bits(&uc->uc_sigmask);
@@ -138,13 +150,8 @@ bool otp_vmask_crashing(const ucontext_t *uc)
         known = 2;
         return false;
     }
-    if (app_mask & ~PROF & ~real) {
-        /* Something unblocked behind the wrappers' back (a raw system
-         * call, siglongjmp, a handler's return): the real mask is the
-         * app's. */
-        app_mask = real | (app_mask & PROF);
+    if (resync(real))
         return false;
-    }
     return (real & FAULTS & ~app_mask) != 0;
 }
 
@@ -162,7 +169,10 @@ bool otp_vmask_plain(const ucontext_t *uc)
 
 bool otp_vmask_defer(const siginfo_t *si, ucontext_t *uc)
 {
-    if (busy || !known || !(app_mask & PROF))
+    if (busy || !known)
+        return false;
+    resync(bits(&uc->uc_sigmask));
+    if (!(app_mask & PROF))
         return false;
     pid_t pid = getpid(), tid = otp_gettid();
     siginfo_t copy = *si;
