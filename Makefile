@@ -11,8 +11,11 @@
 BUILD ?= build
 CC ?= cc
 WERROR ?= $(if $(CI),-Werror,)
+# -fno-optimize-sibling-calls: the agent's own calls to the functions it
+# interposes (pthread_sigmask, ...) are told apart by their return address,
+# which a tail call would replace with its caller's.
 CFLAGS_BASE = -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -ftls-model=initial-exec \
-  -fno-omit-frame-pointer -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+  -fno-omit-frame-pointer -fno-optimize-sibling-calls -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
   -Wformat=2 $(WERROR) -D_GNU_SOURCE
 COVFLAGS ?=
 CFLAGS_ALL = $(CFLAGS_BASE) $(COVFLAGS) $(EXTRA_CFLAGS) -Iagent -Iconfig -I$(BUILD)/gen

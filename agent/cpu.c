@@ -9,8 +9,9 @@
  * ours (si_code != SI_TIMER, or an unknown value) are passed on to whatever
  * handler was there before us.
  *
- * The handler is async-signal-safe: it unwinds into a stack buffer, copies
- * into the slot's ring and touches only atomics.
+ * The handler is async-signal-safe and runs on an alternate signal stack
+ * (SA_ONSTACK; see altstack.h): it unwinds straight into the slot's ring
+ * and touches only atomics.
  */
 #include "cpu.h"
 
@@ -27,6 +28,7 @@
 #include "sys.h"
 #include "trace.h"
 #include "unwind.h"
+#include "vmask.h"
 
 /* Per-sample handler time histogram: 100 ns buckets up to 200 us. */
 #define HIST_BUCKETS 2000
@@ -44,6 +46,22 @@ static atomic_flag virt_logged = ATOMIC_FLAG_INIT;
 static _Atomic uint64_t hist[HIST_BUCKETS + 1];
 static _Atomic uint64_t n_dropped, n_foreign;
 static uintptr_t ldso_lo, ldso_hi;
+
+/* Signals blocked while the handler runs: every asynchronous one. The
+ * unwinder runs on the thread's unwind stack, outside the signal stack, so
+ * the kernel would put a nested signal's frame at the top of the signal
+ * stack, right over this handler's. Faults stay deliverable: one in here
+ * must reach the app's handler (or kill) as it would anywhere else. */
+static void handler_mask(sigset_t *m)
+{
+    sigfillset(m);
+    sigdelset(m, SIGSEGV);
+    sigdelset(m, SIGBUS);
+    sigdelset(m, SIGILL);
+    sigdelset(m, SIGFPE);
+    sigdelset(m, SIGTRAP);
+    sigdelset(m, SIGSYS);
+}
 
 /* Slots are a static array (thread.c): a value is ours iff it points at a
  * slot. */
@@ -68,6 +86,22 @@ static void chain(int sig, siginfo_t *si, void *uc)
         sigemptyset(&app_action[!idx].sa_mask);
         atomic_store_explicit(&app_idx, !idx, memory_order_release);
     }
+    bool calls = (a.sa_flags & SA_SIGINFO) ? a.sa_sigaction != NULL
+                                           : (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN);
+    if (calls) {
+        /* The app's handler runs with the mask it asked for (the
+         * interrupted one plus its sa_mask and SIGPROF), not ours. */
+        sigset_t m = ((const ucontext_t *)uc)->uc_sigmask;
+        for (int s = 1; s < NSIG; s++)
+            if (sigismember(&a.sa_mask, s) == 1)
+                sigaddset(&m, s);
+        if (!(a.sa_flags & SA_NODEFER))
+            sigaddset(&m, SIGPROF);
+        int saved = otp_tls_in_agent;
+        otp_tls_in_agent = 1;
+        pthread_sigmask(SIG_SETMASK, &m, NULL);
+        otp_tls_in_agent = saved;
+    }
     if (a.sa_flags & SA_SIGINFO) {
         if (a.sa_sigaction)
             a.sa_sigaction(sig, si, uc);
@@ -89,44 +123,129 @@ static void chain(int sig, siginfo_t *si, void *uc)
     }
 }
 
-/* A crash handler or abort path is running on this thread: stay out. */
-static bool crashing(const ucontext_t *uc)
+static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight)
 {
-    return sigismember(&uc->uc_sigmask, SIGSEGV) == 1 || sigismember(&uc->uc_sigmask, SIGBUS) == 1 ||
-           sigismember(&uc->uc_sigmask, SIGILL) == 1 || sigismember(&uc->uc_sigmask, SIGFPE) == 1 ||
-           sigismember(&uc->uc_sigmask, SIGABRT) == 1;
-}
-
-static void record(otp_thread_t *t, const ucontext_t *uc, int overrun)
-{
-    uint64_t frames[OTP_MAX_FRAMES];
-    int n;
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    if (otp_tls_in_agent || crashing(uc)) {
+    /* A crash handler or abort path running on this thread: stay out. */
+    if (otp_tls_in_agent || otp_vmask_crashing(uc)) {
         atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
         return;
     }
+    otp_tls_in_agent = 1;
+    /* Reserved at its largest and unwound into in place, then shrunk to
+     * what the walk found: this handler keeps no frame array on its stack. */
+    otp_rec_t *rec = otp_ring_reserve(t->cpu_ring, otp_rec_size((uint32_t)(max_depth + OTP_UNWIND_SLACK)));
+    if (!rec) {
+        atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
+        otp_tls_in_agent = 0;
+        return;
+    }
+    int n;
     /* Inside the dynamic loader its lists may be mid-update: keep only the
      * PC rather than let the unwinder walk them. */
     if (pc >= ldso_lo && pc < ldso_hi) {
-        frames[0] = pc;
+        rec->frames[0] = pc;
         n = 1;
     } else {
-        n = otp_unwind_signal(uc, frames, max_depth);
+        n = otp_unwind_signal(uc, rec->frames, max_depth);
     }
-    otp_rec_t *rec = otp_ring_reserve(t->cpu_ring, otp_rec_size((uint32_t)n));
-    if (!rec) {
-        atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
-        return;
-    }
+    rec->len = otp_rec_size((uint32_t)n);
     rec->type = OTP_REC_CPU;
     rec->nframes = (uint16_t)n;
-    rec->weight = 1 + (uint64_t)(overrun > 0 ? overrun : 0);
+    rec->weight = weight;
     rec->addr = 0;
     rec->time_ns = otp_real_ns();
     otp_trace_current(rec->trace_id, rec->span_id);
-    memcpy(rec->frames, frames, (size_t)n * sizeof frames[0]);
     otp_ring_commit(t->cpu_ring, rec);
+    otp_tls_in_agent = 0;
+}
+
+static uint64_t xorshift(uint64_t x)
+{
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+}
+
+/* The next sample point: one at a uniformly random place in each period
+ * of the thread's CPU time (stratified, so the mean rate is exactly one
+ * per period and the spread of the count stays small). A fixed period
+ * would sample a loop whose length is commensurate with it (and with the
+ * scheduler tick, on which CPU timers fire) at the same few phases, run
+ * after run. */
+static int64_t next_point(otp_thread_t *t)
+{
+    t->rng = xorshift(t->rng);
+    t->win_ns += period_ns;
+    return t->win_ns + (int64_t)(t->rng % (uint64_t)period_ns);
+}
+
+static int64_t clock_ns(clockid_t clk)
+{
+    struct timespec ts;
+    if (clock_gettime(clk, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The timer's own reload interval: long, so that it never fires on its
+ * own while the handler re-arms it, and so that the remaining time it
+ * reports tells the current CPU clock (see reschedule). */
+#define RELOAD_PERIODS 1000
+
+/* Sets the timer to fire at `at` on its clock; returns the clock's value
+ * now, derived from the old setting (one system call), or -1. */
+static int64_t set_abs(otp_thread_t *t, int64_t at, int64_t old_at)
+{
+    int64_t reload = RELOAD_PERIODS * period_ns;
+    struct itimerspec its, old;
+    its.it_interval.tv_sec = reload / 1000000000;
+    its.it_interval.tv_nsec = reload % 1000000000;
+    its.it_value.tv_sec = at / 1000000000;
+    its.it_value.tv_nsec = at % 1000000000;
+    if (timer_settime(t->timer, TIMER_ABSTIME, &its, &old) != 0)
+        return -1;
+    int64_t left = (int64_t)old.it_value.tv_sec * 1000000000 + old.it_value.tv_nsec;
+    /* Delivering the signal reloaded the timer to old_at + reload. */
+    if (left <= 0 || left > reload)
+        return -1;
+    return old_at + reload - left;
+}
+
+/* Handler: the number of scheduled sample points this thread's CPU clock
+ * has passed (the weight of this sample: 1, or more after a delay), and
+ * the timer set to the next one. The points are laid out on the CPU clock
+ * independently of when the handler runs, so lateness (the timer fires on
+ * the first tick after its point) never accumulates: on average one point
+ * per period, and each sample's count stays an unbiased weight. One
+ * timer_settime per sample; a second one only after a delay of more than
+ * a period. 0 if the timer is gone. */
+static uint64_t reschedule(otp_thread_t *t)
+{
+    if (!atomic_load_explicit(&t->has_timer, memory_order_acquire))
+        return 0;
+    int64_t fired = t->next_ns;
+    uint64_t w = 1;
+    t->next_ns = next_point(t);
+    int64_t now = set_abs(t, t->next_ns, fired);
+    if (now < 0)
+        now = clock_ns(t->clk);
+    if (now < t->next_ns)
+        return w;
+    if (now - t->win_ns > RELOAD_PERIODS * period_ns) {
+        /* Long blocked: count the gap at the mean rate. */
+        uint64_t k = (uint64_t)((now - t->win_ns) / period_ns);
+        w += k;
+        t->win_ns += (int64_t)k * period_ns;
+        t->next_ns = t->win_ns;
+    }
+    while (t->next_ns <= now) {
+        w++;
+        t->next_ns = next_point(t);
+    }
+    set_abs(t, t->next_ns, fired);
+    return w;
 }
 
 static void handler(int sig, siginfo_t *si, void *ucv)
@@ -134,7 +253,9 @@ static void handler(int sig, siginfo_t *si, void *ucv)
     int saved_errno = errno;
     otp_thread_t *t = si->si_value.sival_ptr;
     if (si->si_code != SI_TIMER || !is_slot(t)) {
-        chain(sig, si, ucv);
+        /* The app's own SIGPROF waits while the app has it blocked. */
+        if (!otp_vmask_defer(si, ucv))
+            chain(sig, si, ucv);
         goto out;
     }
     if (!atomic_load_explicit(&cpu_on, memory_order_relaxed) ||
@@ -148,7 +269,8 @@ static void handler(int sig, siginfo_t *si, void *ucv)
         otp_tls_thread = t;
     }
     int64_t t0 = otp_mono_ns();
-    record(t, ucv, si->si_overrun);
+    uint64_t w = reschedule(t);
+    record(t, ucv, w ? w : 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0));
     int64_t dt = otp_mono_ns() - t0;
     size_t b = dt < 0 ? 0 : (size_t)(dt / HIST_NS);
     atomic_fetch_add_explicit(&hist[b < HIST_BUCKETS ? b : HIST_BUCKETS], 1, memory_order_relaxed);
@@ -182,8 +304,8 @@ int otp_cpu_init(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = handler;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    handler_mask(&sa.sa_mask);
     /* Whatever was there before (another library's handler, SIG_IGN)
      * becomes the app's virtual disposition and still gets every SIGPROF
      * that is not ours. */
@@ -199,6 +321,10 @@ int otp_cpu_init(void)
                      "SIGPROF already had a handler; it keeps receiving every SIGPROF not sent by "
                      "otprof's timers");
     atomic_store(&owns_sigprof, 1);
+    /* This thread (the one that loads us, normally the main thread) may
+     * have started with SIGPROF blocked: it is ours to unblock now, and
+     * the app keeps seeing it blocked. */
+    otp_vmask_thread_start(otp_vmask_prof_blocked());
     atomic_store(&cpu_on, 1);
     return 0;
 }
@@ -206,14 +332,6 @@ int otp_cpu_init(void)
 bool otp_cpu_active(void)
 {
     return atomic_load(&cpu_on) != 0;
-}
-
-static uint64_t xorshift(uint64_t x)
-{
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return x;
 }
 
 void otp_cpu_arm(otp_thread_t *t)
@@ -233,18 +351,26 @@ void otp_cpu_arm(otp_thread_t *t)
     timer_t id;
     if (timer_create(clk, &sev, &id) != 0)
         return;
-    /* First expiry uniform in (0, period]: a thread that runs for a
-     * fraction f of a period is then sampled with probability f. */
-    uint64_t r = xorshift((uint64_t)otp_mono_ns() ^ ((uint64_t)tid << 32) ^ (uintptr_t)t);
-    int64_t first = 1 + (int64_t)(r % (uint64_t)period_ns);
-    struct itimerspec its;
-    its.it_interval.tv_sec = period_ns / 1000000000;
-    its.it_interval.tv_nsec = period_ns % 1000000000;
-    its.it_value.tv_sec = first / 1000000000;
-    its.it_value.tv_nsec = first % 1000000000;
+    /* First point uniform in (0, period] from now: a thread that runs for
+     * a fraction f of a period is then sampled with probability f. */
+    int64_t now = clock_ns(clk);
+    if (now < 0) {
+        timer_delete(id);
+        return;
+    }
+    t->rng = xorshift((uint64_t)otp_mono_ns() ^ ((uint64_t)tid << 32) ^ (uintptr_t)t) | 1;
+    t->clk = clk;
+    t->win_ns = now;
+    t->next_ns = now + 1 + (int64_t)(t->rng % (uint64_t)period_ns);
     t->timer = id;
     atomic_store(&t->has_timer, 1);
-    if (timer_settime(id, 0, &its, NULL) != 0) {
+    struct itimerspec its;
+    int64_t reload = RELOAD_PERIODS * period_ns;
+    its.it_interval.tv_sec = reload / 1000000000;
+    its.it_interval.tv_nsec = reload % 1000000000;
+    its.it_value.tv_sec = t->next_ns / 1000000000;
+    its.it_value.tv_nsec = t->next_ns % 1000000000;
+    if (timer_settime(id, TIMER_ABSTIME, &its, NULL) != 0) {
         atomic_store(&t->has_timer, 0);
         timer_delete(id);
     }
@@ -312,6 +438,7 @@ void otp_cpu_before_exec(void)
 
 void otp_cpu_exec_disposition(bool before)
 {
+    otp_vmask_exec(before);
     /* An ignored signal stays ignored across exec, a handled one becomes
      * SIG_DFL: give the new image what the app's disposition implies. */
     if (!otp_cpu_owns_sigprof() || !otp_cpu_app_ignores_sigprof())
@@ -322,7 +449,8 @@ void otp_cpu_exec_disposition(bool before)
         sa.sa_handler = SIG_IGN;
     } else {
         sa.sa_sigaction = handler;
-        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+        handler_mask(&sa.sa_mask);
     }
     int saved = otp_tls_in_agent;
     otp_tls_in_agent = 1;

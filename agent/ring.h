@@ -46,6 +46,9 @@ void otp_ring_reset(otp_ring_t *r);
 /* Producer, async-signal-safe. Returns space for a record of `len` bytes
  * (multiple of 8) or NULL when full (the drop is counted). */
 otp_rec_t *otp_ring_reserve(otp_ring_t *r, uint32_t len);
+/* Publishes rec. Before this the producer may lower rec->len (to a
+ * multiple of 8, at least the header): a record reserved at its largest
+ * size and filled in place ends up taking only what it used. */
 void otp_ring_commit(otp_ring_t *r, otp_rec_t *rec);
 
 /* Consumer. Returns the oldest record or NULL; pop releases it. */

@@ -8,9 +8,11 @@
 
 #include <string.h>
 
+#include "altstack.h"
 #include "cpu.h"
 #include "log.h"
 #include "sys.h"
+#include "vmask.h"
 
 #define CPU_RING_BYTES (32u * 1024)
 #define HEAP_RING_BYTES (16u * 1024)
@@ -21,6 +23,7 @@ static otp_thread_t slots[OTP_MAX_THREADS];
 static _Atomic int slot_next; /* slots[0..slot_next) have been used */
 static _Atomic uint64_t unprofiled;
 static atomic_flag full_warned = ATOMIC_FLAG_INIT;
+static atomic_flag altstack_warned = ATOMIC_FLAG_INIT;
 
 static bool ensure_rings(otp_thread_t *t)
 {
@@ -41,6 +44,8 @@ static otp_thread_t *take(int i)
     atomic_store(&t->has_timer, 0);
     t->start_fn = NULL;
     t->start_arg = NULL;
+    /* Claimed by the creating thread: a new thread inherits its mask. */
+    t->parent_prof = otp_vmask_prof_blocked();
     t->name[0] = '\0';
     if (!ensure_rings(t)) {
         atomic_store(&t->state, OTP_SLOT_FREE);
@@ -84,6 +89,11 @@ void otp_thread_activate(otp_thread_t *t)
 {
     atomic_store(&t->tid, otp_gettid());
     otp_tls_thread = t;
+    otp_vmask_thread_start(t->parent_prof);
+    if (otp_altstack_install(&t->altstack) < 0)
+        otp_log_once(&altstack_warned, OTP_LOG_WARN,
+                     "cannot set up an alternate signal stack; the profiling signal runs on the "
+                     "thread's own stack");
     atomic_store(&t->state, OTP_SLOT_ACTIVE);
 }
 
@@ -112,6 +122,8 @@ otp_thread_t *otp_thread_register_tid(pid_t tid)
     if (!t)
         return NULL;
     atomic_store(&t->tid, tid);
+    /* Its unwind stack; its alternate signal stack is its own business. */
+    otp_altstack_map(&t->altstack);
     atomic_store(&t->state, OTP_SLOT_ACTIVE);
     return t;
 }
@@ -119,8 +131,10 @@ otp_thread_t *otp_thread_register_tid(pid_t tid)
 void otp_thread_retire(otp_thread_t *t)
 {
     otp_cpu_disarm(t);
-    if (otp_tls_thread == t)
+    if (otp_tls_thread == t) {
+        otp_altstack_release(t->altstack);
         otp_tls_thread = OTP_THREAD_GONE;
+    }
     atomic_signal_fence(memory_order_seq_cst);
     atomic_store(&t->state, OTP_SLOT_RETIRED);
 }

@@ -29,6 +29,12 @@ typedef struct otp_thread {
     otp_ring_t *heap_ring;
     timer_t timer;
     _Atomic int has_timer;
+    clockid_t clk;         /* the thread's CPU clock */
+    int64_t win_ns;        /* start of the period holding next_ns, on clk */
+    int64_t next_ns;       /* next scheduled sample, on clk */
+    uint64_t rng;          /* draws the periods between samples */
+    void *altstack;        /* agent's signal stack mapping, kept with the slot */
+    bool parent_prof;      /* the creating thread had SIGPROF blocked (app's view) */
     char name[16];         /* refreshed by the flusher from /proc */
     /* pthread_create trampoline */
     void *(*start_fn)(void *);
@@ -44,7 +50,8 @@ extern __thread otp_thread_t *otp_tls_thread;
 /* Claims a FREE slot and creates its rings; NULL if none left or mmap
  * failed (counted, warned once). Not signal-safe. */
 otp_thread_t *otp_thread_claim(void);
-/* Marks a slot as run by the calling thread (sets tid, TLS, ACTIVE). */
+/* Marks a slot as run by the calling thread (sets tid, TLS, ACTIVE) and
+ * gives the thread an alternate signal stack if it has none. */
 void otp_thread_activate(otp_thread_t *t);
 /* The calling thread: its slot, or, for threads we did not create (found
  * by tid among slots registered from /proc/self/task), the matching one.
@@ -52,7 +59,8 @@ void otp_thread_activate(otp_thread_t *t);
 otp_thread_t *otp_thread_self(void);
 /* Registers an existing thread by tid (constructor, /proc/self/task). */
 otp_thread_t *otp_thread_register_tid(pid_t tid);
-/* Thread exit: deletes the timer, marks RETIRED, sets TLS to GONE. */
+/* Thread exit: deletes the timer, marks RETIRED, sets TLS to GONE; on the
+ * exiting thread itself, also takes back the agent's signal stack. */
 void otp_thread_retire(otp_thread_t *t);
 /* Releases a CLAIMED slot whose pthread_create failed. */
 void otp_thread_unclaim(otp_thread_t *t);

@@ -12,9 +12,13 @@
 #include <elf.h>
 #include <link.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "altstack.h"
 #include "internal.h"
 #include "log.h"
+#include "thread.h"
+#include "vmask.h"
 
 typedef int (*backtrace_fn)(void **, int);
 static backtrace_fn unw_bt;
@@ -39,6 +43,9 @@ static _Atomic int state; /* 0 not tried, 1 ready, -1 failed */
  * that did. */
 static size_t tls_modid;
 static OTP_TLS int warm;
+/* Objects whose code may hold the locks that allocating the TLS block
+ * needs (malloc's, the loader's): libc, ld.so, libunwind, the agent. */
+static const void *lock_objs[4];
 static OTP_TLS int unwinding; /* inside unw_backtrace on this thread */
 
 typedef struct tls_index {
@@ -66,6 +73,12 @@ int otp_unwind_init(void)
     unw_get_reg_p = (get_reg_fn)dlsym(h, "_ULx86_64_get_reg");
     if (dlinfo(h, RTLD_DI_TLS_MODID, &tls_modid) != 0)
         tls_modid = 0;
+    const void *probes[4] = {(const void *)&getpid, (const void *)&_dl_find_object, (const void *)unw_bt,
+                             (const void *)&otp_unwind_init};
+    for (int i = 0; i < 4; i++) {
+        struct dl_find_object fo;
+        lock_objs[i] = _dl_find_object((void *)probes[i], &fo) == 0 ? fo.dlfo_map_start : NULL;
+    }
     atomic_store_explicit(&state, 1, memory_order_release);
     otp_unwind_warm();
     return 0;
@@ -89,49 +102,128 @@ void otp_unwind_warm(void)
     warm = 1;
 }
 
+/* Calls fn(arg) with the stack pointer at `top`. The frame it builds on
+ * the current stack is a standard rbp frame, so the unwinder, started on
+ * the new stack, walks back across to this one. */
+void otp_on_stack(void (*fn)(void *), void *arg, void *top);
+__asm__(".text\n"
+        ".globl otp_on_stack\n"
+        ".hidden otp_on_stack\n"
+        ".type otp_on_stack,@function\n"
+        "otp_on_stack:\n"
+        ".cfi_startproc\n"
+        "  push %rbp\n"
+        ".cfi_def_cfa_offset 16\n"
+        ".cfi_offset %rbp, -16\n"
+        "  mov %rsp, %rbp\n"
+        ".cfi_def_cfa_register %rbp\n"
+        "  mov %rdx, %rsp\n"
+        "  mov %rdi, %rax\n"
+        "  mov %rsi, %rdi\n"
+        "  call *%rax\n"
+        "  mov %rbp, %rsp\n"
+        "  pop %rbp\n"
+        ".cfi_def_cfa %rsp, 8\n"
+        "  ret\n"
+        ".cfi_endproc\n"
+        ".size otp_on_stack, .-otp_on_stack\n");
+
+struct walk {
+    void **buf;
+    int lim;
+    int n;
+};
+
+__attribute__((noinline)) static void walk_thunk(void *p)
+{
+    struct walk *w = p;
+    w->n = unw_bt(w->buf, w->lim);
+}
+
+/* libunwind needs ~5 KiB of stack: more than a small thread stack or an
+ * app's alternate signal stack may have left. The walk runs on the
+ * calling thread's unwind stack when it has one. */
+__attribute__((noinline)) static int walk(void **buf, int lim, int *own)
+{
+    otp_thread_t *t = otp_tls_thread;
+    void *top = (t && t != OTP_THREAD_GONE) ? otp_altstack_unwind_top(t->altstack) : NULL;
+    unwinding = 1;
+    struct walk w = {buf, lim, 0};
+    /* Frames of ours at the start of buf: the thunk, the trampoline if
+     * used, and walk itself. */
+    *own = top ? 3 : 2;
+    if (top)
+        otp_on_stack(walk_thunk, &w, top);
+    else
+        walk_thunk(&w);
+    unwinding = 0;
+    return w.n;
+}
+
+/* A thread that predates the agent was never warmed outside a handler.
+ * Allocating its TLS block from here takes malloc's and the loader's
+ * locks, which is safe only if this thread cannot be holding them: it was
+ * interrupted in app code (not in libc, ld.so, libunwind or the agent,
+ * none of which call back into the app with those locks held), and not
+ * inside a signal handler of its own (which could have interrupted
+ * malloc): its mask is the app's plain one. */
+static bool warm_safe(const ucontext_t *uc, uint64_t pc)
+{
+    if (!tls_modid || !otp_vmask_plain(uc))
+        return false;
+    struct dl_find_object fo;
+    if (_dl_find_object((void *)(uintptr_t)pc, &fo) != 0)
+        return false; /* JIT code or unknown: unknown callers too */
+    for (int i = 0; i < 4; i++)
+        if (!lock_objs[i] || fo.dlfo_map_start == lock_objs[i])
+            return false;
+    return true;
+}
+
 int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
 {
     uint64_t pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
     if (max <= 0)
         return 0;
     out[0] = pc;
-    if (!warm || !otp_unwind_ready() || max == 1)
+    if (!otp_unwind_ready() || max == 1)
         return 1;
+    if (!warm) {
+        if (!warm_safe(uc, pc))
+            return 1;
+        otp_unwind_warm();
+    }
     /* The walk starts in this handler and crosses the kernel's signal
-     * frame; everything up to the interrupted PC is ours and dropped. */
-    void *buf[OTP_MAX_FRAMES + 16];
-    int lim = max + 16 < (int)OTP_ARRAY_LEN(buf) ? max + 16 : (int)OTP_ARRAY_LEN(buf);
-    unwinding = 1;
-    int n = unw_bt(buf, lim);
-    unwinding = 0;
-    for (int i = 0; i < n && i < 16; i++) {
-        if ((uint64_t)buf[i] != pc)
+     * frame; everything up to the interrupted PC is ours and dropped. It
+     * goes straight into `out` (no copy on this stack, which may be a
+     * small alternate one). void * and uint64_t are the same here. */
+    _Static_assert(sizeof(void *) == sizeof(uint64_t), "64-bit frames");
+    int own;
+    int n = walk((void **)out, max + OTP_UNWIND_SLACK, &own);
+    for (int i = 0; i < n && i < OTP_UNWIND_SLACK; i++) {
+        if (out[i] != pc)
             continue;
-        int k = 0;
-        for (int j = i; j < n && k < max; j++)
-            out[k++] = (uint64_t)buf[j];
+        int k = n - i < max ? n - i : max;
+        memmove(out, out + i, (size_t)k * sizeof *out);
         return k;
     }
+    out[0] = pc;
     return 1;
 }
 
-int otp_unwind_here(uint64_t *out, int max, int skip)
+__attribute__((noinline)) int otp_unwind_here(uint64_t *out, int max, int skip)
 {
     if (!otp_unwind_ready() || max <= 0)
         return 0;
     otp_unwind_warm();
-    void *buf[OTP_MAX_FRAMES + 16];
-    int lim = max + skip + 1;
-    if (lim > (int)OTP_ARRAY_LEN(buf))
-        lim = (int)OTP_ARRAY_LEN(buf);
-    unwinding = 1;
-    int n = unw_bt(buf, lim);
-    unwinding = 0;
-    int k = 0;
+    int own;
+    int n = walk((void **)out, max, &own);
     /* +1: this function's own frame. */
-    for (int i = skip + 1; i < n && k < max; i++)
-        out[k++] = (uint64_t)buf[i];
-    return k;
+    int drop = own + skip + 1;
+    if (n <= drop)
+        return 0;
+    memmove(out, out + drop, (size_t)(n - drop) * sizeof *out);
+    return n - drop;
 }
 
 int otp_unwind_here_uncached(uint64_t *out, int max, int skip)

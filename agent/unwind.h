@@ -37,13 +37,20 @@ void otp_unwind_warm(void);
 int otp_unwind_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data,
                             int (*real)(int (*)(struct dl_phdr_info *, size_t, void *), void *));
 
+/* Frames of the handler itself, above the interrupted one, that a walk
+ * from inside the handler may see and that are then dropped. */
+#define OTP_UNWIND_SLACK 16
+
 /* async-signal-safe. Captures the interrupted stack from inside a signal
  * handler: strips the handler's own frames so out[0] is the interrupted
- * PC (uc's RIP). Returns the number of frames (>= 1 when uc is given). */
+ * PC (uc's RIP). `out` has room for max + OTP_UNWIND_SLACK frames (it is
+ * the walk's scratch space too: nothing is copied through the stack).
+ * Returns the number of frames kept, at most max (>= 1). */
 int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max);
 
-/* Captures the caller's stack, skipping `skip` innermost frames (normal
- * context, e.g. the malloc slow path). Returns the number of frames. */
+/* Captures the caller's stack into out[max], skipping `skip` innermost
+ * frames and this function's own (normal context, e.g. the malloc slow
+ * path): at most max - skip - 1 frames. Returns the number of frames. */
 int otp_unwind_here(uint64_t *out, int max, int skip);
 
 /* The same walk without libunwind's per-thread frame cache, which costs

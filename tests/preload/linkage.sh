@@ -4,7 +4,11 @@
 # starts and exits.
 source "$(dirname "$0")/../lib.sh"
 
-allowed='^(malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|pthread_create|execve|execv|execvp|execvpe|execl|execlp|execle|fexecve|sigaction|signal|dl_iterate_phdr|prctl|syscall|otprof_[a-z_]+)$'
+# The entry points named in the version script's global section, and the
+# public otprof_* API: nothing else may leave the agent.
+named=$(sed -n '/global:/,/local:/p' "$ROOT/preload/otprof.map" | tr -s ' ;' '\n\n' |
+  grep -E '^[a-z_][a-z0-9_]*$' | grep -v '^global$' | paste -sd'|')
+allowed="^(${named}|otprof_[a-z_]+)\$"
 exports=$(nm -D --defined-only "$AGENT" | awk '{print $3}' | sed 's/@.*//' | sort -u)
 bad=$(grep -vE "$allowed" <<<"$exports" | tr '\n' ' ')
 check "nm -D: only interposed symbols and otprof_* exported${bad:+ (also: $bad)}" [ -z "$bad" ]

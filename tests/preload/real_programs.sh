@@ -43,11 +43,28 @@ import random
 random.seed(7)
 words = [''.join(random.choice('abcdefghij') for _ in range(6)) for _ in range(5000)]
 with open('$WORK/data.txt', 'w') as f:
-    for i in range(1200000):
+    for i in range(2900000):
         f.write(words[(i * 7919) % 5000] + (' ' if i % 13 else '\n'))
 "
-same_as_bare "xz -T2" sh -c "xz -T2 -6 -c '$WORK/data.txt' | sha256sum"
-named "xz -T2" "$WORK/out/xz*.cpu.pb.gz"
+# xz -T2 (20 MB in 2 MiB blocks, so both workers compress): liblzma creates
+# its workers with every signal blocked. The profile must hold their CPU:
+# all profiles of the run (shell, xz, sha256sum) against the CPU that
+# bash's `times` reports for the same run (its own and its children's).
+xzcmd="xz -T2 -4 --block-size=2MiB -c '$WORK/data.txt' | sha256sum"
+bare=$(sh -c "$xzcmd" 2>&1); rb=$?
+prof=$(under_agent "${AGENT_SETTINGS[@]}" OTPROF_EXPORT_OUTPUT_DIR="$WORK/xz" -- \
+  bash -c "$xzcmd; times > '$WORK/xz.times'" 2>&1); rp=$?
+check "xz -T2: same exit status ($rb)" [ "$rb" -eq "$rp" ]
+check "xz -T2: same output" [ "$bare" = "$prof" ]
+named "xz -T2" "$WORK/xz/xz*.cpu.pb.gz"
+used_ms=$(awk '{ for (i = 1; i <= NF; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] } } END { printf "%d", t * 1000 }' "$WORK/xz.times" 2>/dev/null)
+prof_ms=0
+for f in "$WORK"/xz/*.cpu.pb.gz; do
+  [ -f "$f" ] && prof_ms=$(awk -v a="$prof_ms" -v b="$(pprof_total_ms "$f")" 'BEGIN { print a + b }')
+done
+echo "  xz -T2: profiles hold ${prof_ms} ms of CPU, the run used ${used_ms:-?} ms"
+check "xz -T2: profiled CPU within 15% of the run's CPU" \
+  within "$prof_ms" "${used_ms:-0}" "$(awk -v w="${used_ms:-0}" 'BEGIN { print w * 0.15 }')"
 
 script='for i in $(seq 1 3000); do echo $((i * i % 977)); done | sort -n | uniq -c | wc -l
 ( cd / && pwd ); x=$(exec /bin/echo from-exec); echo "$x"

@@ -1,0 +1,165 @@
+/*
+ * The app's signal mask calls. While CPU profiling owns SIGPROF, SIGPROF's
+ * blocked state is virtual (agent/vmask.h): the app reads back exactly the
+ * mask it set, SIGPROF included, while the profiling signal keeps coming.
+ * Calls from the agent itself (its fork handlers, its private allocator,
+ * libunwind inside a sample) reach the real functions.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "agent.h"
+#include "internal.h"
+#include "vmask.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+typedef int (*mask_fn)(int, const sigset_t *, sigset_t *);
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                        const posix_spawnattr_t *, char *const[], char *const[]);
+
+static mask_fn real_sigprocmask, real_pthread_sigmask;
+static spawn_fn real_posix_spawn, real_posix_spawnp;
+static uintptr_t self_lo, self_hi;
+
+static void *next_sym(const char *name)
+{
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1;
+    void *p = dlsym(RTLD_NEXT, name);
+    otp_tls_in_agent = saved;
+    return p;
+}
+
+#define RESOLVE(var, name)                                                                         \
+    do {                                                                                           \
+        if (__builtin_expect(!(var), 0))                                                           \
+            (var) = (__typeof__(var))next_sym(name);                                               \
+    } while (0)
+
+/* Calls made from inside the agent's own object pass straight through. */
+static bool from_agent(const void *ra)
+{
+    if (__builtin_expect(!self_hi, 0)) {
+        struct dl_find_object fo;
+        if (_dl_find_object((void *)(uintptr_t)&from_agent, &fo) != 0)
+            return false;
+        self_lo = (uintptr_t)fo.dlfo_map_start;
+        self_hi = (uintptr_t)fo.dlfo_map_end;
+    }
+    return (uintptr_t)ra >= self_lo && (uintptr_t)ra < self_hi;
+}
+
+static bool virtual_mask(const void *ra)
+{
+    return otp_vmask_owned() && !from_agent(ra) && otp_agent_running();
+}
+
+/* sigprocmask's contract, on top of pthread_sigmask's. */
+static int as_sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    RESOLVE(real_pthread_sigmask, "pthread_sigmask");
+    int rc = otp_vmask_change(how, set, old, real_pthread_sigmask);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}
+
+EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    RESOLVE(real_sigprocmask, "sigprocmask");
+    if (!virtual_mask(__builtin_return_address(0)))
+        return real_sigprocmask(how, set, old);
+    return as_sigprocmask(how, set, old);
+}
+
+EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    RESOLVE(real_pthread_sigmask, "pthread_sigmask");
+    if (!virtual_mask(__builtin_return_address(0)))
+        return real_pthread_sigmask(how, set, old);
+    return otp_vmask_change(how, set, old, real_pthread_sigmask);
+}
+
+static bool hold_prof(sigset_t *old)
+{
+    if (!(otp_vmask_owned() && otp_agent_running() && otp_vmask_prof_blocked()))
+        return false;
+    RESOLVE(real_pthread_sigmask, "pthread_sigmask");
+    sigset_t prof;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    return real_pthread_sigmask(SIG_BLOCK, &prof, old) == 0;
+}
+
+/* A spawned child inherits the real mask: while the app has SIGPROF
+ * blocked, block it really for the call (our samples just wait). */
+static int spawn(spawn_fn fn, pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    if (!fn)
+        return ENOSYS;
+    sigset_t old;
+    bool held = hold_prof(&old);
+    int rc = fn(pid, path, fa, attr, argv, envp);
+    if (held)
+        real_pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    RESOLVE(real_posix_spawn, "posix_spawn");
+    return spawn(real_posix_spawn, pid, path, fa, attr, argv, envp);
+}
+
+EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    RESOLVE(real_posix_spawnp, "posix_spawnp");
+    return spawn(real_posix_spawnp, pid, file, fa, attr, argv, envp);
+}
+
+/* system() and popen() spawn through glibc's internal posix_spawn, which
+ * passes the calling thread's real mask on as well. */
+typedef int (*system_fn)(const char *);
+typedef FILE *(*popen_fn)(const char *, const char *);
+static system_fn real_system;
+static popen_fn real_popen;
+
+EXPORT int system(const char *cmd)
+{
+    RESOLVE(real_system, "system");
+    if (!real_system)
+        return -1;
+    sigset_t old;
+    bool held = hold_prof(&old);
+    int rc = real_system(cmd);
+    if (held)
+        real_pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+EXPORT FILE *popen(const char *cmd, const char *mode)
+{
+    RESOLVE(real_popen, "popen");
+    if (!real_popen)
+        return NULL;
+    sigset_t old;
+    bool held = hold_prof(&old);
+    FILE *f = real_popen(cmd, mode);
+    int e = errno;
+    if (held)
+        real_pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return f;
+}
