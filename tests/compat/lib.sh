@@ -10,7 +10,8 @@
 #                                   named functions, total CPU within 15% of the
 #                                   run's, each thread over 10% of it labelled
 # MODE is bare or agent; files go to $WORK/NAME.MODE/ (out, err, rc, rusage,
-# tasks, prof/). The VAR=VALUE settings apply to the agent run only.
+# tasks, prof/). The VAR=VALUE settings apply to the agent run only. With
+# C_AS_USER set, the command runs as that user (runuser, itself unprofiled).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 COMPAT="$ROOT/tests/compat"
 CPU_TOL_PCT=${CPU_TOL_PCT:-15}
@@ -42,6 +43,7 @@ c_start() {
   local d="$WORK/$name.$mode"
   rm -rf "$d"; mkdir -p "$d/prof"; chmod 1777 "$d/prof"
   local pre=(env -u OTPROF_CONFIG -u LD_PRELOAD)
+  [ -n "${C_AS_USER:-}" ] && pre=(runuser -u "$C_AS_USER" -- "${pre[@]}")
   [ "$mode" = agent ] && pre+=(OTPROF_EXPORT_OUTPUT_DIR="$d/prof" "${envs[@]}" LD_PRELOAD="$AGENT")
   /usr/bin/time -f '%U %S' -o "$d/rusage" timeout -k 5 "$secs" "${pre[@]}" "$@" > "$d/out" 2> "$d/err" &
   C_PID[$mode.$name]=$!
