@@ -115,8 +115,9 @@ c_profile() {
   if [ "$run_ms" -lt "$min" ]; then
     echo "    $name: run used ${run_ms} ms of CPU (< $min): total not compared"
   else
-    local tol=$((run_ms * CPU_TOL_PCT / 100))
-    check "$name: profile total CPU ${prof_ms} ms within ${CPU_TOL_PCT}% of the run's ${run_ms} ms" \
+    local tol=$((run_ms * CPU_TOL_PCT / 100)) bare=""
+    [ -s "$WORK/$name.bare/rusage" ] && bare=" (bare run: $(c_cpu_ms "$name" bare) ms)"
+    check "$name: profile total CPU ${prof_ms} ms within ${CPU_TOL_PCT}% of the run's ${run_ms} ms$bare" \
       within "$prof_ms" "$run_ms" "$tol"
   fi
   c_threads "$name" "$run_ms"
