@@ -1,7 +1,7 @@
 # Helpers for the compatibility suite (tests/compat/*.sh), on top of
 # tests/lib.sh. Each program runs twice, bare and under the agent, with the
 # same command line under `timeout -k`; /usr/bin/time records the run's
-# getrusage(RUSAGE_CHILDREN) CPU and taskmon.py its per-thread CPU.
+# getrusage(RUSAGE_CHILDREN) CPU and tests/tools/taskmon.py its per-thread CPU.
 #   c_start MODE NAME SECS [VAR=VALUE...] -- CMD...   start in the background
 #   c_wait MODE NAME                                   wait for it, record status
 #   c_run MODE NAME SECS [VAR=VALUE...] -- CMD...      both
@@ -47,7 +47,7 @@ c_start() {
   [ "$mode" = agent ] && pre+=(OTPROF_EXPORT_OUTPUT_DIR="$d/prof" "${envs[@]}" LD_PRELOAD="$AGENT")
   /usr/bin/time -f '%U %S' -o "$d/rusage" timeout -k 5 "$secs" "${pre[@]}" "$@" > "$d/out" 2> "$d/err" &
   C_PID[$mode.$name]=$!
-  "$COMPAT/taskmon.py" "$!" "$d/tasks" &
+  "$ROOT/tests/tools/taskmon.py" "$!" "$d/tasks" &
   C_MON[$mode.$name]=$!
 }
 c_wait() {
@@ -103,7 +103,7 @@ c_profile() {
   check "$name: CPU profiles written ($(echo $files | wc -w) files)" [ -n "$files" ]
   [ -n "$files" ] || return 0
   # shellcheck disable=SC2086
-  "$COMPAT/profsum.py" $files > "$d/profsum"
+  "$ROOT/tests/tools/profsum.py" $files > "$d/profsum"
   check "$name: go tool pprof reads every profile" [ -z "$(grep '^unreadable' "$d/profsum")" ]
   local top
   top=$(sed -n 's/^top //p' "$d/profsum")
