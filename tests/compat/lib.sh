@@ -11,7 +11,8 @@
 #                                   run's, each thread over 10% of it labelled
 # MODE is bare or agent; files go to $WORK/NAME.MODE/ (out, err, rc, rusage,
 # tasks, prof/). The VAR=VALUE settings apply to the agent run only. With
-# C_AS_USER set, the command runs as that user (runuser, itself unprofiled).
+# C_AS_USER set, the command runs as that user (runuser, itself unprofiled)
+# and owns the profile dir; C_PROF_MODE is that dir's mode (default 0755).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 COMPAT="$ROOT/tests/compat"
 CPU_TOL_PCT=${CPU_TOL_PCT:-15}
@@ -25,8 +26,9 @@ c_exit() {
   local k c
   for c in "${C_CLEANUP[@]}"; do eval "$c" > /dev/null 2>&1; done
   for k in "${!C_PID[@]}"; do
-    kill -TERM "${C_PID[$k]}" 2> /dev/null
+    # timeout(1), the child of time(1), passes the signal on to the program.
     pkill -TERM -P "${C_PID[$k]}" 2> /dev/null
+    kill -TERM "${C_PID[$k]}" 2> /dev/null
   done
   for k in "${!C_MON[@]}"; do kill "${C_MON[$k]}" 2> /dev/null; done
   wait 2> /dev/null
@@ -41,7 +43,8 @@ c_start() {
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
   shift
   local d="$WORK/$name.$mode"
-  rm -rf "$d"; mkdir -p "$d/prof"; chmod 1777 "$d/prof"
+  rm -rf "$d"; mkdir -p "$d/prof"; chmod "${C_PROF_MODE:-0755}" "$d/prof"
+  [ -n "${C_AS_USER:-}" ] && chown "$C_AS_USER" "$d/prof"
   local pre=(env -u OTPROF_CONFIG -u LD_PRELOAD)
   [ -n "${C_AS_USER:-}" ] && pre=(runuser -u "$C_AS_USER" -- "${pre[@]}")
   [ "$mode" = agent ] && pre+=(OTPROF_EXPORT_OUTPUT_DIR="$d/prof" "${envs[@]}" LD_PRELOAD="$AGENT")

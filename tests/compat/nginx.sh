@@ -3,6 +3,8 @@
 source "$(dirname "$0")/lib.sh"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 chmod 0711 "$WORK"
+# The master runs as root, its workers as nobody: both write profiles.
+export C_PROF_MODE=1777
 mkdir -p "$WORK/www" && chmod 0755 "$WORK/www"
 # Compressible text, gzipped by nginx on every request: the workers' CPU.
 python3 -c 'import random
