@@ -68,7 +68,7 @@ def fib(n):
     return n if n < 2 else fib(n - 1) + fib(n - 2)
 def primes(limit):
     return [p for p in range(2, limit) if all(p % d for d in range(2, int(p ** 0.5) + 1))]
-print(fib(27), len(primes(60000)), sum(x * x for x in range(300000)))
+print(fib(29), len(primes(60000)), sum(x * x for x in range(300000)))
 PY
 rm -rf "$WORK/out"
 timed_same_as_bare python3 "$PY" "$WORK/work.py"
@@ -101,7 +101,7 @@ named "xz -T2" "$WORK/out/xz*.cpu.pb.gz"
 
 script='for i in $(seq 1 3000); do echo $((i * i % 977)); done | sort -n | uniq -c | wc -l
 ( cd / && pwd ); x=$(exec /bin/echo from-exec); echo "$x"
-n=0; while [ $n -lt 150000 ]; do n=$((n + 1)); done; echo $n
+n=0; while [ $n -lt 300000 ]; do n=$((n + 1)); done; echo $n
 exec /bin/echo done'
 rm -rf "$WORK/out"
 timed_same_as_bare "bash -c" bash -c "$script"
