@@ -2,6 +2,7 @@
 #   make          build build/libotprof_agent.so
 #   make demo     build and profile the bundled demo, print its top functions
 #   make test     unit + preload tests ("N passed, N failed")
+#   make compat   real programs (Go, Java, node, servers, chromium...) bare vs under the agent
 #   make coverage line coverage of agent/ preload/ config/ over the tests
 #   make bench    the benchmark scripts (CPU, heap, export, threads)
 #   make install  agent, otprof command, header, pkg-config file, man page and
@@ -60,7 +61,7 @@ PROG_CXX_LIB = $(patsubst tests/progs/%.cc,$(BUILD)/progs/lib%.so,$(PROG_CXX_SRC
 TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps demo test test-deps coverage sanitize bench clean install uninstall deb
+.PHONY: all deps demo test test-deps compat coverage sanitize bench clean install uninstall deb
 .SECONDARY: $(GEN_C) $(GEN_H)
 all: $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI)
 
@@ -194,6 +195,10 @@ test-deps:
 
 test: test-deps $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) $(UNIT_BIN) $(PROG_BIN) $(PROG_CXX_LIB) $(TOOL_BIN)
 	@BUILD=$(BUILD) tests/run.sh
+
+compat: $(AGENT)
+	@scripts/install-deps compat
+	@BUILD=$(BUILD) tests/compat/run.sh
 
 demo: $(AGENT) $(OTPROF_BIN) $(BUILD)/progs/demo
 	@scripts/demo $(BUILD)

@@ -1,0 +1,47 @@
+# gcc and clang compiling a generated C file (driver, cc1/clang, as), and
+# make -j2 building a small project: many short processes per run.
+source "$(dirname "$0")/lib.sh"
+python3 - "$WORK" <<'PY'
+import os, sys
+w = sys.argv[1]
+def unit(k, n):
+    out = ['#include <stdio.h>', '#include <string.h>']
+    for i in range(n):
+        out.append('static int f%d_%d(const char *s, int x) { int h = x * %d; '
+                   'for (size_t j = 0; j < strlen(s); j++) h = h * 31 + s[j] + (x >> (j %% 7)); '
+                   'switch (h & 7) { case 0: h += %d; break; case 1: h ^= %d; break; case 3: h -= x; break; default: h *= 3; } '
+                   'return h; }' % (k, i, i + 1, i, i * 7))
+    out.append('int unit%d(int x) { int h = 0;' % k)
+    for i in range(n):
+        out.append('  h += f%d_%d("unit%d-%d", x + h);' % (k, i, k, i))
+    out.append('  return h; }')
+    return '\n'.join(out) + '\n'
+open(os.path.join(w, 'big.c'), 'w').write(unit(0, 120) + 'int main(void) { printf("%d\\n", unit0(3)); return 0; }\n')
+p = os.path.join(w, 'proj'); os.mkdir(p)
+for k in range(1, 9):
+    open(os.path.join(p, 'u%d.c' % k), 'w').write(unit(k, 25))
+open(os.path.join(p, 'main.c'), 'w').write(
+    '#include <stdio.h>\n' + ''.join('int unit%d(int);\n' % k for k in range(1, 9)) +
+    'int main(void) { int h = 0;\n' + ''.join('  h ^= unit%d(%d);\n' % (k, k) for k in range(1, 9)) +
+    '  printf("%d\\n", h); return 0; }\n')
+open(os.path.join(p, 'Makefile'), 'w').write(
+    'OBJ = main.o ' + ' '.join('u%d.o' % k for k in range(1, 9)) + '\n'
+    'prog: $(OBJ)\n\t$(CC) -o $@ $(OBJ)\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\n')
+PY
+for cc in gcc clang; do
+  for mode in bare agent; do
+    c_run "$mode" "$cc" 180 -- sh -c "$cc -O2 -o '$WORK/big.$cc.$mode' '$WORK/big.c' && '$WORK/big.$cc.$mode'"
+  done
+  c_same "$cc"
+  check "$cc: the same code generated (bare vs agent)" \
+    cmp -s <(objdump -d --no-show-raw-insn "$WORK/big.$cc.bare" | tail -n +3) <(objdump -d --no-show-raw-insn "$WORK/big.$cc.agent" | tail -n +3)
+  c_profile "$cc"
+done
+
+for mode in bare agent; do
+  rm -rf "$WORK/proj.$mode"; cp -r "$WORK/proj" "$WORK/proj.$mode"
+  c_run "$mode" make-j2 180 -- sh -c "make -s -j2 -C '$WORK/proj.$mode' CC=gcc && '$WORK/proj.$mode/prog'"
+done
+c_same make-j2
+c_profile make-j2
+finish
