@@ -139,6 +139,19 @@ void otp_thread_retire(otp_thread_t *t)
     atomic_store(&t->state, OTP_SLOT_RETIRED);
 }
 
+void otp_thread_note_name(otp_thread_t *t, const char *name)
+{
+    if (!t)
+        t = otp_tls_thread;
+    if (!t || t == OTP_THREAD_GONE || !name)
+        return;
+    size_t len = strnlen(name, sizeof t->name - 1);
+    char buf[sizeof t->name];
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    memcpy(t->name, buf, sizeof buf);
+}
+
 otp_thread_t *otp_thread_at(int i)
 {
     return &slots[i];

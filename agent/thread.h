@@ -76,6 +76,11 @@ void otp_thread_recycle(otp_thread_t *t);
  * the caller's rings are emptied. */
 void otp_thread_atfork_child(void);
 
+/* The app named a thread (prctl PR_SET_NAME, pthread_setname_np): t is
+ * its slot, NULL for the calling thread. A thread that renames itself and
+ * ends before the next export keeps the name it chose. */
+void otp_thread_note_name(otp_thread_t *t, const char *name);
+
 /* Counters for the summary. */
 uint64_t otp_thread_unprofiled(void); /* threads that got no slot */
 

@@ -24,6 +24,7 @@
 
 #include "internal.h"
 #include "sandbox.h"
+#include "thread.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -127,7 +128,14 @@ EXPORT int prctl(int option, ...)
         errno = e;
     }
     prctl_fn f = __atomic_load_n(&real_prctl, __ATOMIC_ACQUIRE);
-    if (OTP_LIKELY(f != NULL))
-        return f(option, a2, a3, a4, a5);
-    return (int)direct_syscall(SYS_prctl, option, (long)a2, (long)a3, (long)a4, (long)a5, 0);
+    int rc = f ? f(option, a2, a3, a4, a5)
+               : (int)direct_syscall(SYS_prctl, option, (long)a2, (long)a3, (long)a4, (long)a5, 0);
+    /* A thread that names itself (ruby, many pools) may end before the
+     * next export reads names from /proc: keep the name now. */
+    if (option == PR_SET_NAME && rc == 0 && a2) {
+        int e = errno;
+        otp_thread_note_name(NULL, (const char *)a2);
+        errno = e;
+    }
+    return rc;
 }
