@@ -1,0 +1,53 @@
+# The process's lifecycle under the agent: no thread of the agent where the
+# app needs to be single-threaded, the process ends when it would without
+# the agent, fork children recognised whatever their parent does, exec
+# failures, and runs ended by a signal.
+source "$(dirname "$0")/../lib.sh"
+P="$PROGS/lifecycle"
+cpu_total_ms() { local t=0 f v; for f in "$@"; do v=$(pprof_total_ms "$f"); t=$(awk -v a="$t" -v b="${v:-0}" 'BEGIN { print a + b }'); done; echo "$t"; }
+
+# --- no agent thread where the app must be single-threaded ---------------
+# unshare(CLONE_NEWUSER) needs a single-threaded caller: after 1.2 s of
+# work (the flusher runs by then) and a thread started and joined, it
+# succeeds as it does without the agent, and the work before it is kept.
+bare=$("$P" unshare 2>&1); rb=$?
+if [ $rb -ne 0 ]; then
+  echo "  skip: unshare(CLONE_NEWUSER) fails even without the agent here: $bare"
+else
+  rm -rf "$WORK/out"
+  prof=$(under_agent -- timeout -k 1 20 "$P" unshare 2>&1); rp=$?
+  check "unshare(CLONE_NEWUSER) after start-up: same result as without the agent ($prof)" \
+    [ "$rp" -eq 0 -a "$prof" = "$bare" ]
+  f=$(ls "$WORK"/out/lifecycle.*.cpu.pb.gz 2>/dev/null | head -1)
+  check "unshare: the work before and after it is profiled (burn_alloc named)" \
+    [ -n "$f" ] && [ "$(pprof_cum "$f" burn_alloc)" != "0" ]
+  check "unshare: the profile holds the whole run (>= 1.2 s of 1.55 s)" \
+    [ "$(awk -v t="$(cpu_total_ms "$f")" 'BEGIN { print (t >= 1200) }')" = 1 ]
+  if command -v unshare > /dev/null; then
+    same_as_bare "unshare -Ur id" unshare -Ur id
+  fi
+fi
+
+# A fork child counts its threads first thing: only its own.
+out=$(under_agent -- "$P" forkcount)
+check "fork child is single-threaded at start ($out)" [ "$out" = "child threads: 1" ]
+
+# A single-threaded program that never allocates and never makes the agent
+# start a thread: its whole CPU time still reaches the profile at exit.
+rm -rf "$WORK/out"
+under_agent -- "$P" nomalloc 3 2> "$WORK/nm.err"
+used=$(sed -n 's/^cpu_ms=//p' "$WORK/nm.err")
+got=$(cpu_total_ms "$WORK"/out/lifecycle.*.cpu.pb.gz)
+check "single-threaded, no malloc, 3 s: ${got} ms of ${used} ms of CPU in the profile (>= 90%)" \
+  [ "$(awk -v g="$got" -v u="${used:-0}" 'BEGIN { print (u > 0 && g >= 0.9 * u) }')" = 1 ]
+
+# --- the last thread ends the process --------------------------------------
+# main calls pthread_exit, two workers end later: glibc then exits with
+# status 0, as it does without the agent, and the last interval is written.
+rm -rf "$WORK/out"
+under_agent -- timeout -k 1 20 "$P" pexit; rc=$?
+check "main pthread_exit, workers end later: exit status 0 ($rc)" [ "$rc" -eq 0 ]
+f=$(ls "$WORK"/out/lifecycle.*.cpu.pb.gz 2>/dev/null | head -1)
+check "main pthread_exit: the workers' CPU is in the profile (>= 1 s of 1.2 s)" \
+  [ -n "$f" ] && [ "$(awk -v t="$(cpu_total_ms "$f")" 'BEGIN { print (t >= 1000) }')" = 1 ]
+finish
