@@ -20,7 +20,7 @@ else
     [ "$rp" -eq 0 -a "$prof" = "$bare" ]
   f=$(ls "$WORK"/out/lifecycle.*.cpu.pb.gz 2>/dev/null | head -1)
   check "unshare: the work before and after it is profiled (burn_alloc named)" \
-    [ -n "$f" ] && [ "$(pprof_cum "$f" burn_alloc)" != "0" ]
+    [ "$(pprof_cum "$f" burn_alloc)" != "0" ]
   check "unshare: the profile holds the whole run (>= 1.2 s of 1.55 s)" \
     [ "$(awk -v t="$(cpu_total_ms "$f")" 'BEGIN { print (t >= 1200) }')" = 1 ]
   if command -v unshare > /dev/null; then
@@ -49,5 +49,30 @@ under_agent -- timeout -k 1 20 "$P" pexit; rc=$?
 check "main pthread_exit, workers end later: exit status 0 ($rc)" [ "$rc" -eq 0 ]
 f=$(ls "$WORK"/out/lifecycle.*.cpu.pb.gz 2>/dev/null | head -1)
 check "main pthread_exit: the workers' CPU is in the profile (>= 1 s of 1.2 s)" \
-  [ -n "$f" ] && [ "$(awk -v t="$(cpu_total_ms "$f")" 'BEGIN { print (t >= 1000) }')" = 1 ]
+  [ "$(awk -v t="$(cpu_total_ms "$f")" 'BEGIN { print (t >= 1000) }')" = 1 ]
+
+# --- fork children recognised by what fork's prepare handler recorded ------
+# A daemon's grandchild whose parent exited before the child's fork handler
+# ran (libforkwait makes sure of it), and a child that is pid 1 of a new
+# PID namespace (its getppid() is 0): each is profiled under its own pid and
+# keeps the signal mask it would have without the agent.
+rm -rf "$WORK/out"
+bare=$(LC_X=1 "$P" daemon | grep SigBlk)
+out=$(env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" LD_PRELOAD="$AGENT $PROGS/libforkwait.so" "$P" daemon)
+dpid=$(sed -n 's/^daemon pid //p' <<<"$out")
+check "daemon child: signal mask as without the agent ($(grep SigBlk <<<"$out"))"   [ -n "$bare" -a "$(grep SigBlk <<<"$out")" = "$bare" ]
+f=$(ls "$WORK"/out/lifecycle."${dpid:-x}".*.cpu.pb.gz 2>/dev/null | head -1)
+check "daemon child: profiled under its own pid (burn named)" [ "$(pprof_cum "$f" burn)" != "0" ]
+
+bare=$("$P" pidns)
+if grep -q '^skip' <<<"$bare"; then
+  echo "  skip: new PID namespace not permitted here: $bare"
+else
+  rm -rf "$WORK/out"
+  out=$(under_agent -- "$P" pidns)
+  check "PID-namespace child: signal mask as without the agent ($(grep SigBlk <<<"$out"))" \
+    [ "$(grep SigBlk <<<"$out")" = "$(grep SigBlk <<<"$bare")" ]
+  f=$(ls "$WORK"/out/lifecycle.1.*.cpu.pb.gz 2>/dev/null | head -1)
+  check "PID-namespace child: profiled (burn named in its file)" [ "$(pprof_cum "$f" burn)" != "0" ]
+fi
 finish

@@ -204,8 +204,10 @@ int main(int argc, char **argv)
             waitpid(pid, &st, 0);
             return 0;
         }
+        setenv("LC_WAIT_PARENT", "1", 1);
         if (fork() > 0)
             _exit(0); /* the middle process leaves at once */
+        unsetenv("LC_WAIT_PARENT");
         burn(0.6);
         print_mask("daemon");
         printf("daemon pid %d\n", (int)getpid());
