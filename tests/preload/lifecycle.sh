@@ -3,6 +3,7 @@
 # the agent, fork children recognised whatever their parent does, exec
 # failures, and runs ended by a signal.
 source "$(dirname "$0")/../lib.sh"
+source "$ROOT/tests/tools/otlp_lib.sh"
 P="$PROGS/lifecycle"
 cpu_total_ms() { local t=0 f v; for f in "$@"; do v=$(pprof_total_ms "$f"); t=$(awk -v a="$t" -v b="${v:-0}" 'BEGIN { print a + b }'); done; echo "$t"; }
 
@@ -50,6 +51,23 @@ check "main pthread_exit, workers end later: exit status 0 ($rc)" [ "$rc" -eq 0 
 f=$(ls "$WORK"/out/lifecycle.*.cpu.pb.gz 2>/dev/null | head -1)
 check "main pthread_exit: the workers' CPU is in the profile (>= 1 s of 1.2 s)" \
   [ "$(awk -v t="$(cpu_total_ms "$f")" 'BEGIN { print (t >= 1000) }')" = 1 ]
+
+# --- a failed exec keeps OTLP export on ------------------------------------
+# The exec path exports and shuts the sinks down; when exec fails the
+# process goes on, and so must its export: later intervals reach the
+# receiver.
+rx_start failexec 200
+out=$(under_agent OTPROF_EXPORT_ENDPOINT="http://127.0.0.1:$RX_PORT" OTPROF_EXPORT_INTERVAL_MS=200 \
+  -- "$P" failexec)
+check "failed execve: the app goes on ($out)" grep -q "execve failed" <<<"$out"
+before=0; after=0
+for f in $(rx_bodies "$RX_DIR"); do
+  s1=$("$CHECKER" "$f")
+  grep -q " burn_alloc " <<<"$s1" && after=$((after + 1))
+  grep -q " burn " <<<"$s1" && before=$((before + 1))
+done
+check "failed execve: the interval before it was exported ($before requests)" [ "$before" -ge 1 ]
+check "failed execve: later intervals reach the receiver too ($after requests)" [ "$after" -ge 2 ]
 
 # --- fork children recognised by what fork's prepare handler recorded ------
 # A daemon's grandchild whose parent exited before the child's fork handler

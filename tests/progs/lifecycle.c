@@ -12,7 +12,7 @@
  *             burns CPU, prints its blocked-signal mask and its pid
  *   pidns     unshare(CLONE_NEWPID), fork: the child (pid 1 in the new
  *             namespace) prints its mask and burns CPU
- *   failexec  burns CPU in intervals around a failing execve
+ *   failexec  burns CPU for 0.5 s, execve fails, burns and allocates 1.2 s
  *   spin      burns CPU until killed; prints its CPU ms at each SIGUSR1
  *   ownterm   installs its own SIGTERM handler, waits for SIGTERM, prints
  *   dfl       reads the SIGTERM/SIGINT/SIGHUP/SIGPIPE dispositions
@@ -234,7 +234,7 @@ int main(int argc, char **argv)
         char *args[] = {"/nonexistent/prog", NULL};
         execve(args[0], args, environ);
         printf("execve failed: %s\n", strerror(errno));
-        burn(1.2);
+        burn_alloc(1.2);
         return 0;
     }
     if (!strcmp(mode, "spin")) {
