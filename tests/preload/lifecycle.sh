@@ -69,6 +69,46 @@ done
 check "failed execve: the interval before it was exported ($before requests)" [ "$before" -ge 1 ]
 check "failed execve: later intervals reach the receiver too ($after requests)" [ "$after" -ge 2 ]
 
+# --- runs ended by a signal --------------------------------------------------
+# SIGTERM, SIGINT (default action) and SIGPIPE (a pipeline's producer): the
+# process dies of the same signal as without the agent, and the profile
+# holds at least 80% of the CPU it used.
+SIGRUN="$PY $ROOT/tests/tools/sigrun.py"
+ratio_ok() { awk -v g="$1" -v u="$2" 'BEGIN { print (u > 0 && g >= 0.8 * u) }'; }
+for spec in "TERM 2.5 -- spin" "INT 2.5 -- spin" "PIPE 2 --pipe -- pipe"; do
+  set -- $spec; sig=$1; mode=${*: -1}; args=${spec% *}
+  bare=$($SIGRUN $args "$P" "$mode" | sed -n 's/^status=\([-0-9]*\).*/\1/p')
+  rm -rf "$WORK/out"
+  r=$(under_agent -- $SIGRUN $args "$P" "$mode")
+  st=$(sed -n 's/^status=\([-0-9]*\).*/\1/p' <<<"$r"); used=$(sed -n 's/.*cpu_ms=//p' <<<"$r")
+  got=$(cpu_total_ms "$WORK"/out/lifecycle.*.cpu.pb.gz)
+  check "SIG$sig: dies of the same signal as without the agent (status $st, bare $bare)" [ "$st" = "$bare" ]
+  check "SIG$sig: the profile holds ${got} ms of ${used} ms of CPU (>= 80%)" [ "$(ratio_ok "$got" "$used")" = 1 ]
+done
+
+# The shell sees the same status (timeout's own, and the signal's with
+# --preserve-status).
+for pre in "" "--preserve-status"; do
+  bare=$(timeout $pre -s TERM 2 "$P" spin; echo $?)
+  rm -rf "$WORK/out"
+  prof=$(under_agent -- timeout $pre -s TERM 2 "$P" spin; echo $?)
+  check "timeout $pre -s TERM 2: status $prof, as without the agent ($bare)" [ "$prof" = "$bare" ]
+  f=$(ls "$WORK"/out/lifecycle.*.cpu.pb.gz 2>/dev/null | head -1)
+  check "timeout $pre -s TERM 2: a profile naming burn" [ "$(pprof_cum "$f" burn)" != "0" ]
+done
+
+# The app still reads SIG_DFL for the signals the agent catches, and its
+# own handler runs exactly as without the agent.
+same_as_bare "dispositions read by the app" "$P" dfl
+bare=$($SIGRUN TERM 0.3 --ready -- "$P" ownterm | sed 's/ cpu_ms=.*//')
+prof=$(under_agent -- $SIGRUN TERM 0.3 --ready -- "$P" ownterm | sed 's/ cpu_ms=.*//')
+check "own SIGTERM handler: runs as without the agent ($(echo $prof))" [ "$prof" = "$bare" ]
+# exec'd images get what they would have without the agent: default for
+# what the agent caught, ignored stays ignored.
+same_as_bare "exec'd image: dispositions (kernel's view)" \
+  bash -c 'trap "" HUP; exec env -u LD_PRELOAD grep -E "^Sig(Ign|Cgt)" /proc/self/status'
+same_as_bare "exec'd image: ignored SIGINT stays ignored" bash -c "trap '' INT; exec '$P' dfl"
+
 # --- fork children recognised by what fork's prepare handler recorded ------
 # A daemon's grandchild whose parent exited before the child's fork handler
 # ran (libforkwait makes sure of it), and a child that is pid 1 of a new

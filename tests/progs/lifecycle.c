@@ -14,6 +14,7 @@
  *             namespace) prints its mask and burns CPU
  *   failexec  burns CPU for 0.5 s, execve fails, burns and allocates 1.2 s
  *   spin      burns CPU until killed; prints its CPU ms at each SIGUSR1
+ *   pipe      burns CPU, then writes to stdout until that fails
  *   ownterm   installs its own SIGTERM handler, waits for SIGTERM, prints
  *   dfl       reads the SIGTERM/SIGINT/SIGHUP/SIGPIPE dispositions
  */
@@ -241,6 +242,15 @@ int main(int argc, char **argv)
         signal(SIGUSR1, on_usr1);
         for (;;)
             burn(0.1);
+    }
+    if (!strcmp(mode, "pipe")) {
+        for (;;) {
+            burn(0.1);
+            if (write(1, "x\n", 2) < 0) {
+                printf("write: %s\n", strerror(errno));
+                return 3;
+            }
+        }
     }
     if (!strcmp(mode, "ownterm")) {
         struct sigaction sa;
