@@ -75,13 +75,17 @@ static char no_slot;
 /* How long a single-threaded process runs before an allocation or a CPU
  * sample may start the flusher: short-lived processes and fresh fork
  * children stay single-threaded. With an OTLP endpoint, libcurl must be
- * loaded early (see http.c on OpenSSL's exit handler): shorter. */
+ * loaded early (see http.c on OpenSSL's exit handler): shorter. Never
+ * later than the first export is due. */
 #define OTP_LAZY_START_MS 1000
 #define OTP_LAZY_START_OTLP_MS 100
 
 static void set_lazy_after(void)
 {
     int64_t ms = otp_cfg.endpoint[0] ? OTP_LAZY_START_OTLP_MS : OTP_LAZY_START_MS;
+    /* Never later than the first export is due. */
+    if (ms > otp_cfg.export_interval_ms)
+        ms = otp_cfg.export_interval_ms;
     atomic_store(&lazy_after_ns, otp_mono_ns() + ms * 1000000);
 }
 
@@ -207,12 +211,15 @@ otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg)
 {
     if (!otp_agent_running())
         return NULL;
-    lock();
-    int expect = PH_ENDED;
-    atomic_compare_exchange_strong(&phase, &expect, PH_ON);
-    /* The process is about to be multi-threaded anyway. */
-    ensure_flusher();
-    unlock();
+    /* The process is about to be multi-threaded anyway: the flusher may
+     * run (it usually does already, and then no lock is taken). */
+    if (!otp_flusher_running() || atomic_load(&phase) != PH_ON) {
+        lock();
+        int expect = PH_ENDED;
+        atomic_compare_exchange_strong(&phase, &expect, PH_ON);
+        ensure_flusher();
+        unlock();
+    }
     otp_thread_t *t = otp_thread_claim();
     if (t) {
         t->start_fn = fn;

@@ -1,10 +1,11 @@
 /*
  * Catcher for terminating signals at their default action; see termsig.h.
  *
- * The handler runs with SA_NODEFER and an empty mask: a second terminating
- * signal during the final export (the user's second Ctrl-C, a supervisor's
- * next kill, or our own watchdog) ends the process at once, with that
- * signal. SA_ONSTACK: the thread may run on a small stack.
+ * The handler runs with SA_NODEFER and an empty mask, so that our own
+ * watchdog (a timer sending the same signal) can interrupt a stuck export
+ * and end the process; other terminating signals meanwhile are swallowed
+ * and the process dies of the first one. SA_ONSTACK: the thread may run
+ * on a small stack.
  */
 #include "termsig.h"
 
@@ -51,6 +52,7 @@ static int real_sigaction(int sig, const struct sigaction *act, struct sigaction
 
 static _Noreturn void die(int sig)
 {
+    otp_tls_in_agent = 1;
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -75,6 +77,7 @@ static void arm_watchdog(int sig, int64_t deadline_ns)
     memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = sig;
+    sev.sigev_value.sival_ptr = (void *)&dying;
     sev._sigev_un._tid = otp_gettid();
     timer_t id;
     if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &id) != 0)
@@ -88,11 +91,17 @@ static void arm_watchdog(int sig, int64_t deadline_ns)
 
 static void handler(int sig, siginfo_t *si, void *uc)
 {
-    (void)si;
     (void)uc;
-    /* Only the first terminating signal exports, and never from inside
-     * the agent's own code on this thread (its state is mid-change). */
-    if (atomic_exchange(&dying, 1) == 0 && !otp_tls_in_agent && on_fatal) {
+    if (atomic_exchange(&dying, 1) != 0) {
+        /* Our watchdog: the export is stuck, end it now. Any other
+         * terminating signal meanwhile (timeout(1) sends the same one
+         * twice, to the child and to its group) lets the export finish:
+         * the process dies of the first one, as it would have. */
+        if (si && si->si_code == SI_TIMER && si->si_value.sival_ptr == (void *)&dying)
+            die(sig);
+        return;
+    }
+    if (!otp_tls_in_agent && on_fatal) {
         int64_t deadline = otp_mono_ns() + budget_ns;
         arm_watchdog(sig, deadline + 100 * 1000000LL);
         on_fatal(sig, deadline);
