@@ -277,7 +277,7 @@ static void on_cpu_sample(void)
 static bool heap_slow(uintptr_t ra, size_t size)
 {
     bool forced = false;
-    if (OTP_UNLIKELY(kick_forced) && !otp_tls_in_agent) {
+    if (OTP_UNLIKELY(kick_forced) && !otp_tls_in_agent && getpid() == otp_agent_pid) {
         kick_forced = 0;
         /* -1 minus this request: nothing else moved the countdown since. */
         if (otp_tls_heap_left == -1 - (int64_t)size) {
