@@ -51,6 +51,15 @@ check "main pthread_exit, workers end later: exit status 0 ($rc)" [ "$rc" -eq 0 
 f=$(ls "$WORK"/out/lifecycle.*.cpu.pb.gz 2>/dev/null | head -1)
 check "main pthread_exit: the workers' CPU is in the profile (>= 1 s of 1.2 s)" \
   [ "$(awk -v t="$(cpu_total_ms "$f")" 'BEGIN { print (t >= 1000) }')" = 1 ]
+check "main pthread_exit: symbolized although the main thread is gone (worker_burn named)" \
+  [ "$(pprof_cum "$f" worker_burn)" != "0" ]
+# The last thread is one the agent did not start (libearlythread starts it
+# from its constructor, before the agent's): the flusher notices it is
+# gone at the next interval, exports and ends, and glibc exits with 0.
+rm -rf "$WORK/out"
+timeout -k 1 30 env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_EXPORT_INTERVAL_MS=300 \
+  LD_PRELOAD="$AGENT $PROGS/libearlythread.so" "$P" pexit; rc=$?
+check "main pthread_exit, a pre-existing thread ends last: exit status 0 ($rc)" [ "$rc" -eq 0 ]
 
 # --- a failed exec keeps OTLP export on ------------------------------------
 # The exec path exports and shuts the sinks down; when exec fails the
