@@ -112,6 +112,13 @@ same_as_bare "dispositions read by the app" "$P" dfl
 bare=$($SIGRUN TERM 0.3 --ready -- "$P" ownterm | sed 's/ cpu_ms=.*//')
 prof=$(under_agent -- $SIGRUN TERM 0.3 --ready -- "$P" ownterm | sed 's/ cpu_ms=.*//')
 check "own SIGTERM handler: runs as without the agent ($(echo $prof))" [ "$prof" = "$bare" ]
+# The agent's own diagnostics written to a stderr nobody reads any more
+# (the summary at exit) do not kill the process with SIGPIPE.
+st=$(under_agent OTPROF_AGENT_SUMMARY=1 -- $PY -c 'import os, subprocess, sys
+r, w = os.pipe(); os.close(r)
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=w); os.close(w); print(p.wait())' "$P" dfl)
+check "summary on a closed stderr: exit status 0 as without the agent ($st)" [ "$st" = 0 ]
+
 # exec'd images get what they would have without the agent: default for
 # what the agent caught, ignored stays ignored.
 same_as_bare "exec'd image without the agent: dispositions" \
