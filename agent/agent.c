@@ -590,5 +590,8 @@ void otp_agent_shutdown(void)
 
 void otp_agent_stop_now(void)
 {
+    if (!otp_agent_running())
+        return;
     stop(PH_STOPPED);
+    otp_termsig_release();
 }

@@ -35,6 +35,11 @@ static int index_of(int sig)
     return -1;
 }
 
+bool otp_termsig_active(void)
+{
+    return on_fatal != NULL;
+}
+
 bool otp_termsig_covers(int sig)
 {
     return index_of(sig) >= 0;
@@ -176,6 +181,18 @@ int otp_termsig_app_sigaction(int sig, const struct sigaction *act, struct sigac
         }
     }
     return 0;
+}
+
+void otp_termsig_release(void)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    for (int i = 0; i < NCOVERED; i++)
+        if (atomic_exchange(&caught[i], false))
+            real_sigaction(covered[i], &dfl, NULL);
+    on_fatal = NULL;
 }
 
 void otp_termsig_atfork_child(void)

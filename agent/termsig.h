@@ -27,11 +27,16 @@ typedef void (*otp_termsig_fn)(int sig, int64_t deadline_ns);
 /* Installs the catcher for each covered signal now at SIG_DFL. budget_ms
  * bounds the callback. */
 void otp_termsig_init(otp_termsig_fn fn, int64_t budget_ms);
+/* otp_termsig_init ran in this process image. */
+bool otp_termsig_active(void);
 /* The signal is one the agent covers (whatever its state now). */
 bool otp_termsig_covers(int sig);
 /* The app's sigaction for a covered signal: virtual SIG_DFL while the
  * catcher is installed. Same contract as sigaction(2). */
 int otp_termsig_app_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+/* For good: every catcher back to SIG_DFL (what the app reads anyway),
+ * nothing virtualised any more. */
+void otp_termsig_release(void);
 /* Fork child: the catcher is inherited as is; nothing was in flight. */
 void otp_termsig_atfork_child(void);
 

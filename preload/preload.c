@@ -201,7 +201,10 @@ static bool virtual_sigprof(int sig)
 /* SIGTERM, SIGINT, SIGHUP, SIGPIPE: see termsig.h. */
 static bool virtual_term(int sig)
 {
-    return !otp_tls_in_agent && otp_termsig_covers(sig) && otp_agent_running();
+    /* Also after the agent stopped: its catcher stays until the app
+     * replaces it. Never in a vfork child (its own signal table). */
+    return !otp_tls_in_agent && otp_termsig_covers(sig) && otp_termsig_active() &&
+           getpid() == otp_agent_pid;
 }
 
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
