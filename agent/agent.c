@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "cpu.h"
+#include "export.h"
 #include "flusher.h"
 #include "heap.h"
 #include "http.h"
@@ -361,6 +362,7 @@ static void fork_child(void)
             atomic_store(&phase, PH_ON);
         otp_thread_atfork_child();
         otp_heap_atfork_child();
+        otp_export_atfork_child();
         otp_flusher_atfork_child();
         otp_termsig_atfork_child();
         otp_cpu_arm(otp_thread_self());
