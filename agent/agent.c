@@ -1,17 +1,31 @@
 /*
- * Lifecycle. Start-up does only what sampling needs right away (config,
- * libunwind, the handler, timers, one thread); everything heavy (jemalloc
- * arena, symbolization, zlib, libcurl) happens on the flusher thread when
- * there is something to export.
+ * The process's profiling lifecycle. This module is the one owner of the
+ * process-wide state (which process the agent belongs to, whether it is
+ * on, whether the flusher thread runs, how many app threads live) and of
+ * every transition: start, thread start and exit, fork (prepare, parent,
+ * child), exec (before, failed), quiesce and resume around namespace
+ * changes, a terminating signal, the end of the last thread, and exit.
+ * Each transition is one function here; preload/ calls them, and they call
+ * down into cpu/heap/flusher/termsig, never the other way round (those
+ * get callbacks where they need one).
+ *
+ * The agent starts no thread until it needs one: a single-threaded
+ * program stays single-threaded (unshare(CLONE_NEWUSER), glibc's
+ * single-thread fast paths, sandboxes that check) until it creates a
+ * thread itself, or has lived for OTP_LAZY_START_MS and allocates, or
+ * ends. Meanwhile samples wait in the thread's ring (the main thread's is
+ * large); the final export drains them.
  */
 #include "agent.h"
 
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -19,35 +33,109 @@
 #include "export.h"
 #include "flusher.h"
 #include "heap.h"
+#include "http.h"
 #include "internal.h"
 #include "log.h"
-#include "mem.h"
+#include "ring.h"
 #include "summary.h"
 #include "sys.h"
+#include "termsig.h"
 #include "trace.h"
 #include "unwind.h"
 
 __thread int otp_tls_in_agent __attribute__((tls_model("initial-exec")));
 int otp_agent_pid;
 
-static _Atomic int running;
+/* A single-threaded program's samples wait in its main thread's ring
+ * until a flusher runs (possibly only at exit): room for about a minute
+ * at 100 Hz. Pages are touched only as the ring fills. */
+#define MAIN_RING_BYTES (2u * 1024 * 1024)
+
+enum { PH_OFF = 0, PH_ON, PH_ENDED /* final export done; may resume */, PH_STOPPED /* for good */ };
+
+static _Atomic int phase;
+/* Serialises transitions made from normal context; the malloc path and
+ * signal handlers only try it. */
+static pthread_mutex_t lc_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int quiesced;
+static _Atomic int64_t lazy_after_ns; /* no lazy start before this */
+static _Atomic int app_threads;       /* live app threads (main, created, pre-existing) */
 static otp_thread_t *main_thread;
 static pthread_key_t exit_key;
 static bool exit_key_ok;
-static bool flusher_deferred; /* fork child: start it after jemalloc's handler */
-static __thread sigset_t fork_saved_mask __attribute__((tls_model("initial-exec")));
+static bool exec_restart; /* the flusher ran before a failed exec */
+static uintptr_t ldso_lo, ldso_hi;
+/* Set by fork's prepare handler in the forking thread (which is the only
+ * thread of the child): the pid that forked, and the mask to restore. */
+static OTP_TLS pid_t fork_from;
+static OTP_TLS sigset_t fork_saved_mask;
+
+/* Marker for the main thread's exit key when it has no slot. */
+static char no_slot;
+
+/* How long a single-threaded process runs before an allocation or a CPU
+ * sample may start the flusher: short-lived processes and fresh fork
+ * children stay single-threaded. With an OTLP endpoint, libcurl must be
+ * loaded early (see http.c on OpenSSL's exit handler): shorter. Never
+ * later than the first export is due. */
+#define OTP_LAZY_START_MS 1000
+#define OTP_LAZY_START_OTLP_MS 100
+
+static void set_lazy_after(void)
+{
+    int64_t ms = otp_cfg.endpoint[0] ? OTP_LAZY_START_OTLP_MS : OTP_LAZY_START_MS;
+    /* Never later than the first export is due. */
+    if (ms > otp_cfg.export_interval_ms)
+        ms = otp_cfg.export_interval_ms;
+    atomic_store(&lazy_after_ns, otp_mono_ns() + ms * 1000000);
+}
 
 bool otp_agent_running(void)
 {
-    return atomic_load_explicit(&running, memory_order_relaxed) && getpid() == otp_agent_pid;
+    int ph = atomic_load_explicit(&phase, memory_order_relaxed);
+    return (ph == PH_ON || ph == PH_ENDED) && getpid() == otp_agent_pid;
 }
 
-static void on_thread_exit(void *p)
+static int64_t budget_deadline(void)
 {
-    otp_thread_t *t = p;
-    if (t && t != OTP_THREAD_GONE)
-        otp_thread_retire(t);
+    return otp_mono_ns() + ((int64_t)otp_cfg.shutdown_timeout_ms + 1000) * 1000000;
 }
+
+static void lock(void)
+{
+    otp_tls_in_agent++;
+    pthread_mutex_lock(&lc_lock);
+}
+
+static void unlock(void)
+{
+    pthread_mutex_unlock(&lc_lock);
+    otp_tls_in_agent--;
+}
+
+/* Runs the final export, starting the flusher for it if it was not
+ * running and something is waiting. Under lc_lock. 0: written; 1:
+ * nothing to write; <0: failed or timed out. */
+static int final_export(int64_t deadline)
+{
+    if (!otp_flusher_running()) {
+        if (!otp_cfg.summary && !otp_flusher_has_pending())
+            return 1;
+        int rc = otp_flusher_start();
+        if (rc != 0)
+            return rc;
+    }
+    return otp_flusher_stop(deadline, true);
+}
+
+/* Under lc_lock: the flusher should run now (not while quiesced). */
+static void ensure_flusher(void)
+{
+    if (atomic_load(&quiesced) == 0 && !otp_flusher_running())
+        otp_flusher_start();
+}
+
+/* ---- threads ------------------------------------------------------------ */
 
 /* Threads that were running before the constructor (started by other
  * libraries' constructors) get slots and timers by tid. */
@@ -65,159 +153,45 @@ static void register_one(void *ctx, const char *name)
         early[n_early++] = t;
 }
 
-static void register_existing_threads(pid_t self)
+/* The last app thread is ending (its exit key destructor runs before
+ * glibc counts it out). Without the agent, glibc would now find no
+ * thread left and call exit(0); the flusher must not be the thread that
+ * keeps it from doing so. Export the final interval and stop it. */
+static void last_thread_ending(void)
 {
-    otp_dir_foreach("/proc/self/task", register_one, &self);
-}
-
-static void block_prof(sigset_t *old)
-{
-    sigset_t prof;
-    sigemptyset(&prof);
-    sigaddset(&prof, SIGPROF);
-    pthread_sigmask(SIG_BLOCK, &prof, old);
-}
-
-/* fork: SIGPROF is blocked around the fork itself so that a large process
- * can fork under a fast timer (the kernel restarts an interrupted fork
- * from scratch). */
-static void fork_prepare(void)
-{
-    if (!otp_agent_running())
-        return;
-    otp_thread_self(); /* cache the slot in TLS for the child */
-    block_prof(&fork_saved_mask);
-}
-
-static void fork_parent(void)
-{
-    if (!otp_agent_running())
-        return;
-    pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
-}
-
-static void fork_child(void)
-{
-    if (!atomic_load(&running) || getppid() != otp_agent_pid) {
-        /* Not ours (agent off, or a vfork-like path). */
-        return;
+    lock();
+    if (atomic_load(&app_threads) == 0 && atomic_load(&phase) == PH_ON) {
+        atomic_store(&phase, PH_ENDED);
+        if (final_export(budget_deadline()) == 0)
+            otp_summary_print();
     }
-    int saved = otp_tls_in_agent;
-    otp_tls_in_agent = 1;
-    otp_agent_pid = getpid();
-    otp_thread_atfork_child();
-    otp_heap_atfork_child();
-    otp_export_atfork_child();
-    otp_flusher_atfork_child();
-    /* The private jemalloc's locks are re-initialised by its own child
-     * handler, which runs after this one once jemalloc is in use: a new
-     * flusher must not allocate before that, so it starts from the later
-     * handler registered in jemalloc_ready() instead. */
-    if (!otp_mem_initialized())
-        otp_flusher_start();
-    else
-        flusher_deferred = true;
-    otp_cpu_arm(otp_thread_self());
-    otp_tls_in_agent = saved;
-    pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
+    unlock();
 }
 
-/* Runs after jemalloc's own fork child handler (registered later). */
-static void fork_child_after_jemalloc(void)
+static void thread_gone(void)
 {
-    if (!flusher_deferred)
+    if (atomic_fetch_sub(&app_threads, 1) == 1)
+        last_thread_ending();
+}
+
+static void on_thread_exit(void *p)
+{
+    if (getpid() != otp_agent_pid)
         return;
-    flusher_deferred = false;
-    int saved = otp_tls_in_agent;
-    otp_tls_in_agent = 1;
-    otp_flusher_start();
-    otp_tls_in_agent = saved;
-}
-
-static void jemalloc_ready(void)
-{
-    pthread_atfork(NULL, NULL, fork_child_after_jemalloc);
-}
-
-void otp_agent_init(void)
-{
-    int64_t t0 = otp_mono_ns();
-    otp_tls_in_agent = 1;
-    otp_agent_pid = getpid();
-    otp_config_load(&otp_cfg);
-    otp_log_set_level(otp_cfg.log_level);
-    if (!otp_cfg.agent_enabled) {
-        otp_tls_in_agent = 0;
-        return;
+    if (p != &no_slot) {
+        otp_thread_t *t = p;
+        if (t && t != OTP_THREAD_GONE)
+            otp_thread_retire(t);
     }
-    otp_trace_init();
-    exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
-
-    otp_thread_t *main_slot = otp_thread_claim();
-    if (main_slot)
-        otp_thread_activate(main_slot);
-    otp_heap_init();
-    main_thread = main_slot;
-    /* The unwinder is needed from the first heap sample on (~0.15 ms);
-     * this also prepares the main thread's use of it. */
-    if (otp_cfg.cpu_enabled || otp_cfg.memory_enabled)
-        otp_unwind_init();
-    /* Threads started before us (by other libraries' constructors) get
-     * slots now, before any thread of ours exists; timers come later. */
-    register_existing_threads(otp_gettid());
-    if (otp_cfg.cpu_enabled)
-        otp_cpu_init();
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
-    otp_mem_set_init_hook(jemalloc_ready);
-    if (otp_flusher_start() != 0) {
-        otp_cpu_stop();
-        otp_tls_in_agent = 0;
-        return;
-    }
-    atomic_store(&running, 1);
-    OTP_INFO("profiling %s (pid %d): cpu %s at %d Hz, export every %d ms to %s", otp_cfg.service_name,
-             (int)otp_agent_pid, otp_cpu_active() ? "on" : "off", otp_cfg.cpu_frequency_hz,
-             otp_cfg.export_interval_ms, otp_cfg.output_dir[0] ? otp_cfg.output_dir : "(no files)");
-    OTP_DEBUG("start-up took %lld us", (long long)((otp_mono_ns() - t0) / 1000));
-    otp_tls_in_agent = 0;
+    thread_gone();
 }
 
-void otp_agent_shutdown(void)
+/* Flusher, every interval: threads that predate the agent have no exit
+ * hook: retire their slots (and delete their timers) once they are gone.
+ * If one of them was the last app thread, the flusher itself must end
+ * (after the final export) so that glibc can see no thread left. */
+static void reap_early(void)
 {
-    if (!otp_agent_running())
-        return;
-    atomic_store(&running, 0);
-    int saved = otp_tls_in_agent;
-    otp_tls_in_agent = 1;
-    otp_cpu_stop();
-    int64_t t0 = otp_mono_ns();
-    int64_t budget_ms = otp_cfg.shutdown_timeout_ms + 1000;
-    if (otp_flusher_stop(otp_mono_ns() + budget_ms * 1000000, true) < 0)
-        OTP_WARN("final profile not finished within %lld ms; exiting without it", (long long)budget_ms);
-    else
-        otp_summary_print();
-    OTP_DEBUG("shutdown took %lld us", (long long)((otp_mono_ns() - t0) / 1000));
-    otp_tls_in_agent = saved;
-}
-
-void otp_agent_late_start(void)
-{
-    /* Arming a CPU-clock timer costs up to a millisecond of kernel time
-     * early in a process's life on some kernels: it happens here, on the
-     * flusher, OTP_LATE_START_MS after start-up, so a process that only
-     * starts and exits does not pay for it. Threads the app creates
-     * meanwhile arm their own timers as they start. */
-    if (!otp_cpu_active())
-        return;
-    otp_cpu_arm(main_thread);
-    for (int i = 0; i < n_early; i++)
-        otp_cpu_arm(early[i]);
-}
-
-void otp_agent_reap_early(void)
-{
-    /* Threads that predate the agent have no exit hook: retire their
-     * slots (and delete their timers) once they are gone. */
     for (int i = 0; i < n_early; i++) {
         otp_thread_t *t = early[i];
         if (!t || atomic_load(&t->state) != OTP_SLOT_ACTIVE)
@@ -225,6 +199,11 @@ void otp_agent_reap_early(void)
         if (syscall(SYS_tgkill, (long)getpid(), (long)atomic_load(&t->tid), 0L) != 0 && errno == ESRCH) {
             otp_thread_retire(t);
             early[i] = NULL;
+            if (atomic_fetch_sub(&app_threads, 1) == 1) {
+                int expect = PH_ON;
+                if (atomic_compare_exchange_strong(&phase, &expect, PH_ENDED))
+                    otp_flusher_request_final(budget_deadline());
+            }
         }
     }
 }
@@ -233,12 +212,28 @@ otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg)
 {
     if (!otp_agent_running())
         return NULL;
+    /* The process is about to be multi-threaded anyway: the flusher may
+     * run (it usually does already, and then no lock is taken). */
+    if (!otp_flusher_running() || atomic_load(&phase) != PH_ON) {
+        lock();
+        int expect = PH_ENDED;
+        atomic_compare_exchange_strong(&phase, &expect, PH_ON);
+        ensure_flusher();
+        unlock();
+    }
     otp_thread_t *t = otp_thread_claim();
     if (t) {
         t->start_fn = fn;
         t->start_arg = arg;
+        atomic_fetch_add(&app_threads, 1);
     }
     return t;
+}
+
+void otp_agent_thread_failed(otp_thread_t *t)
+{
+    otp_thread_unclaim(t);
+    atomic_fetch_sub(&app_threads, 1);
 }
 
 void otp_agent_thread_begin(otp_thread_t *t)
@@ -261,7 +256,122 @@ void otp_agent_thread_begin(otp_thread_t *t)
     otp_tls_in_agent = saved;
 }
 
-static bool exec_flushed;
+/* ---- lazy start ------------------------------------------------------- */
+
+/* A CPU sample taken while no flusher runs: the thread's next allocation
+ * takes the heap slow path (where a thread may be started), whatever its
+ * countdown said; kick() then puts the countdown back. */
+static OTP_TLS int kick_forced;
+static OTP_TLS int64_t kick_saved;
+
+static void on_cpu_sample(void)
+{
+    if (OTP_LIKELY(otp_flusher_running()) || kick_forced ||
+        atomic_load_explicit(&phase, memory_order_relaxed) != PH_ON || atomic_load(&quiesced) ||
+        otp_mono_ns() < atomic_load(&lazy_after_ns))
+        return;
+    kick_forced = 1;
+    kick_saved = otp_tls_heap_left;
+    otp_tls_heap_left = -1;
+}
+
+static bool heap_slow(uintptr_t ra, size_t size)
+{
+    bool forced = false;
+    if (OTP_UNLIKELY(kick_forced) && !otp_tls_in_agent && getpid() == otp_agent_pid) {
+        kick_forced = 0;
+        /* -1 minus this request: nothing else moved the countdown since. */
+        if (otp_tls_heap_left == -1 - (int64_t)size) {
+            otp_tls_heap_left = kick_saved - (int64_t)size;
+            forced = true;
+        }
+    }
+    otp_agent_kick(ra);
+    return forced;
+}
+
+void otp_agent_kick(uintptr_t ra)
+{
+    if (OTP_LIKELY(otp_flusher_running()) || otp_tls_in_agent ||
+        atomic_load_explicit(&phase, memory_order_relaxed) != PH_ON || atomic_load(&quiesced) ||
+        getpid() != otp_agent_pid)
+        return;
+    /* Never from inside the dynamic loader (its locks and lists may be
+     * mid-update, and starting a thread allocates TLS). */
+    if (ra >= ldso_lo && ra < ldso_hi)
+        return;
+    if (otp_mono_ns() < atomic_load(&lazy_after_ns))
+        return;
+    int saved_errno = errno;
+    otp_tls_in_agent++;
+    if (pthread_mutex_trylock(&lc_lock) == 0) {
+        if (atomic_load(&phase) == PH_ON)
+            ensure_flusher();
+        pthread_mutex_unlock(&lc_lock);
+    }
+    otp_tls_in_agent--;
+    errno = saved_errno;
+}
+
+/* ---- fork --------------------------------------------------------------
+ * SIGPROF is blocked around the fork itself so that a large process can
+ * fork under a fast timer (the kernel restarts an interrupted fork from
+ * scratch). The child is recognised by what prepare recorded in the
+ * forking thread, never by getppid() (a daemon's parent may be gone, a
+ * child in a new PID namespace sees 0). */
+
+static void fork_prepare(void)
+{
+    if (!otp_agent_running())
+        return;
+    otp_thread_self(); /* cache the slot in TLS for the child */
+    sigset_t prof;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, &fork_saved_mask);
+    fork_from = getpid();
+}
+
+static void fork_parent(void)
+{
+    if (!fork_from)
+        return;
+    fork_from = 0;
+    pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
+}
+
+static void fork_child(void)
+{
+    pid_t from = fork_from;
+    if (!from)
+        return;
+    fork_from = 0;
+    if (from == otp_agent_pid) {
+        int saved = otp_tls_in_agent;
+        otp_tls_in_agent = 1;
+        pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+        memcpy(&lc_lock, &m, sizeof m);
+        otp_agent_pid = getpid();
+        /* Only the forking thread lives on; no flusher until needed. */
+        atomic_store(&app_threads, 1);
+        atomic_store(&quiesced, 0);
+        set_lazy_after();
+        exec_restart = false;
+        n_early = 0;
+        if (atomic_load(&phase) == PH_ENDED)
+            atomic_store(&phase, PH_ON);
+        otp_thread_atfork_child();
+        otp_heap_atfork_child();
+        otp_export_atfork_child();
+        otp_flusher_atfork_child();
+        otp_termsig_atfork_child();
+        otp_cpu_arm(otp_thread_self());
+        otp_tls_in_agent = saved;
+    }
+    pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
+}
+
+/* ---- exec -------------------------------------------------------------- */
 
 void otp_agent_before_exec(void)
 {
@@ -270,11 +380,10 @@ void otp_agent_before_exec(void)
     otp_cpu_before_exec();
     /* exec replaces the image without running destructors: export what
      * this process sampled now, or it is lost (a shell's `exec prog`). */
-    int saved = otp_tls_in_agent;
-    otp_tls_in_agent = 1;
-    int64_t budget_ms = otp_cfg.shutdown_timeout_ms + 1000;
-    exec_flushed = otp_flusher_stop(otp_mono_ns() + budget_ms * 1000000, false) == 0;
-    otp_tls_in_agent = saved;
+    lock();
+    exec_restart = otp_flusher_running();
+    final_export(budget_deadline());
+    unlock();
     otp_cpu_exec_disposition(true);
 }
 
@@ -283,12 +392,208 @@ void otp_agent_after_failed_exec(void)
     if (!otp_agent_running())
         return;
     otp_cpu_exec_disposition(false);
-    if (exec_flushed) {
-        int saved = otp_tls_in_agent;
-        otp_tls_in_agent = 1;
-        otp_flusher_start();
-        otp_tls_in_agent = saved;
-        exec_flushed = false;
-    }
+    lock();
+    if (exec_restart)
+        ensure_flusher();
+    exec_restart = false;
+    unlock();
     otp_cpu_after_failed_exec();
+}
+
+/* ---- quiesce / resume ------------------------------------------------ */
+
+int otp_agent_quiesce(void)
+{
+    if (!otp_agent_running())
+        return 0;
+    lock();
+    atomic_fetch_add(&quiesced, 1);
+    /* Samples stay in the rings and the aggregates; the next run of the
+     * flusher exports them. */
+    if (otp_flusher_running())
+        otp_flusher_stop(budget_deadline(), false);
+    unlock();
+    return 1;
+}
+
+void otp_agent_resume(int token)
+{
+    if (!token || getpid() != otp_agent_pid)
+        return;
+    lock();
+    atomic_fetch_sub(&quiesced, 1);
+    /* Lazily again: the next steps of a sandbox set-up may need a
+     * single-threaded process too. */
+    set_lazy_after();
+    unlock();
+}
+
+/* ---- terminating signal ------------------------------------------------
+ * In the signal handler (see termsig.h): no locks taken, no waiting
+ * beyond the deadline. If no flusher runs yet, starting one here is not
+ * async-signal-safe; the watchdog termsig armed ends the process at the
+ * deadline if that start is stuck. */
+
+static void on_fatal_signal(int sig, int64_t deadline)
+{
+    (void)sig;
+    if (!otp_agent_running() || atomic_load(&phase) != PH_ON)
+        return;
+    otp_tls_in_agent++;
+    otp_cpu_stop();
+    bool requested = false;
+    while (otp_mono_ns() < deadline) {
+        if (otp_flusher_running()) {
+            if (!requested) {
+                otp_flusher_request_final(deadline);
+                requested = true;
+            } else if (otp_flusher_final_done()) {
+                break;
+            }
+        } else if (requested) {
+            break; /* another thread stopped it, after a final export */
+        } else {
+            if (!otp_cfg.summary && !otp_flusher_has_pending())
+                break;
+            if (pthread_mutex_trylock(&lc_lock) == 0) {
+                int rc = otp_flusher_running() ? 0 : otp_flusher_start();
+                pthread_mutex_unlock(&lc_lock);
+                if (rc != 0)
+                    break;
+                continue;
+            }
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    otp_tls_in_agent--;
+}
+
+/* ---- start and exit --------------------------------------------------- */
+
+static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    if (!info->dlpi_name || !strstr(info->dlpi_name, "/ld-linux"))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            ldso_lo = info->dlpi_addr + ph->p_vaddr;
+            ldso_hi = ldso_lo + ph->p_memsz;
+        }
+    }
+    return 1;
+}
+
+static void big_main_ring(otp_thread_t *t)
+{
+    otp_ring_t *r = otp_ring_create(MAIN_RING_BYTES);
+    if (!r)
+        return;
+    otp_ring_t *old = t->cpu_ring;
+    t->cpu_ring = r;
+    otp_ring_destroy(old);
+}
+
+void otp_agent_init(void)
+{
+    int64_t t0 = otp_mono_ns();
+    otp_tls_in_agent = 1;
+    otp_agent_pid = getpid();
+    otp_config_load(&otp_cfg);
+    otp_log_set_level(otp_cfg.log_level);
+    if (!otp_cfg.agent_enabled) {
+        otp_tls_in_agent = 0;
+        return;
+    }
+    otp_trace_init();
+    dl_iterate_phdr(find_ldso, NULL);
+    exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
+
+    otp_thread_t *main_slot = otp_thread_claim();
+    if (main_slot) {
+        big_main_ring(main_slot);
+        otp_thread_activate(main_slot);
+    }
+    main_thread = main_slot;
+    /* The main thread's exit key: a main thread that calls pthread_exit
+     * runs its destructor. */
+    if (exit_key_ok)
+        pthread_setspecific(exit_key, main_slot ? (void *)main_slot : (void *)&no_slot);
+    otp_heap_init();
+    otp_heap_set_slow_hook(heap_slow);
+    /* The unwinder is needed from the first heap sample on (~0.15 ms);
+     * this also prepares the main thread's use of it. */
+    if (otp_cfg.cpu_enabled || otp_cfg.memory_enabled)
+        otp_unwind_init();
+    /* Threads started before us (by other libraries' constructors) get
+     * slots and timers now. */
+    pid_t self = otp_gettid();
+    otp_dir_foreach("/proc/self/task", register_one, &self);
+    atomic_store(&app_threads, 1 + n_early);
+    if (otp_cfg.cpu_enabled && otp_cpu_init() == 0) {
+        otp_cpu_set_sample_hook(on_cpu_sample);
+        otp_cpu_arm(main_slot);
+        for (int i = 0; i < n_early; i++)
+            otp_cpu_arm(early[i]);
+    }
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    otp_http_set_exit_hook(otp_agent_shutdown);
+    otp_flusher_hooks_t hooks = {reap_early};
+    otp_flusher_init(&hooks);
+    set_lazy_after();
+    atomic_store(&phase, PH_ON);
+    otp_termsig_init(on_fatal_signal, (int64_t)otp_cfg.shutdown_timeout_ms + 1000);
+    /* Already multi-threaded: nothing to keep single-threaded. */
+    if (n_early > 0) {
+        pthread_mutex_lock(&lc_lock);
+        ensure_flusher();
+        pthread_mutex_unlock(&lc_lock);
+    }
+    OTP_INFO("profiling %s (pid %d): cpu %s at %d Hz, export every %d ms to %s", otp_cfg.service_name,
+             (int)otp_agent_pid, otp_cpu_active() ? "on" : "off", otp_cfg.cpu_frequency_hz,
+             otp_cfg.export_interval_ms, otp_cfg.output_dir[0] ? otp_cfg.output_dir : "(no files)");
+    OTP_DEBUG("start-up took %lld us", (long long)((otp_mono_ns() - t0) / 1000));
+    otp_tls_in_agent = 0;
+}
+
+/* Ends profiling for good, with a bounded final export (exit, and any
+ * module that must stop the agent at once). */
+static void stop(int final_phase)
+{
+    if (!otp_agent_running())
+        return;
+    lock();
+    int ph = atomic_exchange(&phase, final_phase);
+    otp_cpu_stop();
+    if (ph == PH_ON) {
+        int64_t t0 = otp_mono_ns();
+        int64_t budget_ms = otp_cfg.shutdown_timeout_ms + 1000;
+        int rc = final_export(budget_deadline());
+        if (rc == -ETIMEDOUT)
+            OTP_WARN("final profile not finished within %lld ms; exiting without it", (long long)budget_ms);
+        else if (rc == 0)
+            otp_summary_print();
+        OTP_DEBUG("final export took %lld us", (long long)((otp_mono_ns() - t0) / 1000));
+    } else if (otp_flusher_running()) {
+        otp_flusher_stop(budget_deadline(), false);
+    }
+    unlock();
+}
+
+void otp_agent_shutdown(void)
+{
+    /* Still PH_ON or PH_ENDED for the exit that follows: a thread may run
+     * on (exit does not stop the others) and its samples are dropped. */
+    stop(PH_ENDED);
+}
+
+void otp_agent_stop_now(void)
+{
+    if (!otp_agent_running())
+        return;
+    stop(PH_STOPPED);
+    otp_termsig_release();
 }

@@ -1,36 +1,49 @@
 /*
- * Agent lifecycle, called from preload/: process start and exit, thread
- * start and exit, fork, exec.
+ * The process's profiling lifecycle: the one owner of the process-wide
+ * state and of its transitions. preload/ calls these; other modules call
+ * only otp_agent_running() and otp_agent_stop_now().
  */
 #ifndef OTP_AGENT_H
 #define OTP_AGENT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "thread.h"
 
-/* Constructor. Never fails: on trouble the agent turns features off. */
+/* Start (constructor). Never fails: on trouble the agent turns features
+ * off. Starts no thread unless the process already has several. */
 void otp_agent_init(void);
-/* Destructor: final flush within the configured bounded time. */
+/* Exit (destructor): final export within the configured bounded time. */
 void otp_agent_shutdown(void);
-/* True once init ran with the agent enabled, in the process it ran in. */
+/* Stop everything now, for good, after a bounded final export (at most
+ * export.shutdown_timeout_ms + 1 s): timers deleted, flusher joined, no
+ * thread left behind; every hook passes straight through afterwards.
+ * Normal context only. */
+void otp_agent_stop_now(void);
+/* True while the agent profiles this very process (not a vfork child). */
 bool otp_agent_running(void);
 
-/* Flusher, shortly after start-up: loads the unwinder, arms the main
- * thread's timer and those of threads that predate the agent. */
-void otp_agent_late_start(void);
-#define OTP_LATE_START_MS 2
-/* Flusher, every interval: retires slots of pre-existing threads that
- * have exited. */
-void otp_agent_reap_early(void);
+/* Normal context, cheap: the flusher may be started now if the process
+ * has lived long enough (called on the heap slow path; ra: the app's call
+ * site, nothing is started from inside the dynamic loader). */
+void otp_agent_kick(uintptr_t ra);
 
-/* pthread_create wrapper: slot for the new thread (NULL: not profiled). */
+/* Thread start: pthread_create wrapper, slot for the new thread (NULL:
+ * not profiled); _failed if pthread_create then failed; _begin is the
+ * first thing the new thread runs. Thread exit is the key destructor. */
 otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg);
-/* First thing the new thread runs; returns what to call. */
+void otp_agent_thread_failed(otp_thread_t *t);
 void otp_agent_thread_begin(otp_thread_t *t);
 
-/* exec wrappers. */
+/* exec wrappers: before (final export, timer off) and after a failure. */
 void otp_agent_before_exec(void);
 void otp_agent_after_failed_exec(void);
+
+/* Around calls that need a single-threaded process (unshare, setns):
+ * the flusher is stopped and joined, every sample kept. quiesce returns
+ * a token for resume. */
+int otp_agent_quiesce(void);
+void otp_agent_resume(int token);
 
 #endif

@@ -248,6 +248,13 @@ static uint64_t reschedule(otp_thread_t *t)
     return w;
 }
 
+static void (*sample_hook)(void);
+
+void otp_cpu_set_sample_hook(void (*fn)(void))
+{
+    sample_hook = fn;
+}
+
 static void handler(int sig, siginfo_t *si, void *ucv)
 {
     int saved_errno = errno;
@@ -274,6 +281,8 @@ static void handler(int sig, siginfo_t *si, void *ucv)
     int64_t dt = otp_mono_ns() - t0;
     size_t b = dt < 0 ? 0 : (size_t)(dt / HIST_NS);
     atomic_fetch_add_explicit(&hist[b < HIST_BUCKETS ? b : HIST_BUCKETS], 1, memory_order_relaxed);
+    if (sample_hook)
+        sample_hook();
 out:
     errno = saved_errno;
 }

@@ -36,6 +36,10 @@ void otp_cpu_exec_disposition(bool before);
 void otp_cpu_before_exec(void);
 void otp_cpu_after_failed_exec(void);
 
+/* Called in the handler after each sample this thread recorded (must be
+ * async-signal-safe): the lifecycle's way to notice CPU use. */
+void otp_cpu_set_sample_hook(void (*fn)(void));
+
 /* Handler statistics: per-sample time in the handler. */
 void otp_cpu_handler_stats(double *p50_us, double *p99_us, uint64_t *n);
 uint64_t otp_cpu_dropped(void);   /* samples lost (ring full, reentrancy) */

@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,20 +28,27 @@
 #include "symbols.h"
 #include "sys.h"
 #include "thread.h"
-#include "agent.h"
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
-static bool stop_requested, finished, running, skip_final;
+/* Control words, shared with the owner's threads and with signal handlers:
+ * waits and wake-ups are futexes on plain atomics (async-signal-safe to
+ * set and wake; nothing here can be left locked by a fork). */
+static _Atomic uint32_t wake_word; /* bumped on every request */
+static _Atomic int request;        /* REQ_* */
+static _Atomic uint32_t done_word; /* 1 once the thread ended its work */
+static _Atomic bool final_done;    /* the last final export finished */
+static _Atomic bool running;
+static _Atomic int64_t final_deadline_ns;
 static pthread_t thread;
-static int64_t shutdown_deadline_ns;
+static _Atomic pid_t thread_tid;
+static otp_flusher_hooks_t hooks;
+
+enum { REQ_NONE = 0, REQ_QUIT, REQ_FINAL };
 
 /* Flusher-thread state. */
 static otp_agg_t *cpu_agg;
 static otp_symbolizer_t *sym;
 static uint32_t seq;
-static int64_t interval_start_ns;
+static int64_t interval_start_ns, interval_start_mono_ns;
 static uint64_t cpu_dropped_seen;
 
 static bool export_ready, seq_probed;
@@ -53,11 +62,25 @@ static void ensure_export(void)
     }
 }
 
-static int64_t to_abs_ns(struct timespec *ts, int64_t mono)
+/* Waits while *word == val, at most rel_ns (relative). */
+static void futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t rel_ns)
 {
-    ts->tv_sec = mono / 1000000000;
-    ts->tv_nsec = mono % 1000000000;
-    return mono;
+    if (rel_ns <= 0)
+        return;
+    struct timespec ts = {(time_t)(rel_ns / 1000000000), (long)(rel_ns % 1000000000)};
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *word)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
+static void poke(int req)
+{
+    atomic_store(&request, req);
+    atomic_fetch_add(&wake_word, 1);
+    futex_wake(&wake_word);
 }
 
 static void refresh_name(otp_thread_t *t)
@@ -171,153 +194,144 @@ static void *flusher_main(void *arg)
 {
     (void)arg;
     otp_tls_in_agent = 1;
+    atomic_store(&thread_tid, otp_gettid());
     prctl(PR_SET_NAME, "otprof-flush", 0, 0, 0);
-    int64_t interval = (int64_t)otp_cfg.export_interval_ms * 1000000;
-    int64_t next_export = otp_mono_ns() + interval;
-    pthread_mutex_lock(&lock);
-    /* See otp_agent_late_start: what start-up does not need right away
-     * waits until the process has lived a little. */
-    struct timespec ts;
-    to_abs_ns(&ts, otp_mono_ns() + OTP_LATE_START_MS * 1000000LL);
-    while (!stop_requested && pthread_cond_timedwait(&wake, &lock, &ts) != ETIMEDOUT)
-        ;
-    if (stop_requested) {
-        pthread_mutex_unlock(&lock);
-        return NULL;
-    }
-    pthread_mutex_unlock(&lock);
-    otp_agent_late_start();
     ensure_export();
-    pthread_mutex_lock(&lock);
-    while (!stop_requested) {
+    int64_t interval = (int64_t)otp_cfg.export_interval_ms * 1000000;
+    int64_t next_export = interval_start_mono_ns + interval;
+    for (;;) {
+        uint32_t w = atomic_load(&wake_word);
+        if (atomic_load(&request) != REQ_NONE)
+            break;
         int64_t now = otp_mono_ns();
         int64_t until = now + (int64_t)OTP_FLUSH_TICK_MS * 1000000;
         if (until > next_export)
             until = next_export;
-        to_abs_ns(&ts, until);
-        pthread_cond_timedwait(&wake, &lock, &ts);
-        if (stop_requested)
+        futex_wait(&wake_word, w, until - now);
+        if (atomic_load(&request) != REQ_NONE)
             break;
-        pthread_mutex_unlock(&lock);
         drain_all();
         otp_export_tick();
         if (otp_mono_ns() >= next_export) {
-            otp_agent_reap_early();
+            if (hooks.every_interval)
+                hooks.every_interval();
             refresh_names(); /* threads may have renamed themselves */
             export_interval(false);
+            interval_start_mono_ns = otp_mono_ns();
             next_export += interval;
             if (next_export < otp_mono_ns())
                 next_export = otp_mono_ns() + interval;
         }
-        pthread_mutex_lock(&lock);
     }
-    pthread_mutex_unlock(&lock);
+    if (atomic_load(&request) == REQ_FINAL) {
+        drain_all();
+        refresh_names();
+        export_interval(true);
+        otp_export_shutdown(atomic_load(&final_deadline_ns));
+        /* The sinks are down now; a later start (a failed exec, a thread
+         * created after the last one ended) brings them up again. */
+        export_ready = false;
+        atomic_store(&final_done, true);
+    }
+    atomic_store(&done_word, 1);
+    futex_wake(&done_word);
     return NULL;
 }
 
-/* The final flush runs on the flusher thread too, so the exiting thread
- * only waits (bounded) and never allocates or unwinds itself. */
-static void *final_main(void *arg);
+void otp_flusher_init(const otp_flusher_hooks_t *h)
+{
+    if (h)
+        hooks = *h;
+    interval_start_ns = otp_real_ns();
+    interval_start_mono_ns = otp_mono_ns();
+}
+
+bool otp_flusher_running(void)
+{
+    return atomic_load(&running);
+}
 
 int otp_flusher_start(void)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&wake, &ca);
-    pthread_cond_init(&done_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    stop_requested = finished = skip_final = false;
-    interval_start_ns = otp_real_ns();
+    if (atomic_load(&running))
+        return 0;
+    atomic_store(&request, REQ_NONE);
+    atomic_store(&done_word, 0);
+    atomic_store(&final_done, false);
+    atomic_store(&thread_tid, 0);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&thread, NULL, final_main, NULL);
+    int rc = pthread_create(&thread, NULL, flusher_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        OTP_WARN("cannot start the flusher thread (%s); profiling is off", strerror(rc));
+        OTP_WARN("cannot start the flusher thread (%s); profiles are exported later", strerror(rc));
         return -rc;
     }
-    running = true;
+    atomic_store(&running, true);
     return 0;
 }
 
-static void *final_main(void *arg)
-{
-    flusher_main(arg);
-    pthread_mutex_lock(&lock);
-    bool skip = skip_final;
-    pthread_mutex_unlock(&lock);
-    if (skip)
-        return NULL; /* the process is exiting with nothing to report */
-    ensure_export();
-    drain_all();
-    export_interval(true);
-    otp_export_shutdown(shutdown_deadline_ns);
-    pthread_mutex_lock(&lock);
-    finished = true;
-    pthread_cond_broadcast(&done_cv);
-    pthread_mutex_unlock(&lock);
-    return NULL;
-}
-
-/* Nothing was ever sampled and nothing waits in a ring: the final export
- * would be empty, so a short-lived process need not wait for it. */
-static bool nothing_to_flush(void)
+bool otp_flusher_has_pending(void)
 {
     if (atomic_load(&had_data) || otp_heap_has_data())
-        return false;
+        return true;
     int high = otp_thread_high();
     for (int i = 0; i < high; i++) {
         otp_thread_t *t = otp_thread_at(i);
         if ((t->cpu_ring && otp_ring_peek(t->cpu_ring)) || (t->heap_ring && otp_ring_peek(t->heap_ring)))
-            return false;
+            return true;
     }
-    return true;
+    return false;
 }
 
-int otp_flusher_stop(int64_t deadline_ns, bool at_exit)
+void otp_flusher_request_final(int64_t deadline_ns)
 {
-    if (!running)
-        return -1;
-    if (!otp_cfg.summary && nothing_to_flush()) {
-        if (at_exit) {
-            /* Let the thread die with the process, doing nothing. */
-            pthread_mutex_lock(&lock);
-            skip_final = true;
-            stop_requested = true;
-            pthread_mutex_unlock(&lock);
-        }
-        return 1;
-    }
-    pthread_mutex_lock(&lock);
     /* Leave the network part a little less than the whole budget so the
      * files and the summary still make it. */
-    shutdown_deadline_ns = deadline_ns - (deadline_ns - otp_mono_ns()) / 10;
-    stop_requested = true;
-    pthread_cond_broadcast(&wake);
-    struct timespec ts;
-    to_abs_ns(&ts, deadline_ns);
-    int rc = 0;
-    while (!finished && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&done_cv, &lock, &ts);
-    bool ok = finished;
-    pthread_mutex_unlock(&lock);
-    if (!ok)
-        return -ETIMEDOUT;
+    int64_t now = otp_mono_ns();
+    atomic_store(&final_deadline_ns, deadline_ns - (deadline_ns - now) / 10);
+    poke(REQ_FINAL);
+}
+
+bool otp_flusher_final_done(void)
+{
+    return atomic_load(&final_done);
+}
+
+int otp_flusher_stop(int64_t deadline_ns, bool final)
+{
+    if (!atomic_load(&running))
+        return -ESRCH;
+    if (pthread_equal(thread, pthread_self()))
+        return -EDEADLK; /* the flusher ended the process itself */
+    if (final)
+        otp_flusher_request_final(deadline_ns);
+    else
+        poke(REQ_QUIT);
+    int64_t now;
+    while (atomic_load(&done_word) == 0 && (now = otp_mono_ns()) < deadline_ns)
+        futex_wait(&done_word, 0, deadline_ns - now);
+    if (atomic_load(&done_word) == 0)
+        return -ETIMEDOUT; /* left running: it may still finish */
     pthread_join(thread, NULL);
-    running = false;
+    atomic_store(&running, false);
+    /* pthread_join returns when the thread's stack is free, a moment
+     * before the kernel unlinks it from the thread group; callers that
+     * need a single-threaded process (unshare, exit) wait for that too. */
+    pid_t tid = atomic_load(&thread_tid);
+    while (tid > 0 && syscall(SYS_tgkill, (long)getpid(), (long)tid, 0L) == 0 && otp_mono_ns() < deadline_ns) {
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
     return 0;
 }
 
 void otp_flusher_atfork_child(void)
 {
-    /* The parent's flusher thread does not exist here; its locks may be
-     * held by it forever, so start from fresh ones. Its tables hold the
-     * parent's samples: drop them (leaked, not freed: jemalloc's own fork
-     * handler has not run yet, so no allocator call is allowed here). */
-    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-    memcpy(&lock, &m, sizeof m);
+    /* The parent's flusher thread does not exist here. Its tables hold
+     * the parent's samples: drop them (leaked, not freed: jemalloc's own
+     * fork handler has not run yet, so no allocator call is allowed). */
     cpu_agg = NULL;
     sym = NULL;
     export_ready = false;
@@ -325,6 +339,10 @@ void otp_flusher_atfork_child(void)
     seq = 0;
     seq_probed = false;
     cpu_dropped_seen = otp_cpu_dropped();
-    running = false;
+    otp_flusher_init(NULL);
+    atomic_store(&running, false);
+    atomic_store(&request, REQ_NONE);
+    atomic_store(&done_word, 0);
+    atomic_store(&final_done, false);
     otp_summary_atfork_child();
 }

@@ -1,8 +1,13 @@
 /*
- * The background flusher thread: drains the per-thread rings every tick,
- * aggregates, and every export.interval_ms (and once at exit) builds the
- * profiles and hands them to the sinks. It runs with every signal blocked
- * and with otp_tls_in_agent set, so nothing it does is sampled.
+ * The flusher thread: drains the per-thread rings every tick, aggregates,
+ * and every export.interval_ms (and once at the end) builds the profiles
+ * and hands them to the sinks. It runs with every signal blocked and with
+ * otp_tls_in_agent set, so nothing it does is sampled.
+ *
+ * It only calls down (rings, heap, encoders, sinks); whoever owns the
+ * process's lifecycle (agent.c) decides when it runs: the thread can be
+ * started and stopped any number of times, and what was sampled while it
+ * was down is exported by the next run.
  */
 #ifndef OTP_FLUSHER_H
 #define OTP_FLUSHER_H
@@ -10,16 +15,33 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Starts the thread. 0 or -errno. */
+typedef struct otp_flusher_hooks {
+    /* On the flusher, before each periodic export. */
+    void (*every_interval)(void);
+} otp_flusher_hooks_t;
+
+/* Start of the first interval is now; hooks are kept (NULL: unchanged). */
+void otp_flusher_init(const otp_flusher_hooks_t *h);
+/* Starts the thread (no-op if it runs). 0 or -errno. Normal context. */
 int otp_flusher_start(void);
-/* Final drain and export, waiting at most until deadline (monotonic ns).
- * Returns 0 when the final profile was written in time and the thread
- * has ended; 1 when there was nothing to write (the thread keeps running,
- * or, at_exit, is left to die with the process); <0 on timeout. */
-int otp_flusher_stop(int64_t deadline_ns, bool at_exit);
-/* Fork child: forget the parent's flusher (its thread did not survive)
- * and its unexported data. Must not allocate. The caller starts a fresh
- * flusher once the private jemalloc is usable again in the child. */
+bool otp_flusher_running(void);
+/* Stops the thread and joins it, waiting at most until deadline_ns
+ * (monotonic). final: drains and exports the last interval first and
+ * shuts the sinks down (a later start brings them up again); otherwise
+ * every sample stays where it is for the next run. Returns 0 once the
+ * thread is gone (also from the kernel's thread list), -ETIMEDOUT if it
+ * did not finish in time (it is left running), -ESRCH if it was not
+ * running. */
+int otp_flusher_stop(int64_t deadline_ns, bool final);
+/* Async-signal-safe: asks the running thread for the final export now
+ * (the network part bounded by deadline_ns), without waiting; poll
+ * otp_flusher_final_done(). */
+void otp_flusher_request_final(int64_t deadline_ns);
+bool otp_flusher_final_done(void);
+/* Something was sampled that a final export would write. */
+bool otp_flusher_has_pending(void);
+/* Fork child: forget the parent's thread and its unexported data. Must
+ * not allocate. */
 void otp_flusher_atfork_child(void);
 
 /* Ticks between drains. */

@@ -236,8 +236,17 @@ static void record(void *p, size_t size, uintptr_t ra)
         otp_live_insert((uintptr_t)p, otp_live_pack(site, size));
 }
 
+static bool (*slow_hook)(uintptr_t ra, size_t size);
+
+void otp_heap_set_slow_hook(bool (*fn)(uintptr_t ra, size_t size))
+{
+    slow_hook = fn;
+}
+
 void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
 {
+    if (slow_hook && slow_hook(ra, size))
+        return p;
     if (!atomic_load_explicit(&heap_on, memory_order_relaxed)) {
         otp_tls_heap_left = RECHECK_BYTES;
         return p;

@@ -47,6 +47,13 @@ extern __thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec
  * next gap. Returns p, errno preserved. */
 void *otp_heap_sampled(void *p, size_t size, uintptr_t ra);
 
+/* Called first thing on every slow path, with the app's return address
+ * and the request's size: the lifecycle's chance to act from normal
+ * context. It returns true when it forced this slow path itself (and has
+ * restored the countdown): the allocation is then no sample. Must
+ * preserve errno. */
+void otp_heap_set_slow_hook(bool (*fn)(uintptr_t ra, size_t size));
+
 /* free() of p, when the address filter says p may be a tracked sample:
  * stops tracking it. Called before the real free. */
 void otp_heap_freed(void *p);

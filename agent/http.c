@@ -39,7 +39,6 @@
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
 
-#include "agent.h"
 #include "config.h"
 #include "internal.h"
 #include "log.h"
@@ -356,9 +355,17 @@ void otp_http_stats(otp_http_stats_t *st)
 /* OpenSSL's OPENSSL_INIT_NO_ATEXIT (openssl/crypto.h). */
 #define OTP_OPENSSL_INIT_NO_ATEXIT 0x00080000UL
 
+static void (*exit_hook)(void);
+
+void otp_http_set_exit_hook(void (*fn)(void))
+{
+    exit_hook = fn;
+}
+
 static void exit_before_openssl_cleanup(void)
 {
-    otp_agent_shutdown();
+    if (exit_hook)
+        exit_hook();
 }
 
 /* OpenSSL (libcurl's TLS) tears itself down in an atexit handler, which

@@ -33,6 +33,9 @@ void otp_http_shutdown(int64_t deadline_ns);
 /* Fork child: forgets the parent's queue and connections without
  * touching them (the sockets are shared with the parent). */
 void otp_http_atfork_child(void);
+/* What to run from the atexit handler that must come before OpenSSL's
+ * own (the owner's exit: the final export). */
+void otp_http_set_exit_hook(void (*fn)(void));
 
 typedef struct otp_http_stats {
     uint64_t sent;             /* requests accepted (2xx) */

@@ -420,7 +420,10 @@ static elf_obj_t *elf_get(otp_symbolizer_t *s, const map_ent_t *e, uint64_t dev,
 
 static char *read_maps(void)
 {
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    /* The calling thread's view: /proc/self/maps is empty once the main
+     * thread has called pthread_exit (a zombie leader has no mm). */
+    int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return NULL;
     size_t cap = 16384, len = 0;
     char *buf = otp_malloc(cap);

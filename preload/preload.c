@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "cpu.h"
 #include "internal.h"
+#include "termsig.h"
 #include "unwind.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -93,7 +94,7 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
         return real_pthread_create(th, attr, fn, arg);
     int rc = real_pthread_create(th, attr, thread_trampoline, t);
     if (rc != 0)
-        otp_thread_unclaim(t);
+        otp_agent_thread_failed(t);
     return rc;
 }
 
@@ -197,18 +198,30 @@ static bool virtual_sigprof(int sig)
     return sig == SIGPROF && !otp_tls_in_agent && otp_agent_running() && otp_cpu_owns_sigprof();
 }
 
+/* SIGTERM, SIGINT, SIGHUP, SIGPIPE: see termsig.h. */
+static bool virtual_term(int sig)
+{
+    /* Also after the agent stopped: its catcher stays until the app
+     * replaces it. Never in a vfork child (its own signal table). */
+    return !otp_tls_in_agent && otp_termsig_covers(sig) && otp_termsig_active() &&
+           getpid() == otp_agent_pid;
+}
+
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     RESOLVE(real_sigaction, "sigaction");
     if (virtual_sigprof(sig))
         return otp_cpu_app_sigaction(act, old);
+    if (virtual_term(sig))
+        return otp_termsig_app_sigaction(sig, act, old);
     return real_sigaction(sig, act, old);
 }
 
 EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
     RESOLVE(real_signal, "signal");
-    if (!virtual_sigprof(sig))
+    bool prof = virtual_sigprof(sig), term = !prof && virtual_term(sig);
+    if (!prof && !term)
         return real_signal(sig, handler);
     if (handler == SIG_ERR) {
         errno = EINVAL;
@@ -220,6 +233,9 @@ EXPORT sighandler_t signal(int sig, sighandler_t handler)
     sa.sa_handler = handler;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    otp_cpu_app_sigaction(&sa, &old);
+    if (prof)
+        otp_cpu_app_sigaction(&sa, &old);
+    else if (otp_termsig_app_sigaction(sig, &sa, &old) != 0)
+        return SIG_ERR;
     return (old.sa_flags & SA_SIGINFO) ? (sighandler_t)(void *)old.sa_sigaction : old.sa_handler;
 }

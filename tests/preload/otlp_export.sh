@@ -103,7 +103,9 @@ for f in $(rx_bodies "$RX_DIR"); do
   fi
 done
 dups=$(md5sum $(rx_bodies "$RX_DIR") | awk '{print $1}' | sort | uniq -d | wc -l)
-check "fork: parent ($np) and child ($nc) both export under their own pid" [ "$np" -ge 2 -a "$nc" -ge 2 ]
+# (forker never allocates and stays single-threaded: the agent adds no
+# thread to it, so each process exports when it ends.)
+check "fork: parent ($np) and child ($nc) both export under their own pid" [ "$np" -ge 1 -a "$nc" -ge 1 ]
 check "fork: each one's requests hold only its own work ($mixed mixed)" [ "$mixed" -eq 0 ]
 check "fork: no request sent twice" [ "$dups" -eq 0 ]
 finish

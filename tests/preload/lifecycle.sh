@@ -1,0 +1,152 @@
+# The process's lifecycle under the agent: no thread of the agent where the
+# app needs to be single-threaded, the process ends when it would without
+# the agent, fork children recognised whatever their parent does, exec
+# failures, and runs ended by a signal.
+source "$(dirname "$0")/../lib.sh"
+source "$ROOT/tests/tools/otlp_lib.sh"
+P="$PROGS/lifecycle"
+cpu_total_ms() { local t=0 f v; for f in "$@"; do v=$(pprof_total_ms "$f"); t=$(awk -v a="$t" -v b="${v:-0}" 'BEGIN { print a + b }'); done; echo "$t"; }
+
+# --- no agent thread where the app must be single-threaded ---------------
+# unshare(CLONE_NEWUSER) needs a single-threaded caller: after 1.2 s of
+# work (the flusher runs by then) and a thread started and joined, it
+# succeeds as it does without the agent, and the work before it is kept.
+bare=$("$P" unshare 2>&1); rb=$?
+if [ $rb -ne 0 ]; then
+  echo "  skip: unshare(CLONE_NEWUSER) fails even without the agent here: $bare"
+else
+  rm -rf "$WORK/out"
+  prof=$(under_agent -- timeout -k 1 20 "$P" unshare 2>&1); rp=$?
+  check "unshare(CLONE_NEWUSER) after start-up: same result as without the agent ($prof)" \
+    [ "$rp" -eq 0 -a "$prof" = "$bare" ]
+  f=$(ls "$WORK"/out/lifecycle.*.cpu.pb.gz 2>/dev/null | head -1)
+  check "unshare: the work before and after it is profiled (burn_alloc named)" \
+    [ "$(pprof_cum "$f" burn_alloc)" != "0" ]
+  check "unshare: the profile holds the whole run (>= 1.2 s of 1.55 s)" \
+    [ "$(awk -v t="$(cpu_total_ms "$f")" 'BEGIN { print (t >= 1200) }')" = 1 ]
+  if command -v unshare > /dev/null; then
+    same_as_bare "unshare -Ur id" unshare -Ur id
+  fi
+fi
+
+# A fork child counts its threads first thing: only its own.
+out=$(under_agent -- "$P" forkcount)
+check "fork child is single-threaded at start ($out)" [ "$out" = "child threads: 1" ]
+
+# A single-threaded program that never allocates and never makes the agent
+# start a thread: its whole CPU time still reaches the profile at exit.
+rm -rf "$WORK/out"
+under_agent -- "$P" nomalloc 3 2> "$WORK/nm.err"
+used=$(sed -n 's/^cpu_ms=//p' "$WORK/nm.err")
+got=$(cpu_total_ms "$WORK"/out/lifecycle.*.cpu.pb.gz)
+check "single-threaded, no malloc, 3 s: ${got} ms of ${used} ms of CPU in the profile (>= 90%)" \
+  [ "$(awk -v g="$got" -v u="${used:-0}" 'BEGIN { print (u > 0 && g >= 0.9 * u) }')" = 1 ]
+
+# --- the last thread ends the process --------------------------------------
+# main calls pthread_exit, two workers end later: glibc then exits with
+# status 0, as it does without the agent, and the last interval is written.
+rm -rf "$WORK/out"
+under_agent -- timeout -k 1 20 "$P" pexit; rc=$?
+check "main pthread_exit, workers end later: exit status 0 ($rc)" [ "$rc" -eq 0 ]
+f=$(ls "$WORK"/out/lifecycle.*.cpu.pb.gz 2>/dev/null | head -1)
+check "main pthread_exit: the workers' CPU is in the profile (>= 1 s of 1.2 s)" \
+  [ "$(awk -v t="$(cpu_total_ms "$f")" 'BEGIN { print (t >= 1000) }')" = 1 ]
+check "main pthread_exit: symbolized although the main thread is gone (worker_burn named)" \
+  [ "$(pprof_cum "$f" worker_burn)" != "0" ]
+# The last thread is one the agent did not start (libearlythread starts it
+# from its constructor, before the agent's): the flusher notices it is
+# gone at the next interval, exports and ends, and glibc exits with 0.
+rm -rf "$WORK/out"
+timeout -k 1 30 env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_EXPORT_INTERVAL_MS=300 \
+  LD_PRELOAD="$AGENT $PROGS/libearlythread.so" "$P" pexit; rc=$?
+check "main pthread_exit, a pre-existing thread ends last: exit status 0 ($rc)" [ "$rc" -eq 0 ]
+
+# --- a failed exec keeps OTLP export on ------------------------------------
+# The exec path exports and shuts the sinks down; when exec fails the
+# process goes on, and so must its export: later intervals reach the
+# receiver.
+rx_start failexec 200
+out=$(under_agent OTPROF_EXPORT_ENDPOINT="http://127.0.0.1:$RX_PORT" OTPROF_EXPORT_INTERVAL_MS=200 \
+  -- "$P" failexec)
+check "failed execve: the app goes on ($out)" grep -q "execve failed" <<<"$out"
+before=0; after=0
+for f in $(rx_bodies "$RX_DIR"); do
+  s1=$("$CHECKER" "$f")
+  grep -q " burn_alloc " <<<"$s1" && after=$((after + 1))
+  grep -q " burn " <<<"$s1" && before=$((before + 1))
+done
+check "failed execve: the interval before it was exported ($before requests)" [ "$before" -ge 1 ]
+check "failed execve: later intervals reach the receiver too ($after requests)" [ "$after" -ge 2 ]
+
+# --- runs ended by a signal --------------------------------------------------
+# SIGTERM, SIGINT (default action) and SIGPIPE (a pipeline's producer): the
+# process dies of the same signal as without the agent, and the profile
+# holds at least 80% of the CPU it used.
+SIGRUN="$PY $ROOT/tests/tools/sigrun.py"
+ratio_ok() { awk -v g="$1" -v u="$2" 'BEGIN { print (u > 0 && g >= 0.8 * u) }'; }
+for spec in "TERM 2.5 -- spin" "INT 2.5 -- spin" "PIPE 2 --pipe -- pipe"; do
+  set -- $spec; sig=$1; mode=${*: -1}; args=${spec% *}
+  bare=$($SIGRUN $args "$P" "$mode" | sed -n 's/^status=\([-0-9]*\).*/\1/p')
+  rm -rf "$WORK/out"
+  r=$(under_agent -- $SIGRUN $args "$P" "$mode")
+  st=$(sed -n 's/^status=\([-0-9]*\).*/\1/p' <<<"$r"); used=$(sed -n 's/.*cpu_ms=//p' <<<"$r")
+  got=$(cpu_total_ms "$WORK"/out/lifecycle.*.cpu.pb.gz)
+  check "SIG$sig: dies of the same signal as without the agent (status $st, bare $bare)" [ "$st" = "$bare" ]
+  check "SIG$sig: the profile holds ${got} ms of ${used} ms of CPU (>= 80%)" [ "$(ratio_ok "$got" "$used")" = 1 ]
+done
+
+# The shell sees the same status (timeout's own, and the signal's with
+# --preserve-status).
+for pre in "" "--preserve-status"; do
+  bare=$(timeout $pre -s TERM 2 "$P" spin; echo $?)
+  rm -rf "$WORK/out"
+  prof=$(under_agent -- timeout $pre -s TERM 2 "$P" spin; echo $?)
+  check "timeout $pre -s TERM 2: status $prof, as without the agent ($bare)" [ "$prof" = "$bare" ]
+  f=$(ls "$WORK"/out/lifecycle.*.cpu.pb.gz 2>/dev/null | head -1)
+  check "timeout $pre -s TERM 2: a profile naming burn" [ "$(pprof_cum "$f" burn)" != "0" ]
+done
+
+# The app still reads SIG_DFL for the signals the agent catches, and its
+# own handler runs exactly as without the agent.
+same_as_bare "dispositions read by the app" "$P" dfl
+bare=$($SIGRUN TERM 0.3 --ready -- "$P" ownterm | sed 's/ cpu_ms=.*//')
+prof=$(under_agent -- $SIGRUN TERM 0.3 --ready -- "$P" ownterm | sed 's/ cpu_ms=.*//')
+check "own SIGTERM handler: runs as without the agent ($(echo $prof))" [ "$prof" = "$bare" ]
+# The agent's own diagnostics written to a stderr nobody reads any more
+# (the summary at exit) do not kill the process with SIGPIPE.
+st=$(under_agent OTPROF_AGENT_SUMMARY=1 -- $PY -c 'import os, subprocess, sys
+r, w = os.pipe(); os.close(r)
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=w); os.close(w); print(p.wait())' "$P" dfl)
+check "summary on a closed stderr: exit status 0 as without the agent ($st)" [ "$st" = 0 ]
+
+# exec'd images get what they would have without the agent: default for
+# what the agent caught, ignored stays ignored.
+same_as_bare "exec'd image without the agent: dispositions" \
+  bash -c "trap '' HUP; exec env -u LD_PRELOAD '$P' dfl"
+same_as_bare "exec'd image: ignored SIGINT stays ignored" bash -c "trap '' INT; exec '$P' dfl"
+
+# --- fork children recognised by what fork's prepare handler recorded ------
+# A daemon's grandchild whose parent exited before the child's fork handler
+# ran (libforkwait makes sure of it), and a child that is pid 1 of a new
+# PID namespace (its getppid() is 0): each is profiled under its own pid and
+# keeps the signal mask it would have without the agent.
+rm -rf "$WORK/out"
+bare=$(LC_X=1 "$P" daemon | grep SigBlk)
+out=$(env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" LD_PRELOAD="$AGENT $PROGS/libforkwait.so" "$P" daemon)
+dpid=$(sed -n 's/^daemon pid //p' <<<"$out")
+check "daemon child: signal mask as without the agent ($(grep SigBlk <<<"$out"))"   [ -n "$bare" -a "$(grep SigBlk <<<"$out")" = "$bare" ]
+f=$(ls "$WORK"/out/lifecycle."${dpid:-x}".*.cpu.pb.gz 2>/dev/null | head -1)
+check "daemon child: profiled under its own pid (burn named)" [ "$(pprof_cum "$f" burn)" != "0" ]
+
+bare=$("$P" pidns)
+if grep -q '^skip' <<<"$bare"; then
+  echo "  skip: new PID namespace not permitted here: $bare"
+else
+  rm -rf "$WORK/out"
+  out=$(under_agent -- "$P" pidns)
+  check "PID-namespace child: signal mask as without the agent ($(grep SigBlk <<<"$out"))" \
+    [ "$(grep SigBlk <<<"$out")" = "$(grep SigBlk <<<"$bare")" ]
+  f=$(ls "$WORK"/out/lifecycle.1.*.cpu.pb.gz 2>/dev/null | head -1)
+  check "PID-namespace child: profiled (burn named in its file)" [ "$(pprof_cum "$f" burn)" != "0" ]
+fi
+finish
