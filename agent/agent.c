@@ -245,14 +245,9 @@ void otp_agent_thread_begin(otp_thread_t *t)
         pthread_setspecific(exit_key, t);
     otp_unwind_warm();
     otp_trace_thread_start();
+    /* otp_thread_activate unblocked SIGPROF for real (the app still sees
+     * the mask it inherited, agent/vmask.h). */
     otp_cpu_arm(t);
-    /* A thread created from a context that blocks SIGPROF would never be
-     * sampled; the profiling signal is ours to unblock. */
-    sigset_t prof;
-    sigemptyset(&prof);
-    sigaddset(&prof, SIGPROF);
-    if (otp_cpu_active())
-        pthread_sigmask(SIG_UNBLOCK, &prof, NULL);
     otp_tls_in_agent = saved;
 }
 

@@ -75,12 +75,11 @@ static void wait_flusher_gone(void)
     }
 }
 
-/* Everything the agent does stops, after a bounded final export. Kept in
- * one function so that the lifecycle's own "stop for good" can replace
- * the body: today that is what the destructor does. */
+/* Everything the agent does stops, after a bounded final export (the
+ * lifecycle's "stop for good": timers, flusher and signal catchers). */
 static void stop_agent(void)
 {
-    otp_agent_shutdown();
+    otp_agent_stop_now();
     otp_heap_stop();
     wait_flusher_gone();
 }
