@@ -1,24 +1,28 @@
 /*
- * unshare and setns. Entering a new user namespace (and setns into a user
- * or mount namespace) requires a single-threaded caller: the agent's
- * flusher is stopped and joined around the call, with every sample kept
- * for its next run, so the call succeeds exactly when it would without
- * the agent.
+ * Calls that need a single-threaded process, or that glibc applies to
+ * every thread: the agent's flusher is stopped and joined around them,
+ * with every sample kept for its next run, so each call behaves exactly
+ * as it would without the agent.
+ *
+ * - unshare(CLONE_NEWUSER) and setns into a user or mount namespace fail
+ *   with EINVAL in a multi-threaded caller.
+ * - The set*id family is applied by glibc to every thread, and glibc
+ *   aborts the process when the threads disagree. Capabilities kept over
+ *   a uid change (PR_SET_KEEPCAPS) are kept only by the thread that asked,
+ *   so after setresuid the flusher would lack CAP_SETGID that the app's
+ *   thread still has, and the app's next setresgid would abort (setpriv
+ *   --reuid=... --regid=... does exactly this).
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <grp.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "internal.h"
 
 #define EXPORT __attribute__((visibility("default")))
-
-typedef int (*unshare_fn)(int);
-typedef int (*setns_fn)(int, int);
-
-static unshare_fn real_unshare;
-static setns_fn real_setns;
 
 static void *next_sym(const char *name)
 {
@@ -29,38 +33,35 @@ static void *next_sym(const char *name)
     return p;
 }
 
-EXPORT int unshare(int flags)
-{
-    if (!real_unshare)
-        real_unshare = (unshare_fn)next_sym("unshare");
-    if (!real_unshare) {
-        errno = ENOSYS;
-        return -1;
+/* One wrapper: the next definition, called with the flusher stopped. */
+#define SOLO(name, params, args)                                                                   \
+    EXPORT int name params                                                                         \
+    {                                                                                              \
+        static int(*real) params;                                                                  \
+        if (!real)                                                                                 \
+            real = (int(*) params)next_sym(#name);                                                 \
+        if (!real) {                                                                               \
+            errno = ENOSYS;                                                                        \
+            return -1;                                                                             \
+        }                                                                                          \
+        if (otp_tls_in_agent)                                                                      \
+            return real args;                                                                      \
+        int token_ = otp_agent_quiesce();                                                          \
+        int rc_ = real args;                                                                       \
+        int e_ = errno;                                                                            \
+        otp_agent_resume(token_);                                                                  \
+        errno = e_;                                                                                \
+        return rc_;                                                                                \
     }
-    if (otp_tls_in_agent)
-        return real_unshare(flags);
-    int token = otp_agent_quiesce();
-    int rc = real_unshare(flags);
-    int e = errno;
-    otp_agent_resume(token);
-    errno = e;
-    return rc;
-}
 
-EXPORT int setns(int fd, int nstype)
-{
-    if (!real_setns)
-        real_setns = (setns_fn)next_sym("setns");
-    if (!real_setns) {
-        errno = ENOSYS;
-        return -1;
-    }
-    if (otp_tls_in_agent)
-        return real_setns(fd, nstype);
-    int token = otp_agent_quiesce();
-    int rc = real_setns(fd, nstype);
-    int e = errno;
-    otp_agent_resume(token);
-    errno = e;
-    return rc;
-}
+SOLO(unshare, (int flags), (flags))
+SOLO(setns, (int fd, int nstype), (fd, nstype))
+SOLO(setuid, (uid_t u), (u))
+SOLO(setgid, (gid_t g), (g))
+SOLO(seteuid, (uid_t u), (u))
+SOLO(setegid, (gid_t g), (g))
+SOLO(setreuid, (uid_t r, uid_t e), (r, e))
+SOLO(setregid, (gid_t r, gid_t e), (r, e))
+SOLO(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+SOLO(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+SOLO(setgroups, (size_t n, const gid_t *list), (n, list))
