@@ -36,6 +36,8 @@ PROG_SRC = $(sort $(wildcard tests/progs/*.c))
 PROG_BIN = $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
 PROG_CXX_SRC = $(sort $(wildcard tests/progs/*.cc))
 PROG_CXX_LIB = $(patsubst tests/progs/%.cc,$(BUILD)/progs/lib%.so,$(PROG_CXX_SRC))
+PROG_CXX_EXE_SRC = $(sort $(wildcard tests/progs/*.cpp))
+PROG_CXX_EXE = $(patsubst tests/progs/%.cpp,$(BUILD)/progs/%,$(PROG_CXX_EXE_SRC))
 TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
@@ -91,6 +93,10 @@ $(BUILD)/progs/lib%.so: tests/progs/%.cc | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	g++ -O1 -g -fPIC -shared $< -o $@
 
+$(BUILD)/progs/%: tests/progs/%.cpp | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	g++ -O1 -g -fno-omit-frame-pointer -fno-inline -Wall -Wextra $(WERROR) $< -o $@
+
 $(BUILD)/tests/%: tests/unit/%.c tests/check.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fvisibility=default -Itests $< -o $@ $(CORE_LIB) $(LDLIBS_AGENT)
@@ -104,7 +110,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(CORE_LIB)
 test-deps:
 	@scripts/install-deps test
 
-test: test-deps $(AGENT) $(UNIT_BIN) $(PROG_BIN) $(PROG_CXX_LIB) $(TOOL_BIN)
+test: test-deps $(AGENT) $(UNIT_BIN) $(PROG_BIN) $(PROG_CXX_LIB) $(PROG_CXX_EXE) $(TOOL_BIN)
 	@BUILD=$(BUILD) tests/run.sh
 
 demo: $(AGENT) $(BUILD)/progs/demo

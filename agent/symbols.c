@@ -27,9 +27,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "demangle.h"
+#include "dwarf.h"
 #include "internal.h"
 #include "log.h"
 #include "mem.h"
+#include "perfmap.h"
 
 /* Build ids are 20 bytes (SHA-1) in practice; longer ones are truncated. */
 #define OTP_BUILD_ID_MAX 64
@@ -58,6 +61,11 @@ typedef struct elf_obj {
     size_t nsegs;
     sym_t *syms;
     size_t nsyms;
+    /* Display name per symbol, made on first use: NULL = not yet, else
+     * the system name itself or an otp_malloc'd string. */
+    const char **disp;
+    otp_dwarf_t *dwarf;  /* lines and inline frames, opened on first use */
+    bool dwarf_tried;
     char build_id[2 * OTP_BUILD_ID_MAX + 1];
 } elf_obj_t;
 
@@ -71,6 +79,7 @@ struct otp_symbolizer {
     map_ent_t *maps;
     size_t nmaps;
     elf_obj_t *objs;
+    otp_perfmap_t *perfmap;
 };
 
 /* ---- bounds-checked ELF access ---- */
@@ -387,6 +396,11 @@ static void elf_obj_free(elf_obj_t *o)
 {
     if (o->owned && o->data) munmap((void *)o->data, o->size);
     if (o->dbg) munmap((void *)o->dbg, o->dbg_size);
+    if (o->disp)
+        for (size_t i = 0; i < o->nsyms; i++)
+            if (o->disp[i] != o->syms[i].name) otp_free((void *)o->disp[i]);
+    otp_free(o->disp);
+    otp_dwarf_close(o->dwarf);
     otp_free(o->segs);
     otp_free(o->syms);
     otp_free(o->path);
@@ -524,12 +538,14 @@ int otp_sym_refresh(otp_symbolizer_t *s)
     s->maps = v;
     s->nmaps = n;
     s->maps_text = text;
+    otp_perfmap_refresh(s->perfmap);
     return 0;
 }
 
 otp_symbolizer_t *otp_sym_new(void)
 {
     otp_symbolizer_t *s = otp_calloc(1, sizeof(*s));
+    if (s) s->perfmap = otp_perfmap_new();
     if (s && otp_sym_refresh(s) != 0) OTP_DEBUG("symbols: cannot read /proc/self/maps");
     return s;
 }
@@ -541,6 +557,7 @@ void otp_sym_free(otp_symbolizer_t *s)
         next = o->next;
         elf_obj_free(o);
     }
+    otp_perfmap_free(s->perfmap);
     otp_free(s->maps);
     otp_free(s->maps_text);
     otp_free(s);
@@ -563,7 +580,8 @@ static const map_ent_t *find_mapping(const otp_symbolizer_t *s, uint64_t addr, i
     return &s->maps[lo];
 }
 
-static const char *find_sym(const elf_obj_t *o, uint64_t vaddr)
+/* Index of the symbol covering vaddr, or -1. */
+static ssize_t find_sym(const elf_obj_t *o, uint64_t vaddr)
 {
     size_t lo = 0, hi = o->nsyms;
     while (lo < hi) { /* first symbol starting above vaddr */
@@ -573,28 +591,82 @@ static const char *find_sym(const elf_obj_t *o, uint64_t vaddr)
         else
             hi = mid;
     }
-    if (lo == 0 || vaddr >= o->syms[lo - 1].end) return NULL;
-    return o->syms[lo - 1].name;
+    if (lo == 0 || vaddr >= o->syms[lo - 1].end) return -1;
+    return (ssize_t)lo - 1;
 }
 
-const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping)
+/* The object and link-time address behind a runtime address, with the
+ * symbol index (-1 if none). */
+static elf_obj_t *resolve(otp_symbolizer_t *s, uint64_t addr, int *mapping, uint64_t *vaddr, ssize_t *si)
 {
     int idx = -1;
     const map_ent_t *e = s ? find_mapping(s, addr, &idx) : NULL;
     if (mapping) *mapping = idx;
+    *si = -1;
     if (!e || !e->elf || e->elf->nsyms == 0) return NULL;
     /* runtime address -> file offset -> the link-time address the symbol
      * table uses, via the PT_LOAD covering that offset. This one formula
      * covers PIE, shared objects and fixed-address (ET_EXEC) binaries. */
     uint64_t off = addr - e->m.start + e->m.offset;
-    const elf_obj_t *o = e->elf;
+    elf_obj_t *o = e->elf;
     for (size_t i = 0; i < o->nsegs; i++) {
         const seg_t *g = &o->segs[i];
-        if (off >= g->off && off - g->off < g->filesz) return find_sym(o, off - g->off + g->vaddr);
+        if (off >= g->off && off - g->off < g->filesz) {
+            *vaddr = off - g->off + g->vaddr;
+            *si = find_sym(o, *vaddr);
+            return o;
+        }
     }
     return NULL;
 }
 
+const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping)
+{
+    uint64_t vaddr;
+    ssize_t si;
+    const elf_obj_t *o = resolve(s, addr, mapping, &vaddr, &si);
+    if (si >= 0) return o->syms[si].name;
+    return s ? otp_perfmap_lookup(s->perfmap, addr) : NULL;
+}
+
+static const char *display_name(elf_obj_t *o, size_t si)
+{
+    if (!o->disp && !(o->disp = otp_calloc(o->nsyms, sizeof(char *)))) return o->syms[si].name;
+    if (!o->disp[si]) {
+        char *d = otp_demangle(o->syms[si].name);
+        o->disp[si] = d ? d : o->syms[si].name;
+    }
+    return o->disp[si];
+}
+
+int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t *out, int max)
+{
+    uint64_t vaddr = 0;
+    ssize_t si;
+    if (max < 1) return 0;
+    elf_obj_t *o = resolve(s, addr, mapping, &vaddr, &si);
+    if (si < 0) {
+        const char *jit = s ? otp_perfmap_lookup(s->perfmap, addr) : NULL;
+        if (!jit) return 0;
+        out[0] = (otp_frame_t){jit, jit, NULL, 0, 0};
+        return 1;
+    }
+    int n = 0;
+    if (!o->dwarf_tried) {
+        o->dwarf_tried = true;
+        if (o->owned) o->dwarf = otp_dwarf_open(o->path, o->build_id);
+    }
+    if (o->dwarf) n = otp_dwarf_frames(o->dwarf, vaddr, out, max);
+    /* The outermost frame is the symbol table's function: DWARF gives its
+     * file and lines, the symbol table its full (linkage) name. */
+    if (n == 0) {
+        out[0] = (otp_frame_t){NULL, NULL, NULL, 0, 0};
+        n = 1;
+    }
+    out[n - 1].system_name = o->syms[si].name;
+    out[n - 1].name = display_name(o, (size_t)si);
+    return n;
+}
 size_t otp_sym_mapping_count(const otp_symbolizer_t *s)
 {
     return s ? s->nmaps : 0;

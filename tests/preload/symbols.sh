@@ -1,0 +1,32 @@
+# Symbolization as a reader sees it: demangled C++ and Rust names with the
+# mangled spelling kept as system_name, no symbol versions in names, and
+# mapping flags that say what the profile carries.
+source "$(dirname "$0")/../lib.sh"
+SYMS="$BUILD/tools/pprof_syms"
+
+# --- names: C++ template in a namespace, a lambda, a Rust legacy symbol
+out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=250 -- "$PROGS/symcxx" 0.3)
+check "symcxx runs under the agent" [ "$out" = "$("$PROGS/symcxx" 0.01)" ]
+f=$(ls "$WORK"/out/symcxx.*.cpu.pb.gz 2>/dev/null | head -1)
+syms=$("$SYMS" "$f")
+func_line() { grep -F "func $1	" <<<"$syms" | head -1; }
+check "template member: demangled name, mangled system_name" \
+  grep -qxF "func otpdemo::Mixer<unsigned long>::churn(int)	_ZN7otpdemo5MixerImE5churnEi	" \
+  <(func_line "otpdemo::Mixer<unsigned long>::churn(int)" | cut -f1-3)
+check "lambda: demangled" grep -qF "func main::{lambda(int)#1}::operator()(int) const	_ZZ4mainENKUliE_clEi" <<<"$syms"
+check "Rust legacy symbol: demangled without its hash" \
+  grep -qF "func otpdemo::engine::spin	_ZN7otpdemo6engine4spin17h0123456789abcdefE" <<<"$syms"
+top=$(go tool pprof -top -nodecount=10 "$f" 2>/dev/null)
+for fn in "otpdemo::Mixer<unsigned long>::churn(int)" "otpdemo::engine::spin"; do
+  share=$(awk -v f="$fn" 'index($0, f) { gsub("%", "", $2); print $2; exit }' <<<"$top")
+  echo "  $fn: ${share:-0}% flat"
+  check "go tool pprof shows $fn with about a third of the CPU" within "${share:-0}" 33 15
+done
+check "no function name carries a symbol version (@)" bash -c '! grep "^func [^	]*@" <<<"$1"' _ "$syms"
+check "glibc's __libc_start_main (names from libc6-dbg) is named without @@, its system name keeps it" \
+  grep -qE "^func __libc_start_main	__libc_start_main@@GLIBC_[0-9.]+	" <<<"$syms"
+check "the executable's mapping says it has functions" grep -q "^map $PROGS/symcxx 1 " <<<"$syms"
+check "no mangled (_Z) name left in go tool pprof -top" \
+  bash -c '! grep -q " _Z" <<<"$1"' _ "$top"
+
+finish
