@@ -1,6 +1,7 @@
 # Symbolization as a reader sees it: demangled C++ and Rust names with the
-# mangled spelling kept as system_name, no symbol versions in names, and
-# mapping flags that say what the profile carries.
+# mangled spelling kept as system_name, no symbol versions in names,
+# mapping flags that say what the profile carries, and JIT code named from
+# the perf map.
 source "$(dirname "$0")/../lib.sh"
 SYMS="$BUILD/tools/pprof_syms"
 
@@ -25,8 +26,24 @@ done
 check "no function name carries a symbol version (@)" bash -c '! grep "^func [^	]*@" <<<"$1"' _ "$syms"
 check "glibc's __libc_start_main (names from libc6-dbg) is named without @@, its system name keeps it" \
   grep -qE "^func __libc_start_main	__libc_start_main@@GLIBC_[0-9.]+	" <<<"$syms"
+rm -rf "$WORK/out"
 check "the executable's mapping says it has functions" grep -q "^map $PROGS/symcxx 1 " <<<"$syms"
 check "no mangled (_Z) name left in go tool pprof -top" \
   bash -c '! grep -q " _Z" <<<"$1"' _ "$top"
+rm -rf "$WORK/out"
+
+# --- JIT code named from the perf map, the second name appended while the
+# program runs (the file is re-read when it grows)
+out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_EXPORT_INTERVAL_MS=200 -- "$PROGS/jit_perfmap" 0.4)
+pid=$(awk '/^pid/ {print $2}' <<<"$out")
+rm -f "/tmp/perf-$pid.map"
+check "jit_perfmap ran its stubs under the agent" grep -q "stubs ran: yes" <<<"$out"
+top=$(go tool pprof -top -nodecount=10 "$WORK"/out/jit_perfmap.*.cpu.pb.gz 2>/dev/null)
+for fn in "LazyCompile:*hotLoop app.js:12" "py::burn:/srv/app/work.py"; do
+  share=$(awk -v f="$fn" 'index($0, f) { gsub("%", "", $2); print $2; exit }' <<<"$top")
+  echo "  $fn: ${share:-0}% flat"
+  check "JIT function '$fn' named, with about half the CPU" within "${share:-0}" 50 12
+done
+rm -rf "$WORK/out"
 
 finish
