@@ -15,7 +15,7 @@ COVFLAGS ?=
 CFLAGS_ALL = $(CFLAGS_BASE) $(COVFLAGS) $(EXTRA_CFLAGS) -Iagent -Iconfig -I$(BUILD)/gen
 
 DEPS_STAMP = $(BUILD)/.deps-ok
-PKGS = libunwind libprotobuf-c libcurl inih zlib
+PKGS = libunwind libprotobuf-c libcurl inih zlib libdw
 
 SRC_AGENT = $(sort $(wildcard agent/*.c) $(wildcard config/*.c))
 SRC_PRELOAD = $(sort $(wildcard preload/*.c))
@@ -89,6 +89,10 @@ $(BUILD)/progs/%: tests/progs/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-inline -D_GNU_SOURCE -Iagent -Wall -Wextra $(WERROR) \
 	  $< -o $@ -lpthread -ldl -lm -lrt
+# The inline-frame test needs a real optimized build.
+$(BUILD)/progs/inline_hot: tests/progs/inline_hot.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) $< -o $@
 $(BUILD)/progs/lib%.so: tests/progs/%.cc | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	g++ -O1 -g -fPIC -shared $< -o $@

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "demangle.h"
-#include "dwarf.h"
+#include "dwlines.h"
 #include "internal.h"
 #include "log.h"
 #include "mem.h"

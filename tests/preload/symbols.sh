@@ -12,8 +12,8 @@ f=$(ls "$WORK"/out/symcxx.*.cpu.pb.gz 2>/dev/null | head -1)
 syms=$("$SYMS" "$f")
 func_line() { grep -F "func $1	" <<<"$syms" | head -1; }
 check "template member: demangled name, mangled system_name" \
-  grep -qxF "func otpdemo::Mixer<unsigned long>::churn(int)	_ZN7otpdemo5MixerImE5churnEi	" \
-  <(func_line "otpdemo::Mixer<unsigned long>::churn(int)" | cut -f1-3)
+  grep -qxF "func otpdemo::Mixer<unsigned long>::churn(int)	_ZN7otpdemo5MixerImE5churnEi" \
+  <(func_line "otpdemo::Mixer<unsigned long>::churn(int)" | cut -f1-2)
 check "lambda: demangled" grep -qF "func main::{lambda(int)#1}::operator()(int) const	_ZZ4mainENKUliE_clEi" <<<"$syms"
 check "Rust legacy symbol: demangled without its hash" \
   grep -qF "func otpdemo::engine::spin	_ZN7otpdemo6engine4spin17h0123456789abcdefE" <<<"$syms"
@@ -44,6 +44,26 @@ for fn in "LazyCompile:*hotLoop app.js:12" "py::burn:/srv/app/work.py"; do
   echo "  $fn: ${share:-0}% flat"
   check "JIT function '$fn' named, with about half the CPU" within "${share:-0}" 50 12
 done
+rm -rf "$WORK/out"
+
+# --- DWARF: an -O2 -g program whose hot loop and leaking function are
+# always-inline, so only inline frames and lines can name them
+src="$ROOT/tests/progs/inline_hot.c"
+hot=$(grep -n "HOT_LINE" "$src" | cut -d: -f1); leak=$(grep -n "LEAK_LINE" "$src" | cut -d: -f1)
+under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_MEMORY_SAMPLE_BYTES=4096 -- "$PROGS/inline_hot" 0.4 >/dev/null
+cpu=$(ls "$WORK"/out/inline_hot.*.cpu.pb.gz | head -1); heap=$(ls "$WORK"/out/inline_hot.*.heap.pb.gz | head -1)
+lines=$(cd / && go tool pprof -lines -top -nodecount=20 "$cpu" 2>/dev/null)
+share=$(awk -v f="mix_rounds $src:$hot (inline)" 'index($0, f) { gsub("%", "", $2); print $2; exit }' <<<"$lines")
+echo "  mix_rounds $src:$hot: ${share:-0}% flat"
+check "pprof -lines: the inlined hot loop's own line holds most of the CPU" within "${share:-0}" 75 25
+check "pprof -lines: libc frames have lines from libc6-dbg's separate DWARF"   grep -qE "__libc_start_main .*libc-start.c:[0-9]+" <<<"$lines"
+check "pprof -list finds the inlined function's source (from another directory)"   grep -qF "HOT_LINE" <<<"$(cd / && go tool pprof -list '^mix_rounds$' "$cpu" 2>/dev/null)"
+syms=$("$SYMS" "$cpu")
+check "a location inside the loop: mix_rounds then main at the call site"   grep -qE "^loc 0x[0-9a-f]+ mix_rounds:$hot main:[0-9]+$" <<<"$syms"
+check "Function mix_rounds has its file and first line"   grep -qP "^func mix_rounds\tmix_rounds\t\Q$src\E\t$(grep -n '^static inline.*mix_rounds' "$src" | cut -d: -f1)$" <<<"$syms"
+check "the executable's mapping says functions, files, lines and inline frames"   grep -q "^map $PROGS/inline_hot 1 1 1 1$" <<<"$syms"
+hl=$(cd / && go tool pprof -lines -top -sample_index=inuse_space "$heap" 2>/dev/null)
+check "heap: the leak is named remember at $src:$leak (inline), called from main"   bash -c 'grep -qF "remember $2:$3 (inline)" <<<"$1" && grep -qE "main .*inline_hot.c:[0-9]+" <<<"$1"' _ "$hl" "$src" "$leak"
 rm -rf "$WORK/out"
 
 finish

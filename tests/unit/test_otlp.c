@@ -59,11 +59,13 @@ static const char *sample_type(const dict_t *d, const prof_t *p)
     return buf;
 }
 
+/* The out-of-line function at a location: its last line (the first ones
+ * are inline frames, when this binary's DWARF has some there). */
 static const char *loc_func(const dict_t *d, int32_t li)
 {
     const Opentelemetry__Proto__Profiles__V1development__Location *l = d->location_table[li];
     if (!l->n_lines) return NULL;
-    return str(d, d->function_table[l->lines[0]->function_index]->name_strindex);
+    return str(d, d->function_table[l->lines[l->n_lines - 1]->function_index]->name_strindex);
 }
 
 /* Attribute of a sample by key; NULL if absent. */
@@ -320,8 +322,9 @@ int main(void)
     CHECK_EQ_INT(d->n_stack_table, 4);
     /* locations: zero + a, a+2, b, caller, main */
     CHECK_EQ_INT(d->n_location_table, 6);
-    /* functions: zero + leaf_a, leaf_b, caller, main */
-    CHECK_EQ_INT(d->n_function_table, 5);
+    /* functions: zero + leaf_a, leaf_b, caller, main, and any function
+     * inlined at main+9 */
+    CHECK(d->n_function_table >= 5);
 
     /* every location is a native frame; the binary's mapping has a build id */
     int native = 0;

@@ -3,8 +3,8 @@
  * separate debug file found by build id or .gnu_debuglink), through
  * elfutils' libdw, dlopen'ed on first use. Flusher thread only.
  */
-#ifndef OTP_DWARF_H
-#define OTP_DWARF_H
+#ifndef OTP_DWLINES_H
+#define OTP_DWLINES_H
 
 #include <stdint.h>
 
