@@ -10,7 +10,7 @@
 
 static const char *debug_root(void)
 {
-    const char *r = secure_getenv("OTPROF_DEBUG_ROOT");
+    const char *r = secure_getenv("OTP_TEST_DEBUG_ROOT");
     return r && r[0] == '/' ? r : "/usr/lib/debug";
 }
 

@@ -3,7 +3,7 @@
  * install it: by GNU build id under <root>/.build-id/xx/yyyy.debug, and by
  * the object's .gnu_debuglink name (CRC-checked) beside the object, in its
  * .debug/ directory and under <root> plus the object's directory. <root>
- * is /usr/lib/debug (OTPROF_DEBUG_ROOT names another, for tests; ignored
+ * is /usr/lib/debug (OTP_TEST_DEBUG_ROOT names another, for tests; ignored
  * under secure execution). Flusher thread only.
  */
 #ifndef OTP_DEBUGFILE_H

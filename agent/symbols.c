@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "debugfile.h"
 #include "demangle.h"
 #include "dwlines.h"
 #include "internal.h"
@@ -36,7 +37,6 @@
 
 /* Build ids are 20 bytes (SHA-1) in practice; longer ones are truncated. */
 #define OTP_BUILD_ID_MAX 64
-#define OTP_DEBUG_DIR "/usr/lib/debug/.build-id/"
 
 typedef struct sym {
     uint64_t addr, end;
@@ -309,14 +309,40 @@ static const uint8_t *map_file(int fd, size_t *size)
     return p;
 }
 
-/* Distro debug packages keep the full .symtab of stripped libraries
- * (libc6-dbg etc.) under a path derived from the build id. */
+/* The .gnu_debuglink section: a file name and the debug file's CRC-32. */
+static const char *elf_debuglink(const uint8_t *data, size_t size, uint32_t *crc)
+{
+    size_t n;
+    const ElfW(Shdr) *sh = elf_shdrs(data, size, &n);
+    const ElfW(Ehdr) *eh = elf_header(data, size);
+    if (!sh || eh->e_shstrndx >= n) return NULL;
+    const ElfW(Shdr) *ss = &sh[eh->e_shstrndx];
+    if (ss->sh_size == 0 || !in_bounds(size, ss->sh_offset, ss->sh_size) || data[ss->sh_offset + ss->sh_size - 1])
+        return NULL;
+    const char *names = (const char *)data + ss->sh_offset;
+    for (size_t i = 0; i < n; i++) {
+        if (sh[i].sh_name >= ss->sh_size || strcmp(names + sh[i].sh_name, ".gnu_debuglink") != 0) continue;
+        if (sh[i].sh_type == SHT_NOBITS || sh[i].sh_size < 8 || !in_bounds(size, sh[i].sh_offset, sh[i].sh_size))
+            return NULL;
+        const char *link = (const char *)data + sh[i].sh_offset;
+        const char *nul = memchr(link, '\0', sh[i].sh_size - 4);
+        if (!nul || nul == link) return NULL;
+        uint64_t crc_off = ((uint64_t)(nul - link) + 1 + 3) & ~(uint64_t)3;
+        if (crc_off + 4 > sh[i].sh_size) return NULL;
+        memcpy(crc, link + crc_off, 4);
+        return link;
+    }
+    return NULL;
+}
+
+/* A stripped object's full .symtab from its separate debug file (Debian
+ * -dbg/-dbgsym packages): by build id, else by .gnu_debuglink. */
 static bool elf_try_debug_file(elf_obj_t *o, const ElfW(Sym) **es, size_t *n, const char **str, size_t *strsz)
 {
-    char path[sizeof(OTP_DEBUG_DIR) + sizeof(o->build_id) + 8];
-    if (strlen(o->build_id) < 4) return false;
-    snprintf(path, sizeof(path), OTP_DEBUG_DIR "%.2s/%s.debug", o->build_id, o->build_id + 2);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char path[4096];
+    uint32_t crc = 0;
+    const char *link = elf_debuglink(o->data, o->size, &crc);
+    int fd = otp_debugfile_open(o->path, o->build_id, link, crc, true, path, sizeof path);
     if (fd < 0) return false;
     size_t size = 0;
     const uint8_t *d = map_file(fd, &size);

@@ -64,6 +64,37 @@ check "Function mix_rounds has its file and first line"   grep -qP "^func mix_ro
 check "the executable's mapping says functions, files, lines and inline frames"   grep -q "^map $PROGS/inline_hot 1 1 1 1$" <<<"$syms"
 hl=$(cd / && go tool pprof -lines -top -sample_index=inuse_space "$heap" 2>/dev/null)
 check "heap: the leak is named remember at $src:$leak (inline), called from main"   bash -c 'grep -qF "remember $2:$3 (inline)" <<<"$1" && grep -qE "main .*inline_hot.c:[0-9]+" <<<"$1"' _ "$hl" "$src" "$leak"
+[ "$T_FAILS" -eq 0 ] || { echo "$hl" | head -12; ls -l "$WORK"/out; }
+rm -rf "$WORK/out"
+
+# --- separate debug files: the same program stripped, its symbols and
+# DWARF in a .debug file found by build id (under a test debug root), or
+# by .gnu_debuglink beside it
+mkdir -p "$WORK/strip/dbgroot" "$WORK/link"
+bin="$WORK/strip/inline_hot"; dbg="$WORK/strip/inline_hot.debug"
+objcopy --only-keep-debug "$PROGS/inline_hot" "$dbg" && strip -s -o "$bin" "$PROGS/inline_hot"
+bid=$(readelf -n "$bin" | awk '/Build ID/ {print $3}')
+mkdir -p "$WORK/strip/dbgroot/.build-id/${bid:0:2}"
+mv "$dbg" "$WORK/strip/dbgroot/.build-id/${bid:0:2}/${bid:2}.debug"
+check "the stripped copy has no .symtab" bash -c '! readelf -S "$1" | grep -q "\.symtab"' _ "$bin"
+under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTP_TEST_DEBUG_ROOT="$WORK/strip/dbgroot" -- "$bin" 0.3 >/dev/null
+syms=$("$SYMS" "$(ls "$WORK"/out/inline_hot.*.cpu.pb.gz | head -1)")
+check "build-id debug file: names and inline lines come back"   grep -qE "^loc 0x[0-9a-f]+ mix_rounds:$hot main:[0-9]+$" <<<"$syms"
+check "build-id debug file: main named from its .symtab, with its file" grep -qP "^func main\tmain\t\Q$src\E\t" <<<"$syms"
+rm -rf "$WORK/out"
+lbin="$WORK/link/inline_hot"; ldbg="$WORK/link/inline_hot.dbg"
+objcopy --only-keep-debug "$PROGS/inline_hot" "$ldbg" && strip -s -o "$lbin" "$PROGS/inline_hot" \
+  && objcopy --add-gnu-debuglink="$ldbg" "$lbin"
+under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTP_TEST_DEBUG_ROOT="$WORK/link/none" -- "$lbin" 0.3 >/dev/null
+syms=$("$SYMS" "$(ls "$WORK"/out/inline_hot.*.cpu.pb.gz | head -1)")
+check ".gnu_debuglink debug file: names and inline lines come back" \
+  grep -qE "^loc 0x[0-9a-f]+ mix_rounds:$hot main:[0-9]+$" <<<"$syms"
+rm -rf "$WORK/out"
+# A debug file whose CRC does not match the link is not used.
+printf 'x' >> "$ldbg"
+under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTP_TEST_DEBUG_ROOT="$WORK/link/none" -- "$lbin" 0.2 >/dev/null
+syms=$("$SYMS" "$(ls "$WORK"/out/inline_hot.*.cpu.pb.gz | head -1)")
+check "a debuglink file with the wrong CRC is ignored" bash -c '! grep -q "^func main" <<<"$1"' _ "$syms"
 rm -rf "$WORK/out"
 
 finish
