@@ -25,8 +25,11 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
+#include "config.h"
 #include "debugfile.h"
 #include "demangle.h"
 #include "dwlines.h"
@@ -48,6 +51,26 @@ typedef struct seg {
     uint64_t off, vaddr, filesz, memsz;
 } seg_t;
 
+/* Frames already worked out for an address of an object: DWARF lookups
+ * cost tens of microseconds and the same hot addresses recur in every
+ * interval. At most OTP_FCACHE_MAX addresses per object; when full the
+ * cache starts over, which bounds its memory. */
+#define OTP_FCACHE_MAX 32768
+
+typedef struct fcache_ent {
+    uint64_t vaddr;
+    uint32_t first; /* index into frames */
+    uint16_t n;
+    bool used;
+} fcache_ent_t;
+
+typedef struct fcache {
+    fcache_ent_t *ents; /* open addressing, at most half full */
+    size_t n, cap;
+    otp_frame_t *frames;
+    size_t nframes, cap_frames;
+} fcache_t;
+
 typedef struct elf_obj {
     struct elf_obj *next;
     char *path;
@@ -66,6 +89,8 @@ typedef struct elf_obj {
     const char **disp;
     otp_dwarf_t *dwarf;  /* lines and inline frames, opened on first use */
     bool dwarf_tried;
+    bool seen;           /* in the current /proc/self/maps snapshot */
+    fcache_t fc;
     char build_id[2 * OTP_BUILD_ID_MAX + 1];
 } elf_obj_t;
 
@@ -74,7 +99,17 @@ typedef struct map_ent {
     elf_obj_t *elf; /* NULL: not executable, anonymous or unreadable */
 } map_ent_t;
 
+/* DWARF work allowed per refresh (one export): opening an object's DWARF
+ * can cost 100 ms (libc6-dbg's compressed sections) and a lookup in a
+ * large unit milliseconds. Past the budget, addresses get symbol-table
+ * frames only, not cached, so later exports add their lines. At exit the
+ * budget is also at most a tenth of export.shutdown_timeout_ms, and no
+ * DWARF file larger than OTP_DWARF_EXIT_MAX is opened. */
+#define OTP_DWARF_BUDGET_NS (50 * 1000000LL)
+#define OTP_DWARF_EXIT_MAX (4u << 20)
+
 struct otp_symbolizer {
+    int64_t dwarf_left_ns; /* budget left in this refresh */
     char *maps_text; /* the last /proc/self/maps read; paths point into it */
     map_ent_t *maps;
     size_t nmaps;
@@ -427,6 +462,8 @@ static void elf_obj_free(elf_obj_t *o)
             if (o->disp[i] != o->syms[i].name) otp_free((void *)o->disp[i]);
     otp_free(o->disp);
     otp_dwarf_close(o->dwarf);
+    otp_free(o->fc.ents);
+    otp_free(o->fc.frames);
     otp_free(o->segs);
     otp_free(o->syms);
     otp_free(o->path);
@@ -436,7 +473,10 @@ static void elf_obj_free(elf_obj_t *o)
 static elf_obj_t *elf_get(otp_symbolizer_t *s, const map_ent_t *e, uint64_t dev, uint64_t ino, bool deleted)
 {
     for (elf_obj_t *o = s->objs; o; o = o->next)
-        if (o->ino == ino && o->dev == dev && strcmp(o->path, e->m.path) == 0) return o;
+        if (o->ino == ino && o->dev == dev && strcmp(o->path, e->m.path) == 0) {
+            o->seen = true;
+            return o;
+        }
     elf_obj_t *o = otp_calloc(1, sizeof(*o));
     if (!o) return NULL;
     o->path = otp_strdup(e->m.path);
@@ -452,6 +492,7 @@ static elf_obj_t *elf_get(otp_symbolizer_t *s, const map_ent_t *e, uint64_t dev,
         elf_load(o, e, deleted);
     /* Cached even when unusable, so a bad file is not retried each refresh. */
     o->next = s->objs;
+    o->seen = true;
     s->objs = o;
     return o;
 }
@@ -548,6 +589,12 @@ static void parse_maps(otp_symbolizer_t *s, char *text, map_ent_t *v, size_t *n)
     *n = k;
 }
 
+/* The agent's final export (not a unit test, which never starts it). */
+static bool exiting(void)
+{
+    return otp_agent_pid != 0 && !otp_agent_running();
+}
+
 int otp_sym_refresh(otp_symbolizer_t *s)
 {
     char *text = read_maps();
@@ -558,13 +605,28 @@ int otp_sym_refresh(otp_symbolizer_t *s)
         return -ENOMEM;
     }
     size_t n;
+    for (elf_obj_t *o = s->objs; o; o = o->next) o->seen = false;
     parse_maps(s, text, v, &n);
+    /* Objects no longer mapped (dlclose'd) go, with their DWARF session
+     * and caches: nothing in the new snapshot can point into them. */
+    for (elf_obj_t **pp = &s->objs; *pp;) {
+        elf_obj_t *o = *pp;
+        if (o->seen) {
+            pp = &o->next;
+            continue;
+        }
+        *pp = o->next;
+        elf_obj_free(o);
+    }
     otp_free(s->maps);
     otp_free(s->maps_text);
     s->maps = v;
     s->nmaps = n;
     s->maps_text = text;
     otp_perfmap_refresh(s->perfmap);
+    s->dwarf_left_ns = OTP_DWARF_BUDGET_NS;
+    if (exiting() && (int64_t)otp_cfg.shutdown_timeout_ms * 100000 < s->dwarf_left_ns)
+        s->dwarf_left_ns = (int64_t)otp_cfg.shutdown_timeout_ms * 100000;
     return 0;
 }
 
@@ -665,6 +727,74 @@ static const char *display_name(elf_obj_t *o, size_t si)
     return o->disp[si];
 }
 
+static uint64_t fc_hash(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    return x ^ (x >> 33);
+}
+
+/* The cache slot for vaddr: its entry, or the free slot to fill; NULL
+ * when there is no cache (out of memory). */
+static fcache_ent_t *fc_slot(elf_obj_t *o, uint64_t vaddr)
+{
+    fcache_t *c = &o->fc;
+    if (c->n >= OTP_FCACHE_MAX) {
+        memset(c->ents, 0, c->cap * sizeof *c->ents);
+        c->n = 0;
+        c->nframes = 0;
+    }
+    if ((c->n + 1) * 2 > c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 1024;
+        fcache_ent_t *ne = otp_calloc(nc, sizeof *ne);
+        if (!ne) return NULL;
+        for (size_t i = 0; i < c->cap; i++) {
+            if (!c->ents[i].used) continue;
+            size_t j = fc_hash(c->ents[i].vaddr) & (nc - 1);
+            while (ne[j].used) j = (j + 1) & (nc - 1);
+            ne[j] = c->ents[i];
+        }
+        otp_free(c->ents);
+        c->ents = ne;
+        c->cap = nc;
+    }
+    size_t j = fc_hash(vaddr) & (c->cap - 1);
+    while (c->ents[j].used && c->ents[j].vaddr != vaddr) j = (j + 1) & (c->cap - 1);
+    return &c->ents[j];
+}
+
+static void fc_put(elf_obj_t *o, fcache_ent_t *ce, uint64_t vaddr, const otp_frame_t *f, int n)
+{
+    fcache_t *c = &o->fc;
+    if (c->nframes + (size_t)n > c->cap_frames) {
+        size_t nc = c->cap_frames ? c->cap_frames * 2 : 1024;
+        while (nc < c->nframes + (size_t)n) nc *= 2;
+        otp_frame_t *nf = otp_realloc(c->frames, nc * sizeof *nf);
+        if (!nf) return;
+        c->frames = nf;
+        c->cap_frames = nc;
+    }
+    memcpy(c->frames + c->nframes, f, (size_t)n * sizeof *f);
+    *ce = (fcache_ent_t){vaddr, (uint32_t)c->nframes, (uint16_t)n, true};
+    c->nframes += (size_t)n;
+    c->n++;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* At exit, only small DWARF files are opened (the object itself, and
+ * its separate debug file, if any, taken together). */
+static bool dwarf_may_open(const elf_obj_t *o)
+{
+    if (!exiting()) return true;
+    return o->size + o->dbg_size <= OTP_DWARF_EXIT_MAX;
+}
+
 int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t *out, int max)
 {
     uint64_t vaddr = 0;
@@ -677,12 +807,26 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
         out[0] = (otp_frame_t){jit, jit, NULL, 0, 0};
         return 1;
     }
-    int n = 0;
-    if (!o->dwarf_tried) {
-        o->dwarf_tried = true;
-        if (o->owned) o->dwarf = otp_dwarf_open(o->path, o->build_id);
+    fcache_ent_t *ce = fc_slot(o, vaddr);
+    if (ce && ce->used) {
+        int n = ce->n < max ? ce->n : max;
+        memcpy(out, o->fc.frames + ce->first, (size_t)n * sizeof *out);
+        return n;
     }
-    if (o->dwarf) n = otp_dwarf_frames(o->dwarf, vaddr, out, max);
+    int n = 0;
+    bool complete = true; /* worth caching */
+    if (s->dwarf_left_ns > 0 && (o->dwarf || !o->dwarf_tried)) {
+        int64_t t0 = mono_ns();
+        if (!o->dwarf_tried && dwarf_may_open(o)) {
+            o->dwarf_tried = true;
+            if (o->owned) o->dwarf = otp_dwarf_open(o->path, o->build_id);
+        }
+        if (o->dwarf) n = otp_dwarf_frames(o->dwarf, vaddr, out, max);
+        complete = o->dwarf_tried;
+        s->dwarf_left_ns -= mono_ns() - t0;
+    } else if (!o->dwarf_tried || o->dwarf) {
+        complete = false;
+    }
     /* The outermost frame is the symbol table's function: DWARF gives its
      * file and lines, the symbol table its full (linkage) name. */
     if (n == 0) {
@@ -691,8 +835,16 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
     }
     out[n - 1].system_name = o->syms[si].name;
     out[n - 1].name = display_name(o, (size_t)si);
+    if (ce && complete) fc_put(o, ce, vaddr, out, n);
     return n;
 }
+size_t otp_sym_object_count(const otp_symbolizer_t *s)
+{
+    size_t n = 0;
+    for (const elf_obj_t *o = s ? s->objs : NULL; o; o = o->next) n++;
+    return n;
+}
+
 size_t otp_sym_mapping_count(const otp_symbolizer_t *s)
 {
     return s ? s->nmaps : 0;

@@ -48,6 +48,10 @@ typedef struct otp_frame {
  * the number of frames, 0 when the address has no name. */
 int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t *out, int max);
 
+/* Objects whose ELF (and DWARF) data is held: those in the current
+ * snapshot; unmapped ones are dropped at refresh. */
+size_t otp_sym_object_count(const otp_symbolizer_t *s);
+
 size_t otp_sym_mapping_count(const otp_symbolizer_t *s);
 const otp_mapping_t *otp_sym_mapping(const otp_symbolizer_t *s, size_t i);
 
