@@ -103,13 +103,18 @@ typedef struct map_ent {
  * can cost 100 ms (libc6-dbg's compressed sections) and a lookup in a
  * large unit milliseconds. Past the budget, addresses get symbol-table
  * frames only, not cached, so later exports add their lines. At exit the
- * budget is also at most a tenth of export.shutdown_timeout_ms, and no
- * DWARF file larger than OTP_DWARF_EXIT_MAX is opened. */
+ * budget is also at most a tenth of export.shutdown_timeout_ms. Objects
+ * with more than OTP_DWARF_BIG bytes of ELF and debug file are opened
+ * only once the symbolizer is OTP_DWARF_BIG_AGE_NS old, and never at
+ * exit: such an open can outlast the budget, and a short-lived process
+ * must not spend its exit (or delay its final export) on it. */
 #define OTP_DWARF_BUDGET_NS (50 * 1000000LL)
-#define OTP_DWARF_EXIT_MAX (4u << 20)
+#define OTP_DWARF_BIG (4u << 20)
+#define OTP_DWARF_BIG_AGE_NS 1000000000LL
 
 struct otp_symbolizer {
     int64_t dwarf_left_ns; /* budget left in this refresh */
+    int64_t born_ns;       /* CLOCK_MONOTONIC at otp_sym_new */
     char *maps_text; /* the last /proc/self/maps read; paths point into it */
     map_ent_t *maps;
     size_t nmaps;
@@ -589,6 +594,13 @@ static void parse_maps(otp_symbolizer_t *s, char *text, map_ent_t *v, size_t *n)
     *n = k;
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* The agent's final export (not a unit test, which never starts it). */
 static bool exiting(void)
 {
@@ -633,7 +645,10 @@ int otp_sym_refresh(otp_symbolizer_t *s)
 otp_symbolizer_t *otp_sym_new(void)
 {
     otp_symbolizer_t *s = otp_calloc(1, sizeof(*s));
-    if (s) s->perfmap = otp_perfmap_new();
+    if (s) {
+        s->perfmap = otp_perfmap_new();
+        s->born_ns = mono_ns();
+    }
     if (s && otp_sym_refresh(s) != 0) OTP_DEBUG("symbols: cannot read /proc/self/maps");
     return s;
 }
@@ -780,19 +795,12 @@ static void fc_put(elf_obj_t *o, fcache_ent_t *ce, uint64_t vaddr, const otp_fra
     c->n++;
 }
 
-static int64_t mono_ns(void)
+/* Big DWARF (the object and its separate debug file together) waits
+ * until the process has lived a little, and is never opened at exit. */
+static bool dwarf_may_open(const otp_symbolizer_t *s, const elf_obj_t *o)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* At exit, only small DWARF files are opened (the object itself, and
- * its separate debug file, if any, taken together). */
-static bool dwarf_may_open(const elf_obj_t *o)
-{
-    if (!exiting()) return true;
-    return o->size + o->dbg_size <= OTP_DWARF_EXIT_MAX;
+    if (o->size + o->dbg_size <= OTP_DWARF_BIG) return true;
+    return !exiting() && mono_ns() - s->born_ns >= OTP_DWARF_BIG_AGE_NS;
 }
 
 int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t *out, int max)
@@ -817,7 +825,7 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
     bool complete = true; /* worth caching */
     if (s->dwarf_left_ns > 0 && (o->dwarf || !o->dwarf_tried)) {
         int64_t t0 = mono_ns();
-        if (!o->dwarf_tried && dwarf_may_open(o)) {
+        if (!o->dwarf_tried && dwarf_may_open(s, o)) {
             o->dwarf_tried = true;
             if (o->owned) o->dwarf = otp_dwarf_open(o->path, o->build_id);
         }
