@@ -22,7 +22,7 @@ COVFLAGS ?=
 CFLAGS_ALL = $(CFLAGS_BASE) $(COVFLAGS) $(EXTRA_CFLAGS) -Iagent -Iconfig -I$(BUILD)/gen
 
 DEPS_STAMP = $(BUILD)/.deps-ok
-PKGS = libunwind libprotobuf-c libcurl inih zlib
+PKGS = libunwind libprotobuf-c libcurl inih zlib libdw
 
 SRC_AGENT = $(sort $(wildcard agent/*.c) $(wildcard config/*.c))
 SRC_PRELOAD = $(sort $(wildcard preload/*.c))
@@ -58,6 +58,8 @@ PROG_SRC = $(sort $(wildcard tests/progs/*.c))
 PROG_BIN = $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
 PROG_CXX_SRC = $(sort $(wildcard tests/progs/*.cc))
 PROG_CXX_LIB = $(patsubst tests/progs/%.cc,$(BUILD)/progs/lib%.so,$(PROG_CXX_SRC))
+PROG_CXX_EXE_SRC = $(sort $(wildcard tests/progs/*.cpp))
+PROG_CXX_EXE = $(patsubst tests/progs/%.cpp,$(BUILD)/progs/%,$(PROG_CXX_EXE_SRC))
 TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
@@ -109,9 +111,17 @@ $(BUILD)/progs/%: tests/progs/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-inline -D_GNU_SOURCE -Iagent -Wall -Wextra $(WERROR) \
 	  $< -o $@ -lpthread -ldl -lm -lrt
+# The inline-frame test needs a real optimized build.
+$(BUILD)/progs/inline_hot: tests/progs/inline_hot.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) $< -o $@
 $(BUILD)/progs/lib%.so: tests/progs/%.cc | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	g++ -O1 -g -fPIC -shared $< -o $@
+
+$(BUILD)/progs/%: tests/progs/%.cpp | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	g++ -O1 -g -fno-omit-frame-pointer -fno-inline -Wall -Wextra $(WERROR) $< -o $@
 
 $(BUILD)/tests/%: tests/unit/%.c tests/check.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
@@ -193,7 +203,7 @@ $(DEB): $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) scripts/build-deb
 test-deps:
 	@scripts/install-deps test
 
-test: test-deps $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) $(UNIT_BIN) $(PROG_BIN) $(PROG_CXX_LIB) $(TOOL_BIN)
+test: test-deps $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) $(UNIT_BIN) $(PROG_BIN) $(PROG_CXX_LIB) $(PROG_CXX_EXE) $(TOOL_BIN)
 	@BUILD=$(BUILD) tests/run.sh
 
 compat: $(AGENT)

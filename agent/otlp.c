@@ -18,8 +18,11 @@
  *  - Native frames: Location.address is the runtime address (the exact PC
  *    for the leaf, return address - 1 for callers, so it names the call
  *    site), Mapping holds the runtime range, file offset, path and
- *    process.executable.build_id.gnu; each Location has one Line naming
- *    its function when the symbol is known and profile.frame.type=native.
+ *    process.executable.build_id.gnu; each Location has its Lines
+ *    (innermost inline frame first; one naming the function when there
+ *    is no DWARF) and profile.frame.type=native. A Function is its
+ *    display name (demangled), system name (as in the object), file and
+ *    start line. This proto's Mapping has no has_* fields.
  *  - link_table[0] is Link{} with empty ids (accepted by the collector's
  *    pdata and what the profcheck conformance tool expects).
  *  - Resource and scope attributes are plain KeyValue strings, which every
@@ -252,14 +255,13 @@ typedef struct enc {
 
     vec_t strings; /* char * */
     size_t *slen;
-    int32_t *str_func; /* string index -> function index (0 = none) */
     size_t slen_cap;
     hmap_t str_map;
 
     vec_t functions, locations, mappings, stacks, links, attrs;
     attr_key_t *akeys;
     size_t akeys_cap;
-    hmap_t loc_map, stack_map, link_map, attr_map, merge_map;
+    hmap_t loc_map, stack_map, link_map, attr_map, merge_map, func_map;
     int32_t *map_of_sym; /* symbolizer mapping index -> mapping index */
     size_t nmap_of_sym;
 
@@ -305,10 +307,6 @@ static int32_t intern_n(enc_t *e, const char *s, size_t n)
         size_t *ns = otp_realloc(e->slen, ncap * sizeof *ns);
         if (!ns) goto oom;
         e->slen = ns;
-        int32_t *nf = otp_realloc(e->str_func, ncap * sizeof *nf);
-        if (!nf) goto oom;
-        memset(nf + e->slen_cap, 0, (ncap - e->slen_cap) * sizeof *nf);
-        e->str_func = nf;
         e->slen_cap = ncap;
     }
     if (vec_push(&e->strings, copy) != 0) goto oom;
@@ -444,25 +442,47 @@ static int32_t mapping_of(enc_t *e, int symidx)
     return idx;
 }
 
-static int32_t function_of(enc_t *e, const char *name)
+static bool func_eq(const void *ctx, int32_t idx, const void *key)
 {
-    int32_t si = intern(e, name);
-    if (si <= 0) return 0;
-    if (e->str_func[si]) return e->str_func[si];
-    pb_function_t *f = ar_alloc(&e->ar, sizeof *f);
+    const enc_t *e = ctx;
+    const pb_function_t *f = e->functions.items[idx], *k = key;
+    return f->name_strindex == k->name_strindex && f->system_name_strindex == k->system_name_strindex
+           && f->filename_strindex == k->filename_strindex && f->start_line == k->start_line;
+}
+
+static int32_t intern0(enc_t *e, const char *s)
+{
+    int32_t i = s && s[0] ? intern(e, s) : 0;
+    return i > 0 ? i : 0;
+}
+
+/* A function is its name, system name, file and first line. */
+static int32_t function_of(enc_t *e, const otp_frame_t *fr)
+{
+    pb_function_t k;
+    opentelemetry__proto__profiles__v1development__function__init(&k);
+    k.name_strindex = intern0(e, fr->name);
+    if (k.name_strindex <= 0) return 0;
+    k.system_name_strindex = intern0(e, fr->system_name);
+    k.filename_strindex = intern0(e, fr->file);
+    k.start_line = fr->start_line;
+    int32_t key4[4] = {k.name_strindex, k.system_name_strindex, k.filename_strindex, (int32_t)fr->start_line};
+    uint64_t h = hash_bytes(key4, sizeof key4, 7);
+    size_t slot;
+    int32_t idx = hm_get(&e->func_map, h, func_eq, e, &k, &slot);
+    if (idx >= 0) return idx;
+    pb_function_t *f = idx == -2 ? NULL : ar_alloc(&e->ar, sizeof *f);
     if (!f) {
         e->oom = true;
         return 0;
     }
-    opentelemetry__proto__profiles__v1development__function__init(f);
-    f->name_strindex = si;
-    f->system_name_strindex = si;
-    int32_t idx = (int32_t)e->functions.n;
+    *f = k;
+    idx = (int32_t)e->functions.n;
     if (vec_push(&e->functions, f) != 0) {
         e->oom = true;
         return 0;
     }
-    e->str_func[si] = idx;
+    hm_put(&e->func_map, slot, h, idx);
     return idx;
 }
 
@@ -484,19 +504,27 @@ static int32_t location_of(enc_t *e, uint64_t addr)
     opentelemetry__proto__profiles__v1development__location__init(l);
     l->address = addr;
     int symidx = -1;
-    const char *name = e->sym ? otp_sym_lookup(e->sym, addr, &symidx) : NULL;
+    otp_frame_t fr[OTP_SYM_MAX_FRAMES];
+    int nf = e->sym ? otp_sym_frames(e->sym, addr, &symidx, fr, OTP_SYM_MAX_FRAMES) : 0;
     l->mapping_index = mapping_of(e, symidx);
-    if (name && name[0]) {
-        int32_t fi = function_of(e, name);
-        if (fi > 0) {
-            pb_line_t **lines = ar_alloc(&e->ar, sizeof *lines);
-            pb_line_t *line = ar_alloc(&e->ar, sizeof *line);
-            if (!lines || !line) goto oom;
-            opentelemetry__proto__profiles__v1development__line__init(line);
-            line->function_index = fi;
-            lines[0] = line;
+    if (nf > 0) {
+        /* Innermost inline frame first, as in pprof. */
+        pb_line_t **lines = ar_alloc(&e->ar, (size_t)nf * sizeof *lines);
+        pb_line_t *line = ar_alloc(&e->ar, (size_t)nf * sizeof *line);
+        if (!lines || !line) goto oom;
+        size_t n = 0;
+        for (int i = 0; i < nf; i++) {
+            int32_t fi = function_of(e, &fr[i]);
+            if (fi <= 0) continue;
+            opentelemetry__proto__profiles__v1development__line__init(&line[n]);
+            line[n].function_index = fi;
+            line[n].line = fr[i].line;
+            lines[n] = &line[n];
+            n++;
+        }
+        if (n) {
             l->lines = lines;
-            l->n_lines = 1;
+            l->n_lines = n;
         }
     }
     if (e->frame_attr[0] > 0) {
@@ -797,7 +825,6 @@ static void enc_free(enc_t *e)
     ar_free(&e->ar);
     otp_free(e->strings.items);
     otp_free(e->slen);
-    otp_free(e->str_func);
     otp_free(e->functions.items);
     otp_free(e->locations.items);
     otp_free(e->mappings.items);
@@ -811,6 +838,7 @@ static void enc_free(enc_t *e)
     hm_free(&e->link_map);
     hm_free(&e->attr_map);
     hm_free(&e->merge_map);
+    hm_free(&e->func_map);
     otp_free(e->map_of_sym);
     otp_free(e->merged);
     otp_free(e->scratch);

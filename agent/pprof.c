@@ -33,11 +33,25 @@ typedef Perftools__Profiles__Function pb_function_t;
 
 #define OTP_PPROF_MAX_LABELS 5
 
-/* A location before it becomes a protobuf struct. */
+/* A location before it becomes a protobuf struct: its lines are
+ * lines[line0 .. line0 + nlines), innermost inline frame first. */
 typedef struct loc_rec {
     uint64_t addr;
-    uint32_t mapping_id, function_id;
+    uint32_t mapping_id, line0, nlines;
 } loc_rec_t;
+
+typedef struct line_rec {
+    uint32_t function_id;
+    int64_t line;
+} line_rec_t;
+
+/* A function is its name, system name, file and first line. */
+typedef struct func_rec {
+    int64_t name, system_name, filename, start_line;
+} func_rec_t;
+
+/* What a mapping's locations carry (pprof's has_* fields). */
+enum { MAP_FN = 1, MAP_FILE = 2, MAP_LINE = 4, MAP_INLINE = 8 };
 
 typedef struct slot {
     uint64_t key; /* address, or string hash */
@@ -63,20 +77,22 @@ typedef struct enc {
     bool oom;
     /* strings */
     const char **strs;
-    uint32_t *str_func; /* function id per string, 0 = none */
-    size_t nstrs, cap_strs, cap_sfunc;
+    size_t nstrs, cap_strs;
     table_t str_tab;
     chunk_t *chunks;
     /* locations, functions, mappings */
     table_t loc_tab;
     loc_rec_t *locs;
     size_t nlocs, cap_locs;
-    int64_t *func_names; /* string index per function */
+    line_rec_t *lrecs;
+    size_t nlrecs, cap_lrecs;
+    table_t func_tab;    /* hash of a func_rec -> function id */
+    func_rec_t *funcs;
     size_t nfuncs, cap_funcs;
     uint32_t *map_ids;   /* symbolizer mapping index -> pprof id */
     size_t nmap_ids;
     int *map_src;        /* pprof id - 1 -> symbolizer mapping index */
-    bool *map_hasfn;
+    uint8_t *map_flags;  /* MAP_* per pprof id - 1 */
     size_t nmaps;
     /* samples, built in place */
     pb_sample_t *samples;
@@ -204,10 +220,8 @@ static int64_t str_idx(enc_t *e, const char *s, bool copy)
     if (copy && !(s = arena_dup(e, s))) return 0;
     size_t n = e->nstrs;
     if (!grow(e, (void **)&e->strs, &e->cap_strs, n + 1, sizeof(char *))) return 0;
-    if (!grow(e, (void **)&e->str_func, &e->cap_sfunc, n + 1, sizeof(uint32_t))) return 0;
     if (!table_grow(e, t, rehash_str)) return 0;
     e->strs[n] = s;
-    e->str_func[n] = 0;
     e->nstrs++;
     j = h & (t->cap - 1);
     while (t->slots[j].val) j = (j + 1) & (t->cap - 1);
@@ -218,14 +232,35 @@ static int64_t str_idx(enc_t *e, const char *s, bool copy)
 
 /* ---- functions, mappings, locations ---- */
 
-static uint32_t func_id(enc_t *e, const char *name)
+static uint64_t func_hash(const func_rec_t *f)
 {
-    int64_t si = str_idx(e, name, false);
-    if (si == 0) return 0;
-    if (e->str_func[si]) return e->str_func[si];
-    if (!grow(e, (void **)&e->func_names, &e->cap_funcs, e->nfuncs + 1, sizeof(int64_t))) return 0;
-    e->func_names[e->nfuncs++] = si;
-    return e->str_func[si] = (uint32_t)e->nfuncs;
+    return mix64(mix64(mix64((uint64_t)f->name ^ ((uint64_t)f->system_name << 32)) ^ (uint64_t)f->filename)
+                 ^ (uint64_t)f->start_line);
+}
+
+static uint64_t rehash_func(enc_t *e, const slot_t *s)
+{
+    return func_hash(&e->funcs[s->val - 1]);
+}
+
+static uint32_t func_id(enc_t *e, const otp_frame_t *fr)
+{
+    func_rec_t f = {str_idx(e, fr->name, false), str_idx(e, fr->system_name, false), str_idx(e, fr->file, false),
+                    fr->start_line};
+    if (f.name == 0) return 0;
+    uint64_t h = func_hash(&f);
+    table_t *t = &e->func_tab;
+    size_t j = h & (t->cap - 1);
+    for (; t->slots[j].val; j = (j + 1) & (t->cap - 1))
+        if (memcmp(&e->funcs[t->slots[j].val - 1], &f, sizeof f) == 0) return t->slots[j].val;
+    if (!grow(e, (void **)&e->funcs, &e->cap_funcs, e->nfuncs + 1, sizeof(func_rec_t))) return 0;
+    if (!table_grow(e, t, rehash_func)) return 0;
+    e->funcs[e->nfuncs++] = f;
+    j = h & (t->cap - 1);
+    while (t->slots[j].val) j = (j + 1) & (t->cap - 1);
+    t->slots[j] = (slot_t){h, (uint32_t)e->nfuncs};
+    t->n++;
+    return (uint32_t)e->nfuncs;
 }
 
 static uint32_t mapping_id(enc_t *e, int mi)
@@ -233,7 +268,7 @@ static uint32_t mapping_id(enc_t *e, int mi)
     if (mi < 0 || (size_t)mi >= e->nmap_ids) return 0;
     if (e->map_ids[mi]) return e->map_ids[mi];
     e->map_src[e->nmaps] = mi;
-    e->map_hasfn[e->nmaps] = false;
+    e->map_flags[e->nmaps] = 0;
     return e->map_ids[mi] = (uint32_t)++e->nmaps;
 }
 
@@ -244,13 +279,22 @@ static uint64_t loc_id(enc_t *e, uint64_t addr)
     for (; t->slots[j].val; j = (j + 1) & (t->cap - 1))
         if (t->slots[j].key == addr) return t->slots[j].val;
     int mi = -1;
-    const char *name = otp_sym_lookup(e->sym, addr, &mi);
+    otp_frame_t fr[OTP_SYM_MAX_FRAMES];
+    int nf = otp_sym_frames(e->sym, addr, &mi, fr, OTP_SYM_MAX_FRAMES);
     uint32_t mid = mapping_id(e, mi);
-    uint32_t fid = name ? func_id(e, name) : 0;
-    if (fid && mid) e->map_hasfn[mid - 1] = true;
+    if (!grow(e, (void **)&e->lrecs, &e->cap_lrecs, e->nlrecs + (size_t)nf, sizeof(line_rec_t))) return 0;
+    uint32_t line0 = (uint32_t)e->nlrecs;
+    uint8_t flags = nf > 1 ? MAP_INLINE : 0;
+    for (int i = 0; i < nf; i++) {
+        uint32_t fid = func_id(e, &fr[i]);
+        if (!fid) continue;
+        e->lrecs[e->nlrecs++] = (line_rec_t){fid, fr[i].line};
+        flags |= MAP_FN | (fr[i].file ? MAP_FILE : 0) | (fr[i].line ? MAP_LINE : 0);
+    }
+    if (mid) e->map_flags[mid - 1] |= flags;
     if (!grow(e, (void **)&e->locs, &e->cap_locs, e->nlocs + 1, sizeof(loc_rec_t))) return 0;
     if (!table_grow(e, t, rehash_key)) return 0;
-    e->locs[e->nlocs++] = (loc_rec_t){addr, mid, fid};
+    e->locs[e->nlocs++] = (loc_rec_t){addr, mid, line0, (uint32_t)e->nlrecs - line0};
     j = mix64(addr) & (t->cap - 1);
     while (t->slots[j].val) j = (j + 1) & (t->cap - 1);
     t->slots[j] = (slot_t){addr, (uint32_t)e->nlocs};
@@ -337,11 +381,13 @@ static int alloc_samples(enc_t *e)
     e->nmap_ids = nm;
     e->map_ids = otp_calloc(nm ? nm : 1, sizeof(uint32_t));
     e->map_src = otp_malloc((nm ? nm : 1) * sizeof(int));
-    e->map_hasfn = otp_malloc((nm ? nm : 1) * sizeof(bool));
+    e->map_flags = otp_malloc(nm ? nm : 1);
     if (!e->samples || !e->sample_ptrs || !e->loc_ids || !e->values || !e->labels || !e->label_ptrs
-        || !e->map_ids || !e->map_src || !e->map_hasfn)
+        || !e->map_ids || !e->map_src || !e->map_flags)
         return -ENOMEM;
-    if (!table_init(e, &e->str_tab, 1024) || !table_init(e, &e->loc_tab, total / 4 + 64)) return -ENOMEM;
+    if (!table_init(e, &e->str_tab, 1024) || !table_init(e, &e->loc_tab, total / 4 + 64)
+        || !table_init(e, &e->func_tab, 256))
+        return -ENOMEM;
     return 0;
 }
 
@@ -387,7 +433,12 @@ static void build_mappings(enc_t *e, tables_t *t)
         pm->file_offset = m->offset;
         pm->filename = str_idx(e, m->path, false);
         pm->build_id = str_idx(e, m->build_id, false);
-        pm->has_functions = e->map_hasfn[i];
+        /* pprof reads has_* as "already symbolized this far": set each
+         * only when this profile's locations in the mapping carry it. */
+        pm->has_functions = (e->map_flags[i] & MAP_FN) != 0;
+        pm->has_filenames = (e->map_flags[i] & MAP_FILE) != 0;
+        pm->has_line_numbers = (e->map_flags[i] & MAP_LINE) != 0;
+        pm->has_inline_frames = (e->map_flags[i] & MAP_INLINE) != 0;
         t->map_ptrs[i] = pm;
     }
 }
@@ -406,9 +457,9 @@ static void exe_first(enc_t *e)
     int src = e->map_src[0];
     e->map_src[0] = e->map_src[k];
     e->map_src[k] = src;
-    bool fn = e->map_hasfn[0];
-    e->map_hasfn[0] = e->map_hasfn[k];
-    e->map_hasfn[k] = fn;
+    uint8_t fl = e->map_flags[0];
+    e->map_flags[0] = e->map_flags[k];
+    e->map_flags[k] = fl;
     e->map_ids[e->map_src[0]] = a;
     e->map_ids[e->map_src[k]] = b;
     for (size_t i = 0; i < e->nlocs; i++) {
@@ -425,12 +476,16 @@ static void build_locations(enc_t *e, tables_t *t)
         pl->id = i + 1;
         pl->mapping_id = e->locs[i].mapping_id;
         pl->address = e->locs[i].addr;
-        if (e->locs[i].function_id) {
-            t->lines[i] = (pb_line_t)PERFTOOLS__PROFILES__LINE__INIT;
-            t->lines[i].function_id = e->locs[i].function_id;
-            t->line_ptrs[i] = &t->lines[i];
-            pl->line = &t->line_ptrs[i];
-            pl->n_line = 1;
+        const loc_rec_t *r = &e->locs[i];
+        for (uint32_t k = r->line0; k < r->line0 + r->nlines; k++) {
+            t->lines[k] = (pb_line_t)PERFTOOLS__PROFILES__LINE__INIT;
+            t->lines[k].function_id = e->lrecs[k].function_id;
+            t->lines[k].line = e->lrecs[k].line;
+            t->line_ptrs[k] = &t->lines[k];
+        }
+        if (r->nlines) {
+            pl->line = &t->line_ptrs[r->line0];
+            pl->n_line = r->nlines;
         }
         t->loc_ptrs[i] = pl;
     }
@@ -438,7 +493,10 @@ static void build_locations(enc_t *e, tables_t *t)
         pb_function_t *pf = &t->funcs[i];
         *pf = (pb_function_t)PERFTOOLS__PROFILES__FUNCTION__INIT;
         pf->id = i + 1;
-        pf->name = pf->system_name = e->func_names[i];
+        pf->name = e->funcs[i].name;
+        pf->system_name = e->funcs[i].system_name;
+        pf->filename = e->funcs[i].filename;
+        pf->start_line = e->funcs[i].start_line;
         t->func_ptrs[i] = pf;
     }
 }
@@ -484,12 +542,13 @@ static void build_comments(enc_t *e, tables_t *t, pb_profile_t *pp)
 static int alloc_tables(enc_t *e, tables_t *t)
 {
     size_t nm = e->nmaps ? e->nmaps : 1, nl = e->nlocs ? e->nlocs : 1, nf = e->nfuncs ? e->nfuncs : 1;
+    size_t nln = e->nlrecs ? e->nlrecs : 1;
     t->maps = otp_malloc(nm * sizeof(pb_mapping_t));
     t->map_ptrs = otp_malloc(nm * sizeof(pb_mapping_t *));
     t->locs = otp_malloc(nl * sizeof(pb_location_t));
     t->loc_ptrs = otp_malloc(nl * sizeof(pb_location_t *));
-    t->lines = otp_malloc(nl * sizeof(pb_line_t));
-    t->line_ptrs = otp_malloc(nl * sizeof(pb_line_t *));
+    t->lines = otp_malloc(nln * sizeof(pb_line_t));
+    t->line_ptrs = otp_malloc(nln * sizeof(pb_line_t *));
     t->funcs = otp_malloc(nf * sizeof(pb_function_t));
     t->func_ptrs = otp_malloc(nf * sizeof(pb_function_t *));
     t->comments = otp_malloc((e->p->ncomments + 1) * sizeof(int64_t));
@@ -539,8 +598,8 @@ static void enc_free(enc_t *e)
         n = c->next;
         otp_free(c);
     }
-    void *arrays[] = {e->strs, e->str_func, e->str_tab.slots, e->loc_tab.slots, e->locs, e->func_names,
-                      e->map_ids, e->map_src, e->map_hasfn, e->samples, e->sample_ptrs, e->loc_ids,
+    void *arrays[] = {e->strs, e->str_tab.slots, e->loc_tab.slots, e->func_tab.slots, e->locs, e->lrecs, e->funcs,
+                      e->map_ids, e->map_src, e->map_flags, e->samples, e->sample_ptrs, e->loc_ids,
                       e->values, e->labels, e->label_ptrs};
     for (size_t i = 0; i < OTP_ARRAY_LEN(arrays); i++) otp_free(arrays[i]);
 }
@@ -555,10 +614,8 @@ int otp_pprof_encode(const otp_profile_t *p, otp_symbolizer_t *sym, uint8_t **ou
     otp_profile_value_types(p->kind, &ntypes);
     e.nv = (size_t)(p->nvalues < ntypes ? p->nvalues : ntypes);
     int rc = alloc_samples(&e);
-    if (rc == 0 && grow(&e, (void **)&e.strs, &e.cap_strs, 1, sizeof(char *))
-        && grow(&e, (void **)&e.str_func, &e.cap_sfunc, 1, sizeof(uint32_t))) {
+    if (rc == 0 && grow(&e, (void **)&e.strs, &e.cap_strs, 1, sizeof(char *))) {
         e.strs[0] = ""; /* pprof requires string_table[0] == "" */
-        e.str_func[0] = 0;
         e.nstrs = 1;
         e.k_tid = str_idx(&e, "thread_id", false);
         e.k_tname = str_idx(&e, "thread_name", false);

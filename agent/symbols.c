@@ -25,15 +25,21 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
+#include "config.h"
+#include "debugfile.h"
+#include "demangle.h"
+#include "dwlines.h"
 #include "internal.h"
 #include "log.h"
 #include "mem.h"
+#include "perfmap.h"
 
 /* Build ids are 20 bytes (SHA-1) in practice; longer ones are truncated. */
 #define OTP_BUILD_ID_MAX 64
-#define OTP_DEBUG_DIR "/usr/lib/debug/.build-id/"
 
 typedef struct sym {
     uint64_t addr, end;
@@ -44,6 +50,26 @@ typedef struct sym {
 typedef struct seg {
     uint64_t off, vaddr, filesz, memsz;
 } seg_t;
+
+/* Frames already worked out for an address of an object: DWARF lookups
+ * cost tens of microseconds and the same hot addresses recur in every
+ * interval. At most OTP_FCACHE_MAX addresses per object; when full the
+ * cache starts over, which bounds its memory. */
+#define OTP_FCACHE_MAX 32768
+
+typedef struct fcache_ent {
+    uint64_t vaddr;
+    uint32_t first; /* index into frames */
+    uint16_t n;
+    bool used;
+} fcache_ent_t;
+
+typedef struct fcache {
+    fcache_ent_t *ents; /* open addressing, at most half full */
+    size_t n, cap;
+    otp_frame_t *frames;
+    size_t nframes, cap_frames;
+} fcache_t;
 
 typedef struct elf_obj {
     struct elf_obj *next;
@@ -58,6 +84,13 @@ typedef struct elf_obj {
     size_t nsegs;
     sym_t *syms;
     size_t nsyms;
+    /* Display name per symbol, made on first use: NULL = not yet, else
+     * the system name itself or an otp_malloc'd string. */
+    const char **disp;
+    otp_dwarf_t *dwarf;  /* lines and inline frames, opened on first use */
+    bool dwarf_tried;
+    bool seen;           /* in the current /proc/self/maps snapshot */
+    fcache_t fc;
     char build_id[2 * OTP_BUILD_ID_MAX + 1];
 } elf_obj_t;
 
@@ -66,11 +99,27 @@ typedef struct map_ent {
     elf_obj_t *elf; /* NULL: not executable, anonymous or unreadable */
 } map_ent_t;
 
+/* DWARF work allowed per refresh (one export): opening an object's DWARF
+ * can cost 100 ms (libc6-dbg's compressed sections) and a lookup in a
+ * large unit milliseconds. Past the budget, addresses get symbol-table
+ * frames only, not cached, so later exports add their lines. At exit the
+ * budget is also at most a tenth of export.shutdown_timeout_ms. Objects
+ * with more than OTP_DWARF_BIG bytes of ELF and debug file are opened
+ * only once the symbolizer is OTP_DWARF_BIG_AGE_NS old, and never at
+ * exit: such an open can outlast the budget, and a short-lived process
+ * must not spend its exit (or delay its final export) on it. */
+#define OTP_DWARF_BUDGET_NS (50 * 1000000LL)
+#define OTP_DWARF_BIG (4u << 20)
+#define OTP_DWARF_BIG_AGE_NS 1000000000LL
+
 struct otp_symbolizer {
+    int64_t dwarf_left_ns; /* budget left in this refresh */
+    int64_t born_ns;       /* CLOCK_MONOTONIC at otp_sym_new */
     char *maps_text; /* the last /proc/self/maps read; paths point into it */
     map_ent_t *maps;
     size_t nmaps;
     elf_obj_t *objs;
+    otp_perfmap_t *perfmap;
 };
 
 /* ---- bounds-checked ELF access ---- */
@@ -300,14 +349,40 @@ static const uint8_t *map_file(int fd, size_t *size)
     return p;
 }
 
-/* Distro debug packages keep the full .symtab of stripped libraries
- * (libc6-dbg etc.) under a path derived from the build id. */
+/* The .gnu_debuglink section: a file name and the debug file's CRC-32. */
+static const char *elf_debuglink(const uint8_t *data, size_t size, uint32_t *crc)
+{
+    size_t n;
+    const ElfW(Shdr) *sh = elf_shdrs(data, size, &n);
+    const ElfW(Ehdr) *eh = elf_header(data, size);
+    if (!sh || eh->e_shstrndx >= n) return NULL;
+    const ElfW(Shdr) *ss = &sh[eh->e_shstrndx];
+    if (ss->sh_size == 0 || !in_bounds(size, ss->sh_offset, ss->sh_size) || data[ss->sh_offset + ss->sh_size - 1])
+        return NULL;
+    const char *names = (const char *)data + ss->sh_offset;
+    for (size_t i = 0; i < n; i++) {
+        if (sh[i].sh_name >= ss->sh_size || strcmp(names + sh[i].sh_name, ".gnu_debuglink") != 0) continue;
+        if (sh[i].sh_type == SHT_NOBITS || sh[i].sh_size < 8 || !in_bounds(size, sh[i].sh_offset, sh[i].sh_size))
+            return NULL;
+        const char *link = (const char *)data + sh[i].sh_offset;
+        const char *nul = memchr(link, '\0', sh[i].sh_size - 4);
+        if (!nul || nul == link) return NULL;
+        uint64_t crc_off = ((uint64_t)(nul - link) + 1 + 3) & ~(uint64_t)3;
+        if (crc_off + 4 > sh[i].sh_size) return NULL;
+        memcpy(crc, link + crc_off, 4);
+        return link;
+    }
+    return NULL;
+}
+
+/* A stripped object's full .symtab from its separate debug file (Debian
+ * -dbg/-dbgsym packages): by build id, else by .gnu_debuglink. */
 static bool elf_try_debug_file(elf_obj_t *o, const ElfW(Sym) **es, size_t *n, const char **str, size_t *strsz)
 {
-    char path[sizeof(OTP_DEBUG_DIR) + sizeof(o->build_id) + 8];
-    if (strlen(o->build_id) < 4) return false;
-    snprintf(path, sizeof(path), OTP_DEBUG_DIR "%.2s/%s.debug", o->build_id, o->build_id + 2);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char path[4096];
+    uint32_t crc = 0;
+    const char *link = elf_debuglink(o->data, o->size, &crc);
+    int fd = otp_debugfile_open(o->path, o->build_id, link, crc, true, path, sizeof path);
     if (fd < 0) return false;
     size_t size = 0;
     const uint8_t *d = map_file(fd, &size);
@@ -387,6 +462,13 @@ static void elf_obj_free(elf_obj_t *o)
 {
     if (o->owned && o->data) munmap((void *)o->data, o->size);
     if (o->dbg) munmap((void *)o->dbg, o->dbg_size);
+    if (o->disp)
+        for (size_t i = 0; i < o->nsyms; i++)
+            if (o->disp[i] != o->syms[i].name) otp_free((void *)o->disp[i]);
+    otp_free(o->disp);
+    otp_dwarf_close(o->dwarf);
+    otp_free(o->fc.ents);
+    otp_free(o->fc.frames);
     otp_free(o->segs);
     otp_free(o->syms);
     otp_free(o->path);
@@ -396,7 +478,10 @@ static void elf_obj_free(elf_obj_t *o)
 static elf_obj_t *elf_get(otp_symbolizer_t *s, const map_ent_t *e, uint64_t dev, uint64_t ino, bool deleted)
 {
     for (elf_obj_t *o = s->objs; o; o = o->next)
-        if (o->ino == ino && o->dev == dev && strcmp(o->path, e->m.path) == 0) return o;
+        if (o->ino == ino && o->dev == dev && strcmp(o->path, e->m.path) == 0) {
+            o->seen = true;
+            return o;
+        }
     elf_obj_t *o = otp_calloc(1, sizeof(*o));
     if (!o) return NULL;
     o->path = otp_strdup(e->m.path);
@@ -412,6 +497,7 @@ static elf_obj_t *elf_get(otp_symbolizer_t *s, const map_ent_t *e, uint64_t dev,
         elf_load(o, e, deleted);
     /* Cached even when unusable, so a bad file is not retried each refresh. */
     o->next = s->objs;
+    o->seen = true;
     s->objs = o;
     return o;
 }
@@ -511,6 +597,19 @@ static void parse_maps(otp_symbolizer_t *s, char *text, map_ent_t *v, size_t *n)
     *n = k;
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The agent's final export (not a unit test, which never starts it). */
+static bool exiting(void)
+{
+    return otp_agent_pid != 0 && !otp_agent_running();
+}
+
 int otp_sym_refresh(otp_symbolizer_t *s)
 {
     char *text = read_maps();
@@ -521,18 +620,38 @@ int otp_sym_refresh(otp_symbolizer_t *s)
         return -ENOMEM;
     }
     size_t n;
+    for (elf_obj_t *o = s->objs; o; o = o->next) o->seen = false;
     parse_maps(s, text, v, &n);
+    /* Objects no longer mapped (dlclose'd) go, with their DWARF session
+     * and caches: nothing in the new snapshot can point into them. */
+    for (elf_obj_t **pp = &s->objs; *pp;) {
+        elf_obj_t *o = *pp;
+        if (o->seen) {
+            pp = &o->next;
+            continue;
+        }
+        *pp = o->next;
+        elf_obj_free(o);
+    }
     otp_free(s->maps);
     otp_free(s->maps_text);
     s->maps = v;
     s->nmaps = n;
     s->maps_text = text;
+    otp_perfmap_refresh(s->perfmap);
+    s->dwarf_left_ns = OTP_DWARF_BUDGET_NS;
+    if (exiting() && (int64_t)otp_cfg.shutdown_timeout_ms * 100000 < s->dwarf_left_ns)
+        s->dwarf_left_ns = (int64_t)otp_cfg.shutdown_timeout_ms * 100000;
     return 0;
 }
 
 otp_symbolizer_t *otp_sym_new(void)
 {
     otp_symbolizer_t *s = otp_calloc(1, sizeof(*s));
+    if (s) {
+        s->perfmap = otp_perfmap_new();
+        s->born_ns = mono_ns();
+    }
     if (s && otp_sym_refresh(s) != 0) OTP_DEBUG("symbols: cannot read /proc/self/maps");
     return s;
 }
@@ -544,6 +663,7 @@ void otp_sym_free(otp_symbolizer_t *s)
         next = o->next;
         elf_obj_free(o);
     }
+    otp_perfmap_free(s->perfmap);
     otp_free(s->maps);
     otp_free(s->maps_text);
     otp_free(s);
@@ -566,7 +686,8 @@ static const map_ent_t *find_mapping(const otp_symbolizer_t *s, uint64_t addr, i
     return &s->maps[lo];
 }
 
-static const char *find_sym(const elf_obj_t *o, uint64_t vaddr)
+/* Index of the symbol covering vaddr, or -1. */
+static ssize_t find_sym(const elf_obj_t *o, uint64_t vaddr)
 {
     size_t lo = 0, hi = o->nsyms;
     while (lo < hi) { /* first symbol starting above vaddr */
@@ -576,26 +697,163 @@ static const char *find_sym(const elf_obj_t *o, uint64_t vaddr)
         else
             hi = mid;
     }
-    if (lo == 0 || vaddr >= o->syms[lo - 1].end) return NULL;
-    return o->syms[lo - 1].name;
+    if (lo == 0 || vaddr >= o->syms[lo - 1].end) return -1;
+    return (ssize_t)lo - 1;
 }
 
-const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping)
+/* The object and link-time address behind a runtime address, with the
+ * symbol index (-1 if none). */
+static elf_obj_t *resolve(otp_symbolizer_t *s, uint64_t addr, int *mapping, uint64_t *vaddr, ssize_t *si)
 {
     int idx = -1;
     const map_ent_t *e = s ? find_mapping(s, addr, &idx) : NULL;
     if (mapping) *mapping = idx;
+    *si = -1;
     if (!e || !e->elf || e->elf->nsyms == 0) return NULL;
     /* runtime address -> file offset -> the link-time address the symbol
      * table uses, via the PT_LOAD covering that offset. This one formula
      * covers PIE, shared objects and fixed-address (ET_EXEC) binaries. */
     uint64_t off = addr - e->m.start + e->m.offset;
-    const elf_obj_t *o = e->elf;
+    elf_obj_t *o = e->elf;
     for (size_t i = 0; i < o->nsegs; i++) {
         const seg_t *g = &o->segs[i];
-        if (off >= g->off && off - g->off < g->filesz) return find_sym(o, off - g->off + g->vaddr);
+        if (off >= g->off && off - g->off < g->filesz) {
+            *vaddr = off - g->off + g->vaddr;
+            *si = find_sym(o, *vaddr);
+            return o;
+        }
     }
     return NULL;
+}
+
+const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping)
+{
+    uint64_t vaddr;
+    ssize_t si;
+    const elf_obj_t *o = resolve(s, addr, mapping, &vaddr, &si);
+    if (si >= 0) return o->syms[si].name;
+    return s ? otp_perfmap_lookup(s->perfmap, addr) : NULL;
+}
+
+static const char *display_name(elf_obj_t *o, size_t si)
+{
+    if (!o->disp && !(o->disp = otp_calloc(o->nsyms, sizeof(char *)))) return o->syms[si].name;
+    if (!o->disp[si]) {
+        char *d = otp_demangle(o->syms[si].name);
+        o->disp[si] = d ? d : o->syms[si].name;
+    }
+    return o->disp[si];
+}
+
+static uint64_t fc_hash(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    return x ^ (x >> 33);
+}
+
+/* The cache slot for vaddr: its entry, or the free slot to fill; NULL
+ * when there is no cache (out of memory). */
+static fcache_ent_t *fc_slot(elf_obj_t *o, uint64_t vaddr)
+{
+    fcache_t *c = &o->fc;
+    if (c->n >= OTP_FCACHE_MAX) {
+        memset(c->ents, 0, c->cap * sizeof *c->ents);
+        c->n = 0;
+        c->nframes = 0;
+    }
+    if ((c->n + 1) * 2 > c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 1024;
+        fcache_ent_t *ne = otp_calloc(nc, sizeof *ne);
+        if (!ne) return NULL;
+        for (size_t i = 0; i < c->cap; i++) {
+            if (!c->ents[i].used) continue;
+            size_t j = fc_hash(c->ents[i].vaddr) & (nc - 1);
+            while (ne[j].used) j = (j + 1) & (nc - 1);
+            ne[j] = c->ents[i];
+        }
+        otp_free(c->ents);
+        c->ents = ne;
+        c->cap = nc;
+    }
+    size_t j = fc_hash(vaddr) & (c->cap - 1);
+    while (c->ents[j].used && c->ents[j].vaddr != vaddr) j = (j + 1) & (c->cap - 1);
+    return &c->ents[j];
+}
+
+static void fc_put(elf_obj_t *o, fcache_ent_t *ce, uint64_t vaddr, const otp_frame_t *f, int n)
+{
+    fcache_t *c = &o->fc;
+    if (c->nframes + (size_t)n > c->cap_frames) {
+        size_t nc = c->cap_frames ? c->cap_frames * 2 : 1024;
+        while (nc < c->nframes + (size_t)n) nc *= 2;
+        otp_frame_t *nf = otp_realloc(c->frames, nc * sizeof *nf);
+        if (!nf) return;
+        c->frames = nf;
+        c->cap_frames = nc;
+    }
+    memcpy(c->frames + c->nframes, f, (size_t)n * sizeof *f);
+    *ce = (fcache_ent_t){vaddr, (uint32_t)c->nframes, (uint16_t)n, true};
+    c->nframes += (size_t)n;
+    c->n++;
+}
+
+/* Big DWARF (the object and its separate debug file together) waits
+ * until the process has lived a little, and is never opened at exit. */
+static bool dwarf_may_open(const otp_symbolizer_t *s, const elf_obj_t *o)
+{
+    if (o->size + o->dbg_size <= OTP_DWARF_BIG) return true;
+    return !exiting() && mono_ns() - s->born_ns >= OTP_DWARF_BIG_AGE_NS;
+}
+
+int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t *out, int max)
+{
+    uint64_t vaddr = 0;
+    ssize_t si;
+    if (max < 1) return 0;
+    elf_obj_t *o = resolve(s, addr, mapping, &vaddr, &si);
+    if (si < 0) {
+        const char *jit = s ? otp_perfmap_lookup(s->perfmap, addr) : NULL;
+        if (!jit) return 0;
+        out[0] = (otp_frame_t){jit, jit, NULL, 0, 0};
+        return 1;
+    }
+    fcache_ent_t *ce = fc_slot(o, vaddr);
+    if (ce && ce->used) {
+        int n = ce->n < max ? ce->n : max;
+        memcpy(out, o->fc.frames + ce->first, (size_t)n * sizeof *out);
+        return n;
+    }
+    int n = 0;
+    bool complete = true; /* worth caching */
+    if (s->dwarf_left_ns > 0 && (o->dwarf || !o->dwarf_tried)) {
+        int64_t t0 = mono_ns();
+        if (!o->dwarf_tried && dwarf_may_open(s, o)) {
+            o->dwarf_tried = true;
+            if (o->owned) o->dwarf = otp_dwarf_open(o->path, o->build_id);
+        }
+        if (o->dwarf) n = otp_dwarf_frames(o->dwarf, vaddr, out, max);
+        complete = o->dwarf_tried;
+        s->dwarf_left_ns -= mono_ns() - t0;
+    } else if (!o->dwarf_tried || o->dwarf) {
+        complete = false;
+    }
+    /* The outermost frame is the symbol table's function: DWARF gives its
+     * file and lines, the symbol table its full (linkage) name. */
+    if (n == 0) {
+        out[0] = (otp_frame_t){NULL, NULL, NULL, 0, 0};
+        n = 1;
+    }
+    out[n - 1].system_name = o->syms[si].name;
+    out[n - 1].name = display_name(o, (size_t)si);
+    if (ce && complete) fc_put(o, ce, vaddr, out, n);
+    return n;
+}
+size_t otp_sym_object_count(const otp_symbolizer_t *s)
+{
+    size_t n = 0;
+    for (const elf_obj_t *o = s ? s->objs : NULL; o; o = o->next) n++;
+    return n;
 }
 
 size_t otp_sym_mapping_count(const otp_symbolizer_t *s)

@@ -26,8 +26,31 @@ int otp_sym_refresh(otp_symbolizer_t *s);
 
 /* Looks up an address (already adjusted: return addresses minus 1).
  * *mapping: index into the mapping list, or -1. Returns the function name
- * (owned by the symbolizer, valid until otp_sym_free) or NULL. */
+ * as the object spells it (owned by the symbolizer, valid until the next
+ * otp_sym_refresh) or NULL. */
 const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping);
+
+/* One frame at an address: with DWARF, an address inside inlined code
+ * gives several, innermost first; the last is the function the symbol
+ * table names. Strings are owned by the symbolizer and valid until the
+ * next otp_sym_refresh. */
+typedef struct otp_frame {
+    const char *name;        /* for people: demangled, no @VERSION */
+    const char *system_name; /* as the object spells it */
+    const char *file;        /* source file, NULL if unknown */
+    uint32_t line;           /* 0 if unknown */
+    uint32_t start_line;     /* the function's first line, 0 if unknown */
+} otp_frame_t;
+
+#define OTP_SYM_MAX_FRAMES 16
+
+/* Fills out[0..max) for addr (adjusted as for otp_sym_lookup); returns
+ * the number of frames, 0 when the address has no name. */
+int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t *out, int max);
+
+/* Objects whose ELF (and DWARF) data is held: those in the current
+ * snapshot; unmapped ones are dropped at refresh. */
+size_t otp_sym_object_count(const otp_symbolizer_t *s);
 
 size_t otp_sym_mapping_count(const otp_symbolizer_t *s);
 const otp_mapping_t *otp_sym_mapping(const otp_symbolizer_t *s, size_t i);

@@ -155,6 +155,29 @@ int main(int argc, char **argv)
     otp_profile_t heap = {.kind = OTP_PROFILE_HEAP, .time_ns = 1700000000000000000LL, .duration_ns = 10000000000LL,
                           .period = 524288, .nvalues = 4, .nsamples = NS, .samples = hs};
 
+    /* Symbolization alone, interval by interval as the flusher does it
+     * (a refresh, then every distinct address): the first intervals open
+     * the DWARF within their time budget, later ones hit the caches. */
+    {
+        otp_frame_t fr[OTP_SYM_MAX_FRAMES];
+        double first = 0, last = 0;
+        int k = 0;
+        for (; k < 20; k++) {
+            otp_sym_refresh(sym);
+            double t0 = now_ms();
+            size_t lines = 0;
+            for (int i = 0; i < POOL; i++) lines += (size_t)otp_sym_frames(sym, pool[i], NULL, fr, OTP_SYM_MAX_FRAMES);
+            double t = now_ms() - t0;
+            if (k == 0) first = t;
+            if (k > 0 && t < 0.2 * first && t <= last * 1.2 && t >= last * 0.8) break;
+            last = t;
+            if (k == 19) break;
+            (void)lines;
+        }
+        printf("sym_addresses %d\nsym_first_ms %.2f\nsym_intervals_to_steady %d\nsym_steady_ms %.2f\n", POOL, first,
+               k + 1, last);
+    }
+
     /* warm the symbolizer's per-file caches, as a running flusher has */
     otp_batch_t warm = {.cpu = &cpu, .sym = sym};
     uint8_t *tmp = NULL;

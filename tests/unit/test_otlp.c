@@ -40,6 +40,7 @@ static __attribute__((noinline, noclone, used)) int otlp_leaf_b(int x)
     return v;
 }
 
+static const int otlp_caller_line = __LINE__ + 1;
 static __attribute__((noinline, noclone, used)) int otlp_caller(int x)
 {
     volatile int v = otlp_leaf_a(x) + otlp_leaf_b(x);
@@ -59,11 +60,13 @@ static const char *sample_type(const dict_t *d, const prof_t *p)
     return buf;
 }
 
+/* The out-of-line function at a location: its last line (the first ones
+ * are inline frames, when this binary's DWARF has some there). */
 static const char *loc_func(const dict_t *d, int32_t li)
 {
     const Opentelemetry__Proto__Profiles__V1development__Location *l = d->location_table[li];
     if (!l->n_lines) return NULL;
-    return str(d, d->function_table[l->lines[0]->function_index]->name_strindex);
+    return str(d, d->function_table[l->lines[l->n_lines - 1]->function_index]->name_strindex);
 }
 
 /* Attribute of a sample by key; NULL if absent. */
@@ -320,8 +323,22 @@ int main(void)
     CHECK_EQ_INT(d->n_stack_table, 4);
     /* locations: zero + a, a+2, b, caller, main */
     CHECK_EQ_INT(d->n_location_table, 6);
-    /* functions: zero + leaf_a, leaf_b, caller, main */
-    CHECK_EQ_INT(d->n_function_table, 5);
+    /* functions: zero + leaf_a, leaf_b, caller, main, and any function
+     * inlined at main+9 */
+    CHECK(d->n_function_table >= 5);
+    /* Functions carry their system name, source file and first line (this
+     * test is built with -g: DWARF). */
+    int caller_fn = 0;
+    for (size_t i = 1; i < d->n_function_table; i++) {
+        const Opentelemetry__Proto__Profiles__V1development__Function *f = d->function_table[i];
+        const char *nm = str(d, f->name_strindex), *file = str(d, f->filename_strindex);
+        if (!nm || strcmp(nm, "otlp_caller") != 0) continue;
+        caller_fn++;
+        CHECK_EQ_STR(str(d, f->system_name_strindex), "otlp_caller");
+        CHECK(file && strlen(file) > 22 && strcmp(file + strlen(file) - 22, "tests/unit/test_otlp.c") == 0);
+        CHECK_EQ_INT(f->start_line, otlp_caller_line);
+    }
+    CHECK_EQ_INT(caller_fn, 1);
 
     /* every location is a native frame; the binary's mapping has a build id */
     int native = 0;

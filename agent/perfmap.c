@@ -1,0 +1,184 @@
+/*
+ * The perf map is appended to by the JIT as it emits code, so it is
+ * stat'ed at each refresh (once per export) and re-read whole when it
+ * changed. It lives in /tmp, where anyone may create files: only a
+ * regular file owned by this process's user (or root), opened without
+ * following a symlink, is read, and at most OTP_PERFMAP_MAX bytes of it.
+ */
+#include "perfmap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+
+#define OTP_PERFMAP_MAX (64u << 20)
+
+typedef struct pm_ent {
+    uint64_t start, end;
+    uint32_t seq; /* line number: later lines win */
+    const char *name;
+} pm_ent_t;
+
+struct otp_perfmap {
+    pid_t pid;
+    uint64_t dev, ino, size;
+    struct timespec mtime;
+    char *text;   /* the file; names point into it */
+    pm_ent_t *ents;
+    size_t n;
+};
+
+otp_perfmap_t *otp_perfmap_new(void)
+{
+    return otp_calloc(1, sizeof(otp_perfmap_t));
+}
+
+static void drop(otp_perfmap_t *m)
+{
+    otp_free(m->text);
+    otp_free(m->ents);
+    m->text = NULL;
+    m->ents = NULL;
+    m->n = 0;
+    m->size = 0;
+}
+
+void otp_perfmap_free(otp_perfmap_t *m)
+{
+    if (!m) return;
+    drop(m);
+    otp_free(m);
+}
+
+static bool ent_less(const pm_ent_t *a, const pm_ent_t *b)
+{
+    return a->start != b->start ? a->start < b->start : a->seq < b->seq;
+}
+
+/* Heapsort: no allocation, no qsort (which may call the app's malloc). */
+static void sift(pm_ent_t *v, size_t root, size_t n)
+{
+    for (;;) {
+        size_t c = 2 * root + 1;
+        if (c >= n) return;
+        if (c + 1 < n && ent_less(&v[c], &v[c + 1])) c++;
+        if (!ent_less(&v[root], &v[c])) return;
+        pm_ent_t t = v[root];
+        v[root] = v[c];
+        v[c] = t;
+        root = c;
+    }
+}
+
+static void sort_ents(pm_ent_t *v, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;) sift(v, i, n);
+    for (size_t i = n; i-- > 1;) {
+        pm_ent_t t = v[0];
+        v[0] = v[i];
+        v[i] = t;
+        sift(v, 0, i);
+    }
+}
+
+static char *read_all(int fd, size_t size, size_t *len)
+{
+    char *buf = otp_malloc(size + 1);
+    size_t n = 0;
+    while (buf && n < size) {
+        ssize_t r = read(fd, buf + n, size - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    if (buf) buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* "START SIZE name": the name is the rest of the line (it may hold
+ * spaces). A last line without its newline is still being written. */
+static void parse(otp_perfmap_t *m, char *text, size_t len)
+{
+    size_t cap = 1;
+    for (size_t i = 0; i < len; i++) cap += text[i] == '\n';
+    m->ents = otp_malloc(cap * sizeof(pm_ent_t));
+    if (!m->ents) return;
+    size_t k = 0;
+    uint32_t seq = 0;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        if (!nl) break;
+        *nl = '\0';
+        char *p = line, *end;
+        uint64_t start = strtoull(p, &end, 16);
+        if (end != p && *end == ' ') {
+            p = end + 1;
+            uint64_t size = strtoull(p, &end, 16);
+            if (end != p && *end == ' ' && end[1] && size > 0 && start + size > start)
+                m->ents[k++] = (pm_ent_t){start, start + size, seq++, end + 1};
+        }
+        line = nl + 1;
+    }
+    sort_ents(m->ents, k);
+    m->n = k;
+}
+
+void otp_perfmap_refresh(otp_perfmap_t *m)
+{
+    if (!m) return;
+    char path[64];
+    pid_t pid = getpid();
+    snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0)) {
+        if (fd >= 0) close(fd);
+        drop(m);
+        return;
+    }
+    if (m->text && m->pid == pid && m->dev == st.st_dev && m->ino == st.st_ino && m->size == (uint64_t)st.st_size
+        && m->mtime.tv_sec == st.st_mtim.tv_sec && m->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+        close(fd);
+        return;
+    }
+    drop(m);
+    size_t len = 0, want = (size_t)st.st_size < OTP_PERFMAP_MAX ? (size_t)st.st_size : OTP_PERFMAP_MAX;
+    m->text = read_all(fd, want, &len);
+    close(fd);
+    if (!m->text) return;
+    m->pid = pid;
+    m->dev = st.st_dev;
+    m->ino = st.st_ino;
+    m->size = (uint64_t)st.st_size;
+    m->mtime = st.st_mtim;
+    parse(m, m->text, len);
+    OTP_DEBUG("symbols: %zu entries in %s", m->n, path);
+}
+
+const char *otp_perfmap_lookup(const otp_perfmap_t *m, uint64_t addr)
+{
+    if (!m || !m->n) return NULL;
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) { /* first entry starting above addr */
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->ents[mid].start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* Code blocks are small and rarely overlap: look back a few entries
+     * for the latest one that holds addr. */
+    const pm_ent_t *best = NULL;
+    for (size_t i = lo, k = 0; i-- > 0 && k < 64; k++)
+        if (addr < m->ents[i].end && (!best || m->ents[i].seq > best->seq)) best = &m->ents[i];
+    return best ? best->name : NULL;
+}

@@ -1,0 +1,105 @@
+# Symbolization as a reader sees it: demangled C++ and Rust names with the
+# mangled spelling kept as system_name, no symbol versions in names,
+# mapping flags that say what the profile carries, and JIT code named from
+# the perf map.
+source "$(dirname "$0")/../lib.sh"
+SYMS="$BUILD/tools/pprof_syms"
+
+# --- names: C++ template in a namespace, a lambda, a Rust legacy symbol
+out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=250 -- "$PROGS/symcxx" 0.3)
+check "symcxx runs under the agent" [ "$out" = "$("$PROGS/symcxx" 0.01)" ]
+f=$(ls "$WORK"/out/symcxx.*.cpu.pb.gz 2>/dev/null | head -1)
+syms=$("$SYMS" "$f")
+func_line() { grep -F "func $1	" <<<"$syms" | head -1; }
+check "template member: demangled name, mangled system_name" \
+  grep -qxF "func otpdemo::Mixer<unsigned long>::churn(int)	_ZN7otpdemo5MixerImE5churnEi" \
+  <(func_line "otpdemo::Mixer<unsigned long>::churn(int)" | cut -f1-2)
+check "lambda: demangled" grep -qF "func main::{lambda(int)#1}::operator()(int) const	_ZZ4mainENKUliE_clEi" <<<"$syms"
+check "Rust legacy symbol: demangled without its hash" \
+  grep -qF "func otpdemo::engine::spin	_ZN7otpdemo6engine4spin17h0123456789abcdefE" <<<"$syms"
+top=$(go tool pprof -top -nodecount=10 "$f" 2>/dev/null)
+for fn in "otpdemo::Mixer<unsigned long>::churn(int)" "otpdemo::engine::spin"; do
+  share=$(awk -v f="$fn" 'index($0, f) { gsub("%", "", $2); print $2; exit }' <<<"$top")
+  echo "  $fn: ${share:-0}% flat"
+  check "go tool pprof shows $fn with about a third of the CPU" within "${share:-0}" 33 15
+done
+check "no function name carries a symbol version (@)" bash -c '! grep "^func [^	]*@" <<<"$1"' _ "$syms"
+check "glibc's __libc_start_main (names from libc6-dbg) is named without @@, its system name keeps it" \
+  grep -qE "^func __libc_start_main	__libc_start_main@@GLIBC_[0-9.]+	" <<<"$syms"
+rm -rf "$WORK/out"
+check "the executable's mapping says it has functions" grep -q "^map $PROGS/symcxx 1 " <<<"$syms"
+check "no mangled (_Z) name left in go tool pprof -top" \
+  bash -c '! grep -q " _Z" <<<"$1"' _ "$top"
+rm -rf "$WORK/out"
+
+# --- JIT code named from the perf map, the second name appended while the
+# program runs (the file is re-read when it grows)
+out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_EXPORT_INTERVAL_MS=200 -- "$PROGS/jit_perfmap" 0.4)
+pid=$(awk '/^pid/ {print $2}' <<<"$out")
+rm -f "/tmp/perf-$pid.map"
+check "jit_perfmap ran its stubs under the agent" grep -q "stubs ran: yes" <<<"$out"
+top=$(go tool pprof -top -nodecount=10 "$WORK"/out/jit_perfmap.*.cpu.pb.gz 2>/dev/null)
+for fn in "LazyCompile:*hotLoop app.js:12" "py::burn:/srv/app/work.py"; do
+  share=$(awk -v f="$fn" 'index($0, f) { gsub("%", "", $2); print $2; exit }' <<<"$top")
+  echo "  $fn: ${share:-0}% flat"
+  check "JIT function '$fn' named, with about half the CPU" within "${share:-0}" 50 12
+done
+rm -rf "$WORK/out"
+
+# --- DWARF: an -O2 -g program whose hot loop and leaking function are
+# always-inline, so only inline frames and lines can name them
+src="$ROOT/tests/progs/inline_hot.c"
+hot=$(grep -n "HOT_LINE" "$src" | cut -d: -f1); leak=$(grep -n "LEAK_LINE" "$src" | cut -d: -f1)
+# (intervals, and over a second: big DWARF files such as libc's are
+# opened only after the first second and never at exit)
+under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_MEMORY_SAMPLE_BYTES=4096 OTPROF_EXPORT_INTERVAL_MS=250 \
+  -- "$PROGS/inline_hot" 1.4 >/dev/null
+cpus=("$WORK"/out/inline_hot.*.cpu.pb.gz); cpu=${cpus[0]}
+heap=$(ls "$WORK"/out/inline_hot.*.heap.pb.gz | tail -1)
+lines=$(cd / && go tool pprof -lines -top -nodecount=20 "${cpus[@]}" 2>/dev/null)
+share=$(awk -v f="mix_rounds $src:$hot (inline)" 'index($0, f) { gsub("%", "", $2); print $2; exit }' <<<"$lines")
+echo "  mix_rounds $src:$hot: ${share:-0}% flat"
+check "pprof -lines: the inlined hot loop's own line holds most of the CPU" within "${share:-0}" 75 25
+check "pprof -lines: libc frames have lines from libc6-dbg's separate DWARF"   grep -qE "__libc_start_main .*libc-start.c:[0-9]+" <<<"$lines"
+check "pprof -list finds the inlined function's source (from another directory)"   grep -qF "HOT_LINE" <<<"$(cd / && go tool pprof -list '^mix_rounds$' "$cpu" 2>/dev/null)"
+# (the first interval may run out of its DWARF time budget: all intervals)
+syms=$(for c in "${cpus[@]}"; do "$SYMS" "$c"; done)
+check "a location inside the loop: mix_rounds then main at the call site"   grep -qE "^loc 0x[0-9a-f]+ mix_rounds:$hot main:[0-9]+$" <<<"$syms"
+check "Function mix_rounds has its file and first line"   grep -qP "^func mix_rounds\tmix_rounds\t\Q$src\E\t$(grep -n '^static inline.*mix_rounds' "$src" | cut -d: -f1)$" <<<"$syms"
+check "the executable's mapping says functions, files, lines and inline frames"   grep -q "^map $PROGS/inline_hot 1 1 1 1$" <<<"$syms"
+hl=$(cd / && go tool pprof -lines -top -sample_index=inuse_space "$heap" 2>/dev/null)
+check "heap: the leak is named remember at $src:$leak (inline), called from main"   bash -c 'grep -qF "remember $2:$3 (inline)" <<<"$1" && grep -qE "main .*inline_hot.c:[0-9]+" <<<"$1"' _ "$hl" "$src" "$leak"
+[ "$T_FAILS" -eq 0 ] || { echo "$hl" | head -12; ls -l "$WORK"/out; }
+rm -rf "$WORK/out"
+
+# --- separate debug files: the same program stripped, its symbols and
+# DWARF in a .debug file found by build id (under a test debug root), or
+# by .gnu_debuglink beside it
+mkdir -p "$WORK/strip/dbgroot" "$WORK/link"
+bin="$WORK/strip/inline_hot"; dbg="$WORK/strip/inline_hot.debug"
+objcopy --only-keep-debug "$PROGS/inline_hot" "$dbg" && strip -s -o "$bin" "$PROGS/inline_hot"
+bid=$(readelf -n "$bin" | awk '/Build ID/ {print $3}')
+mkdir -p "$WORK/strip/dbgroot/.build-id/${bid:0:2}"
+mv "$dbg" "$WORK/strip/dbgroot/.build-id/${bid:0:2}/${bid:2}.debug"
+check "the stripped copy has no .symtab" bash -c '! readelf -S "$1" | grep -q "\.symtab"' _ "$bin"
+under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTP_TEST_DEBUG_ROOT="$WORK/strip/dbgroot" -- "$bin" 0.3 >/dev/null
+syms=$("$SYMS" "$(ls "$WORK"/out/inline_hot.*.cpu.pb.gz | head -1)")
+check "build-id debug file: names and inline lines come back"   grep -qE "^loc 0x[0-9a-f]+ mix_rounds:$hot main:[0-9]+$" <<<"$syms"
+check "build-id debug file: main named from its .symtab, with its file" grep -qP "^func main\tmain\t\Q$src\E\t" <<<"$syms"
+rm -rf "$WORK/out"
+lbin="$WORK/link/inline_hot"; ldbg="$WORK/link/inline_hot.dbg"
+objcopy --only-keep-debug "$PROGS/inline_hot" "$ldbg" && strip -s -o "$lbin" "$PROGS/inline_hot" \
+  && objcopy --add-gnu-debuglink="$ldbg" "$lbin"
+under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTP_TEST_DEBUG_ROOT="$WORK/link/none" -- "$lbin" 0.3 >/dev/null
+syms=$("$SYMS" "$(ls "$WORK"/out/inline_hot.*.cpu.pb.gz | head -1)")
+check ".gnu_debuglink debug file: names and inline lines come back" \
+  grep -qE "^loc 0x[0-9a-f]+ mix_rounds:$hot main:[0-9]+$" <<<"$syms"
+rm -rf "$WORK/out"
+# A debug file whose CRC does not match the link is not used.
+printf 'x' >> "$ldbg"
+under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTP_TEST_DEBUG_ROOT="$WORK/link/none" -- "$lbin" 0.2 >/dev/null
+syms=$("$SYMS" "$(ls "$WORK"/out/inline_hot.*.cpu.pb.gz | head -1)")
+check "a debuglink file with the wrong CRC is ignored" bash -c '! grep -q "^func main" <<<"$1"' _ "$syms"
+rm -rf "$WORK/out"
+
+finish
