@@ -223,7 +223,7 @@ nodep=0
 for so in $sonames; do
   [ "$so" = ld-linux-x86-64.so.2 ] && continue
   pkg=$(dpkg -S "*/$(gcc -print-multiarch)/$so" 2>/dev/null | head -1 | cut -d: -f1)
-  [ -n "$pkg" ] && grep -qE "(^|, )$pkg( |,|$)" <<<"$depends" || { echo "  $so (package ${pkg:-?}) not in Depends: $depends"; nodep=$((nodep + 1)); }
+  [ -n "$pkg" ] && grep -qE "(^|, )$(sed 's/[+.]/\\&/g' <<<"$pkg")( |,|\$)" <<<"$depends" || { echo "  $so (package ${pkg:-?}) not in Depends: $depends"; nodep=$((nodep + 1)); }
 done
 check "deb: Depends covers every linked and dlopened library ($(echo $sonames))" [ "$nodep" -eq 0 -a -n "$sonames" ]
 check "deb: /etc/otprof.ini is a conffile" bash -c 'dpkg-deb --ctrl-tarfile "$1" | tar -xO ./conffiles | grep -qx /etc/otprof.ini' _ "$deb"

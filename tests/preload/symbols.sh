@@ -53,7 +53,7 @@ hot=$(grep -n "HOT_LINE" "$src" | cut -d: -f1); leak=$(grep -n "LEAK_LINE" "$src
 # (intervals, and over a second: big DWARF files such as libc's are
 # opened only after the first second and never at exit)
 under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_MEMORY_SAMPLE_BYTES=4096 OTPROF_EXPORT_INTERVAL_MS=250 \
-  -- "$PROGS/inline_hot" 1.4 >/dev/null
+  -- "$PROGS/inline_hot" 2.5 >/dev/null
 cpus=("$WORK"/out/inline_hot.*.cpu.pb.gz); cpu=${cpus[0]}
 heap=$(ls "$WORK"/out/inline_hot.*.heap.pb.gz | tail -1)
 lines=$(cd / && go tool pprof -lines -top -nodecount=20 "${cpus[@]}" 2>/dev/null)

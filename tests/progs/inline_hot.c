@@ -2,7 +2,7 @@
  * Built with -O2 -g: the hot loop is in an always-inline function, and a
  * leaking function is inlined too, so only DWARF can name them and their
  * lines. Burns the given CPU seconds (default 0.4), leaks 64 blocks of
- * 64 KiB, prints a checksum-free "done".
+ * 64 KiB, prints a checksum-free "done". One small allocation per round.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +11,11 @@
 #include <time.h>
 
 static void *kept[64];
+/* Through volatile pointers, so the compiler keeps the calls: a small
+ * allocation per round lets a lazily started agent thread export (and
+ * symbolize) while the program runs, as a real program's would. */
+static void *(*volatile do_malloc)(size_t) = malloc;
+static void (*volatile do_free)(void *) = free;
 
 static double cpu_now(void)
 {
@@ -38,7 +43,10 @@ int main(int argc, char **argv)
     volatile uint64_t sink = 0;
     uint64_t acc = 1;
     double end = cpu_now() + s;
-    while (cpu_now() < end) acc = mix_rounds(acc, 200000);
+    while (cpu_now() < end) {
+        acc = mix_rounds(acc, 200000);
+        do_free(do_malloc(64));
+    }
     sink = acc;
     for (int i = 0; i < 64; i++) remember(i);
     printf("done %d\n", sink != 1);
