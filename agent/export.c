@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dirlimit.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
 #include "otlp.h"
 #include "pprof.h"
+#include "retain.h"
 #include "sink_file.h"
 #include "summary.h"
 #include "sys.h"
@@ -25,6 +27,28 @@ static bool file_sink_on;
 static bool otlp_on;
 static atomic_flag file_warned = ATOMIC_FLAG_INIT;
 static atomic_flag otlp_warned = ATOMIC_FLAG_INIT;
+static atomic_flag retain_warned = ATOMIC_FLAG_INIT;
+static atomic_flag limit_warned = ATOMIC_FLAG_INIT;
+
+/* The service name as it appears in file names (the profile and OTLP
+ * keep the real one). */
+static char stem[OTP_STEM_MAX + 1];
+
+void otp_export_file_stem(const char *service, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *c = service; *c && n + 1 < cap && n < OTP_STEM_MAX; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                  *c == '-' || *c == '_' || *c == '.' || *c == '+' || *c == '@';
+        /* a leading dot would hide the file (and look like a temp file) */
+        out[n] = ok && !(n == 0 && *c == '.') ? *c : '_';
+        n++;
+    }
+    if (n == 0)
+        n = (size_t)snprintf(out, cap, "unknown_service");
+    else
+        out[n] = '\0';
+}
 
 static void otlp_summary(void)
 {
@@ -42,6 +66,7 @@ static void otlp_summary(void)
 void otp_export_init(void)
 {
     file_sink_on = otp_cfg.output_dir[0] != '\0';
+    otp_export_file_stem(otp_cfg.service_name, stem, sizeof stem);
     otlp_on = false;
     if (otp_cfg.endpoint[0]) {
         otp_http_init();
@@ -69,26 +94,76 @@ static void send_otlp(const otp_batch_t *b)
     }
 }
 
-static void write_pprof_file(const otp_profile_t *p, otp_symbolizer_t *sym, uint32_t seq)
+static const char *why(int rc)
+{
+    return rc == -ELOOP ? "it is a symlink owned by another user (not followed)" : strerror(-rc);
+}
+
+/* Encodes and writes one profile (merged with any kept, unwritten
+ * intervals of its kind); on failure keeps it for the next interval. */
+static void write_pprof_file(int dirfd, int open_rc, const otp_profile_t *p, otp_symbolizer_t *sym,
+                             uint32_t seq, bool final)
 {
     uint8_t *raw = NULL, *gz = NULL;
     size_t rawlen = 0, gzlen = 0;
-    int rc = otp_pprof_encode(p, sym, &raw, &rawlen);
+    otp_profile_t merged;
+    int intervals = 1;
+    const otp_profile_t *out = otp_retain_merge(p, &merged, &intervals);
+    if (!out) {
+        out = p;
+        intervals = 1;
+    }
+    int rc = open_rc;
+    if (rc == 0)
+        rc = otp_pprof_encode(out, sym, &raw, &rawlen);
     if (rc == 0)
         rc = otp_gzip(raw, rawlen, &gz, &gzlen);
-    if (rc == 0) {
-        char name[768];
-        snprintf(name, sizeof name, "%s.%d.%u.%s.pb.gz", otp_cfg.service_name, (int)getpid(), seq,
-                 p->kind == OTP_PROFILE_CPU ? "cpu" : "heap");
-        rc = otp_file_write_atomic(otp_cfg.output_dir, name, gz, gzlen);
-        if (rc == 0)
-            OTP_INFO("wrote %s/%s (%zu samples)", otp_cfg.output_dir, name, p->nsamples);
-    }
-    if (rc != 0)
-        otp_log_once(&file_warned, OTP_LOG_WARN, "cannot write profiles to %s: %s; the app runs on",
-                     otp_cfg.output_dir, strerror(-rc));
+    char name[OTP_STEM_MAX + 64];
+    snprintf(name, sizeof name, "%s.%d.%u.%s.pb.gz", stem, (int)getpid(), seq,
+             p->kind == OTP_PROFILE_CPU ? "cpu" : "heap");
+    if (rc == 0)
+        rc = otp_file_write_at(dirfd, name, gz, gzlen, otp_cfg.file_mode);
     otp_free(raw);
     otp_free(gz);
+    if (rc == 0) {
+        otp_retain_written(p->kind);
+        if (intervals > 1)
+            OTP_INFO("wrote %s/%s (%zu samples, %d intervals that could not be written before)",
+                     otp_cfg.output_dir, name, out->nsamples, intervals - 1);
+        else
+            OTP_INFO("wrote %s/%s (%zu samples)", otp_cfg.output_dir, name, out->nsamples);
+        return;
+    }
+    otp_log_once(&file_warned, OTP_LOG_WARN, "cannot write profiles to %s: %s; the app runs on "
+                 "(unwritten profiles are kept in memory and retried)", otp_cfg.output_dir, why(rc));
+    if (final) {
+        if (intervals > 1)
+            OTP_WARN("the final %s profile could not be written to %s either: %d intervals lost",
+                     p->kind == OTP_PROFILE_CPU ? "CPU" : "heap", otp_cfg.output_dir, intervals);
+        return;
+    }
+    uint64_t lost = otp_retain_failed(p, otp_cfg.max_queue_bytes);
+    if (lost)
+        otp_log_once(&retain_warned, OTP_LOG_WARN, "unwritten profiles exceed "
+                     "export.max_queue_bytes (%lld); dropped the oldest (%llu samples)",
+                     (long long)otp_cfg.max_queue_bytes, (unsigned long long)lost);
+}
+
+/* export.max_dir_mb, after each batch of files. */
+static void limit_dir(int dirfd, uint32_t seq)
+{
+    otp_dirlimit_result_t r;
+    if (otp_cfg.max_dir_bytes <= 0 ||
+        otp_dirlimit_enforce(dirfd, stem, otp_cfg.max_dir_bytes, getpid(), seq, &r) != 0 ||
+        r.deleted == 0)
+        return;
+    char mb[32];
+    snprintf(mb, sizeof mb, "%.3f", (double)otp_cfg.max_dir_bytes / 1048576.0);
+    otp_log_once(&limit_warned, OTP_LOG_WARN, "%s holds more than export.max_dir_mb (%s MB) of "
+                 "%s profiles: deleting the oldest of them to stay under it (said once)",
+                 otp_cfg.output_dir, mb, stem);
+    OTP_DEBUG("export.max_dir_mb: deleted %llu files (%llu bytes) of %llu", (unsigned long long)r.deleted,
+              (unsigned long long)r.deleted_bytes, (unsigned long long)r.files);
 }
 
 typedef struct seq_scan {
@@ -113,7 +188,7 @@ uint32_t otp_export_next_seq(void)
     seq_scan_t sc = {.next = 0};
     if (!file_sink_on)
         return 0;
-    int plen = snprintf(sc.prefix, sizeof sc.prefix, "%s.%d.", otp_cfg.service_name, (int)getpid());
+    int plen = snprintf(sc.prefix, sizeof sc.prefix, "%s.%d.", stem, (int)getpid());
     if (plen <= 0 || (size_t)plen >= sizeof sc.prefix)
         return 0;
     sc.plen = (size_t)plen;
@@ -121,15 +196,38 @@ uint32_t otp_export_next_seq(void)
     return sc.next;
 }
 
-void otp_export_batch(const otp_batch_t *b)
+bool otp_export_pending(void)
 {
-    if (file_sink_on) {
+    return file_sink_on &&
+           (otp_retain_pending(OTP_PROFILE_CPU) > 0 || otp_retain_pending(OTP_PROFILE_HEAP) > 0);
+}
+
+void otp_export_batch(const otp_batch_t *bin)
+{
+    /* An empty profile only carries kept intervals to the file sink. */
+    otp_batch_t bb = *bin;
+    const otp_batch_t *b = &bb;
+    if (bb.cpu && bb.cpu->nsamples == 0 && !otp_retain_pending(OTP_PROFILE_CPU))
+        bb.cpu = NULL;
+    if (bb.heap && bb.heap->nsamples == 0 && !otp_retain_pending(OTP_PROFILE_HEAP))
+        bb.heap = NULL;
+    if (file_sink_on && (b->cpu || b->heap)) {
+        int dirfd = otp_file_open_dir(otp_cfg.output_dir, otp_file_dir_mode(otp_cfg.file_mode));
+        int open_rc = dirfd < 0 ? dirfd : 0;
         if (b->cpu)
-            write_pprof_file(b->cpu, b->sym, b->seq);
+            write_pprof_file(dirfd, open_rc, b->cpu, b->sym, b->seq, b->final);
         if (b->heap)
-            write_pprof_file(b->heap, b->sym, b->seq);
+            write_pprof_file(dirfd, open_rc, b->heap, b->sym, b->seq, b->final);
+        if (dirfd >= 0) {
+            limit_dir(dirfd, b->seq);
+            close(dirfd);
+        }
     }
-    if (otlp_on && otp_http_enabled())
+    if (bb.cpu && bb.cpu->nsamples == 0)
+        bb.cpu = NULL;
+    if (bb.heap && bb.heap->nsamples == 0)
+        bb.heap = NULL;
+    if (otlp_on && otp_http_enabled() && (b->cpu || b->heap))
         send_otlp(b);
 }
 
@@ -152,6 +250,7 @@ void otp_export_shutdown(int64_t deadline_ns)
 void otp_export_atfork_child(void)
 {
     /* No allocation here: the child's allocator is not ready yet. */
+    otp_retain_atfork_child();
     if (otlp_on)
         otp_http_atfork_child();
 }

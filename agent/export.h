@@ -6,6 +6,7 @@
 #define OTP_EXPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "profile.h"
@@ -19,10 +20,24 @@ typedef struct otp_batch {
     bool final;                /* last batch before exit */
 } otp_batch_t;
 
+/* Longest service name part of a file name. */
+#define OTP_STEM_MAX 160
+
+/* The service name as file names use it: characters other than letters,
+ * digits and -_.+@ (a '/' above all) become '_', as does a leading '.';
+ * cut to OTP_STEM_MAX; never empty. */
+void otp_export_file_stem(const char *service, char *out, size_t cap);
+
 /* Sets up the sinks from the config (no network, no heavy loading). */
 void otp_export_init(void);
-/* Writes/enqueues one batch. */
+/* Writes/enqueues one batch. b->cpu and b->heap may have no samples when
+ * only kept intervals are to be written (otp_export_pending). */
 void otp_export_batch(const otp_batch_t *b);
+/* Intervals whose file could not be written wait in memory: the flusher
+ * must hand over a batch (with empty profiles if need be)
+ * even when the interval has no samples of its own, so they are retried
+ * and, at exit, not lost. */
+bool otp_export_pending(void);
 /* Non-blocking progress of pending network work; called every flusher tick. */
 void otp_export_tick(void);
 /* Finishes pending work by deadline (CLOCK_MONOTONIC ns), then stops. */

@@ -137,10 +137,12 @@ static void export_interval(bool final)
     cpu_dropped_seen = dropped;
     bool have_cpu = cpu_agg && otp_agg_count(cpu_agg) > 0 && otp_agg_to_profile(cpu_agg, &cpu) == 0;
 
+    /* Intervals kept after a failed write go out even if this one is empty. */
+    bool retry = otp_export_pending();
     const otp_profile_t *heap = otp_heap_collect(interval_start_ns, end, final);
-    if (heap && heap->nsamples == 0)
+    if (heap && heap->nsamples == 0 && !retry)
         heap = NULL;
-    if (have_cpu || heap) {
+    if (have_cpu || heap || retry) {
         if (!sym)
             sym = otp_sym_new();
         if (sym) {
@@ -153,7 +155,7 @@ static void export_interval(bool final)
             otp_sym_refresh(sym);
             if (heap)
                 otp_heap_annotate(sym, final);
-            otp_batch_t b = {have_cpu ? &cpu : NULL, heap, sym, seq, final};
+            otp_batch_t b = {have_cpu || retry ? &cpu : NULL, heap, sym, seq, final};
             otp_export_batch(&b);
             if (final)
                 otp_summary_symbolize(sym);

@@ -8,8 +8,16 @@
 #define OTP_LOG_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 enum { OTP_LOG_ERROR = 0, OTP_LOG_WARN = 1, OTP_LOG_INFO = 2, OTP_LOG_DEBUG = 3 };
+
+/* Records which file fd 2 is (or that it is closed): from then on lines
+ * are written only while fd 2 is still that file. Called first thing at
+ * start-up (otp_config_load), before any line. */
+void otp_log_init(void);
+/* fd 2 is still the stderr recorded by otp_log_init (async-signal-safe). */
+bool otp_log_stderr_ok(void);
 
 /* Current threshold; messages above it are dropped. Set from config. */
 void otp_log_set_level(int level);

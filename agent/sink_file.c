@@ -3,32 +3,100 @@
  * file in the target directory (same filesystem, so rename is atomic)
  * and is renamed into place, so a reader polling the directory never sees
  * a partial profile. No stdio, no malloc. Flusher thread only.
+ *
+ * The output directory may be shared with other users (a /tmp path): the
+ * temp file gets an unpredictable name and is created exclusively
+ * (O_EXCL never follows a symlink), the rename replaces whatever entry
+ * holds the final name without following it, and every step works on the
+ * directory's descriptor, so nothing planted in the directory can make
+ * the agent write anywhere else.
  */
 #include "sink_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sys.h"
 
+int otp_file_dir_mode(int file_mode)
+{
+    int m = 0700;
+    if (file_mode & 040)
+        m |= 050;
+    if (file_mode & 004)
+        m |= 005;
+    return m;
+}
+
+int otp_file_open_dir(const char *dir, int dir_mode)
+{
+    if (!dir || !*dir)
+        return -EINVAL;
+    int rc = otp_mkdirs(dir, dir_mode);
+    if (rc < 0)
+        return rc;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0)
+        return fd;
+    if (errno != ELOOP && errno != ENOTDIR)
+        return -errno;
+    /* The directory is a symlink: followed only if ours or root's (the
+     * rule the kernel's protected_symlinks applies in sticky directories),
+     * never one another user planted where we would have created it. */
+    struct stat st;
+    if (lstat(dir, &st) != 0)
+        return -errno;
+    if (!S_ISLNK(st.st_mode))
+        return -ENOTDIR;
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return -ELOOP;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+
+int otp_file_write_at(int dirfd, const char *name, const void *data, size_t len, int file_mode)
+{
+    char tmp[320];
+    if (dirfd < 0 || !name || !*name)
+        return -EINVAL;
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 8; attempt++) {
+        int n = snprintf(tmp, sizeof tmp, ".%s.tmp.%016llx", name,
+                         (unsigned long long)otp_random64());
+        if (n < 0 || (size_t)n >= sizeof tmp)
+            return -ENAMETOOLONG;
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            return -errno;
+    }
+    if (fd < 0)
+        return -EEXIST;
+    int rc = 0;
+    /* The mode asked for, whatever the umask; 0600 needs no change. */
+    if ((file_mode & 0777) != 0600 && fchmod(fd, (mode_t)(file_mode & 0666)) != 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = otp_write_all(fd, data, len);
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && renameat(dirfd, tmp, dirfd, name) != 0)
+        rc = -errno;
+    if (rc != 0)
+        unlinkat(dirfd, tmp, 0);
+    return rc;
+}
+
 int otp_file_write_atomic(const char *dir, const char *name, const void *data, size_t len)
 {
-    char tmp[4096], dst[4096];
-    if (!dir || !*dir || !name || !*name) return -EINVAL;
-    int rc = otp_mkdirs(dir, 0755);
-    if (rc < 0) return rc;
-    /* The pid in the temp name keeps a forked child from clobbering its
-     * parent's half-written file. */
-    int nt = snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%d", dir, name, (int)getpid());
-    int nd = snprintf(dst, sizeof(dst), "%s/%s", dir, name);
-    if (nt < 0 || nd < 0 || (size_t)nt >= sizeof(tmp) || (size_t)nd >= sizeof(dst)) return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return -errno;
-    rc = otp_write_all(fd, data, len);
-    if (close(fd) != 0 && rc == 0) rc = -errno;
-    if (rc == 0 && rename(tmp, dst) != 0) rc = -errno;
-    if (rc != 0) unlink(tmp);
+    if (!dir || !*dir || !name || !*name)
+        return -EINVAL;
+    int dfd = otp_file_open_dir(dir, 0700);
+    if (dfd < 0)
+        return dfd;
+    int rc = otp_file_write_at(dfd, name, data, len, 0600);
+    close(dfd);
     return rc;
 }

@@ -100,11 +100,8 @@ const char *otp_exe_name(void)
 /* Called again after fork/exec would be wrong only for exec, and exec
  * gives a fresh image, so the cache never goes stale. */
 
-int otp_dir_foreach(const char *path, void (*fn)(void *ctx, const char *name), void *ctx)
+static int dir_walk(int fd, void (*fn)(void *ctx, const char *name), void *ctx)
 {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
     char buf[4096];
     long n;
     while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
@@ -114,8 +111,59 @@ int otp_dir_foreach(const char *path, void (*fn)(void *ctx, const char *name), v
             fn(ctx, d->d_name);
         }
     }
+    int rc = n < 0 ? -errno : 0;
     close(fd);
-    return n < 0 ? -errno : 0;
+    return rc;
+}
+
+int otp_dir_foreach(const char *path, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    return dir_walk(fd, fn, ctx);
+}
+
+int otp_dir_foreach_at(int dirfd, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    /* A fresh descriptor: the caller's keeps its own offset. */
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    return dir_walk(fd, fn, ctx);
+}
+
+uint64_t otp_random64(void)
+{
+    uint64_t v;
+    if (syscall(SYS_getrandom, &v, sizeof v, 1 /* GRND_NONBLOCK */) == (long)sizeof v)
+        return v;
+    /* No entropy (early boot, or a seccomp filter): unpredictable enough
+     * for a temp name, which O_EXCL protects anyway. */
+    static _Atomic uint64_t counter;
+    v = (uint64_t)otp_real_ns() ^ ((uint64_t)otp_gettid() << 32) ^
+        (atomic_fetch_add(&counter, 1) * 0x9E3779B97F4A7C15ULL);
+    v ^= v >> 33;
+    v *= 0xff51afd7ed558ccdULL;
+    v ^= v >> 33;
+    return v;
+}
+
+/* mkdir, then the exact mode (the umask only narrows it, and group bits
+ * were asked for), set through a descriptor that cannot be a symlink
+ * swapped in meanwhile. */
+static int make_dir(const char *path, int mode)
+{
+    if (mkdir(path, (mode_t)mode) != 0)
+        return errno == EEXIST ? 0 : -errno;
+    if ((mode & 077) != 0) {
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+            fchmod(fd, (mode_t)mode);
+            close(fd);
+        }
+    }
+    return 0;
 }
 
 int otp_mkdirs(const char *path, int mode)
@@ -125,16 +173,17 @@ int otp_mkdirs(const char *path, int mode)
     if (n == 0 || n >= sizeof buf)
         return -ENAMETOOLONG;
     memcpy(buf, path, n + 1);
+    int rc;
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST)
-            return -errno;
+        if ((rc = make_dir(buf, mode)) != 0)
+            return rc;
         *p = '/';
     }
-    if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST)
-        return -errno;
+    if ((rc = make_dir(buf, mode)) != 0)
+        return rc;
     struct stat st;
     if (stat(buf, &st) != 0)
         return -errno;

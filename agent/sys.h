@@ -30,7 +30,13 @@ const char *otp_exe_name(void);
  * getdents64 rather than opendir: nothing on the app's heap. 0 or -errno. */
 int otp_dir_foreach(const char *path, void (*fn)(void *ctx, const char *name), void *ctx);
 
-/* mkdir -p; 0 or -errno. */
+/* The same over an open directory (the descriptor stays the caller's). */
+int otp_dir_foreach_at(int dirfd, void (*fn)(void *ctx, const char *name), void *ctx);
+
+/* 64 random bits (getrandom; a time/tid mix if that fails). */
+uint64_t otp_random64(void);
+
+/* mkdir -p, every directory it creates with mode; 0 or -errno. */
 int otp_mkdirs(const char *path, int mode);
 
 #endif

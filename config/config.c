@@ -1,10 +1,17 @@
 /*
  * Settings: one static table (otp_cfg_keys) lists every key with its
  * section, type, default, range, place in otp_config_t and a one-line doc.
- * Layers, lowest first: table defaults < one INI file (OTPROF_CONFIG, else
- * otprof.ini beside the executable) < OTPROF_<SECTION>_<KEY> variables;
- * the standard OTEL_* variables then fill what is still unset. An empty
- * value anywhere means "not set", as in the OpenTelemetry spec.
+ * Layers, lowest first: table defaults < the system file (/etc/otprof.ini)
+ * < one INI file (OTPROF_CONFIG, else otprof.ini beside the executable) <
+ * OTPROF_<SECTION>_<KEY> variables; the standard OTEL_* variables then
+ * fill what is still unset. An empty value anywhere means "not set", as in
+ * the OpenTelemetry spec.
+ *
+ * Secure execution (AT_SECURE: setuid, setgid, file capabilities): the
+ * environment and the file beside the executable belong to whoever
+ * started the program, not to its owner, so only the system file is read,
+ * only if root owns it and no one else may write it, and the agent stays
+ * off unless that file itself says agent.enabled = true.
  *
  * Runs once in the constructor, before the agent's allocator exists, so
  * nothing here may malloc: the file is read with open/read into a static
@@ -25,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,7 +52,8 @@ otp_config_t otp_cfg;
 #define OTP_CFG_SHOW 60
 #define OTP_CFG_DEFAULT_OUTPUT_DIR "./otprof-out"
 
-enum { OTP_CT_BOOL, OTP_CT_INT, OTP_CT_STR, OTP_CT_ENUM };
+enum { OTP_CT_BOOL, OTP_CT_INT, OTP_CT_STR, OTP_CT_ENUM, OTP_CT_MB, OTP_CT_MODE };
+#define OTP_MIB 1048576
 
 typedef struct otp_cfg_name {
     const char *name;
@@ -71,6 +80,13 @@ typedef struct otp_cfg_key {
     { sec, key, OTP_CT_STR, OTP_F(field), 0, 0, 0, "", NULL, doc }
 #define OTP_ENUM(sec, key, field, def, names, doc) \
     { sec, key, OTP_CT_ENUM, OTP_F(field), def, 0, 0, NULL, names, doc }
+/* Megabytes in the file (up to 3 decimals), bytes in the field. */
+#define OTP_MB(sec, key, field, def_mb, max_mb, doc) \
+    { sec, key, OTP_CT_MB, OTP_F(field), (int64_t)(def_mb) * OTP_MIB, 0, \
+      (int64_t)(max_mb) * OTP_MIB, NULL, NULL, doc }
+/* An octal file mode: read/write bits only, owner's always on. */
+#define OTP_MODE(sec, key, field, def, doc) \
+    { sec, key, OTP_CT_MODE, OTP_F(field), def, 0600, 0666, NULL, NULL, doc }
 
 static const otp_cfg_name_t otp_cfg_levels[] = {
     { "error", OTP_LOG_ERROR }, { "warn", OTP_LOG_WARN },
@@ -126,6 +142,10 @@ static const otp_cfg_key_t otp_cfg_keys[] = {
             "time the final export may take at exit (0..60000)"),
     OTP_BOOL("export", "original_pprof", original_pprof, 0,
              "also attach the raw pprof bytes to each OTLP profile"),
+    OTP_MB("export", "max_dir_mb", max_dir_bytes, 512, 1048576,
+           "MB of this service's profile files kept in output_dir, oldest deleted first; 0: no limit"),
+    OTP_MODE("export", "file_mode", file_mode, 0600,
+             "mode of the profile files (0600..0666); directories get x where r is set"),
 };
 
 /* Fields that only come from the standard environment, copied raw. */
@@ -136,8 +156,8 @@ static const otp_cfg_key_t otp_cfg_passthrough[] = {
 
 #define OTP_CFG_NKEYS OTP_ARRAY_LEN(otp_cfg_keys)
 
-enum { OTP_SRC_DEFAULT, OTP_SRC_FILE, OTP_SRC_ENV };
-static const char *const otp_cfg_src_names[] = { "default", "file", "environment" };
+enum { OTP_SRC_DEFAULT, OTP_SRC_SYSTEM, OTP_SRC_FILE, OTP_SRC_ENV };
+static const char *const otp_cfg_src_names[] = { "default", "system file", "file", "environment" };
 
 /* One load pass. The load runs two passes over the same inputs: a quiet
  * one to learn log_level, then the reporting one, so that its messages
@@ -145,11 +165,13 @@ static const char *const otp_cfg_src_names[] = { "default", "file", "environment
 typedef struct otp_cfg_pass {
     otp_config_t *cfg;
     bool quiet;
+    bool secure;
     int problems;
     unsigned char src[OTP_CFG_NKEYS];
 
     /* INI parse state */
     const char *path;
+    unsigned char file_src; /* OTP_SRC_SYSTEM or OTP_SRC_FILE */
     const char *pos, *end; /* unread part of the file buffer */
     int lineno;
     bool have_line;        /* a line was handed to inih ... */
@@ -274,6 +296,41 @@ static const char *otp_cfg_redact(const char *s, char *out, size_t cap)
     return out;
 }
 
+/* A URL's userinfo (scheme://user:secret@host) is a credential too: it
+ * becomes <redacted>. The rest is kept, to tell endpoints apart. */
+static bool otp_cfg_is_url(const otp_cfg_key_t *k)
+{
+    return k->section && strcmp(k->section, "export") == 0 && strcmp(k->key, "endpoint") == 0;
+}
+
+static const char *otp_cfg_redact_url(const char *s, char *out, size_t cap)
+{
+    const char *sep = strstr(s, "://");
+    const char *auth = sep ? sep + 3 : s;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *q = auth; q < auth + alen; q++)
+        if (*q == '@')
+            at = q;
+    if (!at)
+        snprintf(out, cap, "%s", s);
+    else
+        snprintf(out, cap, "%.*s<redacted>%s", (int)(auth - s), s, at);
+    return out;
+}
+
+/* MB with up to three decimals, from bytes: 536870912 -> "512". */
+static const char *otp_cfg_show_mb(int64_t bytes, char *out, size_t cap)
+{
+    int64_t milli = (bytes * 1000 + OTP_MIB / 2) / OTP_MIB;
+    int n = snprintf(out, cap, "%lld.%03lld", (long long)(milli / 1000), (long long)(milli % 1000));
+    while (n > 0 && (size_t)n < cap && out[n - 1] == '0')
+        out[--n] = '\0';
+    if (n > 0 && (size_t)n < cap && out[n - 1] == '.')
+        out[--n] = '\0';
+    return out;
+}
+
 static const char *otp_cfg_current(const otp_config_t *cfg, const otp_cfg_key_t *k,
                                    char *out, size_t cap)
 {
@@ -284,6 +341,11 @@ static const char *otp_cfg_current(const otp_config_t *cfg, const otp_cfg_key_t 
     case OTP_CT_INT:
         snprintf(out, cap, "%lld", (long long)otp_cfg_get_int(cfg, k));
         return out;
+    case OTP_CT_MB:
+        return otp_cfg_show_mb(otp_cfg_get_int(cfg, k), out, cap);
+    case OTP_CT_MODE:
+        snprintf(out, cap, "%04llo", (unsigned long long)otp_cfg_get_int(cfg, k));
+        return out;
     case OTP_CT_ENUM:
         v = otp_cfg_get_int(cfg, k);
         for (const otp_cfg_name_t *n = k->names; n->name; n++)
@@ -291,10 +353,12 @@ static const char *otp_cfg_current(const otp_config_t *cfg, const otp_cfg_key_t 
                 return n->name;
         return "?";
     default: {
-        char shown[OTP_CFG_SHOW + 4];
+        char shown[OTP_CFG_SHOW + 4], url[OTP_CFG_STR + 16];
         const char *s = (const char *)cfg + k->off;
         if (otp_cfg_is_secret(k))
             s = otp_cfg_redact(s, shown, sizeof shown);
+        else if (otp_cfg_is_url(k))
+            s = otp_cfg_show(otp_cfg_redact_url(s, url, sizeof url), SIZE_MAX, shown, sizeof shown);
         else
             s = otp_cfg_show(s, k->size, shown, sizeof shown);
         snprintf(out, cap, "\"%s\"", s);
@@ -325,6 +389,54 @@ static int otp_cfg_parse_int(const char *s, int64_t *out)
     if (big || v > (uint64_t)INT64_MAX)
         return -2;
     *out = neg ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
+/* Megabytes, "512" or "0.05" (at most 3 decimals), to bytes. 0 ok, -1
+ * not such a number, -2 too big. */
+static int otp_cfg_parse_mb(const char *s, int64_t *bytes)
+{
+    int64_t milli = 0;
+    int digits = 0, decimals = -1;
+    for (; *s; s++) {
+        if (*s == '.' && decimals < 0) {
+            decimals = 0;
+            continue;
+        }
+        if (*s < '0' || *s > '9' || decimals >= 3)
+            return -1;
+        if (milli > INT64_MAX / 10 / OTP_MIB)
+            return -2;
+        milli = milli * 10 + (*s - '0');
+        digits++;
+        if (decimals >= 0)
+            decimals++;
+    }
+    if (!digits)
+        return -1;
+    for (int d = decimals < 0 ? 0 : decimals; d < 3; d++) {
+        if (milli > INT64_MAX / 10 / OTP_MIB)
+            return -2;
+        milli *= 10;
+    }
+    *bytes = milli * OTP_MIB / 1000;
+    return 0;
+}
+
+/* Octal digits only. 0 ok, -1 not octal, -2 too big. */
+static int otp_cfg_parse_octal(const char *s, int64_t *out)
+{
+    int64_t v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '7')
+            return -1;
+        if (v > 07777)
+            return -2;
+        v = v * 8 + (*s - '0');
+    }
+    *out = v;
     return 0;
 }
 
@@ -368,10 +480,14 @@ static bool otp_cfg_apply(otp_cfg_pass_t *p, const otp_cfg_key_t *k, const char 
     }
     if (!*value)
         return false;
-    if (otp_cfg_is_secret(k))
+    if (otp_cfg_is_secret(k)) {
         otp_cfg_redact(value, shown, sizeof shown);
-    else
+    } else if (otp_cfg_is_url(k)) {
+        static char url[OTP_CFG_LONG_VALUE + 16];
+        otp_cfg_show(otp_cfg_redact_url(value, url, sizeof url), SIZE_MAX, shown, sizeof shown);
+    } else {
         otp_cfg_show(value, SIZE_MAX, shown, sizeof shown);
+    }
 
     switch (k->type) {
     case OTP_CT_BOOL: {
@@ -392,6 +508,33 @@ static bool otp_cfg_apply(otp_cfg_pass_t *p, const otp_cfg_key_t *k, const char 
             otp_cfg_report(p, OTP_LOG_ERROR, "%s\"%s\" is %s (%lld..%lld); using %s", subject,
                            shown, rc == -1 ? "not a number" : "out of range",
                            (long long)k->min, (long long)k->max,
+                           otp_cfg_current(cfg, k, cur, sizeof cur));
+            return false;
+        }
+        otp_cfg_set_int(cfg, k, v);
+        return true;
+    }
+    case OTP_CT_MB: {
+        int64_t v = 0;
+        int rc = otp_cfg_parse_mb(value, &v);
+        if (rc != 0 || v > k->max) {
+            char hi[32];
+            otp_cfg_report(p, OTP_LOG_ERROR, "%s\"%s\" is %s (0..%s MB, up to 3 decimals); using %s",
+                           subject, shown, rc == -1 ? "not a number" : "out of range",
+                           otp_cfg_show_mb(k->max, hi, sizeof hi),
+                           otp_cfg_current(cfg, k, cur, sizeof cur));
+            return false;
+        }
+        otp_cfg_set_int(cfg, k, v);
+        return true;
+    }
+    case OTP_CT_MODE: {
+        int64_t v = 0;
+        if (otp_cfg_parse_octal(value, &v) != 0 || (v & ~(int64_t)k->max) != 0 ||
+            (v & k->min) != k->min) {
+            otp_cfg_report(p, OTP_LOG_ERROR, "%s\"%s\" is not an octal mode from %04llo to %04llo "
+                           "(owner rw, no x or special bits); using %s", subject, shown,
+                           (unsigned long long)k->min, (unsigned long long)k->max,
                            otp_cfg_current(cfg, k, cur, sizeof cur));
             return false;
         }
@@ -619,13 +762,15 @@ static int otp_cfg_on_ini(void *user, const char *section, const char *name, con
     }
     snprintf(subject, sizeof subject, "%s:%d: %s.%s: ", p->path, p->lineno, k->section, k->key);
     if (otp_cfg_apply(p, k, subject, value, false))
-        p->src[k - otp_cfg_keys] = OTP_SRC_FILE;
+        p->src[k - otp_cfg_keys] = p->file_src;
     return 1;
 }
 
-static void otp_cfg_parse_file(otp_cfg_pass_t *p, const char *path, const char *buf, size_t len)
+static void otp_cfg_parse_file(otp_cfg_pass_t *p, const char *path, const char *buf, size_t len,
+                               unsigned char src)
 {
     p->path = path;
+    p->file_src = src;
     p->pos = buf;
     p->end = buf + len;
     p->lineno = 0;
@@ -639,17 +784,24 @@ static void otp_cfg_parse_file(otp_cfg_pass_t *p, const char *path, const char *
         otp_cfg_report(p, OTP_LOG_ERROR, "%s:%d: syntax error; line ignored", path, rc);
 }
 
+/* Error code of a system file that root does not own or others may
+ * write (secure execution only). */
+#define OTP_CFG_EUNSAFE (-1)
+
 typedef struct otp_cfg_file {
     const char *path; /* NULL: no file */
     bool by_env;     /* named by OTPROF_CONFIG */
-    int err;          /* 0 ok, else errno or EFBIG */
+    bool system;     /* the system file */
+    int err;          /* 0 ok, else errno, EFBIG or OTP_CFG_EUNSAFE */
     size_t len;
+    char *buf;       /* len bytes, NUL-terminated */
 } otp_cfg_file_t;
 
 /* open/read, not fopen: stdio would malloc on the app's heap. O_NONBLOCK
  * so a FIFO or terminal named by mistake cannot hang the app. */
-static int otp_cfg_read(const char *path, char *buf, size_t cap, size_t *len)
+static int otp_cfg_read(const char *path, char *buf, size_t cap, size_t *len, bool root_only)
 {
+    *len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno;
@@ -657,6 +809,10 @@ static int otp_cfg_read(const char *path, char *buf, size_t cap, size_t *len)
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         close(fd);
         return EISDIR;
+    }
+    if (root_only && (fstat(fd, &st) != 0 || st.st_uid != 0 || (st.st_mode & 022) != 0)) {
+        close(fd);
+        return OTP_CFG_EUNSAFE;
     }
     size_t got = 0;
     int err = 0;
@@ -712,7 +868,7 @@ static void otp_cfg_apply_env(otp_cfg_pass_t *p)
         }
         memcpy(name, *e, n);
         name[n] = '\0';
-        if (strcmp(name, "OTPROF_CONFIG") == 0)
+        if (strcmp(name, "OTPROF_CONFIG") == 0 || strcmp(name, "OTPROF_SYSTEM_CONFIG") == 0)
             continue;
         bool known = false;
         for (size_t i = 0; i < OTP_CFG_NKEYS && !known; i++) {
@@ -769,11 +925,9 @@ static bool otp_cfg_attr_service_name(const char *attrs, char *out, size_t cap)
     return false;
 }
 
-/* OTEL_* values for whatever otprof's own keys left unset, then the
- * derived fields. */
+/* OTEL_* values for whatever otprof's own keys left unset. */
 static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
 {
-    otp_config_t *cfg = p->cfg;
     const char *v;
 
     for (size_t i = 0; i < OTP_ARRAY_LEN(otp_cfg_passthrough); i++) {
@@ -804,7 +958,12 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
         snprintf(subject, sizeof subject, "%s: ", fallbacks[i].var);
         otp_cfg_apply(p, k, subject, v, true);
     }
+}
 
+/* What follows from the rest when it is unset. */
+static void otp_cfg_derive(otp_cfg_pass_t *p)
+{
+    otp_config_t *cfg = p->cfg;
     if (!cfg->service_name[0] &&
         !otp_cfg_attr_service_name(cfg->resource_attributes, cfg->service_name,
                                    sizeof cfg->service_name)) {
@@ -839,29 +998,46 @@ void otp_config_defaults(otp_config_t *cfg)
     snprintf(cfg->output_dir, sizeof cfg->output_dir, "%s", OTP_CFG_DEFAULT_OUTPUT_DIR);
 }
 
-static int otp_cfg_pass(otp_config_t *cfg, const otp_cfg_file_t *f, const char *buf, bool quiet)
+static int otp_cfg_pass(otp_config_t *cfg, const otp_cfg_file_t *files, size_t nfiles, bool secure,
+                        bool quiet)
 {
     static otp_cfg_pass_t p; /* ~1 KiB; static keeps the constructor's stack small */
     memset(&p, 0, sizeof p);
     p.cfg = cfg;
     p.quiet = quiet;
+    p.secure = secure;
     otp_cfg_table_defaults(cfg);
 
-    if (f->path && f->err) {
+    for (size_t i = 0; i < nfiles; i++) {
+        const otp_cfg_file_t *f = &files[i];
         static char shown[PATH_MAX + 4];
-        const char *why = f->err == EFBIG ? "larger than 64 KiB" : strerrordesc_np(f->err);
-        if (f->by_env)
+        const char *why = f->err == EFBIG ? "larger than 64 KiB"
+                          : f->err == OTP_CFG_EUNSAFE
+                              ? "not owned by root, or writable by group or others"
+                              : f->err ? strerrordesc_np(f->err) : NULL;
+        if (!f->path)
+            continue;
+        if (f->err && f->by_env)
             otp_cfg_report(&p, OTP_LOG_ERROR, "OTPROF_CONFIG: cannot read \"%s\": %s; "
                            "file ignored", otp_cfg_show(f->path, SIZE_MAX, shown, sizeof shown),
                            why ? why : "error");
+        else if (f->err)
+            otp_cfg_report(&p, OTP_LOG_ERROR, "%s: cannot read: %s; file ignored",
+                           otp_cfg_show(f->path, SIZE_MAX, shown, sizeof shown), why ? why : "error");
         else
-            otp_cfg_report(&p, OTP_LOG_ERROR, "%s: cannot read: %s; file ignored", f->path,
-                           why ? why : "error");
-    } else if (f->path) {
-        otp_cfg_parse_file(&p, f->path, buf, f->len);
+            otp_cfg_parse_file(&p, f->path, f->buf, f->len,
+                               f->system ? OTP_SRC_SYSTEM : OTP_SRC_FILE);
     }
-    otp_cfg_apply_env(&p);
-    otp_cfg_apply_otel(&p);
+    if (!secure) {
+        otp_cfg_apply_env(&p);
+        otp_cfg_apply_otel(&p);
+    } else {
+        /* Only the system file's own "enabled = true" turns the agent on. */
+        const otp_cfg_key_t *k = otp_cfg_find("agent", "enabled");
+        if (k && p.src[k - otp_cfg_keys] != OTP_SRC_SYSTEM)
+            cfg->agent_enabled = false;
+    }
+    otp_cfg_derive(&p);
 
     if (!quiet && otp_log_get_level() >= OTP_LOG_DEBUG) {
         char cur[OTP_CFG_SHOW + 16];
@@ -876,32 +1052,52 @@ static int otp_cfg_pass(otp_config_t *cfg, const otp_cfg_file_t *f, const char *
 
 int otp_config_load(otp_config_t *cfg)
 {
-    static char buf[OTP_CFG_FILE_MAX + 1];
-    static char exe_ini[PATH_MAX];
-    otp_cfg_file_t f = { 0 };
+    bool secure = getauxval(AT_SECURE) != 0;
+    const char *sys = secure ? NULL : getenv("OTPROF_SYSTEM_CONFIG");
+    return otp_config_load_as(cfg, secure, sys && *sys ? sys : OTP_SYSTEM_CONFIG);
+}
 
-    const char *named = getenv("OTPROF_CONFIG");
-    if (named && *named) {
-        f.path = named;
-        f.by_env = true;
+int otp_config_load_as(otp_config_t *cfg, bool secure, const char *system_path)
+{
+    static char bufs[2][OTP_CFG_FILE_MAX + 1];
+    static char exe_ini[PATH_MAX];
+    otp_cfg_file_t files[2] = { { .path = system_path, .system = true, .buf = bufs[0] },
+                                { .buf = bufs[1] } };
+    otp_cfg_file_t *sysf = &files[0], *f = &files[1];
+
+    /* The first thing the agent does in a process: fix which stderr its
+     * diagnostics may go to before anything can be said. */
+    otp_log_init();
+    sysf->err = otp_cfg_read(sysf->path, sysf->buf, OTP_CFG_FILE_MAX, &sysf->len, secure);
+    sysf->buf[sysf->len] = '\0';
+    /* No system file is the normal case. */
+    if (sysf->err == ENOENT || sysf->err == ENOTDIR)
+        sysf->path = NULL;
+
+    const char *named = secure ? NULL : getenv("OTPROF_CONFIG");
+    if (secure) {
+        /* neither OTPROF_CONFIG nor the file beside the executable */
+    } else if (named && *named) {
+        f->path = named;
+        f->by_env = true;
     } else {
         const char *exe = otp_exe_path();
         const char *slash = exe ? strrchr(exe, '/') : NULL;
         if (slash) {
             int n = snprintf(exe_ini, sizeof exe_ini, "%.*s/otprof.ini", (int)(slash - exe), exe);
             if (n > 0 && (size_t)n < sizeof exe_ini)
-                f.path = exe_ini;
+                f->path = exe_ini;
         }
     }
-    if (f.path) {
-        f.err = otp_cfg_read(f.path, buf, OTP_CFG_FILE_MAX, &f.len);
-        buf[f.len] = '\0';
+    if (f->path) {
+        f->err = otp_cfg_read(f->path, f->buf, OTP_CFG_FILE_MAX, &f->len, false);
+        f->buf[f->len] = '\0';
         /* No file beside the executable is the normal case. */
-        if (!f.by_env && (f.err == ENOENT || f.err == ENOTDIR))
-            f.path = NULL;
+        if (!f->by_env && (f->err == ENOENT || f->err == ENOTDIR))
+            f->path = NULL;
     }
 
-    otp_cfg_pass(cfg, &f, buf, true);
+    otp_cfg_pass(cfg, files, 2, secure, true);
     otp_log_set_level(cfg->log_level);
-    return otp_cfg_pass(cfg, &f, buf, false);
+    return otp_cfg_pass(cfg, files, 2, secure, false);
 }

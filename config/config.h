@@ -1,8 +1,12 @@
 /*
- * Settings: defaults < otprof.ini (beside the executable, or the file named
- * by OTPROF_CONFIG) < OTPROF_<SECTION>_<KEY> environment variables. The
- * standard OTEL_* variables fill what otprof's own keys leave unset.
- * Loaded once in the constructor, read-only afterwards.
+ * Settings: defaults < the system file (/etc/otprof.ini) < otprof.ini
+ * (beside the executable, or the file named by OTPROF_CONFIG) <
+ * OTPROF_<SECTION>_<KEY> environment variables. The standard OTEL_*
+ * variables fill what otprof's own keys leave unset. Under secure
+ * execution (setuid, setgid, capabilities) only the system file counts,
+ * and only if root owns it, no one else may write it, and it says
+ * agent.enabled = true. Loaded once in the constructor, read-only
+ * afterwards.
  */
 #ifndef OTP_CONFIG_H
 #define OTP_CONFIG_H
@@ -42,6 +46,8 @@ typedef struct otp_config {
     int64_t max_queue_bytes;          /* max_queue_bytes = 8388608 (0..1073741824) */
     int shutdown_timeout_ms;          /* shutdown_timeout_ms = 2000 (0..60000) */
     bool original_pprof;              /* original_pprof = false */
+    int64_t max_dir_bytes;            /* max_dir_mb = 512 (0..1048576 MB, 3 decimals); 0 = no limit */
+    int file_mode;                    /* file_mode = 0600 (octal 0600..0666) */
 
     /* From the standard environment, passed through. */
     char resource_attributes[2048];   /* OTEL_RESOURCE_ATTRIBUTES, raw */
@@ -62,6 +68,14 @@ typedef struct otp_config {
  * and never fails: the result is always usable. Returns the number of
  * problems reported. No malloc (the file is read into a fixed buffer). */
 int otp_config_load(otp_config_t *cfg);
+
+/* The system file; OTPROF_SYSTEM_CONFIG names another one (tests), except
+ * under secure execution. */
+#define OTP_SYSTEM_CONFIG "/etc/otprof.ini"
+
+/* otp_config_load with secure execution and the system file's path given
+ * (otp_config_load: getauxval(AT_SECURE), and the path above). */
+int otp_config_load_as(otp_config_t *cfg, bool secure, const char *system_path);
 
 /* Defaults only (tests). */
 void otp_config_defaults(otp_config_t *cfg);

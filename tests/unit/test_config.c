@@ -76,6 +76,8 @@ static const struct {
     { "export", "max_queue_bytes", "OTPROF_EXPORT_MAX_QUEUE_BYTES", "0" },
     { "export", "shutdown_timeout_ms", "OTPROF_EXPORT_SHUTDOWN_TIMEOUT_MS", "60000" },
     { "export", "original_pprof", "OTPROF_EXPORT_ORIGINAL_PPROF", "on" },
+    { "export", "max_dir_mb", "OTPROF_EXPORT_MAX_DIR_MB", "0.05" },
+    { "export", "file_mode", "OTPROF_EXPORT_FILE_MODE", "0640" },
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -104,6 +106,8 @@ static void check_all_set(const otp_config_t *c)
     CHECK_EQ_INT(c->max_queue_bytes, 0);
     CHECK_EQ_INT(c->shutdown_timeout_ms, 60000);
     CHECK(c->original_pprof);
+    CHECK_EQ_INT(c->max_dir_bytes, 52428); /* 0.05 MiB */
+    CHECK_EQ_INT(c->file_mode, 0640);
 }
 
 static void clear_env(void)
@@ -147,8 +151,10 @@ static const char *config_file(const char *name, const char *text)
     return path;
 }
 
-/* otp_config_load with fd 2 captured into err[]. */
-static int load(otp_config_t *cfg)
+/* otp_config_load (secure < 0) or otp_config_load_as with fd 2 captured
+ * into err[]. The real /etc/otprof.ini never takes part unless a test
+ * names it. */
+static int load_as(otp_config_t *cfg, int secure, const char *system_path)
 {
     char tmpl[PATH_MAX + 16];
     snprintf(tmpl, sizeof tmpl, "%s/stderr.XXXXXX", dir);
@@ -159,8 +165,10 @@ static int load(otp_config_t *cfg)
     fflush(stderr);
     int saved = dup(2);
     dup2(fd, 2);
+    if (secure < 0 && !getenv("OTPROF_SYSTEM_CONFIG"))
+        setenv("OTPROF_SYSTEM_CONFIG", "/nonexistent/otprof.ini", 1);
     counting = 1;
-    int problems = otp_config_load(cfg);
+    int problems = secure < 0 ? otp_config_load(cfg) : otp_config_load_as(cfg, secure, system_path);
     counting = 0;
     dup2(saved, 2);
     close(saved);
@@ -168,6 +176,11 @@ static int load(otp_config_t *cfg)
     err[n > 0 ? n : 0] = '\0';
     close(fd);
     return problems;
+}
+
+static int load(otp_config_t *cfg)
+{
+    return load_as(cfg, -1, NULL);
 }
 
 static void test_defaults(void)
@@ -196,6 +209,8 @@ static void test_defaults(void)
     CHECK_EQ_INT(c.max_queue_bytes, 8388608);
     CHECK_EQ_INT(c.shutdown_timeout_ms, 2000);
     CHECK(!c.original_pprof);
+    CHECK_EQ_INT(c.max_dir_bytes, 512LL << 20);
+    CHECK_EQ_INT(c.file_mode, 0600);
     CHECK_EQ_STR(c.resource_attributes, "");
     CHECK_EQ_STR(c.traceparent, "");
 
@@ -652,6 +667,230 @@ static void test_otel(void)
     CHECK_EQ_STR(c.output_dir, "./otprof-out");
 }
 
+/* Size and mode keys: decimals in MB, octal modes within 0600..0666. */
+static void test_mb_and_mode(void)
+{
+    otp_config_t c;
+    clear_env();
+    setenv("OTPROF_CONFIG", "/dev/null", 1);
+    static const struct {
+        const char *v;
+        long long bytes;
+    } mbs[] = { { "0", 0 }, { "1", 1048576 }, { "0.5", 524288 }, { "1.25", 1310720 },
+                { "0.001", 1048 }, { " 2.000 ", 2097152 }, { "1048576", 1099511627776LL } };
+    for (size_t i = 0; i < sizeof mbs / sizeof mbs[0]; i++) {
+        setenv("OTPROF_EXPORT_MAX_DIR_MB", mbs[i].v, 1);
+        CHECK_EQ_INT(load(&c), 0);
+        CHECK_EQ_INT(c.max_dir_bytes, mbs[i].bytes);
+    }
+    static const char *const bad_mb[] = { "1.2345", "-1", "1e3", ".", "1..2", "12MB" };
+    for (size_t i = 0; i < sizeof bad_mb / sizeof bad_mb[0]; i++) {
+        setenv("OTPROF_EXPORT_MAX_DIR_MB", bad_mb[i], 1);
+        CHECK_EQ_INT(load(&c), 1);
+        CHECK_EQ_INT(c.max_dir_bytes, 512LL << 20);
+    }
+    setenv("OTPROF_EXPORT_MAX_DIR_MB", "1048577", 1);
+    CHECK_EQ_INT(load(&c), 1);
+    CHECK_EQ_STR(err, "otprof: OTPROF_EXPORT_MAX_DIR_MB: \"1048577\" is out of range "
+                      "(0..1048576 MB, up to 3 decimals); using 512\n");
+    setenv("OTPROF_EXPORT_MAX_DIR_MB", "0.1234", 1);
+    CHECK_EQ_INT(load(&c), 1);
+    CHECK_EQ_STR(err, "otprof: OTPROF_EXPORT_MAX_DIR_MB: \"0.1234\" is not a number "
+                      "(0..1048576 MB, up to 3 decimals); using 512\n");
+    unsetenv("OTPROF_EXPORT_MAX_DIR_MB");
+
+    static const struct {
+        const char *v;
+        int mode;
+    } modes[] = { { "0600", 0600 }, { "600", 0600 }, { "0640", 0640 }, { "0666", 0666 } };
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        setenv("OTPROF_EXPORT_FILE_MODE", modes[i].v, 1);
+        CHECK_EQ_INT(load(&c), 0);
+        CHECK_EQ_INT(c.file_mode, modes[i].mode);
+    }
+    static const char *const bad_modes[] = { "0700", "0644x", "0400", "0200", "4600", "0660 0",
+                                             "0607", "rw" };
+    for (size_t i = 0; i < sizeof bad_modes / sizeof bad_modes[0]; i++) {
+        setenv("OTPROF_EXPORT_FILE_MODE", bad_modes[i], 1);
+        CHECK_EQ_INT(load(&c), 1);
+        CHECK_EQ_INT(c.file_mode, 0600);
+    }
+    setenv("OTPROF_EXPORT_FILE_MODE", "0755", 1);
+    CHECK_EQ_INT(load(&c), 1);
+    CHECK_EQ_STR(err, "otprof: OTPROF_EXPORT_FILE_MODE: \"0755\" is not an octal mode from 0600 "
+                      "to 0666 (owner rw, no x or special bits); using 0600\n");
+
+    /* The debug dump shows both in the units they are written in. */
+    setenv("OTPROF_EXPORT_FILE_MODE", "0644", 1);
+    setenv("OTPROF_EXPORT_MAX_DIR_MB", "0.05", 1);
+    setenv("OTPROF_AGENT_LOG_LEVEL", "debug", 1);
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK(strstr(err, "otprof: config: export.max_dir_mb = 0.05 (environment)\n") != NULL);
+    CHECK(strstr(err, "otprof: config: export.file_mode = 0644 (environment)\n") != NULL);
+    otp_log_set_level(OTP_LOG_WARN);
+}
+
+/* An endpoint's userinfo is a credential: never printed, neither in the
+ * debug dump nor in a message about a bad value. */
+static void test_redaction(void)
+{
+    otp_config_t c;
+    clear_env();
+    setenv("OTPROF_CONFIG", "/dev/null", 1);
+    setenv("OTPROF_AGENT_LOG_LEVEL", "debug", 1);
+    setenv("OTPROF_EXPORT_ENDPOINT", "http://user:s3cret@collector:4318/base?x=1", 1);
+    setenv("OTPROF_EXPORT_HEADERS", "api-key=t0ken", 1);
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK_EQ_STR(c.endpoint, "http://user:s3cret@collector:4318/base?x=1");
+    CHECK(strstr(err, "otprof: config: export.endpoint = \"http://<redacted>@collector:4318/"
+                      "base?x=1\" (environment)\n") != NULL);
+    CHECK(strstr(err, "otprof: config: export.headers = \"api-key=<redacted>\" (environment)\n")
+          != NULL);
+    CHECK(strstr(err, "s3cret") == NULL && strstr(err, "t0ken") == NULL);
+
+    /* No scheme, '@' in the path only, several '@' in the userinfo. */
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "u:p@host:4318", 1);
+    unsetenv("OTPROF_EXPORT_ENDPOINT");
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK(strstr(err, "export.endpoint = \"<redacted>@host:4318\" (default)\n") != NULL);
+    setenv("OTPROF_EXPORT_ENDPOINT", "https://host/a@b", 1);
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK(strstr(err, "export.endpoint = \"https://host/a@b\" (environment)\n") != NULL);
+    setenv("OTPROF_EXPORT_ENDPOINT", "https://a@b:c@d@host", 1);
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK(strstr(err, "export.endpoint = \"https://<redacted>@host\" (environment)\n") != NULL);
+    otp_log_set_level(OTP_LOG_WARN);
+
+    /* A value too long to use is quoted redacted too. */
+    static char longurl[700];
+    memset(longurl, 'h', sizeof longurl - 1);
+    memcpy(longurl, "http://user:s3cret@", 19);
+    clear_env();
+    setenv("OTPROF_CONFIG", "/dev/null", 1);
+    setenv("OTPROF_EXPORT_ENDPOINT", longurl, 1);
+    CHECK_EQ_INT(load(&c), 1);
+    CHECK(strncmp(err, "otprof: OTPROF_EXPORT_ENDPOINT: \"http://<redacted>@hhhh", 55) == 0);
+    CHECK(strstr(err, "s3cret") == NULL);
+}
+
+/* The system file (/etc/otprof.ini; OTPROF_SYSTEM_CONFIG in tests) is the
+ * lowest file layer; under secure execution it is the only input, it
+ * must be root's and not writable by others, and only its own
+ * "enabled = true" turns the agent on. The secure flag is injected here:
+ * tests/preload/files_secure.sh runs a real setuid copy. */
+static void test_system_and_secure(void)
+{
+    otp_config_t c;
+    char sys[PATH_MAX + 32], want[PATH_MAX + 256];
+    snprintf(sys, sizeof sys, "%s/system.ini", dir);
+    write_text(sys, "[agent]\nenabled = true\nservice_name = from-system\n"
+                    "[cpu]\nfrequency_hz = 11\nmax_stack_depth = 12\n"
+                    "[memory]\nleak_intervals = 13\n");
+    chmod(sys, 0644);
+
+    /* Not secure: defaults < system < file < environment. */
+    clear_env();
+    setenv("OTPROF_SYSTEM_CONFIG", sys, 1);
+    config_file("user.ini", "[cpu]\nfrequency_hz = 21\nmax_stack_depth = 22\n");
+    setenv("OTPROF_CPU_FREQUENCY_HZ", "31", 1);
+    setenv("OTPROF_AGENT_LOG_LEVEL", "debug", 1);
+    CHECK_EQ_INT(load(&c), 0);
+    otp_log_set_level(OTP_LOG_WARN);
+    CHECK(c.agent_enabled);
+    CHECK_EQ_INT(c.cpu_frequency_hz, 31);
+    CHECK_EQ_INT(c.cpu_max_stack_depth, 22);
+    CHECK_EQ_INT(c.memory_leak_intervals, 13);
+    CHECK_EQ_STR(c.service_name, "from-system");
+    CHECK(strstr(err, "otprof: config: memory.leak_intervals = 13 (system file)\n") != NULL);
+    CHECK(strstr(err, "otprof: config: cpu.max_stack_depth = 22 (file)\n") != NULL);
+    /* A system key wins over the OTEL_* fallback, as every otprof key does. */
+    setenv("OTEL_SERVICE_NAME", "from-otel", 1);
+    unsetenv("OTPROF_AGENT_LOG_LEVEL");
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK_EQ_STR(c.service_name, "from-system");
+    /* A missing system file is silent. */
+    setenv("OTPROF_SYSTEM_CONFIG", "/nonexistent/otprof.ini", 1);
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK_EQ_STR(err, "");
+    CHECK_EQ_STR(c.service_name, "from-otel");
+
+    /* Secure: the root-owned system file alone; the environment, OTEL_*,
+     * OTPROF_CONFIG and the file beside the executable do not count. */
+    bool root = geteuid() == 0;
+    if (!root)
+        printf("      not root: the root-owned system file cases are skipped\n");
+    clear_env();
+    config_file("user.ini", "[cpu]\nfrequency_hz = 21\n[export]\noutput_dir = /tmp/user\n");
+    setenv("OTPROF_CPU_MAX_STACK_DEPTH", "200", 1);
+    setenv("OTPROF_EXPORT_OUTPUT_DIR", "/tmp/env", 1);
+    setenv("OTEL_SERVICE_NAME", "from-otel", 1);
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://evil:4318", 1);
+    setenv("TRACEPARENT", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", 1);
+    setenv("OTPROF_SYSTEM_CONFIG", "/nonexistent", 1);
+    if (root) {
+        CHECK_EQ_INT(load_as(&c, 1, sys), 0);
+        CHECK_EQ_STR(err, "");
+        CHECK(c.agent_enabled);
+        CHECK_EQ_INT(c.cpu_frequency_hz, 11);
+        CHECK_EQ_INT(c.cpu_max_stack_depth, 12);
+        CHECK_EQ_STR(c.service_name, "from-system");
+        CHECK_EQ_STR(c.output_dir, "./otprof-out");
+        CHECK_EQ_STR(c.endpoint, "");
+        CHECK_EQ_STR(c.traceparent, "");
+    }
+    /* No system file: off, whatever else says. */
+    CHECK_EQ_INT(load_as(&c, 1, "/nonexistent/otprof.ini"), 0);
+    CHECK_EQ_STR(err, "");
+    CHECK(!c.agent_enabled);
+    CHECK_EQ_INT(c.cpu_frequency_hz, 100);
+    CHECK_EQ_STR(c.service_name, "test_config");
+    /* A system file that does not say enabled = true: off. */
+    char sys2[PATH_MAX + 32];
+    snprintf(sys2, sizeof sys2, "%s/system2.ini", dir);
+    write_text(sys2, "[cpu]\nfrequency_hz = 11\n");
+    chmod(sys2, 0644);
+    CHECK_EQ_INT(load_as(&c, 1, sys2), 0);
+    CHECK(!c.agent_enabled);
+    if (root)
+        CHECK_EQ_INT(c.cpu_frequency_hz, 11);
+    write_text(sys2, "[agent]\nenabled = false\n");
+    CHECK_EQ_INT(load_as(&c, 1, sys2), 0);
+    CHECK(!c.agent_enabled);
+    /* OTPROF_AGENT_ENABLED=true cannot turn it on. */
+    setenv("OTPROF_AGENT_ENABLED", "true", 1);
+    CHECK_EQ_INT(load_as(&c, 1, sys2), 0);
+    CHECK(!c.agent_enabled);
+    /* Writable by group or others: refused whole, and said. */
+    chmod(sys, 0664);
+    CHECK_EQ_INT(load_as(&c, 1, sys), 1);
+    CHECK(!c.agent_enabled);
+    CHECK_EQ_INT(c.cpu_frequency_hz, 100);
+    snprintf(want, sizeof want, "otprof: %s: cannot read: not owned by root, or writable by group "
+                                "or others; file ignored\n", sys);
+    CHECK_EQ_STR(err, want);
+    chmod(sys, 0646);
+    CHECK_EQ_INT(load_as(&c, 1, sys), 1);
+    CHECK(!c.agent_enabled);
+    chmod(sys, 0644);
+    /* Not root's: refused. */
+    if (root) {
+        CHECK(chown(sys, 65534, 65534) == 0);
+        CHECK_EQ_INT(load_as(&c, 1, sys), 1);
+        CHECK(!c.agent_enabled);
+        CHECK_EQ_STR(err, want);
+        CHECK(chown(sys, 0, 0) == 0);
+    } else {
+        CHECK_EQ_INT(load_as(&c, 1, sys), 1);
+        CHECK(!c.agent_enabled);
+    }
+    /* The same files without secure execution: the usual layers. */
+    CHECK_EQ_INT(load_as(&c, 0, sys), 0);
+    CHECK(c.agent_enabled);
+    CHECK_EQ_INT(c.cpu_frequency_hz, 21);
+    CHECK_EQ_INT(c.cpu_max_stack_depth, 200);
+    CHECK_EQ_STR(c.output_dir, "/tmp/env");
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -679,6 +918,9 @@ int main(void)
     test_long_lines();
     test_files();
     test_otel();
+    test_mb_and_mode();
+    test_redaction();
+    test_system_and_secure();
     CHECK_EQ_INT(allocs, 0); /* no load above called malloc */
 
     char cmd[PATH_MAX + 16];
