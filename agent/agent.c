@@ -42,6 +42,11 @@ bool otp_agent_running(void)
     return atomic_load_explicit(&running, memory_order_relaxed) && getpid() == otp_agent_pid;
 }
 
+bool otp_agent_sampling(void)
+{
+    return atomic_load_explicit(&running, memory_order_relaxed) && !otp_tls_vforked;
+}
+
 static void on_thread_exit(void *p)
 {
     otp_thread_t *t = p;

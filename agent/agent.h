@@ -15,6 +15,11 @@ void otp_agent_init(void);
 void otp_agent_shutdown(void);
 /* True once init ran with the agent enabled, in the process it ran in. */
 bool otp_agent_running(void);
+/* The same for the sampled-allocation path, without otp_agent_running's
+ * getpid() system call: the agent runs and the caller is no vfork child
+ * (otp_tls_vforked). A child of a fork that ran no fork handlers (_Fork,
+ * a raw clone) passes too; it only fills rings no flusher drains. */
+bool otp_agent_sampling(void);
 
 /* Flusher, shortly after start-up: loads the unwinder, arms the main
  * thread's timer and those of threads that predate the agent. */

@@ -12,8 +12,8 @@
  * When the ring is full or the thread has no slot, the allocation is
  * counted, already unbiased, on its interned stack instead: estimates
  * stay right, only the thread id and trace context of that sample are
- * lost. A vfork child (getpid() differs) records nothing; nor does any
- * thread before the agent runs or after it stopped.
+ * lost. A vfork child (otp_tls_vforked, no system call) records nothing;
+ * nor does any thread before the agent runs or after it stopped.
  *
  * Flusher side: otp_heap_drain_thread() every tick, otp_heap_collect()
  * every interval. Each interval's profile holds alloc_* from the records
@@ -54,6 +54,7 @@
 #define REPORT_TOP 10
 
 __thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
+__thread int otp_tls_vforked __attribute__((tls_model("initial-exec")));
 /* Per-thread PRNG state; 0 = the countdown is not a real draw yet. */
 static OTP_TLS uint64_t tls_rng;
 /* Per-thread cache of recently interned stacks, by 64-bit stack hash: a
@@ -234,17 +235,16 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
         otp_tls_heap_left += (int64_t)size;
         return p;
     }
+    if (OTP_UNLIKELY(otp_tls_vforked)) {
+        /* A vfork child: it shares this memory and TLS with its parent
+         * and must change nothing, not even the parent's countdown. */
+        otp_tls_heap_left += (int64_t)size;
+        return p;
+    }
     int saved_errno = errno;
-    if (!otp_agent_running()) {
-        if (getpid() != otp_agent_pid) {
-            /* A vfork child: it shares this memory and TLS with its
-             * parent and must change nothing, not even the parent's
-             * countdown. */
-            otp_tls_heap_left += (int64_t)size;
-        } else {
-            otp_tls_heap_left = RECHECK_BYTES;
-            tls_rng = 0;
-        }
+    if (!otp_agent_sampling()) {
+        otp_tls_heap_left = RECHECK_BYTES;
+        tls_rng = 0;
         errno = saved_errno;
         return p;
     }

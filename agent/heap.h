@@ -35,6 +35,9 @@ void otp_heap_atfork_child(void);
  * The hooks subtract each request's size and call otp_heap_sampled when
  * it goes negative. */
 extern __thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
+/* Set while the calling thread's TLS is lent to a vfork child (raised by
+ * the vfork wrapper, preload/vfork.c): such a child records nothing. */
+extern __thread int otp_tls_vforked __attribute__((tls_model("initial-exec")));
 
 /* Slow path after the countdown ran out: p (may be NULL: failed) was just
  * returned by the real allocator for a request of `size` bytes from the
