@@ -4,7 +4,7 @@
 # starts and exits.
 source "$(dirname "$0")/../lib.sh"
 
-allowed='^(malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|pthread_create|execve|execv|execvp|execvpe|execl|execlp|execle|fexecve|sigaction|signal|dl_iterate_phdr|sigprocmask|pthread_sigmask|posix_spawn|posix_spawnp|system|popen|sigaltstack|otprof_[a-z_]+)$'
+allowed='^(malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|pthread_create|execve|execv|execvp|execvpe|execl|execlp|execle|fexecve|sigaction|signal|dl_iterate_phdr|sigprocmask|pthread_sigmask|posix_spawn|posix_spawnp|system|popen|sigaltstack|vfork|otprof_[a-z_]+)$'
 exports=$(nm -D --defined-only "$AGENT" | awk '{print $3}' | sed 's/@.*//' | sort -u)
 bad=$(grep -vE "$allowed" <<<"$exports" | tr '\n' ' ')
 check "nm -D: only interposed symbols and otprof_* exported${bad:+ (also: $bad)}" [ -z "$bad" ]
