@@ -5,6 +5,7 @@
  * there is something to export.
  */
 #include "agent.h"
+#include "budget.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -155,6 +156,7 @@ void otp_agent_init(void)
         otp_tls_in_agent = 0;
         return;
     }
+    otp_budget_init(); /* before the samplers: it maps the strategies onto them */
     otp_trace_init();
     exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
 

@@ -29,6 +29,21 @@ bool otp_heap_has_data(void);
 /* Fork child. */
 void otp_heap_atfork_child(void);
 
+/* ---- rates (the overhead budget, agent/budget.c) --------------------- */
+
+/* Mean gap becomes memory.sample_bytes << shift (0..15), from each
+ * thread's next draw on; ignored with sampling = every. */
+void otp_heap_set_shift(int shift);
+int64_t otp_heap_mean(void);            /* in force now */
+int64_t otp_heap_configured_mean(void); /* memory.sample_bytes, 1 for every */
+/* Time spent in sampled allocations so far, all threads (TSC cycles). */
+uint64_t otp_heap_cost_cycles(void);
+/* The sampler's pieces, exposed for tests: an exponential gap of the
+ * given mean (0 for mean <= 1), and the unbiasing weight of a sample of
+ * `size` bytes taken at that mean. */
+int64_t otp_heap_gap(uint64_t *rng, int64_t mean);
+double otp_heap_weight(uint64_t size, int64_t mean);
+
 /* ---- allocation hooks (preload/malloc.c) ----------------------------- */
 
 /* Bytes the calling thread may still allocate before its next sample.
