@@ -8,7 +8,8 @@
  * half per window and restart after each change, so one window decides
  * after a change and calmer stretches average over a few.
  *
- * Lowering: by as many doublings as the overshoot asks for (at most
+ * Lowering: after two windows in a row over (one alone may be start-up
+ * or an export), by as many doublings as the overshoot asks for (at most
  * three per window), on the heap while it is at least a quarter of the
  * cost, else on the CPU. Raising: only the last lowered lever, one
  * doubling, after CALM_WINDOWS windows in which the cost with that
@@ -36,6 +37,7 @@
 #define MIN_PROC_NS 20000000.0
 #define DECAY 0.5
 #define CALM_WINDOWS 3
+#define OVER_WINDOWS 2
 #define RAISE_MARGIN 0.6
 
 void otp_budget_ctl_init(otp_budget_ctl_t *c, double budget, int heap_max, int cpu_max)
@@ -49,7 +51,7 @@ void otp_budget_ctl_init(otp_budget_ctl_t *c, double budget, int heap_max, int c
 static void restart(otp_budget_ctl_t *c)
 {
     c->heap = c->sig = c->own = c->proc = 0;
-    c->calm = 0;
+    c->calm = c->over = 0;
     c->changes++;
 }
 
@@ -66,8 +68,12 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
         return false; /* an idle process: too little to judge */
     double cost = c->heap + c->sig + c->own;
     double ratio = cost / c->proc;
-    if (ratio > c->budget) {
+    if (ratio > c->budget && heap_ns + sig_ns + own_ns > c->budget * proc_ns) {
         c->calm = 0;
+        /* One window over (start-up: the unwinder's first walks; an
+         * export) is not yet a trend. */
+        if (++c->over < OVER_WINDOWS)
+            return false;
         int steps = 1;
         while (steps < 3 && (double)(1 << steps) < ratio / c->budget)
             steps++;
@@ -84,6 +90,7 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
         restart(c);
         return true;
     }
+    c->over = 0;
     double grown;
     if (c->cpu_shift > 0)
         grown = cost + c->sig;

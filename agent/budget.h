@@ -29,6 +29,7 @@ typedef struct otp_budget_ctl {
     int heap_max, cpu_max;  /* 0 where a lever must not move */
     int heap_shift, cpu_shift;
     int calm;               /* consecutive windows well under */
+    int over;               /* consecutive windows over */
     double heap, sig, own, proc; /* decayed sums since the last change */
     uint64_t changes;
 } otp_budget_ctl_t;

@@ -99,7 +99,7 @@ static void test_unbiased(void)
     const uint64_t sizes[3] = {48, 3000, 70000};
     const int counts[3] = {3, 2, 1}; /* allocation mix per round */
     const int rounds = 200000, runs = 20;
-    double truth[3] = {0}, est[3] = {0};
+    double truth[3] = {0}, est[3] = {0}, naive = 0;
     uint64_t rng = 0x9e3779b97f4a7c15ULL, pick = 12345;
     for (int r = 0; r < runs; r++) {
         int64_t mean = 4096;
@@ -121,6 +121,8 @@ static void test_unbiased(void)
                     if (left >= 0)
                         continue;
                     est[s] += (double)sizes[s] * otp_heap_weight(sizes[s], gap_mean);
+                    if (s == 0)
+                        naive += (double)sizes[s] * otp_heap_weight(sizes[s], 4096);
                     left = otp_heap_gap(&rng, mean);
                     gap_mean = mean;
                 }
@@ -132,6 +134,10 @@ static void test_unbiased(void)
         printf("      site %d: true %.0f estimated %.0f (%+.2f%%)\n", s, truth[s], e, 100.0 * (e - truth[s]) / truth[s]);
         CHECK(fabs(e - truth[s]) <= 0.05 * truth[s]);
     }
+    /* The check has teeth: ignoring the changes (every sample weighted at
+     * the configured mean) is far off. */
+    printf("      site 0 weighted at the configured mean only: %.0f\n", naive / runs);
+    CHECK(naive / runs < 0.7 * truth[0]);
 }
 
 int main(void)
