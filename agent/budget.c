@@ -10,7 +10,7 @@
  *
  * Lowering: after two windows in a row over (one alone may be start-up
  * or an export), by as many doublings as the overshoot asks for (at most
- * three per window), on the heap while it is at least a quarter of the
+ * four per window), on the heap while it is at least a quarter of the
  * cost, else on the CPU. Raising: only the last lowered lever, one
  * doubling, after CALM_WINDOWS windows in which the cost with that
  * lever's share doubled would still stay under RAISE_MARGIN of the
@@ -48,10 +48,12 @@ void otp_budget_ctl_init(otp_budget_ctl_t *c, double budget, int heap_max, int c
     c->cpu_max = cpu_max;
 }
 
-static void restart(otp_budget_ctl_t *c)
+/* After a step down, one more window over is trend enough to go on. */
+static void restart(otp_budget_ctl_t *c, bool lowered)
 {
     c->heap = c->sig = c->own = c->proc = 0;
-    c->calm = c->over = 0;
+    c->calm = 0;
+    c->over = lowered ? OVER_WINDOWS - 1 : 0;
     c->changes++;
 }
 
@@ -75,7 +77,7 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
         if (++c->over < OVER_WINDOWS)
             return false;
         int steps = 1;
-        while (steps < 3 && (double)(1 << steps) < ratio / c->budget)
+        while (steps < 4 && (double)(1 << steps) < ratio / c->budget)
             steps++;
         bool heap_first = c->heap >= 0.25 * cost || c->cpu_shift >= c->cpu_max;
         if (heap_first && c->heap_shift < c->heap_max) {
@@ -87,7 +89,7 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
         } else {
             return false; /* everything is as low as it goes */
         }
-        restart(c);
+        restart(c, true);
         return true;
     }
     c->over = 0;
@@ -108,7 +110,7 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
         c->cpu_shift--;
     else
         c->heap_shift--;
-    restart(c);
+    restart(c, false);
     return true;
 }
 

@@ -53,6 +53,8 @@
 /* Hook frames that may sit above the app's call site. */
 #define SKIP_MAX 8
 #define REPORT_TOP 10
+/* ~50 us at 2-4 GHz: see record(). */
+#define SAMPLE_CYCLES_MAX 150000
 
 __thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
 __thread int otp_tls_vforked __attribute__((tls_model("initial-exec")));
@@ -266,9 +268,13 @@ static void record(void *p, size_t size, uintptr_t ra)
     if (track && site >= 0)
         otp_live_insert((uintptr_t)p, otp_live_pack(site, size, tls_shift));
     if (t) {
-        /* Only this thread writes its counter: no atomic add needed. */
+        /* A sample takes well under a microsecond; a much longer one was
+         * preempted (time not spent on this CPU), so each counts at most
+         * SAMPLE_CYCLES_MAX. Only this thread writes its counter. */
+        uint64_t d = __builtin_ia32_rdtsc() - c0;
         uint64_t c = atomic_load_explicit(&t->heap_cycles, memory_order_relaxed);
-        atomic_store_explicit(&t->heap_cycles, c + (__builtin_ia32_rdtsc() - c0), memory_order_relaxed);
+        atomic_store_explicit(&t->heap_cycles, c + (d < SAMPLE_CYCLES_MAX ? d : SAMPLE_CYCLES_MAX),
+                              memory_order_relaxed);
     }
 }
 

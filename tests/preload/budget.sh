@@ -1,11 +1,11 @@
 # The overhead budget (agent.max_overhead_percent).
 # Heap: alloc_churn allocates ~10 GB/s of small blocks; at sample_bytes
-# 16384 that is ~0.6 M samples per second, far over a 0.2% budget. The
+# 16384 that is ~0.6 M samples per second, far over a 1% budget. The
 # agent must measure that (first interval's note), lower the heap rate
-# (the last full interval samples much more sparsely, and its sampled
-# allocations cost at most the budget; the whole agent's share falls at
-# least tenfold: the agent thread's own work, exporting every interval,
-# does not shrink with the rate), and
+# (the last full interval samples much more sparsely, its sampled
+# allocations cost at most the budget, the whole agent at most twice
+# it: the agent thread's own work, exporting every interval, does not
+# shrink with the rate), and
 # the estimates stay unbiased across the changes: alloc_space summed over
 # all intervals within 10% of what the program allocated.
 # CPU: at 1000 Hz the handler alone costs well over 0.1%; with heap
@@ -14,8 +14,8 @@
 source "$(dirname "$0")/../lib.sh"
 HS="$BUILD/tools/heapsum"
 
-out=$(under_agent OTPROF_AGENT_MAX_OVERHEAD_PERCENT=0.2 OTPROF_MEMORY_SAMPLE_BYTES=16384 \
-  OTPROF_CPU_SAMPLING=off OTPROF_EXPORT_INTERVAL_MS=2000 -- "$PROGS/alloc_churn" 5)
+out=$(under_agent OTPROF_AGENT_MAX_OVERHEAD_PERCENT=1 OTPROF_MEMORY_SAMPLE_BYTES=16384 \
+  OTPROF_CPU_SAMPLING=off OTPROF_EXPORT_INTERVAL_MS=1000 -- "$PROGS/alloc_churn" 6)
 check "alloc_churn runs under the agent" [ $? -eq 0 ]
 allocated=$(awk '$1=="allocated" {print $2}' <<<"$out")
 files=$(ls -v "$WORK"/out/alloc_churn.*.heap.pb.gz 2>/dev/null)
@@ -33,9 +33,8 @@ mean() { sed -n 's/.*heap: one sample per \([0-9]*\) bytes.*/\1/p' <<<"$1"; }
 check "every profile carries the overhead note" [ "$(for f in $files; do note "$f"; done | wc -l)" -eq "$(wc -w <<<"$files")" ]
 check "first interval measured far over the budget ($(pct "$first")% > 1%)" within "$(pct "$first")" 1000 999
 check "last interval samples the heap at least 64x more sparsely ($(mean "$last") bytes)" [ "$(mean "$last")" -ge $((16384 * 64)) ]
-check "last interval: sampled allocations within the budget ($(heap_pct "$last")% <= 0.2%)" within "$(heap_pct "$last")" 0 0.2
-check "last interval: the whole agent's overhead fell at least tenfold ($(pct "$first")% -> $(pct "$last")%)" \
-  awk -v a="$(pct "$first")" -v b="$(pct "$last")" 'BEGIN {exit !(b * 10 <= a)}'
+check "last interval: sampled allocations within the budget ($(heap_pct "$last")% <= 1%)" within "$(heap_pct "$last")" 0 1
+check "last interval: the whole agent near the budget ($(pct "$last")% <= 2 x 1%)" within "$(pct "$last")" 0 2
 est=$("$HS" $files | awk '$1=="fn" && $2=="churn_site" {print $4}')
 echo "  alloc_space estimated ${est:-0}, allocated $allocated"
 check "alloc_space unbiased across rate changes: within 10% of what was allocated" \
