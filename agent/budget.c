@@ -125,7 +125,7 @@ static double cyc_per_ns = 1.0;
 static double w_heap, w_sig, w_own, w_proc;   /* this window */
 static double iv_cost, iv_proc, run_cost, run_proc; /* this interval, whole run */
 static double iv_heap, iv_sig, iv_own;
-static char note[448];
+static char note[640];
 
 static int64_t clock_of(clockid_t clk)
 {
@@ -173,17 +173,34 @@ static void account(void)
     last_mono = mono;
 }
 
+/* "heap: one sample per N bytes on average (configured M); CPU: F Hz
+ * (configured G)", "off" for a sampler that does not run. */
+static void rates(char *out, size_t cap)
+{
+    char h[128], c[96];
+    if (otp_heap_configured_mean() > 0)
+        snprintf(h, sizeof h, "one sample per %lld bytes on average (configured %lld)",
+                 (long long)otp_heap_mean(), (long long)otp_heap_configured_mean());
+    else
+        snprintf(h, sizeof h, "off");
+    if (otp_cpu_period_ns() > 0)
+        snprintf(c, sizeof c, "%.4g Hz (configured %d)", 1e9 / (double)otp_cpu_period_ns(),
+                 otp_cfg.cpu_frequency_hz);
+    else
+        snprintf(c, sizeof c, "off");
+    snprintf(out, cap, "heap: %s; CPU: %s", h, c);
+}
+
 static void summary_section(void)
 {
     char b[32];
     snprintf(b, sizeof b, "%g%%", otp_cfg.max_overhead_milli / 1000.0);
+    char r[256];
+    rates(r, sizeof r);
     OTP_INFO("overhead: the agent used %.3f%% of the process's CPU (%.1f of %.1f ms; budget %s); "
-             "rates changed %llu times, now: heap one sample per %lld bytes (configured %lld), "
-             "CPU %.4g Hz (configured %d)",
+             "rates changed %llu times, now: %s",
              run_proc > 0 ? 100.0 * run_cost / run_proc : 0.0, run_cost / 1e6, run_proc / 1e6,
-             otp_cfg.max_overhead_milli ? b : "off", (unsigned long long)ctl.changes,
-             (long long)otp_heap_mean(), (long long)otp_heap_configured_mean(),
-             otp_cpu_period_ns() > 0 ? 1e9 / (double)otp_cpu_period_ns() : 0.0, otp_cfg.cpu_frequency_hz);
+             otp_cfg.max_overhead_milli ? b : "off", (unsigned long long)ctl.changes, r);
 }
 
 void otp_budget_init(void)
@@ -216,9 +233,9 @@ void otp_budget_tick(void)
         return;
     otp_heap_set_shift(ctl.heap_shift);
     otp_cpu_set_shift(ctl.cpu_shift);
-    OTP_DEBUG("overhead budget: %.3f%% in the last window; heap now one sample per %lld bytes, CPU %.4g Hz",
-              p > 0 ? 100.0 * (h + s + o) / p : 0.0, (long long)otp_heap_mean(),
-              otp_cpu_period_ns() > 0 ? 1e9 / (double)otp_cpu_period_ns() : 0.0);
+    char r[256];
+    rates(r, sizeof r);
+    OTP_DEBUG("overhead budget: %.3f%% in the last window; now %s", p > 0 ? 100.0 * (h + s + o) / p : 0.0, r);
 }
 
 const char *otp_budget_note(void)
@@ -226,17 +243,14 @@ const char *otp_budget_note(void)
     account();
     char b[32];
     snprintf(b, sizeof b, "%g%%", otp_cfg.max_overhead_milli / 1000.0);
+    char r[256];
+    rates(r, sizeof r);
     snprintf(note, sizeof note,
              "otprof overhead: %.3f%% of the process's CPU in this interval (sampled allocations "
-             "%.3f%%, signal handler %.3f%%, agent thread %.3f%%), %.3f%% overall (budget "
-             "%s); heap: one sample per %lld bytes on average (configured %lld); CPU: %.4g Hz "
-             "(configured %d)",
+             "%.3f%%, signal handler %.3f%%, agent thread %.3f%%), %.3f%% overall (budget %s); %s",
              iv_proc > 0 ? 100.0 * iv_cost / iv_proc : 0.0, iv_proc > 0 ? 100.0 * iv_heap / iv_proc : 0.0,
              iv_proc > 0 ? 100.0 * iv_sig / iv_proc : 0.0, iv_proc > 0 ? 100.0 * iv_own / iv_proc : 0.0,
-             run_proc > 0 ? 100.0 * run_cost / run_proc : 0.0,
-             otp_cfg.max_overhead_milli ? b : "off", (long long)otp_heap_mean(),
-             (long long)otp_heap_configured_mean(),
-             otp_cpu_period_ns() > 0 ? 1e9 / (double)otp_cpu_period_ns() : 0.0, otp_cfg.cpu_frequency_hz);
+             run_proc > 0 ? 100.0 * run_cost / run_proc : 0.0, otp_cfg.max_overhead_milli ? b : "off", r);
     iv_cost = iv_proc = iv_heap = iv_sig = iv_own = 0;
     return note;
 }

@@ -155,7 +155,7 @@ int64_t otp_heap_mean(void)
 
 int64_t otp_heap_configured_mean(void)
 {
-    return rate;
+    return atomic_load_explicit(&heap_on, memory_order_relaxed) ? rate : 0;
 }
 
 uint64_t otp_heap_cost_cycles(void)
