@@ -17,6 +17,7 @@
  * large); the final export drains them.
  */
 #include "agent.h"
+#include "budget.h"
 
 #include <errno.h>
 #include <link.h>
@@ -94,6 +95,14 @@ bool otp_agent_running(void)
 {
     int ph = atomic_load_explicit(&phase, memory_order_relaxed);
     return (ph == PH_ON || ph == PH_ENDED) && getpid() == otp_agent_pid;
+}
+
+/* The sampled-allocation path's check: no system call (a vfork child is
+ * told by the flag preload/vfork.c sets in the TLS it borrows). */
+bool otp_agent_sampling(void)
+{
+    int ph = atomic_load_explicit(&phase, memory_order_relaxed);
+    return (ph == PH_ON || ph == PH_ENDED) && !otp_tls_vforked;
 }
 
 static int64_t budget_deadline(void)
@@ -503,6 +512,7 @@ void otp_agent_init(void)
         otp_tls_in_agent = 0;
         return;
     }
+    otp_budget_init(); /* before the samplers: it maps the strategies onto them */
     otp_trace_init();
     dl_iterate_phdr(find_ldso, NULL);
     exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
@@ -519,6 +529,7 @@ void otp_agent_init(void)
         pthread_setspecific(exit_key, main_slot ? (void *)main_slot : (void *)&no_slot);
     otp_heap_init();
     otp_heap_set_slow_hook(heap_slow);
+    otp_heap_set_gate(otp_agent_sampling);
     /* The unwinder is needed from the first heap sample on (~0.15 ms);
      * this also prepares the main thread's use of it. */
     if (otp_cfg.cpu_enabled || otp_cfg.memory_enabled)

@@ -23,6 +23,11 @@ void otp_agent_shutdown(void);
 void otp_agent_stop_now(void);
 /* True while the agent profiles this very process (not a vfork child). */
 bool otp_agent_running(void);
+/* The same for the sampled-allocation path, without otp_agent_running's
+ * getpid() system call: the agent runs and the caller is no vfork child
+ * (otp_tls_vforked). A child of a fork that ran no fork handlers (_Fork,
+ * a raw clone) passes too; it only fills rings no flusher drains. */
+bool otp_agent_sampling(void);
 
 /* Normal context, cheap: the flusher may be started now if the process
  * has lived long enough (called on the heap slow path; ra: the app's call

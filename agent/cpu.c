@@ -35,7 +35,8 @@
 #define HIST_NS 100
 
 static _Atomic int cpu_on;
-static int64_t period_ns;
+static int64_t period_ns;       /* configured: 1 s / cpu.frequency_hz */
+static _Atomic int cpu_shift;   /* the budget's: periods are period_ns << cpu_shift */
 static int max_depth;
 /* The app's SIGPROF disposition while the agent owns the real one:
  * double-buffered so the handler always reads a complete copy. */
@@ -123,7 +124,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
     }
 }
 
-static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight)
+static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint64_t ns)
 {
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     /* A crash handler or abort path running on this thread: stay out. */
@@ -153,7 +154,7 @@ static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight)
     rec->type = OTP_REC_CPU;
     rec->nframes = (uint16_t)n;
     rec->weight = weight;
-    rec->addr = 0;
+    rec->addr = ns;
     rec->time_ns = otp_real_ns();
     otp_trace_current(rec->trace_id, rec->span_id);
     otp_ring_commit(t->cpu_ring, rec);
@@ -174,11 +175,20 @@ static uint64_t xorshift(uint64_t x)
  * would sample a loop whose length is commensurate with it (and with the
  * scheduler tick, on which CPU timers fire) at the same few phases, run
  * after run. */
+static int64_t period_now(void)
+{
+    return period_ns << atomic_load_explicit(&cpu_shift, memory_order_relaxed);
+}
+
+/* Each period takes the length in force when it starts (the budget may
+ * change it), and the sample in it stands for that many nanoseconds: a
+ * thread switches rates at its next period, and stays unbiased. */
 static int64_t next_point(otp_thread_t *t)
 {
     t->rng = xorshift(t->rng);
-    t->win_ns += period_ns;
-    return t->win_ns + (int64_t)(t->rng % (uint64_t)period_ns);
+    t->win_ns += t->period_ns;
+    t->period_ns = period_now();
+    return t->win_ns + (int64_t)(t->rng % (uint64_t)t->period_ns);
 }
 
 static int64_t clock_ns(clockid_t clk)
@@ -214,34 +224,39 @@ static int64_t set_abs(otp_thread_t *t, int64_t at, int64_t old_at)
 }
 
 /* Handler: the number of scheduled sample points this thread's CPU clock
- * has passed (the weight of this sample: 1, or more after a delay), and
- * the timer set to the next one. The points are laid out on the CPU clock
+ * has passed (the weight of this sample: 1, or more after a delay), with
+ * the CPU time they stand for in *ns (their periods), and the timer set
+ * to the next one. The points are laid out on the CPU clock
  * independently of when the handler runs, so lateness (the timer fires on
  * the first tick after its point) never accumulates: on average one point
  * per period, and each sample's count stays an unbiased weight. One
  * timer_settime per sample; a second one only after a delay of more than
  * a period. 0 if the timer is gone. */
-static uint64_t reschedule(otp_thread_t *t)
+static uint64_t reschedule(otp_thread_t *t, uint64_t *ns, int64_t *cpu_now)
 {
     if (!atomic_load_explicit(&t->has_timer, memory_order_acquire))
         return 0;
     int64_t fired = t->next_ns;
     uint64_t w = 1;
+    *ns = (uint64_t)t->period_ns;
     t->next_ns = next_point(t);
     int64_t now = set_abs(t, t->next_ns, fired);
     if (now < 0)
         now = clock_ns(t->clk);
+    *cpu_now = now;
     if (now < t->next_ns)
         return w;
     if (now - t->win_ns > RELOAD_PERIODS * period_ns) {
         /* Long blocked: count the gap at the mean rate. */
-        uint64_t k = (uint64_t)((now - t->win_ns) / period_ns);
+        uint64_t k = (uint64_t)((now - t->win_ns) / t->period_ns);
         w += k;
-        t->win_ns += (int64_t)k * period_ns;
+        *ns += k * (uint64_t)t->period_ns;
+        t->win_ns += (int64_t)k * t->period_ns;
         t->next_ns = t->win_ns;
     }
     while (t->next_ns <= now) {
         w++;
+        *ns += (uint64_t)t->period_ns;
         t->next_ns = next_point(t);
     }
     set_abs(t, t->next_ns, fired);
@@ -275,10 +290,25 @@ static void handler(int sig, siginfo_t *si, void *ucv)
             goto out;
         otp_tls_thread = t;
     }
-    int64_t t0 = otp_mono_ns();
-    uint64_t w = reschedule(t);
-    record(t, ucv, w ? w : 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0));
+    int64_t t0 = otp_mono_ns(), c0 = -1;
+    uint64_t ns = 0;
+    uint64_t w = reschedule(t, &ns, &c0);
+    if (!w) {
+        w = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
+        ns = w * (uint64_t)period_now();
+    }
+    record(t, ucv, w, ns);
     int64_t dt = otp_mono_ns() - t0;
+    /* The budget's share: the handler's time on the thread's CPU clock
+     * (from the reading reschedule got with its timer_settime, to now),
+     * which, unlike the clock above, leaves out any time the thread was
+     * preempted in here. One more system call per sample, counted too.
+     * Only this thread's handler writes sig_ns (SIGPROF is blocked in
+     * here). */
+    int64_t c1 = c0 >= 0 ? clock_ns(t->clk) : -1;
+    if (c1 > c0 && c0 >= 0)
+        atomic_store_explicit(&t->sig_ns, atomic_load_explicit(&t->sig_ns, memory_order_relaxed) + (uint64_t)(c1 - c0),
+                              memory_order_relaxed);
     size_t b = dt < 0 ? 0 : (size_t)(dt / HIST_NS);
     atomic_fetch_add_explicit(&hist[b < HIST_BUCKETS ? b : HIST_BUCKETS], 1, memory_order_relaxed);
     if (sample_hook)
@@ -370,7 +400,8 @@ void otp_cpu_arm(otp_thread_t *t)
     t->rng = xorshift((uint64_t)otp_mono_ns() ^ ((uint64_t)tid << 32) ^ (uintptr_t)t) | 1;
     t->clk = clk;
     t->win_ns = now;
-    t->next_ns = now + 1 + (int64_t)(t->rng % (uint64_t)period_ns);
+    t->period_ns = period_now();
+    t->next_ns = now + 1 + (int64_t)(t->rng % (uint64_t)t->period_ns);
     t->timer = id;
     atomic_store(&t->has_timer, 1);
     struct itimerspec its;
@@ -495,6 +526,25 @@ void otp_cpu_handler_stats(double *p50_us, double *p99_us, uint64_t *n)
             break;
         }
     }
+}
+
+void otp_cpu_set_shift(int shift)
+{
+    atomic_store_explicit(&cpu_shift, shift, memory_order_relaxed);
+}
+
+int64_t otp_cpu_period_ns(void)
+{
+    return period_now();
+}
+
+uint64_t otp_cpu_cost_ns(void)
+{
+    uint64_t ns = 0;
+    int high = otp_thread_high();
+    for (int i = 0; i < high; i++)
+        ns += atomic_load_explicit(&otp_thread_at(i)->sig_ns, memory_order_relaxed);
+    return ns;
 }
 
 uint64_t otp_cpu_dropped(void)

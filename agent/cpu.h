@@ -42,6 +42,12 @@ void otp_cpu_set_sample_hook(void (*fn)(void));
 
 /* Handler statistics: per-sample time in the handler. */
 void otp_cpu_handler_stats(double *p50_us, double *p99_us, uint64_t *n);
+/* The overhead budget's lever: sample periods become 1 s / frequency_hz
+ * << shift (0..3), in each thread from its next period on. */
+void otp_cpu_set_shift(int shift);
+int64_t otp_cpu_period_ns(void);  /* in force now */
+/* Time spent in the SIGPROF handler so far, all threads (ns). */
+uint64_t otp_cpu_cost_ns(void);
 uint64_t otp_cpu_dropped(void);   /* samples lost (ring full, reentrancy) */
 uint64_t otp_cpu_foreign(void);   /* SIGPROFs not from our timers */
 

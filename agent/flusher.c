@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agg.h"
+#include "budget.h"
 #include "config.h"
 #include "cpu.h"
 #include "export.h"
@@ -117,7 +118,10 @@ static void drain_cpu(otp_thread_t *t)
         if (r->type == OTP_REC_CPU && cpu_agg) {
             otp_agg_key_t k = {r->frames, r->nframes, (uint32_t)atomic_load(&t->tid), 0, r->trace_id,
                                r->span_id};
-            int64_t v[OTP_MAX_VALUES] = {(int64_t)r->weight, (int64_t)r->weight * period, 0, 0};
+            /* Each sample carries the CPU time it stands for (the budget
+             * may have stretched its periods). */
+            int64_t ns = r->addr ? (int64_t)r->addr : (int64_t)r->weight * period;
+            int64_t v[OTP_MAX_VALUES] = {(int64_t)r->weight, ns, 0, 0};
             otp_agg_add(cpu_agg, &k, t->name, v);
             otp_summary_add_cpu(r->frames[0], (int64_t)r->weight);
         }
@@ -155,6 +159,9 @@ static void export_interval(bool final)
     cpu.duration_ns = end - interval_start_ns;
     cpu.period = 1000000000LL / otp_cfg.cpu_frequency_hz;
     cpu.nvalues = 2;
+    const char *note = otp_budget_note();
+    cpu.comments = &note;
+    cpu.ncomments = 1;
     uint64_t dropped = otp_cpu_dropped();
     cpu.dropped = dropped - cpu_dropped_seen;
     cpu_dropped_seen = dropped;
@@ -175,6 +182,7 @@ static void export_interval(bool final)
                 seq = otp_export_next_seq();
                 seq_probed = true;
             }
+            otp_sym_set_final(final);
             otp_sym_refresh(sym);
             if (heap)
                 otp_heap_annotate(sym, final);
@@ -211,6 +219,7 @@ static void *flusher_main(void *arg)
         if (atomic_load(&request) != REQ_NONE)
             break;
         drain_all();
+        otp_budget_tick();
         otp_export_tick();
         if (otp_mono_ns() >= next_export) {
             if (hooks.every_interval)

@@ -12,8 +12,8 @@
  * When the ring is full or the thread has no slot, the allocation is
  * counted, already unbiased, on its interned stack instead: estimates
  * stay right, only the thread id and trace context of that sample are
- * lost. A vfork child (getpid() differs) records nothing; nor does any
- * thread before the agent runs or after it stopped.
+ * lost. A vfork child (otp_tls_vforked, no system call) records nothing;
+ * nor does any thread before the agent runs or after it stopped.
  *
  * Flusher side: otp_heap_drain_thread() every tick, otp_heap_collect()
  * every interval. Each interval's profile holds alloc_* from the records
@@ -33,8 +33,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent.h"
 #include "agg.h"
+#include "budget.h"
 #include "config.h"
 #include "internal.h"
 #include "live.h"
@@ -52,8 +52,11 @@
 /* Hook frames that may sit above the app's call site. */
 #define SKIP_MAX 8
 #define REPORT_TOP 10
+/* ~50 us at 2-4 GHz: see record(). */
+#define SAMPLE_CYCLES_MAX 150000
 
 __thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
+__thread int otp_tls_vforked __attribute__((tls_model("initial-exec")));
 /* Per-thread PRNG state; 0 = the countdown is not a real draw yet. */
 static OTP_TLS uint64_t tls_rng;
 /* Samples this thread has unwound. Its first ones walk without
@@ -63,6 +66,11 @@ static OTP_TLS uint64_t tls_rng;
  * would otherwise spend most of their life in page faults and munmap). */
 static OTP_TLS uint32_t tls_walks;
 #define UNCACHED_WALKS 16
+/* The budget's step (mean = rate << shift) of the gap now counting down:
+ * the sample that ends it is unbiased with that mean, whatever the step
+ * is by then (the countdown is memoryless, so an allocation's chance to
+ * be sampled depends only on the mean in force when it is made). */
+static OTP_TLS uint8_t tls_shift;
 /* Per-thread cache of recently interned stacks, by 64-bit stack hash: a
  * loop that keeps allocating from one place skips the shared store (and
  * its cache misses). A false hit needs two different stacks with equal
@@ -74,7 +82,8 @@ static OTP_TLS struct {
 } tls_sites[SITE_CACHE];
 
 static _Atomic int heap_on;
-static int64_t rate;
+static int64_t rate;          /* memory.sample_bytes; 1 = every allocation */
+static _Atomic int heap_shift; /* the budget's: the mean gap is rate << heap_shift */
 static bool track;
 static int max_depth;
 static int leak_intervals;
@@ -104,30 +113,64 @@ static uint64_t rng_seed(void)
     return s ? s : 0x853c49e6748fea9bULL;
 }
 
-/* Bytes to skip before the next sample: exponential with mean `rate`
- * (capped at 20x the mean, probability e^-20), 0 when rate is 1. */
-static int64_t draw_gap(uint64_t *s)
+int64_t otp_heap_gap(uint64_t *s, int64_t mean)
 {
-    if (rate <= 1)
+    if (mean <= 1)
         return 0;
     double u = (double)((rng_next(s) >> 11) + 1) * (1.0 / 9007199254740992.0);
-    double g = -log(u) * (double)rate;
-    double cap = 20.0 * (double)rate;
+    double g = -log(u) * (double)mean;
+    double cap = 20.0 * (double)mean;
     return (int64_t)(g < cap ? g : cap);
 }
 
-/* Go's unbiasing: a sampled allocation of `size` bytes stands for
- * 1 / P(sampled) = 1 / (1 - exp(-size/rate)) allocations. */
-static double scale_avg(double size)
+/* The next gap at the mean now in force, remembered for the sample that
+ * will end it. */
+static int64_t draw_gap(uint64_t *s)
 {
-    if (rate <= 1 || size <= 0)
-        return 1.0;
-    return 1.0 / (1.0 - exp(-size / (double)rate));
+    int sh = atomic_load_explicit(&heap_shift, memory_order_relaxed);
+    tls_shift = (uint8_t)sh;
+    return otp_heap_gap(s, rate << sh);
 }
 
-static double scale_for(uint64_t size)
+double otp_heap_weight(uint64_t size, int64_t mean)
 {
-    return scale_avg((double)size);
+    if (mean <= 1 || size == 0)
+        return 1.0;
+    return 1.0 / (1.0 - exp(-(double)size / (double)mean));
+}
+
+/* Go's unbiasing, per sample: an allocation of `size` bytes sampled
+ * while the mean gap was rate << shift stands for 1 / P(sampled) =
+ * 1 / (1 - exp(-size/mean)) allocations. Per sample rather than per
+ * bucket, since samples of one bucket may have been taken at different
+ * means. */
+static double scale_for(uint64_t size, int shift)
+{
+    return otp_heap_weight(size, rate << shift);
+}
+
+void otp_heap_set_shift(int shift)
+{
+    atomic_store_explicit(&heap_shift, rate > 1 ? shift : 0, memory_order_relaxed);
+}
+
+int64_t otp_heap_mean(void)
+{
+    return rate << atomic_load_explicit(&heap_shift, memory_order_relaxed);
+}
+
+int64_t otp_heap_configured_mean(void)
+{
+    return atomic_load_explicit(&heap_on, memory_order_relaxed) ? rate : 0;
+}
+
+uint64_t otp_heap_cost_cycles(void)
+{
+    uint64_t cyc = 0;
+    int high = otp_thread_high();
+    for (int i = 0; i < high; i++)
+        cyc += atomic_load_explicit(&otp_thread_at(i)->heap_cycles, memory_order_relaxed);
+    return cyc;
 }
 
 /* Buckets are keyed by size class, as Go's are by its allocator's size
@@ -188,6 +231,9 @@ static _Atomic uint64_t n_here; /* samples taken by this process (since fork) */
 
 static void record(void *p, size_t size, uintptr_t ra)
 {
+    /* The cycle counter, not a clock: two reads cost ~15 ns, two vDSO
+     * clock calls ~50 (the budget converts cycles to time). */
+    uint64_t c0 = __builtin_ia32_rdtsc();
     atomic_fetch_add_explicit(&n_here, 1, memory_order_relaxed);
     uint64_t frames[max_depth + SKIP_MAX];
     uint32_t n = capture(frames, ra);
@@ -199,7 +245,7 @@ static void record(void *p, size_t size, uintptr_t ra)
             rec->type = OTP_REC_ALLOC;
             rec->nframes = (uint16_t)n;
             rec->weight = size;
-            rec->addr = (uint64_t)(uintptr_t)p;
+            rec->addr = tls_shift;
             rec->time_ns = otp_real_ns();
             otp_trace_current(rec->trace_id, rec->span_id);
             memcpy(rec->frames, frames, n * sizeof frames[0]);
@@ -224,7 +270,7 @@ static void record(void *p, size_t size, uintptr_t ra)
     if (!pushed) {
         if (site >= 0) {
             /* Unbiased here, per allocation: sizes of one stack differ. */
-            double sc = scale_for(size);
+            double sc = scale_for(size, tls_shift);
             otp_live_site_add(site, (uint64_t)(sc * OTP_LIVE_COUNT_ONE + 0.5),
                               (uint64_t)((double)size * sc + 0.5));
             atomic_fetch_add_explicit(&n_ring_full, 1, memory_order_relaxed);
@@ -233,10 +279,25 @@ static void record(void *p, size_t size, uintptr_t ra)
         }
     }
     if (track && site >= 0)
-        otp_live_insert((uintptr_t)p, otp_live_pack(site, size));
+        otp_live_insert((uintptr_t)p, otp_live_pack(site, size, tls_shift));
+    if (t) {
+        /* A sample takes well under a microsecond; a much longer one was
+         * preempted (time not spent on this CPU), so each counts at most
+         * SAMPLE_CYCLES_MAX. Only this thread writes its counter. */
+        uint64_t d = __builtin_ia32_rdtsc() - c0;
+        uint64_t c = atomic_load_explicit(&t->heap_cycles, memory_order_relaxed);
+        atomic_store_explicit(&t->heap_cycles, c + (d < SAMPLE_CYCLES_MAX ? d : SAMPLE_CYCLES_MAX),
+                              memory_order_relaxed);
+    }
 }
 
 static bool (*slow_hook)(uintptr_t ra, size_t size);
+static bool (*sampling_gate)(void);
+
+void otp_heap_set_gate(bool (*fn)(void))
+{
+    sampling_gate = fn;
+}
 
 void otp_heap_set_slow_hook(bool (*fn)(uintptr_t ra, size_t size))
 {
@@ -257,17 +318,16 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
         otp_tls_heap_left += (int64_t)size;
         return p;
     }
+    if (OTP_UNLIKELY(otp_tls_vforked)) {
+        /* A vfork child: it shares this memory and TLS with its parent
+         * and must change nothing, not even the parent's countdown. */
+        otp_tls_heap_left += (int64_t)size;
+        return p;
+    }
     int saved_errno = errno;
-    if (!otp_agent_running()) {
-        if (getpid() != otp_agent_pid) {
-            /* A vfork child: it shares this memory and TLS with its
-             * parent and must change nothing, not even the parent's
-             * countdown. */
-            otp_tls_heap_left += (int64_t)size;
-        } else {
-            otp_tls_heap_left = RECHECK_BYTES;
-            tls_rng = 0;
-        }
+    if (!sampling_gate || !sampling_gate()) {
+        otp_tls_heap_left = RECHECK_BYTES;
+        tls_rng = 0;
         errno = saved_errno;
         return p;
     }
@@ -356,6 +416,8 @@ void otp_heap_init(void)
     if (!otp_cfg.memory_enabled)
         return;
     rate = otp_cfg.memory_sample_bytes > 0 ? otp_cfg.memory_sample_bytes : 1;
+    if (otp_cfg.memory_sampling == OTP_MEM_SAMPLING_EVERY)
+        rate = 1;
     track = otp_cfg.memory_track_frees;
     max_depth = otp_cfg.cpu_max_stack_depth;
     if (max_depth > OTP_MAX_FRAMES)
@@ -442,7 +504,9 @@ void otp_heap_drain_thread(otp_thread_t *t)
         if (r->type == OTP_REC_ALLOC) {
             otp_agg_key_t k = {r->frames, r->nframes, (uint32_t)atomic_load(&t->tid), size_class(r->weight),
                                r->trace_id, r->span_id};
-            int64_t v[OTP_MAX_VALUES] = {1, (int64_t)r->weight, 0, 0};
+            double sc = scale_for(r->weight, (int)r->addr);
+            int64_t v[OTP_MAX_VALUES] = {(int64_t)(sc * OTP_LIVE_COUNT_ONE + 0.5),
+                                         (int64_t)((double)r->weight * sc + 0.5), 0, 0};
             if (!a || !otp_agg_add(a, &k, t->name, v))
                 atomic_fetch_add_explicit(&n_lost, 1, memory_order_relaxed);
             else
@@ -488,11 +552,12 @@ static void visit_live(void *vctx, uintptr_t addr, otp_live_val_t v)
     uint32_t n;
     const uint64_t *frames = otp_live_site_frames(site, &n);
     otp_agg_key_t k = {frames, n, 0, size_class(size), NULL, NULL};
-    int64_t vals[OTP_MAX_VALUES] = {0, 0, 1, (int64_t)size};
+    double sc = scale_for(size, otp_live_shift_of(v));
+    int64_t vals[OTP_MAX_VALUES] = {0, 0, (int64_t)(sc * OTP_LIVE_COUNT_ONE + 0.5),
+                                    (int64_t)((double)size * sc + 0.5)};
     otp_agg_add(c->agg, &k, NULL, vals);
     c->blocks++;
     if (c->have_stats && site >= 0 && (uint32_t)site < c->nsites) {
-        double sc = scale_for(size);
         stats[site].bytes += (double)size * sc;
         stats[site].objects += sc;
     } else {
@@ -569,7 +634,7 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
     prof.kind = OTP_PROFILE_HEAP;
     prof.time_ns = start_ns;
     prof.duration_ns = end_ns - start_ns;
-    prof.period = rate;
+    prof.period = otp_heap_mean();
     prof.nvalues = 4;
     uint64_t lost = atomic_load(&n_lost);
     prof.dropped = lost - lost_seen;
@@ -578,17 +643,11 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
     memset(&pm, 0, sizeof pm);
     memset(&pe, 0, sizeof pe);
     if (otp_agg_count(a) > 0 && otp_agg_to_profile(a, &pm) == 0) {
-        /* Go's scaleHeapSample, per (stack, size class) bucket, for the
-         * alloc and the inuse pair each with its own average size. */
+        /* Samples were unbiased one by one, counts in fixed point. */
         for (size_t i = 0; i < pm.nsamples; i++) {
             int64_t *v = pm.samples[i].values;
-            for (int j = 0; j < OTP_MAX_VALUES; j += 2) {
-                if (v[j] <= 0 || v[j + 1] <= 0)
-                    continue;
-                double sc = scale_avg((double)v[j + 1] / (double)v[j]);
-                v[j] = (int64_t)((double)v[j] * sc);
-                v[j + 1] = (int64_t)((double)v[j + 1] * sc);
-            }
+            for (int j = 0; j < OTP_MAX_VALUES; j += 2)
+                v[j] = (v[j] + OTP_LIVE_COUNT_ONE / 2) / OTP_LIVE_COUNT_ONE;
         }
     } else {
         pm.nsamples = 0;
@@ -753,8 +812,10 @@ void otp_heap_annotate(otp_symbolizer_t *sym, bool final)
     for (uint32_t s = 0; s < nsites; s++)
         if (stats[s].streak >= leak_intervals)
             want++;
-    if (want)
-        comments = otp_calloc(want, sizeof *comments);
+    /* The budget's line (overhead, rates) comes first. */
+    comments = otp_calloc(want + 1, sizeof *comments);
+    if (comments && (comments[0] = otp_strdup(otp_budget_last_note())) != NULL)
+        ncomments = 1;
     for (uint32_t s = 0; s < nsites && comments; s++) {
         site_stat_t *st = &stats[s];
         if (st->streak < leak_intervals)

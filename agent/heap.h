@@ -34,12 +34,30 @@ bool otp_heap_has_data(void);
 /* Fork child. */
 void otp_heap_atfork_child(void);
 
+/* ---- rates (the overhead budget, agent/budget.c) --------------------- */
+
+/* Mean gap becomes memory.sample_bytes << shift (0..15), from each
+ * thread's next draw on; ignored with sampling = every. */
+void otp_heap_set_shift(int shift);
+int64_t otp_heap_mean(void);            /* in force now */
+int64_t otp_heap_configured_mean(void); /* memory.sample_bytes, 1 for every */
+/* Time spent in sampled allocations so far, all threads (TSC cycles). */
+uint64_t otp_heap_cost_cycles(void);
+/* The sampler's pieces, exposed for tests: an exponential gap of the
+ * given mean (0 for mean <= 1), and the unbiasing weight of a sample of
+ * `size` bytes taken at that mean. */
+int64_t otp_heap_gap(uint64_t *rng, int64_t mean);
+double otp_heap_weight(uint64_t size, int64_t mean);
+
 /* ---- allocation hooks (preload/malloc.c) ----------------------------- */
 
 /* Bytes the calling thread may still allocate before its next sample.
  * The hooks subtract each request's size and call otp_heap_sampled when
  * it goes negative. */
 extern __thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
+/* Set while the calling thread's TLS is lent to a vfork child (raised by
+ * the vfork wrapper, preload/vfork.c): such a child records nothing. */
+extern __thread int otp_tls_vforked __attribute__((tls_model("initial-exec")));
 
 /* Slow path after the countdown ran out: p (may be NULL: failed) was just
  * returned by the real allocator for a request of `size` bytes from the
@@ -53,6 +71,9 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra);
  * restored the countdown): the allocation is then no sample. Must
  * preserve errno. */
 void otp_heap_set_slow_hook(bool (*fn)(uintptr_t ra, size_t size));
+/* The lifecycle's answer to "may this thread record a sample now" (agent
+ * on in this process, not a vfork child), asked with no system call. */
+void otp_heap_set_gate(bool (*fn)(void));
 
 /* free() of p, when the address filter says p may be a tracked sample:
  * stops tracking it. Called before the real free. */

@@ -75,17 +75,24 @@ bool otp_live_site_take(int32_t site, uint64_t *count_fixed, uint64_t *bytes);
 
 /* ---- live table ----------------------------------------------------- */
 
-/* A tracked block: site and requested size packed in one word. */
+/* A tracked block: site, requested size and the sampling step it was
+ * sampled at (heap.c: mean gap = sample_bytes << shift) in one word. */
 typedef uint64_t otp_live_val_t;
 #define OTP_LIVE_SIZE_BITS 40
-static inline otp_live_val_t otp_live_pack(int32_t site, uint64_t size)
+#define OTP_LIVE_SITE_BITS 20
+static inline otp_live_val_t otp_live_pack(int32_t site, uint64_t size, unsigned shift)
 {
     uint64_t max = (1ULL << OTP_LIVE_SIZE_BITS) - 1;
-    return ((uint64_t)(uint32_t)site << OTP_LIVE_SIZE_BITS) | (size < max ? size : max);
+    return ((uint64_t)(shift & 15) << (OTP_LIVE_SIZE_BITS + OTP_LIVE_SITE_BITS)) |
+           ((uint64_t)(uint32_t)site << OTP_LIVE_SIZE_BITS) | (size < max ? size : max);
 }
 static inline int32_t otp_live_site_of(otp_live_val_t v)
 {
-    return (int32_t)(v >> OTP_LIVE_SIZE_BITS);
+    return (int32_t)((v >> OTP_LIVE_SIZE_BITS) & ((1u << OTP_LIVE_SITE_BITS) - 1));
+}
+static inline int otp_live_shift_of(otp_live_val_t v)
+{
+    return (int)(v >> (OTP_LIVE_SIZE_BITS + OTP_LIVE_SITE_BITS));
 }
 static inline uint64_t otp_live_size_of(otp_live_val_t v)
 {

@@ -19,7 +19,8 @@ typedef struct otp_rec {
     uint16_t type;
     uint16_t nframes;
     uint64_t weight;   /* CPU: 1 + si_overrun. ALLOC: requested size. */
-    uint64_t addr;     /* ALLOC: block address. CPU: 0. */
+    uint64_t addr;     /* ALLOC: sampling step (mean gap = sample_bytes << addr). CPU: the
+                        * CPU nanoseconds this sample stands for (its points' periods). */
     int64_t time_ns;   /* CLOCK_REALTIME */
     uint8_t trace_id[16]; /* all zero: no trace context */
     uint8_t span_id[8];

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent.h"
 #include "config.h"
 #include "debugfile.h"
 #include "demangle.h"
@@ -604,10 +604,18 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The agent's final export (not a unit test, which never starts it). */
+/* Set by the flusher for the final export (at exit, exec or a fatal
+ * signal): the process is ending, so no slow opening of large debug data. */
+static _Atomic bool final_export;
+
+void otp_sym_set_final(bool final)
+{
+    atomic_store(&final_export, final);
+}
+
 static bool exiting(void)
 {
-    return otp_agent_pid != 0 && !otp_agent_running();
+    return atomic_load(&final_export);
 }
 
 int otp_sym_refresh(otp_symbolizer_t *s)

@@ -8,6 +8,7 @@
 #define OTP_SYMBOLS_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct otp_mapping {
@@ -23,6 +24,9 @@ void otp_sym_free(otp_symbolizer_t *s);
 /* Re-reads /proc/self/maps (after dlopen etc.); ELF data stays cached per
  * file. 0 or -errno. */
 int otp_sym_refresh(otp_symbolizer_t *s);
+/* The next lookups serve the final export (the process is ending): large
+ * debug data is not opened then, and DWARF work gets a smaller bound. */
+void otp_sym_set_final(bool final);
 
 /* Looks up an address (already adjusted: return addresses minus 1).
  * *mapping: index into the mapping list, or -1. Returns the function name

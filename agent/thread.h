@@ -32,10 +32,15 @@ typedef struct otp_thread {
     clockid_t clk;         /* the thread's CPU clock */
     int64_t win_ns;        /* start of the period holding next_ns, on clk */
     int64_t next_ns;       /* next scheduled sample, on clk */
+    int64_t period_ns;     /* length of the period holding next_ns */
     uint64_t rng;          /* draws the periods between samples */
     void *altstack;        /* agent's signal stack mapping, kept with the slot */
     bool parent_prof;      /* the creating thread had SIGPROF blocked (app's view) */
     char name[16];         /* refreshed by the flusher from /proc */
+    /* The agent's time on this thread, for the overhead budget; each
+     * written only by the thread itself, kept across recycling. */
+    _Atomic uint64_t heap_cycles; /* sampled allocations, TSC cycles */
+    _Atomic uint64_t sig_ns;      /* SIGPROF handler, monotonic ns */
     /* pthread_create trampoline */
     void *(*start_fn)(void *);
     void *start_arg;

@@ -52,7 +52,7 @@ otp_config_t otp_cfg;
 #define OTP_CFG_SHOW 60
 #define OTP_CFG_DEFAULT_OUTPUT_DIR "./otprof-out"
 
-enum { OTP_CT_BOOL, OTP_CT_INT, OTP_CT_STR, OTP_CT_ENUM, OTP_CT_MB, OTP_CT_MODE };
+enum { OTP_CT_BOOL, OTP_CT_INT, OTP_CT_STR, OTP_CT_ENUM, OTP_CT_MB, OTP_CT_MODE, OTP_CT_MILLI };
 #define OTP_MIB 1048576
 
 typedef struct otp_cfg_name {
@@ -84,6 +84,9 @@ typedef struct otp_cfg_key {
 #define OTP_MB(sec, key, field, def_mb, max_mb, doc) \
     { sec, key, OTP_CT_MB, OTP_F(field), (int64_t)(def_mb) * OTP_MIB, 0, \
       (int64_t)(max_mb) * OTP_MIB, NULL, NULL, doc }
+/* A decimal with up to 3 decimals, x1000 in the field: 0, or lo..hi. */
+#define OTP_MILLI(sec, key, field, def, lo, hi, doc) \
+    { sec, key, OTP_CT_MILLI, OTP_F(field), def, lo, hi, NULL, NULL, doc }
 /* An octal file mode: read/write bits only, owner's always on. */
 #define OTP_MODE(sec, key, field, def, doc) \
     { sec, key, OTP_CT_MODE, OTP_F(field), def, 0600, 0666, NULL, NULL, doc }
@@ -92,6 +95,13 @@ static const otp_cfg_name_t otp_cfg_levels[] = {
     { "error", OTP_LOG_ERROR }, { "warn", OTP_LOG_WARN },
     { "info", OTP_LOG_INFO },   { "debug", OTP_LOG_DEBUG },
     { NULL, 0 },
+};
+static const otp_cfg_name_t otp_cfg_cpu_samplings[] = {
+    { "timer", OTP_CPU_SAMPLING_TIMER }, { "off", OTP_CPU_SAMPLING_OFF }, { NULL, 0 },
+};
+static const otp_cfg_name_t otp_cfg_mem_samplings[] = {
+    { "bytes", OTP_MEM_SAMPLING_BYTES }, { "every", OTP_MEM_SAMPLING_EVERY },
+    { "off", OTP_MEM_SAMPLING_OFF }, { NULL, 0 },
 };
 static const otp_cfg_name_t otp_cfg_compressions[] = {
     { "gzip", 1 }, { "none", 0 }, { NULL, 0 },
@@ -109,14 +119,20 @@ static const otp_cfg_key_t otp_cfg_keys[] = {
     OTP_ENUM("agent", "log_level", log_level, OTP_LOG_WARN, otp_cfg_levels,
              "stderr verbosity: error, warn, info or debug"),
     OTP_BOOL("agent", "summary", summary, 0, "print a short summary at exit"),
+    OTP_MILLI("agent", "max_overhead_percent", max_overhead_milli, 1000, 100, 50000,
+              "CPU the agent may use, in % of the process's (0.1..50); 0: no budget"),
 
     OTP_BOOL("cpu", "enabled", cpu_enabled, 1, "sample on-CPU stacks"),
+    OTP_ENUM("cpu", "sampling", cpu_sampling, OTP_CPU_SAMPLING_TIMER, otp_cfg_cpu_samplings,
+             "timer: per-thread CPU-time timers; off: no CPU profile"),
     OTP_INT("cpu", "frequency_hz", cpu_frequency_hz, 100, 1, 1000,
             "samples per second of CPU time (1..1000)"),
     OTP_INT("cpu", "max_stack_depth", cpu_max_stack_depth, 64, 4, OTP_MAX_FRAMES,
             "frames kept per stack, deeper stacks are cut (4..256)"),
 
     OTP_BOOL("memory", "enabled", memory_enabled, 1, "sample heap allocations"),
+    OTP_ENUM("memory", "sampling", memory_sampling, OTP_MEM_SAMPLING_BYTES, otp_cfg_mem_samplings,
+             "bytes: one sample per sample_bytes on average; every: each allocation; off"),
     OTP_INT("memory", "sample_bytes", memory_sample_bytes, 524288, 1, 1073741824,
             "mean bytes allocated between two samples (1..1073741824)"),
     OTP_BOOL("memory", "track_frees", memory_track_frees, 1,
@@ -363,6 +379,8 @@ static const char *otp_cfg_current(const otp_config_t *cfg, const otp_cfg_key_t 
         return out;
     case OTP_CT_MB:
         return otp_cfg_show_mb(otp_cfg_get_int(cfg, k), out, cap);
+    case OTP_CT_MILLI:
+        return otp_cfg_show_mb(otp_cfg_get_int(cfg, k) * OTP_MIB / 1000, out, cap);
     case OTP_CT_MODE:
         snprintf(out, cap, "%04llo", (unsigned long long)otp_cfg_get_int(cfg, k));
         return out;
@@ -542,6 +560,22 @@ static bool otp_cfg_apply(otp_cfg_pass_t *p, const otp_cfg_key_t *k, const char 
             otp_cfg_report(p, OTP_LOG_ERROR, "%s\"%s\" is %s (0..%s MB, up to 3 decimals); using %s",
                            subject, shown, rc == -1 ? "not a number" : "out of range",
                            otp_cfg_show_mb(k->max, hi, sizeof hi),
+                           otp_cfg_current(cfg, k, cur, sizeof cur));
+            return false;
+        }
+        otp_cfg_set_int(cfg, k, v);
+        return true;
+    }
+    case OTP_CT_MILLI: {
+        int64_t v = 0;
+        int rc = otp_cfg_parse_mb(value, &v); /* the same decimals, scaled by 1 MiB */
+        v = rc == 0 ? (v * 1000 + OTP_MIB / 2) / OTP_MIB : 0;
+        if (rc != 0 || (v != 0 && (v < k->min || v > k->max))) {
+            char lo[32], hi[32];
+            otp_cfg_report(p, OTP_LOG_ERROR, "%s\"%s\" is %s (0, or %s..%s, up to 3 decimals); using %s",
+                           subject, shown, rc == -1 ? "not a number" : "out of range",
+                           otp_cfg_show_mb(k->min * OTP_MIB / 1000, lo, sizeof lo),
+                           otp_cfg_show_mb(k->max * OTP_MIB / 1000, hi, sizeof hi),
                            otp_cfg_current(cfg, k, cur, sizeof cur));
             return false;
         }

@@ -25,14 +25,17 @@ typedef struct otp_config {
     char deployment_environment[OTP_CFG_STR]; /* deployment_environment = "" */
     int log_level;                    /* log_level = warn (error|warn|info|debug) -> OTP_LOG_* */
     bool summary;                     /* summary = false */
+    int max_overhead_milli;           /* max_overhead_percent = 1 (0 or 0.1..50, 3 decimals), x1000; 0 = no budget */
 
     /* [cpu] */
     bool cpu_enabled;                 /* enabled = true */
+    int cpu_sampling;                 /* sampling = timer (timer|off) -> OTP_CPU_SAMPLING_* */
     int cpu_frequency_hz;             /* frequency_hz = 100 (1..1000) */
     int cpu_max_stack_depth;          /* max_stack_depth = 64 (4..256) */
 
     /* [memory] */
     bool memory_enabled;              /* enabled = true */
+    int memory_sampling;              /* sampling = bytes (bytes|every|off) -> OTP_MEM_SAMPLING_* */
     int64_t memory_sample_bytes;      /* sample_bytes = 524288 (1..1073741824) */
     bool memory_track_frees;          /* track_frees = true */
     int memory_leak_intervals;        /* leak_intervals = 3 (2..1000) */
@@ -54,6 +57,9 @@ typedef struct otp_config {
     char resource_attributes[2048];   /* OTEL_RESOURCE_ATTRIBUTES, raw */
     char traceparent[128];            /* TRACEPARENT, raw */
 } otp_config_t;
+
+enum { OTP_CPU_SAMPLING_TIMER = 0, OTP_CPU_SAMPLING_OFF = 1 };
+enum { OTP_MEM_SAMPLING_BYTES = 0, OTP_MEM_SAMPLING_EVERY = 1, OTP_MEM_SAMPLING_OFF = 2 };
 
 /*
  * output_dir resolution: if export.output_dir is set (ini or env), use it;

@@ -60,10 +60,13 @@ static const struct {
     { "agent", "deployment_environment", "OTPROF_AGENT_DEPLOYMENT_ENVIRONMENT", "staging" },
     { "agent", "log_level", "OTPROF_AGENT_LOG_LEVEL", "error" },
     { "agent", "summary", "OTPROF_AGENT_SUMMARY", "true" },
+    { "agent", "max_overhead_percent", "OTPROF_AGENT_MAX_OVERHEAD_PERCENT", "2.5" },
     { "cpu", "enabled", "OTPROF_CPU_ENABLED", "no" },
+    { "cpu", "sampling", "OTPROF_CPU_SAMPLING", "off" },
     { "cpu", "frequency_hz", "OTPROF_CPU_FREQUENCY_HZ", "250" },
     { "cpu", "max_stack_depth", "OTPROF_CPU_MAX_STACK_DEPTH", "128" },
     { "memory", "enabled", "OTPROF_MEMORY_ENABLED", "off" },
+    { "memory", "sampling", "OTPROF_MEMORY_SAMPLING", "every" },
     { "memory", "sample_bytes", "OTPROF_MEMORY_SAMPLE_BYTES", "1073741824" },
     { "memory", "track_frees", "OTPROF_MEMORY_TRACK_FREES", "0" },
     { "memory", "leak_intervals", "OTPROF_MEMORY_LEAK_INTERVALS", "7" },
@@ -90,10 +93,13 @@ static void check_all_set(const otp_config_t *c)
     CHECK_EQ_STR(c->deployment_environment, "staging");
     CHECK_EQ_INT(c->log_level, OTP_LOG_ERROR);
     CHECK(c->summary);
+    CHECK_EQ_INT(c->max_overhead_milli, 2500);
     CHECK(!c->cpu_enabled);
+    CHECK_EQ_INT(c->cpu_sampling, OTP_CPU_SAMPLING_OFF);
     CHECK_EQ_INT(c->cpu_frequency_hz, 250);
     CHECK_EQ_INT(c->cpu_max_stack_depth, 128);
     CHECK(!c->memory_enabled);
+    CHECK_EQ_INT(c->memory_sampling, OTP_MEM_SAMPLING_EVERY);
     CHECK_EQ_INT(c->memory_sample_bytes, 1073741824);
     CHECK(!c->memory_track_frees);
     CHECK_EQ_INT(c->memory_leak_intervals, 7);
@@ -719,6 +725,29 @@ static void test_mb_and_mode(void)
     CHECK_EQ_INT(load(&c), 1);
     CHECK_EQ_STR(err, "otprof: OTPROF_EXPORT_FILE_MODE: \"0755\" is not an octal mode from 0600 "
                       "to 0666 (owner rw, no x or special bits); using 0600\n");
+
+    /* The overhead budget: a percentage with decimals, 0 = none. */
+    unsetenv("OTPROF_EXPORT_FILE_MODE");
+    static const struct {
+        const char *text;
+        int milli;
+    } pcts[] = { { "0", 0 }, { "0.1", 100 }, { "1", 1000 }, { "2.25", 2250 }, { "50", 50000 } };
+    for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++) {
+        setenv("OTPROF_AGENT_MAX_OVERHEAD_PERCENT", pcts[i].text, 1);
+        CHECK_EQ_INT(load(&c), 0);
+        CHECK_EQ_INT(c.max_overhead_milli, pcts[i].milli);
+    }
+    static const char *const bad_pcts[] = { "0.05", "50.5", "-1", "1%", "0.0001", "x" };
+    for (size_t i = 0; i < sizeof bad_pcts / sizeof bad_pcts[0]; i++) {
+        setenv("OTPROF_AGENT_MAX_OVERHEAD_PERCENT", bad_pcts[i], 1);
+        CHECK_EQ_INT(load(&c), 1);
+        CHECK_EQ_INT(c.max_overhead_milli, 1000);
+    }
+    setenv("OTPROF_AGENT_MAX_OVERHEAD_PERCENT", "51", 1);
+    CHECK_EQ_INT(load(&c), 1);
+    CHECK_EQ_STR(err, "otprof: OTPROF_AGENT_MAX_OVERHEAD_PERCENT: \"51\" is out of range (0, or "
+                      "0.1..50, up to 3 decimals); using 1\n");
+    unsetenv("OTPROF_AGENT_MAX_OVERHEAD_PERCENT");
 
     /* The debug dump shows both in the units they are written in. */
     setenv("OTPROF_EXPORT_FILE_MODE", "0644", 1);

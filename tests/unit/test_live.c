@@ -39,7 +39,7 @@ static void *worker(void *arg)
     uint64_t s = 0x9e3779b97f4a7c15ULL * (1 + (uintptr_t)arg);
     for (long i = 0; i < PER_THREAD; i++) {
         uintptr_t a = base + (uintptr_t)i * 48;
-        if (otp_live_insert(a, otp_live_pack(mt_site, 48)))
+        if (otp_live_insert(a, otp_live_pack(mt_site, 48, 0)))
             atomic_fetch_add(&inserted, 1);
         s ^= s << 13;
         s ^= s >> 7;
@@ -84,29 +84,31 @@ int main(void)
     CHECK(!otp_live_site_take(s1, &c, &b));
 
     /* Packing. */
-    otp_live_val_t v = otp_live_pack(s2, 12345);
+    otp_live_val_t v = otp_live_pack(s2, 12345, 0);
     CHECK(otp_live_site_of(v) == s2 && otp_live_size_of(v) == 12345);
-    CHECK_EQ_INT(otp_live_size_of(otp_live_pack(1, 1ULL << 50)), (1ULL << OTP_LIVE_SIZE_BITS) - 1);
+    CHECK_EQ_INT(otp_live_size_of(otp_live_pack(1, 1ULL << 50, 0)), (1ULL << OTP_LIVE_SIZE_BITS) - 1);
+    v = otp_live_pack(65535, 77, 10);
+    CHECK(otp_live_site_of(v) == 65535 && otp_live_size_of(v) == 77 && otp_live_shift_of(v) == 10);
 
     /* Insert, find, remove; the filter follows. */
     uintptr_t a = 0x7f0000001040;
     CHECK(!otp_live_maybe(a));
-    CHECK(otp_live_insert(a, otp_live_pack(s1, 64)));
+    CHECK(otp_live_insert(a, otp_live_pack(s1, 64, 0)));
     CHECK(otp_live_maybe(a));
     otp_live_val_t got = 0;
-    CHECK(otp_live_find(a, &got) && got == otp_live_pack(s1, 64));
+    CHECK(otp_live_find(a, &got) && got == otp_live_pack(s1, 64, 0));
     CHECK(!otp_live_find(a + 16, &got));
     CHECK(otp_live_remove(a, &got) && otp_live_size_of(got) == 64);
     CHECK(!otp_live_remove(a, &got));
     CHECK(!otp_live_maybe(a));
     /* Two blocks in one granule share a counter. */
-    CHECK(otp_live_insert(a, otp_live_pack(s1, 16)) && otp_live_insert(a + 16, otp_live_pack(s1, 16)));
+    CHECK(otp_live_insert(a, otp_live_pack(s1, 16, 0)) && otp_live_insert(a + 16, otp_live_pack(s1, 16, 0)));
     CHECK(otp_live_remove(a, NULL));
     CHECK(otp_live_maybe(a + 16));
     CHECK(otp_live_remove(a + 16, NULL));
     CHECK(!otp_live_maybe(a + 16));
     /* A stale entry for a reused address is overwritten, not duplicated. */
-    CHECK(otp_live_insert(a, otp_live_pack(s1, 10)) && otp_live_insert(a, otp_live_pack(s2, 20)));
+    CHECK(otp_live_insert(a, otp_live_pack(s1, 10, 0)) && otp_live_insert(a, otp_live_pack(s2, 20, 0)));
     walk_t w = {0, 0, -1};
     otp_live_foreach(count, &w);
     CHECK(w.n == 1 && w.bytes == 20);
@@ -120,7 +122,7 @@ int main(void)
     int ok = 1;
     for (uintptr_t i = 0; i < 4 * cap && ok; i++) {
         uintptr_t x = 0x500000000000ULL + i * 32;
-        ok = otp_live_insert(x, otp_live_pack(s2, 32)) && otp_live_remove(x, NULL);
+        ok = otp_live_insert(x, otp_live_pack(s2, 32, 0)) && otp_live_remove(x, NULL);
     }
     CHECK_NAMED("insert/remove churn of 4x capacity never fails", ok);
     otp_live_foreach(NULL, NULL);
@@ -129,7 +131,7 @@ int main(void)
 
     /* Walk: every live block once. */
     for (uintptr_t i = 0; i < 1000; i++)
-        otp_live_insert(0x600000000000ULL + i * 4096, otp_live_pack(s2, 100));
+        otp_live_insert(0x600000000000ULL + i * 4096, otp_live_pack(s2, 100, 0));
     w = (walk_t){0, 0, s2};
     otp_live_foreach(count, &w);
     CHECK_EQ_INT(w.n, 1000);
@@ -141,7 +143,7 @@ int main(void)
      * overwriting; everything inserted can still be removed. */
     long in = 0;
     for (uintptr_t i = 0; i < cap + 1000; i++)
-        in += otp_live_insert(0x700000000000ULL + i * 16, otp_live_pack(s1, 16));
+        in += otp_live_insert(0x700000000000ULL + i * 16, otp_live_pack(s1, 16, 0));
     otp_live_foreach(NULL, NULL);
     otp_live_get_stats(&st);
     CHECK(in < (long)(cap + 1000) && st.table_full > 0);

@@ -1,0 +1,261 @@
+/*
+ * Overhead budget: see budget.h.
+ *
+ * Window: ten flusher ticks (~1 s) and at least MIN_PROC_NS of process
+ * CPU. The export interval (10 s by default, up to an hour) would react
+ * far too late to a burst; a single 100 ms tick holds too few heap
+ * samples and too little process CPU for a stable ratio. Sums decay by
+ * half per window and restart after each change, so one window decides
+ * after a change and calmer stretches average over a few.
+ *
+ * Lowering: after two windows in a row over (one alone may be start-up
+ * or an export), by as many doublings as the overshoot asks for (at most
+ * four per window), on the heap while it is at least a quarter of the
+ * cost, else on the CPU. Raising: only the last lowered lever, one
+ * doubling, after CALM_WINDOWS windows in which the cost with that
+ * lever's share doubled would still stay under RAISE_MARGIN of the
+ * budget; so a steady load settles instead of oscillating.
+ *
+ * Not counted: the unsampled fast path (a subtraction per allocation and
+ * a byte load per free, too cheap to time) and exporting threads other
+ * than the flusher (there are none today).
+ */
+#include "budget.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#include "config.h"
+#include "cpu.h"
+#include "heap.h"
+#include "internal.h"
+#include "log.h"
+#include "summary.h"
+#include "sys.h"
+
+#define WINDOW_TICKS 10
+#define MIN_PROC_NS 20000000.0
+#define DECAY 0.5
+#define CALM_WINDOWS 3
+#define OVER_WINDOWS 2
+#define RAISE_MARGIN 0.6
+
+void otp_budget_ctl_init(otp_budget_ctl_t *c, double budget, int heap_max, int cpu_max)
+{
+    *c = (otp_budget_ctl_t){0};
+    c->budget = budget;
+    c->heap_max = heap_max;
+    c->cpu_max = cpu_max;
+}
+
+/* After a step down, one more window over is trend enough to go on. */
+static void restart(otp_budget_ctl_t *c, bool lowered)
+{
+    c->heap = c->sig = c->own = c->proc = 0;
+    c->calm = 0;
+    c->over = lowered ? OVER_WINDOWS - 1 : 0;
+    c->changes++;
+}
+
+bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double own_ns,
+                         double proc_ns)
+{
+    if (c->budget <= 0)
+        return false;
+    c->heap = c->heap * DECAY + heap_ns;
+    c->sig = c->sig * DECAY + sig_ns;
+    c->own = c->own * DECAY + own_ns;
+    c->proc = c->proc * DECAY + proc_ns;
+    if (c->proc < MIN_PROC_NS)
+        return false; /* an idle process: too little to judge */
+    double cost = c->heap + c->sig + c->own;
+    double ratio = cost / c->proc;
+    if (ratio > c->budget && heap_ns + sig_ns + own_ns > c->budget * proc_ns) {
+        c->calm = 0;
+        /* One window over (start-up: the unwinder's first walks; an
+         * export) is not yet a trend. */
+        if (++c->over < OVER_WINDOWS)
+            return false;
+        int steps = 1;
+        while (steps < 4 && (double)(1 << steps) < ratio / c->budget)
+            steps++;
+        bool heap_first = c->heap >= 0.25 * cost || c->cpu_shift >= c->cpu_max;
+        if (heap_first && c->heap_shift < c->heap_max) {
+            c->heap_shift = c->heap_shift + steps < c->heap_max ? c->heap_shift + steps : c->heap_max;
+        } else if (c->cpu_shift < c->cpu_max) {
+            c->cpu_shift = c->cpu_shift + steps < c->cpu_max ? c->cpu_shift + steps : c->cpu_max;
+        } else if (c->heap_shift < c->heap_max) {
+            c->heap_shift = c->heap_shift + steps < c->heap_max ? c->heap_shift + steps : c->heap_max;
+        } else {
+            return false; /* everything is as low as it goes */
+        }
+        restart(c, true);
+        return true;
+    }
+    c->over = 0;
+    double grown;
+    if (c->cpu_shift > 0)
+        grown = cost + c->sig;
+    else if (c->heap_shift > 0)
+        grown = cost + c->heap;
+    else
+        return false;
+    if (grown > RAISE_MARGIN * c->budget * c->proc) {
+        c->calm = 0;
+        return false;
+    }
+    if (++c->calm < CALM_WINDOWS)
+        return false;
+    if (c->cpu_shift > 0)
+        c->cpu_shift--;
+    else
+        c->heap_shift--;
+    restart(c, false);
+    return true;
+}
+
+/* ---- the agent's side ---------------------------------------------------- */
+
+static otp_budget_ctl_t ctl;
+static int ticks;
+static bool primed;
+static uint64_t last_cyc, last_sig, last_tsc;
+static int64_t last_own, last_proc, last_mono;
+static double cyc_per_ns = 1.0;
+static double w_heap, w_sig, w_own, w_proc;   /* this window */
+static double iv_cost, iv_proc, run_cost, run_proc; /* this interval, whole run */
+static double iv_heap, iv_sig, iv_own;
+static char note[640];
+
+static int64_t clock_of(clockid_t clk)
+{
+    struct timespec ts;
+    if (clock_gettime(clk, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Takes what was spent since the last call into the window and the
+ * totals. Counters that went backwards (a fork child: new process and
+ * thread clocks, inherited slot counters) just restart the count. */
+static void account(void)
+{
+    uint64_t cyc = otp_heap_cost_cycles(), sig = otp_cpu_cost_ns(), tsc = __builtin_ia32_rdtsc();
+    int64_t own = clock_of(CLOCK_THREAD_CPUTIME_ID), proc = clock_of(CLOCK_PROCESS_CPUTIME_ID);
+    int64_t mono = otp_mono_ns();
+    bool ok = primed && cyc >= last_cyc && sig >= last_sig && own >= last_own && proc >= last_proc &&
+              mono > last_mono && tsc > last_tsc;
+    if (ok) {
+        /* The cycle counter's rate, from the same stretch of time. */
+        double r = (double)(tsc - last_tsc) / (double)(mono - last_mono);
+        if (r > 0.01 && r < 100.0)
+            cyc_per_ns = cyc_per_ns == 1.0 ? r : 0.8 * cyc_per_ns + 0.2 * r;
+        double h = (double)(cyc - last_cyc) / cyc_per_ns, s = (double)(sig - last_sig);
+        double o = (double)(own - last_own), p = (double)(proc - last_proc);
+        w_heap += h;
+        w_sig += s;
+        w_own += o;
+        w_proc += p;
+        iv_cost += h + s + o;
+        iv_heap += h;
+        iv_sig += s;
+        iv_own += o;
+        iv_proc += p;
+        run_cost += h + s + o;
+        run_proc += p;
+    }
+    primed = true;
+    last_cyc = cyc;
+    last_sig = sig;
+    last_tsc = tsc;
+    last_own = own;
+    last_proc = proc;
+    last_mono = mono;
+}
+
+/* "heap: one sample per N bytes on average (configured M); CPU: F Hz
+ * (configured G)", "off" for a sampler that does not run. */
+static void rates(char *out, size_t cap)
+{
+    char h[128], c[96];
+    if (otp_heap_configured_mean() > 0)
+        snprintf(h, sizeof h, "one sample per %lld bytes on average (configured %lld)",
+                 (long long)otp_heap_mean(), (long long)otp_heap_configured_mean());
+    else
+        snprintf(h, sizeof h, "off");
+    if (otp_cpu_period_ns() > 0)
+        snprintf(c, sizeof c, "%.4g Hz (configured %d)", 1e9 / (double)otp_cpu_period_ns(),
+                 otp_cfg.cpu_frequency_hz);
+    else
+        snprintf(c, sizeof c, "off");
+    snprintf(out, cap, "heap: %s; CPU: %s", h, c);
+}
+
+static void summary_section(void)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%g%%", otp_cfg.max_overhead_milli / 1000.0);
+    char r[256];
+    rates(r, sizeof r);
+    OTP_INFO("overhead: the agent used %.3f%% of the process's CPU (%.1f of %.1f ms; budget %s); "
+             "rates changed %llu times, now: %s",
+             run_proc > 0 ? 100.0 * run_cost / run_proc : 0.0, run_cost / 1e6, run_proc / 1e6,
+             otp_cfg.max_overhead_milli ? b : "off", (unsigned long long)ctl.changes, r);
+}
+
+void otp_budget_init(void)
+{
+    /* The strategies are the samplers' switches under other names. */
+    if (otp_cfg.cpu_sampling == OTP_CPU_SAMPLING_OFF)
+        otp_cfg.cpu_enabled = false;
+    if (otp_cfg.memory_sampling == OTP_MEM_SAMPLING_OFF)
+        otp_cfg.memory_enabled = false;
+    /* sampling = every means every allocation: the budget leaves it. */
+    int heap_max = otp_cfg.memory_sampling == OTP_MEM_SAMPLING_EVERY || otp_cfg.memory_sample_bytes <= 1
+                       ? 0
+                       : OTP_BUDGET_HEAP_MAX_SHIFT;
+    int cpu_max = OTP_BUDGET_CPU_MAX_SHIFT;
+    while (cpu_max > 0 && otp_cfg.cpu_frequency_hz >> cpu_max < 1)
+        cpu_max--;
+    otp_budget_ctl_init(&ctl, otp_cfg.max_overhead_milli / 100000.0, heap_max, cpu_max);
+    otp_summary_add_section(summary_section);
+}
+
+void otp_budget_tick(void)
+{
+    account();
+    if (++ticks < WINDOW_TICKS)
+        return;
+    ticks = 0;
+    double h = w_heap, s = w_sig, o = w_own, p = w_proc;
+    w_heap = w_sig = w_own = w_proc = 0;
+    if (!otp_budget_ctl_step(&ctl, h, s, o, p))
+        return;
+    otp_heap_set_shift(ctl.heap_shift);
+    otp_cpu_set_shift(ctl.cpu_shift);
+    char r[256];
+    rates(r, sizeof r);
+    OTP_DEBUG("overhead budget: %.3f%% in the last window; now %s", p > 0 ? 100.0 * (h + s + o) / p : 0.0, r);
+}
+
+const char *otp_budget_note(void)
+{
+    account();
+    char b[32];
+    snprintf(b, sizeof b, "%g%%", otp_cfg.max_overhead_milli / 1000.0);
+    char r[256];
+    rates(r, sizeof r);
+    snprintf(note, sizeof note,
+             "otprof overhead: %.3f%% of the process's CPU in this interval (sampled allocations "
+             "%.3f%%, signal handler %.3f%%, agent thread %.3f%%), %.3f%% overall (budget %s); %s",
+             iv_proc > 0 ? 100.0 * iv_cost / iv_proc : 0.0, iv_proc > 0 ? 100.0 * iv_heap / iv_proc : 0.0,
+             iv_proc > 0 ? 100.0 * iv_sig / iv_proc : 0.0, iv_proc > 0 ? 100.0 * iv_own / iv_proc : 0.0,
+             run_proc > 0 ? 100.0 * run_cost / run_proc : 0.0, otp_cfg.max_overhead_milli ? b : "off", r);
+    iv_cost = iv_proc = iv_heap = iv_sig = iv_own = 0;
+    return note;
+}
+
+const char *otp_budget_last_note(void)
+{
+    return note;
+}
