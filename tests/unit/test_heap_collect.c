@@ -33,7 +33,7 @@ static void *writer(void *arg)
         int32_t site = otp_live_site(frames, 3);
         if (site < 0)
             break; /* the store is full: nothing new any more */
-        otp_live_insert((uintptr_t)(0x10000000000ULL + base + i * 64), otp_live_pack(site, 32));
+        otp_live_insert((uintptr_t)(0x10000000000ULL + base + i * 64), otp_live_pack(site, 32, 0));
         atomic_fetch_add_explicit(&interned, 1, memory_order_relaxed);
         if (i % 32 == 0)
             sched_yield(); /* many collects before the store fills up */
