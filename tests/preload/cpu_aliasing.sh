@@ -8,7 +8,7 @@
 # what an unbiased sampler gives, not luck.
 source "$(dirname "$0")/../lib.sh"
 
-HZ=${HZ:-200}; SECS=${SECS:-4}; runs=10; close=0; sum_p=0; sum_m=0; list=""
+HZ=${HZ:-100}; SECS=${SECS:-6}; runs=10; close=0; sum_p=0; sum_m=0; list=""
 for i in $(seq 1 $runs); do
   rm -rf "$WORK/out"
   out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=$HZ -- "$PROGS/alias_loop" "$SECS" 0.7)
