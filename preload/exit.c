@@ -1,0 +1,52 @@
+/*
+ * _exit and _Exit: the process ends without destructors, so what it
+ * sampled is exported first (bounded by export.shutdown_timeout_ms, as at
+ * exit). Daemons' parents, fork children that never exec and the children
+ * of browsers and build tools end this way. A vfork child (another pid)
+ * and a call made inside the agent itself go straight through; a process
+ * that sampled nothing pays one check.
+ */
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "internal.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+typedef void (*exit_fn)(int);
+
+/* Resolved at load: _exit runs in vfork children and signal handlers,
+ * where dlsym (which may allocate) must not. */
+static exit_fn real_exit, real_Exit;
+
+__attribute__((constructor(101))) static void otprof_exit_init(void)
+{
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1;
+    real_exit = (exit_fn)dlsym(RTLD_NEXT, "_exit");
+    real_Exit = (exit_fn)dlsym(RTLD_NEXT, "_Exit");
+    otp_tls_in_agent = saved;
+}
+
+static __attribute__((noreturn)) void end_now(exit_fn f, int status)
+{
+    if (!otp_tls_in_agent && otp_agent_running())
+        otp_agent_shutdown();
+    if (f)
+        f(status);
+    for (;;)
+        syscall(SYS_exit_group, status);
+}
+
+EXPORT __attribute__((noreturn)) void _exit(int status)
+{
+    end_now(real_exit, status);
+}
+
+EXPORT __attribute__((noreturn)) void _Exit(int status)
+{
+    end_now(real_Exit, status);
+}

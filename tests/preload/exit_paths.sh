@@ -1,0 +1,19 @@
+# Processes that end with _exit or _Exit (no destructors) export what they
+# sampled first, with their exit status and output unchanged; a vfork
+# child's _exit goes straight through.
+source "$(dirname "$0")/../lib.sh"
+
+for mode in _exit _Exit child vfork; do
+  rm -rf "$WORK/out"
+  same_as_bare "$mode" "$PROGS/exit_paths" "$mode"
+  [ "$mode" = vfork ] && continue
+  files=$(ls "$WORK"/out/exit_paths.*.cpu.pb.gz 2> /dev/null)
+  ms=0
+  for f in $files; do
+    ms=$(awk -v a="$ms" -v b="$(pprof_total_ms "$f")" 'BEGIN { print a + (b == "" ? 0 : b) }')
+  done
+  # 0.5 s of CPU burnt before the _exit (both runs of same_as_bare write).
+  check "$mode: ${ms} ms of the 500 ms burnt before _exit in the profile (>= 400)" \
+    awk -v m="$ms" 'BEGIN { exit !(m >= 400) }'
+done
+finish

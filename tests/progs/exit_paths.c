@@ -1,0 +1,68 @@
+/*
+ * Ways a process ends without destructors. Usage: exit_paths MODE
+ *   _exit   burn 0.5 s of CPU, then _exit(7)
+ *   _Exit   the same through _Exit(9)
+ *   child   a fork child burns 0.5 s and _exits(5); the parent reports it
+ *   vfork   a vfork child _exits(4) at once; the parent reports it
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static volatile unsigned long sink;
+
+__attribute__((noinline)) static void exit_burn(double s)
+{
+    double end = cpu_s() + s;
+    while (cpu_s() < end)
+        for (int i = 0; i < 10000; i++)
+            sink += (unsigned long)i * i;
+}
+
+static int report(pid_t pid)
+{
+    int st;
+    if (waitpid(pid, &st, 0) != pid)
+        return 1;
+    printf("child exited %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "_exit";
+    fflush(stdout);
+    if (strcmp(mode, "_exit") == 0) {
+        exit_burn(0.5);
+        _exit(7);
+    }
+    if (strcmp(mode, "_Exit") == 0) {
+        exit_burn(0.5);
+        _Exit(9);
+    }
+    if (strcmp(mode, "child") == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            exit_burn(0.5);
+            _exit(5);
+        }
+        return report(pid);
+    }
+    if (strcmp(mode, "vfork") == 0) {
+        pid_t pid = vfork();
+        if (pid == 0)
+            _exit(4);
+        return report(pid);
+    }
+    return 2;
+}
