@@ -475,22 +475,6 @@ static void on_fatal_signal(int sig, int64_t deadline)
 
 /* ---- start and exit --------------------------------------------------- */
 
-static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    (void)data;
-    if (!info->dlpi_name || !strstr(info->dlpi_name, "/ld-linux"))
-        return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-            ldso_lo = info->dlpi_addr + ph->p_vaddr;
-            ldso_hi = ldso_lo + ph->p_memsz;
-        }
-    }
-    return 1;
-}
-
 static void big_main_ring(otp_thread_t *t)
 {
     otp_ring_t *r = otp_ring_create(MAIN_RING_BYTES);
@@ -514,7 +498,7 @@ void otp_agent_init(void)
     }
     otp_budget_init(); /* before the samplers: it maps the strategies onto them */
     otp_trace_init();
-    dl_iterate_phdr(find_ldso, NULL);
+    otp_ldso_text(&ldso_lo, &ldso_hi);
     exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
 
     otp_thread_t *main_slot = otp_thread_claim();

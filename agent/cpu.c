@@ -317,29 +317,13 @@ out:
     errno = saved_errno;
 }
 
-static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    (void)data;
-    if (!info->dlpi_name || !strstr(info->dlpi_name, "/ld-linux"))
-        return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-            ldso_lo = info->dlpi_addr + ph->p_vaddr;
-            ldso_hi = ldso_lo + ph->p_memsz;
-        }
-    }
-    return 1;
-}
-
 int otp_cpu_init(void)
 {
     period_ns = 1000000000LL / otp_cfg.cpu_frequency_hz;
     max_depth = otp_cfg.cpu_max_stack_depth;
     if (max_depth > OTP_MAX_FRAMES)
         max_depth = OTP_MAX_FRAMES;
-    dl_iterate_phdr(find_ldso, NULL);
+    otp_ldso_text(&ldso_lo, &ldso_hi);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = handler;

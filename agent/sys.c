@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -188,4 +190,32 @@ int otp_mkdirs(const char *path, int mode)
     if (stat(buf, &st) != 0)
         return -errno;
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    uintptr_t *r = data;
+    if (!info->dlpi_name || !strstr(info->dlpi_name, "/ld-linux"))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            r[0] = info->dlpi_addr + ph->p_vaddr;
+            r[1] = r[0] + ph->p_memsz;
+        }
+    }
+    return 1;
+}
+
+void otp_ldso_text(uintptr_t *lo, uintptr_t *hi)
+{
+    static uintptr_t range[2];
+    static bool found;
+    if (!found) {
+        dl_iterate_phdr(find_ldso, range);
+        found = true;
+    }
+    *lo = range[0];
+    *hi = range[1];
 }

@@ -39,4 +39,8 @@ uint64_t otp_random64(void);
 /* mkdir -p, every directory it creates with mode; 0 or -errno. */
 int otp_mkdirs(const char *path, int mode);
 
+/* The dynamic loader's executable segment [lo, hi): code interrupted or
+ * called from there may hold the loader's locks mid-update. Found once. */
+void otp_ldso_text(uintptr_t *lo, uintptr_t *hi);
+
 #endif

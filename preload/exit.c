@@ -13,6 +13,7 @@
 
 #include "agent.h"
 #include "internal.h"
+#include "next.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -24,11 +25,8 @@ static exit_fn real_exit, real_Exit;
 
 __attribute__((constructor(101))) static void otprof_exit_init(void)
 {
-    int saved = otp_tls_in_agent;
-    otp_tls_in_agent = 1;
-    real_exit = (exit_fn)dlsym(RTLD_NEXT, "_exit");
-    real_Exit = (exit_fn)dlsym(RTLD_NEXT, "_Exit");
-    otp_tls_in_agent = saved;
+    real_exit = (exit_fn)otp_next_sym("_exit");
+    real_Exit = (exit_fn)otp_next_sym("_Exit");
 }
 
 static __attribute__((noreturn)) void end_now(exit_fn f, int status)

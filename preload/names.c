@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "internal.h"
+#include "next.h"
 #include "thread.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -19,10 +20,7 @@ EXPORT int pthread_setname_np(pthread_t th, const char *name)
     static setname_fn real;
     setname_fn f = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
     if (!f) {
-        int saved = otp_tls_in_agent;
-        otp_tls_in_agent = 1;
-        f = (setname_fn)dlsym(RTLD_NEXT, "pthread_setname_np");
-        otp_tls_in_agent = saved;
+        f = (setname_fn)otp_next_sym("pthread_setname_np");
         if (!f)
             return ENOSYS;
         __atomic_store_n(&real, f, __ATOMIC_RELEASE);

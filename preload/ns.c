@@ -21,17 +21,10 @@
 
 #include "agent.h"
 #include "internal.h"
+#include "next.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-static void *next_sym(const char *name)
-{
-    int saved = otp_tls_in_agent;
-    otp_tls_in_agent = 1;
-    void *p = dlsym(RTLD_NEXT, name);
-    otp_tls_in_agent = saved;
-    return p;
-}
 
 /* One wrapper: the next definition, called with the flusher stopped. */
 #define SOLO(name, params, args)                                                                   \
@@ -39,7 +32,7 @@ static void *next_sym(const char *name)
     {                                                                                              \
         static int(*real) params;                                                                  \
         if (!real)                                                                                 \
-            real = (int(*) params)next_sym(#name);                                                 \
+            real = (int(*) params)otp_next_sym(#name);                                                 \
         if (!real) {                                                                               \
             errno = ENOSYS;                                                                        \
             return -1;                                                                             \

@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "cpu.h"
 #include "internal.h"
+#include "next.h"
 #include "termsig.h"
 #include "unwind.h"
 
@@ -40,29 +41,14 @@ static sigaction_fn real_sigaction;
 static signal_fn real_signal;
 static dl_iterate_phdr_fn real_dl_iterate_phdr;
 
-/* dlsym may allocate; the allocation hooks pass through while
- * otp_tls_in_agent is set. */
-static void *next_sym(const char *name)
-{
-    int saved = otp_tls_in_agent;
-    otp_tls_in_agent = 1;
-    void *p = dlsym(RTLD_NEXT, name);
-    otp_tls_in_agent = saved;
-    return p;
-}
 
-#define RESOLVE(var, name)                                                                         \
-    do {                                                                                           \
-        if (OTP_UNLIKELY(!(var)))                                                                  \
-            (var) = (__typeof__(var))next_sym(name);                                               \
-    } while (0)
 
 __attribute__((constructor(101))) static void otprof_preload_init(void)
 {
-    RESOLVE(real_pthread_create, "pthread_create");
-    RESOLVE(real_sigaction, "sigaction");
-    RESOLVE(real_signal, "signal");
-    RESOLVE(real_dl_iterate_phdr, "dl_iterate_phdr");
+    OTP_RESOLVE(real_pthread_create, "pthread_create");
+    OTP_RESOLVE(real_sigaction, "sigaction");
+    OTP_RESOLVE(real_signal, "signal");
+    OTP_RESOLVE(real_dl_iterate_phdr, "dl_iterate_phdr");
     otp_agent_init();
 }
 
@@ -84,7 +70,7 @@ static void *thread_trampoline(void *p)
 
 EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-    RESOLVE(real_pthread_create, "pthread_create");
+    OTP_RESOLVE(real_pthread_create, "pthread_create");
     if (!real_pthread_create)
         return EAGAIN;
     if (otp_tls_in_agent || !otp_agent_running())
@@ -104,7 +90,7 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
 
 EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data)
 {
-    RESOLVE(real_dl_iterate_phdr, "dl_iterate_phdr");
+    OTP_RESOLVE(real_dl_iterate_phdr, "dl_iterate_phdr");
     return otp_unwind_iterate_phdr(cb, data, real_dl_iterate_phdr);
 }
 
@@ -125,31 +111,31 @@ EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), voi
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-    RESOLVE(real_execve, "execve");
+    OTP_RESOLVE(real_execve, "execve");
     AROUND_EXEC(real_execve(path, argv, envp));
 }
 
 EXPORT int execv(const char *path, char *const argv[])
 {
-    RESOLVE(real_execv, "execv");
+    OTP_RESOLVE(real_execv, "execv");
     AROUND_EXEC(real_execv(path, argv));
 }
 
 EXPORT int execvp(const char *file, char *const argv[])
 {
-    RESOLVE(real_execvp, "execvp");
+    OTP_RESOLVE(real_execvp, "execvp");
     AROUND_EXEC(real_execvp(file, argv));
 }
 
 EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-    RESOLVE(real_execvpe, "execvpe");
+    OTP_RESOLVE(real_execvpe, "execvpe");
     AROUND_EXEC(real_execvpe(file, argv, envp));
 }
 
 EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-    RESOLVE(real_fexecve, "fexecve");
+    OTP_RESOLVE(real_fexecve, "fexecve");
     AROUND_EXEC(real_fexecve(fd, argv, envp));
 }
 
@@ -209,7 +195,7 @@ static bool virtual_term(int sig)
 
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-    RESOLVE(real_sigaction, "sigaction");
+    OTP_RESOLVE(real_sigaction, "sigaction");
     if (virtual_sigprof(sig))
         return otp_cpu_app_sigaction(act, old);
     if (virtual_term(sig))
@@ -219,7 +205,7 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 
 EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
-    RESOLVE(real_signal, "signal");
+    OTP_RESOLVE(real_signal, "signal");
     bool prof = virtual_sigprof(sig), term = !prof && virtual_term(sig);
     if (!prof && !term)
         return real_signal(sig, handler);

@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 
 #include "internal.h"
+#include "next.h"
 #include "sandbox.h"
 #include "thread.h"
 
@@ -54,19 +55,11 @@ static long direct_syscall(long n, long a1, long a2, long a3, long a4, long a5, 
     return ret;
 }
 
-static void *next_sym(const char *name)
-{
-    int saved = otp_tls_in_agent;
-    otp_tls_in_agent = 1;
-    void *p = dlsym(RTLD_NEXT, name);
-    otp_tls_in_agent = saved;
-    return p;
-}
 
 __attribute__((constructor(101))) static void otprof_seccomp_init(void)
 {
-    __atomic_store_n(&real_syscall, (syscall_fn)next_sym("syscall"), __ATOMIC_RELEASE);
-    __atomic_store_n(&real_prctl, (prctl_fn)next_sym("prctl"), __ATOMIC_RELEASE);
+    __atomic_store_n(&real_syscall, (syscall_fn)otp_next_sym("syscall"), __ATOMIC_RELEASE);
+    __atomic_store_n(&real_prctl, (prctl_fn)otp_next_sym("prctl"), __ATOMIC_RELEASE);
 }
 
 /* prctl(PR_SET_SECCOMP, mode, prog) and seccomp(op, flags, args): the

@@ -16,6 +16,7 @@
 
 #include "agent.h"
 #include "internal.h"
+#include "next.h"
 #include "vmask.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -28,20 +29,7 @@ static mask_fn real_sigprocmask, real_pthread_sigmask;
 static spawn_fn real_posix_spawn, real_posix_spawnp;
 static uintptr_t self_lo, self_hi;
 
-static void *next_sym(const char *name)
-{
-    int saved = otp_tls_in_agent;
-    otp_tls_in_agent = 1;
-    void *p = dlsym(RTLD_NEXT, name);
-    otp_tls_in_agent = saved;
-    return p;
-}
 
-#define RESOLVE(var, name)                                                                         \
-    do {                                                                                           \
-        if (__builtin_expect(!(var), 0))                                                           \
-            (var) = (__typeof__(var))next_sym(name);                                               \
-    } while (0)
 
 /* Calls made from inside the agent's own object pass straight through. */
 static bool from_agent(const void *ra)
@@ -64,7 +52,7 @@ static bool virtual_mask(const void *ra)
 /* sigprocmask's contract, on top of pthread_sigmask's. */
 static int as_sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
-    RESOLVE(real_pthread_sigmask, "pthread_sigmask");
+    OTP_RESOLVE(real_pthread_sigmask, "pthread_sigmask");
     int rc = otp_vmask_change(how, set, old, real_pthread_sigmask);
     if (rc != 0) {
         errno = rc;
@@ -75,7 +63,7 @@ static int as_sigprocmask(int how, const sigset_t *set, sigset_t *old)
 
 EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
-    RESOLVE(real_sigprocmask, "sigprocmask");
+    OTP_RESOLVE(real_sigprocmask, "sigprocmask");
     if (!virtual_mask(__builtin_return_address(0)))
         return real_sigprocmask(how, set, old);
     return as_sigprocmask(how, set, old);
@@ -83,7 +71,7 @@ EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 
 EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
-    RESOLVE(real_pthread_sigmask, "pthread_sigmask");
+    OTP_RESOLVE(real_pthread_sigmask, "pthread_sigmask");
     if (!virtual_mask(__builtin_return_address(0)))
         return real_pthread_sigmask(how, set, old);
     return otp_vmask_change(how, set, old, real_pthread_sigmask);
@@ -93,7 +81,7 @@ static bool hold_prof(sigset_t *old)
 {
     if (!(otp_vmask_owned() && otp_agent_running() && otp_vmask_prof_blocked()))
         return false;
-    RESOLVE(real_pthread_sigmask, "pthread_sigmask");
+    OTP_RESOLVE(real_pthread_sigmask, "pthread_sigmask");
     sigset_t prof;
     sigemptyset(&prof);
     sigaddset(&prof, SIGPROF);
@@ -118,14 +106,14 @@ static int spawn(spawn_fn fn, pid_t *pid, const char *path, const posix_spawn_fi
 EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-    RESOLVE(real_posix_spawn, "posix_spawn");
+    OTP_RESOLVE(real_posix_spawn, "posix_spawn");
     return spawn(real_posix_spawn, pid, path, fa, attr, argv, envp);
 }
 
 EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
                         const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-    RESOLVE(real_posix_spawnp, "posix_spawnp");
+    OTP_RESOLVE(real_posix_spawnp, "posix_spawnp");
     return spawn(real_posix_spawnp, pid, file, fa, attr, argv, envp);
 }
 
@@ -138,7 +126,7 @@ static popen_fn real_popen;
 
 EXPORT int system(const char *cmd)
 {
-    RESOLVE(real_system, "system");
+    OTP_RESOLVE(real_system, "system");
     if (!real_system)
         return -1;
     sigset_t old;
@@ -151,7 +139,7 @@ EXPORT int system(const char *cmd)
 
 EXPORT FILE *popen(const char *cmd, const char *mode)
 {
-    RESOLVE(real_popen, "popen");
+    OTP_RESOLVE(real_popen, "popen");
     if (!real_popen)
         return NULL;
     sigset_t old;

@@ -43,5 +43,5 @@ for mode in bare agent; do
   c_run "$mode" make-j2 180 -- sh -c "make -s -j2 -C '$WORK/proj.$mode' CC=gcc && '$WORK/proj.$mode/prog'"
 done
 c_same make-j2
-c_profile make-j2
+C_TOTAL_BASIS=bare c_profile make-j2
 finish

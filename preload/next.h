@@ -1,0 +1,31 @@
+/*
+ * The next definition of an interposed function (dlsym RTLD_NEXT: glibc's,
+ * or another preloaded library's). dlsym may allocate: the allocation
+ * hooks pass through while otp_tls_in_agent is set.
+ */
+#ifndef OTP_PRELOAD_NEXT_H
+#define OTP_PRELOAD_NEXT_H
+
+#include <dlfcn.h>
+
+#include "internal.h"
+
+static inline void *otp_next_sym(const char *name)
+{
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1;
+    void *p = dlsym(RTLD_NEXT, name);
+    otp_tls_in_agent = saved;
+    return p;
+}
+
+/* Looks var up on first use. */
+#define OTP_RESOLVE(var, name)                                                                     \
+    do {                                                                                           \
+        if (__builtin_expect(!(var), 0))                                                           \
+            (var) = (__typeof__(var))otp_next_sym(name);                                           \
+    } while (0)
+
+#define OTP_EXPORT __attribute__((visibility("default")))
+
+#endif
