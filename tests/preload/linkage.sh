@@ -7,7 +7,7 @@ source "$(dirname "$0")/../lib.sh"
 # The entry points named in the version script's global section, and the
 # public otprof_* API: nothing else may leave the agent.
 named=$(sed -n '/global:/,/local:/p' "$ROOT/preload/otprof.map" | tr -s ' ;' '\n\n' |
-  grep -E '^[a-z_][a-z0-9_]*$' | grep -v '^global$' | paste -sd'|')
+  grep -E '^[A-Za-z_][A-Za-z0-9_]*$' | grep -v '^global$' | paste -sd'|')
 allowed="^(${named}|otprof_[a-z_]+)\$"
 exports=$(nm -D --defined-only "$AGENT" | awk '{print $3}' | sed 's/@.*//' | sort -u)
 bad=$(grep -vE "$allowed" <<<"$exports" | tr '\n' ' ')
