@@ -224,7 +224,7 @@ sanitize:
 	@for t in build-san/tests/test_*; do echo "== $$t"; ASAN_OPTIONS=detect_leaks=0 $$t > build-san/$$(basename $$t).log 2>&1 \
 	  && grep -c '^PASS' build-san/$$(basename $$t).log || { tail -30 build-san/$$(basename $$t).log; exit 1; }; done
 
-bench: $(AGENT) $(PROG_BIN)
+bench: $(AGENT) $(PROG_BIN) $(TOOL_BIN)
 	@scripts/install-deps bench
 	scripts/bench-cpu
 	@[ ! -x scripts/bench-heap ] || scripts/bench-heap
