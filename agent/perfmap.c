@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "sys.h"
 
 #define OTP_PERFMAP_MAX (64u << 20)
 
@@ -58,35 +59,10 @@ void otp_perfmap_free(otp_perfmap_t *m)
     otp_free(m);
 }
 
-static bool ent_less(const pm_ent_t *a, const pm_ent_t *b)
+static bool ent_less(const void *va, const void *vb)
 {
+    const pm_ent_t *a = va, *b = vb;
     return a->start != b->start ? a->start < b->start : a->seq < b->seq;
-}
-
-/* Heapsort: no allocation, no qsort (which may call the app's malloc). */
-static void sift(pm_ent_t *v, size_t root, size_t n)
-{
-    for (;;) {
-        size_t c = 2 * root + 1;
-        if (c >= n) return;
-        if (c + 1 < n && ent_less(&v[c], &v[c + 1])) c++;
-        if (!ent_less(&v[root], &v[c])) return;
-        pm_ent_t t = v[root];
-        v[root] = v[c];
-        v[c] = t;
-        root = c;
-    }
-}
-
-static void sort_ents(pm_ent_t *v, size_t n)
-{
-    for (size_t i = n / 2; i-- > 0;) sift(v, i, n);
-    for (size_t i = n; i-- > 1;) {
-        pm_ent_t t = v[0];
-        v[0] = v[i];
-        v[i] = t;
-        sift(v, 0, i);
-    }
 }
 
 static char *read_all(int fd, size_t size, size_t *len)
@@ -128,7 +104,7 @@ static void parse(otp_perfmap_t *m, char *text, size_t len)
         }
         line = nl + 1;
     }
-    sort_ents(m->ents, k);
+    otp_heapsort(m->ents, k, sizeof m->ents[0], ent_less);
     m->n = k;
 }
 

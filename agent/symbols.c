@@ -35,6 +35,7 @@
 #include "dwlines.h"
 #include "internal.h"
 #include "log.h"
+#include "sys.h"
 #include "mem.h"
 #include "perfmap.h"
 
@@ -243,38 +244,12 @@ static uint32_t sym_rank(const ElfW(Sym) *s, const char *name)
     return (us << 24) | (b << 20) | (uint32_t)(len < 0xfffff ? len : 0xfffff);
 }
 
-static bool sym_less(const sym_t *a, const sym_t *b)
+static bool sym_less(const void *va, const void *vb)
 {
+    const sym_t *a = va, *b = vb;
     if (a->addr != b->addr) return a->addr < b->addr;
     if (a->rank != b->rank) return a->rank < b->rank;
     return strcmp(a->name, b->name) < 0;
-}
-
-/* Heapsort: in place and allocation-free (glibc's qsort may call the
- * app's malloc for its merge buffer). */
-static void sym_sift(sym_t *v, size_t root, size_t n)
-{
-    for (;;) {
-        size_t c = 2 * root + 1;
-        if (c >= n) return;
-        if (c + 1 < n && sym_less(&v[c], &v[c + 1])) c++;
-        if (!sym_less(&v[root], &v[c])) return;
-        sym_t t = v[root];
-        v[root] = v[c];
-        v[c] = t;
-        root = c;
-    }
-}
-
-static void sym_sort(sym_t *v, size_t n)
-{
-    for (size_t i = n / 2; i-- > 0;) sym_sift(v, i, n);
-    for (size_t i = n; i-- > 1;) {
-        sym_t t = v[0];
-        v[0] = v[i];
-        v[i] = t;
-        sym_sift(v, 0, i);
-    }
 }
 
 /* Finds the symbol table section of `type` and its string table. */
@@ -323,7 +298,7 @@ static int elf_collect_syms(elf_obj_t *o, const ElfW(Sym) *es, size_t n, const c
         const char *name = str + es[i].st_name;
         v[k++] = (sym_t){es[i].st_value, es[i].st_value + es[i].st_size, name, sym_rank(&es[i], name)};
     }
-    sym_sort(v, k);
+    otp_heapsort(v, k, sizeof v[0], sym_less);
     /* Keep the best-ranked alias per address; give size-0 symbols the
      * range up to the next symbol (within their segment). */
     size_t m = 0;

@@ -219,3 +219,39 @@ void otp_ldso_text(uintptr_t *lo, uintptr_t *hi)
     *lo = range[0];
     *hi = range[1];
 }
+
+static void swap_bytes(char *a, char *b, size_t size)
+{
+    char t[256];
+    memcpy(t, a, size);
+    memcpy(a, b, size);
+    memcpy(b, t, size);
+}
+
+static void sift(char *v, size_t root, size_t n, size_t size, bool (*less)(const void *, const void *))
+{
+    for (;;) {
+        size_t c = 2 * root + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && less(v + c * size, v + (c + 1) * size))
+            c++;
+        if (!less(v + root * size, v + c * size))
+            return;
+        swap_bytes(v + root * size, v + c * size, size);
+        root = c;
+    }
+}
+
+void otp_heapsort(void *base, size_t n, size_t size, bool (*less)(const void *, const void *))
+{
+    char *v = base;
+    if (size > 256)
+        return;
+    for (size_t i = n / 2; i-- > 0;)
+        sift(v, i, n, size, less);
+    for (size_t i = n; i-- > 1;) {
+        swap_bytes(v, v + i * size, size);
+        sift(v, 0, i, size, less);
+    }
+}

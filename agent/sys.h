@@ -6,6 +6,7 @@
 #define OTP_SYS_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -38,6 +39,11 @@ uint64_t otp_random64(void);
 
 /* mkdir -p, every directory it creates with mode; 0 or -errno. */
 int otp_mkdirs(const char *path, int mode);
+
+/* In-place heapsort of n elements of `size` bytes (at most 256) by
+ * less(a, b): no allocation (glibc's qsort may call the app's malloc for
+ * its merge buffer). */
+void otp_heapsort(void *base, size_t n, size_t size, bool (*less)(const void *, const void *));
 
 /* The dynamic loader's executable segment [lo, hi): code interrupted or
  * called from there may hold the loader's locks mid-update. Found once. */
