@@ -33,6 +33,8 @@
 /* Per-sample handler time histogram: 100 ns buckets up to 200 us. */
 #define HIST_BUCKETS 2000
 #define HIST_NS 100
+/* See handler(): longer handler times were preemption. */
+#define HANDLER_NS_MAX 50000
 
 static _Atomic int cpu_on;
 static int64_t period_ns;       /* configured: 1 s / cpu.frequency_hz */
@@ -232,7 +234,7 @@ static int64_t set_abs(otp_thread_t *t, int64_t at, int64_t old_at)
  * per period, and each sample's count stays an unbiased weight. One
  * timer_settime per sample; a second one only after a delay of more than
  * a period. 0 if the timer is gone. */
-static uint64_t reschedule(otp_thread_t *t, uint64_t *ns, int64_t *cpu_now)
+static uint64_t reschedule(otp_thread_t *t, uint64_t *ns)
 {
     if (!atomic_load_explicit(&t->has_timer, memory_order_acquire))
         return 0;
@@ -243,7 +245,6 @@ static uint64_t reschedule(otp_thread_t *t, uint64_t *ns, int64_t *cpu_now)
     int64_t now = set_abs(t, t->next_ns, fired);
     if (now < 0)
         now = clock_ns(t->clk);
-    *cpu_now = now;
     if (now < t->next_ns)
         return w;
     if (now - t->win_ns > RELOAD_PERIODS * period_ns) {
@@ -290,24 +291,23 @@ static void handler(int sig, siginfo_t *si, void *ucv)
             goto out;
         otp_tls_thread = t;
     }
-    int64_t t0 = otp_mono_ns(), c0 = -1;
+    int64_t t0 = otp_mono_ns();
     uint64_t ns = 0;
-    uint64_t w = reschedule(t, &ns, &c0);
+    uint64_t w = reschedule(t, &ns);
     if (!w) {
         w = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
         ns = w * (uint64_t)period_now();
     }
     record(t, ucv, w, ns);
     int64_t dt = otp_mono_ns() - t0;
-    /* The budget's share: the handler's time on the thread's CPU clock
-     * (from the reading reschedule got with its timer_settime, to now),
-     * which, unlike the clock above, leaves out any time the thread was
-     * preempted in here. One more system call per sample, counted too.
-     * Only this thread's handler writes sig_ns (SIGPROF is blocked in
-     * here). */
-    int64_t c1 = c0 >= 0 ? clock_ns(t->clk) : -1;
-    if (c1 > c0 && c0 >= 0)
-        atomic_store_explicit(&t->sig_ns, atomic_load_explicit(&t->sig_ns, memory_order_relaxed) + (uint64_t)(c1 - c0),
+    /* The budget's share: the handler's time, from the clock read above
+     * (vDSO, no system call). A handler takes microseconds; a much longer
+     * one was preempted, so each counts at most HANDLER_NS_MAX. Only this
+     * thread's handler writes sig_ns (SIGPROF is blocked in here). */
+    if (dt > 0)
+        atomic_store_explicit(&t->sig_ns,
+                              atomic_load_explicit(&t->sig_ns, memory_order_relaxed) +
+                                  (uint64_t)(dt < HANDLER_NS_MAX ? dt : HANDLER_NS_MAX),
                               memory_order_relaxed);
     size_t b = dt < 0 ? 0 : (size_t)(dt / HIST_NS);
     atomic_fetch_add_explicit(&hist[b < HIST_BUCKETS ? b : HIST_BUCKETS], 1, memory_order_relaxed);
