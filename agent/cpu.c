@@ -126,12 +126,32 @@ static void chain(int sig, siginfo_t *si, void *uc)
     }
 }
 
+/* A sample landing in this thread's sampled-allocation path (agent code
+ * running for the app's malloc, which must not be reentered) is owed to
+ * that allocation's stack rather than dropped: otp_cpu_settle records it
+ * once the path has its stack. Only this thread and its own handler touch
+ * these; the handler adds only while tls_owing is set. */
+static OTP_TLS int tls_owing;
+static OTP_TLS uint64_t tls_owed_w, tls_owed_ns;
+static OTP_TLS uintptr_t tls_owed_pc;
+
 static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint64_t ns)
 {
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     /* A crash handler or abort path running on this thread: stay out. */
-    if (otp_tls_in_agent || otp_vmask_crashing(uc)) {
+    if (otp_vmask_crashing(uc)) {
         atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
+        return;
+    }
+    if (otp_tls_in_agent) {
+        if (tls_owing) {
+            if (!tls_owed_w)
+                tls_owed_pc = pc;
+            tls_owed_w += weight;
+            tls_owed_ns += ns;
+        } else {
+            atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
+        }
         return;
     }
     otp_tls_in_agent = 1;
@@ -161,6 +181,44 @@ static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint6
     otp_trace_current(rec->trace_id, rec->span_id);
     otp_ring_commit(t->cpu_ring, rec);
     otp_tls_in_agent = 0;
+}
+
+void otp_cpu_owe_begin(void)
+{
+    tls_owing = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+void otp_cpu_settle(const uint64_t *frames, uint32_t n)
+{
+    /* From here on a sample is dropped (and counted) as anywhere else in
+     * the agent: the window is this function's few instructions. */
+    tls_owing = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    uint64_t w = tls_owed_w, ns = tls_owed_ns;
+    uintptr_t pc = tls_owed_pc;
+    tls_owed_w = tls_owed_ns = 0;
+    otp_thread_t *t = otp_tls_thread;
+    if (!w || !t || !t->cpu_ring)
+        return;
+    /* The interrupted agent/unwinder PC as the leaf (the cost is the
+     * profiler's, and shows as such), under the allocation's stack. */
+    uint32_t m = n + 1 < (uint32_t)max_depth ? n + 1 : (uint32_t)max_depth;
+    otp_rec_t *rec = otp_ring_reserve(t->cpu_ring, otp_rec_size(m));
+    if (!rec) {
+        atomic_fetch_add_explicit(&n_dropped, w, memory_order_relaxed);
+        return;
+    }
+    rec->frames[0] = pc;
+    if (m > 1)
+        memcpy(rec->frames + 1, frames, (m - 1) * sizeof *frames);
+    rec->type = OTP_REC_CPU;
+    rec->nframes = (uint16_t)m;
+    rec->weight = w;
+    rec->addr = ns;
+    rec->time_ns = otp_real_ns();
+    otp_trace_current(rec->trace_id, rec->span_id);
+    otp_ring_commit(t->cpu_ring, rec);
 }
 
 static uint64_t xorshift(uint64_t x)

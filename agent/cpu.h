@@ -40,6 +40,13 @@ void otp_cpu_after_failed_exec(void);
  * async-signal-safe): the lifecycle's way to notice CPU use. */
 void otp_cpu_set_sample_hook(void (*fn)(void));
 
+/* The sampled-allocation path, on the app's thread: from otp_cpu_owe_begin
+ * on, a CPU sample landing in it is kept aside (the agent cannot unwind
+ * into its own ring reentrantly) and otp_cpu_settle records it on the
+ * allocation's stack (frames, leaf first), so that time is not lost. */
+void otp_cpu_owe_begin(void);
+void otp_cpu_settle(const uint64_t *frames, uint32_t n);
+
 /* Handler statistics: per-sample time in the handler. */
 void otp_cpu_handler_stats(double *p50_us, double *p99_us, uint64_t *n);
 /* The overhead budget's lever: sample periods become 1 s / frequency_hz

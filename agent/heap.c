@@ -36,6 +36,7 @@
 #include "agg.h"
 #include "budget.h"
 #include "config.h"
+#include "cpu.h"
 #include "internal.h"
 #include "live.h"
 #include "log.h"
@@ -280,6 +281,7 @@ static void record(void *p, size_t size, uintptr_t ra)
     }
     if (track && site >= 0)
         otp_live_insert((uintptr_t)p, otp_live_pack(site, size, tls_shift));
+    otp_cpu_settle(frames, n);
     if (t) {
         /* A sample takes well under a microsecond; a much longer one was
          * preempted (time not spent on this CPU), so each counts at most
@@ -346,6 +348,7 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
     }
     if (p) {
         otp_tls_in_agent = 1;
+        otp_cpu_owe_begin();
         record(p, size, ra);
         otp_tls_in_agent = 0;
     }

@@ -46,6 +46,22 @@ rc=$?
 check "unwritable output dir: app still exits 0" [ "$rc" -eq 0 ]
 check "unwritable output dir: exactly one warning line" [ "$(grep -c '^otprof: cannot write profiles' <<<"$err")" -eq 1 ]
 
+# Dense heap sampling: CPU samples that land inside the agent's own
+# sampled-allocation path (~15% of the time at 512 bytes) are kept, on the
+# allocation's stack, not dropped: each phase's CPU is all in the profile.
+rm -rf "$WORK/out" "$WORK/wr"; mkdir -p "$WORK/wr"; touch "$WORK/wr/go"
+out=$(under_agent OTPROF_MEMORY_SAMPLE_BYTES=512 -- "$PROGS/write_retry" "$WORK/wr" 600 600)
+wf=$(ls "$WORK"/out/write_retry.*.cpu.pb.gz)
+for ph in phase_a phase_b; do
+  want=$(awk -v p="${ph}_cpu_ms" '$1==p{print $2}' <<<"$out")
+  got=$("$BUILD/tools/heapsum" -s "$ph" $wf 2>/dev/null | awk '$1=="stack"{printf "%d", $4/1e6}')
+  echo "  $ph: ${want:-?} ms of CPU, ${got:-0} ms in the profile (heap sampled every 512 bytes)"
+  check "$ph's CPU is in the profile though the heap is sampled densely (${got:-0} of ${want:-?} ms, within 6%)" \
+    within "${got:-0}" "${want:-1}" "$(( ${want:-1} * 6 / 100 ))"
+done
+check "the sampled path's own time shows as the profiler's (libunwind or otprof frames)" \
+  grep -qE 'libunwind|otp_|libotprof' <<<"$(go tool pprof -top -nodefraction=0 $wf 2>/dev/null)"
+
 # Summary table at exit.
 err=$( { under_agent OTPROF_AGENT_SUMMARY=1 -- "$PROGS/cpu_split" 1 0.5 0.8 >/dev/null; } 2>&1 )
 check "summary prints a table naming the hot function" grep -qE "^otprof: .*%.* spin_alpha$" <<<"$err"
