@@ -4,9 +4,8 @@
 # comes out right run after run (a fixed period samples the same few
 # phases and is off by several points, mostly in one direction).
 # A fixed period gives runs from 50% to 93% here (1 of 10 within 3
-# points); an unbiased sampler's 6 s runs spread by ~2 points (ticks, not
-# the sampler, limit the distinct samples), so most, not all, runs are
-# within 3 points, and their mean is right: the count is printed.
+# points); the randomized one keeps 9 of 10 runs within 3 points (the
+# issue's bar; idle, all 10 within 2) and their mean within 2.
 source "$(dirname "$0")/../lib.sh"
 
 HZ=${HZ:-100}; SECS=${SECS:-6}; runs=10; close=0; sum_p=0; sum_m=0; list=""
@@ -24,5 +23,5 @@ mean_p=$(awk -v s="$sum_p" -v n=$runs 'BEGIN { printf "%.2f", s / n }'); mean_m=
 echo "  alias_hot per run (%):$list"
 echo "  measured by the program: ${mean_m}%; profile mean ${mean_p}%; $close of $runs runs within 3 points"
 check "mean share over $runs runs within 2 points of the measured one" within "$mean_p" "$mean_m" 2
-check "at least 6 of $runs runs within 3 points" [ "$close" -ge 6 ]
+check "at least 9 of $runs runs within 3 points" [ "$close" -ge 9 ]
 finish
