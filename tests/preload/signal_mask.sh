@@ -9,13 +9,13 @@ AGENT_SETTINGS=(OTPROF_CPU_FREQUENCY_HZ=1000)
 same_as_bare "blocked SIGPROF seen by the app, its threads and children" "$PROGS/sigprof_mask"
 
 # Masked pool: known split, workers created with all signals blocked.
-out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=500 -- "$PROGS/masked_pool" 2 2 0.7)
+out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=500 -- "$PROGS/cpu_split" 2 2 0.7 masked)
 check "masked pool exits 0" [ $? -eq 0 ]
 eval "$(echo "$out" | tr ' ' '\n' | grep -E '^(share_alpha|share_beta|rusage_cpu_s)=')"
-f=$(ls "$WORK"/out/masked_pool.*.cpu.pb.gz 2>/dev/null | head -1)
+f=$(ls "$WORK"/out/cpu_split.*.cpu.pb.gz 2>/dev/null | head -1)
 a=0; b=0; total=0
 if [ -n "$f" ]; then
-  a=$(pprof_cum "$f" masked_alpha); b=$(pprof_cum "$f" masked_beta); total=$(pprof_total_ms "$f")
+  a=$(pprof_cum "$f" spin_alpha); b=$(pprof_cum "$f" spin_beta); total=$(pprof_total_ms "$f")
 fi
 want_a=$(awk -v s="${share_alpha:-0}" 'BEGIN{print 100*s}'); want_b=$(awk -v s="${share_beta:-0}" 'BEGIN{print 100*s}')
 want=$(awk -v s="${rusage_cpu_s:-0}" 'BEGIN{print 1000*s}')

@@ -3,12 +3,18 @@
  * and measure, with the thread CPU clock, how much CPU each one used. The
  * test compares those shares, and the process CPU from getrusage, with
  * what the profile says.
- * Usage: cpu_split [threads] [seconds] [share_of_a]
+ * With "masked" as a fourth argument the threads are created the way
+ * liblzma and many pools do it: every signal blocked around
+ * pthread_create, so the workers run with all signals blocked.
+ * Usage: cpu_split [threads] [seconds] [share_of_a] [masked]
  */
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -76,8 +82,15 @@ int main(int argc, char **argv)
     if (n < 1 || n > 64)
         n = 2;
     pthread_t th[64];
+    sigset_t all, old;
+    bool masked = argc > 4 && strcmp(argv[4], "masked") == 0;
+    sigfillset(&all);
+    if (masked)
+        pthread_sigmask(SIG_SETMASK, &all, &old);
     for (long i = 0; i < n; i++)
         pthread_create(&th[i], NULL, worker, (void *)i);
+    if (masked)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     double a = 0, b = 0;
     for (int i = 0; i < n; i++) {
         pthread_join(th[i], NULL);
