@@ -22,6 +22,7 @@
 #include "cpu.h"
 #include "export.h"
 #include "heap.h"
+#include "heap_collect.h"
 #include "internal.h"
 #include "log.h"
 #include "mem.h"
