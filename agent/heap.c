@@ -22,7 +22,6 @@
 #include "heap.h"
 
 #include <errno.h>
-#include <link.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +37,7 @@
 #include "log.h"
 #include "mem.h"
 #include "ring.h"
+#include "rng.h"
 #include "sys.h"
 #include "trace.h"
 #include "unwind.h"
@@ -88,29 +88,18 @@ static _Atomic uint64_t n_ring_full, n_lost, n_drained;
 
 /* ---- producer side ---------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545f4914f6cdd1dULL;
-}
-
+/* The thread's TLS address tells threads apart, the clock runs apart. */
 static uint64_t rng_seed(void)
 {
-    uint64_t s = (uint64_t)(uintptr_t)&otp_tls_heap_left * 0x9e3779b97f4a7c15ULL;
-    s ^= (uint64_t)otp_mono_ns() * 0xbf58476d1ce4e5b9ULL;
-    s ^= (uint64_t)otp_agent_pid << 17;
-    return s ? s : 0x853c49e6748fea9bULL;
+    return otp_rng_seed((uint64_t)(uintptr_t)&otp_tls_heap_left ^ (uint64_t)otp_mono_ns() ^
+                        (uint64_t)otp_agent_pid << 17);
 }
 
 int64_t otp_heap_gap(uint64_t *s, int64_t mean)
 {
     if (mean <= 1)
         return 0;
-    double u = (double)((rng_next(s) >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double u = (double)((otp_rng_next(s) >> 11) + 1) * (1.0 / 9007199254740992.0);
     double g = -log(u) * (double)mean;
     double cap = 20.0 * (double)mean;
     return (int64_t)(g < cap ? g : cap);
@@ -364,32 +353,6 @@ void otp_heap_retrack(void *p, uint64_t token)
 
 /* ---- set-up ------------------------------------------------------------ */
 
-static int find_ranges(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    uintptr_t me = (uintptr_t)data;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-        if (a < lo)
-            lo = a;
-        if (a + ph->p_memsz > hi)
-            hi = a + ph->p_memsz;
-    }
-    if (me >= lo && me < hi) {
-        self_lo = lo;
-        self_hi = hi;
-    }
-    if (info->dlpi_name && strstr(info->dlpi_name, "/ld-linux")) {
-        ldso_lo = lo;
-        ldso_hi = hi;
-    }
-    return 0;
-}
-
 void otp_heap_init(void)
 {
     if (!otp_cfg.memory_enabled)
@@ -403,7 +366,9 @@ void otp_heap_init(void)
         max_depth = OTP_MAX_FRAMES;
     if (max_depth < 1)
         max_depth = 1;
-    dl_iterate_phdr(find_ranges, (void *)(uintptr_t)&otp_heap_init);
+    /* Code, both: frames are return addresses. */
+    otp_object_text((uintptr_t)&otp_heap_init, &self_lo, &self_hi);
+    otp_ldso_text(&ldso_lo, &ldso_hi);
     /* libunwind is loaded by otp_agent_init before this: many programs
      * allocate most of their heap in their first milliseconds. */
     int rc = otp_live_init(rate);
