@@ -34,6 +34,8 @@
 #include "export.h"
 #include "flusher.h"
 #include "heap.h"
+#include "heap_collect.h"
+#include "heap_report.h"
 #include "http.h"
 #include "internal.h"
 #include "log.h"
@@ -365,6 +367,7 @@ static void fork_child(void)
         if (atomic_load(&phase) == PH_ENDED)
             atomic_store(&phase, PH_ON);
         otp_thread_atfork_child();
+        otp_heap_collect_atfork_child();
         otp_heap_atfork_child();
         otp_export_atfork_child();
         otp_flusher_atfork_child();
@@ -512,6 +515,8 @@ void otp_agent_init(void)
     if (exit_key_ok)
         pthread_setspecific(exit_key, main_slot ? (void *)main_slot : (void *)&no_slot);
     otp_heap_init();
+    if (otp_heap_active())
+        otp_heap_report_init();
     otp_heap_set_slow_hook(heap_slow);
     otp_heap_set_gate(otp_agent_sampling);
     /* The unwinder is needed from the first heap sample on (~0.15 ms);

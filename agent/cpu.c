@@ -25,6 +25,7 @@
 #include "config.h"
 #include "internal.h"
 #include "log.h"
+#include "rng.h"
 #include "sys.h"
 #include "trace.h"
 #include "unwind.h"
@@ -221,14 +222,6 @@ void otp_cpu_settle(const uint64_t *frames, uint32_t n)
     otp_ring_commit(t->cpu_ring, rec);
 }
 
-static uint64_t xorshift(uint64_t x)
-{
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return x;
-}
-
 /* The next sample point: one at a uniformly random place in each period
  * of the thread's CPU time (stratified, so the mean rate is exactly one
  * per period and the spread of the count stays small). A fixed period
@@ -245,10 +238,10 @@ static int64_t period_now(void)
  * thread switches rates at its next period, and stays unbiased. */
 static int64_t next_point(otp_thread_t *t)
 {
-    t->rng = xorshift(t->rng);
+    uint64_t r = otp_rng_next(&t->rng);
     t->win_ns += t->period_ns;
     t->period_ns = period_now();
-    return t->win_ns + (int64_t)(t->rng % (uint64_t)t->period_ns);
+    return t->win_ns + (int64_t)(r % (uint64_t)t->period_ns);
 }
 
 static int64_t clock_ns(clockid_t clk)
@@ -439,11 +432,11 @@ void otp_cpu_arm(otp_thread_t *t)
         timer_delete(id);
         return;
     }
-    t->rng = xorshift((uint64_t)otp_mono_ns() ^ ((uint64_t)tid << 32) ^ (uintptr_t)t) | 1;
+    t->rng = otp_rng_seed((uint64_t)otp_mono_ns() ^ ((uint64_t)tid << 32) ^ (uintptr_t)t);
     t->clk = clk;
     t->win_ns = now;
     t->period_ns = period_now();
-    t->next_ns = now + 1 + (int64_t)(t->rng % (uint64_t)t->period_ns);
+    t->next_ns = now + 1 + (int64_t)(otp_rng_next(&t->rng) % (uint64_t)t->period_ns);
     t->timer = id;
     atomic_store(&t->has_timer, 1);
     struct itimerspec its;

@@ -22,6 +22,7 @@
 #include "cpu.h"
 #include "export.h"
 #include "heap.h"
+#include "heap_collect.h"
 #include "internal.h"
 #include "log.h"
 #include "mem.h"
@@ -149,6 +150,36 @@ static void drain_all(void)
     }
 }
 
+/* Beyond this many frames the profiles are those of a process that has
+ * lived a while: its symbol tables get sorted anyway. */
+#define PREPARE_MAX_PCS (1u << 16)
+
+/* Tells the symbolizer every address the encoders will ask about (each
+ * sample's leaf as is, the rest minus one, as the encoders adjust
+ * return addresses), so that it can answer them in one pass. */
+static void prepare_symbols(const otp_profile_t *cpu, const otp_profile_t *heap)
+{
+    const otp_profile_t *ps[2] = {cpu, heap};
+    size_t n = 0;
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; ps[k] && i < ps[k]->nsamples; i++)
+            n += ps[k]->samples[i].npcs;
+    if (n == 0 || n > PREPARE_MAX_PCS)
+        return;
+    uint64_t *a = otp_malloc(n * sizeof *a);
+    if (!a)
+        return;
+    size_t m = 0;
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; ps[k] && i < ps[k]->nsamples; i++) {
+            const otp_sample_t *s = &ps[k]->samples[i];
+            for (uint32_t j = 0; j < s->npcs; j++)
+                a[m++] = j && s->pcs[j] ? s->pcs[j] - 1 : s->pcs[j];
+        }
+    otp_sym_prepare(sym, a, m);
+    otp_free(a);
+}
+
 static void export_interval(bool final)
 {
     int64_t end = otp_real_ns();
@@ -184,6 +215,7 @@ static void export_interval(bool final)
             }
             otp_sym_set_final(final);
             otp_sym_refresh(sym);
+            prepare_symbols(have_cpu ? &cpu : NULL, heap);
             if (heap)
                 otp_heap_annotate(sym, final);
             otp_batch_t b = {have_cpu || retry ? &cpu : NULL, heap, sym, seq, final};

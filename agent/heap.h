@@ -1,7 +1,8 @@
 /*
  * Heap sampling: the hooks preload/malloc.c calls around the real
  * allocator. The unsampled path is a subtract and a branch on a
- * thread-local countdown.
+ * thread-local countdown. What the flusher does with the samples is in
+ * heap_collect.h.
  */
 #ifndef OTP_HEAP_H
 #define OTP_HEAP_H
@@ -11,28 +12,32 @@
 
 #include <stdbool.h>
 
-#include "profile.h"
-#include "symbols.h"
-#include "thread.h"
 
 /* Constructor: reads config; heap sampling starts after this. */
 void otp_heap_init(void);
-
-/* Flusher: drains heap rings and builds this interval's heap profile
- * (alloc_* of the interval, inuse_* at its end, unbiased). NULL when heap
- * profiling is off. The profile stays valid until the next call. */
-const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool final);
 
 /* Stops sampling for good (the app restricts its syscalls): the hooks
  * pass straight through. Collect returns NULL afterwards, so export
  * first. */
 void otp_heap_stop(void);
 
+/* Heap profiling is on (initialised and not stopped). */
+bool otp_heap_active(void);
 /* True once anything was sampled (any thread may ask). */
 bool otp_heap_has_data(void);
 
-/* Fork child. */
+/* Fork child: the sampler's state (the flusher side has its own). */
 void otp_heap_atfork_child(void);
+
+/* Sample counts since start, for the summary. */
+typedef struct otp_heap_counts {
+    uint64_t ring_full; /* counted on their stack, without a ring record */
+    uint64_t lost;      /* neither recorded nor counted */
+    uint64_t drained;   /* ring records that reached an interval */
+} otp_heap_counts_t;
+void otp_heap_get_counts(otp_heap_counts_t *c);
+/* Flusher: one ring record was aggregated (kept) or dropped. */
+void otp_heap_count_drained(bool kept);
 
 /* ---- rates (the overhead budget, agent/budget.c) --------------------- */
 
@@ -48,6 +53,9 @@ uint64_t otp_heap_cost_cycles(void);
  * `size` bytes taken at that mean. */
 int64_t otp_heap_gap(uint64_t *rng, int64_t mean);
 double otp_heap_weight(uint64_t size, int64_t mean);
+/* The weight of a sample of `size` bytes taken at budget step `shift`
+ * (mean memory.sample_bytes << shift). */
+double otp_heap_scale(uint64_t size, int shift);
 
 /* ---- allocation hooks (preload/malloc.c) ----------------------------- */
 
@@ -82,20 +90,5 @@ void otp_heap_freed(void *p);
  * the real realloc fails (0: p was not tracked). */
 uint64_t otp_heap_untrack(void *p);
 void otp_heap_retrack(void *p, uint64_t token);
-
-/* ---- flusher side ---------------------------------------------------- */
-
-/* Every flusher tick, for each ACTIVE or RETIRED slot: moves its heap
- * ring's records into the interval's aggregation. */
-void otp_heap_drain_thread(otp_thread_t *t);
-
-/* After otp_heap_collect, once the symbolizer is fresh: names suspected
- * leak sites (warning once per site, and as comments of the collected
- * profile) and, when final, prepares the leak report of the summary. */
-void otp_heap_annotate(otp_symbolizer_t *sym, bool final);
-
-/* Suspected leaks reach the sinks as comments of the heap profile: pprof
- * Profile.comment, and the OTLP encoder's pprof.profile.comment
- * attribute. */
 
 #endif

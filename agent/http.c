@@ -44,6 +44,7 @@
 #include "log.h"
 #include "mem.h"
 #include "pprof.h"
+#include "rng.h"
 #include "sys.h"
 
 #include "otlp.h"
@@ -129,23 +130,13 @@ static atomic_flag warn_load = ATOMIC_FLAG_INIT, warn_queue = ATOMIC_FLAG_INIT,
 
 /* ------------------------------------------------------------- helpers */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ULL;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
-
 int64_t otp_http_backoff_ms(int failures, uint64_t *rng)
 {
     if (failures < 1) failures = 1;
     int64_t d = 250;
     for (int i = 1; i < failures && d < 30000; i++) d *= 2;
     if (d > 30000) d = 30000;
-    return d / 2 + (int64_t)(rng_next(rng) % (uint64_t)(d / 2 + 1));
+    return d / 2 + (int64_t)(otp_rng_next(rng) % (uint64_t)(d / 2 + 1));
 }
 
 bool otp_http_status_retryable(long status)

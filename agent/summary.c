@@ -4,6 +4,7 @@
  */
 #include "summary.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -153,4 +154,14 @@ void otp_summary_atfork_child(void)
     pcs_cap = pcs_len = 0;
     total = 0;
     ntop = 0;
+}
+
+void otp_fmt_bytes(char *buf, size_t cap, double b)
+{
+    if (b >= 1048576.0)
+        snprintf(buf, cap, "%.1f MiB", b / 1048576.0);
+    else if (b >= 1024.0)
+        snprintf(buf, cap, "%.1f KiB", b / 1024.0);
+    else
+        snprintf(buf, cap, "%.0f B", b);
 }

@@ -6,6 +6,7 @@
 #ifndef OTP_SUMMARY_H
 #define OTP_SUMMARY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "symbols.h"
@@ -21,5 +22,8 @@ void otp_summary_print(void);
 typedef void (*otp_summary_section_fn)(void);
 void otp_summary_add_section(otp_summary_section_fn fn);
 void otp_summary_atfork_child(void);
+
+/* "12 B", "3.4 KiB", "5.6 MiB": sizes in summary lines. */
+void otp_fmt_bytes(char *buf, size_t cap, double b);
 
 #endif

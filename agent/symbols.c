@@ -7,6 +7,13 @@
  * symbol names point straight into their string tables: no copies, and
  * the pages are file-backed (the kernel may drop them under pressure).
  * Parsed objects are cached per (path, device, inode) across refreshes.
+ *
+ * Work is proportional to what is looked up, so that a short-lived
+ * process with a handful of samples exits quickly: an object is opened
+ * only when an address falls in it, its symbol table is scanned (not
+ * sorted) for its first OTP_SYM_SCANS lookups, and libdw is loaded only
+ * for an object that has DWARF somewhere (its own sections or a debug
+ * file).
  * Every read of ELF data is bounds-checked: a malformed or foreign file
  * yields fewer names, never a crash.
  *
@@ -46,6 +53,7 @@ typedef struct sym {
     uint64_t addr, end;
     const char *name;
     uint32_t rank; /* lower wins among aliases at one address */
+    uint32_t idx;  /* in the ELF table: names and display names go by it */
 } sym_t;
 
 typedef struct seg {
@@ -83,10 +91,22 @@ typedef struct elf_obj {
     size_t dbg_size;
     seg_t *segs;
     size_t nsegs;
+    /* The chosen ELF symbol table (.symtab, the debug file's, .dynsym),
+     * until it is sorted into syms. */
+    const ElfW(Sym) *raw;
+    size_t nraw;
+    const char *rawstr;
+    size_t rawstrsz;
+    uint32_t scans; /* lookups served from raw */
+    /* Answers found ahead for one export (otp_sym_prepare), by vaddr. */
+    struct answer *pre;
+    size_t npre;
+    uint32_t batches;
     sym_t *syms;
     size_t nsyms;
-    /* Display name per symbol, made on first use: NULL = not yet, else
-     * the system name itself or an otp_malloc'd string. */
+    bool sorted;    /* syms built (even if empty) */
+    /* Display name per ELF symbol, made on first use: NULL = not yet,
+     * else the system name itself or an otp_malloc'd string. */
     const char **disp;
     otp_dwarf_t *dwarf;  /* lines and inline frames, opened on first use */
     bool dwarf_tried;
@@ -95,10 +115,24 @@ typedef struct elf_obj {
     char build_id[2 * OTP_BUILD_ID_MAX + 1];
 } elf_obj_t;
 
+typedef struct answer {
+    uint64_t vaddr;
+    int64_t idx; /* ELF symbol index, -1: none */
+} answer_t;
+
 typedef struct map_ent {
     otp_mapping_t m;
     elf_obj_t *elf; /* NULL: not executable, anonymous or unreadable */
+    /* An executable mapping whose object is not open yet: opened at its
+     * first lookup. */
+    bool pending, deleted;
+    uint64_t dev, ino;
 } map_ent_t;
+
+/* Lookups an object serves by scanning its symbol table before sorting
+ * it: a sort of a large table (libc's debug file, ~10^4 functions) costs
+ * milliseconds, a scan tens of microseconds. */
+#define OTP_SYM_SCANS 32
 
 /* DWARF work allowed per refresh (one export): opening an object's DWARF
  * can cost 100 ms (libc6-dbg's compressed sections) and a lookup in a
@@ -286,17 +320,26 @@ static uint64_t seg_vaddr_end(const elf_obj_t *o, uint64_t vaddr)
     return vaddr + 1;
 }
 
-static int elf_collect_syms(elf_obj_t *o, const ElfW(Sym) *es, size_t n, const char *str, size_t strsz)
+/* A function symbol with a name and an address; its name then. */
+static const char *func_name(const elf_obj_t *o, const ElfW(Sym) *e)
 {
+    int t = ELF64_ST_TYPE(e->st_info);
+    if ((t != STT_FUNC && t != STT_GNU_IFUNC) || e->st_shndx == SHN_UNDEF || e->st_value == 0) return NULL;
+    if (e->st_name == 0 || e->st_name >= o->rawstrsz) return NULL;
+    return o->rawstr + e->st_name;
+}
+
+static int elf_collect_syms(elf_obj_t *o)
+{
+    const ElfW(Sym) *es = o->raw;
+    size_t n = o->nraw;
     sym_t *v = otp_malloc((n ? n : 1) * sizeof(sym_t));
     if (!v) return -ENOMEM;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        int t = ELF64_ST_TYPE(es[i].st_info);
-        if ((t != STT_FUNC && t != STT_GNU_IFUNC) || es[i].st_shndx == SHN_UNDEF || es[i].st_value == 0) continue;
-        if (es[i].st_name == 0 || es[i].st_name >= strsz) continue;
-        const char *name = str + es[i].st_name;
-        v[k++] = (sym_t){es[i].st_value, es[i].st_value + es[i].st_size, name, sym_rank(&es[i], name)};
+        const char *name = func_name(o, &es[i]);
+        if (!name) continue;
+        v[k++] = (sym_t){es[i].st_value, es[i].st_value + es[i].st_size, name, sym_rank(&es[i], name), (uint32_t)i};
     }
     otp_heapsort(v, k, sizeof v[0], sym_less);
     /* Keep the best-ranked alias per address; give size-0 symbols the
@@ -312,6 +355,12 @@ static int elf_collect_syms(elf_obj_t *o, const ElfW(Sym) *es, size_t n, const c
     o->syms = v;
     o->nsyms = m;
     return 0;
+}
+
+/* The name of ELF symbol si (as find_sym numbers them). */
+static const char *sym_name(const elf_obj_t *o, size_t si)
+{
+    return o->rawstr + o->raw[si].st_name;
 }
 
 static const uint8_t *map_file(int fd, size_t *size)
@@ -382,8 +431,12 @@ static int elf_parse(elf_obj_t *o)
     elf_read_build_id(o);
     if (elf_symtab(o->data, o->size, SHT_SYMTAB, &es, &n, &str, &strsz)
         || elf_try_debug_file(o, &es, &n, &str, &strsz)
-        || elf_symtab(o->data, o->size, SHT_DYNSYM, &es, &n, &str, &strsz))
-        return elf_collect_syms(o, es, n, str, strsz);
+        || elf_symtab(o->data, o->size, SHT_DYNSYM, &es, &n, &str, &strsz)) {
+        o->raw = es;
+        o->nraw = n;
+        o->rawstr = str;
+        o->rawstrsz = strsz;
+    }
     return 0;
 }
 
@@ -433,14 +486,22 @@ static void elf_load_vdso(elf_obj_t *o, const map_ent_t *e)
     if (!elf_header(o->data, o->size) || elf_parse(o) != 0) OTP_DEBUG("symbols: no ELF data for [vdso]");
 }
 
+/* Display names differ from the system name only when made by the
+ * demangler (otp_malloc'd). */
+static void disp_free(elf_obj_t *o)
+{
+    for (size_t i = 0; o->disp && i < o->nraw; i++)
+        if (o->disp[i] && o->disp[i] != sym_name(o, i)) otp_free((void *)o->disp[i]);
+    otp_free(o->disp);
+    o->disp = NULL;
+}
+
 static void elf_obj_free(elf_obj_t *o)
 {
+    disp_free(o); /* reads the names: before the unmap */
+    otp_free(o->pre);
     if (o->owned && o->data) munmap((void *)o->data, o->size);
     if (o->dbg) munmap((void *)o->dbg, o->dbg_size);
-    if (o->disp)
-        for (size_t i = 0; i < o->nsyms; i++)
-            if (o->disp[i] != o->syms[i].name) otp_free((void *)o->disp[i]);
-    otp_free(o->disp);
     otp_dwarf_close(o->dwarf);
     otp_free(o->fc.ents);
     otp_free(o->fc.frames);
@@ -450,14 +511,22 @@ static void elf_obj_free(elf_obj_t *o)
     otp_free(o);
 }
 
-static elf_obj_t *elf_get(otp_symbolizer_t *s, const map_ent_t *e, uint64_t dev, uint64_t ino, bool deleted)
+/* The object already open for a mapping, marked as still mapped. */
+static elf_obj_t *elf_cached(otp_symbolizer_t *s, const map_ent_t *e, uint64_t dev, uint64_t ino)
 {
     for (elf_obj_t *o = s->objs; o; o = o->next)
         if (o->ino == ino && o->dev == dev && strcmp(o->path, e->m.path) == 0) {
             o->seen = true;
             return o;
         }
-    elf_obj_t *o = otp_calloc(1, sizeof(*o));
+    return NULL;
+}
+
+static elf_obj_t *elf_get(otp_symbolizer_t *s, const map_ent_t *e, uint64_t dev, uint64_t ino, bool deleted)
+{
+    elf_obj_t *o = elf_cached(s, e, dev, ino);
+    if (o) return o;
+    o = otp_calloc(1, sizeof(*o));
     if (!o) return NULL;
     o->path = otp_strdup(e->m.path);
     if (!o->path) {
@@ -563,7 +632,13 @@ static void parse_maps(otp_symbolizer_t *s, char *text, map_ent_t *v, size_t *n)
         map_ent_t *e = &v[k];
         if (parse_line(line, e, &exec, &dev, &ino, &deleted)) {
             bool file = e->m.path[0] == '/' && ino != 0;
-            if (exec && (file || strcmp(e->m.path, "[vdso]") == 0)) e->elf = elf_get(s, e, dev, ino, deleted);
+            if (exec && (file || strcmp(e->m.path, "[vdso]") == 0)) {
+                e->elf = elf_cached(s, e, dev, ino);
+                e->pending = !e->elf;
+                e->dev = dev;
+                e->ino = ino;
+                e->deleted = deleted;
+            }
             if (e->elf) e->m.build_id = e->elf->build_id;
             k++;
         }
@@ -654,7 +729,7 @@ void otp_sym_free(otp_symbolizer_t *s)
 
 /* ---- lookup ---- */
 
-static const map_ent_t *find_mapping(const otp_symbolizer_t *s, uint64_t addr, int *idx)
+static map_ent_t *find_mapping(const otp_symbolizer_t *s, uint64_t addr, int *idx)
 {
     size_t lo = 0, hi = s->nmaps;
     while (lo < hi) {
@@ -669,9 +744,65 @@ static const map_ent_t *find_mapping(const otp_symbolizer_t *s, uint64_t addr, i
     return &s->maps[lo];
 }
 
-/* Index of the symbol covering vaddr, or -1. */
-static ssize_t find_sym(const elf_obj_t *o, uint64_t vaddr)
+/* The symbol covering vaddr by one pass over the raw table, as the
+ * sorted table would find it: the best-ranked alias at the highest
+ * address <= vaddr, a size-0 symbol reaching to the next symbol (within
+ * its segment). Its raw index, or -1. */
+static ssize_t scan_sym(const elf_obj_t *o, uint64_t vaddr)
 {
+    ssize_t best = -1;
+    uint64_t best_addr = 0, next = UINT64_MAX;
+    uint32_t best_rank = 0;
+    for (size_t i = 0; i < o->nraw; i++) {
+        const ElfW(Sym) *e = &o->raw[i];
+        if (e->st_value > vaddr) {
+            if (e->st_value < next && func_name(o, e)) next = e->st_value;
+            continue;
+        }
+        if (best >= 0 && e->st_value < best_addr) continue;
+        const char *name = func_name(o, e);
+        if (!name) continue;
+        uint32_t rank = sym_rank(e, name);
+        if (best >= 0 && e->st_value == best_addr &&
+            (rank > best_rank ||
+             (rank == best_rank && strcmp(name, o->rawstr + o->raw[best].st_name) >= 0)))
+            continue;
+        best = (ssize_t)i;
+        best_addr = e->st_value;
+        best_rank = rank;
+    }
+    if (best < 0) return -1;
+    uint64_t end = best_addr + o->raw[best].st_size;
+    if (end <= best_addr) {
+        uint64_t lim = seg_vaddr_end(o, best_addr);
+        end = next < lim ? next : lim;
+    }
+    return vaddr < end ? best : -1;
+}
+
+/* ELF index of the symbol covering vaddr, or -1. Sorts the table once
+ * scans stop paying. */
+static ssize_t find_sym(elf_obj_t *o, uint64_t vaddr)
+{
+    if (!o->sorted && o->npre) {
+        size_t lo = 0, hi = o->npre;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (o->pre[mid].vaddr < vaddr)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < o->npre && o->pre[lo].vaddr == vaddr) return (ssize_t)o->pre[lo].idx;
+    }
+    if (!o->sorted && o->scans < OTP_SYM_SCANS) {
+        o->scans++;
+        return scan_sym(o, vaddr);
+    }
+    if (!o->sorted) {
+        if (elf_collect_syms(o) != 0) return scan_sym(o, vaddr); /* out of memory: keep scanning */
+        o->sorted = true;
+    }
     size_t lo = 0, hi = o->nsyms;
     while (lo < hi) { /* first symbol starting above vaddr */
         size_t mid = lo + (hi - lo) / 2;
@@ -681,18 +812,24 @@ static ssize_t find_sym(const elf_obj_t *o, uint64_t vaddr)
             hi = mid;
     }
     if (lo == 0 || vaddr >= o->syms[lo - 1].end) return -1;
-    return (ssize_t)lo - 1;
+    return (ssize_t)o->syms[lo - 1].idx;
 }
 
 /* The object and link-time address behind a runtime address, with the
  * symbol index (-1 if none). */
-static elf_obj_t *resolve(otp_symbolizer_t *s, uint64_t addr, int *mapping, uint64_t *vaddr, ssize_t *si)
+/* The object behind a runtime address and the link-time address there,
+ * opening the object if this is the first address in it. */
+static elf_obj_t *locate(otp_symbolizer_t *s, uint64_t addr, int *mapping, uint64_t *vaddr)
 {
     int idx = -1;
-    const map_ent_t *e = s ? find_mapping(s, addr, &idx) : NULL;
+    map_ent_t *e = s ? find_mapping(s, addr, &idx) : NULL;
     if (mapping) *mapping = idx;
-    *si = -1;
-    if (!e || !e->elf || e->elf->nsyms == 0) return NULL;
+    if (e && e->pending) {
+        e->pending = false;
+        e->elf = elf_get(s, e, e->dev, e->ino, e->deleted);
+        if (e->elf) e->m.build_id = e->elf->build_id;
+    }
+    if (!e || !e->elf || e->elf->nraw == 0) return NULL;
     /* runtime address -> file offset -> the link-time address the symbol
      * table uses, via the PT_LOAD covering that offset. This one formula
      * covers PIE, shared objects and fixed-address (ET_EXEC) binaries. */
@@ -702,11 +839,138 @@ static elf_obj_t *resolve(otp_symbolizer_t *s, uint64_t addr, int *mapping, uint
         const seg_t *g = &o->segs[i];
         if (off >= g->off && off - g->off < g->filesz) {
             *vaddr = off - g->off + g->vaddr;
-            *si = find_sym(o, *vaddr);
             return o;
         }
     }
     return NULL;
+}
+
+static elf_obj_t *resolve(otp_symbolizer_t *s, uint64_t addr, int *mapping, uint64_t *vaddr, ssize_t *si)
+{
+    elf_obj_t *o = locate(s, addr, mapping, vaddr);
+    *si = o ? find_sym(o, *vaddr) : -1;
+    return o;
+}
+
+/* ---- lookups ahead ----
+ * A profile's addresses are known before the encoders ask for them one
+ * by one. For an object whose table is not sorted, one pass over its
+ * symbols answers them all: each symbol is a candidate only for the
+ * first query at or above it (a prefix maximum then carries it up to
+ * the next symbol's queries), and the next symbol above a query, which
+ * bounds a size-0 symbol, is found the same way from the other side.
+ * That is n log q for n symbols and q queries, against n log n to sort
+ * (cc1 exports 27000 functions; a short run of it needs a few hundred). */
+
+typedef struct query {
+    elf_obj_t *o;
+    uint64_t vaddr;
+} query_t;
+
+static bool query_less(const void *va, const void *vb)
+{
+    const query_t *a = va, *b = vb;
+    if (a->o != b->o) return (uintptr_t)a->o < (uintptr_t)b->o;
+    return a->vaddr < b->vaddr;
+}
+
+/* First index in q[0..m) with vaddr >= a. */
+static size_t lower_bound(const query_t *q, size_t m, uint64_t a)
+{
+    size_t lo = 0, hi = m;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (q[mid].vaddr < a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Answers q[0..m) (one object, distinct vaddrs, ascending) into o->pre. */
+static void answer_all(elf_obj_t *o, const query_t *q, size_t m)
+{
+    answer_t *ans = otp_malloc(m * sizeof *ans);
+    uint64_t *next = otp_malloc(m * sizeof *next);
+    uint32_t *rank = otp_malloc(m * sizeof *rank);
+    if (!ans || !next || !rank) goto out;
+    for (size_t k = 0; k < m; k++) {
+        ans[k] = (answer_t){q[k].vaddr, -1};
+        next[k] = UINT64_MAX;
+    }
+    for (size_t i = 0; i < o->nraw; i++) {
+        const ElfW(Sym) *e = &o->raw[i];
+        const char *name = func_name(o, e);
+        if (!name) continue;
+        uint64_t a = e->st_value;
+        size_t j = lower_bound(q, m, a);
+        if (j > 0 && a < next[j - 1]) next[j - 1] = a;
+        if (j == m) continue;
+        int64_t b = ans[j].idx;
+        uint64_t ba = b >= 0 ? o->raw[b].st_value : 0;
+        if (b >= 0 && a < ba) continue;
+        /* Ranks (a strlen each) only matter between aliases. */
+        uint32_t r = UINT32_MAX;
+        if (b >= 0 && a == ba) {
+            if (rank[j] == UINT32_MAX) rank[j] = sym_rank(&o->raw[b], sym_name(o, (size_t)b));
+            r = sym_rank(e, name);
+            if (r > rank[j] || (r == rank[j] && strcmp(name, sym_name(o, (size_t)b)) >= 0)) continue;
+        }
+        ans[j].idx = (int64_t)i;
+        rank[j] = r;
+    }
+    for (size_t k = 1; k < m; k++)
+        if (ans[k].idx < 0) ans[k].idx = ans[k - 1].idx;
+    for (size_t k = m - 1; k-- > 0;)
+        if (next[k + 1] < next[k]) next[k] = next[k + 1];
+    for (size_t k = 0; k < m; k++) {
+        if (ans[k].idx < 0) continue;
+        const ElfW(Sym) *e = &o->raw[ans[k].idx];
+        uint64_t end = e->st_value + e->st_size;
+        if (end <= e->st_value) {
+            uint64_t lim = seg_vaddr_end(o, e->st_value);
+            end = next[k] < lim ? next[k] : lim;
+        }
+        if (q[k].vaddr >= end) ans[k].idx = -1;
+    }
+    otp_free(o->pre);
+    o->pre = ans;
+    o->npre = m;
+    ans = NULL;
+out:
+    otp_free(ans);
+    otp_free(next);
+    otp_free(rank);
+}
+
+void otp_sym_prepare(otp_symbolizer_t *s, const uint64_t *addrs, size_t n)
+{
+    query_t *q = n ? otp_malloc(n * sizeof *q) : NULL;
+    if (!q) return;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t vaddr;
+        elf_obj_t *o = locate(s, addrs[i], NULL, &vaddr);
+        if (o && !o->sorted && o->nraw) q[m++] = (query_t){o, vaddr};
+    }
+    otp_heapsort(q, m, sizeof *q, query_less);
+    size_t k = 0;
+    for (size_t i = 0; i < m; i++)
+        if (k == 0 || q[k - 1].o != q[i].o || q[k - 1].vaddr != q[i].vaddr) q[k++] = q[i];
+    for (size_t i = 0; i < k;) {
+        size_t j = i;
+        while (j < k && q[j].o == q[i].o) j++;
+        elf_obj_t *o = q[i].o;
+        /* The second export of a process that lives on: sort for good. */
+        if (o->batches++ > 0 || (j - i) * 8 > o->nraw) {
+            if (elf_collect_syms(o) == 0) o->sorted = true;
+        } else {
+            answer_all(o, q + i, j - i);
+        }
+        i = j;
+    }
+    otp_free(q);
 }
 
 const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping)
@@ -714,16 +978,17 @@ const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping)
     uint64_t vaddr;
     ssize_t si;
     const elf_obj_t *o = resolve(s, addr, mapping, &vaddr, &si);
-    if (si >= 0) return o->syms[si].name;
+    if (si >= 0) return sym_name(o, (size_t)si);
     return s ? otp_perfmap_lookup(s->perfmap, addr) : NULL;
 }
 
 static const char *display_name(elf_obj_t *o, size_t si)
 {
-    if (!o->disp && !(o->disp = otp_calloc(o->nsyms, sizeof(char *)))) return o->syms[si].name;
+    const char *sys = sym_name(o, si);
+    if (!o->disp && !(o->disp = otp_calloc(o->nraw, sizeof(char *)))) return sys;
     if (!o->disp[si]) {
-        char *d = otp_demangle(o->syms[si].name);
-        o->disp[si] = d ? d : o->syms[si].name;
+        char *d = otp_demangle(sys);
+        o->disp[si] = d ? d : sys;
     }
     return o->disp[si];
 }
@@ -781,6 +1046,40 @@ static void fc_put(elf_obj_t *o, fcache_ent_t *ce, uint64_t vaddr, const otp_fra
     c->n++;
 }
 
+/* Whether the object has a section called `name`. */
+static bool elf_has_section(const uint8_t *data, size_t size, const char *name)
+{
+    size_t n;
+    const ElfW(Shdr) *sh = elf_shdrs(data, size, &n);
+    const ElfW(Ehdr) *eh = elf_header(data, size);
+    if (!sh || eh->e_shstrndx >= n) return false;
+    const ElfW(Shdr) *ss = &sh[eh->e_shstrndx];
+    if (ss->sh_size == 0 || !in_bounds(size, ss->sh_offset, ss->sh_size) || data[ss->sh_offset + ss->sh_size - 1])
+        return false;
+    const char *names = (const char *)data + ss->sh_offset;
+    for (size_t i = 0; i < n; i++)
+        if (sh[i].sh_name < ss->sh_size && strcmp(names + sh[i].sh_name, name) == 0) return true;
+    return false;
+}
+
+/* DWARF may be found for the object: in its own sections, or in a
+ * separate debug file that exists. Asked before libdw is loaded for it:
+ * most system binaries have neither, and loading libdw to learn that
+ * would cost every short-lived process milliseconds. */
+static bool dwarf_exists(const elf_obj_t *o)
+{
+    if (elf_has_section(o->data, o->size, ".debug_info") || elf_has_section(o->data, o->size, ".zdebug_info"))
+        return true;
+    if (o->dbg) return true;
+    char path[4096];
+    uint32_t crc = 0;
+    const char *link = elf_debuglink(o->data, o->size, &crc);
+    int fd = otp_debugfile_open(o->path, o->build_id, link, crc, false, path, sizeof path);
+    if (fd < 0) return false;
+    close(fd);
+    return true;
+}
+
 /* Big DWARF (the object and its separate debug file together) waits
  * until the process has lived a little, and is never opened at exit. */
 static bool dwarf_may_open(const otp_symbolizer_t *s, const elf_obj_t *o)
@@ -813,7 +1112,7 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
         int64_t t0 = mono_ns();
         if (!o->dwarf_tried && dwarf_may_open(s, o)) {
             o->dwarf_tried = true;
-            if (o->owned) o->dwarf = otp_dwarf_open(o->path, o->build_id);
+            if (o->owned && dwarf_exists(o)) o->dwarf = otp_dwarf_open(o->path, o->build_id);
         }
         if (o->dwarf) n = otp_dwarf_frames(o->dwarf, vaddr, out, max);
         complete = o->dwarf_tried;
@@ -827,7 +1126,7 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
         out[0] = (otp_frame_t){NULL, NULL, NULL, 0, 0};
         n = 1;
     }
-    out[n - 1].system_name = o->syms[si].name;
+    out[n - 1].system_name = sym_name(o, (size_t)si);
     out[n - 1].name = display_name(o, (size_t)si);
     if (ce && complete) fc_put(o, ce, vaddr, out, n);
     return n;

@@ -28,6 +28,12 @@ int otp_sym_refresh(otp_symbolizer_t *s);
  * debug data is not opened then, and DWARF work gets a smaller bound. */
 void otp_sym_set_final(bool final);
 
+/* The addresses the next lookups will ask about (adjusted as for
+ * otp_sym_lookup), any order, repeats allowed: objects whose symbol
+ * table is not sorted answer them all in one pass. Optional; it only
+ * makes those lookups cheaper. */
+void otp_sym_prepare(otp_symbolizer_t *s, const uint64_t *addrs, size_t n);
+
 /* Looks up an address (already adjusted: return addresses minus 1).
  * *mapping: index into the mapping list, or -1. Returns the function name
  * as the object spells it (owned by the symbolizer, valid until the next

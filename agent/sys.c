@@ -192,20 +192,45 @@ int otp_mkdirs(const char *path, int mode)
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
+/* An object is asked for by an address inside it or by a substring of
+ * its path. */
+typedef struct text_query {
+    uintptr_t addr;
+    const char *name;
+    uintptr_t lo, hi;
+} text_query_t;
+
+static int find_text(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
-    uintptr_t *r = data;
-    if (!info->dlpi_name || !strstr(info->dlpi_name, "/ld-linux"))
-        return 0;
+    text_query_t *q = data;
+    bool match = q->name && info->dlpi_name && strstr(info->dlpi_name, q->name);
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-            r[0] = info->dlpi_addr + ph->p_vaddr;
-            r[1] = r[0] + ph->p_memsz;
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+        if (!q->name && q->addr >= a && q->addr < a + ph->p_memsz)
+            match = true;
+        if (ph->p_flags & PF_X) {
+            lo = a < lo ? a : lo;
+            hi = a + ph->p_memsz > hi ? a + ph->p_memsz : hi;
         }
     }
+    if (!match || hi == 0)
+        return 0;
+    q->lo = lo;
+    q->hi = hi;
     return 1;
+}
+
+void otp_object_text(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
+{
+    text_query_t q = {addr, NULL, 0, 0};
+    dl_iterate_phdr(find_text, &q);
+    *lo = q.lo;
+    *hi = q.hi;
 }
 
 void otp_ldso_text(uintptr_t *lo, uintptr_t *hi)
@@ -213,7 +238,10 @@ void otp_ldso_text(uintptr_t *lo, uintptr_t *hi)
     static uintptr_t range[2];
     static bool found;
     if (!found) {
-        dl_iterate_phdr(find_ldso, range);
+        text_query_t q = {0, "/ld-linux", 0, 0};
+        dl_iterate_phdr(find_text, &q);
+        range[0] = q.lo;
+        range[1] = q.hi;
         found = true;
     }
     *lo = range[0];

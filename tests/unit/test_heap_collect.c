@@ -1,5 +1,5 @@
 /*
- * Heap collect (agent/heap.c) while app threads keep interning new
+ * Heap collect (agent/heap_collect.c) while app threads keep interning new
  * stacks: the per-site statistics are sized from the site count before
  * the live-table walk, and the walk meets sites interned after that.
  * Under `make sanitize` an write past the statistics array is an ASan
@@ -15,6 +15,7 @@
 #include "check.h"
 #include "config.h"
 #include "heap.h"
+#include "heap_collect.h"
 #include "live.h"
 #include "ring.h"
 #include "thread.h"

@@ -3,8 +3,10 @@
  * the vDSO; build ids as readelf reports them; unknown addresses; a
  * library dlopen'd after the snapshot (found only after a refresh); a
  * deleted library; a fixed-address (non-PIE) executable segment; libc
- * locals from its distro debug file; and that refreshes reuse the parsed
- * ELF data.
+ * locals from its distro debug file; that refreshes reuse the parsed
+ * ELF data; and that the three ways to answer a lookup (scanning the
+ * symbol table, answering a prepared batch in one pass, the sorted table)
+ * give the same names.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -259,8 +261,47 @@ static void test_deleted(otp_symbolizer_t *s)
     printf("      deleted library: name %s\n", name ? name : "(none)");
 }
 
+/* Addresses across libc's text (every 64 bytes from getpid's page on, so
+ * many fall between functions, on aliases and on size-0 symbols): names
+ * from fresh symbolizers, by scanning and by a prepared batch, against a
+ * symbolizer whose tables were sorted (after OTP_SYM_SCANS lookups). */
+static void test_lookup_modes(void)
+{
+    enum { N = 600, SCANS = 32 };
+    uint64_t base = (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "getpid") & ~4095ULL;
+    static uint64_t addrs[N];
+    for (int i = 0; i < N; i++) addrs[i] = base + (uint64_t)i * 64 + (uint64_t)(i % 7);
+    otp_symbolizer_t *sorted = otp_sym_new();
+    for (int i = 0; i < SCANS + 1; i++) otp_sym_lookup(sorted, addrs[0], NULL);
+    otp_symbolizer_t *batch = otp_sym_new();
+    otp_sym_prepare(batch, addrs, N);
+    int same_batch = 0, same_scan = 0, named = 0;
+    for (int i = 0; i < N; i++) {
+        const char *want = otp_sym_lookup(sorted, addrs[i], NULL);
+        const char *b = otp_sym_lookup(batch, addrs[i], NULL);
+        same_batch += (want == NULL && b == NULL) || (want && b && strcmp(want, b) == 0);
+        named += want != NULL;
+    }
+    for (int i = 0; i < N; i += SCANS / 2) {
+        otp_symbolizer_t *scan = otp_sym_new(); /* a fresh one scans its first lookups */
+        for (int j = i; j < i + SCANS / 2 && j < N; j++) {
+            const char *want = otp_sym_lookup(sorted, addrs[j], NULL);
+            const char *b = otp_sym_lookup(scan, addrs[j], NULL);
+            same_scan += (want == NULL && b == NULL) || (want && b && strcmp(want, b) == 0);
+        }
+        otp_sym_free(scan);
+    }
+    printf("      %d of %d addresses named; batch agrees on %d, scan on %d\n", named, N, same_batch, same_scan);
+    CHECK(named > N / 2);
+    CHECK_EQ_INT(same_batch, N);
+    CHECK_EQ_INT(same_scan, N);
+    otp_sym_free(sorted);
+    otp_sym_free(batch);
+}
+
 int main(void)
 {
+    test_lookup_modes();
     int64_t t0 = now_ns();
     otp_symbolizer_t *s = otp_sym_new();
     printf("      first snapshot: %.3f ms, %zu mappings\n", (double)(now_ns() - t0) / 1e6,

@@ -71,7 +71,8 @@ int main(void)
     }
     CHECK_NAMED("an address in sf_outer has the inline frame sf_inner", found);
 
-    /* A library dlclose'd is dropped at the next refresh. */
+    /* A library is opened once an address falls in it, and dropped at
+     * the next refresh after it is dlclose'd. */
     /* (libdw and its libraries were loaded meanwhile) */
     CHECK_EQ_INT(otp_sym_refresh(s), 0);
     size_t before = otp_sym_object_count(s);
@@ -79,6 +80,9 @@ int main(void)
     CHECK(h != NULL);
     if (h) {
         CHECK_EQ_INT(otp_sym_refresh(s), 0);
+        CHECK(otp_sym_object_count(s) == before); /* mapped, not looked at yet */
+        void *fn = dlsym(h, "crypt");
+        CHECK_EQ_STR(fn ? otp_sym_lookup(s, (uint64_t)(uintptr_t)fn, NULL) : NULL, "crypt");
         CHECK(otp_sym_object_count(s) == before + 1);
         dlclose(h);
         CHECK_EQ_INT(otp_sym_refresh(s), 0);
