@@ -22,6 +22,9 @@
  *    without userinfo.
  *  - OpenSSL must outlive the final export at exit (see
  *    keep_openssl_until_we_are_done).
+ *  - OTLP/gRPC is the same transfer over HTTP/2 with a framed body and
+ *    the outcome in grpc-status (grpc.c); queue, backoff, exit bound and
+ *    messages are shared, UNAVAILABLE & co. standing in for 503.
  *
  * Flusher thread only; no locks. A fork child forgets everything (its
  * sockets are the parent's) and starts over lazily.
@@ -40,6 +43,7 @@
 #include <curl/curl.h>
 
 #include "config.h"
+#include "grpc.h"
 #include "internal.h"
 #include "log.h"
 #include "mem.h"
@@ -79,6 +83,7 @@ static struct {
     CURLMcode (*multi_cleanup)(CURLM *);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
+    curl_version_info_data *(*version_info)(CURLversion);
 } C;
 
 typedef struct req {
@@ -92,6 +97,8 @@ static struct {
     bool on;
     bool load_failed;
     bool shutting_down;
+    bool grpc; /* export.protocol = grpc: HTTP/2, framed, status in trailers */
+    unsigned curl_version_num; /* 0xXXYYZZ, known when grpc */
     char url[OTP_CFG_STR + 32];
     char url_log[OTP_CFG_STR + 32]; /* url without userinfo and query */
 
@@ -107,6 +114,7 @@ static struct {
     uint8_t *resp;
     size_t resp_len, resp_cap;
     int64_t retry_after_ms; /* of the current response, -1 if none */
+    otp_grpc_result_t g;    /* gRPC: the current response's status */
 
     int64_t next_try_ns;
     bool next_try_by_server; /* next_try_ns comes from a Retry-After */
@@ -126,7 +134,8 @@ static struct {
 
 static atomic_flag warn_load = ATOMIC_FLAG_INIT, warn_queue = ATOMIC_FLAG_INIT,
                    warn_big = ATOMIC_FLAG_INIT, warn_gzip = ATOMIC_FLAG_INIT,
-                   warn_hdr = ATOMIC_FLAG_INIT, warn_gaveup = ATOMIC_FLAG_INIT;
+                   warn_hdr = ATOMIC_FLAG_INIT, warn_gaveup = ATOMIC_FLAG_INIT,
+                   warn_h2 = ATOMIC_FLAG_INIT, warn_url = ATOMIC_FLAG_INIT;
 
 /* ------------------------------------------------------------- helpers */
 
@@ -299,10 +308,21 @@ void otp_http_init(void)
     memset(&H, 0, sizeof H);
     H.retry_after_ms = -1;
     H.rng = (uint64_t)otp_mono_ns() ^ ((uint64_t)getpid() << 40);
+    otp_grpc_result_reset(&H.g);
     if (!otp_cfg.endpoint[0]) return;
-    size_t n = strlen(otp_cfg.endpoint);
-    while (n && otp_cfg.endpoint[n - 1] == '/') n--;
-    snprintf(H.url, sizeof H.url, "%.*s%s", (int)n, otp_cfg.endpoint, OTP_HTTP_PATH);
+    H.grpc = otp_cfg.export_protocol == OTP_PROTOCOL_GRPC;
+    if (H.grpc) {
+        if (otp_grpc_url(otp_cfg.endpoint, H.url, sizeof H.url) != 0) {
+            otp_log_once(&warn_url, OTP_LOG_WARN,
+                         "export.endpoint is not a usable gRPC target (scheme://host[:port]); "
+                         "OTLP export off");
+            return;
+        }
+    } else {
+        size_t n = strlen(otp_cfg.endpoint);
+        while (n && otp_cfg.endpoint[n - 1] == '/') n--;
+        snprintf(H.url, sizeof H.url, "%.*s%s", (int)n, otp_cfg.endpoint, OTP_HTTP_PATH);
+    }
     /* for logs: scheme://host[:port]/path, no user:password@, no ?query */
     const char *u = H.url, *host = strstr(u, "://");
     host = host ? host + 3 : u;
@@ -420,6 +440,22 @@ static int load_curl(void)
     LOAD(multi_cleanup, "curl_multi_cleanup");
     LOAD(slist_append, "curl_slist_append");
     LOAD(slist_free_all, "curl_slist_free_all");
+    LOAD(version_info, "curl_version_info");
+    if (H.grpc) {
+        /* Debian's libcurl4 has HTTP/2 (nghttp2); a build without it
+         * cannot speak gRPC at all. */
+        const curl_version_info_data *vi = C.version_info(CURLVERSION_NOW);
+        H.curl_version_num = vi ? vi->version_num : 0;
+        if (!vi || !(vi->features & CURL_VERSION_HTTP2)) {
+            otp_log_once(&warn_h2, OTP_LOG_WARN,
+                         "OTLP/gRPC export off: this libcurl (%s) has no HTTP/2; "
+                         "use export.protocol = http/protobuf",
+                         vi && vi->version ? vi->version : "?");
+            memset(&C, 0, sizeof C);
+            H.load_failed = true;
+            return -1;
+        }
+    }
     if (!already) keep_openssl_until_we_are_done(crypto_was_loaded);
     else atexit(exit_before_openssl_cleanup);
     /* An app that uses libcurl owns its global state (and memory
@@ -465,6 +501,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 {
     (void)ud;
     size_t n = size * nmemb;
+    /* gRPC: libcurl hands trailers to this callback too, after the body */
+    if (H.grpc && n > 5 && strncasecmp(p, "grpc-", 5) == 0) otp_grpc_header_line(&H.g, p, n);
     if (n > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
         char v[128];
         size_t vl = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
@@ -477,6 +515,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
         /* a new response (e.g. after 100 Continue): forget the last one */
         H.retry_after_ms = -1;
         H.resp_len = 0;
+        otp_grpc_result_reset(&H.g);
     }
     return n;
 }
@@ -490,6 +529,8 @@ static bool header_name_ok(const char *k)
         if (*c <= ' ' || *c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *c)) return false;
     for (size_t i = 0; i < OTP_ARRAY_LEN(reserved); i++)
         if (strcasecmp(k, reserved[i]) == 0) return false;
+    /* gRPC's own headers are ours to set */
+    if (H.grpc && (strcasecmp(k, "te") == 0 || strncasecmp(k, "grpc-", 5) == 0)) return false;
     return true;
 }
 
@@ -501,8 +542,17 @@ static int build_headers(void)
         if (!(t = C.slist_append(l, (s)))) goto oom; \
         l = t;                                    \
     } while (0)
-    ADD("Content-Type: application/x-protobuf");
-    if (otp_cfg.compression_gzip) ADD("Content-Encoding: gzip");
+    if (H.grpc) {
+        ADD("Content-Type: application/grpc");
+        /* gRPC servers refuse requests without it (proxies must not
+         * drop the trailers the status comes in) */
+        ADD("TE: trailers");
+        /* per message (the frame's flag), not Content-Encoding */
+        if (otp_cfg.compression_gzip) ADD("grpc-encoding: gzip");
+    } else {
+        ADD("Content-Type: application/x-protobuf");
+        if (otp_cfg.compression_gzip) ADD("Content-Encoding: gzip");
+    }
     ADD("Expect:"); /* no 100-continue round trip */
     const char *cur = otp_cfg.headers;
     char k[256], v[1536], line[1800];
@@ -560,6 +610,18 @@ static int setup_handles(void)
      * environment can turn it off. */
     C.easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     C.easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (H.grpc) {
+        /* h2c needs prior knowledge (gRPC servers do not do Upgrade);
+         * over TLS, ALPN picks h2 */
+        bool tls = strncasecmp(H.url, "https:", 6) == 0;
+        C.easy_setopt(e, CURLOPT_HTTP_VERSION, tls ? (long)CURL_HTTP_VERSION_2TLS
+                                                   : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        /* libcurl before 8.0 fails every request after the first on a
+         * reused prior-knowledge connection ("Error in the HTTP2 framing
+         * layer", curl issue 10634): one connection per request there,
+         * which at one request per export interval costs little. */
+        if (!tls && H.curl_version_num < 0x080000) C.easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
     H.easy = e;
     return 0;
 }
@@ -603,6 +665,7 @@ static bool start_transfer(int64_t now, long timeout_ms)
     C.easy_setopt(H.easy, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
     H.resp_len = 0;
     H.retry_after_ms = -1;
+    otp_grpc_result_reset(&H.g);
     H.errbuf[0] = '\0';
     if (C.multi_add_handle(H.multi, H.easy) != CURLM_OK) {
         H.next_try_ns = now + otp_http_backoff_ms(++H.failures, &H.rng) * 1000000;
@@ -622,7 +685,8 @@ static bool logged_before(long *list, int *n, long v)
     return false;
 }
 
-static void on_success(void)
+/* rmsg: the ExportProfilesServiceResponse (may be empty). */
+static void on_success(const uint8_t *rmsg, size_t msg_len)
 {
     H.st.sent++;
     if (H.outage)
@@ -634,11 +698,11 @@ static void on_success(void)
     H.failures = 0;
     H.next_try_ns = 0;
     H.next_try_by_server = false;
-    if (H.resp_len == 0) return;
+    if (msg_len == 0) return;
     ProtobufCAllocator a = {otp_pb_alloc, otp_pb_free, NULL};
     Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceResponse *resp =
         opentelemetry__proto__collector__profiles__v1development__export_profiles_service_response__unpack(
-            &a, H.resp_len, H.resp);
+            &a, msg_len, rmsg);
     if (!resp) return;
     const Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesPartialSuccess *ps =
         resp->partial_success;
@@ -693,6 +757,47 @@ static void on_retryable(int64_t now, const char *why)
     }
 }
 
+/* A gRPC call that got an HTTP 200: the outcome is grpc-status. */
+static void finish_grpc(int64_t now)
+{
+    int st = H.g.status;
+    if (st == OTP_GRPC_OK) {
+        const uint8_t *msg = NULL;
+        size_t len = 0;
+        bool compressed = false;
+        /* we offer no grpc-accept-encoding, so a compressed answer is a
+         * server's mistake: accepted, its partial_success unread */
+        if (otp_grpc_unframe(H.resp, H.resp_len, &msg, &len, &compressed) != 0 || compressed)
+            len = 0;
+        pop_head();
+        on_success(msg, len);
+        return;
+    }
+    char why[sizeof H.g.message + 64];
+    if (st < 0) {
+        /* a stream that ends without a status is an error (gRPC's HTTP/2
+         * mapping); curl reports a cut stream itself, so this is a
+         * server or proxy that is not speaking gRPC */
+        st = OTP_GRPC_INTERNAL;
+        snprintf(H.g.message, sizeof H.g.message, "no grpc-status in the answer");
+    }
+    snprintf(why, sizeof why, "gRPC %s (%d)%s%s", otp_grpc_status_name(st), st,
+             H.g.message[0] ? ": " : "", H.g.message);
+    if (otp_grpc_status_retryable(st) && !H.g.pushback_stop) {
+        /* grpc-retry-pushback-ms plays Retry-After's part */
+        H.retry_after_ms = H.g.pushback_ms;
+        on_retryable(now, why);
+        return;
+    }
+    H.st.dropped_rejected++;
+    H.failures = 0;
+    /* said once per status (kept apart from HTTP statuses) */
+    if (!logged_before(H.logged_status, &H.nlogged_status, 100000 + st))
+        otp_log(OTP_LOG_WARN, "OTLP export to %s: %s; request dropped, not retried", H.url_log,
+                why);
+    pop_head();
+}
+
 static void finish_transfer(CURLcode cc, int64_t now)
 {
     long status = 0;
@@ -700,9 +805,13 @@ static void finish_transfer(CURLcode cc, int64_t now)
     C.multi_remove_handle(H.multi, H.easy);
     H.inflight = false;
     char why[CURL_ERROR_SIZE + 32];
-    if (cc == CURLE_OK && status >= 200 && status < 300) {
+    if (H.grpc && cc == CURLE_OK && status == 200) {
+        finish_grpc(now);
+        return;
+    }
+    if (!H.grpc && cc == CURLE_OK && status >= 200 && status < 300) {
         pop_head();
-        on_success();
+        on_success(H.resp, H.resp_len);
         return;
     }
     if (cc == CURLE_OK && otp_http_status_retryable(status)) {
@@ -783,6 +892,18 @@ void otp_http_enqueue(uint8_t *body, size_t len)
         }
         body = gz;
         len = gzlen;
+    }
+    if (H.grpc) {
+        uint8_t *framed = NULL;
+        size_t flen = 0;
+        int rc = otp_grpc_frame(body, len, otp_cfg.compression_gzip, &framed, &flen);
+        otp_free(body);
+        if (rc != 0) {
+            H.st.dropped_queue++;
+            return;
+        }
+        body = framed;
+        len = flen;
     }
     req_t *r = otp_calloc(1, sizeof *r);
     if (!r) {

@@ -1,6 +1,8 @@
 /*
  * OTLP/HTTP transport: a bounded FIFO of encoded requests POSTed to
  * <endpoint>/v1development/profiles through libcurl's multi interface.
+ * With export.protocol = grpc the same queue carries gRPC calls over
+ * HTTP/2 (framing and status: agent/grpc.h).
  * libcurl is dlopen'd on first use, on the flusher thread, which is the
  * only thread that ever calls into this module (or into curl).
  */

@@ -103,6 +103,9 @@ static const otp_cfg_name_t otp_cfg_mem_samplings[] = {
     { "bytes", OTP_MEM_SAMPLING_BYTES }, { "every", OTP_MEM_SAMPLING_EVERY },
     { "off", OTP_MEM_SAMPLING_OFF }, { NULL, 0 },
 };
+static const otp_cfg_name_t otp_cfg_protocols[] = {
+    { "http/protobuf", OTP_PROTOCOL_HTTP }, { "grpc", OTP_PROTOCOL_GRPC }, { NULL, 0 },
+};
 static const otp_cfg_name_t otp_cfg_compressions[] = {
     { "gzip", 1 }, { "none", 0 }, { NULL, 0 },
 };
@@ -146,6 +149,8 @@ static const otp_cfg_key_t otp_cfg_keys[] = {
             "pprof files go here; empty: ./otprof-out, or none if an endpoint is set"),
     OTP_STR("export", "endpoint", endpoint,
             "OTLP/HTTP base URL; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else no OTLP"),
+    OTP_ENUM("export", "protocol", export_protocol, OTP_PROTOCOL_HTTP, otp_cfg_protocols,
+             "http/protobuf or grpc (port 4317 if none given); unset: OTEL_EXPORTER_OTLP_PROTOCOL"),
     OTP_STR("export", "headers", headers,
             "extra HTTP headers k=v,k2=v2; empty: OTEL_EXPORTER_OTLP_HEADERS"),
     OTP_INT("export", "timeout_ms", export_timeout_ms, 10000, 1, 600000,
@@ -1003,6 +1008,9 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
         { "export", "headers", "OTEL_EXPORTER_OTLP_HEADERS" },
         { "export", "timeout_ms", "OTEL_EXPORTER_OTLP_TIMEOUT" },
         { "export", "compression", "OTEL_EXPORTER_OTLP_COMPRESSION" },
+        /* the signal's own variable first: it wins */
+        { "export", "protocol", "OTEL_EXPORTER_OTLP_PROFILES_PROTOCOL" },
+        { "export", "protocol", "OTEL_EXPORTER_OTLP_PROTOCOL" },
     };
     for (size_t i = 0; i < OTP_ARRAY_LEN(fallbacks); i++) {
         const otp_cfg_key_t *k = otp_cfg_find(fallbacks[i].section, fallbacks[i].key);

@@ -44,6 +44,7 @@ typedef struct otp_config {
     int export_interval_ms;           /* interval_ms = 10000 (100..3600000) */
     char output_dir[OTP_CFG_STR];     /* output_dir: resolved, "" = file sink off (see below) */
     char endpoint[OTP_CFG_STR];       /* endpoint; else OTEL_EXPORTER_OTLP_ENDPOINT; "" = off */
+    int export_protocol;              /* protocol = http/protobuf (http/protobuf|grpc) -> OTP_PROTOCOL_* */
     char headers[2048];               /* headers; else OTEL_EXPORTER_OTLP_HEADERS ("k=v,k2=v2") */
     int export_timeout_ms;            /* timeout_ms = 10000; else OTEL_EXPORTER_OTLP_TIMEOUT */
     bool compression_gzip;            /* compression = gzip (gzip|none) */
@@ -58,6 +59,7 @@ typedef struct otp_config {
     char traceparent[128];            /* TRACEPARENT, raw */
 } otp_config_t;
 
+enum { OTP_PROTOCOL_HTTP = 0, OTP_PROTOCOL_GRPC = 1 };
 enum { OTP_CPU_SAMPLING_TIMER = 0, OTP_CPU_SAMPLING_OFF = 1 };
 enum { OTP_MEM_SAMPLING_BYTES = 0, OTP_MEM_SAMPLING_EVERY = 1, OTP_MEM_SAMPLING_OFF = 2 };
 

@@ -73,6 +73,7 @@ static const struct {
     { "export", "interval_ms", "OTPROF_EXPORT_INTERVAL_MS", "500" },
     { "export", "output_dir", "OTPROF_EXPORT_OUTPUT_DIR", "/tmp/some dir" },
     { "export", "endpoint", "OTPROF_EXPORT_ENDPOINT", "http://collector:4318" },
+    { "export", "protocol", "OTPROF_EXPORT_PROTOCOL", "grpc" },
     { "export", "headers", "OTPROF_EXPORT_HEADERS", "api-key=abc,x=y" },
     { "export", "timeout_ms", "OTPROF_EXPORT_TIMEOUT_MS", "1500" },
     { "export", "compression", "OTPROF_EXPORT_COMPRESSION", "none" },
@@ -109,6 +110,7 @@ static void check_all_set(const otp_config_t *c)
     CHECK_EQ_STR(c->headers, "api-key=abc,x=y");
     CHECK_EQ_INT(c->export_timeout_ms, 1500);
     CHECK(!c->compression_gzip);
+    CHECK_EQ_INT(c->export_protocol, OTP_PROTOCOL_GRPC);
     CHECK_EQ_INT(c->max_queue_bytes, 0);
     CHECK_EQ_INT(c->shutdown_timeout_ms, 60000);
     CHECK(c->original_pprof);
