@@ -311,7 +311,11 @@ void otp_http_init(void)
     if (!otp_cfg.endpoint[0]) return;
     size_t n = strlen(otp_cfg.endpoint);
     while (n && otp_cfg.endpoint[n - 1] == '/') n--;
-    snprintf(H.url, sizeof H.url, "%.*s%s", (int)n, otp_cfg.endpoint, OTP_HTTP_PATH);
+    /* A signal-specific endpoint is the whole URL (exporter spec). */
+    if (otp_cfg.endpoint_verbatim)
+        snprintf(H.url, sizeof H.url, "%s", otp_cfg.endpoint);
+    else
+        snprintf(H.url, sizeof H.url, "%.*s%s", (int)n, otp_cfg.endpoint, OTP_HTTP_PATH);
     /* for logs: scheme://host[:port]/path, no user:password@, no ?query */
     const char *u = H.url, *host = strstr(u, "://");
     host = host ? host + 3 : u;
@@ -569,6 +573,12 @@ static int setup_handles(void)
      * environment can turn it off. */
     C.easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     C.easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* export.certificate and the mTLS pair (OTEL_EXPORTER_OTLP_*CERTIFICATE,
+     * *_CLIENT_KEY): a file curl cannot use fails the transfer with curl's
+     * own message naming it (not retried, said once). */
+    if (otp_cfg.certificate[0]) C.easy_setopt(e, CURLOPT_CAINFO, otp_cfg.certificate);
+    if (otp_cfg.client_certificate[0]) C.easy_setopt(e, CURLOPT_SSLCERT, otp_cfg.client_certificate);
+    if (otp_cfg.client_key[0]) C.easy_setopt(e, CURLOPT_SSLKEY, otp_cfg.client_key);
     H.easy = e;
     return 0;
 }

@@ -103,6 +103,9 @@ static const otp_cfg_name_t otp_cfg_mem_samplings[] = {
     { "bytes", OTP_MEM_SAMPLING_BYTES }, { "every", OTP_MEM_SAMPLING_EVERY },
     { "off", OTP_MEM_SAMPLING_OFF }, { NULL, 0 },
 };
+static const otp_cfg_name_t otp_cfg_protocols[] = {
+    { "http/protobuf", OTP_PROTOCOL_HTTP }, { "grpc", OTP_PROTOCOL_GRPC }, { NULL, 0 },
+};
 static const otp_cfg_name_t otp_cfg_compressions[] = {
     { "gzip", 1 }, { "none", 0 }, { NULL, 0 },
 };
@@ -146,6 +149,8 @@ static const otp_cfg_key_t otp_cfg_keys[] = {
             "pprof files go here; empty: ./otprof-out, or none if an endpoint is set"),
     OTP_STR("export", "endpoint", endpoint,
             "OTLP/HTTP base URL; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else no OTLP"),
+    OTP_ENUM("export", "protocol", export_protocol, OTP_PROTOCOL_HTTP, otp_cfg_protocols,
+             "http/protobuf or grpc (port 4317 if none given); unset: OTEL_EXPORTER_OTLP_PROTOCOL"),
     OTP_STR("export", "headers", headers,
             "extra HTTP headers k=v,k2=v2; empty: OTEL_EXPORTER_OTLP_HEADERS"),
     OTP_INT("export", "timeout_ms", export_timeout_ms, 10000, 1, 600000,
@@ -162,6 +167,12 @@ static const otp_cfg_key_t otp_cfg_keys[] = {
            "MB of this service's profile files kept in output_dir, oldest deleted first; 0: no limit"),
     OTP_MODE("export", "file_mode", file_mode, 0600,
              "mode of the profile files (0600..0666); directories get x where r is set"),
+    OTP_STR("export", "certificate", certificate,
+            "CA certificates (PEM file) for an https endpoint; empty: OTEL_EXPORTER_OTLP_CERTIFICATE"),
+    OTP_STR("export", "client_key", client_key,
+            "private key (PEM file) for mTLS; empty: OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+    OTP_STR("export", "client_certificate", client_certificate,
+            "client certificate (PEM file) for mTLS; empty: OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
 };
 
 /* Fields that only come from the standard environment, copied raw. */
@@ -981,6 +992,8 @@ static bool otp_cfg_attr_service_name(const char *attrs, char *out, size_t cap)
     return false;
 }
 
+#define OTP_CFG_PROFILES_ENDPOINT "OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT"
+
 /* OTEL_* values for whatever otprof's own keys left unset. */
 static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
 {
@@ -995,18 +1008,37 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
         }
     }
 
+    /* Each generic variable comes before the profiles signal's own, which
+     * wins over it (the exporter spec's rule): applied in this order, a
+     * bad signal-specific value falls back to the generic one, and its
+     * message says so. */
     static const struct {
         const char *section, *key, *var;
     } fallbacks[] = {
         { "agent", "service_name", "OTEL_SERVICE_NAME" },
         { "export", "endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT" },
+        { "export", "endpoint", OTP_CFG_PROFILES_ENDPOINT },
+        { "export", "protocol", "OTEL_EXPORTER_OTLP_PROTOCOL" },
+        { "export", "protocol", "OTEL_EXPORTER_OTLP_PROFILES_PROTOCOL" },
         { "export", "headers", "OTEL_EXPORTER_OTLP_HEADERS" },
+        { "export", "headers", "OTEL_EXPORTER_OTLP_PROFILES_HEADERS" },
         { "export", "timeout_ms", "OTEL_EXPORTER_OTLP_TIMEOUT" },
+        { "export", "timeout_ms", "OTEL_EXPORTER_OTLP_PROFILES_TIMEOUT" },
         { "export", "compression", "OTEL_EXPORTER_OTLP_COMPRESSION" },
+        { "export", "compression", "OTEL_EXPORTER_OTLP_PROFILES_COMPRESSION" },
+        { "export", "certificate", "OTEL_EXPORTER_OTLP_CERTIFICATE" },
+        { "export", "certificate", "OTEL_EXPORTER_OTLP_PROFILES_CERTIFICATE" },
+        { "export", "client_key", "OTEL_EXPORTER_OTLP_CLIENT_KEY" },
+        { "export", "client_key", "OTEL_EXPORTER_OTLP_PROFILES_CLIENT_KEY" },
+        { "export", "client_certificate", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE" },
+        { "export", "client_certificate", "OTEL_EXPORTER_OTLP_PROFILES_CLIENT_CERTIFICATE" },
     };
     for (size_t i = 0; i < OTP_ARRAY_LEN(fallbacks); i++) {
         const otp_cfg_key_t *k = otp_cfg_find(fallbacks[i].section, fallbacks[i].key);
-        if (!k || p->src[k - otp_cfg_keys] != OTP_SRC_DEFAULT)
+        /* otprof's own layers win; an OTEL_* value is only replaced by
+         * the signal's own variable after it */
+        if (!k || (p->src[k - otp_cfg_keys] != OTP_SRC_DEFAULT &&
+                   p->src[k - otp_cfg_keys] != OTP_SRC_OTEL))
             continue;
         if (!(v = getenv(fallbacks[i].var)))
             continue;
@@ -1015,6 +1047,33 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
         if (otp_cfg_apply(p, k, subject, v, true)) {
             p->src[k - otp_cfg_keys] = OTP_SRC_OTEL;
             p->origin[k - otp_cfg_keys] = (otp_cfg_origin_t){ fallbacks[i].var, 0 };
+        }
+    }
+    const otp_cfg_key_t *ek = otp_cfg_find("export", "endpoint");
+    const otp_cfg_origin_t *eo = &p->origin[ek - otp_cfg_keys];
+    p->cfg->endpoint_verbatim = p->src[ek - otp_cfg_keys] == OTP_SRC_OTEL && eo->what &&
+                                strcmp(eo->what, OTP_CFG_PROFILES_ENDPOINT) == 0;
+
+    /* OTEL_SDK_DISABLED: only "true" (any case) turns the agent off; the
+     * spec reads every other value as false and asks for a warning on
+     * anything but "false" or empty. agent.enabled set in otprof's own
+     * layers wins, as every otprof key does. */
+    const otp_cfg_key_t *en = otp_cfg_find("agent", "enabled");
+    if ((v = getenv("OTEL_SDK_DISABLED")) && p->src[en - otp_cfg_keys] == OTP_SRC_DEFAULT) {
+        char val[16], shown[OTP_CFG_SHOW + 4];
+        while (otp_cfg_space(*v))
+            v++;
+        size_t n = strlen(v);
+        while (n > 0 && otp_cfg_space(v[n - 1]))
+            n--;
+        snprintf(val, sizeof val, "%.*s", (int)(n < sizeof val ? n : sizeof val - 1), v);
+        if (n == 4 && strcasecmp(val, "true") == 0) {
+            p->cfg->agent_enabled = false;
+            p->src[en - otp_cfg_keys] = OTP_SRC_OTEL;
+            p->origin[en - otp_cfg_keys] = (otp_cfg_origin_t){ "OTEL_SDK_DISABLED", 0 };
+        } else if (n && !(n == 5 && strcasecmp(val, "false") == 0)) {
+            otp_cfg_report(p, OTP_LOG_WARN, "OTEL_SDK_DISABLED: \"%s\" is not true or false; "
+                           "using false (the agent runs)", otp_cfg_show(v, n, shown, sizeof shown));
         }
     }
 }

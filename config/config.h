@@ -44,6 +44,7 @@ typedef struct otp_config {
     int export_interval_ms;           /* interval_ms = 10000 (100..3600000) */
     char output_dir[OTP_CFG_STR];     /* output_dir: resolved, "" = file sink off (see below) */
     char endpoint[OTP_CFG_STR];       /* endpoint; else OTEL_EXPORTER_OTLP_ENDPOINT; "" = off */
+    int export_protocol;              /* protocol = http/protobuf (http/protobuf|grpc) -> OTP_PROTOCOL_* */
     char headers[2048];               /* headers; else OTEL_EXPORTER_OTLP_HEADERS ("k=v,k2=v2") */
     int export_timeout_ms;            /* timeout_ms = 10000; else OTEL_EXPORTER_OTLP_TIMEOUT */
     bool compression_gzip;            /* compression = gzip (gzip|none) */
@@ -52,12 +53,20 @@ typedef struct otp_config {
     bool original_pprof;              /* original_pprof = false */
     int64_t max_dir_bytes;            /* max_dir_mb = 512 (0..1048576 MB, 3 decimals); 0 = no limit */
     int file_mode;                    /* file_mode = 0600 (octal 0600..0666) */
+    char certificate[OTP_CFG_STR];    /* certificate: CA file; else OTEL_EXPORTER_OTLP_[PROFILES_]CERTIFICATE */
+    char client_key[OTP_CFG_STR];     /* client_key: mTLS key file; else OTEL_..._CLIENT_KEY */
+    char client_certificate[OTP_CFG_STR]; /* client_certificate: mTLS; else OTEL_..._CLIENT_CERTIFICATE */
 
     /* From the standard environment, passed through. */
     char resource_attributes[2048];   /* OTEL_RESOURCE_ATTRIBUTES, raw */
     char traceparent[128];            /* TRACEPARENT, raw */
+    /* The endpoint came from OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT: it is
+     * the full URL, no signal path is appended (the spec's rule for
+     * signal-specific endpoints). */
+    bool endpoint_verbatim;
 } otp_config_t;
 
+enum { OTP_PROTOCOL_HTTP = 0, OTP_PROTOCOL_GRPC = 1 };
 enum { OTP_CPU_SAMPLING_TIMER = 0, OTP_CPU_SAMPLING_OFF = 1 };
 enum { OTP_MEM_SAMPLING_BYTES = 0, OTP_MEM_SAMPLING_EVERY = 1, OTP_MEM_SAMPLING_OFF = 2 };
 
