@@ -124,6 +124,8 @@ static const otp_cfg_key_t otp_cfg_keys[] = {
     OTP_BOOL("agent", "summary", summary, 0, "print a short summary at exit"),
     OTP_MILLI("agent", "max_overhead_percent", max_overhead_milli, 1000, 100, 50000,
               "CPU the agent may use, in % of the process's (0.1..50); 0: no budget"),
+    OTP_BOOL("agent", "command_args", command_args, 0,
+             "put the program's arguments (process.command_args) in the OTLP resource"),
 
     OTP_BOOL("cpu", "enabled", cpu_enabled, 1, "sample on-CPU stacks"),
     OTP_ENUM("cpu", "sampling", cpu_sampling, OTP_CPU_SAMPLING_TIMER, otp_cfg_cpu_samplings,
@@ -1091,7 +1093,7 @@ static void otp_cfg_derive(otp_cfg_pass_t *p)
             p->origin[k - otp_cfg_keys] = (otp_cfg_origin_t){ "OTEL_RESOURCE_ATTRIBUTES", 0 };
         }
     } else if (!cfg->service_name[0]) {
-        const char *exe = otp_exe_name();
+        const char *exe = otp_run_name();
         if (otp_cfg_exe) {
             const char *slash = strrchr(otp_cfg_exe, '/');
             exe = slash ? slash + 1 : otp_cfg_exe;
@@ -1120,7 +1122,7 @@ static void otp_cfg_table_defaults(otp_config_t *cfg)
 void otp_config_defaults(otp_config_t *cfg)
 {
     otp_cfg_table_defaults(cfg);
-    const char *exe = otp_exe_name();
+    const char *exe = otp_run_name();
     snprintf(cfg->service_name, sizeof cfg->service_name, "%s",
              exe && *exe ? exe : "unknown_service");
     snprintf(cfg->output_dir, sizeof cfg->output_dir, "%s", OTP_CFG_DEFAULT_OUTPUT_DIR);
