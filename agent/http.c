@@ -318,6 +318,9 @@ void otp_http_init(void)
                          "OTLP export off");
             return;
         }
+    } else if (otp_cfg.endpoint_verbatim) {
+        /* A signal-specific endpoint is the whole URL (exporter spec). */
+        snprintf(H.url, sizeof H.url, "%s", otp_cfg.endpoint);
     } else {
         size_t n = strlen(otp_cfg.endpoint);
         while (n && otp_cfg.endpoint[n - 1] == '/') n--;
@@ -622,6 +625,12 @@ static int setup_handles(void)
          * which at one request per export interval costs little. */
         if (!tls && H.curl_version_num < 0x080000) C.easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
+    /* export.certificate and the mTLS pair (OTEL_EXPORTER_OTLP_*CERTIFICATE,
+     * *_CLIENT_KEY): a file curl cannot use fails the transfer with curl's
+     * own message naming it (not retried, said once). */
+    if (otp_cfg.certificate[0]) C.easy_setopt(e, CURLOPT_CAINFO, otp_cfg.certificate);
+    if (otp_cfg.client_certificate[0]) C.easy_setopt(e, CURLOPT_SSLCERT, otp_cfg.client_certificate);
+    if (otp_cfg.client_key[0]) C.easy_setopt(e, CURLOPT_SSLKEY, otp_cfg.client_key);
     H.easy = e;
     return 0;
 }

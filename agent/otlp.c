@@ -423,16 +423,19 @@ static int32_t mapping_of(enc_t *e, int symidx)
     m->file_offset = sm->offset;
     int32_t fn = intern(e, sm->path);
     m->filename_strindex = fn > 0 ? fn : 0;
-    if (sm->build_id && sm->build_id[0]) {
-        int32_t key = intern(e, "process.executable.build_id.gnu");
-        int32_t *ai = ar_alloc(&e->ar, sizeof *ai);
-        int32_t a = key >= 0 ? attr_str(e, key, sm->build_id) : -1;
-        if (ai && a > 0) {
-            ai[0] = a;
-            m->attribute_indices = ai;
-            m->n_attribute_indices = 1;
-        }
+    /* The GNU build id when the file has one; htlhash always (the
+     * profiles spec recommends it on every mapping). */
+    static const char *const keys[2] = { "process.executable.build_id.gnu",
+                                         "process.executable.build_id.htlhash" };
+    const char *vals[2] = { sm->build_id, sm->htlhash };
+    int32_t *ai = ar_alloc(&e->ar, 2 * sizeof *ai);
+    for (int i = 0; i < 2 && ai; i++) {
+        if (!vals[i] || !vals[i][0]) continue;
+        int32_t key = intern(e, keys[i]);
+        int32_t a = key >= 0 ? attr_str(e, key, vals[i]) : -1;
+        if (a > 0) ai[m->n_attribute_indices++] = a;
     }
+    if (ai && m->n_attribute_indices) m->attribute_indices = ai;
     int32_t idx = (int32_t)e->mappings.n;
     if (vec_push(&e->mappings, m) != 0) {
         e->oom = true;

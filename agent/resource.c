@@ -1,7 +1,12 @@
 /*
  * The OTLP Resource and InstrumentationScope of this process, built once
- * from OTEL_RESOURCE_ATTRIBUTES and the agent's settings; the encoder
- * points every request at them. Flusher thread only.
+ * from OTEL_RESOURCE_ATTRIBUTES, the agent's settings and the detectors
+ * (host, os, container, Kubernetes, process); the encoder points every
+ * request at them. Flusher thread only.
+ *
+ * Precedence, highest first: otprof's service settings (and
+ * OTEL_SERVICE_NAME), OTEL_RESOURCE_ATTRIBUTES, then what is detected;
+ * a detector never replaces a value the user gave.
  */
 #include "resource.h"
 
@@ -11,6 +16,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "container.h"
+#include "detect.h"
 #include "internal.h"
 #include "kvlist.h"
 #include "log.h"
@@ -20,6 +27,7 @@ typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any_t;
 typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv_t;
 #define ANY_STRING OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE
 #define ANY_INT OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE
+#define ANY_ARRAY OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE
 
 typedef struct res_attr {
     char key[128];
@@ -29,6 +37,9 @@ typedef struct res_attr {
 } res_attr_t;
 
 #define OTP_MAX_RES_ATTRS 48
+/* process.command_args: at most this many arguments, this many bytes. */
+#define OTP_MAX_ARGS 128
+#define OTP_ARGS_BYTES 8192
 
 static struct {
     bool ready;
@@ -41,6 +52,12 @@ static struct {
     pb_kv_t *kvp[OTP_MAX_RES_ATTRS];
     otp_pb_resource_t resource;
     otp_pb_scope_t scope;
+    /* process.command_args (opt-in), an array value */
+    char args[OTP_ARGS_BYTES];
+    pb_any_t arg_vals[OTP_MAX_ARGS];
+    pb_any_t *arg_valp[OTP_MAX_ARGS];
+    Opentelemetry__Proto__Common__V1__ArrayValue arg_array;
+    int args_slot;
 } R;
 
 
@@ -77,9 +94,55 @@ static void res_set_int(const char *key, int64_t v)
     a->ival = v;
 }
 
+/* process.command_args: each argument a string of the array. */
+static void detect_args(void)
+{
+    size_t len = 0;
+    size_t n = otp_detect_cmdline(R.args, sizeof R.args, &len);
+    if (n == 0 || res_find("process.command_args") || R.n == OTP_MAX_RES_ATTRS) return;
+    if (n > OTP_MAX_ARGS) n = OTP_MAX_ARGS;
+    opentelemetry__proto__common__v1__array_value__init(&R.arg_array);
+    const char *a = R.args;
+    for (size_t i = 0; i < n; i++) {
+        opentelemetry__proto__common__v1__any_value__init(&R.arg_vals[i]);
+        R.arg_vals[i].value_case = ANY_STRING;
+        R.arg_vals[i].string_value = (char *)a;
+        R.arg_valp[i] = &R.arg_vals[i];
+        a += strlen(a) + 1;
+    }
+    R.arg_array.values = R.arg_valp;
+    R.arg_array.n_values = n;
+    res_attr_t *at = &R.attrs[R.n];
+    snprintf(at->key, sizeof at->key, "%s", "process.command_args");
+    R.args_slot = (int)R.n++;
+}
+
+/* The detectors: never over what the user set. */
+static void detect_all(void)
+{
+    char buf[OTP_CFG_STR];
+    if (otp_detect_host_id(buf, sizeof buf)) res_set_str("host.id", buf, false);
+    res_set_str("host.arch", otp_detect_host_arch(), false);
+    res_set_str("os.type", otp_detect_os_type(), false);
+    char cid[OTP_CONTAINER_ID_LEN + 1];
+    if (otp_container_id(cid)) res_set_str("container.id", cid, false);
+    otp_k8s_var_t k8s[3];
+    size_t nk = otp_detect_k8s(k8s);
+    for (size_t i = 0; i < nk; i++) res_set_str(k8s[i].attr, k8s[i].value, false);
+    /* process.command: argv[0], the command name as run (semconv: the
+     * zeroth string of /proc/<pid>/cmdline); never secret, unlike the
+     * arguments, which are opt-in (agent.command_args). */
+    size_t len = 0;
+    if (otp_detect_cmdline(R.args, sizeof R.args, &len) > 0)
+        res_set_str("process.command", R.args, false);
+    R.args[0] = '\0';
+    if (otp_cfg.command_args) detect_args();
+}
+
 int otp_resource_build(void)
 {
     memset(&R, 0, sizeof R);
+    R.args_slot = -1;
     static atomic_flag bad_attr = ATOMIC_FLAG_INIT;
     /* OTEL_RESOURCE_ATTRIBUTES first; otprof's own keys below override,
      * except that an explicit service.name there beats the executable-name
@@ -97,7 +160,7 @@ int otp_resource_build(void)
         res_set_str(k, v, true);
     }
     bool svc_from_attrs = res_find("service.name") != NULL;
-    bool svc_is_fallback = strcmp(otp_cfg.service_name, otp_exe_name()) == 0;
+    bool svc_is_fallback = strcmp(otp_cfg.service_name, otp_run_name()) == 0;
     res_set_str("service.name", otp_cfg.service_name, !(svc_from_attrs && svc_is_fallback));
     res_set_str("service.version", otp_cfg.service_version, true);
     res_set_str("deployment.environment.name", otp_cfg.deployment_environment, true);
@@ -112,11 +175,15 @@ int otp_resource_build(void)
     res_set_int("process.pid", (int64_t)getpid());
     res_attr_t *pa = res_find("process.pid");
     R.pid_slot = pa ? (int)(pa - R.attrs) : -1;
+    detect_all();
 
     for (size_t i = 0; i < R.n; i++) {
         opentelemetry__proto__common__v1__any_value__init(&R.vals[i]);
         opentelemetry__proto__common__v1__key_value__init(&R.kvs[i]);
-        if (R.attrs[i].is_int) {
+        if ((int)i == R.args_slot) {
+            R.vals[i].value_case = ANY_ARRAY;
+            R.vals[i].array_value = &R.arg_array;
+        } else if (R.attrs[i].is_int) {
             R.vals[i].value_case = ANY_INT;
             R.vals[i].int_value = R.attrs[i].ival;
         } else {

@@ -40,6 +40,7 @@
 #include "debugfile.h"
 #include "demangle.h"
 #include "dwlines.h"
+#include "htlhash.h"
 #include "internal.h"
 #include "log.h"
 #include "sys.h"
@@ -113,6 +114,7 @@ typedef struct elf_obj {
     bool seen;           /* in the current /proc/self/maps snapshot */
     fcache_t fc;
     char build_id[2 * OTP_BUILD_ID_MAX + 1];
+    char htlhash[33];    /* "" for the vDSO (no file) */
 } elf_obj_t;
 
 typedef struct answer {
@@ -474,6 +476,9 @@ static void elf_load(elf_obj_t *o, const map_ent_t *e, bool deleted)
     close(fd);
     if (!o->data) return;
     o->owned = true;
+    /* The whole file is mapped: its first and last pages are all the
+     * hash reads. */
+    otp_htlhash(o->data, o->size, o->htlhash);
     if (!elf_header(o->data, o->size) || elf_parse(o) != 0) OTP_DEBUG("symbols: no ELF data for %s", o->path);
 }
 
@@ -610,6 +615,7 @@ static bool parse_line(char *line, map_ent_t *e, bool *exec, uint64_t *dev, uint
     if (*deleted) p[n - dn] = '\0';
     e->m.path = p;
     e->m.build_id = "";
+    e->m.htlhash = "";
     e->elf = NULL;
     return e->m.limit > e->m.start;
 }
@@ -639,7 +645,10 @@ static void parse_maps(otp_symbolizer_t *s, char *text, map_ent_t *v, size_t *n)
                 e->ino = ino;
                 e->deleted = deleted;
             }
-            if (e->elf) e->m.build_id = e->elf->build_id;
+            if (e->elf) {
+                e->m.build_id = e->elf->build_id;
+                e->m.htlhash = e->elf->htlhash;
+            }
             k++;
         }
         line = nl ? nl + 1 : NULL;
@@ -827,7 +836,10 @@ static elf_obj_t *locate(otp_symbolizer_t *s, uint64_t addr, int *mapping, uint6
     if (e && e->pending) {
         e->pending = false;
         e->elf = elf_get(s, e, e->dev, e->ino, e->deleted);
-        if (e->elf) e->m.build_id = e->elf->build_id;
+        if (e->elf) {
+            e->m.build_id = e->elf->build_id;
+            e->m.htlhash = e->elf->htlhash;
+        }
     }
     if (!e || !e->elf || e->elf->nraw == 0) return NULL;
     /* runtime address -> file offset -> the link-time address the symbol

@@ -15,6 +15,7 @@ typedef struct otp_mapping {
     uint64_t start, limit, offset;
     const char *path;      /* "" for anonymous */
     const char *build_id;  /* lowercase hex, "" if none */
+    const char *htlhash;   /* process.executable.build_id.htlhash, "" if none */
 } otp_mapping_t;
 
 typedef struct otp_symbolizer otp_symbolizer_t;

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -97,6 +99,31 @@ const char *otp_exe_name(void)
     const char *p = otp_exe_path();
     const char *slash = strrchr(p, '/');
     return slash ? slash + 1 : p;
+}
+
+/* The name the program was run by: the basename of the path given to
+ * execve (AT_EXECFN) when that path reaches the same file as
+ * /proc/self/exe through symlinks (redis-server -> redis-check-rdb keeps
+ * "redis-server"); else (a script run through its interpreter, a path
+ * that no longer resolves) the executable's own name. */
+static char run_name[PATH_MAX];
+static _Atomic int run_state;
+
+const char *otp_run_name(void)
+{
+    if (atomic_load(&run_state) == 0) {
+        const char *fn = (const char *)getauxval(AT_EXECFN);
+        const char *name = otp_exe_name();
+        struct stat a, b;
+        if (fn && *fn && stat(fn, &a) == 0 && stat("/proc/self/exe", &b) == 0 &&
+            a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            const char *slash = strrchr(fn, '/');
+            if (slash ? slash[1] : *fn) name = slash ? slash + 1 : fn;
+        }
+        snprintf(run_name, sizeof run_name, "%s", name);
+        atomic_store(&run_state, 1);
+    }
+    return run_name;
 }
 
 /* Called again after fork/exec would be wrong only for exec, and exec

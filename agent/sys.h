@@ -26,6 +26,9 @@ ssize_t otp_read_file(const char *path, char *buf, size_t cap);
 const char *otp_exe_path(void);
 /* Basename of otp_exe_path(). */
 const char *otp_exe_name(void);
+/* The name the user ran: basename of AT_EXECFN when it is a symlink to
+ * (or is) the executable, else otp_exe_name(). For the service name. */
+const char *otp_run_name(void);
 
 /* Calls fn(ctx, name) for each entry of a directory (".", ".." too).
  * getdents64 rather than opendir: nothing on the app's heap. 0 or -errno. */

@@ -124,6 +124,8 @@ static const otp_cfg_key_t otp_cfg_keys[] = {
     OTP_BOOL("agent", "summary", summary, 0, "print a short summary at exit"),
     OTP_MILLI("agent", "max_overhead_percent", max_overhead_milli, 1000, 100, 50000,
               "CPU the agent may use, in % of the process's (0.1..50); 0: no budget"),
+    OTP_BOOL("agent", "command_args", command_args, 0,
+             "put the program's arguments (process.command_args) in the OTLP resource"),
 
     OTP_BOOL("cpu", "enabled", cpu_enabled, 1, "sample on-CPU stacks"),
     OTP_ENUM("cpu", "sampling", cpu_sampling, OTP_CPU_SAMPLING_TIMER, otp_cfg_cpu_samplings,
@@ -167,6 +169,12 @@ static const otp_cfg_key_t otp_cfg_keys[] = {
            "MB of this service's profile files kept in output_dir, oldest deleted first; 0: no limit"),
     OTP_MODE("export", "file_mode", file_mode, 0600,
              "mode of the profile files (0600..0666); directories get x where r is set"),
+    OTP_STR("export", "certificate", certificate,
+            "CA certificates (PEM file) for an https endpoint; empty: OTEL_EXPORTER_OTLP_CERTIFICATE"),
+    OTP_STR("export", "client_key", client_key,
+            "private key (PEM file) for mTLS; empty: OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+    OTP_STR("export", "client_certificate", client_certificate,
+            "client certificate (PEM file) for mTLS; empty: OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
 };
 
 /* Fields that only come from the standard environment, copied raw. */
@@ -986,6 +994,8 @@ static bool otp_cfg_attr_service_name(const char *attrs, char *out, size_t cap)
     return false;
 }
 
+#define OTP_CFG_PROFILES_ENDPOINT "OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT"
+
 /* OTEL_* values for whatever otprof's own keys left unset. */
 static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
 {
@@ -1000,21 +1010,37 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
         }
     }
 
+    /* Each generic variable comes before the profiles signal's own, which
+     * wins over it (the exporter spec's rule): applied in this order, a
+     * bad signal-specific value falls back to the generic one, and its
+     * message says so. */
     static const struct {
         const char *section, *key, *var;
     } fallbacks[] = {
         { "agent", "service_name", "OTEL_SERVICE_NAME" },
         { "export", "endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT" },
-        { "export", "headers", "OTEL_EXPORTER_OTLP_HEADERS" },
-        { "export", "timeout_ms", "OTEL_EXPORTER_OTLP_TIMEOUT" },
-        { "export", "compression", "OTEL_EXPORTER_OTLP_COMPRESSION" },
-        /* the signal's own variable first: it wins */
-        { "export", "protocol", "OTEL_EXPORTER_OTLP_PROFILES_PROTOCOL" },
+        { "export", "endpoint", OTP_CFG_PROFILES_ENDPOINT },
         { "export", "protocol", "OTEL_EXPORTER_OTLP_PROTOCOL" },
+        { "export", "protocol", "OTEL_EXPORTER_OTLP_PROFILES_PROTOCOL" },
+        { "export", "headers", "OTEL_EXPORTER_OTLP_HEADERS" },
+        { "export", "headers", "OTEL_EXPORTER_OTLP_PROFILES_HEADERS" },
+        { "export", "timeout_ms", "OTEL_EXPORTER_OTLP_TIMEOUT" },
+        { "export", "timeout_ms", "OTEL_EXPORTER_OTLP_PROFILES_TIMEOUT" },
+        { "export", "compression", "OTEL_EXPORTER_OTLP_COMPRESSION" },
+        { "export", "compression", "OTEL_EXPORTER_OTLP_PROFILES_COMPRESSION" },
+        { "export", "certificate", "OTEL_EXPORTER_OTLP_CERTIFICATE" },
+        { "export", "certificate", "OTEL_EXPORTER_OTLP_PROFILES_CERTIFICATE" },
+        { "export", "client_key", "OTEL_EXPORTER_OTLP_CLIENT_KEY" },
+        { "export", "client_key", "OTEL_EXPORTER_OTLP_PROFILES_CLIENT_KEY" },
+        { "export", "client_certificate", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE" },
+        { "export", "client_certificate", "OTEL_EXPORTER_OTLP_PROFILES_CLIENT_CERTIFICATE" },
     };
     for (size_t i = 0; i < OTP_ARRAY_LEN(fallbacks); i++) {
         const otp_cfg_key_t *k = otp_cfg_find(fallbacks[i].section, fallbacks[i].key);
-        if (!k || p->src[k - otp_cfg_keys] != OTP_SRC_DEFAULT)
+        /* otprof's own layers win; an OTEL_* value is only replaced by
+         * the signal's own variable after it */
+        if (!k || (p->src[k - otp_cfg_keys] != OTP_SRC_DEFAULT &&
+                   p->src[k - otp_cfg_keys] != OTP_SRC_OTEL))
             continue;
         if (!(v = getenv(fallbacks[i].var)))
             continue;
@@ -1023,6 +1049,33 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
         if (otp_cfg_apply(p, k, subject, v, true)) {
             p->src[k - otp_cfg_keys] = OTP_SRC_OTEL;
             p->origin[k - otp_cfg_keys] = (otp_cfg_origin_t){ fallbacks[i].var, 0 };
+        }
+    }
+    const otp_cfg_key_t *ek = otp_cfg_find("export", "endpoint");
+    const otp_cfg_origin_t *eo = &p->origin[ek - otp_cfg_keys];
+    p->cfg->endpoint_verbatim = p->src[ek - otp_cfg_keys] == OTP_SRC_OTEL && eo->what &&
+                                strcmp(eo->what, OTP_CFG_PROFILES_ENDPOINT) == 0;
+
+    /* OTEL_SDK_DISABLED: only "true" (any case) turns the agent off; the
+     * spec reads every other value as false and asks for a warning on
+     * anything but "false" or empty. agent.enabled set in otprof's own
+     * layers wins, as every otprof key does. */
+    const otp_cfg_key_t *en = otp_cfg_find("agent", "enabled");
+    if ((v = getenv("OTEL_SDK_DISABLED")) && p->src[en - otp_cfg_keys] == OTP_SRC_DEFAULT) {
+        char val[16], shown[OTP_CFG_SHOW + 4];
+        while (otp_cfg_space(*v))
+            v++;
+        size_t n = strlen(v);
+        while (n > 0 && otp_cfg_space(v[n - 1]))
+            n--;
+        snprintf(val, sizeof val, "%.*s", (int)(n < sizeof val ? n : sizeof val - 1), v);
+        if (n == 4 && strcasecmp(val, "true") == 0) {
+            p->cfg->agent_enabled = false;
+            p->src[en - otp_cfg_keys] = OTP_SRC_OTEL;
+            p->origin[en - otp_cfg_keys] = (otp_cfg_origin_t){ "OTEL_SDK_DISABLED", 0 };
+        } else if (n && !(n == 5 && strcasecmp(val, "false") == 0)) {
+            otp_cfg_report(p, OTP_LOG_WARN, "OTEL_SDK_DISABLED: \"%s\" is not true or false; "
+                           "using false (the agent runs)", otp_cfg_show(v, n, shown, sizeof shown));
         }
     }
 }
@@ -1040,7 +1093,7 @@ static void otp_cfg_derive(otp_cfg_pass_t *p)
             p->origin[k - otp_cfg_keys] = (otp_cfg_origin_t){ "OTEL_RESOURCE_ATTRIBUTES", 0 };
         }
     } else if (!cfg->service_name[0]) {
-        const char *exe = otp_exe_name();
+        const char *exe = otp_run_name();
         if (otp_cfg_exe) {
             const char *slash = strrchr(otp_cfg_exe, '/');
             exe = slash ? slash + 1 : otp_cfg_exe;
@@ -1069,7 +1122,7 @@ static void otp_cfg_table_defaults(otp_config_t *cfg)
 void otp_config_defaults(otp_config_t *cfg)
 {
     otp_cfg_table_defaults(cfg);
-    const char *exe = otp_exe_name();
+    const char *exe = otp_run_name();
     snprintf(cfg->service_name, sizeof cfg->service_name, "%s",
              exe && *exe ? exe : "unknown_service");
     snprintf(cfg->output_dir, sizeof cfg->output_dir, "%s", OTP_CFG_DEFAULT_OUTPUT_DIR);

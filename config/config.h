@@ -26,6 +26,7 @@ typedef struct otp_config {
     int log_level;                    /* log_level = warn (error|warn|info|debug) -> OTP_LOG_* */
     bool summary;                     /* summary = false */
     int max_overhead_milli;           /* max_overhead_percent = 1 (0 or 0.1..50, 3 decimals), x1000; 0 = no budget */
+    bool command_args;                /* command_args = false: process.command_args in the resource */
 
     /* [cpu] */
     bool cpu_enabled;                 /* enabled = true */
@@ -53,10 +54,17 @@ typedef struct otp_config {
     bool original_pprof;              /* original_pprof = false */
     int64_t max_dir_bytes;            /* max_dir_mb = 512 (0..1048576 MB, 3 decimals); 0 = no limit */
     int file_mode;                    /* file_mode = 0600 (octal 0600..0666) */
+    char certificate[OTP_CFG_STR];    /* certificate: CA file; else OTEL_EXPORTER_OTLP_[PROFILES_]CERTIFICATE */
+    char client_key[OTP_CFG_STR];     /* client_key: mTLS key file; else OTEL_..._CLIENT_KEY */
+    char client_certificate[OTP_CFG_STR]; /* client_certificate: mTLS; else OTEL_..._CLIENT_CERTIFICATE */
 
     /* From the standard environment, passed through. */
     char resource_attributes[2048];   /* OTEL_RESOURCE_ATTRIBUTES, raw */
     char traceparent[128];            /* TRACEPARENT, raw */
+    /* The endpoint came from OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT: it is
+     * the full URL, no signal path is appended (the spec's rule for
+     * signal-specific endpoints). */
+    bool endpoint_verbatim;
 } otp_config_t;
 
 enum { OTP_PROTOCOL_HTTP = 0, OTP_PROTOCOL_GRPC = 1 };

@@ -7,7 +7,7 @@
  *   bad FILE: REASON                  (one per problem; exit status 1)
  *   ok FILE
  *   requests N
- *   resource KEY=VALUE                (of the last request)
+ *   resource KEY=VALUE                (of the last request; arrays as [a|b])
  *   scope NAME VERSION
  *   profile TYPE/UNIT PERIODTYPE/UNIT PERIOD   (each distinct one)
  *   total TYPE VALUE
@@ -17,6 +17,7 @@
  *   nolink TYPE FUNCTION VALUE
  *   thread TYPE NAME VALUE
  *   mappings N build_id M
+ *   htlhash FILE HASH                 (each mapping's, per request)
  *   frame_type native L/N
  *   original TYPE FORMAT BYTES pprof_ok|pprof_bad
  *
@@ -464,6 +465,14 @@ static void print_any(const any_t *v)
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
         printf("%s", v->bool_value ? "true" : "false");
         break;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE:
+        printf("[");
+        for (size_t i = 0; v->array_value && i < v->array_value->n_values; i++) {
+            if (i) printf("|");
+            print_any(v->array_value->values[i]);
+        }
+        printf("]");
+        break;
     default:
         printf("<type %d>", (int)v->value_case);
     }
@@ -527,10 +536,15 @@ int main(int argc, char **argv)
             for (size_t i = 1; i < d->n_mapping_table; i++) {
                 nmap++;
                 const Opentelemetry__Proto__Profiles__V1development__Mapping *m = d->mapping_table[i];
-                for (size_t j = 0; j < m->n_attribute_indices; j++)
-                    if (idx_ok(m->attribute_indices[j], d->n_attribute_table) &&
-                        strcmp(str(d, d->attribute_table[m->attribute_indices[j]]->key_strindex), bkey) == 0)
-                        nbuild++;
+                for (size_t j = 0; j < m->n_attribute_indices; j++) {
+                    if (!idx_ok(m->attribute_indices[j], d->n_attribute_table)) continue;
+                    const char *k = str(d, d->attribute_table[m->attribute_indices[j]]->key_strindex);
+                    if (strcmp(k, bkey) == 0) nbuild++;
+                    const any_t *hv = d->attribute_table[m->attribute_indices[j]]->value;
+                    if (!quiet && strcmp(k, "process.executable.build_id.htlhash") == 0 && hv &&
+                        hv->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE)
+                        printf("htlhash %s %s\n", str(d, m->filename_strindex), hv->string_value);
+                }
             }
             for (size_t i = 1; i < d->n_location_table; i++) {
                 nloc++;

@@ -20,7 +20,8 @@ the last one repeats:
 
 --port N binds that port (default 0 = any free port); the port actually
 bound is written to --port-file. --tls CERT KEY serves HTTPS with that
-certificate.
+certificate; --client-ca CA then also requires a client certificate
+signed by CA (mTLS).
 """
 import argparse
 import email.utils
@@ -150,6 +151,7 @@ def main():
     ap.add_argument("--port-file")
     ap.add_argument("--answers", default="200")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--client-ca")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     Handler.state = State(a.dir, a.answers.split(","))
@@ -157,6 +159,9 @@ def main():
     if a.tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(a.tls[0], a.tls[1])
+        if a.client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(a.client_ca)
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as f:

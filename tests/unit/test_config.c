@@ -61,6 +61,7 @@ static const struct {
     { "agent", "log_level", "OTPROF_AGENT_LOG_LEVEL", "error" },
     { "agent", "summary", "OTPROF_AGENT_SUMMARY", "true" },
     { "agent", "max_overhead_percent", "OTPROF_AGENT_MAX_OVERHEAD_PERCENT", "2.5" },
+    { "agent", "command_args", "OTPROF_AGENT_COMMAND_ARGS", "yes" },
     { "cpu", "enabled", "OTPROF_CPU_ENABLED", "no" },
     { "cpu", "sampling", "OTPROF_CPU_SAMPLING", "off" },
     { "cpu", "frequency_hz", "OTPROF_CPU_FREQUENCY_HZ", "250" },
@@ -82,6 +83,9 @@ static const struct {
     { "export", "original_pprof", "OTPROF_EXPORT_ORIGINAL_PPROF", "on" },
     { "export", "max_dir_mb", "OTPROF_EXPORT_MAX_DIR_MB", "0.05" },
     { "export", "file_mode", "OTPROF_EXPORT_FILE_MODE", "0640" },
+    { "export", "certificate", "OTPROF_EXPORT_CERTIFICATE", "/etc/ca.pem" },
+    { "export", "client_key", "OTPROF_EXPORT_CLIENT_KEY", "/etc/key.pem" },
+    { "export", "client_certificate", "OTPROF_EXPORT_CLIENT_CERTIFICATE", "/etc/crt.pem" },
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -95,6 +99,7 @@ static void check_all_set(const otp_config_t *c)
     CHECK_EQ_INT(c->log_level, OTP_LOG_ERROR);
     CHECK(c->summary);
     CHECK_EQ_INT(c->max_overhead_milli, 2500);
+    CHECK(c->command_args);
     CHECK(!c->cpu_enabled);
     CHECK_EQ_INT(c->cpu_sampling, OTP_CPU_SAMPLING_OFF);
     CHECK_EQ_INT(c->cpu_frequency_hz, 250);
@@ -116,6 +121,11 @@ static void check_all_set(const otp_config_t *c)
     CHECK(c->original_pprof);
     CHECK_EQ_INT(c->max_dir_bytes, 52428); /* 0.05 MiB */
     CHECK_EQ_INT(c->file_mode, 0640);
+    CHECK_EQ_INT(c->export_protocol, OTP_PROTOCOL_GRPC);
+    CHECK_EQ_STR(c->certificate, "/etc/ca.pem");
+    CHECK_EQ_STR(c->client_key, "/etc/key.pem");
+    CHECK_EQ_STR(c->client_certificate, "/etc/crt.pem");
+    CHECK(!c->endpoint_verbatim);
 }
 
 static void clear_env(void)
@@ -922,6 +932,135 @@ static void test_system_and_secure(void)
     CHECK_EQ_STR(c.output_dir, "/tmp/env");
 }
 
+/* The profiles signal's own OTEL_EXPORTER_OTLP_PROFILES_* variables win
+ * over the generic ones; otprof's keys over both; the shipped otprof.ini,
+ * copied unchanged, overrides none of them; OTEL_SDK_DISABLED. */
+static void test_otel_signal(void)
+{
+    otp_config_t c;
+    static const struct {
+        const char *generic, *profiles, *gval, *pval;
+    } pairs[] = {
+        { "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT", "http://g:4318",
+          "http://p:4318/custom/path" },
+        { "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_PROFILES_PROTOCOL", "http/protobuf",
+          "grpc" },
+        { "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_PROFILES_HEADERS", "g=1", "p=2" },
+        { "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_PROFILES_TIMEOUT", "2000", "3000" },
+        { "OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_PROFILES_COMPRESSION", "gzip",
+          "none" },
+        { "OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_PROFILES_CERTIFICATE", "/g/ca",
+          "/p/ca" },
+        { "OTEL_EXPORTER_OTLP_CLIENT_KEY", "OTEL_EXPORTER_OTLP_PROFILES_CLIENT_KEY", "/g/key",
+          "/p/key" },
+        { "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_PROFILES_CLIENT_CERTIFICATE",
+          "/g/crt", "/p/crt" },
+    };
+    char shipped[PATH_MAX + 32];
+    snprintf(shipped, sizeof shipped, "%s", otp_exe_path());
+    char *slash = strrchr(shipped, '/');
+    if (slash)
+        snprintf(slash, sizeof shipped - (size_t)(slash - shipped), "/../../otprof.ini");
+
+    /* Generic only, then both: with no file and with the shipped file. */
+    for (int with_file = 0; with_file < 2; with_file++) {
+        clear_env();
+        setenv("OTPROF_CONFIG", with_file ? shipped : "/dev/null", 1);
+        for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+            setenv(pairs[i].generic, pairs[i].gval, 1);
+        CHECK_EQ_INT(load(&c), 0);
+        CHECK_EQ_STR(err, "");
+        CHECK_EQ_STR(c.endpoint, "http://g:4318");
+        CHECK(!c.endpoint_verbatim);
+        CHECK_EQ_INT(c.export_protocol, OTP_PROTOCOL_HTTP);
+        CHECK_EQ_STR(c.headers, "g=1");
+        CHECK_EQ_INT(c.export_timeout_ms, 2000);
+        CHECK(c.compression_gzip);
+        CHECK_EQ_STR(c.certificate, "/g/ca");
+        CHECK_EQ_STR(c.client_key, "/g/key");
+        CHECK_EQ_STR(c.client_certificate, "/g/crt");
+        for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+            setenv(pairs[i].profiles, pairs[i].pval, 1);
+        CHECK_EQ_INT(load(&c), 0);
+        CHECK_EQ_STR(err, "");
+        CHECK_EQ_STR(c.endpoint, "http://p:4318/custom/path");
+        CHECK(c.endpoint_verbatim);
+        CHECK_EQ_INT(c.export_protocol, OTP_PROTOCOL_GRPC);
+        CHECK_EQ_STR(c.headers, "p=2");
+        CHECK_EQ_INT(c.export_timeout_ms, 3000);
+        CHECK(!c.compression_gzip);
+        CHECK_EQ_STR(c.certificate, "/p/ca");
+        CHECK_EQ_STR(c.client_key, "/p/key");
+        CHECK_EQ_STR(c.client_certificate, "/p/crt");
+        /* otprof config tells where each came from */
+        otp_config_item_t it;
+        bool seen = false;
+        for (size_t i = 0; otp_config_item(&c, i, &it); i++) {
+            if (strcmp(it.key, "endpoint") == 0) {
+                seen = true;
+                CHECK_EQ_INT(it.source, OTP_CONFIG_OTEL_ENV);
+                CHECK_EQ_STR(it.origin, "OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT");
+            }
+            if (strcmp(it.key, "client_key") == 0)
+                CHECK_EQ_STR(it.origin, "OTEL_EXPORTER_OTLP_PROFILES_CLIENT_KEY");
+        }
+        CHECK(seen);
+    }
+
+    /* otprof's own key wins over both; its endpoint is a base URL. */
+    setenv("OTPROF_CONFIG", "/dev/null", 1);
+    setenv("OTPROF_EXPORT_ENDPOINT", "http://mine:4318", 1);
+    setenv("OTPROF_EXPORT_TIMEOUT_MS", "4000", 1);
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK_EQ_STR(c.endpoint, "http://mine:4318");
+    CHECK(!c.endpoint_verbatim);
+    CHECK_EQ_INT(c.export_timeout_ms, 4000);
+
+    /* An unsupported value: one line naming the variable and what is used
+     * instead (the generic variable's value, or the default). */
+    clear_env();
+    setenv("OTPROF_CONFIG", "/dev/null", 1);
+    setenv("OTEL_EXPORTER_OTLP_PROFILES_PROTOCOL", "http/json", 1);
+    CHECK_EQ_INT(load(&c), 1);
+    CHECK_EQ_STR(err, "otprof: OTEL_EXPORTER_OTLP_PROFILES_PROTOCOL: \"http/json\" is not one of "
+                      "http/protobuf|grpc; using http/protobuf\n");
+    setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "none", 1);
+    setenv("OTEL_EXPORTER_OTLP_PROFILES_COMPRESSION", "zstd", 1);
+    CHECK_EQ_INT(load(&c), 2);
+    CHECK(strstr(err, "otprof: OTEL_EXPORTER_OTLP_PROFILES_COMPRESSION: \"zstd\" is not one of "
+                      "gzip|none; using none\n") != NULL);
+    CHECK(!c.compression_gzip);
+
+    /* OTEL_SDK_DISABLED: "true" in any case turns the agent off, "false"
+     * and empty say nothing, anything else is said and reads as false;
+     * agent.enabled of otprof's own layers wins. */
+    clear_env();
+    setenv("OTPROF_CONFIG", shipped, 1);
+    setenv("OTEL_SDK_DISABLED", " TRUE", 1);
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK(!c.agent_enabled);
+    otp_config_item_t it;
+    CHECK(otp_config_item(&c, 0, &it) && strcmp(it.key, "enabled") == 0);
+    CHECK_EQ_STR(it.origin, "OTEL_SDK_DISABLED");
+    CHECK_EQ_STR(it.value, "false");
+    setenv("OTEL_SDK_DISABLED", "false", 1);
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK(c.agent_enabled);
+    setenv("OTEL_SDK_DISABLED", "", 1);
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK(c.agent_enabled);
+    setenv("OTEL_SDK_DISABLED", "1", 1);
+    CHECK_EQ_INT(load(&c), 1);
+    CHECK_EQ_STR(err, "otprof: OTEL_SDK_DISABLED: \"1\" is not true or false; using false "
+                      "(the agent runs)\n");
+    CHECK(c.agent_enabled);
+    setenv("OTEL_SDK_DISABLED", "true", 1);
+    setenv("OTPROF_AGENT_ENABLED", "true", 1);
+    CHECK_EQ_INT(load(&c), 0);
+    CHECK(c.agent_enabled);
+    clear_env();
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -949,6 +1088,7 @@ int main(void)
     test_long_lines();
     test_files();
     test_otel();
+    test_otel_signal();
     test_mb_and_mode();
     test_redaction();
     test_system_and_secure();

@@ -354,6 +354,7 @@ int main(void)
     }
     CHECK_EQ_INT(native, 5);
     bool build_id = false;
+    int htl = 0;
     for (size_t i = 1; i < d->n_mapping_table; i++) {
         const Opentelemetry__Proto__Profiles__V1development__Mapping *mp = d->mapping_table[i];
         CHECK(mp->memory_start < mp->memory_limit && mp->filename_strindex > 0);
@@ -363,9 +364,15 @@ int main(void)
             if (strcmp(str(d, at->key_strindex), "process.executable.build_id.gnu") == 0 &&
                 strlen(at->value->string_value) >= 16)
                 build_id = true;
+            if (strcmp(str(d, at->key_strindex), "process.executable.build_id.htlhash") == 0) {
+                htl++;
+                CHECK_EQ_INT(strspn(at->value->string_value, "0123456789abcdef"), 32);
+                CHECK_EQ_INT(strlen(at->value->string_value), 32);
+            }
         }
     }
     CHECK(build_id);
+    CHECK(htl >= 1);
 
     /* heap: alloc_* have both samples, inuse_* only the live one */
     CHECK_EQ_INT(sp->profiles[1]->n_samples, 2);
