@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "flame.h"
 #include "internal.h"
 #include "merge_cmd.h"
 #include "top.h"
@@ -33,13 +34,15 @@ static const char otp_usage[] =
     "usage: otprof run [VAR=VALUE ...] [--] command [args ...]\n"
     "       otprof config [VAR=VALUE ...] [--] [command]\n"
     "       otprof top [-n N] [--sample TYPE] [--lines] FILE...\n"
+    "       otprof flame [--sample TYPE] FILE... > flame.svg\n"
     "       otprof merge -o OUT FILE...\n"
     "       otprof --version\n"
-    "       otprof --help | otprof help [run|config|top|merge]\n"
+    "       otprof --help | otprof help [run|config|top|flame|merge]\n"
     "\n"
     "  run      run a command with the otprof agent preloaded\n"
     "  config   print the settings the agent would use, and where each comes from\n"
     "  top      print the hottest functions of pprof profiles\n"
+    "  flame    write an interactive SVG flame graph of pprof profiles\n"
     "  merge    write one profile from the interval files of one run\n"
     "\n"
     "See otprof(1) for every setting.\n";
@@ -312,6 +315,8 @@ int main(int argc, char **argv)
             fputs(otp_usage_config, stdout);
         else if (strcmp(argv[2], "top") == 0)
             fputs(otp_usage_top, stdout);
+        else if (strcmp(argv[2], "flame") == 0)
+            fputs(otp_usage_flame, stdout);
         else if (strcmp(argv[2], "merge") == 0)
             fputs(otp_usage_merge, stdout);
         else
@@ -324,6 +329,8 @@ int main(int argc, char **argv)
         return otp_cmd_config(argc - 2, argv + 2);
     if (strcmp(cmd, "top") == 0)
         return otp_cmd_top(argc - 2, argv + 2);
+    if (strcmp(cmd, "flame") == 0)
+        return otp_cmd_flame(argc - 2, argv + 2);
     if (strcmp(cmd, "merge") == 0)
         return otp_cmd_merge(argc - 2, argv + 2);
     if (cmd[0] == '-')
