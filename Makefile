@@ -133,9 +133,11 @@ $(BUILD)/tools/%: tests/tools/%.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fvisibility=default -Itests $< -o $@ $(CORE_LIB) $(LDLIBS_AGENT)
 
-# The otprof command links the agent's own config loader.
-$(OTPROF_BIN): cli/otprof.c $(CORE_LIB)
-	$(CC) $(CFLAGS_ALL) -DOTP_MULTIARCH='"$(MULTIARCH)"' $< -o $@ $(CORE_LIB) $(LDLIBS_AGENT)
+# The otprof command links the agent's own config loader and its protobuf
+# code (cli/*.c: one module per subcommand and what they share).
+SRC_CLI = $(sort $(wildcard cli/*.c))
+$(OTPROF_BIN): $(SRC_CLI) $(wildcard cli/*.h) $(CORE_LIB)
+	$(CC) $(CFLAGS_ALL) -Icli -DOTP_MULTIARCH='"$(MULTIARCH)"' $(SRC_CLI) -o $@ $(CORE_LIB) $(LDLIBS_AGENT)
 
 $(MAN_PAGE): man/otprof.1.in otprof.ini scripts/gen-man agent/internal.h
 	@mkdir -p $(BUILD)

@@ -4,7 +4,7 @@
  * libstdc++ is only dlopen'ed once a `_Z` name shows up, so C programs
  * never load it. Rust legacy names (`_ZN...17h<16 hex>E`) are decoded here:
  * the C++ demangler would keep the hash and the `$LT$`-style escapes.
- * Rust v0 names (`_R...`) are left as they are.
+ * Rust v0 names (`_R...`) are decoded by rustv0.c.
  */
 #include "demangle.h"
 
@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "rustv0.h"
 
 typedef char *(*cxa_demangle_fn)(const char *, char *, size_t *, int *);
 
@@ -124,6 +125,10 @@ char *otp_demangle(const char *sys)
     const char *at = strchr(sys + 1, '@');
     if (at && at[at[1] == '@' ? 2 : 1] == '\0') at = NULL; /* no version after it */
     size_t len = at ? (size_t)(at - sys) : strlen(sys);
+    if (len > 2 && sys[0] == '_' && sys[1] == 'R') {
+        char *r = otp_rust_v0_demangle(sys, len);
+        if (r) return r;
+    }
     if (len > 4 && sys[0] == '_' && sys[1] == 'Z') {
         char *r = rust_legacy(sys, len);
         if (r) return r;

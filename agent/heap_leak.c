@@ -99,26 +99,62 @@ static bool is_wrapper(const char *name)
     return false;
 }
 
-const char *otp_heap_leak_site_name(otp_symbolizer_t *sym, int32_t site, uint64_t *pc)
+/* "fn at file:line", with ", inlined in caller at file:line" for each
+ * inline frame out to the symbol table's function, or the name alone when
+ * DWARF does not cover the address. */
+static void describe_frames(const otp_frame_t *fr, int n, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < n && len < cap; k++) {
+        const char *name = fr[k].name ? fr[k].name : fr[k].system_name ? fr[k].system_name : "?";
+        int w;
+        if (fr[k].file && fr[k].line)
+            w = snprintf(buf + len, cap - len, "%s%s at %s:%u", k ? ", inlined in " : "", name,
+                         fr[k].file, fr[k].line);
+        else
+            w = snprintf(buf + len, cap - len, "%s%s", k ? ", inlined in " : "", name);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+}
+
+bool otp_heap_leak_site_desc(otp_symbolizer_t *sym, int32_t site, char *buf, size_t cap, uint64_t *pc,
+                             bool *lines)
 {
     uint32_t n;
     const uint64_t *f = otp_live_site_frames(site, &n);
-    const char *first = NULL;
-    *pc = f[0];
+    otp_frame_t fr[OTP_SYM_MAX_FRAMES], first[OTP_SYM_MAX_FRAMES];
+    int nfirst = 0;
+    uint64_t first_pc = n ? f[0] : 0;
+    *pc = first_pc;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t a = i == 0 ? f[i] : f[i] - 1;
         int m;
-        const char *name = otp_sym_lookup(sym, a, &m);
+        int nf = otp_sym_frames(sym, a, &m, fr, OTP_SYM_MAX_FRAMES);
         if (i == 0) {
-            first = name;
-            *pc = a;
+            memcpy(first, fr, (size_t)nf * sizeof *fr);
+            nfirst = nf;
+            first_pc = a;
         }
-        if (!name || !is_wrapper(name)) {
+        const char *outer = nf ? fr[nf - 1].system_name : NULL;
+        const char *inner = nf ? fr[0].name : NULL;
+        if (nf == 0 || !((outer && is_wrapper(outer)) || (inner && is_wrapper(inner)))) {
+            if (nf == 0) /* no name: the first frame's name, if it had one */
+                break;
+            describe_frames(fr, nf, buf, cap);
             *pc = a;
-            return name ? name : first;
+            *lines = fr[0].file && fr[0].line;
+            return true;
         }
     }
-    return first;
+    *pc = first_pc;
+    if (!nfirst)
+        return false;
+    describe_frames(first, nfirst, buf, cap);
+    *lines = first[0].file && first[0].line;
+    return true;
 }
 
 size_t otp_heap_leak_describe(otp_symbolizer_t *sym, char **out, size_t cap)
@@ -130,13 +166,19 @@ size_t otp_heap_leak_describe(otp_symbolizer_t *sym, char **out, size_t cap)
         if (st->streak < otp_cfg.memory_leak_intervals)
             continue;
         uint64_t pc;
-        const char *name = otp_heap_leak_site_name(sym, (int32_t)s, &pc);
-        char b[32], line[512];
+        bool lines = false;
+        char name[1024], b[32], line[1400];
+        if (!otp_heap_leak_site_desc(sym, (int32_t)s, name, sizeof name, &pc, &lines))
+            snprintf(name, sizeof name, "?");
+        /* The address only where no source line says where the site is. */
+        char where[48] = "";
+        if (!lines)
+            snprintf(where, sizeof where, " (pc 0x%llx)", (unsigned long long)pc);
         otp_fmt_bytes(b, sizeof b, st->bytes);
         snprintf(line, sizeof line,
-                 "suspected leak: %s (pc 0x%llx): live heap grew in each of the last %d intervals, now ~%s "
+                 "suspected leak: %s%s: live heap grew in each of the last %d intervals, now ~%s "
                  "in ~%.0f objects",
-                 name ? name : "?", (unsigned long long)pc, st->streak, b, st->objects);
+                 name, where, st->streak, b, st->objects);
         if (!st->announced) {
             st->announced = true;
             OTP_WARN("%s", line);

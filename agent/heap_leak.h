@@ -36,9 +36,12 @@ size_t otp_heap_leak_describe(otp_symbolizer_t *sym, char **out, size_t cap);
 /* A site's estimated live heap at the end of the last interval, and
  * whether it was ever suspected. false: no such site. */
 bool otp_heap_leak_site(uint32_t site, double *bytes, double *objects, bool *suspected);
-/* The name of a site's first frame outside allocation wrappers (the
- * frame's pc in *pc), NULL if it has none. */
-const char *otp_heap_leak_site_name(otp_symbolizer_t *sym, int32_t site, uint64_t *pc);
+/* The leak site of a stack, described for people into buf ("fn at
+ * file:line", inline frames out to their caller): the first frame outside
+ * the allocation wrappers. *pc is its address and *lines whether its
+ * source line is known. false when no frame has a name. */
+bool otp_heap_leak_site_desc(otp_symbolizer_t *sym, int32_t site, char *buf, size_t cap, uint64_t *pc,
+                             bool *lines);
 
 /* Fork child: the parent's statistics are left behind (not freed). */
 void otp_heap_leak_atfork_child(void);

@@ -60,12 +60,10 @@ void otp_heap_report_build(otp_symbolizer_t *sym)
         if (!otp_heap_leak_site(s, &bytes, &objects, &suspected) || bytes <= 0)
             continue;
         uint64_t pc;
-        const char *name = otp_heap_leak_site_name(sym, (int32_t)s, &pc);
-        char hex[32];
-        if (!name) {
-            snprintf(hex, sizeof hex, "0x%llx", (unsigned long long)pc);
-            name = hex;
-        }
+        bool lines = false;
+        char name[1024];
+        if (!otp_heap_leak_site_desc(sym, (int32_t)s, name, sizeof name, &pc, &lines))
+            snprintf(name, sizeof name, "0x%llx", (unsigned long long)pc);
         all[n].name = otp_strdup(name);
         if (!all[n].name)
             continue;
@@ -118,7 +116,7 @@ static void summary_section(void)
              (unsigned long long)c.lost, (unsigned long long)report_blocks, b, report_objects);
     if (nreport > 0) {
         OTP_INFO("  top leaking sites (live at exit, estimated):");
-        OTP_INFO("  %12s %10s  %s", "bytes", "objects", "function");
+        OTP_INFO("  %12s %10s  %s", "bytes", "objects", "site");
         for (int i = 0; i < nreport; i++) {
             otp_fmt_bytes(b, sizeof b, report[i].bytes);
             OTP_INFO("  %12s %10.0f  %s", b, report[i].objects, report[i].name);

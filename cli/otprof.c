@@ -1,7 +1,8 @@
 /*
  * The otprof command: runs a program under the agent (otprof run), shows
  * the settings the agent would use for a program and where each comes from
- * (otprof config), and prints its version. It links the agent's own config
+ * (otprof config), reads profiles (otprof top, flame, merge: their own
+ * modules) and prints its version. It links the agent's own config
  * loader, so what it shows cannot drift from what the agent does.
  *
  * Usage errors are one "otprof: ..." line on stderr and exit status 2; a
@@ -19,7 +20,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "flame.h"
 #include "internal.h"
+#include "merge_cmd.h"
+#include "top.h"
 
 #ifndef OTP_MULTIARCH
 #define OTP_MULTIARCH "x86_64-linux-gnu"
@@ -29,11 +33,17 @@
 static const char otp_usage[] =
     "usage: otprof run [VAR=VALUE ...] [--] command [args ...]\n"
     "       otprof config [VAR=VALUE ...] [--] [command]\n"
+    "       otprof top [-n N] [--sample TYPE] [--lines] FILE...\n"
+    "       otprof flame [--sample TYPE] FILE... > flame.svg\n"
+    "       otprof merge -o OUT FILE...\n"
     "       otprof --version\n"
-    "       otprof --help | otprof help [run|config]\n"
+    "       otprof --help | otprof help [run|config|top|flame|merge]\n"
     "\n"
     "  run      run a command with the otprof agent preloaded\n"
     "  config   print the settings the agent would use, and where each comes from\n"
+    "  top      print the hottest functions of pprof profiles\n"
+    "  flame    write an interactive SVG flame graph of pprof profiles\n"
+    "  merge    write one profile from the interval files of one run\n"
     "\n"
     "See otprof(1) for every setting.\n";
 
@@ -303,6 +313,12 @@ int main(int argc, char **argv)
             fputs(otp_usage_run, stdout);
         else if (strcmp(argv[2], "config") == 0)
             fputs(otp_usage_config, stdout);
+        else if (strcmp(argv[2], "top") == 0)
+            fputs(otp_usage_top, stdout);
+        else if (strcmp(argv[2], "flame") == 0)
+            fputs(otp_usage_flame, stdout);
+        else if (strcmp(argv[2], "merge") == 0)
+            fputs(otp_usage_merge, stdout);
         else
             return otp_bad_usage("help: unknown command '%s'", argv[2]);
         return 0;
@@ -311,6 +327,12 @@ int main(int argc, char **argv)
         return otp_cmd_run(argc - 2, argv + 2);
     if (strcmp(cmd, "config") == 0)
         return otp_cmd_config(argc - 2, argv + 2);
+    if (strcmp(cmd, "top") == 0)
+        return otp_cmd_top(argc - 2, argv + 2);
+    if (strcmp(cmd, "flame") == 0)
+        return otp_cmd_flame(argc - 2, argv + 2);
+    if (strcmp(cmd, "merge") == 0)
+        return otp_cmd_merge(argc - 2, argv + 2);
     if (cmd[0] == '-')
         return otp_bad_usage("unknown option '%s'", cmd);
     return otp_bad_usage("unknown command '%s'", cmd);

@@ -17,6 +17,10 @@ check "template member: demangled name, mangled system_name" \
 check "lambda: demangled" grep -qF "func main::{lambda(int)#1}::operator()(int) const	_ZZ4mainENKUliE_clEi" <<<"$syms"
 check "Rust legacy symbol: demangled without its hash" \
   grep -qF "func otpdemo::engine::spin	_ZN7otpdemo6engine4spin17h0123456789abcdefE" <<<"$syms"
+under_agent OTPROF_CPU_FREQUENCY_HZ=250 -- "$PROGS/symcxx" 0.2 v0 >/dev/null
+v0=$(for g in "$WORK"/out/symcxx.*.cpu.pb.gz; do "$SYMS" "$g"; done)
+check "Rust v0 symbol: decoded, mangled system_name kept" \
+  grep -qF "func <otpdemo::engine::Engine as core::fmt::Debug>::fmt	_RNvXNtCs1_7otpdemo6engineNtB2_6EngineNtNtCs2_4core3fmt5Debug3fmt" <<<"$v0"
 top=$(go tool pprof -top -nodecount=10 "$f" 2>/dev/null)
 for fn in "otpdemo::Mixer<unsigned long>::churn(int)" "otpdemo::engine::spin"; do
   share=$(awk -v f="$fn" 'index($0, f) { gsub("%", "", $2); print $2; exit }' <<<"$top")
@@ -55,7 +59,7 @@ hot=$(grep -n "HOT_LINE" "$src" | cut -d: -f1); leak=$(grep -n "LEAK_LINE" "$src
 under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_MEMORY_SAMPLE_BYTES=4096 OTPROF_EXPORT_INTERVAL_MS=250 \
   -- "$PROGS/inline_hot" 2.5 >/dev/null
 cpus=("$WORK"/out/inline_hot.*.cpu.pb.gz); cpu=${cpus[0]}
-heap=$(ls "$WORK"/out/inline_hot.*.heap.pb.gz | tail -1)
+heap=$(ls -v "$WORK"/out/inline_hot.*.heap.pb.gz | tail -1)  # -v: .10 after .9
 lines=$(cd / && go tool pprof -lines -top -nodecount=20 "${cpus[@]}" 2>/dev/null)
 share=$(awk -v f="mix_rounds $src:$hot (inline)" 'index($0, f) { gsub("%", "", $2); print $2; exit }' <<<"$lines")
 echo "  mix_rounds $src:$hot: ${share:-0}% flat"

@@ -1,7 +1,9 @@
 // C++ names for the symbolization test: a hot member function of a class
 // template in a namespace, a hot lambda, and a function whose symbol is
 // spelled as a Rust (legacy mangling) compiler would. Burns CPU in each
-// for the given seconds (default 0.4) and prints a checksum.
+// for the given seconds (default 0.4) and prints a checksum. With "v0"
+// after the seconds it burns them in one function spelled with Rust's v0
+// mangling instead.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -32,9 +34,25 @@ extern "C" __attribute__((noinline)) uint64_t rust_spin(uint64_t x, int rounds)
     return x;
 }
 
+// <otpdemo::engine::Engine as core::fmt::Debug>::fmt in Rust v0 mangling.
+extern "C" __attribute__((noinline)) uint64_t rust_v0_spin(uint64_t x, int rounds) __asm__(
+    "_RNvXNtCs1_7otpdemo6engineNtB2_6EngineNtNtCs2_4core3fmt5Debug3fmt");
+extern "C" __attribute__((noinline)) uint64_t rust_v0_spin(uint64_t x, int rounds)
+{
+    for (int i = 0; i < rounds; i++) x = (x ^ (x >> 11)) * 0xBF58476D1CE4E5B9ULL;
+    return x;
+}
+
 int main(int argc, char **argv)
 {
     double s = argc > 1 ? atof(argv[1]) : 0.4;
+    if (argc > 2 && argv[2][0] == 'v') {
+        uint64_t x = 1;
+        double stop = cpu_now() + s;
+        while (cpu_now() < stop) x += rust_v0_spin(x, 100000);
+        printf("done %d\n", x != 1);
+        return 0;
+    }
     otpdemo::Mixer<uint64_t> m{1};
     uint64_t acc = 0;
     auto lam = [&acc](int rounds) __attribute__((noinline)) {
