@@ -29,7 +29,7 @@ folded_ok() {
 
 for hz in 1000 100; do
   rm -rf "$WORK/out"
-  secs=$([ "$hz" -eq 1000 ] && echo 4 || echo 3)
+  secs=3
   out=$(under_agent "${SMALL[@]}" OTPROF_CPU_FREQUENCY_HZ=$hz -- "$PROGS/nomalloc_spin" "$secs" 0.7 2>"$WORK/err")
   rc=$?
   err=$(cat "$WORK/err")
@@ -51,12 +51,12 @@ for hz in 1000 100; do
     bash -c "go tool pprof -traces '$f' 2>/dev/null | grep -A6 -m1 hot_alpha | grep -q nest"
 done
 
-# The flusher starts mid-run (the program creates a thread after 2 s):
+# The flusher starts mid-run (the program creates a thread after 1.5 s):
 # it takes over the table the handler folded into while the main thread
 # keeps sampling, and every interval after that is exported.
 rm -rf "$WORK/out"
 out=$(under_agent "${SMALL[@]}" OTPROF_CPU_FREQUENCY_HZ=1000 OTPROF_EXPORT_INTERVAL_MS=1000 -- \
-  "$PROGS/nomalloc_spin" 4 0.7 2 2>"$WORK/err")
+  "$PROGS/nomalloc_spin" 3 0.7 1.5 2>"$WORK/err")
 rc=$?
 err=$(cat "$WORK/err")
 check "late thread: exits 0" [ "$rc" -eq 0 ]
@@ -73,11 +73,11 @@ check "late thread: the helper thread is in the profile" \
   bash -c "go tool pprof -traces ${files[*]} 2>/dev/null | grep -q helper"
 
 # A real program that does not allocate while it works: sha256sum over a
-# sparse file (zeros, no disk), about 2 s of CPU, far more than its 16 KiB
+# sparse file (zeros, no disk), over a second of CPU, far more than its 16 KiB
 # ring holds. (It closes stderr at exit, before the agent's summary.)
 if command -v sha256sum > /dev/null; then
   rm -rf "$WORK/out"
-  truncate -s 320M "$WORK/zeros"
+  truncate -s 256M "$WORK/zeros"
   want=$(sha256sum "$WORK/zeros")
   ( under_agent "${SMALL[@]}" OTPROF_CPU_FREQUENCY_HZ=1000 -- sha256sum "$WORK/zeros" > "$WORK/sha.out" 2> "$WORK/sha.err"
     echo $? > "$WORK/sha.rc"; times > "$WORK/sha.times" )
