@@ -14,7 +14,8 @@
  * single-thread fast paths, sandboxes that check) until it creates a
  * thread itself, or has lived for OTP_LAZY_START_MS and allocates, or
  * ends. Meanwhile samples wait in the thread's ring (the main thread's is
- * large); the final export drains them.
+ * large, and folded by its signal handler when full, see fold.h); the
+ * final export drains them.
  */
 #include "agent.h"
 #include "budget.h"
@@ -50,8 +51,9 @@ __thread int otp_tls_in_agent __attribute__((tls_model("initial-exec")));
 int otp_agent_pid;
 
 /* A single-threaded program's samples wait in its main thread's ring
- * until a flusher runs (possibly only at exit): room for about a minute
- * at 100 Hz. Pages are touched only as the ring fills. */
+ * until a flusher runs (possibly only at exit): room for a minute or two
+ * of samples, after which the handler folds the oldest ones into the
+ * thread's fold table (fold.h). Pages are touched only as the ring fills. */
 #define MAIN_RING_BYTES (2u * 1024 * 1024)
 
 enum { PH_OFF = 0, PH_ON, PH_ENDED /* final export done; may resume */, PH_STOPPED /* for good */ };
@@ -478,14 +480,24 @@ static void on_fatal_signal(int sig, int64_t deadline)
 
 /* ---- start and exit --------------------------------------------------- */
 
-static void big_main_ring(otp_thread_t *t)
+/* The main thread's buffers for a run without a flusher: a large ring,
+ * and a fold table for when even that fills (fold.h). OTP_TEST_MAIN_RING_KB
+ * (tests only, ignored under secure execution) makes the ring small, so
+ * that a short test run overflows it. */
+static void main_buffers(otp_thread_t *t)
 {
-    otp_ring_t *r = otp_ring_create(MAIN_RING_BYTES);
-    if (!r)
-        return;
-    otp_ring_t *old = t->cpu_ring;
-    t->cpu_ring = r;
-    otp_ring_destroy(old);
+    uint32_t bytes = MAIN_RING_BYTES;
+    const char *kb = secure_getenv("OTP_TEST_MAIN_RING_KB");
+    if (kb && atoi(kb) >= 16 && atoi(kb) <= 1024 * 1024)
+        bytes = (uint32_t)atoi(kb) * 1024;
+    otp_ring_t *r = otp_ring_create(bytes);
+    if (r) {
+        otp_ring_t *old = t->cpu_ring;
+        t->cpu_ring = r;
+        otp_ring_destroy(old);
+    }
+    if (!t->fold)
+        t->fold = otp_fold_create();
 }
 
 void otp_agent_init(void)
@@ -506,7 +518,7 @@ void otp_agent_init(void)
 
     otp_thread_t *main_slot = otp_thread_claim();
     if (main_slot) {
-        big_main_ring(main_slot);
+        main_buffers(main_slot);
         otp_thread_activate(main_slot);
     }
     main_thread = main_slot;

@@ -26,6 +26,7 @@
 #include "internal.h"
 #include "log.h"
 #include "rng.h"
+#include "summary.h"
 #include "sys.h"
 #include "trace.h"
 #include "unwind.h"
@@ -136,6 +137,71 @@ static OTP_TLS int tls_owing;
 static OTP_TLS uint64_t tls_owed_w, tls_owed_ns;
 static OTP_TLS uintptr_t tls_owed_pc;
 
+/* A ring without a consumer in time (no flusher yet, see fold.h) is kept
+ * from filling: once less than room for two of the largest records is left
+ * (one record, and the pad before it at the wrap), the handler moves the
+ * oldest records into the thread's fold table until there is again, at
+ * most FOLD_MAX_RECS per sample. Every sample adds one record, so in the
+ * steady state each sample folds one or two: a hash lookup per sample,
+ * never a pass over the whole ring in one signal. Caller: the thread's
+ * own handler, in the agent (otp_tls_in_agent), so no producer or
+ * consumer operation of this thread on this ring is interrupted. */
+#define FOLD_MAX_RECS 32
+/* Its cost, for the summary: a median, as preemption inflates the mean. */
+#define FOLD_HIST 64
+#define FOLD_HIST_NS 250
+static _Atomic uint64_t fold_calls, fold_recs, fold_ns, fold_ns_max, fold_hist[FOLD_HIST];
+
+static void fold_some(otp_thread_t *t, uint32_t maxrec)
+{
+    otp_ring_t *r = t->cpu_ring;
+    uint64_t room = 2 * (uint64_t)maxrec;
+    if (OTP_LIKELY(otp_ring_used(r) + room <= r->size))
+        return;
+    /* The flusher is draining this ring: room is on its way. */
+    if (!otp_thread_drain_begin(t, OTP_DRAIN_HANDLER))
+        return;
+    int64_t t0 = otp_mono_ns();
+    uint64_t n = 0;
+    while (n < FOLD_MAX_RECS && otp_ring_used(r) + room > r->size) {
+        const otp_rec_t *rec = otp_ring_peek(r);
+        if (!rec)
+            break;
+        if (rec->type == OTP_REC_CPU && otp_fold_add(t->fold, rec) != 0)
+            atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
+        otp_ring_pop(r, rec);
+        n++;
+    }
+    otp_thread_drain_end(t);
+    uint64_t dt = (uint64_t)(otp_mono_ns() - t0);
+    atomic_fetch_add_explicit(&fold_calls, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&fold_recs, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&fold_ns, dt, memory_order_relaxed);
+    atomic_fetch_add_explicit(&fold_hist[dt / FOLD_HIST_NS < FOLD_HIST ? dt / FOLD_HIST_NS : FOLD_HIST - 1], 1,
+                              memory_order_relaxed);
+    uint64_t m = atomic_load_explicit(&fold_ns_max, memory_order_relaxed);
+    while (dt > m && !atomic_compare_exchange_weak_explicit(&fold_ns_max, &m, dt, memory_order_relaxed,
+                                                            memory_order_relaxed))
+        ;
+}
+
+static void fold_summary(void)
+{
+    uint64_t calls = atomic_load(&fold_calls);
+    if (!calls)
+        return;
+    uint64_t acc = 0;
+    int b = 0;
+    for (; b < FOLD_HIST - 1; b++)
+        if ((acc += atomic_load(&fold_hist[b])) * 2 >= calls)
+            break;
+    OTP_INFO("CPU samples folded in the signal handler (their ring had no consumer in time): %llu, in %llu "
+             "signals; per signal p50 %.2f us, mean %.2f us, max %.1f us",
+             (unsigned long long)atomic_load(&fold_recs), (unsigned long long)calls,
+             (b + 0.5) * FOLD_HIST_NS / 1000.0, (double)atomic_load(&fold_ns) / (double)calls / 1000.0,
+             (double)atomic_load(&fold_ns_max) / 1000.0);
+}
+
 static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint64_t ns)
 {
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
@@ -156,9 +222,12 @@ static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint6
         return;
     }
     otp_tls_in_agent = 1;
+    uint32_t maxrec = otp_rec_size((uint32_t)(max_depth + OTP_UNWIND_SLACK));
+    if (t->fold)
+        fold_some(t, maxrec);
     /* Reserved at its largest and unwound into in place, then shrunk to
      * what the walk found: this handler keeps no frame array on its stack. */
-    otp_rec_t *rec = otp_ring_reserve(t->cpu_ring, otp_rec_size((uint32_t)(max_depth + OTP_UNWIND_SLACK)));
+    otp_rec_t *rec = otp_ring_reserve(t->cpu_ring, maxrec);
     if (!rec) {
         atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
         otp_tls_in_agent = 0;
@@ -395,6 +464,7 @@ int otp_cpu_init(void)
                      "SIGPROF already had a handler; it keeps receiving every SIGPROF not sent by "
                      "otprof's timers");
     atomic_store(&owns_sigprof, 1);
+    otp_summary_add_section(fold_summary);
     /* This thread (the one that loads us, normally the main thread) may
      * have started with SIGPROF blocked: it is ours to unblock now, and
      * the app keeps seeing it blocked. */

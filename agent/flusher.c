@@ -107,16 +107,38 @@ static void refresh_names(void)
             refresh_name(otp_thread_at(i));
 }
 
-static void drain_cpu(otp_thread_t *t)
+static bool ensure_cpu_agg(void)
 {
+    if (!cpu_agg) {
+        cpu_agg = otp_agg_new();
+        atomic_store(&had_data, true);
+    }
+    return cpu_agg != NULL;
+}
+
+/* Samples the thread's handler folded while the ring had no consumer
+ * (fold.h): same key and values as a ring record's. */
+static void add_folded(void *ctx, const otp_fold_entry_t *e)
+{
+    otp_thread_t *t = ctx;
+    int64_t period = 1000000000LL / otp_cfg.cpu_frequency_hz;
+    otp_agg_key_t k = {e->frames, e->nframes, (uint32_t)atomic_load(&t->tid), 0, e->trace_id, e->span_id};
+    int64_t ns = e->ns ? (int64_t)e->ns : (int64_t)e->weight * period;
+    int64_t v[OTP_MAX_VALUES] = {(int64_t)e->weight, ns, 0, 0};
+    otp_agg_add(cpu_agg, &k, t->name, v);
+    otp_summary_add_cpu(e->frames[0], (int64_t)e->weight);
+}
+
+/* False if the thread's handler is folding its ring right now (the ring
+ * and the table are its own until it is done): next tick. */
+static bool drain_cpu(otp_thread_t *t)
+{
+    if (!otp_thread_drain_begin(t, OTP_DRAIN_FLUSHER))
+        return false;
     const otp_rec_t *r;
     int64_t period = 1000000000LL / otp_cfg.cpu_frequency_hz;
     while ((r = otp_ring_peek(t->cpu_ring)) != NULL) {
-        if (r->type == OTP_REC_CPU && !cpu_agg) {
-            cpu_agg = otp_agg_new();
-            atomic_store(&had_data, true);
-        }
-        if (r->type == OTP_REC_CPU && cpu_agg) {
+        if (r->type == OTP_REC_CPU && ensure_cpu_agg()) {
             otp_agg_key_t k = {r->frames, r->nframes, (uint32_t)atomic_load(&t->tid), 0, r->trace_id,
                                r->span_id};
             /* Each sample carries the CPU time it stands for (the budget
@@ -128,6 +150,14 @@ static void drain_cpu(otp_thread_t *t)
         }
         otp_ring_pop(t->cpu_ring, r);
     }
+    if (t->fold && otp_fold_count(t->fold) > 0 && ensure_cpu_agg()) {
+        OTP_DEBUG("thread %d: %zu stacks folded while its ring had no consumer",
+                  (int)atomic_load(&t->tid), otp_fold_count(t->fold));
+        otp_fold_foreach(t->fold, add_folded, t);
+        otp_fold_clear(t->fold);
+    }
+    otp_thread_drain_end(t);
+    return true;
 }
 
 static void drain_all(void)
@@ -140,12 +170,12 @@ static void drain_all(void)
             continue;
         if (st == OTP_SLOT_ACTIVE && t->name[0] == '\0')
             refresh_name(t);
-        if (t->cpu_ring)
-            drain_cpu(t);
+        bool cpu_done = !t->cpu_ring || drain_cpu(t);
         otp_heap_drain_thread(t);
-        /* A retired slot is recycled once both its rings are empty. */
-        if (st == OTP_SLOT_RETIRED && (!t->cpu_ring || !otp_ring_peek(t->cpu_ring)) &&
-            (!t->heap_ring || !otp_ring_peek(t->heap_ring)))
+        /* A retired slot is recycled once both its rings and its fold
+         * table are empty. */
+        if (st == OTP_SLOT_RETIRED && cpu_done && (!t->cpu_ring || !otp_ring_peek(t->cpu_ring)) &&
+            (!t->fold || otp_fold_count(t->fold) == 0) && (!t->heap_ring || !otp_ring_peek(t->heap_ring)))
             otp_thread_recycle(t);
     }
 }
@@ -320,7 +350,9 @@ bool otp_flusher_has_pending(void)
     int high = otp_thread_high();
     for (int i = 0; i < high; i++) {
         otp_thread_t *t = otp_thread_at(i);
-        if ((t->cpu_ring && otp_ring_peek(t->cpu_ring)) || (t->heap_ring && otp_ring_peek(t->heap_ring)))
+        /* Looked at, not consumed: a handler may be folding this ring. */
+        if ((t->cpu_ring && otp_ring_used(t->cpu_ring)) || (t->fold && otp_fold_count(t->fold)) ||
+            (t->heap_ring && otp_ring_used(t->heap_ring)))
             return true;
     }
     return false;

@@ -56,6 +56,14 @@ void otp_ring_commit(otp_ring_t *r, otp_rec_t *rec);
 const otp_rec_t *otp_ring_peek(otp_ring_t *r);
 void otp_ring_pop(otp_ring_t *r, const otp_rec_t *rec);
 
+/* Bytes produced and not yet consumed (pads included). Either side, and
+ * a third party as a hint: changes nothing. */
+static inline uint64_t otp_ring_used(otp_ring_t *r)
+{
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    return atomic_load_explicit(&r->head, memory_order_acquire) - tail;
+}
+
 static inline uint32_t otp_rec_size(uint32_t nframes)
 {
     return (uint32_t)(sizeof(otp_rec_t) + nframes * sizeof(uint64_t));

@@ -179,12 +179,19 @@ void otp_thread_atfork_child(void)
             otp_ring_reset(t->cpu_ring);
         if (t->heap_ring)
             otp_ring_reset(t->heap_ring);
+        if (t->fold)
+            otp_fold_clear(t->fold);
+        /* The parent's flusher may have been draining at the fork. */
+        atomic_store(&t->drainer, OTP_DRAIN_FREE);
         atomic_store(&t->has_timer, 0); /* timers are not inherited */
         if (t != self)
             atomic_store(&t->state, OTP_SLOT_FREE);
     }
-    if (self && self != OTP_THREAD_GONE)
+    if (self && self != OTP_THREAD_GONE) {
         atomic_store(&self->tid, otp_gettid());
+        if (!self->fold)
+            self->fold = otp_fold_create();
+    }
 }
 
 uint64_t otp_thread_unprofiled(void)

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <sys/types.h>
 
+#include "fold.h"
 #include "internal.h"
 #include "ring.h"
 
@@ -27,6 +28,8 @@ typedef struct otp_thread {
     _Atomic pid_t tid;
     otp_ring_t *cpu_ring;  /* created lazily, kept across recycling */
     otp_ring_t *heap_ring;
+    otp_fold_t *fold;      /* the CPU ring's overflow (fold.h); NULL: none */
+    _Atomic int drainer;   /* OTP_DRAIN_*: who consumes cpu_ring and fold now */
     timer_t timer;
     _Atomic int has_timer;
     clockid_t clk;         /* the thread's CPU clock */
@@ -45,6 +48,25 @@ typedef struct otp_thread {
     void *(*start_fn)(void *);
     void *start_arg;
 } otp_thread_t;
+
+/* The CPU ring has two possible consumers: the flusher, and the thread's
+ * own handler folding it (fold.h). Whoever takes the flag with
+ * otp_thread_drain_begin holds the ring's consumer side and the fold
+ * table until otp_thread_drain_end; the other one skips (the flusher
+ * comes back next tick, the handler leaves the ring as it is). Never
+ * waited on, so usable from the handler. */
+enum { OTP_DRAIN_FREE = 0, OTP_DRAIN_HANDLER, OTP_DRAIN_FLUSHER };
+
+static inline bool otp_thread_drain_begin(otp_thread_t *t, int who)
+{
+    int expect = OTP_DRAIN_FREE;
+    return atomic_compare_exchange_strong(&t->drainer, &expect, who);
+}
+
+static inline void otp_thread_drain_end(otp_thread_t *t)
+{
+    atomic_store_explicit(&t->drainer, OTP_DRAIN_FREE, memory_order_release);
+}
 
 /* Marker stored in the TLS slot pointer once the thread is exiting. */
 #define OTP_THREAD_GONE ((otp_thread_t *)1)
@@ -78,7 +100,8 @@ void otp_thread_recycle(otp_thread_t *t);
 
 /* Fork child: only the calling thread survives; every other slot is
  * discarded with its unflushed samples (they belong to the parent), and
- * the caller's rings are emptied. */
+ * the caller's rings and fold table are emptied. The caller gets a fold
+ * table if it had none: the child has no flusher until it needs one. */
 void otp_thread_atfork_child(void);
 
 /* The app named a thread (prctl PR_SET_NAME, pthread_setname_np): t is
