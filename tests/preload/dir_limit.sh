@@ -36,7 +36,10 @@ total=$(cd "$OUT" && stat -c %s $ours | awk '{s += $1} END {print s + 0}')
 seqs=$(sed 's/^dlsvc\.[0-9]*\.\([0-9]*\)\..*/\1/' <<<"$ours" | sort -n | uniq)
 maxseq=$(tail -1 <<<"$seqs"); minseq=$(head -1 <<<"$seqs")
 echo "  kept $(wc -w <<<"$ours") files, $total bytes (limit $LIMIT), seq $minseq..$maxseq"
-check "the run wrote well over the limit in all (seq reached ${maxseq:-?})" [ "${maxseq:-0}" -ge 20 ]
+# (a loaded machine writes fewer intervals: "well over" is against what was kept)
+nkept=$(wc -l <<<"$seqs")
+check "the run wrote well over the limit in all (seq reached ${maxseq:-?}, $nkept intervals kept)" \
+  [ "${maxseq:-0}" -ge $(( nkept * 3 / 2 )) ]
 check "this service's files are under the limit ($total <= $LIMIT bytes)" [ "$total" -le "$LIMIT" ]
 check "the newest are kept: every seq from $minseq to $maxseq is there" \
   [ "$(wc -l <<<"$seqs")" -eq $(( maxseq - minseq + 1 )) ]
