@@ -30,10 +30,11 @@ grx_start() {
   mkdir -p "$RX_DIR"
   $PY "$GRX" --dir "$RX_DIR" --port "$port" --port-file "$RX_DIR/port" --answers "$answers" "$@" \
     2> "$RX_DIR/stderr" &
-  RX_PIDS+=("$!")
-  local i
+  local pid=$! i
+  RX_PIDS+=("$pid")
   for i in $(seq 1 200); do
     [ -s "$RX_DIR/port" ] && break
+    kill -0 "$pid" 2> /dev/null || break # could not bind
     sleep 0.05
   done
   RX_PORT=$(cat "$RX_DIR/port" 2> /dev/null)

@@ -121,7 +121,10 @@ def main():
     os.makedirs(a.dir, exist_ok=True)
     rec = Recorder(a.dir, a.answers.split(","))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2),
-                         options=[("grpc.max_receive_message_length", 64 << 20)])
+                         # no SO_REUSEPORT: a fixed port (4317) must fail
+                         # when taken, not be shared with its owner
+                         options=[("grpc.max_receive_message_length", 64 << 20),
+                                  ("grpc.so_reuseport", 0)])
     server.add_generic_rpc_handlers((Generic(rec),))
     addr = "127.0.0.1:%d" % a.port
     if a.tls:
