@@ -537,6 +537,11 @@ static bool header_name_ok(const char *k)
     return true;
 }
 
+static long cfg_timeout_ms(void)
+{
+    return otp_cfg.export_timeout_ms > 0 ? otp_cfg.export_timeout_ms : 10000;
+}
+
 static int build_headers(void)
 {
     struct curl_slist *l = NULL, *t;
@@ -552,6 +557,11 @@ static int build_headers(void)
         ADD("TE: trailers");
         /* per message (the frame's flag), not Content-Encoding */
         if (otp_cfg.compression_gzip) ADD("grpc-encoding: gzip");
+        /* the server may give up when we do (export.timeout_ms; gRPC
+         * allows 8 digits, the setting has at most 6) */
+        char deadline[48];
+        snprintf(deadline, sizeof deadline, "grpc-timeout: %ldm", cfg_timeout_ms());
+        ADD(deadline);
     } else {
         ADD("Content-Type: application/x-protobuf");
         if (otp_cfg.compression_gzip) ADD("Content-Encoding: gzip");
@@ -579,11 +589,6 @@ static int build_headers(void)
 oom:
     if (l) C.slist_free_all(l);
     return -ENOMEM;
-}
-
-static long cfg_timeout_ms(void)
-{
-    return otp_cfg.export_timeout_ms > 0 ? otp_cfg.export_timeout_ms : 10000;
 }
 
 static int setup_handles(void)

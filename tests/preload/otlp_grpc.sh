@@ -30,10 +30,11 @@ grx_start() {
   mkdir -p "$RX_DIR"
   $PY "$GRX" --dir "$RX_DIR" --port "$port" --port-file "$RX_DIR/port" --answers "$answers" "$@" \
     2> "$RX_DIR/stderr" &
-  RX_PIDS+=("$!")
-  local i
+  local pid=$! i
+  RX_PIDS+=("$pid")
   for i in $(seq 1 200); do
     [ -s "$RX_DIR/port" ] && break
+    kill -0 "$pid" 2> /dev/null || break # could not bind
     sleep 0.05
   done
   RX_PORT=$(cat "$RX_DIR/port" 2> /dev/null)
@@ -59,6 +60,9 @@ check "every call is $METHOD" \
 check "grpcio accepted the request headers (content-type application/grpc, te)" \
   bash -c "! grep -qi 'error parsing metadata\|invalid' '$RX_DIR/stderr'"
 check "user-agent otprof" grep -qx "user-agent: otprof/[0-9.]*" "$RX_DIR/req-0000.meta"
+tr=$(awk '$1=="time_remaining" {print $2}' "$RX_DIR/req-0000.meta")
+check "grpc-timeout: the server's deadline is export.timeout_ms (10 s; got ${tr:-none})" \
+  awk -v t="${tr:-None}" 'BEGIN { exit !(t != "None" && t > 5 && t <= 10) }'
 # gzip (the default): the frame on the wire is smaller than the message
 # grpcio gunzipped from it (it only does that for grpc-encoding: gzip
 # and the compressed flag)
@@ -172,6 +176,50 @@ if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -da
   sed 's/^/    /' "$WORK/tls.err"
 else
   fail "openssl cannot make a test certificate"
+fi
+
+# --- a libcurl without HTTP/2: gRPC export off, said in one line --------
+# (a stand-in libcurl.so.4 found first on LD_LIBRARY_PATH: the entry points
+# the agent resolves, and a curl_version_info without CURL_VERSION_HTTP2;
+# nothing else is ever called)
+mkdir -p "$WORK/nohttp2"
+cat > "$WORK/nohttp2/stubs.c" << 'CEOF'
+#include <stdlib.h>
+#define STUB(name) void name(void); void name(void) { abort(); }
+STUB(curl_global_init) STUB(curl_global_init_mem) STUB(curl_easy_init) STUB(curl_easy_setopt)
+STUB(curl_easy_getinfo) STUB(curl_easy_cleanup) STUB(curl_easy_strerror) STUB(curl_multi_init)
+STUB(curl_multi_add_handle) STUB(curl_multi_remove_handle) STUB(curl_multi_perform)
+STUB(curl_multi_poll) STUB(curl_multi_info_read) STUB(curl_multi_cleanup) STUB(curl_slist_append)
+STUB(curl_slist_free_all)
+CEOF
+cat > "$WORK/nohttp2/version.c" << 'CEOF'
+#include <curl/curl.h>
+curl_version_info_data *curl_version_info(CURLversion v)
+{
+    static curl_version_info_data d;
+    (void)v;
+    d.age = CURLVERSION_NOW;
+    d.version = "7.0.0-test-without-http2";
+    d.version_num = 0x070000;
+    d.features = CURL_VERSION_SSL | CURL_VERSION_LIBZ;
+    return &d;
+}
+CEOF
+if cc -shared -fPIC -Wl,-soname,libcurl.so.4 -o "$WORK/nohttp2/libcurl.so.4" \
+     "$WORK/nohttp2/stubs.c" "$WORK/nohttp2/version.c" 2> "$WORK/nohttp2/cc.err"; then
+  grx_start nohttp2 ok
+  under_agent LD_LIBRARY_PATH="$WORK/nohttp2" OTPROF_EXPORT_ENDPOINT="http://127.0.0.1:$RX_PORT" \
+    OTPROF_EXPORT_PROTOCOL=grpc OTPROF_EXPORT_INTERVAL_MS=300 \
+    -- "$PROGS/cpu_split" 1 1 0.5 > /dev/null 2> "$WORK/nohttp2.err"
+  check "libcurl without HTTP/2: app exits 0" [ $? -eq 0 ]
+  check "libcurl without HTTP/2: nothing sent" [ "$(nmsgs "$RX_DIR")" -eq 0 ]
+  check "libcurl without HTTP/2: one line, naming it" \
+    [ "$(grep -c '^otprof:' "$WORK/nohttp2.err")" -eq 1 -a \
+      "$(grep -c 'OTLP/gRPC export off: this libcurl (7.0.0-test-without-http2) has no HTTP/2' "$WORK/nohttp2.err")" -eq 1 ]
+  sed 's/^/    /' "$WORK/nohttp2.err"
+else
+  fail "cc builds a stand-in libcurl"
+  head -5 "$WORK/nohttp2/cc.err"
 fi
 
 # --- no server at all: the app is unaffected -----------------------------

@@ -5,9 +5,9 @@ kept as the bytes grpcio decoded from its frame (gunzipped by grpcio when
 the client said grpc-encoding: gzip).
 
 Listens on 127.0.0.1 only. Every call is recorded in --dir as
-req-NNNN.msg (the message bytes) and req-NNNN.meta ("method PATH", then
-"wire_bytes N" from content-length, then one "key: value" line per
-metadata entry grpcio passes on), and one line
+req-NNNN.msg (the message bytes) and req-NNNN.meta ("method PATH", "wire_bytes N"
+from content-length, "msg_bytes N", "time_remaining S" of the call's
+deadline, then one "key: value" line per metadata entry grpcio passes on), and one line
 "NNNN ANSWER PATH MONOTONIC_SECONDS" is appended to --dir/log.
 
 --answers is a comma-separated list of answers for the calls in order; the
@@ -71,6 +71,8 @@ class Recorder:
             f.write(request)
         with open(base + ".meta", "w") as f:
             f.write("method %s\nwire_bytes %s\nmsg_bytes %d\n" % (method, wire, len(request)))
+            # the client's grpc-timeout, as grpcio's deadline (None: none)
+            f.write("time_remaining %s\n" % context.time_remaining())
             for m in md:
                 f.write("%s: %s\n" % (m.key, m.value))
         os.rename(base + ".msg.tmp", base + ".msg")
@@ -119,7 +121,10 @@ def main():
     os.makedirs(a.dir, exist_ok=True)
     rec = Recorder(a.dir, a.answers.split(","))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2),
-                         options=[("grpc.max_receive_message_length", 64 << 20)])
+                         # no SO_REUSEPORT: a fixed port (4317) must fail
+                         # when taken, not be shared with its owner
+                         options=[("grpc.max_receive_message_length", 64 << 20),
+                                  ("grpc.so_reuseport", 0)])
     server.add_generic_rpc_handlers((Generic(rec),))
     addr = "127.0.0.1:%d" % a.port
     if a.tls:
