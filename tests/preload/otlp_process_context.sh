@@ -56,8 +56,16 @@ check "updated (OTEP update protocol): the last request has service.version=2.0"
   grep -qx "resource service.version=2.0" <<<"$last"
 
 # ---- publishing the agent's own ----------------------------------------------
-# probe PID: the reader's output while the app runs.
-probe_pid() { sleep 0.8; "$READER" "$1"; }
+# probe_pid PID: the reader's output while the app runs: once a context is
+# there (the agent publishes when its thread starts), else after 2 s.
+probe_pid() {
+  local i
+  for i in $(seq 1 20); do
+    sleep 0.1
+    "$READER" "$1" > /dev/null 2>&1 && break
+  done
+  "$READER" "$1"
+}
 mkdir -p "$WORK/files"
 ( cd "$WORK/files" && exec env -u OTPROF_CONFIG -u OTEL_RESOURCE_ATTRIBUTES LD_PRELOAD="$AGENT" \
     OTPROF_AGENT_PUBLISH_PROCESS_CONTEXT=true OTEL_SERVICE_NAME=published-svc \
