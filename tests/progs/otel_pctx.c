@@ -40,7 +40,8 @@ static void put_byte(uint8_t b)
     put(&b, 1);
 }
 
-/* A length-delimited field whose body is built by fn; lengths < 128 only. */
+/* One KeyValue{key, AnyValue{string_value}} as field 1 (the caller
+ * renumbers it for field 2); every length below 128. */
 static void kv(const char *k, const char *v)
 {
     size_t kl = strlen(k), vl = strlen(v);
