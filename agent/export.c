@@ -18,6 +18,8 @@
 #include "mem.h"
 #include "otlp.h"
 #include "pprof.h"
+#include "procctx.h"
+#include "resource.h"
 #include "retain.h"
 #include "sink_file.h"
 #include "summary.h"
@@ -78,6 +80,11 @@ void otp_export_init(void)
             section_added = true;
         }
     }
+    /* The process context is published as soon as the agent's thread
+     * runs, with or without OTLP. */
+    if (otp_cfg.publish_process_context && !otp_resource_ready())
+        otp_resource_build();
+    otp_resource_tick();
 }
 
 static void send_otlp(const otp_batch_t *b)
@@ -227,6 +234,8 @@ void otp_export_batch(const otp_batch_t *bin)
         bb.cpu = NULL;
     if (bb.heap && bb.heap->nsamples == 0)
         bb.heap = NULL;
+    /* the app's process context may have come (or changed) since */
+    otp_resource_tick();
     if (otlp_on && otp_http_enabled() && (b->cpu || b->heap))
         send_otlp(b);
 }
@@ -251,6 +260,7 @@ void otp_export_atfork_child(void)
 {
     /* No allocation here: the child's allocator is not ready yet. */
     otp_retain_atfork_child();
+    otp_procctx_atfork_child();
     if (otlp_on)
         otp_http_atfork_child();
 }

@@ -5,8 +5,10 @@
  * request at them. Flusher thread only.
  *
  * Precedence, highest first: otprof's service settings (and
- * OTEL_SERVICE_NAME), OTEL_RESOURCE_ATTRIBUTES, then what is detected;
- * a detector never replaces a value the user gave.
+ * OTEL_SERVICE_NAME), OTEL_RESOURCE_ATTRIBUTES, the resource the app (or
+ * its OTel SDK) published in its process context (OTEP 4719, procctx.c),
+ * then what the agent finds itself; neither the app's context nor a
+ * detector replaces a value the user gave.
  */
 #include "resource.h"
 
@@ -21,6 +23,7 @@
 #include "internal.h"
 #include "kvlist.h"
 #include "log.h"
+#include "procctx.h"
 #include "sys.h"
 
 typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any_t;
@@ -34,6 +37,7 @@ typedef struct res_attr {
     char sval[OTP_CFG_STR];
     bool is_int;
     int64_t ival;
+    bool user; /* OTEL_RESOURCE_ATTRIBUTES or an explicit setting */
 } res_attr_t;
 
 #define OTP_MAX_RES_ATTRS 48
@@ -58,6 +62,11 @@ static struct {
     pb_any_t *arg_valp[OTP_MAX_ARGS];
     Opentelemetry__Proto__Common__V1__ArrayValue arg_array;
     int args_slot;
+    /* the app's process context merged in (its timestamp), 0 = none */
+    uint64_t ctx_at;
+    /* the agent's own context must be (re)published */
+    bool publish_due;
+    pid_t published_pid;
 } R;
 
 
@@ -117,6 +126,54 @@ static void detect_args(void)
     R.args_slot = (int)R.n++;
 }
 
+static void mark_user(const char *key)
+{
+    res_attr_t *a = res_find(key);
+    if (a) a->user = true;
+}
+
+/* The app's published resource: over what the agent derived itself (its
+ * own service-name fallback included), under what the user set.
+ * process.pid stays the agent's (a fork child updates it). */
+static void merge_app_context(void)
+{
+    static atomic_flag said = ATOMIC_FLAG_INIT;
+    uint64_t at = 0;
+    otp_pb_procctx_t *c = otp_procctx_read(&at);
+    if (!c) return;
+    R.ctx_at = at;
+    size_t n = c->resource ? c->resource->n_attributes : 0, merged = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pb_kv_t *kv = c->resource->attributes[i];
+        if (!kv->key || !kv->key[0] || !kv->value || strcmp(kv->key, "process.pid") == 0) continue;
+        res_attr_t *a = res_find(kv->key);
+        if (a && a->user) continue;
+        char num[32];
+        const pb_any_t *v = kv->value;
+        switch (v->value_case) {
+        case ANY_STRING:
+            res_set_str(kv->key, v->string_value, true);
+            break;
+        case ANY_INT:
+            res_set_int(kv->key, v->int_value);
+            break;
+        case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
+            res_set_str(kv->key, v->bool_value ? "true" : "false", true);
+            break;
+        case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
+            snprintf(num, sizeof num, "%.17g", v->double_value);
+            res_set_str(kv->key, num, true);
+            break;
+        default:
+            continue; /* arrays, maps, bytes: not carried over */
+        }
+        merged++;
+    }
+    otp_procctx_free(c);
+    otp_log_once(&said, OTP_LOG_INFO, "merged %zu resource attributes from the process context "
+                 "(OTEL_CTX) the app published", merged);
+}
+
 /* The detectors: never over what the user set. */
 static void detect_all(void)
 {
@@ -158,13 +215,20 @@ int otp_resource_build(void)
             continue;
         }
         res_set_str(k, v, true);
+        mark_user(k);
     }
     bool svc_from_attrs = res_find("service.name") != NULL;
     bool svc_is_fallback = strcmp(otp_cfg.service_name, otp_run_name()) == 0;
     res_set_str("service.name", otp_cfg.service_name, !(svc_from_attrs && svc_is_fallback));
+    if (!svc_is_fallback) mark_user("service.name");
     res_set_str("service.version", otp_cfg.service_version, true);
     res_set_str("deployment.environment.name", otp_cfg.deployment_environment, true);
     res_set_str("deployment.environment", otp_cfg.deployment_environment, true);
+    if (otp_cfg.service_version[0]) mark_user("service.version");
+    if (otp_cfg.deployment_environment[0]) {
+        mark_user("deployment.environment.name");
+        mark_user("deployment.environment");
+    }
     res_set_str("process.executable.name", otp_exe_name(), true);
     res_set_str("process.executable.path", otp_exe_path(), true);
     char host[256];
@@ -173,9 +237,10 @@ int otp_resource_build(void)
         res_set_str("host.name", host, false);
     }
     res_set_int("process.pid", (int64_t)getpid());
+    merge_app_context();
+    detect_all();
     res_attr_t *pa = res_find("process.pid");
     R.pid_slot = pa ? (int)(pa - R.attrs) : -1;
-    detect_all();
 
     for (size_t i = 0; i < R.n; i++) {
         opentelemetry__proto__common__v1__any_value__init(&R.vals[i]);
@@ -201,7 +266,36 @@ int otp_resource_build(void)
     R.scope.name = "otprof";
     R.scope.version = OTP_VERSION;
     R.ready = true;
+    R.publish_due = true;
     return 0;
+}
+
+void otp_resource_tick(void)
+{
+    static atomic_flag said_app = ATOMIC_FLAG_INIT, said_fail = ATOMIC_FLAG_INIT;
+    if (!R.ready) return;
+    /* the app published, updated or dropped its context since: merge anew */
+    uint64_t at = 0;
+    bool app = otp_procctx_peek(&at);
+    if (app ? at != R.ctx_at : R.ctx_at != 0) otp_resource_build();
+    if (!otp_cfg.publish_process_context) return;
+    if (app) {
+        /* one context per process: the app's wins */
+        if (otp_procctx_published()) {
+            otp_procctx_drop();
+            otp_log_once(&said_app, OTP_LOG_INFO, "the app publishes its own process context "
+                         "(OTEL_CTX); the agent's is withdrawn");
+        }
+        return;
+    }
+    otp_resource_refresh_pid();
+    if (!R.publish_due && otp_procctx_published() && R.published_pid == getpid()) return;
+    int rc = otp_procctx_publish(&R.resource);
+    if (rc != 0)
+        otp_log_once(&said_fail, OTP_LOG_WARN, "cannot publish the process context (OTEL_CTX): %s",
+                     strerror(-rc));
+    R.publish_due = false;
+    R.published_pid = getpid();
 }
 
 void otp_resource_reset(void)

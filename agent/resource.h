@@ -19,6 +19,10 @@ void otp_resource_reset(void);
 bool otp_resource_ready(void);
 /* Updates process.pid (fork child). */
 void otp_resource_refresh_pid(void);
+/* At each export: merges the app's process context anew when it was
+ * published or changed since, and (agent.publish_process_context)
+ * publishes or updates the agent's own, unless the app has one. */
+void otp_resource_tick(void);
 /* Valid until the next build/reset. */
 otp_pb_resource_t *otp_resource_get(void);
 otp_pb_scope_t *otp_resource_scope(void);

@@ -126,6 +126,8 @@ static const otp_cfg_key_t otp_cfg_keys[] = {
               "CPU the agent may use, in % of the process's (0.1..50); 0: no budget"),
     OTP_BOOL("agent", "command_args", command_args, 0,
              "put the program's arguments (process.command_args) in the OTLP resource"),
+    OTP_BOOL("agent", "publish_process_context", publish_process_context, 0,
+             "publish the resource as the process's OpenTelemetry process context (OTEL_CTX)"),
 
     OTP_BOOL("cpu", "enabled", cpu_enabled, 1, "sample on-CPU stacks"),
     OTP_ENUM("cpu", "sampling", cpu_sampling, OTP_CPU_SAMPLING_TIMER, otp_cfg_cpu_samplings,

@@ -144,9 +144,15 @@ probe() { # probe OUTDIR VAR=VALUE...: "threads timers" mid-run
   ( cd "$dir" && env -u OTPROF_CONFIG OTPROF_SYSTEM_CONFIG=/nonexistent "$@" \
       "$PROGS/cpu_split" 1 1.2 0.5 > /dev/null 2> "$dir.err" ) &
   local pid=$!
-  sleep 0.7
-  local pids; pids=$(pgrep -P "$pid" -x cpu_split || echo "$pid")
-  local p; p=$(echo "$pids" | head -1)
+  # mid-run: once the app's worker thread exists (slow on a loaded machine)
+  local p="" i
+  for i in $(seq 1 60); do
+    sleep 0.05
+    p=$(pgrep -P "$pid" -x cpu_split | head -1)
+    [ -n "$p" ] || p=$pid # the subshell exec'd it
+    [ -n "$p" ] && [ "$(ls /proc/"$p"/task 2>/dev/null | wc -l)" -ge 2 ] && break
+  done
+  sleep 0.3
   echo "$(ls /proc/"$p"/task 2>/dev/null | wc -l) $(grep -c '^ID:' /proc/"$p"/timers 2>/dev/null)"
   wait "$pid"
 }
