@@ -129,11 +129,26 @@ static void add_folded(void *ctx, const otp_fold_entry_t *e)
     otp_summary_add_cpu(e->frames[0], (int64_t)e->weight);
 }
 
-/* False if the thread's handler is folding its ring right now (the ring
- * and the table are its own until it is done): next tick. */
-static bool drain_cpu(otp_thread_t *t)
+/* The thread's CPU ring and fold table, unless its handler is folding
+ * them right now. It holds them for microseconds and never waits: a
+ * periodic drain comes back next tick (false), the final one waits for it
+ * (bounded: a preempted handler) so that no fold in progress on another
+ * thread (a fatal signal or an exec elsewhere) is left out. */
+static bool take_cpu(otp_thread_t *t, bool final)
 {
-    if (!otp_thread_drain_begin(t, OTP_DRAIN_FLUSHER))
+    int64_t until = final ? otp_mono_ns() + 50000000 : 0;
+    while (!otp_thread_drain_begin(t, OTP_DRAIN_FLUSHER)) {
+        if (!final || otp_mono_ns() >= until)
+            return false;
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
+static bool drain_cpu(otp_thread_t *t, bool final)
+{
+    if (!take_cpu(t, final))
         return false;
     const otp_rec_t *r;
     int64_t period = 1000000000LL / otp_cfg.cpu_frequency_hz;
@@ -160,7 +175,7 @@ static bool drain_cpu(otp_thread_t *t)
     return true;
 }
 
-static void drain_all(void)
+static void drain_all(bool final)
 {
     int high = otp_thread_high();
     for (int i = 0; i < high; i++) {
@@ -170,7 +185,7 @@ static void drain_all(void)
             continue;
         if (st == OTP_SLOT_ACTIVE && t->name[0] == '\0')
             refresh_name(t);
-        bool cpu_done = !t->cpu_ring || drain_cpu(t);
+        bool cpu_done = !t->cpu_ring || drain_cpu(t, final);
         otp_heap_drain_thread(t);
         /* A retired slot is recycled once both its rings and its fold
          * table are empty. */
@@ -280,7 +295,7 @@ static void *flusher_main(void *arg)
         futex_wait(&wake_word, w, until - now);
         if (atomic_load(&request) != REQ_NONE)
             break;
-        drain_all();
+        drain_all(false);
         otp_budget_tick();
         otp_export_tick();
         if (otp_mono_ns() >= next_export) {
@@ -295,7 +310,7 @@ static void *flusher_main(void *arg)
         }
     }
     if (atomic_load(&request) == REQ_FINAL) {
-        drain_all();
+        drain_all(true);
         refresh_names();
         export_interval(true);
         otp_export_shutdown(atomic_load(&final_deadline_ns));
