@@ -26,7 +26,12 @@ typedef struct merged {
     otp_intern_t strs, maps, funcs, locs, samples;
     size_t strs_cap, maps_cap, funcs_cap, locs_cap, samples_cap;
     size_t nv;
-    bool *snapshot; /* per value index */
+    bool *snapshot;   /* per value index */
+    bool have_last;   /* a profile has given the snapshot values */
+    int64_t last_time; /* its time_nanos */
+    const char *last_name;
+    int64_t t0, t1;   /* the inputs' earliest start and latest end */
+    size_t ninputs;
     bool oom;
 } merged_t;
 
@@ -49,15 +54,6 @@ static bool grow_array(void **arr, size_t *cap, size_t elem)
 bool otp_merge_is_snapshot(const char *type)
 {
     return strncmp(type, "inuse_", 6) == 0;
-}
-
-size_t otp_merge_last(pb_prof_t *const *in, size_t n)
-{
-    size_t last = 0;
-    for (size_t i = 1; i < n; i++)
-        if (in[i]->time_nanos >= in[last]->time_nanos)
-            last = i;
-    return last;
 }
 
 static int64_t str_idx(merged_t *m, const char *s)
@@ -381,26 +377,39 @@ static pb_vtype_t *new_vtype(merged_t *m, const pb_prof_t *p, const pb_vtype_t *
     return o;
 }
 
-pb_prof_t *otp_merge(pb_prof_t *const *in, const char *const *names, size_t n)
+/* A later snapshot replaces the earlier one: the snapshot values kept so
+ * far go to zero before the new profile's are added. */
+static void drop_snapshot_values(merged_t *m)
 {
-    for (size_t i = 1; i < n; i++) {
-        if (!same_types(in[0], in[i])) {
-            char a[256], b[256];
-            otp_pprof_type_list(in[0], a, sizeof a);
-            otp_pprof_type_list(in[i], b, sizeof b);
-            fprintf(stderr,
-                    "otprof: %s: its sample types (%s) differ from %s's (%s): profiles of "
-                    "different kinds cannot be merged\n", names[i], b, names[0], a);
-            return NULL;
-        }
+    for (size_t i = 0; i < m->prof.n_sample; i++)
+        for (size_t j = 0; j < m->nv; j++)
+            if (m->snapshot[j])
+                m->prof.sample[i]->value[j] = 0;
+}
+
+/* The comments of the last snapshot describe the run's end (leaks still
+ * suspected, the overhead so far). */
+static void take_comments(merged_t *m, const pb_prof_t *p)
+{
+    int64_t *c = realloc(m->prof.comment, (p->n_comment + 2) * sizeof *c);
+    if (!c) {
+        m->oom = true;
+        return;
     }
+    m->prof.comment = c;
+    m->prof.n_comment = 0;
+    for (size_t i = 0; i < p->n_comment && !m->oom; i++)
+        c[m->prof.n_comment++] = str_idx(m, otp_pprof_str(p, p->comment[i]));
+}
+
+/* The merge's frame: sample types, period and such from the first input. */
+static merged_t *merge_new(const pb_prof_t *first)
+{
     merged_t *m = calloc(1, sizeof *m);
     if (!m)
-        goto oom;
+        return NULL;
     perftools__profiles__profile__init(&m->prof);
     pb_prof_t *o = &m->prof;
-    const pb_prof_t *first = in[0];
-    size_t last = otp_merge_last(in, n);
     str_idx(m, ""); /* string 0 is always "" */
     m->nv = first->n_sample_type;
     m->snapshot = calloc(m->nv ? m->nv : 1, sizeof *m->snapshot);
@@ -420,40 +429,74 @@ pb_prof_t *otp_merge(pb_prof_t *const *in, const char *const *names, size_t n)
                                  : 0;
     o->drop_frames = first->drop_frames ? str_idx(m, otp_pprof_str(first, first->drop_frames)) : 0;
     o->keep_frames = first->keep_frames ? str_idx(m, otp_pprof_str(first, first->keep_frames)) : 0;
-    int64_t t0 = 0, t1 = 0;
-    for (size_t i = 0; i < n && !m->oom; i++) {
-        add_profile(m, in[i], i == last);
-        const pb_prof_t *p = in[i];
-        if (p->time_nanos && (!t0 || p->time_nanos < t0))
-            t0 = p->time_nanos;
-        if (p->time_nanos + p->duration_nanos > t1)
-            t1 = p->time_nanos + p->duration_nanos;
+    return m;
+}
+
+/* Adds one input; the latest time_nanos so far (the later input on a tie)
+ * gives the snapshot values. */
+static void merge_add(merged_t *m, const pb_prof_t *p, const char *name)
+{
+    bool last = !m->have_last || p->time_nanos >= m->last_time;
+    if (last) {
+        drop_snapshot_values(m);
+        m->have_last = true;
+        m->last_time = p->time_nanos;
+        m->last_name = name;
+        take_comments(m, p);
     }
-    o->time_nanos = t0;
-    o->duration_nanos = t1 > t0 ? t1 - t0 : 0;
-    /* The comments of the last profile describe the run's end (leaks
-     * still suspected, the overhead so far); a note says what was merged. */
-    const pb_prof_t *lp = in[last];
-    o->comment = calloc(lp->n_comment + 1, sizeof *o->comment);
-    if (!o->comment)
-        m->oom = true;
-    for (size_t i = 0; i < lp->n_comment && !m->oom; i++)
-        o->comment[o->n_comment++] = str_idx(m, otp_pprof_str(lp, lp->comment[i]));
-    if (n > 1 && !m->oom) {
+    add_profile(m, p, last);
+    if (p->time_nanos && (!m->t0 || p->time_nanos < m->t0))
+        m->t0 = p->time_nanos;
+    if (p->time_nanos + p->duration_nanos > m->t1)
+        m->t1 = p->time_nanos + p->duration_nanos;
+    m->ninputs++;
+}
+
+/* Samples left with no value (an earlier snapshot's) are dropped. */
+static void merge_finish(merged_t *m)
+{
+    pb_prof_t *o = &m->prof;
+    size_t k = 0;
+    for (size_t i = 0; i < o->n_sample; i++) {
+        pb_sample_t *s = o->sample[i];
+        bool any = false;
+        for (size_t j = 0; j < m->nv; j++)
+            any |= s->value[j] != 0;
+        if (any) {
+            o->sample[k++] = s;
+            continue;
+        }
+        free(s->location_id);
+        free(s->value);
+        if (s->n_label)
+            free(s->label[0]);
+        free(s->label);
+        free(s);
+    }
+    o->n_sample = k;
+    o->time_nanos = m->t0;
+    o->duration_nanos = m->t1 > m->t0 ? m->t1 - m->t0 : 0;
+    if (m->ninputs > 1 && !m->oom) {
         char note[512];
         snprintf(note, sizeof note,
                  "otprof merge: %zu profiles; counters summed, inuse_* from the last snapshot (%s)",
-                 n, names[last]);
-        o->comment[o->n_comment++] = str_idx(m, note);
+                 m->ninputs, m->last_name);
+        m->prof.comment[m->prof.n_comment++] = str_idx(m, note);
     }
-    if (m->oom) {
-        otp_merge_free(o);
-        goto oom;
-    }
-    return o;
-oom:
-    fputs("otprof: out of memory merging profiles\n", stderr);
-    return NULL;
+}
+
+static bool same_types_as(const merged_t *m, const pb_prof_t *p, const char *name,
+                          const char *first_name)
+{
+    if (same_types(&m->prof, p))
+        return true;
+    char a[256], b[256];
+    otp_pprof_type_list(&m->prof, a, sizeof a);
+    otp_pprof_type_list(p, b, sizeof b);
+    fprintf(stderr,
+            "otprof: %s: its sample types (%s) differ from %s's (%s): profiles of "
+            "different kinds cannot be merged\n", name, b, first_name, a);
+    return false;
 }
 
 void otp_merge_free(pb_prof_t *p)
@@ -501,20 +544,35 @@ void otp_merge_free(pb_prof_t *p)
 
 pb_prof_t *otp_merge_files(char *const *files, size_t n)
 {
-    pb_prof_t **in = calloc(n ? n : 1, sizeof *in);
-    if (!in) {
-        fputs("otprof: out of memory\n", stderr);
-        return NULL;
+    /* One input in memory at a time: a long run has thousands of files. */
+    merged_t *m = NULL;
+    for (size_t i = 0; i < n; i++) {
+        pb_prof_t *p = otp_pprof_read(files[i]);
+        if (!p)
+            goto fail;
+        if (!m && !(m = merge_new(p))) {
+            otp_pprof_free(p);
+            goto oom;
+        }
+        if (!same_types_as(m, p, files[i], files[0])) {
+            otp_pprof_free(p);
+            goto fail;
+        }
+        merge_add(m, p, files[i]);
+        otp_pprof_free(p);
+        if (m->oom)
+            goto oom;
     }
-    pb_prof_t *out = NULL;
-    size_t i = 0;
-    for (; i < n; i++)
-        if (!(in[i] = otp_pprof_read(files[i])))
-            break;
-    if (i == n)
-        out = otp_merge(in, (const char *const *)files, n);
-    for (size_t j = 0; j < n; j++)
-        otp_pprof_free(in[j]);
-    free(in);
-    return out;
+    if (!m)
+        return NULL;
+    merge_finish(m);
+    if (m->oom)
+        goto oom;
+    return &m->prof;
+oom:
+    fputs("otprof: out of memory merging profiles\n", stderr);
+fail:
+    if (m)
+        otp_merge_free(&m->prof);
+    return NULL;
 }

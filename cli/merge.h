@@ -21,19 +21,14 @@
 /* true for a sample type that is a snapshot rather than a counter. */
 bool otp_merge_is_snapshot(const char *type);
 
-/* Merges in[0..n) (n >= 1; names for messages). Samples with the same
- * stack and labels become one, and functions, locations, mappings and
- * strings are shared; ids are 1..N in table order. NULL after one
- * "otprof: ..." line (sample types that differ, out of memory). */
-pb_prof_t *otp_merge(pb_prof_t *const *in, const char *const *names, size_t n);
-/* Frees what otp_merge built. */
-void otp_merge_free(pb_prof_t *p);
-
-/* Reads files[0..n) and merges them (a single file is read as is,
- * through the same tables). NULL after one "otprof: ..." line. */
+/* Reads files[0..n) (n >= 1) and merges them; a single file goes through
+ * the same tables. Samples with the same stack and labels become one, and
+ * functions, locations, mappings and strings are shared; ids are 1..N in
+ * table order. NULL after one "otprof: ..." line (a file that is not a
+ * profile, sample types that differ, out of memory). */
 pb_prof_t *otp_merge_files(char *const *files, size_t n);
 
-/* Index of the profile otp_merge takes snapshots from. */
-size_t otp_merge_last(pb_prof_t *const *in, size_t n);
+/* Frees what otp_merge_files built. */
+void otp_merge_free(pb_prof_t *p);
 
 #endif
