@@ -4,7 +4,7 @@
 #   make test     unit + preload tests ("N passed, N failed")
 #   make compat   real programs (Go, Java, node, servers, chromium...) bare vs under the agent
 #   make coverage line coverage of agent/ preload/ config/ over the tests
-#   make bench    the benchmark scripts (CPU, heap, export, threads)
+#   make bench    the benchmark scripts (CPU, heap, export, threads, short-lived processes)
 #   make install  agent, otprof command, header, pkg-config file, man page and
 #                 /etc/otprof.ini (PREFIX=/usr/local, DESTDIR honoured); make uninstall
 #   make deb      build/otprof_<version>_<arch>.deb
@@ -232,6 +232,7 @@ bench: $(AGENT) $(PROG_BIN) $(TOOL_BIN)
 	@[ ! -x scripts/bench-heap ] || scripts/bench-heap
 	@[ ! -x scripts/bench-export ] || scripts/bench-export
 	@[ ! -x scripts/bench-threads ] || scripts/bench-threads
+	@[ ! -x scripts/bench-spawn ] || scripts/bench-spawn
 
 clean:
 	rm -rf $(BUILD) build-cov build-san

@@ -126,14 +126,30 @@ static void unlock(void)
     otp_tls_in_agent--;
 }
 
+/* A process that never started the flusher exports its samples on the
+ * thread that runs exit's destructors, rather than start a thread for
+ * that alone: a build runs hundreds of such processes. Not with an OTLP
+ * endpoint (a hung backend must be abandoned at the deadline, which only
+ * a separate thread allows), and only on the main thread, whose stack
+ * grows as needed (another thread's may be small). */
+static bool may_export_here(void)
+{
+    return !otp_cfg.endpoint[0] && otp_gettid() == getpid();
+}
+
 /* Runs the final export, starting the flusher for it if it was not
- * running and something is waiting. Under lc_lock. 0: written; 1:
- * nothing to write; <0: failed or timed out. */
-static int final_export(int64_t deadline)
+ * running and something is waiting (here: on this thread instead, if it
+ * may). Under lc_lock. 0: written; 1: nothing to write; <0: failed or
+ * timed out. */
+static int final_export(int64_t deadline, bool here)
 {
     if (!otp_flusher_running()) {
         if (!otp_cfg.summary && !otp_flusher_has_pending())
             return 1;
+        if (here && may_export_here()) {
+            OTP_DEBUG("final export on the exiting thread");
+            return otp_flusher_final_here(deadline);
+        }
         int rc = otp_flusher_start();
         if (rc != 0)
             return rc;
@@ -175,7 +191,7 @@ static void last_thread_ending(void)
     lock();
     if (atomic_load(&app_threads) == 0 && atomic_load(&phase) == PH_ON) {
         atomic_store(&phase, PH_ENDED);
-        if (final_export(budget_deadline()) == 0)
+        if (final_export(budget_deadline(), false) == 0)
             otp_summary_print();
     }
     unlock();
@@ -391,7 +407,7 @@ void otp_agent_before_exec(void)
      * this process sampled now, or it is lost (a shell's `exec prog`). */
     lock();
     exec_restart = otp_flusher_running();
-    final_export(budget_deadline());
+    final_export(budget_deadline(), false);
     unlock();
     otp_cpu_exec_disposition(true);
 }
@@ -568,7 +584,7 @@ void otp_agent_init(void)
 
 /* Ends profiling for good, with a bounded final export (exit, and any
  * module that must stop the agent at once). */
-static void stop(int final_phase)
+static void stop(int final_phase, bool here)
 {
     if (!otp_agent_running())
         return;
@@ -578,7 +594,7 @@ static void stop(int final_phase)
     if (ph == PH_ON) {
         int64_t t0 = otp_mono_ns();
         int64_t budget_ms = otp_cfg.shutdown_timeout_ms + 1000;
-        int rc = final_export(budget_deadline());
+        int rc = final_export(budget_deadline(), here);
         if (rc == -ETIMEDOUT)
             OTP_WARN("final profile not finished within %lld ms; exiting without it", (long long)budget_ms);
         else if (rc == 0)
@@ -594,13 +610,18 @@ void otp_agent_shutdown(void)
 {
     /* Still PH_ON or PH_ENDED for the exit that follows: a thread may run
      * on (exit does not stop the others) and its samples are dropped. */
-    stop(PH_ENDED);
+    stop(PH_ENDED, false);
+}
+
+void otp_agent_exit(void)
+{
+    stop(PH_ENDED, true);
 }
 
 void otp_agent_stop_now(void)
 {
     if (!otp_agent_running())
         return;
-    stop(PH_STOPPED);
+    stop(PH_STOPPED, false);
     otp_termsig_release();
 }

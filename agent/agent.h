@@ -16,6 +16,9 @@
 void otp_agent_init(void);
 /* Exit (destructor): final export within the configured bounded time. */
 void otp_agent_shutdown(void);
+/* The same from the library's destructor (normal context, not a signal
+ * handler): the final export may run on the calling thread. */
+void otp_agent_exit(void);
 /* Stop everything now, for good, after a bounded final export (at most
  * export.shutdown_timeout_ms + 1 s): timers deleted, flusher joined, no
  * thread left behind; every hook passes straight through afterwards.

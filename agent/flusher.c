@@ -275,6 +275,21 @@ static void export_interval(bool final)
     interval_start_ns = end;
 }
 
+/* The last export of this run: what the rings hold, then the sinks shut
+ * down (a later start, after a failed exec or a thread created after the
+ * last one ended, brings them up again). */
+static void final_work(void)
+{
+    drain_all(true);
+    refresh_names();
+    export_interval(true);
+    otp_export_shutdown(atomic_load(&final_deadline_ns));
+    /* The sinks are down now; a later start (a failed exec, a thread
+     * created after the last one ended) brings them up again. */
+    export_ready = false;
+    atomic_store(&final_done, true);
+}
+
 static void *flusher_main(void *arg)
 {
     (void)arg;
@@ -309,16 +324,8 @@ static void *flusher_main(void *arg)
                 next_export = otp_mono_ns() + interval;
         }
     }
-    if (atomic_load(&request) == REQ_FINAL) {
-        drain_all(true);
-        refresh_names();
-        export_interval(true);
-        otp_export_shutdown(atomic_load(&final_deadline_ns));
-        /* The sinks are down now; a later start (a failed exec, a thread
-         * created after the last one ended) brings them up again. */
-        export_ready = false;
-        atomic_store(&final_done, true);
-    }
+    if (atomic_load(&request) == REQ_FINAL)
+        final_work();
     atomic_store(&done_word, 1);
     futex_wake(&done_word);
     return NULL;
@@ -355,6 +362,26 @@ int otp_flusher_start(void)
         return -rc;
     }
     atomic_store(&running, true);
+    return 0;
+}
+
+int otp_flusher_final_here(int64_t deadline_ns)
+{
+    if (atomic_load(&running))
+        return -EBUSY;
+    /* As on the flusher thread: nothing the app's signal handlers could
+     * interrupt and re-enter, and nothing of this sampled. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    otp_tls_in_agent++;
+    int64_t now = otp_mono_ns();
+    atomic_store(&final_deadline_ns, deadline_ns - (deadline_ns - now) / 10);
+    atomic_store(&final_done, false);
+    ensure_export();
+    final_work();
+    otp_tls_in_agent--;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return 0;
 }
 

@@ -38,6 +38,12 @@ int otp_flusher_stop(int64_t deadline_ns, bool final);
  * otp_flusher_final_done(). */
 void otp_flusher_request_final(int64_t deadline_ns);
 bool otp_flusher_final_done(void);
+/* The final export (as otp_flusher_stop's) on the calling thread, when
+ * the thread is not running: for a process ending before it ever needed
+ * one. Blocks every signal meanwhile. Unbounded by any deadline but the
+ * sinks' own, so only for callers in normal context with a large stack
+ * and no network sink. 0, or -EBUSY if the thread runs. */
+int otp_flusher_final_here(int64_t deadline_ns);
 /* Something was sampled that a final export would write. */
 bool otp_flusher_has_pending(void);
 /* Fork child: forget the parent's thread and its unexported data. Must

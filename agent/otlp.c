@@ -46,6 +46,7 @@
 #include "kvlist.h"
 #include "pprof.h"
 #include "resource.h"
+#include "strtab.h"
 #include "sys.h"
 
 #include "otlp_profiles_service.pb-c.h"
@@ -72,53 +73,6 @@ typedef Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfiles
 #define ANY_STRING OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE
 #define ANY_INT OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE
 #define ANY_ARRAY OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE
-
-/* ---------------------------------------------------------------- arena */
-
-typedef struct chunk {
-    struct chunk *next;
-    size_t used, cap;
-    max_align_t data[];
-} chunk_t;
-
-typedef struct arena {
-    chunk_t *head;
-    bool failed;
-} arena_t;
-
-/* Zeroed, 16-byte aligned; NULL (and a->failed) when out of memory. */
-static void *ar_alloc(arena_t *a, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    chunk_t *c = a->head;
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > 256 * 1024 ? n : 256 * 1024;
-        c = otp_malloc(sizeof(chunk_t) + cap);
-        if (!c) {
-            a->failed = true;
-            return NULL;
-        }
-        c->cap = cap;
-        c->used = 0;
-        c->next = a->head;
-        a->head = c;
-    }
-    void *p = (char *)c->data + c->used;
-    c->used += n;
-    memset(p, 0, n);
-    return p;
-}
-
-static void ar_free(arena_t *a)
-{
-    chunk_t *c = a->head;
-    while (c) {
-        chunk_t *n = c->next;
-        otp_free(c);
-        c = n;
-    }
-    a->head = NULL;
-}
 
 /* ------------------------------------------------------------- hash map */
 
@@ -249,14 +203,11 @@ typedef struct merged {
 } merged_t;
 
 typedef struct enc {
-    arena_t ar;
+    otp_arena_t ar;
     bool oom;
     otp_symbolizer_t *sym;
 
-    vec_t strings; /* char * */
-    size_t *slen;
-    size_t slen_cap;
-    hmap_t str_map;
+    otp_strtab_t st;
 
     vec_t functions, locations, mappings, stacks, links, attrs;
     attr_key_t *akeys;
@@ -276,46 +227,15 @@ typedef struct enc {
     size_t scratch_cap;
 } enc_t;
 
-static bool str_eq(const void *ctx, int32_t idx, const void *key)
-{
-    const enc_t *e = ctx;
-    const struct {
-        const char *s;
-        size_t n;
-    } *k = key;
-    return e->slen[idx] == k->n && memcmp(e->strings.items[idx], k->s, k->n) == 0;
-}
-
 /* String table index of s[0..n); -1 when out of memory. */
 static int32_t intern_n(enc_t *e, const char *s, size_t n)
 {
-    struct {
-        const char *s;
-        size_t n;
-    } key = {s, n};
-    uint64_t h = hash_bytes(s, n, 1);
-    size_t slot;
-    int32_t idx = hm_get(&e->str_map, h, str_eq, e, &key, &slot);
-    if (idx >= 0) return idx;
-    if (idx == -2) goto oom;
-    char *copy = ar_alloc(&e->ar, n + 1);
-    if (!copy) goto oom;
-    memcpy(copy, s, n);
-    idx = (int32_t)e->strings.n;
-    if (e->strings.n == e->slen_cap) {
-        size_t ncap = e->slen_cap ? e->slen_cap * 2 : 1024;
-        size_t *ns = otp_realloc(e->slen, ncap * sizeof *ns);
-        if (!ns) goto oom;
-        e->slen = ns;
-        e->slen_cap = ncap;
+    int64_t i = otp_strtab_intern(&e->st, s, n, true);
+    if (e->st.oom) {
+        e->oom = true;
+        return -1;
     }
-    if (vec_push(&e->strings, copy) != 0) goto oom;
-    e->slen[idx] = n;
-    hm_put(&e->str_map, slot, h, idx);
-    return idx;
-oom:
-    e->oom = true;
-    return -1;
+    return (int32_t)i;
 }
 
 static int32_t intern(enc_t *e, const char *s)
@@ -337,8 +257,8 @@ static int32_t attr_add(enc_t *e, const attr_key_t *k, const char *const *strs)
     int32_t idx = hm_get(&e->attr_map, h, attr_eq, e, k, &slot);
     if (idx >= 0) return idx;
     if (idx == -2) goto oom;
-    pb_kvu_t *a = ar_alloc(&e->ar, sizeof *a);
-    pb_any_t *v = ar_alloc(&e->ar, sizeof *v);
+    pb_kvu_t *a = otp_arena_alloc(&e->ar, sizeof *a);
+    pb_any_t *v = otp_arena_alloc(&e->ar, sizeof *v);
     if (!a || !v) goto oom;
     opentelemetry__proto__profiles__v1development__key_value_and_unit__init(a);
     opentelemetry__proto__common__v1__any_value__init(v);
@@ -349,14 +269,14 @@ static int32_t attr_add(enc_t *e, const attr_key_t *k, const char *const *strs)
         v->int_value = k->v;
     } else if (k->kind == 1) {
         v->value_case = ANY_STRING;
-        v->string_value = e->strings.items[k->v];
+        v->string_value = (char *)e->st.strs[k->v]; /* packing only reads it */
     } else {
-        Opentelemetry__Proto__Common__V1__ArrayValue *arr = ar_alloc(&e->ar, sizeof *arr);
-        pb_any_t **vals = ar_alloc(&e->ar, (size_t)k->n * sizeof *vals);
+        Opentelemetry__Proto__Common__V1__ArrayValue *arr = otp_arena_alloc(&e->ar, sizeof *arr);
+        pb_any_t **vals = otp_arena_alloc(&e->ar, (size_t)k->n * sizeof *vals);
         if (!arr || (k->n && !vals)) goto oom;
         opentelemetry__proto__common__v1__array_value__init(arr);
         for (int64_t i = 0; i < k->n; i++) {
-            vals[i] = ar_alloc(&e->ar, sizeof **vals);
+            vals[i] = otp_arena_alloc(&e->ar, sizeof **vals);
             if (!vals[i]) goto oom;
             opentelemetry__proto__common__v1__any_value__init(vals[i]);
             vals[i]->value_case = ANY_STRING;
@@ -412,7 +332,7 @@ static int32_t mapping_of(enc_t *e, int symidx)
     if (e->map_of_sym[symidx]) return e->map_of_sym[symidx];
     const otp_mapping_t *sm = otp_sym_mapping(e->sym, (size_t)symidx);
     if (!sm) return 0;
-    pb_mapping_t *m = ar_alloc(&e->ar, sizeof *m);
+    pb_mapping_t *m = otp_arena_alloc(&e->ar, sizeof *m);
     if (!m) {
         e->oom = true;
         return 0;
@@ -428,7 +348,7 @@ static int32_t mapping_of(enc_t *e, int symidx)
     static const char *const keys[2] = { "process.executable.build_id.gnu",
                                          "process.executable.build_id.htlhash" };
     const char *vals[2] = { sm->build_id, sm->htlhash };
-    int32_t *ai = ar_alloc(&e->ar, 2 * sizeof *ai);
+    int32_t *ai = otp_arena_alloc(&e->ar, 2 * sizeof *ai);
     for (int i = 0; i < 2 && ai; i++) {
         if (!vals[i] || !vals[i][0]) continue;
         int32_t key = intern(e, keys[i]);
@@ -474,7 +394,7 @@ static int32_t function_of(enc_t *e, const otp_frame_t *fr)
     size_t slot;
     int32_t idx = hm_get(&e->func_map, h, func_eq, e, &k, &slot);
     if (idx >= 0) return idx;
-    pb_function_t *f = idx == -2 ? NULL : ar_alloc(&e->ar, sizeof *f);
+    pb_function_t *f = idx == -2 ? NULL : otp_arena_alloc(&e->ar, sizeof *f);
     if (!f) {
         e->oom = true;
         return 0;
@@ -502,7 +422,7 @@ static int32_t location_of(enc_t *e, uint64_t addr)
     int32_t idx = hm_get(&e->loc_map, h, loc_eq, e, &addr, &slot);
     if (idx >= 0) return idx;
     if (idx == -2) goto oom;
-    pb_location_t *l = ar_alloc(&e->ar, sizeof *l);
+    pb_location_t *l = otp_arena_alloc(&e->ar, sizeof *l);
     if (!l) goto oom;
     opentelemetry__proto__profiles__v1development__location__init(l);
     l->address = addr;
@@ -512,8 +432,8 @@ static int32_t location_of(enc_t *e, uint64_t addr)
     l->mapping_index = mapping_of(e, symidx);
     if (nf > 0) {
         /* Innermost inline frame first, as in pprof. */
-        pb_line_t **lines = ar_alloc(&e->ar, (size_t)nf * sizeof *lines);
-        pb_line_t *line = ar_alloc(&e->ar, (size_t)nf * sizeof *line);
+        pb_line_t **lines = otp_arena_alloc(&e->ar, (size_t)nf * sizeof *lines);
+        pb_line_t *line = otp_arena_alloc(&e->ar, (size_t)nf * sizeof *line);
         if (!lines || !line) goto oom;
         size_t n = 0;
         for (int i = 0; i < nf; i++) {
@@ -580,8 +500,8 @@ static int32_t stack_of(enc_t *e, const otp_sample_t *s)
     int32_t idx = hm_get(&e->stack_map, h, stack_eq, e, &key, &slot);
     if (idx >= 0) return idx;
     if (idx == -2) goto oom;
-    pb_stack_t *st = ar_alloc(&e->ar, sizeof *st);
-    int32_t *li = ar_alloc(&e->ar, s->npcs * sizeof *li);
+    pb_stack_t *st = otp_arena_alloc(&e->ar, sizeof *st);
+    int32_t *li = otp_arena_alloc(&e->ar, s->npcs * sizeof *li);
     if (!st || !li) goto oom;
     opentelemetry__proto__profiles__v1development__stack__init(st);
     memcpy(li, e->scratch, s->npcs * sizeof *li);
@@ -618,8 +538,8 @@ static int32_t link_of(enc_t *e, const otp_sample_t *s)
     int32_t idx = hm_get(&e->link_map, h, link_eq, e, key, &slot);
     if (idx >= 0) return idx;
     if (idx == -2) goto oom;
-    pb_link_t *l = ar_alloc(&e->ar, sizeof *l);
-    uint8_t *ids = ar_alloc(&e->ar, sizeof key);
+    pb_link_t *l = otp_arena_alloc(&e->ar, sizeof *l);
+    uint8_t *ids = otp_arena_alloc(&e->ar, sizeof key);
     if (!l || !ids) goto oom;
     opentelemetry__proto__profiles__v1development__link__init(l);
     memcpy(ids, key, sizeof key);
@@ -703,7 +623,7 @@ static void fill_random(uint8_t *buf, size_t n)
 
 static pb_vtype_t *vtype(enc_t *e, otp_value_type_t t)
 {
-    pb_vtype_t *v = ar_alloc(&e->ar, sizeof *v);
+    pb_vtype_t *v = otp_arena_alloc(&e->ar, sizeof *v);
     if (!v) {
         e->oom = true;
         return NULL;
@@ -722,8 +642,8 @@ static pb_profile_t *build_profile(enc_t *e, const otp_profile_t *p, int vi, siz
     int nt = 0;
     const otp_value_type_t *types = otp_profile_value_types(p->kind, &nt);
     if (vi >= nt) return NULL;
-    pb_profile_t *pr = ar_alloc(&e->ar, sizeof *pr);
-    uint8_t *pid = ar_alloc(&e->ar, 16);
+    pb_profile_t *pr = otp_arena_alloc(&e->ar, sizeof *pr);
+    uint8_t *pid = otp_arena_alloc(&e->ar, 16);
     if (!pr || !pid) {
         e->oom = true;
         return NULL;
@@ -738,7 +658,7 @@ static pb_profile_t *build_profile(enc_t *e, const otp_profile_t *p, int vi, siz
     pr->profile_id.data = pid;
     pr->profile_id.len = 16;
     if (comment_attr > 0) {
-        int32_t *ai = ar_alloc(&e->ar, sizeof *ai);
+        int32_t *ai = otp_arena_alloc(&e->ar, sizeof *ai);
         if (ai) {
             ai[0] = comment_attr;
             pr->attribute_indices = ai;
@@ -752,11 +672,11 @@ static pb_profile_t *build_profile(enc_t *e, const otp_profile_t *p, int vi, siz
     size_t cnt = 0;
     for (size_t i = 0; i < n; i++)
         if (e->merged[first + i].values[vi] != 0) cnt++;
-    pb_sample_t **ss = cnt ? ar_alloc(&e->ar, cnt * sizeof *ss) : NULL;
-    pb_sample_t *block = cnt ? ar_alloc(&e->ar, cnt * sizeof *block) : NULL;
-    int64_t *vals = cnt ? ar_alloc(&e->ar, cnt * sizeof *vals) : NULL;
+    pb_sample_t **ss = cnt ? otp_arena_alloc(&e->ar, cnt * sizeof *ss) : NULL;
+    pb_sample_t *block = cnt ? otp_arena_alloc(&e->ar, cnt * sizeof *block) : NULL;
+    int64_t *vals = cnt ? otp_arena_alloc(&e->ar, cnt * sizeof *vals) : NULL;
     /* e->merged moves when the next profile is merged: copy the indices */
-    int32_t *ai = cnt ? ar_alloc(&e->ar, cnt * 2 * sizeof *ai) : NULL;
+    int32_t *ai = cnt ? otp_arena_alloc(&e->ar, cnt * 2 * sizeof *ai) : NULL;
     if (cnt && (!ss || !block || !vals || !ai)) {
         e->oom = true;
         return NULL;
@@ -790,13 +710,13 @@ static int32_t comment_attr_of(enc_t *e, const otp_profile_t *p)
     int32_t key = intern(e, "pprof.profile.comment");
     if (key < 0) return 0;
     int32_t first = -1;
-    const char **strs = ar_alloc(&e->ar, p->ncomments * sizeof *strs);
+    const char **strs = otp_arena_alloc(&e->ar, p->ncomments * sizeof *strs);
     if (!strs) return 0;
     for (size_t i = 0; i < p->ncomments; i++) {
         int32_t si = intern(e, p->comments[i]);
         if (si < 0) return 0;
         if (i == 0) first = si;
-        strs[i] = e->strings.items[si];
+        strs[i] = e->st.strs[si];
     }
     /* One comment list per profile kind and request, so (kind, first
      * string, count) identifies it. */
@@ -825,9 +745,8 @@ void otp_otlp_last_stats(otp_otlp_stats_t *st)
 
 static void enc_free(enc_t *e)
 {
-    ar_free(&e->ar);
-    otp_free(e->strings.items);
-    otp_free(e->slen);
+    otp_arena_free(&e->ar);
+    otp_strtab_free(&e->st);
     otp_free(e->functions.items);
     otp_free(e->locations.items);
     otp_free(e->mappings.items);
@@ -835,7 +754,6 @@ static void enc_free(enc_t *e)
     otp_free(e->links.items);
     otp_free(e->attrs.items);
     otp_free(e->akeys);
-    hm_free(&e->str_map);
     hm_free(&e->loc_map);
     hm_free(&e->stack_map);
     hm_free(&e->link_map);
@@ -850,26 +768,26 @@ static void enc_free(enc_t *e)
 /* Index 0 of every table is its zero entry. */
 static void enc_seed(enc_t *e)
 {
-    intern_n(e, "", 0);
+    if (otp_strtab_init(&e->st) != 0) e->oom = true;
     void *z;
-    if ((z = ar_alloc(&e->ar, sizeof(pb_mapping_t))))
+    if ((z = otp_arena_alloc(&e->ar, sizeof(pb_mapping_t))))
         opentelemetry__proto__profiles__v1development__mapping__init(z);
     if (!z || vec_push(&e->mappings, z)) e->oom = true;
-    if ((z = ar_alloc(&e->ar, sizeof(pb_location_t))))
+    if ((z = otp_arena_alloc(&e->ar, sizeof(pb_location_t))))
         opentelemetry__proto__profiles__v1development__location__init(z);
     if (!z || vec_push(&e->locations, z)) e->oom = true;
-    if ((z = ar_alloc(&e->ar, sizeof(pb_function_t))))
+    if ((z = otp_arena_alloc(&e->ar, sizeof(pb_function_t))))
         opentelemetry__proto__profiles__v1development__function__init(z);
     if (!z || vec_push(&e->functions, z)) e->oom = true;
-    if ((z = ar_alloc(&e->ar, sizeof(pb_link_t))))
+    if ((z = otp_arena_alloc(&e->ar, sizeof(pb_link_t))))
         opentelemetry__proto__profiles__v1development__link__init(z);
     if (!z || vec_push(&e->links, z)) e->oom = true;
-    if ((z = ar_alloc(&e->ar, sizeof(pb_stack_t))))
+    if ((z = otp_arena_alloc(&e->ar, sizeof(pb_stack_t))))
         opentelemetry__proto__profiles__v1development__stack__init(z);
     if (!z || vec_push(&e->stacks, z)) e->oom = true;
     /* attribute 0: no key, no value; its shadow key can never match a real
      * attribute (real keys are string indices > 0). */
-    if ((z = ar_alloc(&e->ar, sizeof(pb_kvu_t))))
+    if ((z = otp_arena_alloc(&e->ar, sizeof(pb_kvu_t))))
         opentelemetry__proto__profiles__v1development__key_value_and_unit__init(z);
     if (!z || vec_push(&e->attrs, z)) e->oom = true;
     e->akeys = otp_calloc(64, sizeof *e->akeys);
@@ -951,8 +869,8 @@ int otp_otlp_encode(const otp_batch_t *b, uint8_t **out, size_t *len)
     dict.n_function_table = e->functions.n;
     dict.link_table = (pb_link_t **)e->links.items;
     dict.n_link_table = e->links.n;
-    dict.string_table = (char **)e->strings.items;
-    dict.n_string_table = e->strings.n;
+    dict.string_table = (char **)e->st.strs; /* packing only reads them */
+    dict.n_string_table = e->st.n;
     dict.attribute_table = (pb_kvu_t **)e->attrs.items;
     dict.n_attribute_table = e->attrs.n;
     dict.stack_table = (pb_stack_t **)e->stacks.items;
@@ -984,7 +902,7 @@ int otp_otlp_encode(const otp_batch_t *b, uint8_t **out, size_t *len)
     *out = buf;
     *len = packed;
     last_stats = (otp_otlp_stats_t){
-        .strings = e->strings.n,
+        .strings = e->st.n,
         .functions = e->functions.n,
         .locations = e->locations.n,
         .mappings = e->mappings.n,

@@ -20,6 +20,7 @@
 
 #include "internal.h"
 #include "mem.h"
+#include "strtab.h"
 #include "profile.pb-c.h"
 
 typedef Perftools__Profiles__Profile pb_profile_t;
@@ -63,23 +64,12 @@ typedef struct table {
     size_t cap, n; /* cap: power of two */
 } table_t;
 
-/* Bump allocator for strings formatted during the encode (trace ids). */
-typedef struct chunk {
-    struct chunk *next;
-    size_t used, cap;
-    char data[];
-} chunk_t;
-
 typedef struct enc {
     const otp_profile_t *p;
     otp_symbolizer_t *sym;
     size_t nv; /* values per sample: min(p->nvalues, known types) */
     bool oom;
-    /* strings */
-    const char **strs;
-    size_t nstrs, cap_strs;
-    table_t str_tab;
-    chunk_t *chunks;
+    otp_strtab_t st;
     /* locations, functions, mappings */
     table_t loc_tab;
     loc_rec_t *locs;
@@ -132,13 +122,6 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, finished with mix64 */
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
-    return mix64(h);
-}
-
 static bool table_init(enc_t *e, table_t *t, size_t expect)
 {
     t->cap = 1024;
@@ -177,57 +160,15 @@ static uint64_t rehash_key(enc_t *e, const slot_t *s)
     return mix64(s->key);
 }
 
-static uint64_t rehash_str(enc_t *e, const slot_t *s)
-{
-    (void)e;
-    return s->key; /* the key already is the string's hash */
-}
-
 /* ---- strings ---- */
-
-static const char *arena_dup(enc_t *e, const char *s)
-{
-    size_t n = strlen(s) + 1;
-    chunk_t *c = e->chunks;
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > 4096 ? n : 4096;
-        c = otp_malloc(sizeof(chunk_t) + cap);
-        if (!c) {
-            e->oom = true;
-            return NULL;
-        }
-        c->next = e->chunks;
-        c->used = 0;
-        c->cap = cap;
-        e->chunks = c;
-    }
-    char *d = c->data + c->used;
-    memcpy(d, s, n);
-    c->used += n;
-    return d;
-}
 
 /* Index of s in the string table, adding it if new. `copy`: s does not
  * outlive the encode (stack buffer), so keep a private copy. */
 static int64_t str_idx(enc_t *e, const char *s, bool copy)
 {
-    if (!s || !*s) return 0;
-    uint64_t h = hash_str(s);
-    table_t *t = &e->str_tab;
-    size_t j = h & (t->cap - 1);
-    for (; t->slots[j].val; j = (j + 1) & (t->cap - 1))
-        if (t->slots[j].key == h && strcmp(e->strs[t->slots[j].val - 1], s) == 0) return t->slots[j].val - 1;
-    if (copy && !(s = arena_dup(e, s))) return 0;
-    size_t n = e->nstrs;
-    if (!grow(e, (void **)&e->strs, &e->cap_strs, n + 1, sizeof(char *))) return 0;
-    if (!table_grow(e, t, rehash_str)) return 0;
-    e->strs[n] = s;
-    e->nstrs++;
-    j = h & (t->cap - 1);
-    while (t->slots[j].val) j = (j + 1) & (t->cap - 1);
-    t->slots[j] = (slot_t){h, (uint32_t)n + 1};
-    t->n++;
-    return (int64_t)n;
+    int64_t i = otp_strtab_add(&e->st, s, copy);
+    if (e->st.oom) e->oom = true;
+    return i;
 }
 
 /* ---- functions, mappings, locations ---- */
@@ -385,7 +326,7 @@ static int alloc_samples(enc_t *e)
     if (!e->samples || !e->sample_ptrs || !e->loc_ids || !e->values || !e->labels || !e->label_ptrs
         || !e->map_ids || !e->map_src || !e->map_flags)
         return -ENOMEM;
-    if (!table_init(e, &e->str_tab, 1024) || !table_init(e, &e->loc_tab, total / 4 + 64)
+    if (otp_strtab_init(&e->st) != 0 || !table_init(e, &e->loc_tab, total / 4 + 64)
         || !table_init(e, &e->func_tab, 256))
         return -ENOMEM;
     return 0;
@@ -579,8 +520,8 @@ static int pack(enc_t *e, uint8_t **out, size_t *len)
         pp.n_location = e->nlocs;
         pp.function = t.func_ptrs;
         pp.n_function = e->nfuncs;
-        pp.string_table = (char **)e->strs; /* packing only reads them */
-        pp.n_string_table = e->nstrs;
+        pp.string_table = (char **)e->st.strs; /* packing only reads them */
+        pp.n_string_table = e->st.n;
         size_t n = perftools__profiles__profile__get_packed_size(&pp);
         *out = otp_malloc(n ? n : 1);
         if (*out)
@@ -594,11 +535,8 @@ static int pack(enc_t *e, uint8_t **out, size_t *len)
 
 static void enc_free(enc_t *e)
 {
-    for (chunk_t *c = e->chunks, *n; c; c = n) {
-        n = c->next;
-        otp_free(c);
-    }
-    void *arrays[] = {e->strs, e->str_tab.slots, e->loc_tab.slots, e->func_tab.slots, e->locs, e->lrecs, e->funcs,
+    otp_strtab_free(&e->st);
+    void *arrays[] = {e->loc_tab.slots, e->func_tab.slots, e->locs, e->lrecs, e->funcs,
                       e->map_ids, e->map_src, e->map_flags, e->samples, e->sample_ptrs, e->loc_ids,
                       e->values, e->labels, e->label_ptrs};
     for (size_t i = 0; i < OTP_ARRAY_LEN(arrays); i++) otp_free(arrays[i]);
@@ -614,9 +552,8 @@ int otp_pprof_encode(const otp_profile_t *p, otp_symbolizer_t *sym, uint8_t **ou
     otp_profile_value_types(p->kind, &ntypes);
     e.nv = (size_t)(p->nvalues < ntypes ? p->nvalues : ntypes);
     int rc = alloc_samples(&e);
-    if (rc == 0 && grow(&e, (void **)&e.strs, &e.cap_strs, 1, sizeof(char *))) {
-        e.strs[0] = ""; /* pprof requires string_table[0] == "" */
-        e.nstrs = 1;
+    if (rc == 0) {
+        /* (string_table[0] == "", as pprof requires, is the table's own) */
         e.k_tid = str_idx(&e, "thread_id", false);
         e.k_tname = str_idx(&e, "thread_name", false);
         e.k_trace = str_idx(&e, "trace_id", false);

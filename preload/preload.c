@@ -54,7 +54,7 @@ __attribute__((constructor(101))) static void otprof_preload_init(void)
 
 __attribute__((destructor(101))) static void otprof_preload_fini(void)
 {
-    otp_agent_shutdown();
+    otp_agent_exit();
 }
 
 /* ---- threads -------------------------------------------------------- */

@@ -1,0 +1,54 @@
+# Short-lived processes (a build runs hundreds): the exit costs what was
+# sampled. A process that sampled a little still writes correct, named
+# profiles, exported on its exiting thread (no thread started for it);
+# one that sampled nothing starts no thread and writes nothing.
+source "$(dirname "$0")/../lib.sh"
+
+# clone/clone3 calls of the process itself (its children have other pids).
+clones() { strace -f -qq -e trace=clone,clone3 -o "$WORK/st" "$@" > "$WORK/stdout" 2>&1; grep -c 'clone' "$WORK/st"; }
+have_strace=$(command -v strace > /dev/null && echo 1 || echo 0)
+exists() { ls "$@" > /dev/null 2>&1; }
+
+# --- a few samples: 40 ms of CPU at 250 Hz, 64 blocks of 4 KiB at 16 KiB
+rm -rf "$WORK/out"
+AGENT_SETTINGS=(OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_MEMORY_SAMPLE_BYTES=16384)
+same_as_bare "a few samples" "$PROGS/short_lived" 40 64
+cpu=$(ls "$WORK"/out/short_lived.*.cpu.pb.gz 2> /dev/null | head -1)
+heap=$(ls "$WORK"/out/short_lived.*.heap.pb.gz 2> /dev/null | head -1)
+check "a CPU and a heap profile written" [ -n "$cpu" -a -n "$heap" ]
+check "the profiles read with go tool pprof" pprof_reads $cpu $heap
+check "CPU samples are named: short_burn" grep -q ' short_burn$' <<<"$(pprof_top -nodecount=5 "$cpu")"
+check "heap samples are named: short_alloc" \
+  grep -q ' short_alloc$' <<<"$(pprof_top -sample_index=alloc_space -cum -nodecount=10 "$heap")"
+rm -rf "$WORK/out"
+log=$(under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_MEMORY_SAMPLE_BYTES=16384 OTPROF_AGENT_LOG_LEVEL=debug \
+  -- "$PROGS/short_lived" 40 64 2>&1)
+check "the final export ran on the exiting thread" grep -q 'final export on the exiting thread' <<<"$log"
+check "the agent started no thread of its own while main ran" grep -q '^threads 1$' <<<"$log"
+if [ "$have_strace" = 1 ]; then
+  rm -rf "$WORK/out"
+  n=$(clones env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_CPU_FREQUENCY_HZ=250 LD_PRELOAD="$AGENT" \
+    "$PROGS/short_lived" 40 64)
+  check "no thread created for the export (strace: $n clones)" [ "$n" -eq 0 ]
+  check "... and the profile is still written" exists "$WORK"/out/short_lived.*.cpu.pb.gz
+else
+  echo "  note: no strace; thread creation not checked"
+fi
+
+# --- nothing sampled: CPU off, one sample per GiB
+rm -rf "$WORK/out"
+AGENT_SETTINGS=(OTPROF_CPU_ENABLED=false OTPROF_MEMORY_SAMPLE_BYTES=1073741824)
+same_as_bare "nothing sampled" "$PROGS/short_lived" 5 4
+check "nothing sampled: no files" [ -z "$(ls "$WORK"/out 2> /dev/null)" ]
+if [ "$have_strace" = 1 ]; then
+  n=$(clones env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_CPU_ENABLED=false \
+    OTPROF_MEMORY_SAMPLE_BYTES=1073741824 LD_PRELOAD="$AGENT" "$PROGS/short_lived" 5 4)
+  check "nothing sampled: no thread created (strace: $n clones)" [ "$n" -eq 0 ]
+fi
+
+# --- with a thread already running (the flusher started by the app's own
+# thread), the export stays on it and the files are the same kind
+rm -rf "$WORK/out"
+under_agent OTPROF_CPU_FREQUENCY_HZ=250 -- "$PROGS/cpu_split" 1 0.1 0.5 > /dev/null
+check "a threaded program's exit still writes its CPU profile" exists "$WORK"/out/cpu_split.*.cpu.pb.gz
+finish
