@@ -136,6 +136,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
 static OTP_TLS int tls_owing;
 static OTP_TLS uint64_t tls_owed_w, tls_owed_ns;
 static OTP_TLS uintptr_t tls_owed_pc;
+static OTP_TLS int tls_settling; /* otp_cpu_settle is producing into the ring */
 
 /* A ring without a consumer in time (no flusher yet, see fold.h) is kept
  * from filling: once less than room for two of the largest records is left
@@ -216,9 +217,26 @@ static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint6
                 tls_owed_pc = pc;
             tls_owed_w += weight;
             tls_owed_ns += ns;
-        } else {
-            atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
+            return;
         }
+        /* Other agent code on an app thread (thread start, the lifecycle
+         * lock, the exit path): its time is the app's cost of the agent,
+         * kept as a leaf-only sample of the agent's own code. No walk (the
+         * interrupted code may be the unwinder) and no fold; only
+         * otp_cpu_settle also produces into this ring, and not then. */
+        otp_rec_t *r = tls_settling ? NULL : otp_ring_reserve(t->cpu_ring, otp_rec_size(1));
+        if (!r) {
+            atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
+            return;
+        }
+        r->frames[0] = pc;
+        r->type = OTP_REC_CPU;
+        r->nframes = 1;
+        r->weight = weight;
+        r->addr = ns;
+        r->time_ns = otp_real_ns();
+        otp_trace_current(r->trace_id, r->span_id);
+        otp_ring_commit(t->cpu_ring, r);
         return;
     }
     otp_tls_in_agent = 1;
@@ -253,24 +271,9 @@ static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint6
     otp_tls_in_agent = 0;
 }
 
-void otp_cpu_owe_begin(void)
+static void settle_record(otp_thread_t *t, uintptr_t pc, uint64_t w, uint64_t ns, const uint64_t *frames,
+                          uint32_t n)
 {
-    tls_owing = 1;
-    atomic_signal_fence(memory_order_seq_cst);
-}
-
-void otp_cpu_settle(const uint64_t *frames, uint32_t n)
-{
-    /* From here on a sample is dropped (and counted) as anywhere else in
-     * the agent: the window is this function's few instructions. */
-    tls_owing = 0;
-    atomic_signal_fence(memory_order_seq_cst);
-    uint64_t w = tls_owed_w, ns = tls_owed_ns;
-    uintptr_t pc = tls_owed_pc;
-    tls_owed_w = tls_owed_ns = 0;
-    otp_thread_t *t = otp_tls_thread;
-    if (!w || !t || !t->cpu_ring)
-        return;
     /* The interrupted agent/unwinder PC as the leaf (the cost is the
      * profiler's, and shows as such), under the allocation's stack. */
     uint32_t m = n + 1 < (uint32_t)max_depth ? n + 1 : (uint32_t)max_depth;
@@ -290,6 +293,30 @@ void otp_cpu_settle(const uint64_t *frames, uint32_t n)
     otp_trace_current(rec->trace_id, rec->span_id);
     otp_ring_commit(t->cpu_ring, rec);
 }
+
+void otp_cpu_owe_begin(void)
+{
+    tls_owing = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+void otp_cpu_settle(const uint64_t *frames, uint32_t n)
+{
+    /* From here on a sample is dropped (and counted): this function's few
+     * instructions produce into the ring themselves. */
+    tls_settling = 1;
+    tls_owing = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    uint64_t w = tls_owed_w, ns = tls_owed_ns;
+    uintptr_t pc = tls_owed_pc;
+    tls_owed_w = tls_owed_ns = 0;
+    otp_thread_t *t = otp_tls_thread;
+    if (w && t && t->cpu_ring)
+        settle_record(t, pc, w, ns, frames, n);
+    atomic_signal_fence(memory_order_seq_cst);
+    tls_settling = 0;
+}
+
 
 /* The next sample point: one at a uniformly random place in each period
  * of the thread's CPU time (stratified, so the mean rate is exactly one

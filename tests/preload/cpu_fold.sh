@@ -19,9 +19,11 @@ profile_ok() {
 }
 # folded_ok NAME ERR: the summary (stderr) counts no drop, and the handler
 # really folded the ring (no flusher drained it first).
+# folded_ok NAME ERR [MAX_DROPPED]
 folded_ok() {
-  local name=$1 err=$2 folds
-  check "$name: no sample dropped (summary)" grep -qE "CPU samples .*, 0 dropped," <<<"$err"
+  local name=$1 err=$2 max=${3:-0} folds dropped
+  dropped=$(sed -n 's/.*CPU samples .*, \([0-9]*\) dropped,.*/\1/p' <<<"$err")
+  check "$name: at most $max samples dropped (summary: ${dropped:-?})" [ "${dropped:-99999}" -le "$max" ]
   folds=$(sed -n 's/.*CPU samples folded in the signal handler[^:]*: \([0-9]*\), in \([0-9]*\) signals; per signal \(.*\)/\1 records in \2 signals, \3/p' <<<"$err")
   echo "  $name: folded ${folds:-nothing}"
   check "$name: the handler folded the ring" [ -n "$folds" ]
@@ -68,7 +70,10 @@ total=$(go tool pprof -top -unit=ms -nodecount=1 "${files[@]}" 2>/dev/null | sed
 echo "  late thread: profiled ${total:-0} ms in ${#files[@]} files, getrusage ${want} ms"
 check "late thread: total profiled CPU within 10% of getrusage" \
   within "${total:-0}" "$want" "$(awk -v w="$want" 'BEGIN{print w/10}')"
-folded_ok "late thread" "$err"
+# Starting the helper thread hands the table over to the flusher: a sample
+# in the instant both want it is dropped and counted (none seen in
+# practice; a tolerance of two, not the fold's thousands).
+folded_ok "late thread" "$err" 2
 check "late thread: the helper thread is in the profile" \
   bash -c "go tool pprof -traces ${files[*]} 2>/dev/null | grep -q helper"
 
