@@ -41,6 +41,7 @@
 #include "live.h"
 #include "log.h"
 #include "mem.h"
+#include "memcap.h"
 #include "ring.h"
 #include "summary.h"
 #include "sys.h"
@@ -269,6 +270,8 @@ static void record(void *p, size_t size, uintptr_t ra)
         }
     }
     if (!pushed) {
+        if (site >= 0 && site == otp_live_folded_site())
+            otp_memcap_folded(OTP_PROFILE_HEAP, 1);
         if (site >= 0) {
             /* Unbiased here, per allocation: sizes of one stack differ. */
             double sc = scale_for(size, tls_shift);
@@ -510,7 +513,7 @@ void otp_heap_drain_thread(otp_thread_t *t)
             double sc = scale_for(r->weight, (int)r->addr);
             int64_t v[OTP_MAX_VALUES] = {(int64_t)(sc * OTP_LIVE_COUNT_ONE + 0.5),
                                          (int64_t)((double)r->weight * sc + 0.5), 0, 0};
-            if (!a || !otp_agg_add(a, &k, t->name, v))
+            if (!a || !otp_agg_add_capped(a, &k, t->name, v, OTP_PROFILE_HEAP))
                 atomic_fetch_add_explicit(&n_lost, 1, memory_order_relaxed);
             else
                 n_drained++;
@@ -816,12 +819,16 @@ void otp_heap_annotate(otp_symbolizer_t *sym, bool final)
         if (stats[s].streak >= leak_intervals)
             want++;
     /* The budget's line (overhead, rates) comes first. */
-    comments = otp_calloc(want + 1, sizeof *comments);
+    comments = otp_calloc(want + 2, sizeof *comments);
     if (comments && (comments[0] = otp_strdup(otp_budget_last_note())) != NULL)
         ncomments = 1;
+    const char *capped = otp_memcap_note(OTP_PROFILE_HEAP);
+    if (comments && capped[0] && (comments[ncomments] = otp_strdup(capped)) != NULL)
+        ncomments++;
     for (uint32_t s = 0; s < nsites && comments; s++) {
         site_stat_t *st = &stats[s];
-        if (st->streak < leak_intervals)
+        /* The folded stack grows by taking in new stacks, not by leaking. */
+        if (st->streak < leak_intervals || (int32_t)s == otp_live_folded_site())
             continue;
         uint64_t pc;
         const char *name = site_name(sym, (int32_t)s, &pc);

@@ -147,6 +147,8 @@ __attribute__((noinline)) static int walk(void **buf, int lim, int *own)
 {
     otp_thread_t *t = otp_tls_thread;
     void *top = (t && t != OTP_THREAD_GONE) ? otp_altstack_unwind_top(t->altstack) : NULL;
+    if (t && t != OTP_THREAD_GONE && !atomic_load_explicit(&t->unw_cached, memory_order_relaxed))
+        atomic_store_explicit(&t->unw_cached, 1, memory_order_relaxed);
     unwinding = 1;
     struct walk w = {buf, lim, 0};
     /* Frames of ours at the start of buf: the thunk, the trampoline if

@@ -121,6 +121,8 @@ static const otp_cfg_key_t otp_cfg_keys[] = {
     OTP_BOOL("agent", "summary", summary, 0, "print a short summary at exit"),
     OTP_MILLI("agent", "max_overhead_percent", max_overhead_milli, 1000, 100, 50000,
               "CPU the agent may use, in % of the process's (0.1..50); 0: no budget"),
+    OTP_INT("agent", "max_memory_mb", max_memory_mb, 32, 0, 65536,
+            "MiB of memory the agent may hold (0..65536); 0: no cap"),
 
     OTP_BOOL("cpu", "enabled", cpu_enabled, 1, "sample on-CPU stacks"),
     OTP_ENUM("cpu", "sampling", cpu_sampling, OTP_CPU_SAMPLING_TIMER, otp_cfg_cpu_samplings,

@@ -26,6 +26,7 @@ typedef struct otp_config {
     int log_level;                    /* log_level = warn (error|warn|info|debug) -> OTP_LOG_* */
     bool summary;                     /* summary = false */
     int max_overhead_milli;           /* max_overhead_percent = 1 (0 or 0.1..50, 3 decimals), x1000; 0 = no budget */
+    int max_memory_mb;                /* max_memory_mb = 32 (0..65536); 0 = no cap */
 
     /* [cpu] */
     bool cpu_enabled;                 /* enabled = true */

@@ -61,6 +61,7 @@ static const struct {
     { "agent", "log_level", "OTPROF_AGENT_LOG_LEVEL", "error" },
     { "agent", "summary", "OTPROF_AGENT_SUMMARY", "true" },
     { "agent", "max_overhead_percent", "OTPROF_AGENT_MAX_OVERHEAD_PERCENT", "2.5" },
+    { "agent", "max_memory_mb", "OTPROF_AGENT_MAX_MEMORY_MB", "8" },
     { "cpu", "enabled", "OTPROF_CPU_ENABLED", "no" },
     { "cpu", "sampling", "OTPROF_CPU_SAMPLING", "off" },
     { "cpu", "frequency_hz", "OTPROF_CPU_FREQUENCY_HZ", "250" },
@@ -94,6 +95,7 @@ static void check_all_set(const otp_config_t *c)
     CHECK_EQ_INT(c->log_level, OTP_LOG_ERROR);
     CHECK(c->summary);
     CHECK_EQ_INT(c->max_overhead_milli, 2500);
+    CHECK_EQ_INT(c->max_memory_mb, 8);
     CHECK(!c->cpu_enabled);
     CHECK_EQ_INT(c->cpu_sampling, OTP_CPU_SAMPLING_OFF);
     CHECK_EQ_INT(c->cpu_frequency_hz, 250);
