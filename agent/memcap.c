@@ -18,6 +18,7 @@
 #include "summary.h"
 #include "symbols.h"
 #include "thread.h"
+#include "unwind.h"
 
 /* Tables of stacks stop growing when the account plus the export
  * reserve reaches 7/8 of the cap (the rest is slack for what a tick adds
@@ -35,6 +36,7 @@ static unsigned ticks;
 static _Atomic size_t used, peak, pending, stacks;
 static _Atomic bool full;
 static atomic_flag full_logged = ATOMIC_FLAG_INIT;
+static atomic_flag unw_logged = ATOMIC_FLAG_INIT;
 static _Atomic uint64_t folded_iv[2], folded_all[2];
 static char notes[2][192];
 
@@ -85,29 +87,11 @@ static size_t src_threads(void)
     return b;
 }
 
-/* libunwind's fast walk keeps a frame cache per thread that used it,
- * mapped where we cannot see it: 2^14 16-byte entries, freed when the
- * thread exits. */
-#define UNW_TRACE_CACHE_BYTES (256u * 1024)
-
-static size_t src_unwinder(void)
-{
-    size_t b = 0;
-    int high = otp_thread_high();
-    for (int i = 0; i < high; i++) {
-        otp_thread_t *t = otp_thread_at(i);
-        if (atomic_load_explicit(&t->unw_cached, memory_order_relaxed) &&
-            atomic_load_explicit(&t->state, memory_order_relaxed) == OTP_SLOT_ACTIVE)
-            b += UNW_TRACE_CACHE_BYTES;
-    }
-    return b;
-}
-
 static const otp_memcap_source_t agent_srcs[] = {
     {"allocator", src_allocator, false},
     {"live-heap tables", otp_live_resident, false},
     {"thread rings and stacks", src_threads, true},
-    {"unwinder caches", src_unwinder, false},
+    {"unwinder caches", otp_unwind_cache_bytes, false},
     {"symbols", otp_sym_footprint, true},
 };
 
@@ -115,6 +99,11 @@ static const otp_memcap_source_t agent_srcs[] = {
 
 static void summary_section(void)
 {
+    char leaf[160] = "";
+    uint64_t nl = otp_unwind_capped_samples();
+    if (nl)
+        snprintf(leaf, sizeof leaf, "; %llu samples of threads without room for an unwinder cache kept their leaf only",
+                 (unsigned long long)nl);
     char parts[256];
     size_t len = 0;
     parts[0] = '\0';
@@ -126,10 +115,10 @@ static void summary_section(void)
         len += (size_t)k;
     }
     OTP_INFO("memory cap: agent memory %.1f MiB now (%s), %.1f MiB at most (max_memory_mb %.0f%s); "
-             "%llu CPU and %llu heap samples folded into [otprof: stack table full]",
+             "%llu CPU and %llu heap samples folded into [otprof: stack table full]%s",
              (double)otp_memcap_used() / 1048576.0, parts, (double)otp_memcap_peak() / 1048576.0,
              (double)cap / 1048576.0, cap ? "" : ": no cap", (unsigned long long)otp_memcap_folded_total(OTP_PROFILE_CPU),
-             (unsigned long long)otp_memcap_folded_total(OTP_PROFILE_HEAP));
+             (unsigned long long)otp_memcap_folded_total(OTP_PROFILE_HEAP), leaf);
 }
 
 void otp_memcap_init(size_t cap_bytes, const otp_memcap_source_t *src, size_t nsrc)
@@ -182,6 +171,11 @@ void otp_memcap_refresh(void)
                   nsrcs > 1 ? srcs[1].name : "", nsrcs > 1 ? (double)last[1] / 1048576.0 : 0.0);
     }
     decide(total);
+    if (otp_unwind_capped_samples())
+        otp_log_once(&unw_logged, OTP_LOG_INFO,
+                     "agent memory: no room in max_memory_mb for more threads' unwinder caches "
+                     "(%zu KiB each): stacks of threads that started walking later hold their leaf only",
+                     OTP_UNW_CACHE_BYTES / 1024);
     if (!otp_memcap_room())
         otp_log_once(&full_logged, OTP_LOG_INFO,
                      "agent memory reached %.1f MiB of max_memory_mb %.0f: new stacks fold into "

@@ -51,7 +51,12 @@ bool otp_memcap_room(void);
 void otp_memcap_charge(size_t bytes);
 void otp_memcap_uncharge(size_t bytes);
 
-/* Whether `bytes` more, held for long, fit: at most half the cap, and
+/* libunwind's fast walk keeps a frame cache per thread that used it:
+ * 2^14 16-byte entries, mapped where the agent cannot see it and freed
+ * when the thread exits. */
+#define OTP_UNW_CACHE_BYTES ((size_t)256 * 1024)
+
+/* Whether `bytes` more, held for long, fit (async-signal-safe): at most half the cap, and
  * within 7/8 of it with what is held now and the export reserve (always
  * true without a cap). */
 bool otp_memcap_fits(size_t bytes);
