@@ -98,10 +98,10 @@ int otp_live_init(int64_t sample_bytes)
     while (bits < LIVE_MAX_BITS && (1ULL << bits) < want)
         bits++;
     /* Blocks land all over the table, so it ends up resident: at most a
-     * eighth of the memory cap (more blocks are then counted as not
+     * sixteenth of the memory cap (more blocks are then counted as not
      * tracked, as when the table is full). */
     size_t capb = otp_memcap_cap();
-    while (capb && bits > LIVE_MIN_BITS && ((size_t)1 << bits) * sizeof(slot_t) > capb / 8)
+    while (capb && bits > LIVE_MIN_BITS && ((size_t)1 << bits) * sizeof(slot_t) > capb / 16)
         bits--;
     site_index = map(INDEX_CAP * sizeof(uint32_t));
     sites = map(SITE_CAP * sizeof(site_t));

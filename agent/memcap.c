@@ -21,12 +21,13 @@
 #include "unwind.h"
 
 /* Tables of stacks stop growing when the account plus the export
- * reserve reaches 7/8 of the cap (the rest is slack for what a tick adds
+ * reserve reaches 3/4 of the cap (the rest is slack for what a tick adds
  * before it is measured): encoding a profile of them (pprof tables, OTLP
- * messages, compression) takes up to three times their size while it lasts:
- * a heap profile copies every live stack into two tables, then encodes it. */
-#define LIMIT_EIGHTHS 7
-#define RESERVE(stacks) (3 * (stacks))
+ * messages, compression) takes up to four times their size: a heap
+ * profile copies every live stack into two tables kept until the next
+ * interval, then encodes it (~1 KiB a stack in all). */
+#define LIMIT_EIGHTHS 6
+#define RESERVE(stacks) (4 * (stacks))
 
 static size_t cap, limit;
 static otp_memcap_source_t srcs[OTP_MEMCAP_SOURCES];

@@ -4,8 +4,8 @@
  * arena, the mmap'd live-heap tables, the per-thread rings and stacks,
  * libunwind's per-thread frame caches), re-measured by the flusher every
  * tick. Stack tables report what they take (otp_memcap_charge); an
- * export needs up to three times that again while it encodes them, so once
- * the account plus that reserve reaches 7/8 of the cap, otp_memcap_room()
+ * export needs up to four times that again for its tables and encoding, so once
+ * the account plus that reserve reaches 3/4 of the cap, otp_memcap_room()
  * turns false: new stacks then fold into the one stack OTP_PC_FOLDED
  * ("[otprof: stack table full]") instead of growing anything, and the
  * folded samples are counted for the profiles' notes and the summary.
@@ -57,7 +57,7 @@ void otp_memcap_uncharge(size_t bytes);
 #define OTP_UNW_CACHE_BYTES ((size_t)256 * 1024)
 
 /* Whether `bytes` more, held for long, fit (async-signal-safe): at most half the cap, and
- * within 7/8 of it with what is held now and the export reserve (always
+ * within 3/4 of it with what is held now and the export reserve (always
  * true without a cap). */
 bool otp_memcap_fits(size_t bytes);
 

@@ -32,7 +32,7 @@ static size_t pcs_cap, pcs_len;
 static int64_t total;
 static fn_count_t top[TOP_N];
 static int ntop;
-static otp_summary_section_fn sections[4];
+static otp_summary_section_fn sections[8];
 static int nsections;
 
 static int grow(void)

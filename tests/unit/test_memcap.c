@@ -53,7 +53,7 @@ int main(void)
     CHECK(otp_memcap_fits(1000 * MIB));
     CHECK_EQ_INT(otp_memcap_used(), 100 * MIB);
 
-    /* 16 MiB cap: the limit is 14 MiB with the export reserve (3x the
+    /* 16 MiB cap: the limit is 12 MiB with the export reserve (4x the
      * stack tables) on top of what is measured. */
     otp_memcap_init(16 * MIB, srcs, 2);
     fake_a = 2 * MIB;
@@ -73,26 +73,27 @@ int main(void)
     CHECK_EQ_INT(otp_memcap_used(), 7 * MIB);
     CHECK(otp_memcap_room());
 
-    /* Charges count at once: 7 + 1 + 3 x 1 = 11 MiB < 14, then 7 + 2 +
-     * 3 x 2 = 15 MiB >= 14 before any refresh. */
-    otp_memcap_charge(1 * MIB);
+    /* Charges count at once: 7 + 0.5 + 4 x 0.5 = 9.5 MiB < 12, then
+     * 7 + 1.5 + 4 x 1.5 = 14.5 MiB >= 12 before any refresh. */
+    otp_memcap_charge(MIB / 2);
     CHECK(otp_memcap_room());
     otp_memcap_charge(1 * MIB);
     CHECK(!otp_memcap_room());
-    /* The refresh measures the charged memory (in source a now): 9 MiB
-     * measured, 2 MiB of stacks held: 9 + 6 = 15, still no room. */
-    fake_a += 2 * MIB;
+    /* The refresh measures the charged memory (in source a now): 8.5 MiB
+     * measured, 1.5 MiB of stacks held: 8.5 + 6 = 14.5, still no room. */
+    fake_a += MIB + MIB / 2;
     otp_memcap_refresh();
     CHECK(!otp_memcap_room());
     CHECK(!otp_memcap_fits(1 * MIB));
     /* Given back: room again. */
-    otp_memcap_uncharge(2 * MIB);
-    fake_a -= 2 * MIB;
+    otp_memcap_uncharge(MIB + MIB / 2);
+    fake_a -= MIB + MIB / 2;
     otp_memcap_refresh();
     CHECK(otp_memcap_room());
-    CHECK(otp_memcap_fits(6 * MIB));
+    CHECK(otp_memcap_fits(5 * MIB));
+    CHECK(!otp_memcap_fits(6 * MIB)); /* 7 + 6 > 12 */
     CHECK(!otp_memcap_fits(8 * MIB + 1)); /* more than half the cap */
-    CHECK(otp_memcap_peak() >= 9 * MIB);
+    CHECK(otp_memcap_peak() >= 8 * MIB);
 
     /* Capped aggregation: distinct stacks until the cap, then one folded
      * entry; every value still counted. */
