@@ -39,6 +39,7 @@
 #include "heap_report.h"
 #include "http.h"
 #include "internal.h"
+#include "memcap.h"
 #include "log.h"
 #include "ring.h"
 #include "summary.h"
@@ -389,6 +390,7 @@ static void fork_child(void)
         otp_heap_atfork_child();
         otp_export_atfork_child();
         otp_flusher_atfork_child();
+        otp_memcap_atfork_child();
         otp_termsig_atfork_child();
         otp_cpu_arm(otp_thread_self());
         otp_tls_in_agent = saved;
@@ -528,6 +530,7 @@ void otp_agent_init(void)
         return;
     }
     otp_budget_init(); /* before the samplers: it maps the strategies onto them */
+    otp_memcap_init((size_t)otp_cfg.max_memory_mb << 20, NULL, 0);
     otp_trace_init();
     otp_ldso_text(&ldso_lo, &ldso_hi);
     exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;

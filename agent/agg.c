@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mem.h"
+#include "memcap.h"
 
 typedef struct entry {
     uint64_t hash;
@@ -19,6 +20,7 @@ struct otp_agg {
     size_t cap, count;
     otp_sample_t *out; /* last otp_agg_to_profile array */
     size_t out_cap;
+    size_t charged; /* bytes charged to the memory cap for entries */
 };
 
 static const uint8_t zero_ids[16];
@@ -78,6 +80,8 @@ void otp_agg_clear(otp_agg_t *a)
         }
     }
     a->count = 0;
+    otp_memcap_uncharge(a->charged);
+    a->charged = 0;
 }
 
 void otp_agg_free(otp_agg_t *a)
@@ -121,6 +125,21 @@ static int grow(otp_agg_t *a)
     return 0;
 }
 
+/* The slot holding k's entry, or the empty slot where it goes. */
+static size_t find(const otp_agg_t *a, const otp_agg_key_t *k, uint64_t h, bool ids)
+{
+    size_t j = h & (a->cap - 1);
+    entry_t *e;
+    while ((e = a->slots[j]) != NULL && !same(e, h, k, ids))
+        j = (j + 1) & (a->cap - 1);
+    return j;
+}
+
+static size_t entry_bytes(const otp_agg_key_t *k)
+{
+    return sizeof(entry_t) + k->nframes * sizeof(uint64_t);
+}
+
 int64_t *otp_agg_add(otp_agg_t *a, const otp_agg_key_t *k, const char *thread_name,
                      const int64_t values[OTP_MAX_VALUES])
 {
@@ -128,14 +147,11 @@ int64_t *otp_agg_add(otp_agg_t *a, const otp_agg_key_t *k, const char *thread_na
         return NULL;
     uint64_t h = otp_agg_hash(k);
     bool ids = has_ids(k);
-    size_t j = h & (a->cap - 1);
-    entry_t *e;
-    while ((e = a->slots[j]) != NULL) {
-        if (same(e, h, k, ids))
-            goto found;
-        j = (j + 1) & (a->cap - 1);
-    }
-    e = otp_calloc(1, sizeof *e + k->nframes * sizeof(uint64_t));
+    size_t j = find(a, k, h, ids);
+    entry_t *e = a->slots[j];
+    if (e)
+        goto found;
+    e = otp_calloc(1, entry_bytes(k));
     if (!e)
         return NULL;
     uint64_t *frames = (uint64_t *)(e + 1);
@@ -160,6 +176,34 @@ found:
     for (int i = 0; i < OTP_MAX_VALUES; i++)
         e->s.values[i] += values[i];
     return e->s.values;
+}
+
+int64_t *otp_agg_add_capped(otp_agg_t *a, const otp_agg_key_t *k, const char *thread_name,
+                            const int64_t values[OTP_MAX_VALUES], otp_profile_kind_t kind)
+{
+    uint64_t h = otp_agg_hash(k);
+    entry_t *e = a->slots[find(a, k, h, has_ids(k))];
+    if (e) {
+        for (int i = 0; i < OTP_MAX_VALUES; i++)
+            e->s.values[i] += values[i];
+        return e->s.values;
+    }
+    if (otp_memcap_room()) {
+        /* The entry, and the slot array's share of it at its load. */
+        size_t b = entry_bytes(k) + 2 * sizeof(entry_t *);
+        int64_t *v = otp_agg_add(a, k, thread_name, values);
+        if (v) {
+            otp_memcap_charge(b);
+            a->charged += b;
+            return v;
+        }
+    }
+    static const uint64_t folded_pc = OTP_PC_FOLDED;
+    otp_agg_key_t fk = {&folded_pc, 1, 0, 0, NULL, NULL};
+    int64_t *v = otp_agg_add(a, &fk, NULL, values);
+    if (v)
+        otp_memcap_folded(kind, kind == OTP_PROFILE_CPU ? (uint64_t)values[0] : 1);
+    return v;
 }
 
 size_t otp_agg_count(const otp_agg_t *a)

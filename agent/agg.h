@@ -29,6 +29,13 @@ void otp_agg_free(otp_agg_t *a);
  * caller adjust them), or NULL when out of memory (counted). */
 int64_t *otp_agg_add(otp_agg_t *a, const otp_agg_key_t *key, const char *thread_name,
                      const int64_t values[OTP_MAX_VALUES]);
+/* As otp_agg_add, but a key without an entry yet gets one only while the
+ * memory cap leaves room (memcap.h, charged for it); otherwise, or when
+ * out of memory, its values go to the entry of the folded stack
+ * (OTP_PC_FOLDED, no thread, no trace context, size 0) and count as
+ * folded. NULL only if even that entry cannot be made. */
+int64_t *otp_agg_add_capped(otp_agg_t *a, const otp_agg_key_t *key, const char *thread_name,
+                            const int64_t values[OTP_MAX_VALUES], otp_profile_kind_t kind);
 size_t otp_agg_count(const otp_agg_t *a);
 /* Fills p->samples/nsamples (other fields are the caller's). The samples
  * point into the table: valid until otp_agg_clear/free. */

@@ -28,6 +28,11 @@ static size_t map_bytes(void)
     return 2 * page_size() + OTP_UNWSTACK_BYTES + OTP_ALTSTACK_BYTES;
 }
 
+size_t otp_altstack_map_size(void)
+{
+    return map_bytes();
+}
+
 static char *sig_base(void *mem)
 {
     return (char *)mem + 2 * page_size() + OTP_UNWSTACK_BYTES;

@@ -22,6 +22,8 @@
 #define OTP_ALTSTACK_BYTES (64u * 1024)
 #define OTP_UNWSTACK_BYTES (64u * 1024)
 
+/* Bytes of one mapping (both stacks and their guard pages). */
+size_t otp_altstack_map_size(void);
 /* Maps *mem if it is NULL. 0 or -1. Not signal-safe. */
 int otp_altstack_map(void **mem);
 /* Calling thread: if it has no alternate stack, installs the one in *mem

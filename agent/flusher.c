@@ -26,6 +26,7 @@
 #include "internal.h"
 #include "log.h"
 #include "mem.h"
+#include "memcap.h"
 #include "summary.h"
 #include "symbols.h"
 #include "sys.h"
@@ -160,7 +161,7 @@ static bool drain_cpu(otp_thread_t *t, bool final)
              * may have stretched its periods). */
             int64_t ns = r->addr ? (int64_t)r->addr : (int64_t)r->weight * period;
             int64_t v[OTP_MAX_VALUES] = {(int64_t)r->weight, ns, 0, 0};
-            otp_agg_add(cpu_agg, &k, t->name, v);
+            otp_agg_add_capped(cpu_agg, &k, t->name, v, OTP_PROFILE_CPU);
             otp_summary_add_cpu(r->frames[0], (int64_t)r->weight);
         }
         otp_ring_pop(t->cpu_ring, r);
@@ -235,9 +236,9 @@ static void export_interval(bool final)
     cpu.duration_ns = end - interval_start_ns;
     cpu.period = 1000000000LL / otp_cfg.cpu_frequency_hz;
     cpu.nvalues = 2;
-    const char *note = otp_budget_note();
-    cpu.comments = &note;
-    cpu.ncomments = 1;
+    const char *notes[2] = {otp_budget_note(), otp_memcap_note(OTP_PROFILE_CPU)};
+    cpu.comments = notes;
+    cpu.ncomments = notes[1][0] ? 2 : 1;
     uint64_t dropped = otp_cpu_dropped();
     cpu.dropped = dropped - cpu_dropped_seen;
     cpu_dropped_seen = dropped;
@@ -311,6 +312,7 @@ static void *flusher_main(void *arg)
         if (atomic_load(&request) != REQ_NONE)
             break;
         drain_all(false);
+        otp_memcap_refresh();
         otp_budget_tick();
         otp_export_tick();
         if (otp_mono_ns() >= next_export) {

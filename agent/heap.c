@@ -36,6 +36,7 @@
 #include "live.h"
 #include "log.h"
 #include "mem.h"
+#include "memcap.h"
 #include "ring.h"
 #include "rng.h"
 #include "sys.h"
@@ -236,6 +237,8 @@ static void record(void *p, size_t size, uintptr_t ra)
         }
     }
     if (!pushed) {
+        if (site >= 0 && site == otp_live_folded_site())
+            otp_memcap_folded(OTP_PROFILE_HEAP, 1);
         if (site >= 0) {
             /* Unbiased here, per allocation: sizes of one stack differ. */
             double sc = otp_heap_scale(size, tls_shift);

@@ -20,6 +20,7 @@
 #include "live.h"
 #include "log.h"
 #include "mem.h"
+#include "memcap.h"
 
 static otp_agg_t *cur_agg;   /* this interval, filled by drains */
 static otp_agg_t *done_agg;  /* backs the last collected profile */
@@ -66,7 +67,7 @@ void otp_heap_drain_thread(otp_thread_t *t)
             double sc = otp_heap_scale(r->weight, (int)r->addr);
             int64_t v[OTP_MAX_VALUES] = {(int64_t)(sc * OTP_LIVE_COUNT_ONE + 0.5),
                                          (int64_t)((double)r->weight * sc + 0.5), 0, 0};
-            otp_heap_count_drained(a && otp_agg_add(a, &k, t->name, v));
+            otp_heap_count_drained(a && otp_agg_add_capped(a, &k, t->name, v, OTP_PROFILE_HEAP));
         }
         otp_ring_pop(t->heap_ring, r);
     }
@@ -228,11 +229,14 @@ void otp_heap_annotate(otp_symbolizer_t *sym, bool final)
         return;
     size_t want = otp_heap_leak_suspects();
     /* The budget's line (overhead, rates) comes first. */
-    comments = otp_calloc(want + 1, sizeof *comments);
+    comments = otp_calloc(want + 2, sizeof *comments);
     if (comments && (comments[0] = otp_strdup(otp_budget_last_note())) != NULL)
         ncomments = 1;
+    const char *capped = otp_memcap_note(OTP_PROFILE_HEAP);
+    if (comments && capped[0] && (comments[ncomments] = otp_strdup(capped)) != NULL)
+        ncomments++;
     if (comments)
-        ncomments += otp_heap_leak_describe(sym, comments + ncomments, want + 1 - ncomments);
+        ncomments += otp_heap_leak_describe(sym, comments + ncomments, want + 2 - ncomments);
     prof.comments = (const char *const *)comments;
     prof.ncomments = ncomments;
     if (final)

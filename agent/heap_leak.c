@@ -82,7 +82,7 @@ size_t otp_heap_leak_suspects(void)
     uint32_t nsites = otp_heap_leak_nsites();
     size_t n = 0;
     for (uint32_t s = 0; s < nsites; s++)
-        if (stats[s].streak >= otp_cfg.memory_leak_intervals)
+        if (stats[s].streak >= otp_cfg.memory_leak_intervals && (int32_t)s != otp_live_folded_site())
             n++;
     return n;
 }
@@ -163,7 +163,8 @@ size_t otp_heap_leak_describe(otp_symbolizer_t *sym, char **out, size_t cap)
     size_t n = 0;
     for (uint32_t s = 0; s < nsites && n < cap; s++) {
         site_stat_t *st = &stats[s];
-        if (st->streak < otp_cfg.memory_leak_intervals)
+        /* The folded stack grows by taking in new stacks, not by leaking. */
+        if (st->streak < otp_cfg.memory_leak_intervals || (int32_t)s == otp_live_folded_site())
             continue;
         uint64_t pc;
         bool lines = false;

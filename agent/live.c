@@ -36,6 +36,8 @@
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "memcap.h"
+#include "profile.h"
 
 #define SITE_BITS 16
 #define SITE_CAP (1u << SITE_BITS)
@@ -72,6 +74,10 @@ static uint64_t table_mask;
 static _Atomic int ready;
 static _Atomic uint64_t n_table_full, n_sites_full;
 static _Atomic uint64_t walked_entries; /* blocks seen by the last walk */
+static size_t table_bytes;
+static int32_t folded_site = -1;
+
+static int32_t intern(const uint64_t *f, uint32_t n, uint64_t h, bool grow);
 
 static void *map(size_t bytes)
 {
@@ -91,6 +97,12 @@ int otp_live_init(int64_t sample_bytes)
     uint64_t want = (1ULL << 33) / (uint64_t)(sample_bytes > 0 ? sample_bytes : 1);
     while (bits < LIVE_MAX_BITS && (1ULL << bits) < want)
         bits++;
+    /* Blocks land all over the table, so it ends up resident: at most a
+     * sixteenth of the memory cap (more blocks are then counted as not
+     * tracked, as when the table is full). */
+    size_t capb = otp_memcap_cap();
+    while (capb && bits > LIVE_MIN_BITS && ((size_t)1 << bits) * sizeof(slot_t) > capb / 16)
+        bits--;
     site_index = map(INDEX_CAP * sizeof(uint32_t));
     sites = map(SITE_CAP * sizeof(site_t));
     frames_arena = map((size_t)FRAMES_CAP * sizeof(uint64_t));
@@ -109,7 +121,11 @@ int otp_live_init(int64_t sample_bytes)
     }
     table_bits = bits;
     table_mask = (1ULL << bits) - 1;
+    table_bytes = ((size_t)1 << bits) * sizeof(slot_t);
     atomic_store(&ready, 1);
+    /* Interned first, so it is there whatever fills the store later. */
+    static const uint64_t folded_pc = OTP_PC_FOLDED;
+    folded_site = intern(&folded_pc, 1, otp_live_hash(&folded_pc, 1), true);
     return 0;
 }
 
@@ -141,15 +157,16 @@ int32_t otp_live_site(const uint64_t *f, uint32_t n)
     return otp_live_site_hashed(f, n, otp_live_hash(f, n));
 }
 
-int32_t otp_live_site_hashed(const uint64_t *f, uint32_t n, uint64_t h)
+/* A new site is made only if `grow` (the memory cap has room). */
+static int32_t intern(const uint64_t *f, uint32_t n, uint64_t h, bool grow)
 {
-    if (!otp_live_ready() || n == 0)
-        return -1;
     uint32_t mine = 0; /* id + 1 of a site prepared by this call */
     uint32_t i = (uint32_t)(h >> 20) & (INDEX_CAP - 1);
     for (int probe = 0; probe < SITE_PROBES; probe++, i = (i + 1) & (INDEX_CAP - 1)) {
         uint32_t id = atomic_load_explicit(&site_index[i], memory_order_acquire);
         if (id == 0) {
+            if (!grow)
+                return folded_site;
             if (!mine) {
                 uint32_t sid = atomic_fetch_add(&site_next, 1);
                 if (sid >= SITE_CAP) {
@@ -162,6 +179,7 @@ int32_t otp_live_site_hashed(const uint64_t *f, uint32_t n, uint64_t h)
                     break;
                 }
                 memcpy(frames_arena + off, f, n * sizeof *f);
+                otp_memcap_charge(sizeof(site_t) + n * sizeof *f);
                 sites[sid].hash = h;
                 sites[sid].off = off;
                 sites[sid].n = n;
@@ -177,7 +195,29 @@ int32_t otp_live_site_hashed(const uint64_t *f, uint32_t n, uint64_t h)
             return (int32_t)(id - 1);
     }
     atomic_fetch_add_explicit(&n_sites_full, 1, memory_order_relaxed);
-    return -1;
+    return folded_site;
+}
+
+int32_t otp_live_site_hashed(const uint64_t *f, uint32_t n, uint64_t h)
+{
+    if (!otp_live_ready() || n == 0)
+        return -1;
+    return intern(f, n, h, otp_memcap_room());
+}
+
+int32_t otp_live_folded_site(void)
+{
+    return folded_site;
+}
+
+size_t otp_live_resident(void)
+{
+    if (!otp_live_ready())
+        return 0;
+    return otp_memcap_resident((const void *)site_index, INDEX_CAP * sizeof(uint32_t)) +
+           otp_memcap_resident(sites, SITE_CAP * sizeof(site_t)) +
+           otp_memcap_resident(frames_arena, (size_t)FRAMES_CAP * sizeof(uint64_t)) +
+           otp_memcap_resident(table, table_bytes);
 }
 
 const uint64_t *otp_live_site_frames(int32_t site, uint32_t *n)

@@ -14,6 +14,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Address filter: one 8-bit counter per 512-byte granule of the address
@@ -60,6 +61,12 @@ int32_t otp_live_site(const uint64_t *frames, uint32_t n);
  * own cache of hash -> site. Hashes are never 0. */
 uint64_t otp_live_hash(const uint64_t *frames, uint32_t n);
 int32_t otp_live_site_hashed(const uint64_t *frames, uint32_t n, uint64_t hash);
+/* The site of the one-frame stack OTP_PC_FOLDED: what otp_live_site
+ * returns for a stack not yet interned once the memory cap (memcap.h)
+ * allows no new ones or the store is full. -1 before otp_live_init. */
+int32_t otp_live_folded_site(void);
+/* Bytes of the tables resident in memory (for the memory cap). */
+size_t otp_live_resident(void);
 /* A site's frames (valid forever once the id was returned). */
 const uint64_t *otp_live_site_frames(int32_t site, uint32_t *n);
 /* Number of site ids handed out so far (some may be unused). */

@@ -26,6 +26,10 @@ const char *otpje_malloc_conf = "narenas:1,tcache:false,background_thread:false,
 #define OTPJE_MALLOCX_TCACHE_NONE (((unsigned)(-1 + 2)) << 8)
 #define OTPJE_MALLOCX_ZERO ((int)0x40)
 
+/* jemalloc 5's radix tree of 4 KiB pages: a leaf of 2^18 8-byte entries
+ * for each GiB of address space it manages (see otp_mem_stats). */
+#define RTREE_LEAF_BYTES ((size_t)2 << 20)
+
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 static int arena_flags; /* MALLOCX_ARENA(ours) | TCACHE_NONE, or 0 */
 static _Atomic int arena_used;
@@ -148,6 +152,14 @@ void otp_mem_stats(otp_mem_stats_t *out)
     len = sizeof v;
     if (otpje_mallctl("stats.resident", &v, &len, NULL, 0) == 0)
         out->resident = v;
+    size_t active = 0, meta = 0;
+    len = sizeof active;
+    if (otpje_mallctl("stats.active", &active, &len, NULL, 0) != 0)
+        active = out->resident;
+    len = sizeof meta;
+    if (otpje_mallctl("stats.metadata", &meta, &len, NULL, 0) != 0)
+        meta = 0;
+    out->footprint = active + (meta > RTREE_LEAF_BYTES ? meta - RTREE_LEAF_BYTES : meta / 4);
 }
 
 /* The private jemalloc never profiles (its configuration variable is

@@ -18,10 +18,15 @@ void otp_free(void *p);
 char *otp_strdup(const char *s);
 char *otp_strndup(const char *s, size_t n);
 
-/* Bytes the agent's arena holds (allocated, resident); 0 if never used. */
+/* Bytes the agent's arena holds (allocated, resident); 0 if never used.
+ * `resident` is jemalloc's bound, which counts the 2 MiB leaf of its
+ * address radix tree as resident although only the entries of pages in
+ * use are ever written; `footprint` is the estimate of what is really in
+ * memory: pages backing allocations plus the metadata without that leaf. */
 typedef struct otp_mem_stats {
     size_t allocated;
     size_t resident;
+    size_t footprint;
 } otp_mem_stats_t;
 void otp_mem_stats(otp_mem_stats_t *out);
 

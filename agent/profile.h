@@ -19,6 +19,12 @@ typedef enum { OTP_PROFILE_CPU = 0, OTP_PROFILE_HEAP = 1 } otp_profile_kind_t;
  * Heap values are already unbiased (scaled) by the producer. */
 #define OTP_MAX_VALUES 4
 
+/* The one-frame stack that samples fold into once the agent's memory
+ * cap is reached (memcap.h): an address no mapping can hold (above the
+ * vsyscall page), which the symbolizer names OTP_FOLDED_NAME. */
+#define OTP_PC_FOLDED 0xfffffffffffff001ULL
+#define OTP_FOLDED_NAME "[otprof: stack table full]"
+
 typedef struct otp_sample {
     const uint64_t *pcs;   /* leaf first; pcs[0] exact, others return addresses */
     uint32_t npcs;

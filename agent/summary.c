@@ -13,6 +13,7 @@
 #include "cpu.h"
 #include "log.h"
 #include "mem.h"
+#include "memcap.h"
 #include "thread.h"
 
 #define TOP_N 10
@@ -138,11 +139,14 @@ void otp_summary_print(void)
             OTP_INFO("  %5.1f%% %8lld  %s", total ? 100.0 * (double)top[i].n / (double)total : 0.0,
                      (long long)top[i].n, top[i].name ? top[i].name : "?");
     }
+    /* The memory cap's account covers every source; without one (a cap
+     * of 0 still measures) the allocator's own figure. */
     otp_mem_stats_t ms;
     otp_mem_stats(&ms);
+    size_t mem = otp_memcap_used() ? otp_memcap_used() : ms.resident;
     OTP_INFO("signal handler: p50 %.1f us, p99 %.1f us over %llu samples; agent memory %.1f MiB "
              "resident",
-             p50, p99, (unsigned long long)n, (double)ms.resident / 1048576.0);
+             p50, p99, (unsigned long long)n, (double)mem / 1048576.0);
     for (int i = 0; i < nsections; i++)
         sections[i]();
     otp_log_set_level(level);

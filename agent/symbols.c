@@ -43,6 +43,8 @@
 #include "htlhash.h"
 #include "internal.h"
 #include "log.h"
+#include "memcap.h"
+#include "profile.h"
 #include "sys.h"
 #include "mem.h"
 #include "perfmap.h"
@@ -148,6 +150,16 @@ typedef struct map_ent {
 #define OTP_DWARF_BUDGET_NS (50 * 1000000LL)
 #define OTP_DWARF_BIG (4u << 20)
 #define OTP_DWARF_BIG_AGE_NS 1000000000LL
+/* What an object's open DWARF holds in memory, per byte of its ELF and
+ * debug file: libdw decompresses the debug sections into its own heap and
+ * reads them through a private mapping of the file (libc6-dbg's 4 MiB
+ * debug file with libc's 2 MiB costs ~17 MiB). Charged to the memory cap
+ * while open; an object it does not fit keeps symbol-table names. */
+#define OTP_DWARF_COST(bytes) ((bytes) * 3)
+
+static _Atomic size_t dwarf_bytes;           /* OTP_DWARF_COST of open DWARF */
+static const otp_symbolizer_t *accounted;    /* the last one created */
+static atomic_flag dwarf_cap_logged = ATOMIC_FLAG_INIT;
 
 struct otp_symbolizer {
     int64_t dwarf_left_ns; /* budget left in this refresh */
@@ -507,6 +519,7 @@ static void elf_obj_free(elf_obj_t *o)
     otp_free(o->pre);
     if (o->owned && o->data) munmap((void *)o->data, o->size);
     if (o->dbg) munmap((void *)o->dbg, o->dbg_size);
+    if (o->dwarf) atomic_fetch_sub(&dwarf_bytes, OTP_DWARF_COST(o->size + o->dbg_size));
     otp_dwarf_close(o->dwarf);
     otp_free(o->fc.ents);
     otp_free(o->fc.frames);
@@ -720,12 +733,14 @@ otp_symbolizer_t *otp_sym_new(void)
         s->born_ns = mono_ns();
     }
     if (s && otp_sym_refresh(s) != 0) OTP_DEBUG("symbols: cannot read /proc/self/maps");
+    if (s) accounted = s;
     return s;
 }
 
 void otp_sym_free(otp_symbolizer_t *s)
 {
     if (!s) return;
+    if (accounted == s) accounted = NULL;
     for (elf_obj_t *o = s->objs, *next; o; o = next) {
         next = o->next;
         elf_obj_free(o);
@@ -989,6 +1004,10 @@ const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping)
 {
     uint64_t vaddr;
     ssize_t si;
+    if (addr == OTP_PC_FOLDED) {
+        if (mapping) *mapping = -1;
+        return OTP_FOLDED_NAME;
+    }
     const elf_obj_t *o = resolve(s, addr, mapping, &vaddr, &si);
     if (si >= 0) return sym_name(o, (size_t)si);
     return s ? otp_perfmap_lookup(s->perfmap, addr) : NULL;
@@ -1100,11 +1119,39 @@ static bool dwarf_may_open(const otp_symbolizer_t *s, const elf_obj_t *o)
     return !exiting() && mono_ns() - s->born_ns >= OTP_DWARF_BIG_AGE_NS;
 }
 
+/* Whether the memory cap has room for o's DWARF (said once if not). */
+static bool dwarf_fits(const elf_obj_t *o)
+{
+    size_t cost = OTP_DWARF_COST(o->size + o->dbg_size);
+    if (otp_memcap_fits(cost)) return true;
+    otp_log_once(&dwarf_cap_logged, OTP_LOG_INFO,
+                 "not reading the DWARF of %s (~%.0f MiB in memory): it does not fit in "
+                 "agent.max_memory_mb; its frames keep symbol-table names",
+                 o->path, (double)cost / 1048576.0);
+    return false;
+}
+
+size_t otp_sym_footprint(void)
+{
+    size_t b = atomic_load(&dwarf_bytes);
+    if (!accounted) return b;
+    /* Of a mapped file only what was read is in this process's memory
+     * (mincore would tell the page cache's, shared with everyone): the
+     * symbol table and its names, ~48 bytes a symbol. */
+    for (const elf_obj_t *o = accounted->objs; o; o = o->next) b += o->nsyms * 48;
+    return b;
+}
+
 int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t *out, int max)
 {
     uint64_t vaddr = 0;
     ssize_t si;
     if (max < 1) return 0;
+    if (addr == OTP_PC_FOLDED) {
+        if (mapping) *mapping = -1;
+        out[0] = (otp_frame_t){OTP_FOLDED_NAME, OTP_FOLDED_NAME, NULL, 0, 0};
+        return 1;
+    }
     elf_obj_t *o = resolve(s, addr, mapping, &vaddr, &si);
     if (si < 0) {
         const char *jit = s ? otp_perfmap_lookup(s->perfmap, addr) : NULL;
@@ -1124,7 +1171,8 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
         int64_t t0 = mono_ns();
         if (!o->dwarf_tried && dwarf_may_open(s, o)) {
             o->dwarf_tried = true;
-            if (o->owned && dwarf_exists(o)) o->dwarf = otp_dwarf_open(o->path, o->build_id);
+            if (o->owned && dwarf_exists(o) && dwarf_fits(o)) o->dwarf = otp_dwarf_open(o->path, o->build_id);
+            if (o->dwarf) atomic_fetch_add(&dwarf_bytes, OTP_DWARF_COST(o->size + o->dbg_size));
         }
         if (o->dwarf) n = otp_dwarf_frames(o->dwarf, vaddr, out, max);
         complete = o->dwarf_tried;

@@ -64,6 +64,11 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
 size_t otp_sym_object_count(const otp_symbolizer_t *s);
 
 size_t otp_sym_mapping_count(const otp_symbolizer_t *s);
+
+/* Memory held for symbols by the last symbolizer created (for the memory
+ * cap): the pages of the mapped ELF and debug files it read, and the cost
+ * of the open DWARF. Same thread as the symbolizer. */
+size_t otp_sym_footprint(void);
 const otp_mapping_t *otp_sym_mapping(const otp_symbolizer_t *s, size_t i);
 
 #endif

@@ -42,6 +42,7 @@ static otp_thread_t *take(int i)
     otp_thread_t *t = &slots[i];
     atomic_store(&t->tid, 0);
     atomic_store(&t->has_timer, 0);
+    atomic_store(&t->unw_cached, 0);
     t->start_fn = NULL;
     t->start_arg = NULL;
     /* Claimed by the creating thread: a new thread inherits its mask. */

@@ -44,6 +44,9 @@ typedef struct otp_thread {
      * written only by the thread itself, kept across recycling. */
     _Atomic uint64_t heap_cycles; /* sampled allocations, TSC cycles */
     _Atomic uint64_t sig_ns;      /* SIGPROF handler, monotonic ns */
+    /* The thread has walked with libunwind's per-thread frame cache
+     * (for the memory cap's account; set by the thread itself). */
+    _Atomic int unw_cached;
     /* pthread_create trampoline */
     void *(*start_fn)(void *);
     void *start_arg;

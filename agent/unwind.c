@@ -17,6 +17,7 @@
 #include "altstack.h"
 #include "internal.h"
 #include "log.h"
+#include "memcap.h"
 #include "thread.h"
 #include "vmask.h"
 
@@ -47,6 +48,7 @@ static OTP_TLS int warm;
  * needs (malloc's, the loader's): libc, ld.so, libunwind, the agent. */
 static const void *lock_objs[4];
 static OTP_TLS int unwinding; /* inside unw_backtrace on this thread */
+static _Atomic uint64_t n_capped;
 
 typedef struct tls_index {
     unsigned long module, offset;
@@ -147,6 +149,8 @@ __attribute__((noinline)) static int walk(void **buf, int lim, int *own)
 {
     otp_thread_t *t = otp_tls_thread;
     void *top = (t && t != OTP_THREAD_GONE) ? otp_altstack_unwind_top(t->altstack) : NULL;
+    if (t && t != OTP_THREAD_GONE && !atomic_load_explicit(&t->unw_cached, memory_order_relaxed))
+        atomic_store_explicit(&t->unw_cached, 1, memory_order_relaxed);
     unwinding = 1;
     struct walk w = {buf, lim, 0};
     /* Frames of ours at the start of buf: the thunk, the trampoline if
@@ -180,6 +184,44 @@ static bool warm_safe(const ucontext_t *uc, uint64_t pc)
     return true;
 }
 
+size_t otp_unwind_cache_bytes(void)
+{
+    size_t b = 0;
+    int high = otp_thread_high();
+    for (int i = 0; i < high; i++) {
+        otp_thread_t *t = otp_thread_at(i);
+        if (atomic_load_explicit(&t->unw_cached, memory_order_relaxed) &&
+            atomic_load_explicit(&t->state, memory_order_relaxed) == OTP_SLOT_ACTIVE)
+            b += OTP_UNW_CACHE_BYTES;
+    }
+    return b;
+}
+
+/* Whether the calling thread may walk with libunwind's frame cache: it
+ * has one already, or the memory cap has room for it, within a quarter
+ * of the cap for all threads' caches so that they never crowd out the
+ * tables of stacks. Claimed at once (the count of caches is of the
+ * slots that claimed one, live), so that threads starting together do
+ * not all fit in the same room. Threads without a slot are not
+ * accounted and always may. Atomics only; walks the slots once per
+ * thread. */
+static bool cache_ok(void)
+{
+    otp_thread_t *t = otp_tls_thread;
+    if (!t || t == OTP_THREAD_GONE || atomic_load_explicit(&t->unw_cached, memory_order_relaxed))
+        return true;
+    size_t cap = otp_memcap_cap();
+    if (cap && (otp_unwind_cache_bytes() + OTP_UNW_CACHE_BYTES > cap / 4 || !otp_memcap_fits(OTP_UNW_CACHE_BYTES)))
+        return false;
+    atomic_store_explicit(&t->unw_cached, 1, memory_order_relaxed);
+    return true;
+}
+
+uint64_t otp_unwind_capped_samples(void)
+{
+    return atomic_load(&n_capped);
+}
+
 int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
 {
     uint64_t pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
@@ -192,6 +234,10 @@ int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
         if (!warm_safe(uc, pc))
             return 1;
         otp_unwind_warm();
+    }
+    if (!cache_ok()) {
+        atomic_fetch_add_explicit(&n_capped, 1, memory_order_relaxed);
+        return 1;
     }
     /* The walk starts in this handler and crosses the kernel's signal
      * frame; everything up to the interrupted PC is ours and dropped. It
@@ -216,6 +262,12 @@ __attribute__((noinline)) int otp_unwind_here(uint64_t *out, int max, int skip)
     if (!otp_unwind_ready() || max <= 0)
         return 0;
     otp_unwind_warm();
+    if (!cache_ok()) {
+        atomic_fetch_add_explicit(&n_capped, 1, memory_order_relaxed);
+        /* +1: this function's frame, under the walker's own. */
+        int k = otp_unwind_here_uncached(out, max, skip + 1);
+        return k < 0 ? 0 : k;
+    }
     int own;
     int n = walk((void **)out, max, &own);
     /* +1: this function's own frame. */
@@ -226,7 +278,7 @@ __attribute__((noinline)) int otp_unwind_here(uint64_t *out, int max, int skip)
     return n - drop;
 }
 
-int otp_unwind_here_uncached(uint64_t *out, int max, int skip)
+__attribute__((noinline)) int otp_unwind_here_uncached(uint64_t *out, int max, int skip)
 {
     if (!otp_unwind_ready() || !unw_getcontext_p || !unw_init_local_p || !unw_step_p || !unw_get_reg_p)
         return -1;

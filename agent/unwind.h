@@ -41,6 +41,14 @@ int otp_unwind_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), vo
  * from inside the handler may see and that are then dropped. */
 #define OTP_UNWIND_SLACK 16
 
+/* Samples whose thread had no unwinder cache yet and no room in the
+ * memory cap for one (memcap.h): kept with their leaf PC only (CPU), or
+ * walked frame by frame without the cache (heap). */
+uint64_t otp_unwind_capped_samples(void);
+/* Bytes of libunwind's frame caches held by running threads (estimated:
+ * OTP_UNW_CACHE_BYTES each). async-signal-safe. */
+size_t otp_unwind_cache_bytes(void);
+
 /* async-signal-safe. Captures the interrupted stack from inside a signal
  * handler: strips the handler's own frames so out[0] is the interrupted
  * PC (uc's RIP). `out` has room for max + OTP_UNWIND_SLACK frames (it is

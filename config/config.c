@@ -128,6 +128,8 @@ static const otp_cfg_key_t otp_cfg_keys[] = {
              "put the program's arguments (process.command_args) in the OTLP resource"),
     OTP_BOOL("agent", "publish_process_context", publish_process_context, 0,
              "publish the resource as the process's OpenTelemetry process context (OTEL_CTX)"),
+    OTP_INT("agent", "max_memory_mb", max_memory_mb, 32, 0, 65536,
+            "MiB of memory the agent may hold (0..65536); 0: no cap"),
 
     OTP_BOOL("cpu", "enabled", cpu_enabled, 1, "sample on-CPU stacks"),
     OTP_ENUM("cpu", "sampling", cpu_sampling, OTP_CPU_SAMPLING_TIMER, otp_cfg_cpu_samplings,

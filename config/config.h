@@ -28,6 +28,7 @@ typedef struct otp_config {
     int max_overhead_milli;           /* max_overhead_percent = 1 (0 or 0.1..50, 3 decimals), x1000; 0 = no budget */
     bool command_args;                /* command_args = false: process.command_args in the resource */
     bool publish_process_context;     /* publish_process_context = false: OTEL_CTX mapping (OTEP 4719) */
+    int max_memory_mb;                /* max_memory_mb = 32 (0..65536); 0 = no cap */
 
     /* [cpu] */
     bool cpu_enabled;                 /* enabled = true */

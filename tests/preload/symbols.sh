@@ -55,8 +55,10 @@ rm -rf "$WORK/out"
 src="$ROOT/tests/progs/inline_hot.c"
 hot=$(grep -n "HOT_LINE" "$src" | cut -d: -f1); leak=$(grep -n "LEAK_LINE" "$src" | cut -d: -f1)
 # (intervals, and over a second: big DWARF files such as libc's are
-# opened only after the first second and never at exit)
+# opened only after the first second and never at exit; libc6-dbg's
+# DWARF, ~18 MiB in memory, only if it fits in half of max_memory_mb)
 under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_MEMORY_SAMPLE_BYTES=4096 OTPROF_EXPORT_INTERVAL_MS=250 \
+  OTPROF_AGENT_MAX_MEMORY_MB=64 \
   -- "$PROGS/inline_hot" 2.5 >/dev/null
 cpus=("$WORK"/out/inline_hot.*.cpu.pb.gz); cpu=${cpus[0]}
 heap=$(ls -v "$WORK"/out/inline_hot.*.heap.pb.gz | tail -1)  # -v: .10 after .9

@@ -63,6 +63,7 @@ static const struct {
     { "agent", "max_overhead_percent", "OTPROF_AGENT_MAX_OVERHEAD_PERCENT", "2.5" },
     { "agent", "command_args", "OTPROF_AGENT_COMMAND_ARGS", "yes" },
     { "agent", "publish_process_context", "OTPROF_AGENT_PUBLISH_PROCESS_CONTEXT", "on" },
+    { "agent", "max_memory_mb", "OTPROF_AGENT_MAX_MEMORY_MB", "8" },
     { "cpu", "enabled", "OTPROF_CPU_ENABLED", "no" },
     { "cpu", "sampling", "OTPROF_CPU_SAMPLING", "off" },
     { "cpu", "frequency_hz", "OTPROF_CPU_FREQUENCY_HZ", "250" },
@@ -102,6 +103,7 @@ static void check_all_set(const otp_config_t *c)
     CHECK_EQ_INT(c->max_overhead_milli, 2500);
     CHECK(c->command_args);
     CHECK(c->publish_process_context);
+    CHECK_EQ_INT(c->max_memory_mb, 8);
     CHECK(!c->cpu_enabled);
     CHECK_EQ_INT(c->cpu_sampling, OTP_CPU_SAMPLING_OFF);
     CHECK_EQ_INT(c->cpu_frequency_hz, 250);
