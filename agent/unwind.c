@@ -198,7 +198,7 @@ size_t otp_unwind_cache_bytes(void)
 }
 
 /* Whether the calling thread may walk with libunwind's frame cache: it
- * has one already, or the memory cap has room for it, within a quarter
+ * has one already, or the memory cap has room for it, within half
  * of the cap for all threads' caches so that they never crowd out the
  * tables of stacks. Claimed at once (the count of caches is of the
  * slots that claimed one, live), so that threads starting together do
@@ -211,7 +211,7 @@ static bool cache_ok(void)
     if (!t || t == OTP_THREAD_GONE || atomic_load_explicit(&t->unw_cached, memory_order_relaxed))
         return true;
     size_t cap = otp_memcap_cap();
-    if (cap && (otp_unwind_cache_bytes() + OTP_UNW_CACHE_BYTES > cap / 4 || !otp_memcap_fits(OTP_UNW_CACHE_BYTES)))
+    if (cap && (otp_unwind_cache_bytes() + OTP_UNW_CACHE_BYTES > cap / 2 || !otp_memcap_fits(OTP_UNW_CACHE_BYTES)))
         return false;
     atomic_store_explicit(&t->unw_cached, 1, memory_order_relaxed);
     return true;
