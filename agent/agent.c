@@ -49,7 +49,7 @@
 #include "unwind.h"
 
 __thread int otp_tls_in_agent __attribute__((tls_model("initial-exec")));
-int otp_agent_pid;
+int otp_agent_pid OTP_STARTUP_DATA;
 
 /* A single-threaded program's samples wait in its main thread's ring
  * until a flusher runs (possibly only at exit): room for a minute or two

@@ -16,6 +16,12 @@
 #define OTP_TLS __thread __attribute__((tls_model("initial-exec")))
 #define OTP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define OTP_UNUSED __attribute__((unused))
+/* Small variables that every process writes at start-up, even with the
+ * agent disabled (the preload wrappers' next symbols, the config's and
+ * the log's state): in .data, whose page the loader writes anyway,
+ * rather than scattered over the 3 MiB .bss, where each one costs the
+ * process a page fault of its own. */
+#define OTP_STARTUP_DATA __attribute__((section(".data.otp_startup")))
 
 /* Hard limits; config values are clamped to them. */
 #define OTP_MAX_FRAMES 256

@@ -18,15 +18,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "sys.h"
 
 static _Atomic int log_level = OTP_LOG_WARN;
 
 /* fd 2 at start. Before otp_log_init (unit tests) every line is written. */
 enum { ERR_UNKNOWN, ERR_OPEN, ERR_CLOSED };
-static _Atomic int err_state = ERR_UNKNOWN;
-static dev_t err_dev;
-static ino_t err_ino;
+static _Atomic int err_state OTP_STARTUP_DATA = ERR_UNKNOWN;
+static dev_t err_dev OTP_STARTUP_DATA;
+static ino_t err_ino OTP_STARTUP_DATA;
 
 void otp_log_init(void)
 {

@@ -2,6 +2,7 @@
  * OS helpers. The async-signal-safe ones use only syscalls and the vDSO.
  */
 #include "sys.h"
+#include "internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -80,7 +81,7 @@ ssize_t otp_read_file(const char *path, char *buf, size_t cap)
 }
 
 static char exe_path[PATH_MAX];
-static _Atomic int exe_state; /* 0 unknown, 1 resolved */
+static _Atomic int exe_state OTP_STARTUP_DATA; /* 0 unknown, 1 resolved */
 
 const char *otp_exe_path(void)
 {
@@ -88,7 +89,9 @@ const char *otp_exe_path(void)
         char tmp[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", tmp, sizeof tmp - 1);
         tmp[n > 0 ? n : 0] = '\0';
-        memcpy(exe_path, tmp, sizeof exe_path);
+        /* The string only: the rest of exe_path is zero already, and
+         * writing it would touch one more page at every start. */
+        memcpy(exe_path, tmp, (size_t)(n > 0 ? n : 0) + 1);
         atomic_store(&exe_state, 1);
     }
     return exe_path;

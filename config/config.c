@@ -205,11 +205,11 @@ typedef struct otp_cfg_origin {
     const char *what; /* file path or variable name; NULL: see src */
     int line;
 } otp_cfg_origin_t;
-static unsigned char otp_cfg_last_src[OTP_CFG_NKEYS];
-static otp_cfg_origin_t otp_cfg_last_origin[OTP_CFG_NKEYS];
+static unsigned char otp_cfg_last_src[OTP_CFG_NKEYS] OTP_STARTUP_DATA;
+static otp_cfg_origin_t otp_cfg_last_origin[OTP_CFG_NKEYS] OTP_STARTUP_DATA;
 /* The executable whose settings are loaded: NULL = this process's
  * (otp_config_load_for lets the otprof command name another one). */
-static const char *otp_cfg_exe;
+static const char *otp_cfg_exe OTP_STARTUP_DATA;
 
 /* One load pass. The load runs two passes over the same inputs: a quiet
  * one to learn log_level, then the reporting one, so that its messages
@@ -1213,7 +1213,10 @@ int otp_config_load_for(otp_config_t *cfg, bool secure, const char *system_path,
      * diagnostics may go to before anything can be said. */
     otp_log_init();
     sysf->err = otp_cfg_read(sysf->path, sysf->buf, OTP_CFG_FILE_MAX, &sysf->len, secure);
-    sysf->buf[sysf->len] = '\0';
+    /* Terminated only when read: its buffer is used only then, and a
+     * write would cost a page fault at every start without the file. */
+    if (!sysf->err)
+        sysf->buf[sysf->len] = '\0';
     /* No system file is the normal case. */
     if (sysf->err == ENOENT || sysf->err == ENOTDIR)
         sysf->path = NULL;
@@ -1235,7 +1238,8 @@ int otp_config_load_for(otp_config_t *cfg, bool secure, const char *system_path,
     }
     if (f->path) {
         f->err = otp_cfg_read(f->path, f->buf, OTP_CFG_FILE_MAX, &f->len, false);
-        f->buf[f->len] = '\0';
+        if (!f->err)
+            f->buf[f->len] = '\0';
         /* No file beside the executable is the normal case. */
         if (!f->by_env && (f->err == ENOENT || f->err == ENOTDIR))
             f->path = NULL;

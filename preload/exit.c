@@ -21,7 +21,7 @@ typedef void (*exit_fn)(int);
 
 /* Resolved at load: _exit runs in vfork children and signal handlers,
  * where dlsym (which may allocate) must not. */
-static exit_fn real_exit, real_Exit;
+static exit_fn real_exit OTP_STARTUP_DATA, real_Exit OTP_STARTUP_DATA;
 
 __attribute__((constructor(101))) static void otprof_exit_init(void)
 {

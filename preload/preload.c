@@ -32,14 +32,14 @@ typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 typedef sighandler_t (*signal_fn)(int, sighandler_t);
 typedef int (*dl_iterate_phdr_fn)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
 
-static pthread_create_fn real_pthread_create;
+static pthread_create_fn real_pthread_create OTP_STARTUP_DATA;
 static execve_fn real_execve;
 static execvpe_fn real_execvpe;
 static execv_fn real_execv, real_execvp;
 static fexecve_fn real_fexecve;
-static sigaction_fn real_sigaction;
-static signal_fn real_signal;
-static dl_iterate_phdr_fn real_dl_iterate_phdr;
+static sigaction_fn real_sigaction OTP_STARTUP_DATA;
+static signal_fn real_signal OTP_STARTUP_DATA;
+static dl_iterate_phdr_fn real_dl_iterate_phdr OTP_STARTUP_DATA;
 
 
 

@@ -34,8 +34,8 @@ EXPORT int prctl(int option, ...);
 
 typedef long (*syscall_fn)(long, ...);
 typedef int (*prctl_fn)(int, ...);
-static syscall_fn real_syscall;
-static prctl_fn real_prctl;
+static syscall_fn real_syscall OTP_STARTUP_DATA;
+static prctl_fn real_prctl OTP_STARTUP_DATA;
 
 /* glibc's syscall(): the raw call, -1 and errno for kernel errors. */
 static long direct_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
