@@ -48,6 +48,9 @@ static OTP_TLS int warm;
  * needs (malloc's, the loader's): libc, ld.so, libunwind, the agent. */
 static const void *lock_objs[4];
 static OTP_TLS int unwinding; /* inside unw_backtrace on this thread */
+/* ... and that walk is the SIGPROF handler's (see otp_unwind_in_signal_walk) */
+static OTP_TLS int signal_walk;
+static uintptr_t unw_lo, unw_hi; /* libunwind's mapping */
 static _Atomic uint64_t n_capped;
 
 typedef struct tls_index {
@@ -80,10 +83,19 @@ int otp_unwind_init(void)
     for (int i = 0; i < 4; i++) {
         struct dl_find_object fo;
         lock_objs[i] = _dl_find_object((void *)probes[i], &fo) == 0 ? fo.dlfo_map_start : NULL;
+        if (i == 2 && lock_objs[i]) {
+            unw_lo = (uintptr_t)fo.dlfo_map_start;
+            unw_hi = (uintptr_t)fo.dlfo_map_end;
+        }
     }
     atomic_store_explicit(&state, 1, memory_order_release);
     otp_unwind_warm();
     return 0;
+}
+
+bool otp_unwind_in_signal_walk(const void *ra)
+{
+    return signal_walk && (uintptr_t)ra >= unw_lo && (uintptr_t)ra < unw_hi;
 }
 
 bool otp_unwind_ready(void)
@@ -245,7 +257,9 @@ int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
      * small alternate one). void * and uint64_t are the same here. */
     _Static_assert(sizeof(void *) == sizeof(uint64_t), "64-bit frames");
     int own;
+    signal_walk = 1;
     int n = walk((void **)out, max + OTP_UNWIND_SLACK, &own);
+    signal_walk = 0;
     for (int i = 0; i < n && i < OTP_UNWIND_SLACK; i++) {
         if (out[i] != pc)
             continue;

@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "internal.h"
 #include "next.h"
+#include "unwind.h"
 #include "vmask.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -49,6 +50,19 @@ static bool virtual_mask(const void *ra)
     return otp_vmask_owned() && !from_agent(ra) && otp_agent_running();
 }
 
+/* libunwind inside the SIGPROF handler (see otp_unwind_in_signal_walk):
+ * no system call. It only ever restores what it saved, and gets back
+ * what it saved. Faults stay deliverable, as everywhere in the handler. */
+static bool walk_mask(const void *ra, const sigset_t *set, sigset_t *old)
+{
+    if (!otp_unwind_in_signal_walk(ra))
+        return false;
+    (void)set;
+    if (old)
+        sigfillset(old);
+    return true;
+}
+
 /* sigprocmask's contract, on top of pthread_sigmask's. */
 static int as_sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
@@ -63,6 +77,8 @@ static int as_sigprocmask(int how, const sigset_t *set, sigset_t *old)
 
 EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
+    if (walk_mask(__builtin_return_address(0), set, old))
+        return 0;
     OTP_RESOLVE(real_sigprocmask, "sigprocmask");
     if (!virtual_mask(__builtin_return_address(0)))
         return real_sigprocmask(how, set, old);
@@ -71,6 +87,8 @@ EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 
 EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
+    if (walk_mask(__builtin_return_address(0), set, old))
+        return 0;
     OTP_RESOLVE(real_pthread_sigmask, "pthread_sigmask");
     if (!virtual_mask(__builtin_return_address(0)))
         return real_pthread_sigmask(how, set, old);
