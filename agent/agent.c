@@ -498,24 +498,31 @@ static void on_fatal_signal(int sig, int64_t deadline)
 
 /* ---- start and exit --------------------------------------------------- */
 
-/* The main thread's buffers for a run without a flusher: a large ring,
- * and a fold table for when even that fills (fold.h). OTP_TEST_MAIN_RING_KB
+/* The main thread's slot, with the large ring from the start (not a
+ * default-sized one made, touched and unmapped first: two system calls
+ * and a page fault at every start), and a fold table for a run without a
+ * flusher when even that ring fills (fold.h). OTP_TEST_MAIN_RING_KB
  * (tests only, ignored under secure execution) makes the ring small, so
  * that a short test run overflows it. */
-static void main_buffers(otp_thread_t *t)
+static otp_thread_t *claim_main(void)
 {
     uint32_t bytes = MAIN_RING_BYTES;
     const char *kb = secure_getenv("OTP_TEST_MAIN_RING_KB");
     if (kb && atoi(kb) >= 16 && atoi(kb) <= 1024 * 1024)
         bytes = (uint32_t)atoi(kb) * 1024;
     otp_ring_t *r = otp_ring_create(bytes);
-    if (r) {
+    otp_thread_t *t = otp_thread_claim_ring(&r);
+    if (t && r) {
+        /* The slot had a ring already. */
         otp_ring_t *old = t->cpu_ring;
         t->cpu_ring = r;
         otp_ring_destroy(old);
+    } else if (r) {
+        otp_ring_destroy(r);
     }
-    if (!t->fold)
+    if (t && !t->fold)
         t->fold = otp_fold_create();
+    return t;
 }
 
 void otp_agent_init(void)
@@ -535,11 +542,9 @@ void otp_agent_init(void)
     otp_ldso_text(&ldso_lo, &ldso_hi);
     exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
 
-    otp_thread_t *main_slot = otp_thread_claim();
-    if (main_slot) {
-        main_buffers(main_slot);
+    otp_thread_t *main_slot = claim_main();
+    if (main_slot)
         otp_thread_activate(main_slot);
-    }
     main_thread = main_slot;
     /* The main thread's exit key: a main thread that calls pthread_exit
      * runs its destructor. */

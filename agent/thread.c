@@ -34,7 +34,7 @@ static bool ensure_rings(otp_thread_t *t)
     return t->cpu_ring && t->heap_ring;
 }
 
-static otp_thread_t *take(int i)
+static otp_thread_t *take(int i, otp_ring_t **cpu_ring)
 {
     int expect = OTP_SLOT_FREE;
     if (!atomic_compare_exchange_strong(&slots[i].state, &expect, OTP_SLOT_CLAIMED))
@@ -48,6 +48,10 @@ static otp_thread_t *take(int i)
     /* Claimed by the creating thread: a new thread inherits its mask. */
     t->parent_prof = otp_vmask_prof_blocked();
     t->name[0] = '\0';
+    if (cpu_ring && *cpu_ring && !t->cpu_ring) {
+        t->cpu_ring = *cpu_ring;
+        *cpu_ring = NULL;
+    }
     if (!ensure_rings(t)) {
         atomic_store(&t->state, OTP_SLOT_FREE);
         return NULL;
@@ -57,11 +61,16 @@ static otp_thread_t *take(int i)
 
 otp_thread_t *otp_thread_claim(void)
 {
+    return otp_thread_claim_ring(NULL);
+}
+
+otp_thread_t *otp_thread_claim_ring(otp_ring_t **cpu_ring)
+{
     /* Reuse a recycled slot first, keeping memory bounded by the peak
      * number of live threads. */
     int high = otp_thread_high();
     for (int i = 0; i < high; i++) {
-        otp_thread_t *t = take(i);
+        otp_thread_t *t = take(i, cpu_ring);
         if (t)
             return t;
     }
@@ -75,7 +84,7 @@ otp_thread_t *otp_thread_claim(void)
                          OTP_MAX_THREADS);
             return NULL;
         }
-        otp_thread_t *t = take(i);
+        otp_thread_t *t = take(i, cpu_ring);
         if (t)
             return t;
     }

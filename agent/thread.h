@@ -80,6 +80,10 @@ extern __thread otp_thread_t *otp_tls_thread;
 /* Claims a FREE slot and creates its rings; NULL if none left or mmap
  * failed (counted, warned once). Not signal-safe. */
 otp_thread_t *otp_thread_claim(void);
+/* The same, with *cpu_ring (if not NULL) as the CPU ring of a slot that
+ * has none yet (a slot keeps its rings when recycled): the slot then owns
+ * it and *cpu_ring is set to NULL. */
+otp_thread_t *otp_thread_claim_ring(otp_ring_t **cpu_ring);
 /* Marks a slot as run by the calling thread (sets tid, TLS, ACTIVE) and
  * gives the thread an alternate signal stack if it has none. */
 void otp_thread_activate(otp_thread_t *t);
