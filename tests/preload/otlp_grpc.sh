@@ -7,41 +7,9 @@
 # retry), and that an absent or hung server leaves the app alone.
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/tools/otlp_lib.sh"
+source "$ROOT/tests/tools/grpc_lib.sh"
+grpc_prereqs
 
-GRX="$ROOT/tests/tools/grpc_receiver.py"
-DECODE="$ROOT/tests/tools/grpc_decode.py"
-METHOD=/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export
-
-if ! $PY -c 'import grpc, google.protobuf' 2> /dev/null || ! command -v protoc > /dev/null; then
-  fail "python3-grpcio, python3-protobuf and protobuf-compiler are installed (scripts/install-deps test)"
-  finish
-fi
-mkdir -p "$WORK/pb"
-check "protoc generates Python code from proto/" \
-  protoc --proto_path="$ROOT/proto" --python_out="$WORK/pb" "$ROOT"/proto/otlp_common.proto \
-  "$ROOT"/proto/otlp_resource.proto "$ROOT"/proto/otlp_profiles.proto "$ROOT"/proto/otlp_profiles_service.proto
-
-# grx_start NAME ANSWERS [PORT [receiver options]]: a grpcio receiver
-# recording into $WORK/NAME; sets RX_DIR and RX_PORT.
-grx_start() {
-  local name=$1 answers=$2 port=${3:-0}
-  shift 2; [ $# -gt 0 ] && shift
-  RX_DIR="$WORK/$name"
-  mkdir -p "$RX_DIR"
-  $PY "$GRX" --dir "$RX_DIR" --port "$port" --port-file "$RX_DIR/port" --answers "$answers" "$@" \
-    2> "$RX_DIR/stderr" &
-  local pid=$! i
-  RX_PIDS+=("$pid")
-  for i in $(seq 1 200); do
-    [ -s "$RX_DIR/port" ] && break
-    kill -0 "$pid" 2> /dev/null || break # could not bind
-    sleep 0.05
-  done
-  RX_PORT=$(cat "$RX_DIR/port" 2> /dev/null)
-  [ -n "$RX_PORT" ]
-}
-msgs() { ls "$1"/req-*.msg 2> /dev/null | sort; }
-nmsgs() { msgs "$1" | wc -l; }
 # gap DIR A B: seconds between the receiver's calls A and B (0-based)
 gap() { awk -v a="$2" -v b="$3" 'NR==a+1 {x=$4} NR==b+1 {printf "%.2f", $4 - x}' "$1/log"; }
 
@@ -236,7 +204,9 @@ echo "  no server: bare ${bare_rc} in $((t1 - t0)) ms, profiled ${prof_rc} in $(
 check "no server: same exit status ($bare_rc)" [ "$prof_rc" -eq "$bare_rc" ]
 bare_ms=$((t1 - t0))
 check "no server: as long as the bare run + the 1 s shutdown bound + 3 s slack" [ $((t2 - t1)) -lt $((bare_ms + 4000)) ]
-check "no server: at most one line that it backs off" [ "$(grep -c 'keeps failing' "$WORK/absent.err")" -le 1 ]
+# two processes run the agent here (sh and cpu_split): each may say it once
+check "no server: at most one line per process that it backs off" \
+  [ "$(grep -c 'keeps failing' "$WORK/absent.err")" -le 2 ]
 sed 's/^/    /' "$WORK/absent.err"
 
 # --- a server that never answers: exit bounded by shutdown_timeout_ms -----

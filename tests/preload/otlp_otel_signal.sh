@@ -11,15 +11,6 @@
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/tools/otlp_lib.sh"
 APP=("$PROGS/cpu_split" 1 1 0.5)
-# bare VAR=VALUE... -- cmd: the agent with no otprof setting but the
-# interval, only OTEL_* variables.
-bare_otel() {
-  local envs=()
-  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
-  shift
-  env -u OTPROF_CONFIG -u OTPROF_EXPORT_ENDPOINT -u OTPROF_EXPORT_OUTPUT_DIR \
-    OTPROF_SYSTEM_CONFIG=/nonexistent OTPROF_EXPORT_INTERVAL_MS=400 "${envs[@]}" LD_PRELOAD="$AGENT" "$@"
-}
 dead=$(free_port)
 
 # ---- precedence: the profiles signal's variables win -----------------------
@@ -82,20 +73,8 @@ check "otprof config: agent enabled = false from OTEL_SDK_DISABLED" \
 
 # ---- mTLS -------------------------------------------------------------------
 # A test CA, a server certificate for 127.0.0.1 and a client certificate.
-ssl() { openssl "$@" > /dev/null 2>&1; }
 tls_ok=0
-if ssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-     -subj /CN=otprof-test-ca -keyout "$WORK/ca.key" -out "$WORK/ca.pem"; then
-  tls_ok=1
-  for who in srv cli; do
-    ext="extendedKeyUsage=clientAuth"
-    [ $who = srv ] && ext=$(printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth')
-    ssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=otprof-$who" \
-      -keyout "$WORK/$who.key" -out "$WORK/$who.csr" &&
-    ssl x509 -req -in "$WORK/$who.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
-      -days 1 -out "$WORK/$who.pem" -extfile <(echo "$ext") || tls_ok=0
-  done
-fi
+test_pki "$WORK" && tls_ok=1
 check "openssl makes a test CA, server and client certificates" [ "$tls_ok" -eq 1 ]
 if [ "$tls_ok" -eq 1 ]; then
   rx_start mtls 200 0 --tls "$WORK/srv.pem" "$WORK/srv.key" --client-ca "$WORK/ca.pem"

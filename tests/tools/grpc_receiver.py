@@ -20,7 +20,9 @@ last one repeats:
   invalid         INVALID_ARGUMENT with a message that needs percent-encoding
   hang            never answer
 --port N binds that port (default 0 = any free port); the bound port is
-written to --port-file. --tls CERT KEY serves gRPC over TLS (ALPN h2).
+written to --port-file. --tls CERT KEY serves gRPC over TLS (ALPN h2);
+with --client-ca CA too, only clients with a certificate signed by CA get
+through the handshake (mTLS).
 """
 import argparse
 import os
@@ -117,6 +119,7 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--answers", default="ok")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--client-ca")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     rec = Recorder(a.dir, a.answers.split(","))
@@ -129,7 +132,13 @@ def main():
     addr = "127.0.0.1:%d" % a.port
     if a.tls:
         with open(a.tls[0], "rb") as c, open(a.tls[1], "rb") as k:
-            creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+            pair = [(k.read(), c.read())]
+        if a.client_ca:
+            with open(a.client_ca, "rb") as ca:
+                creds = grpc.ssl_server_credentials(pair, root_certificates=ca.read(),
+                                                    require_client_auth=True)
+        else:
+            creds = grpc.ssl_server_credentials(pair)
         port = server.add_secure_port(addr, creds)
     else:
         port = server.add_insecure_port(addr)

@@ -42,6 +42,35 @@ rx_start() {
   [ -n "$RX_PORT" ]
 }
 
+# bare_otel VAR=VALUE... -- cmd: the agent with no otprof setting but the
+# interval (400 ms unless given), only OTEL_* variables.
+bare_otel() {
+  local envs=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  env -u OTPROF_CONFIG -u OTPROF_EXPORT_ENDPOINT -u OTPROF_EXPORT_OUTPUT_DIR \
+    OTPROF_SYSTEM_CONFIG=/nonexistent OTPROF_EXPORT_INTERVAL_MS=400 "${envs[@]}" LD_PRELOAD="$AGENT" "$@"
+}
+
+# test_pki DIR: a test CA made by openssl (DIR/ca.pem, ca.key), a server
+# certificate it signed for IP:127.0.0.1 and DNS:localhost (srv.pem,
+# srv.key) and a client certificate (cli.pem, cli.key). Fails if openssl
+# cannot.
+test_pki() {
+  local d=$1 who ext
+  _ssl() { openssl "$@" > /dev/null 2>&1; }
+  _ssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=otprof-test-ca -keyout "$d/ca.key" -out "$d/ca.pem" || return 1
+  for who in srv cli; do
+    ext="extendedKeyUsage=clientAuth"
+    [ $who = srv ] && ext=$(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth')
+    _ssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=otprof-$who" \
+      -keyout "$d/$who.key" -out "$d/$who.csr" &&
+    _ssl x509 -req -in "$d/$who.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+      -days 1 -out "$d/$who.pem" -extfile <(echo "$ext") || return 1
+  done
+}
+
 # rx_bodies DIR: the recorded request bodies, in order.
 rx_bodies() { ls "$1"/req-*.body 2>/dev/null | sort; }
 rx_count() { rx_bodies "$1" | wc -l; }
