@@ -152,6 +152,12 @@ static void account(void)
             cyc_per_ns = cyc_per_ns == 1.0 ? r : 0.8 * cyc_per_ns + 0.2 * r;
         double h = (double)(cyc - last_cyc) / cyc_per_ns, s = (double)(sig - last_sig);
         double o = (double)(own - last_own), p = (double)(proc - last_proc);
+        /* Sampled allocations are timed by the cycle counter, which also
+         * runs while their thread is preempted: with more busy threads
+         * than cores their sum can pass the process's CPU. They cannot
+         * have used more than the app's threads did. */
+        if (h > p - o - s)
+            h = p - o - s > 0 ? p - o - s : 0;
         w_heap += h;
         w_sig += s;
         w_own += o;
