@@ -208,7 +208,7 @@ test-deps:
 test: test-deps $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) $(UNIT_BIN) $(PROG_BIN) $(PROG_CXX_LIB) $(PROG_CXX_EXE) $(TOOL_BIN)
 	@BUILD=$(BUILD) tests/run.sh
 
-compat: $(AGENT)
+compat: $(AGENT) $(OTPROF_BIN) $(PROG_BIN) $(TOOL_BIN)
 	@scripts/install-deps compat
 	@BUILD=$(BUILD) tests/compat/run.sh
 
