@@ -42,6 +42,7 @@
 #include "memcap.h"
 #include "log.h"
 #include "ring.h"
+#include "sink_file.h"
 #include "summary.h"
 #include "sys.h"
 #include "termsig.h"
@@ -135,7 +136,9 @@ static void unlock(void)
  * grows as needed (another thread's may be small). */
 static bool may_export_here(void)
 {
-    return !otp_cfg.endpoint[0] && otp_gettid() == getpid();
+    /* Nor to a directory on a network filesystem, whose server may leave
+     * a write hanging: only a thread can be abandoned at the deadline. */
+    return !otp_cfg.endpoint[0] && otp_gettid() == getpid() && otp_file_dir_local(otp_cfg.output_dir);
 }
 
 /* Runs the final export, starting the flusher for it if it was not

@@ -16,7 +16,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "sys.h"
@@ -99,4 +101,55 @@ int otp_file_write_atomic(const char *dir, const char *name, const void *data, s
     int rc = otp_file_write_at(dfd, name, data, len, 0600);
     close(dfd);
     return rc;
+}
+
+bool otp_file_fs_remote(long f_type)
+{
+    /* statfs f_type magic numbers (linux/magic.h and the filesystems' own). */
+    static const unsigned long remote[] = {
+        0x6969UL,     /* NFS */
+        0x517BUL,     /* SMB */
+        0xFF534D42UL, /* CIFS */
+        0xFE534D42UL, /* SMB2 */
+        0x65735546UL, /* FUSE (sshfs, s3fs, ...) */
+        0x01021997UL, /* 9p */
+        0x00C36400UL, /* Ceph */
+        0x5346414FUL, /* AFS */
+        0x6B414653UL, /* kAFS */
+        0x73757245UL, /* Coda */
+        0x564CUL,     /* NCP */
+        0x47504653UL, /* GPFS */
+        0x0BD00BD0UL, /* Lustre */
+    };
+    for (size_t i = 0; i < sizeof remote / sizeof remote[0]; i++)
+        if ((unsigned long)(unsigned int)f_type == remote[i])
+            return true;
+    return false;
+}
+
+bool otp_file_dir_local(const char *dir)
+{
+    if (!dir || !dir[0])
+        return false;
+    /* A directory not made yet will be made on its nearest existing
+     * ancestor's filesystem. */
+    char p[4096];
+    int n = snprintf(p, sizeof p, "%s", dir);
+    if (n <= 0 || (size_t)n >= sizeof p)
+        return false;
+    struct statfs st;
+    while (statfs(p, &st) != 0) {
+        if (errno != ENOENT)
+            return false;
+        char *slash = strrchr(p, '/');
+        if (strcmp(p, ".") == 0 || strcmp(p, "/") == 0)
+            return false; /* the working directory is gone */
+        if (!slash)
+            snprintf(p, sizeof p, ".");
+        else if (slash == p)
+            p[1] = '\0';
+        else
+            *slash = '\0';
+    }
+    return !otp_file_fs_remote((long)st.f_type);
 }

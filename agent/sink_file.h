@@ -7,6 +7,7 @@
 #ifndef OTP_SINK_FILE_H
 #define OTP_SINK_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,13 @@ int otp_file_open_dir(const char *dir, int dir_mode);
  * over name (an entry already there, symlink or not, is replaced, never
  * followed). 0 or -errno. */
 int otp_file_write_at(int dirfd, const char *name, const void *data, size_t len, int file_mode);
+
+/* Whether a filesystem of this statfs type may leave a write hanging on
+ * a server (NFS, SMB/CIFS, FUSE, 9p, Ceph, AFS, ...): such directories
+ * are written only from a thread that exit can abandon at its deadline. */
+bool otp_file_fs_remote(long f_type);
+/* dir exists on a filesystem that is not remote (see above). */
+bool otp_file_dir_local(const char *dir);
 
 /* The two above with 0700 and 0600. 0 or -errno. */
 int otp_file_write_atomic(const char *dir, const char *name, const void *data, size_t len);

@@ -370,6 +370,21 @@ static void test_file_write(void)
     CHECK_NAMED("no temp file after a failed rename", !temp_left(dir));
 }
 
+/* Which output directories the exiting thread may write itself (a write
+ * to a network filesystem can hang: the agent's thread does it then). */
+static void test_fs_remote(void)
+{
+    CHECK_NAMED("NFS is remote", otp_file_fs_remote(0x6969));
+    CHECK_NAMED("CIFS is remote", otp_file_fs_remote(0xFF534D42L));
+    CHECK_NAMED("FUSE is remote", otp_file_fs_remote(0x65735546));
+    CHECK_NAMED("ext4 is local", !otp_file_fs_remote(0xEF53));
+    CHECK_NAMED("tmpfs is local", !otp_file_fs_remote(0x01021994));
+    CHECK_NAMED("/tmp here is local", otp_file_dir_local("/tmp"));
+    CHECK_NAMED("a directory not made yet: its parent's filesystem", otp_file_dir_local("/tmp/no/such/otprof-dir"));
+    CHECK_NAMED("a relative one too", otp_file_dir_local("otprof-out-not-made-yet/sub"));
+    CHECK_NAMED("no directory is not", !otp_file_dir_local(""));
+}
+
 /* 10k distinct stacks of 30 frames over a pool of real text addresses
  * (this binary and libc), like a busy interval of a large program: the
  * encoding stays consistent at that size. (Its speed is measured by
@@ -411,6 +426,7 @@ int main(void)
     test_heap(sym);
     test_gzip();
     test_file_write();
+    test_fs_remote();
     test_large(sym);
     /* Without a symbolizer, locations carry addresses only. */
     otp_profile_t prof;
