@@ -358,38 +358,16 @@ static int write_svg(flame_t *f, FILE *out, int vi, char *const *files, int nfil
 
 int otp_cmd_flame(int argc, char **argv)
 {
-    const char *sample = NULL, *outpath = NULL, *v;
+    const char *sample = NULL, *outpath = NULL;
     char **files = calloc((size_t)argc + 1, sizeof *files);
     int nfiles = 0, rc = 2;
     if (!files)
         return 1;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-        if (strcmp(a, "--") == 0) {
-            while (++i < argc)
-                files[nfiles++] = argv[i];
-            break;
-        }
-        if (otp_arg_is_help(a)) {
-            fputs(otp_usage_flame, stdout);
-            rc = 0;
-            goto done;
-        }
-        if ((r = otp_arg_value(argc, argv, &i, "--sample", NULL, "flame", &v)) != 0) {
-            if (r < 0)
-                goto done;
-            sample = v;
-        } else if ((r = otp_arg_value(argc, argv, &i, "--output", "-o", "flame", &v)) != 0) {
-            if (r < 0)
-                goto done;
-            outpath = v;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "otprof: flame: unknown option '%s'; see 'otprof flame --help'\n", a);
-            goto done;
-        } else {
-            files[nfiles++] = argv[i];
-        }
+    const otp_opt_t opts[] = {{"--sample", NULL, &sample, NULL}, {"--output", "-o", &outpath, NULL}};
+    int pr = otp_args_parse(argc, argv, "flame", otp_usage_flame, opts, 2, files, &nfiles);
+    if (pr != 0) {
+        rc = pr > 0 ? 0 : 2;
+        goto done;
     }
     if (nfiles == 0) {
         fputs("otprof: flame: no profile given; usage: otprof flame [--sample TYPE] FILE... > "

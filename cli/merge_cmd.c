@@ -24,34 +24,16 @@ const char otp_usage_merge[] =
 
 int otp_cmd_merge(int argc, char **argv)
 {
-    const char *out = NULL, *v;
+    const char *out = NULL;
     char **files = calloc((size_t)argc + 1, sizeof *files);
     int nfiles = 0, rc = 2;
     if (!files)
         return 1;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-        if (strcmp(a, "--") == 0) {
-            while (++i < argc)
-                files[nfiles++] = argv[i];
-            break;
-        }
-        if (otp_arg_is_help(a)) {
-            fputs(otp_usage_merge, stdout);
-            rc = 0;
-            goto done;
-        }
-        if ((r = otp_arg_value(argc, argv, &i, "--output", "-o", "merge", &v)) != 0) {
-            if (r < 0)
-                goto done;
-            out = v;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "otprof: merge: unknown option '%s'; see 'otprof merge --help'\n", a);
-            goto done;
-        } else {
-            files[nfiles++] = argv[i];
-        }
+    const otp_opt_t opts[] = {{"--output", "-o", &out, NULL}};
+    int pr = otp_args_parse(argc, argv, "merge", otp_usage_merge, opts, 1, files, &nfiles);
+    if (pr != 0) {
+        rc = pr > 0 ? 0 : 2;
+        goto done;
     }
     if (!out || !*out || nfiles == 0) {
         fprintf(stderr, "otprof: merge: %s; usage: otprof merge -o OUT FILE...\n",

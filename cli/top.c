@@ -169,46 +169,28 @@ oom:
 int otp_cmd_top(int argc, char **argv)
 {
     long nrows = 20;
-    const char *sample = NULL, *v;
+    const char *sample = NULL;
     bool lines = false;
     char **files = calloc((size_t)argc + 1, sizeof *files);
     int nfiles = 0;
     if (!files)
         return 1;
     int rc = 2;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-        if (strcmp(a, "--") == 0) {
-            while (++i < argc)
-                files[nfiles++] = argv[i];
-            break;
-        }
-        if (otp_arg_is_help(a)) {
-            fputs(otp_usage_top, stdout);
-            rc = 0;
+    const char *rows = NULL;
+    const otp_opt_t opts[] = {{"--lines", NULL, NULL, &lines},
+                              {"--sample", NULL, &sample, NULL},
+                              {"--nodes", "-n", &rows, NULL}};
+    int pr = otp_args_parse(argc, argv, "top", otp_usage_top, opts, 3, files, &nfiles);
+    if (pr != 0) {
+        rc = pr > 0 ? 0 : 2;
+        goto out;
+    }
+    if (rows) {
+        char *end;
+        nrows = strtol(rows, &end, 10);
+        if (!*rows || *end || nrows < 0) {
+            fprintf(stderr, "otprof: top: -n '%s': not a row count (0: all)\n", rows);
             goto out;
-        }
-        if (strcmp(a, "--lines") == 0) {
-            lines = true;
-        } else if ((r = otp_arg_value(argc, argv, &i, "--sample", NULL, "top", &v)) != 0) {
-            if (r < 0)
-                goto out;
-            sample = v;
-        } else if ((r = otp_arg_value(argc, argv, &i, "--nodes", "-n", "top", &v)) != 0) {
-            char *end;
-            if (r < 0)
-                goto out;
-            nrows = strtol(v, &end, 10);
-            if (!*v || *end || nrows < 0) {
-                fprintf(stderr, "otprof: top: -n '%s': not a row count (0: all)\n", v);
-                goto out;
-            }
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "otprof: top: unknown option '%s'; see 'otprof top --help'\n", a);
-            goto out;
-        } else {
-            files[nfiles++] = argv[i];
         }
     }
     if (nfiles == 0) {
