@@ -53,7 +53,7 @@ int main(void)
     CHECK(otp_memcap_fits(1000 * MIB));
     CHECK_EQ_INT(otp_memcap_used(), 100 * MIB);
 
-    /* 16 MiB cap: the limit is 12 MiB with the export reserve (4x the
+    /* 16 MiB cap: the limit is 10 MiB (5/8) with the export reserve (4x the
      * stack tables) on top of what is measured. */
     otp_memcap_init(16 * MIB, srcs, 2);
     fake_a = 2 * MIB;
@@ -73,8 +73,8 @@ int main(void)
     CHECK_EQ_INT(otp_memcap_used(), 7 * MIB);
     CHECK(otp_memcap_room());
 
-    /* Charges count at once: 7 + 0.5 + 4 x 0.5 = 9.5 MiB < 12, then
-     * 7 + 1.5 + 4 x 1.5 = 14.5 MiB >= 12 before any refresh. */
+    /* Charges count at once: 7 + 0.5 + 4 x 0.5 = 9.5 MiB < 10, then
+     * 7 + 1.5 + 4 x 1.5 = 14.5 MiB >= 10 before any refresh. */
     otp_memcap_charge(MIB / 2);
     CHECK(otp_memcap_room());
     otp_memcap_charge(1 * MIB);
@@ -90,8 +90,8 @@ int main(void)
     fake_a -= MIB + MIB / 2;
     otp_memcap_refresh();
     CHECK(otp_memcap_room());
-    CHECK(otp_memcap_fits(5 * MIB));
-    CHECK(!otp_memcap_fits(6 * MIB)); /* 7 + 6 > 12 */
+    CHECK(otp_memcap_fits(3 * MIB));
+    CHECK(!otp_memcap_fits(4 * MIB)); /* 7 + 4 > 10 */
     CHECK(!otp_memcap_fits(8 * MIB + 1)); /* more than half the cap */
     CHECK(otp_memcap_peak() >= 8 * MIB);
 
