@@ -528,9 +528,15 @@ static otp_thread_t *claim_main(void)
     return t;
 }
 
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    return clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0 ? (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec : 0;
+}
+
 void otp_agent_init(void)
 {
-    int64_t t0 = otp_mono_ns();
+    int64_t t0 = otp_mono_ns(), c0 = thread_cpu_ns();
     otp_tls_in_agent = 1;
     otp_agent_pid = getpid();
     otp_config_load(&otp_cfg);
@@ -540,6 +546,7 @@ void otp_agent_init(void)
         return;
     }
     otp_budget_init(); /* before the samplers: it maps the strategies onto them */
+    otp_budget_set_own_clock(otp_flusher_cpu_ns);
     otp_memcap_init((size_t)otp_cfg.max_memory_mb << 20, NULL, 0);
     otp_trace_init();
     otp_ldso_text(&ldso_lo, &ldso_hi);
@@ -578,6 +585,7 @@ void otp_agent_init(void)
     otp_flusher_hooks_t hooks = {reap_early};
     otp_flusher_init(&hooks);
     set_lazy_after();
+    otp_budget_started(thread_cpu_ns() - c0); /* before any agent thread reads the budget */
     atomic_store(&phase, PH_ON);
     otp_termsig_init(on_fatal_signal, (int64_t)otp_cfg.shutdown_timeout_ms + 1000);
     /* Already multi-threaded: nothing to keep single-threaded. */

@@ -124,7 +124,8 @@ static int64_t last_own, last_proc, last_mono;
 static double cyc_per_ns = 1.0;
 static double w_heap, w_sig, w_own, w_proc;   /* this window */
 static double iv_cost, iv_proc, run_cost, run_proc; /* this interval, whole run */
-static double iv_heap, iv_sig, iv_own;
+static double iv_heap, iv_sig, iv_own, iv_start;
+static int64_t (*own_clock)(void);
 static char note[640];
 
 static int64_t clock_of(clockid_t clk)
@@ -141,7 +142,7 @@ static int64_t clock_of(clockid_t clk)
 static void account(void)
 {
     uint64_t cyc = otp_heap_cost_cycles(), sig = otp_cpu_cost_ns(), tsc = __builtin_ia32_rdtsc();
-    int64_t own = clock_of(CLOCK_THREAD_CPUTIME_ID), proc = clock_of(CLOCK_PROCESS_CPUTIME_ID);
+    int64_t own = own_clock ? own_clock() : 0, proc = clock_of(CLOCK_PROCESS_CPUTIME_ID);
     int64_t mono = otp_mono_ns();
     bool ok = primed && cyc >= last_cyc && sig >= last_sig && own >= last_own && proc >= last_proc &&
               mono > last_mono && tsc > last_tsc;
@@ -197,15 +198,21 @@ static void rates(char *out, size_t cap)
     snprintf(out, cap, "heap: %s; CPU: %s", h, c);
 }
 
+static double pct(double part, double whole)
+{
+    return whole > 0 ? 100.0 * part / whole : 0.0;
+}
+
 static void summary_section(void)
 {
+    account(); /* up to now: the final export included */
     char b[32];
     snprintf(b, sizeof b, "%g%%", otp_cfg.max_overhead_milli / 1000.0);
     char r[256];
     rates(r, sizeof r);
     OTP_INFO("overhead: the agent used %.3f%% of the process's CPU (%.1f of %.1f ms; budget %s); "
              "rates changed %llu times, now: %s",
-             run_proc > 0 ? 100.0 * run_cost / run_proc : 0.0, run_cost / 1e6, run_proc / 1e6,
+             pct(run_cost, run_proc), run_cost / 1e6, run_proc / 1e6,
              otp_cfg.max_overhead_milli ? b : "off", (unsigned long long)ctl.changes, r);
 }
 
@@ -244,6 +251,26 @@ void otp_budget_tick(void)
     OTP_DEBUG("overhead budget: %.3f%% in the last window; now %s", p > 0 ? 100.0 * (h + s + o) / p : 0.0, r);
 }
 
+void otp_budget_set_own_clock(int64_t (*fn)(void))
+{
+    own_clock = fn;
+}
+
+void otp_budget_started(int64_t startup_ns)
+{
+    /* From here on every interval is measured, the first one included
+     * (a run without an agent thread has only that one). */
+    primed = false;
+    account();
+    if (startup_ns > 0) {
+        iv_start += (double)startup_ns;
+        iv_cost += (double)startup_ns;
+        iv_proc += (double)startup_ns;
+        run_cost += (double)startup_ns;
+        run_proc += (double)startup_ns;
+    }
+}
+
 const char *otp_budget_note(void)
 {
     account();
@@ -253,11 +280,10 @@ const char *otp_budget_note(void)
     rates(r, sizeof r);
     snprintf(note, sizeof note,
              "otprof overhead: %.3f%% of the process's CPU in this interval (sampled allocations "
-             "%.3f%%, signal handler %.3f%%, agent thread %.3f%%), %.3f%% overall (budget %s); %s",
-             iv_proc > 0 ? 100.0 * iv_cost / iv_proc : 0.0, iv_proc > 0 ? 100.0 * iv_heap / iv_proc : 0.0,
-             iv_proc > 0 ? 100.0 * iv_sig / iv_proc : 0.0, iv_proc > 0 ? 100.0 * iv_own / iv_proc : 0.0,
-             run_proc > 0 ? 100.0 * run_cost / run_proc : 0.0, otp_cfg.max_overhead_milli ? b : "off", r);
-    iv_cost = iv_proc = iv_heap = iv_sig = iv_own = 0;
+             "%.3f%%, signal handler %.3f%%, agent thread %.3f%%, start-up %.3f%%), %.3f%% overall (budget %s); %s",
+             pct(iv_cost, iv_proc), pct(iv_heap, iv_proc), pct(iv_sig, iv_proc), pct(iv_own, iv_proc),
+             pct(iv_start, iv_proc), pct(run_cost, run_proc), otp_cfg.max_overhead_milli ? b : "off", r);
+    iv_cost = iv_proc = iv_heap = iv_sig = iv_own = iv_start = 0;
     return note;
 }
 

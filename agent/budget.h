@@ -43,6 +43,11 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
  * start: maps the strategies onto the samplers' switches, sets up the
  * controller. */
 void otp_budget_init(void);
+/* The agent's own threads' CPU clock, all of them (any thread may ask). */
+void otp_budget_set_own_clock(int64_t (*fn)(void));
+/* End of the constructor: measuring starts, with the constructor's own
+ * CPU time (startup_ns) as the first interval's start-up cost. */
+void otp_budget_started(int64_t startup_ns);
 /* Flusher thread, every tick. */
 void otp_budget_tick(void);
 /* Flusher thread, once per export: one comment line for the profiles

@@ -43,6 +43,8 @@ static _Atomic bool running;
 static _Atomic int64_t final_deadline_ns;
 static pthread_t thread;
 static _Atomic pid_t thread_tid;
+static _Atomic pid_t cpu_tid;        /* while its CPU clock counts */
+static _Atomic int64_t ended_cpu_ns; /* CPU of the agent's threads that ended */
 static otp_flusher_hooks_t hooks;
 
 enum { REQ_NONE = 0, REQ_QUIT, REQ_FINAL };
@@ -296,6 +298,7 @@ static void *flusher_main(void *arg)
     (void)arg;
     otp_tls_in_agent = 1;
     atomic_store(&thread_tid, otp_gettid());
+    atomic_store(&cpu_tid, atomic_load(&thread_tid));
     prctl(PR_SET_NAME, "otprof-flush", 0, 0, 0);
     ensure_export();
     int64_t interval = (int64_t)otp_cfg.export_interval_ms * 1000000;
@@ -328,9 +331,29 @@ static void *flusher_main(void *arg)
     }
     if (atomic_load(&request) == REQ_FINAL)
         final_work();
+    struct timespec ts;
+    int64_t mine = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0 ? (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec : 0;
+    atomic_store(&cpu_tid, 0);
+    atomic_fetch_add(&ended_cpu_ns, mine);
     atomic_store(&done_word, 1);
     futex_wake(&done_word);
     return NULL;
+}
+
+int64_t otp_flusher_cpu_ns(void)
+{
+    for (;;) {
+        int64_t ended = atomic_load(&ended_cpu_ns);
+        pid_t tid = atomic_load(&cpu_tid);
+        int64_t live = 0;
+        struct timespec ts;
+        /* Another thread's CPU clock (the kernel's MAKE_THREAD_CPUCLOCK). */
+        if (tid > 0 && clock_gettime((clockid_t)((~(unsigned)tid) << 3) | 6, &ts) == 0)
+            live = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        /* A thread that ended meanwhile has moved its time to `ended`. */
+        if (atomic_load(&ended_cpu_ns) == ended)
+            return ended + live;
+    }
 }
 
 void otp_flusher_init(const otp_flusher_hooks_t *h)
@@ -380,8 +403,13 @@ int otp_flusher_final_here(int64_t deadline_ns)
     int64_t now = otp_mono_ns();
     atomic_store(&final_deadline_ns, deadline_ns - (deadline_ns - now) / 10);
     atomic_store(&final_done, false);
+    struct timespec t0, t1;
+    bool timed = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0) == 0;
     ensure_export();
     final_work();
+    /* The agent's own work, as if its thread had done it (the summary). */
+    if (timed && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1) == 0)
+        atomic_fetch_add(&ended_cpu_ns, (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec));
     otp_tls_in_agent--;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return 0;
@@ -456,6 +484,8 @@ void otp_flusher_atfork_child(void)
     seq = 0;
     seq_probed = false;
     cpu_dropped_seen = otp_cpu_dropped();
+    atomic_store(&cpu_tid, 0);
+    atomic_store(&ended_cpu_ns, 0);
     otp_flusher_init(NULL);
     atomic_store(&running, false);
     atomic_store(&request, REQ_NONE);

@@ -46,6 +46,8 @@ bool otp_flusher_final_done(void);
 int otp_flusher_final_here(int64_t deadline_ns);
 /* Something was sampled that a final export would write. */
 bool otp_flusher_has_pending(void);
+/* CPU used by the agent's thread, all of its incarnations (any thread). */
+int64_t otp_flusher_cpu_ns(void);
 /* Fork child: forget the parent's thread and its unexported data. Must
  * not allocate. */
 void otp_flusher_atfork_child(void);

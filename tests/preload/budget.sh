@@ -57,4 +57,24 @@ total_s=$(awk -v n="${total_ns:-0}" 'BEGIN {printf "%.3f", n / 1e9}')
 echo "  CPU in the profiles ${total_s} s, used by the program ${cpu_s} s"
 check "CPU total within 10% of the program's CPU despite the changes" \
   within "$total_s" "$cpu_s" "$(awk -v a="$cpu_s" 'BEGIN {print a * 0.10}')"
+
+# A short run (0.3 s of CPU, no agent thread: one interval, exported on
+# the exiting main thread): its only profile measures what the agent
+# spent, start-up included, instead of nothing; the summary, printed
+# after the final export, counts that export too and so says more.
+rm -rf "$WORK/out"
+err=$(under_agent OTPROF_AGENT_SUMMARY=true OTPROF_MEMORY_SAMPLE_BYTES=4096 OTPROF_CPU_SAMPLING=off \
+  -- "$PROGS/alloc_churn" 0.3 2>&1 >/dev/null)
+files=$(ls "$WORK"/out/alloc_churn.*.heap.pb.gz 2>/dev/null)
+check "short run: one heap profile ($(wc -w <<<"$files"))" [ "$(wc -w <<<"$files")" -eq 1 ]
+short=$(note "$files")
+echo "  short: $short"
+start_pct=$(sed -n 's/.*start-up \([0-9.]*\)%.*/\1/p' <<<"$short")
+check "short run: sampled allocations measured ($(heap_pct "$short")% > 0.1%)" within "$(heap_pct "$short")" 50.1 50
+check "short run: start-up measured (${start_pct:-none}% > 0)" within "${start_pct:-0}" 25.0005 25
+sum_pct=$(sed -n "s/.*overhead: the agent used \([0-9.]*\)% of the process's CPU.*/\1/p" <<<"$err")
+sum_ms=$(sed -n "s/.*overhead: the agent used [0-9.]*% of the process's CPU (\([0-9.]*\) of .*/\1/p" <<<"$err")
+echo "  summary: ${sum_pct:-none}% (${sum_ms:-?} ms)"
+check "short run: the summary's figure includes the final export (${sum_pct:-0}% > $(pct "$short")%)" \
+  awk -v a="${sum_pct:-0}" -v b="$(pct "$short")" 'BEGIN { exit !(a > b) }'
 finish
