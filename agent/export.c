@@ -21,10 +21,14 @@
 #include "procctx.h"
 #include "resource.h"
 #include "retain.h"
+#include "rng.h"
 #include "sink_file.h"
 #include "summary.h"
 #include "sys.h"
 
+/* Bytes written since this process last listed the directory (limit_dir). */
+#define DIR_SCAN_SHARE 64
+static uint64_t unlisted_bytes, dir_rng;
 static bool file_sink_on;
 static bool otlp_on;
 static atomic_flag file_warned = ATOMIC_FLAG_INIT;
@@ -130,6 +134,8 @@ static void write_pprof_file(int dirfd, int open_rc, const otp_profile_t *p, otp
              p->kind == OTP_PROFILE_CPU ? "cpu" : "heap");
     if (rc == 0)
         rc = otp_file_write_at(dirfd, name, gz, gzlen, otp_cfg.file_mode);
+    if (rc == 0)
+        unlisted_bytes += gzlen;
     otp_free(raw);
     otp_free(gz);
     if (rc == 0) {
@@ -156,11 +162,32 @@ static void write_pprof_file(int dirfd, int open_rc, const otp_profile_t *p, otp
                      (long long)otp_cfg.max_queue_bytes, (unsigned long long)lost);
 }
 
-/* export.max_dir_mb, after each batch of files. */
+/* export.max_dir_mb, after a batch of files. Listing the directory costs
+ * one fstatat per file of the service, and a build's hundreds of short
+ * processes share one directory: listing it after every export would
+ * cost each process more the more files there are. So it is listed on
+ * average once per DIR_SCAN_SHARE of the limit written: by a process
+ * whose writes since its last listing reach that, else with the
+ * probability of their share of it. The directory then passes the limit
+ * by about that share, until the next listing. */
+
+static bool time_to_list(void)
+{
+    uint64_t step = (uint64_t)otp_cfg.max_dir_bytes / DIR_SCAN_SHARE;
+    if (unlisted_bytes < step) {
+        if (!dir_rng)
+            dir_rng = otp_rng_seed((uint64_t)otp_mono_ns() ^ ((uint64_t)getpid() << 32));
+        if (otp_rng_next(&dir_rng) % step >= unlisted_bytes)
+            return false;
+    }
+    unlisted_bytes = 0;
+    return true;
+}
+
 static void limit_dir(int dirfd, uint32_t seq)
 {
     otp_dirlimit_result_t r;
-    if (otp_cfg.max_dir_bytes <= 0 ||
+    if (otp_cfg.max_dir_bytes <= 0 || !time_to_list() ||
         otp_dirlimit_enforce(dirfd, stem, otp_cfg.max_dir_bytes, getpid(), seq, &r) != 0 ||
         r.deleted == 0)
         return;
@@ -258,6 +285,8 @@ void otp_export_shutdown(int64_t deadline_ns)
 
 void otp_export_atfork_child(void)
 {
+    dir_rng = 0; /* not the parent's draws */
+    unlisted_bytes = 0;
     /* No allocation here: the child's allocator is not ready yet. */
     otp_retain_atfork_child();
     otp_procctx_atfork_child();

@@ -50,4 +50,20 @@ check "a symlink named like ours is left alone, and its target" \
   all '[ -L "$OUT/dlsvc.6.0.cpu.pb.gz" ]' '[ "$(cat "$WORK/target")" = foreign ]'
 check "said once" [ "$(grep -c 'export.max_dir_mb' <<<"$err")" -eq 1 ]
 grep 'export.max_dir_mb' <<<"$err" | sed 's/^/  /'
+
+# A build's short processes share one directory: a process that writes a
+# few KB far under the limit does not list (fstatat) the 3000 files of
+# its service there; one that writes past 1/64 of the limit does.
+OUT2="$WORK/many"; mkdir -p "$OUT2"
+(cd "$OUT2" && for i in $(seq 2 3001); do : > "dlsvc.$i.0.cpu.pb.gz"; done)
+stats() {
+  strace -f -qq -e trace=newfstatat,fstatat64 -o "$WORK/st" env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$OUT2" \
+    OTPROF_AGENT_SERVICE_NAME=dlsvc OTPROF_MEMORY_SAMPLE_BYTES=4096 "$@" LD_PRELOAD="$AGENT" "$PROGS/alloc_churn" 0.05 \
+    > /dev/null 2>&1
+  grep -c 'dlsvc\.' "$WORK/st"
+}
+n_far=$(stats OTPROF_EXPORT_MAX_DIR_MB=512)
+n_near=$(stats OTPROF_EXPORT_MAX_DIR_MB=0.05)
+check "a short process far under the limit does not list the directory (${n_far} fstatat of our files, 3000 there)" [ "$n_far" -lt 100 ]
+check "a process that wrote past 1/64 of the limit lists it (${n_near} fstatat)" [ "$n_near" -ge 3000 ]
 finish
