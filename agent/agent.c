@@ -321,14 +321,16 @@ static bool heap_slow(uintptr_t ra, size_t size)
 void otp_agent_kick(uintptr_t ra)
 {
     if (OTP_LIKELY(otp_flusher_running()) || otp_tls_in_agent ||
-        atomic_load_explicit(&phase, memory_order_relaxed) != PH_ON || atomic_load(&quiesced) ||
-        getpid() != otp_agent_pid)
+        atomic_load_explicit(&phase, memory_order_relaxed) != PH_ON || atomic_load(&quiesced))
         return;
     /* Never from inside the dynamic loader (its locks and lists may be
      * mid-update, and starting a thread allocates TLS). */
     if (ra >= ldso_lo && ra < ldso_hi)
         return;
     if (otp_mono_ns() < atomic_load(&lazy_after_ns))
+        return;
+    /* Last, as the only system call here: not in a vfork child. */
+    if (getpid() != otp_agent_pid)
         return;
     int saved_errno = errno;
     otp_tls_in_agent++;

@@ -11,8 +11,10 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 
 #include "altstack.h"
 #include "internal.h"
@@ -48,7 +50,9 @@ static OTP_TLS int warm;
  * needs (malloc's, the loader's): libc, ld.so, libunwind, the agent. */
 static const void *lock_objs[4];
 static OTP_TLS int unwinding; /* inside unw_backtrace on this thread */
-/* ... and that walk is the SIGPROF handler's (see otp_unwind_in_signal_walk) */
+/* ... and every asynchronous signal is blocked for that walk (the
+ * SIGPROF handler's, or one that blocked them itself): see
+ * otp_unwind_in_signal_walk */
 static OTP_TLS int signal_walk;
 static uintptr_t unw_lo, unw_hi; /* libunwind's mapping */
 static _Atomic uint64_t n_capped;
@@ -271,6 +275,38 @@ int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
     return 1;
 }
 
+/* A walk outside the SIGPROF handler (a sampled allocation's). libunwind
+ * blocks every signal around each of its locks and loader calls, two
+ * system calls each, some fifty per walk through cold code (3800 in a
+ * 0.2 s cc1 with 77 heap samples). One block around the whole walk
+ * protects the same and lets preload/sigmask.c answer those without a
+ * system call, as in the handler. Faults stay deliverable. A SIGPROF that
+ * comes meanwhile waits for the end of the walk and is owed to the
+ * allocation, as it would be anyway. */
+static bool block_for_walk(sigset_t *old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGTRAP);
+    sigdelset(&all, SIGSYS);
+    if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, (size_t)_NSIG / 8) != 0)
+        return false;
+    signal_walk = 1;
+    return true;
+}
+
+static void unblock_after_walk(bool blocked, const sigset_t *old)
+{
+    if (!blocked)
+        return;
+    signal_walk = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, (size_t)_NSIG / 8);
+}
+
 __attribute__((noinline)) int otp_unwind_here(uint64_t *out, int max, int skip)
 {
     if (!otp_unwind_ready() || max <= 0)
@@ -282,8 +318,11 @@ __attribute__((noinline)) int otp_unwind_here(uint64_t *out, int max, int skip)
         int k = otp_unwind_here_uncached(out, max, skip + 1);
         return k < 0 ? 0 : k;
     }
+    sigset_t old;
+    bool blocked = block_for_walk(&old);
     int own;
     int n = walk((void **)out, max, &own);
+    unblock_after_walk(blocked, &old);
     /* +1: this function's own frame. */
     int drop = own + skip + 1;
     if (n <= drop)
@@ -303,6 +342,8 @@ __attribute__((noinline)) int otp_unwind_here_uncached(uint64_t *out, int max, i
     unw_cursor_buf_t cur;
     if (unw_getcontext_p(&uc) != 0)
         return 0;
+    sigset_t old;
+    bool blocked = block_for_walk(&old);
     unwinding = 1;
     int k = 0;
     if (unw_init_local_p(&cur, &uc) == 0) {
@@ -318,6 +359,7 @@ __attribute__((noinline)) int otp_unwind_here_uncached(uint64_t *out, int max, i
         }
     }
     unwinding = 0;
+    unblock_after_walk(blocked, &old);
     return k;
 }
 

@@ -42,9 +42,10 @@ int otp_unwind_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), vo
 #define OTP_UNWIND_SLACK 16
 
 /* True for a call from libunwind (its return address `ra`) while this
- * thread's SIGPROF handler is inside libunwind (not, say, an app's fault
- * handler run from there). Every asynchronous signal is blocked there
- * already (the handler's sa_mask), so the mask changes libunwind makes
+ * thread's SIGPROF handler, or a sampled allocation's walk, is inside
+ * libunwind (not, say, an app's fault handler run from there). Every
+ * asynchronous signal is blocked there already (the handler's sa_mask;
+ * the allocation's walk blocks them once), so the mask changes libunwind makes
  * around its locks (a block-all and a restore, several per frame it has
  * not cached) change nothing but cost a system call each:
  * preload/sigmask.c answers them without one. async-signal-safe. */

@@ -31,6 +31,20 @@ if [ "$have_strace" = 1 ]; then
     "$PROGS/short_lived" 40 64)
   check "no thread created for the export (strace: $n clones)" [ "$n" -eq 0 ]
   check "... and the profile is still written" exists "$WORK"/out/short_lived.*.cpu.pb.gz
+  # A sampled allocation's walk: libunwind's own mask changes (two system
+  # calls around each lock and loader call, ~50 a walk through cold code)
+  # are answered inside one block of the whole walk; no getpid a sample.
+  rm -rf "$WORK/out"
+  err=$(strace -f -qq -e trace=rt_sigprocmask,getpid -o "$WORK/st" env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" \
+    OTPROF_CPU_ENABLED=false OTPROF_MEMORY_SAMPLE_BYTES=4096 OTPROF_AGENT_SUMMARY=true LD_PRELOAD="$AGENT" \
+    "$PROGS/short_lived" 5 256 2>&1 >/dev/null)
+  ns=$(sed -n 's/^otprof: heap: \([0-9]*\) sampled allocations.*/\1/p' <<<"$err")
+  nm=$(grep -c '^[0-9]* *rt_sigprocmask' "$WORK/st"); np=$(grep -c '^[0-9]* *getpid' "$WORK/st")
+  echo "  ${ns:-?} heap samples: $nm rt_sigprocmask, $np getpid"
+  check "heap samples taken (${ns:-0} >= 100)" [ "${ns:-0}" -ge 100 ]
+  check "at most 2 mask changes per sampled allocation, plus start and exit ($nm for ${ns:-0})" \
+    [ "$nm" -le $(( 2 * ${ns:-0} + 40 )) ]
+  check "no getpid per sampled allocation ($np)" [ "$np" -le 10 ]
 else
   echo "  note: no strace; thread creation not checked"
 fi
