@@ -91,7 +91,10 @@ void otp_summary_symbolize(otp_symbolizer_t *sym)
         if (!pcs[i].pc)
             continue;
         int m;
-        const char *name = otp_sym_lookup(sym, pcs[i].pc, &m);
+        /* As the profiles name it: the innermost (inlined) function,
+         * demangled, without a symbol version. */
+        otp_frame_t fr[OTP_SYM_MAX_FRAMES];
+        const char *name = otp_sym_frames(sym, pcs[i].pc, &m, fr, OTP_SYM_MAX_FRAMES) > 0 ? fr[0].name : NULL;
         if (!name)
             name = "[unknown]";
         size_t k = 0;
