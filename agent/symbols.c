@@ -90,6 +90,7 @@ typedef struct elf_obj {
     const uint8_t *data; /* whole file (or the vDSO image) */
     size_t size;
     bool owned;          /* data is our mmap (the vDSO is not) */
+    bool self;           /* the agent itself: never its DWARF (see locate) */
     const uint8_t *dbg;  /* separate debug file, if its .symtab was used */
     size_t dbg_size;
     seg_t *segs;
@@ -854,6 +855,12 @@ static elf_obj_t *locate(otp_symbolizer_t *s, uint64_t addr, int *mapping, uint6
         if (e->elf) {
             e->m.build_id = e->elf->build_id;
             e->m.htlhash = e->elf->htlhash;
+            /* The agent's frames are its own cost: named from its symbol
+             * table. Its DWARF would load libdw and parse ~1 MB at the
+             * exit of every short process that has an agent leaf. */
+            uintptr_t own = (uintptr_t)&otp_sym_frames;
+            if (own >= e->m.start && own < e->m.limit)
+                e->elf->self = true;
         }
     }
     if (!e || !e->elf || e->elf->nraw == 0) return NULL;
@@ -1171,7 +1178,7 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
         int64_t t0 = mono_ns();
         if (!o->dwarf_tried && dwarf_may_open(s, o)) {
             o->dwarf_tried = true;
-            if (o->owned && dwarf_exists(o) && dwarf_fits(o)) o->dwarf = otp_dwarf_open(o->path, o->build_id);
+            if (o->owned && !o->self && dwarf_exists(o) && dwarf_fits(o)) o->dwarf = otp_dwarf_open(o->path, o->build_id);
             if (o->dwarf) atomic_fetch_add(&dwarf_bytes, OTP_DWARF_COST(o->size + o->dbg_size));
         }
         if (o->dwarf) n = otp_dwarf_frames(o->dwarf, vaddr, out, max);
