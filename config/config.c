@@ -1040,6 +1040,9 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
         { "export", "client_certificate", "OTEL_EXPORTER_OTLP_PROFILES_CLIENT_CERTIFICATE" },
     };
     for (size_t i = 0; i < OTP_ARRAY_LEN(fallbacks); i++) {
+        /* Most are unset: the cheap test first. */
+        if (!getenv(fallbacks[i].var))
+            continue;
         const otp_cfg_key_t *k = otp_cfg_find(fallbacks[i].section, fallbacks[i].key);
         /* otprof's own layers win; an OTEL_* value is only replaced by
          * the signal's own variable after it */
@@ -1172,10 +1175,8 @@ static int otp_cfg_pass(otp_config_t *cfg, const otp_cfg_file_t *files, size_t n
             cfg->agent_enabled = false;
     }
     otp_cfg_derive(&p);
-    if (!quiet) {
-        memcpy(otp_cfg_last_src, p.src, sizeof p.src);
-        memcpy(otp_cfg_last_origin, p.origin, sizeof p.origin);
-    }
+    memcpy(otp_cfg_last_src, p.src, sizeof p.src);
+    memcpy(otp_cfg_last_origin, p.origin, sizeof p.origin);
 
     if (!quiet && otp_log_get_level() >= OTP_LOG_DEBUG) {
         char cur[OTP_CFG_SHOW + 16];
@@ -1245,8 +1246,13 @@ int otp_config_load_for(otp_config_t *cfg, bool secure, const char *system_path,
             f->path = NULL;
     }
 
-    otp_cfg_pass(cfg, files, 2, secure, true);
+    /* Passes are deterministic: when the quiet one found nothing to say
+     * (the usual case) and no debug dump is asked for, the second would
+     * only repeat it. */
+    int problems = otp_cfg_pass(cfg, files, 2, secure, true);
     otp_log_set_level(cfg->log_level);
+    if (problems == 0 && cfg->log_level < OTP_LOG_DEBUG)
+        return 0;
     return otp_cfg_pass(cfg, files, 2, secure, false);
 }
 
