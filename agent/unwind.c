@@ -50,10 +50,13 @@ static OTP_TLS int warm;
  * needs (malloc's, the loader's): libc, ld.so, libunwind, the agent. */
 static const void *lock_objs[4];
 static OTP_TLS int unwinding; /* inside unw_backtrace on this thread */
-/* ... and every asynchronous signal is blocked for that walk (the
- * SIGPROF handler's, or one that blocked them itself): see
- * otp_unwind_in_signal_walk */
+/* ... and that walk is the SIGPROF handler's, where every asynchronous
+ * signal is blocked (see otp_unwind_absorb_mask) */
 static OTP_TLS int signal_walk;
+/* ... or a sampled allocation's: the first mask change libunwind asks for
+ * blocks them for real, until the end of the walk (mask_old) */
+static OTP_TLS int alloc_walk, alloc_blocked;
+static OTP_TLS sigset_t alloc_old;
 static uintptr_t unw_lo, unw_hi; /* libunwind's mapping */
 static _Atomic uint64_t n_capped;
 
@@ -97,9 +100,27 @@ int otp_unwind_init(void)
     return 0;
 }
 
-bool otp_unwind_in_signal_walk(const void *ra)
+bool otp_unwind_absorb_mask(const void *ra, sigset_t *old)
 {
-    return signal_walk && (uintptr_t)ra >= unw_lo && (uintptr_t)ra < unw_hi;
+    if (!(signal_walk || alloc_walk) || (uintptr_t)ra < unw_lo || (uintptr_t)ra >= unw_hi)
+        return false;
+    if (!signal_walk && !alloc_blocked) {
+        /* Faults stay deliverable, as in the handler. */
+        sigset_t all;
+        sigfillset(&all);
+        sigdelset(&all, SIGSEGV);
+        sigdelset(&all, SIGBUS);
+        sigdelset(&all, SIGILL);
+        sigdelset(&all, SIGFPE);
+        sigdelset(&all, SIGTRAP);
+        sigdelset(&all, SIGSYS);
+        if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &alloc_old, (size_t)_NSIG / 8) != 0)
+            return false;
+        alloc_blocked = 1;
+    }
+    if (old)
+        sigfillset(old);
+    return true;
 }
 
 bool otp_unwind_ready(void)
@@ -275,36 +296,27 @@ int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
     return 1;
 }
 
-/* A walk outside the SIGPROF handler (a sampled allocation's). libunwind
- * blocks every signal around each of its locks and loader calls, two
- * system calls each, some fifty per walk through cold code (3800 in a
- * 0.2 s cc1 with 77 heap samples). One block around the whole walk
- * protects the same and lets preload/sigmask.c answer those without a
- * system call, as in the handler. Faults stay deliverable. A SIGPROF that
- * comes meanwhile waits for the end of the walk and is owed to the
- * allocation, as it would be anyway. */
-static bool block_for_walk(sigset_t *old)
+/* A sampled allocation's walk. libunwind blocks every signal around each
+ * of its locks and loader calls, two system calls each: none in a walk
+ * its caches answer, some fifty in one through cold code (3800 in a
+ * 0.2 s cc1 with 77 heap samples). Its first such change blocks them for
+ * real until the end of the walk, and the rest are answered without a
+ * system call (otp_unwind_absorb_mask): the same protection, at two
+ * system calls a cold walk and none a warm one. A SIGPROF that comes
+ * meanwhile waits for the end of the walk and is owed to the allocation,
+ * as it would be anyway. */
+static void alloc_walk_begin(void)
 {
-    sigset_t all;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGILL);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGTRAP);
-    sigdelset(&all, SIGSYS);
-    if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, (size_t)_NSIG / 8) != 0)
-        return false;
-    signal_walk = 1;
-    return true;
+    alloc_walk = 1;
 }
 
-static void unblock_after_walk(bool blocked, const sigset_t *old)
+static void alloc_walk_end(void)
 {
-    if (!blocked)
-        return;
-    signal_walk = 0;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, (size_t)_NSIG / 8);
+    alloc_walk = 0;
+    if (alloc_blocked) {
+        alloc_blocked = 0;
+        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &alloc_old, NULL, (size_t)_NSIG / 8);
+    }
 }
 
 __attribute__((noinline)) int otp_unwind_here(uint64_t *out, int max, int skip)
@@ -318,11 +330,10 @@ __attribute__((noinline)) int otp_unwind_here(uint64_t *out, int max, int skip)
         int k = otp_unwind_here_uncached(out, max, skip + 1);
         return k < 0 ? 0 : k;
     }
-    sigset_t old;
-    bool blocked = block_for_walk(&old);
+    alloc_walk_begin();
     int own;
     int n = walk((void **)out, max, &own);
-    unblock_after_walk(blocked, &old);
+    alloc_walk_end();
     /* +1: this function's own frame. */
     int drop = own + skip + 1;
     if (n <= drop)
@@ -342,8 +353,7 @@ __attribute__((noinline)) int otp_unwind_here_uncached(uint64_t *out, int max, i
     unw_cursor_buf_t cur;
     if (unw_getcontext_p(&uc) != 0)
         return 0;
-    sigset_t old;
-    bool blocked = block_for_walk(&old);
+    alloc_walk_begin();
     unwinding = 1;
     int k = 0;
     if (unw_init_local_p(&cur, &uc) == 0) {
@@ -359,7 +369,7 @@ __attribute__((noinline)) int otp_unwind_here_uncached(uint64_t *out, int max, i
         }
     }
     unwinding = 0;
-    unblock_after_walk(blocked, &old);
+    alloc_walk_end();
     return k;
 }
 

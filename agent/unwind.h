@@ -41,15 +41,15 @@ int otp_unwind_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), vo
  * from inside the handler may see and that are then dropped. */
 #define OTP_UNWIND_SLACK 16
 
-/* True for a call from libunwind (its return address `ra`) while this
- * thread's SIGPROF handler, or a sampled allocation's walk, is inside
- * libunwind (not, say, an app's fault handler run from there). Every
- * asynchronous signal is blocked there already (the handler's sa_mask;
- * the allocation's walk blocks them once), so the mask changes libunwind makes
- * around its locks (a block-all and a restore, several per frame it has
- * not cached) change nothing but cost a system call each:
- * preload/sigmask.c answers them without one. async-signal-safe. */
-bool otp_unwind_in_signal_walk(const void *ra);
+/* A mask change libunwind (its return address `ra`) asks for inside this
+ * thread's SIGPROF handler walk or a sampled allocation's walk (not, say,
+ * an app's fault handler run from there): true when it is answered here,
+ * *old set to "all blocked", with no system call. The handler's sa_mask
+ * blocks every asynchronous signal already; an allocation's walk blocks
+ * them at its first such change, until the walk ends. libunwind makes a
+ * block-all and a restore around each of its locks, several per frame
+ * it has not cached. async-signal-safe. */
+bool otp_unwind_absorb_mask(const void *ra, sigset_t *old);
 
 /* Samples whose thread had no unwinder cache yet and no room in the
  * memory cap for one (memcap.h): kept with their leaf PC only (CPU), or

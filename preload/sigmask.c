@@ -50,17 +50,13 @@ static bool virtual_mask(const void *ra)
     return otp_vmask_owned() && !from_agent(ra) && otp_agent_running();
 }
 
-/* libunwind inside the SIGPROF handler (see otp_unwind_in_signal_walk):
- * no system call. It only ever restores what it saved, and gets back
- * what it saved. Faults stay deliverable, as everywhere in the handler. */
+/* libunwind inside one of the agent's walks (see otp_unwind_absorb_mask):
+ * at most one system call per walk. It only ever restores what it saved,
+ * and gets back what it saved. */
 static bool walk_mask(const void *ra, const sigset_t *set, sigset_t *old)
 {
-    if (!otp_unwind_in_signal_walk(ra))
-        return false;
     (void)set;
-    if (old)
-        sigfillset(old);
-    return true;
+    return otp_unwind_absorb_mask(ra, old);
 }
 
 /* sigprocmask's contract, on top of pthread_sigmask's. */
