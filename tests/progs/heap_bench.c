@@ -1,10 +1,14 @@
 /*
  * Allocation-heavy workloads for scripts/bench-heap.
- *   heap_bench mt THREADS OPS   each thread does OPS free+malloc pairs on a
+ *   heap_bench mt THREADS OPS [LEAK_MB]
+ *                               each thread does OPS free+malloc pairs on a
  *                               window of 1024 live blocks of mixed sizes
  *                               (mostly small, some up to 64 KiB), writing
  *                               the first 64 bytes of each new block as a
- *                               program initialising it would; prints
+ *                               program initialising it would, and with
+ *                               LEAK_MB leaks that many MiB in all from
+ *                               leak_site (10 KiB blocks, spread evenly
+ *                               over the run, kept to the end); prints
  *                               "ops_per_sec N" (wall clock) and
  *                               "cpu_ops_per_sec N" (ops per second of CPU
  *                               time of the whole process, any thread)
@@ -27,6 +31,18 @@
 #define WINDOW 1024
 
 static long ops_per_thread;
+static long leak_every; /* ops between two leaked blocks; 0: none */
+static void *volatile leak_sink;
+
+#define LEAK_BLOCK 10240
+
+__attribute__((noinline)) void leak_site(void)
+{
+    void **p = malloc(LEAK_BLOCK);
+    memset(p, 1, 64);
+    *p = leak_sink; /* a chain, so that nothing looks unreachable */
+    leak_sink = p;
+}
 static pthread_barrier_t start_barrier, rss_barrier, end_barrier;
 
 static double now(void)
@@ -72,6 +88,8 @@ __attribute__((noinline)) static void churn(void **win, long ops, uint64_t *seed
         char *p = malloc(n);
         memset(p, (int)i, n < 64 ? n : 64);
         win[slot] = p;
+        if (leak_every && i % leak_every == leak_every - 1)
+            leak_site();
     }
 }
 
@@ -126,6 +144,9 @@ int main(int argc, char **argv)
     if (argc >= 4 && strcmp(argv[1], "mt") == 0) {
         int n = atoi(argv[2]);
         ops_per_thread = atol(argv[3]);
+        long leak_mb = argc >= 5 ? atol(argv[4]) : 0;
+        long blocks = leak_mb * 1048576 / LEAK_BLOCK / (n > 0 ? n : 1);
+        leak_every = blocks > 0 ? ops_per_thread / blocks : 0;
         pthread_t th[256];
         pthread_barrier_init(&start_barrier, NULL, (unsigned)n + 1);
         for (int i = 0; i < n && i < 256; i++)
@@ -178,6 +199,6 @@ int main(int argc, char **argv)
             pthread_join(th[i], NULL);
         return 0;
     }
-    fprintf(stderr, "usage: heap_bench mt THREADS OPS | pair N | rss THREADS\n");
+    fprintf(stderr, "usage: heap_bench mt THREADS OPS [LEAK_MB] | pair N | rss THREADS\n");
     return 2;
 }
