@@ -44,6 +44,7 @@
 #include "ring.h"
 #include "sink_file.h"
 #include "summary.h"
+#include "symbols.h"
 #include "sys.h"
 #include "termsig.h"
 #include "trace.h"
@@ -549,6 +550,7 @@ void otp_agent_init(void)
     }
     otp_budget_init(); /* before the samplers: it maps the strategies onto them */
     otp_budget_set_own_clock(otp_flusher_cpu_ns);
+    otp_sym_no_dwarf_for((const void *)&otp_agent_init);
     otp_memcap_init((size_t)otp_cfg.max_memory_mb << 20, NULL, 0);
     otp_trace_init();
     otp_ldso_text(&ldso_lo, &ldso_hi);

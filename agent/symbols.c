@@ -90,7 +90,7 @@ typedef struct elf_obj {
     const uint8_t *data; /* whole file (or the vDSO image) */
     size_t size;
     bool owned;          /* data is our mmap (the vDSO is not) */
-    bool self;           /* the agent itself: never its DWARF (see locate) */
+    bool self;           /* the agent itself: never its DWARF (otp_sym_no_dwarf_for) */
     const uint8_t *dbg;  /* separate debug file, if its .symtab was used */
     size_t dbg_size;
     seg_t *segs;
@@ -680,6 +680,12 @@ static int64_t mono_ns(void)
 /* Set by the flusher for the final export (at exit, exec or a fatal
  * signal): the process is ending, so no slow opening of large debug data. */
 static _Atomic bool final_export;
+static _Atomic(const void *) no_dwarf_code;
+
+void otp_sym_no_dwarf_for(const void *code)
+{
+    atomic_store(&no_dwarf_code, code);
+}
 
 void otp_sym_set_final(bool final)
 {
@@ -855,11 +861,8 @@ static elf_obj_t *locate(otp_symbolizer_t *s, uint64_t addr, int *mapping, uint6
         if (e->elf) {
             e->m.build_id = e->elf->build_id;
             e->m.htlhash = e->elf->htlhash;
-            /* The agent's frames are its own cost: named from its symbol
-             * table. Its DWARF would load libdw and parse ~1 MB at the
-             * exit of every short process that has an agent leaf. */
-            uintptr_t own = (uintptr_t)&otp_sym_frames;
-            if (own >= e->m.start && own < e->m.limit)
+            uintptr_t own = (uintptr_t)atomic_load(&no_dwarf_code);
+            if (own && own >= e->m.start && own < e->m.limit)
                 e->elf->self = true;
         }
     }
