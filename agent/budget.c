@@ -10,11 +10,8 @@
  *
  * Lowering: after two windows in a row over (one alone may be start-up
  * or an export), by as many doublings as the overshoot asks for (at most
- * four per window), or at once when the samplers' cost in a part-window
- * of at least two ticks is already over four times the budget (a burst;
- * the agent thread's own work, an export, is left out of that test: it
- * does not shrink with the rates), on the heap while it is at least a
- * quarter of the cost, else on the CPU. Raising: only the last lowered lever, one
+ * four per window), on the heap while it is at least a quarter of the
+ * cost, else on the CPU. Raising: only the last lowered lever, one
  * doubling, after CALM_WINDOWS windows in which the cost with that
  * lever's share doubled would still stay under RAISE_MARGIN of the
  * budget; so a steady load settles instead of oscillating.
@@ -42,13 +39,6 @@
 #define CALM_WINDOWS 3
 #define OVER_WINDOWS 2
 #define RAISE_MARGIN 0.6
-/* A burst: a part-window (from BURST_TICKS ticks on) already over
- * BURST_FACTOR times the budget is lowered at once, not after two whole
- * windows: heap sampling far too dense for a workload costs tens of
- * percent, and two seconds of that is most of a short job. */
-#define BURST_TICKS 2
-#define BURST_FACTOR 4.0
-#define BURST_MIN_PROC_NS 10000000.0
 
 void otp_budget_ctl_init(otp_budget_ctl_t *c, double budget, int heap_max, int cpu_max)
 {
@@ -65,40 +55,6 @@ static void restart(otp_budget_ctl_t *c, bool lowered)
     c->calm = 0;
     c->over = lowered ? OVER_WINDOWS - 1 : 0;
     c->changes++;
-}
-
-/* Lowers by as many doublings as `ratio` (cost / process CPU) asks for,
- * at most four, the heap first when it carries a good part of the cost. */
-static bool lower(otp_budget_ctl_t *c, double ratio, bool heap_heavy)
-{
-    int steps = 1;
-    while (steps < 4 && (double)(1 << steps) < ratio / c->budget)
-        steps++;
-    bool heap_first = heap_heavy || c->cpu_shift >= c->cpu_max;
-    if (heap_first && c->heap_shift < c->heap_max) {
-        c->heap_shift = c->heap_shift + steps < c->heap_max ? c->heap_shift + steps : c->heap_max;
-    } else if (c->cpu_shift < c->cpu_max) {
-        c->cpu_shift = c->cpu_shift + steps < c->cpu_max ? c->cpu_shift + steps : c->cpu_max;
-    } else if (c->heap_shift < c->heap_max) {
-        c->heap_shift = c->heap_shift + steps < c->heap_max ? c->heap_shift + steps : c->heap_max;
-    } else {
-        return false; /* everything is as low as it goes */
-    }
-    restart(c, true);
-    return true;
-}
-
-bool otp_budget_ctl_burst(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double own_ns,
-                          double proc_ns)
-{
-    (void)own_ns; /* an export's spike is no reason to sample less */
-    if (c->budget <= 0 || proc_ns < BURST_MIN_PROC_NS)
-        return false;
-    double cost = heap_ns + sig_ns;
-    if (cost <= BURST_FACTOR * c->budget * proc_ns)
-        return false;
-    c->calm = 0;
-    return lower(c, cost / proc_ns, heap_ns >= 0.25 * cost);
 }
 
 bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double own_ns,
@@ -120,7 +76,21 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
          * export) is not yet a trend. */
         if (++c->over < OVER_WINDOWS)
             return false;
-        return lower(c, ratio, c->heap >= 0.25 * cost);
+        int steps = 1;
+        while (steps < 4 && (double)(1 << steps) < ratio / c->budget)
+            steps++;
+        bool heap_first = c->heap >= 0.25 * cost || c->cpu_shift >= c->cpu_max;
+        if (heap_first && c->heap_shift < c->heap_max) {
+            c->heap_shift = c->heap_shift + steps < c->heap_max ? c->heap_shift + steps : c->heap_max;
+        } else if (c->cpu_shift < c->cpu_max) {
+            c->cpu_shift = c->cpu_shift + steps < c->cpu_max ? c->cpu_shift + steps : c->cpu_max;
+        } else if (c->heap_shift < c->heap_max) {
+            c->heap_shift = c->heap_shift + steps < c->heap_max ? c->heap_shift + steps : c->heap_max;
+        } else {
+            return false; /* everything is as low as it goes */
+        }
+        restart(c, true);
+        return true;
     }
     c->over = 0;
     double grown;
@@ -267,18 +237,13 @@ void otp_budget_init(void)
 void otp_budget_tick(void)
 {
     account();
-    double h = w_heap, s = w_sig, o = w_own, p = w_proc;
-    if (++ticks < WINDOW_TICKS) {
-        if (ticks < BURST_TICKS || !otp_budget_ctl_burst(&ctl, h, s, o, p))
-            return;
-    } else if (!otp_budget_ctl_step(&ctl, h, s, o, p)) {
-        ticks = 0;
-        w_heap = w_sig = w_own = w_proc = 0;
+    if (++ticks < WINDOW_TICKS)
         return;
-    }
-    /* A change starts a new window. */
     ticks = 0;
+    double h = w_heap, s = w_sig, o = w_own, p = w_proc;
     w_heap = w_sig = w_own = w_proc = 0;
+    if (!otp_budget_ctl_step(&ctl, h, s, o, p))
+        return;
     otp_heap_set_shift(ctl.heap_shift);
     otp_cpu_set_shift(ctl.cpu_shift);
     char r[256];

@@ -35,10 +35,6 @@ typedef struct otp_budget_ctl {
 } otp_budget_ctl_t;
 
 void otp_budget_ctl_init(otp_budget_ctl_t *c, double budget, int heap_max, int cpu_max);
-/* A part of a window far over the budget (the flusher's tick): lowered
- * at once. Returns true when a shift changed. */
-bool otp_budget_ctl_burst(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double own_ns,
-                          double proc_ns);
 /* One window. Returns true when a shift changed. */
 bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double own_ns,
                          double proc_ns);
