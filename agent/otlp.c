@@ -77,10 +77,15 @@ typedef Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfiles
 /* ------------------------------------------------------------- hash map */
 
 /* Open addressing, linear probing; maps a 64-bit hash (plus a caller
- * equality check) to a table index. Slot value 0 = empty, else index+1. */
+ * equality check) to a table index. Slot value 0 = empty, else index+1;
+ * hash and value side by side, so that a probe reads one cache line. */
+typedef struct hslot {
+    uint64_t hash;
+    int32_t val;
+} hslot_t;
+
 typedef struct hmap {
-    uint64_t *hash;
-    int32_t *val;
+    hslot_t *slot;
     size_t cap, n;
 } hmap_t;
 
@@ -113,24 +118,16 @@ static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 static int hm_grow(hmap_t *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : 1024;
-    uint64_t *nh = otp_malloc(ncap * sizeof *nh);
-    int32_t *nv = otp_calloc(ncap, sizeof *nv);
-    if (!nh || !nv) {
-        otp_free(nh);
-        otp_free(nv);
-        return -ENOMEM;
-    }
+    hslot_t *ns = otp_calloc(ncap, sizeof *ns);
+    if (!ns) return -ENOMEM;
     for (size_t i = 0; i < m->cap; i++) {
-        if (!m->val[i]) continue;
-        size_t j = m->hash[i] & (ncap - 1);
-        while (nv[j]) j = (j + 1) & (ncap - 1);
-        nh[j] = m->hash[i];
-        nv[j] = m->val[i];
+        if (!m->slot[i].val) continue;
+        size_t j = m->slot[i].hash & (ncap - 1);
+        while (ns[j].val) j = (j + 1) & (ncap - 1);
+        ns[j] = m->slot[i];
     }
-    otp_free(m->hash);
-    otp_free(m->val);
-    m->hash = nh;
-    m->val = nv;
+    otp_free(m->slot);
+    m->slot = ns;
     m->cap = ncap;
     return 0;
 }
@@ -138,14 +135,16 @@ static int hm_grow(hmap_t *m)
 typedef bool (*hm_eq_fn)(const void *ctx, int32_t idx, const void *key);
 
 /* Returns the index stored for key, or -1 with *slot set for hm_put.
- * Returns -2 when the map cannot grow. */
+ * Returns -2 when the map cannot grow. eq NULL: the hash is the key
+ * itself, bijectively mixed (mix64 of an address), so equal hashes are
+ * equal keys. */
 static int32_t hm_get(hmap_t *m, uint64_t h, hm_eq_fn eq, const void *ctx, const void *key,
                       size_t *slot)
 {
     if ((m->n + 1) * 2 > m->cap && hm_grow(m) != 0) return -2;
     size_t j = h & (m->cap - 1);
-    while (m->val[j]) {
-        if (m->hash[j] == h && eq(ctx, m->val[j] - 1, key)) return m->val[j] - 1;
+    while (m->slot[j].val) {
+        if (m->slot[j].hash == h && (!eq || eq(ctx, m->slot[j].val - 1, key))) return m->slot[j].val - 1;
         j = (j + 1) & (m->cap - 1);
     }
     *slot = j;
@@ -154,15 +153,13 @@ static int32_t hm_get(hmap_t *m, uint64_t h, hm_eq_fn eq, const void *ctx, const
 
 static void hm_put(hmap_t *m, size_t slot, uint64_t h, int32_t idx)
 {
-    m->hash[slot] = h;
-    m->val[slot] = idx + 1;
+    m->slot[slot] = (hslot_t){h, idx + 1};
     m->n++;
 }
 
 static void hm_free(hmap_t *m)
 {
-    otp_free(m->hash);
-    otp_free(m->val);
+    otp_free(m->slot);
     memset(m, 0, sizeof *m);
 }
 
@@ -409,17 +406,11 @@ static int32_t function_of(enc_t *e, const otp_frame_t *fr)
     return idx;
 }
 
-static bool loc_eq(const void *ctx, int32_t idx, const void *key)
-{
-    const enc_t *e = ctx;
-    return ((const pb_location_t *)e->locations.items[idx])->address == *(const uint64_t *)key;
-}
-
 static int32_t location_of(enc_t *e, uint64_t addr)
 {
-    uint64_t h = mix64(addr);
+    uint64_t h = mix64(addr); /* a bijection: no equality check needed */
     size_t slot;
-    int32_t idx = hm_get(&e->loc_map, h, loc_eq, e, &addr, &slot);
+    int32_t idx = hm_get(&e->loc_map, h, NULL, e, NULL, &slot);
     if (idx >= 0) return idx;
     if (idx == -2) goto oom;
     pb_location_t *l = otp_arena_alloc(&e->ar, sizeof *l);
