@@ -344,7 +344,7 @@ static int32_t mapping_of(enc_t *e, int symidx)
      * profiles spec recommends it on every mapping). */
     static const char *const keys[2] = { "process.executable.build_id.gnu",
                                          "process.executable.build_id.htlhash" };
-    const char *vals[2] = { sm->build_id, sm->htlhash };
+    const char *vals[2] = { sm->build_id, otp_sym_mapping_htlhash(e->sym, (size_t)symidx) };
     int32_t *ai = otp_arena_alloc(&e->ar, 2 * sizeof *ai);
     for (int i = 0; i < 2 && ai; i++) {
         if (!vals[i] || !vals[i][0]) continue;

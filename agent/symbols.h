@@ -15,7 +15,7 @@ typedef struct otp_mapping {
     uint64_t start, limit, offset;
     const char *path;      /* "" for anonymous */
     const char *build_id;  /* lowercase hex, "" if none */
-    const char *htlhash;   /* process.executable.build_id.htlhash, "" if none */
+    const char *htlhash;   /* "" until otp_sym_mapping_htlhash computed it */
 } otp_mapping_t;
 
 typedef struct otp_symbolizer otp_symbolizer_t;
@@ -75,5 +75,8 @@ size_t otp_sym_mapping_count(const otp_symbolizer_t *s);
  * of the open DWARF. Same thread as the symbolizer. */
 size_t otp_sym_footprint(void);
 const otp_mapping_t *otp_sym_mapping(const otp_symbolizer_t *s, size_t i);
+/* Mapping i's process.executable.build_id.htlhash, computed on first
+ * request ("" when its object has no file). */
+const char *otp_sym_mapping_htlhash(otp_symbolizer_t *s, size_t i);
 
 #endif
