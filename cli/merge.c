@@ -51,6 +51,35 @@ static bool grow_array(void **arr, size_t *cap, size_t elem)
     return true;
 }
 
+/* One output table of messages (mappings, functions, locations): interns
+ * key into t and, for a new key, puts a copy of tmpl (the message's
+ * initial value, size bytes) in (*arr)[i], growing arr, with *n = i + 1.
+ * Returns i, *fresh set to the new message or NULL for a known key; -1
+ * (m->oom set) when out of memory. */
+static int64_t intern_msg(merged_t *m, otp_intern_t *t, const void *key, size_t klen, void ***arr,
+                          size_t *cap, size_t *n, const void *tmpl, size_t size, void **fresh)
+{
+    *fresh = NULL;
+    int added;
+    int64_t i = otp_intern(t, key, klen, &added);
+    if (i < 0 || (added && (size_t)i >= *cap && !grow_array((void **)arr, cap, sizeof **arr))) {
+        m->oom = true;
+        return -1;
+    }
+    if (!added)
+        return i;
+    void *o = malloc(size);
+    if (!o) {
+        m->oom = true;
+        return -1;
+    }
+    memcpy(o, tmpl, size);
+    (*arr)[i] = o;
+    *n = (size_t)i + 1;
+    *fresh = o;
+    return i;
+}
+
 bool otp_merge_is_snapshot(const char *type)
 {
     return strncmp(type, "inuse_", 6) == 0;
@@ -83,27 +112,20 @@ static uint64_t add_mapping(merged_t *m, const pb_mapping_t *in, const int64_t *
                        (int64_t)in->file_offset,
                        in->filename >= 0 && (size_t)in->filename < nstr ? smap[in->filename] : 0,
                        in->build_id >= 0 && (size_t)in->build_id < nstr ? smap[in->build_id] : 0 };
-    int added;
-    int64_t i = otp_intern(&m->maps, key, sizeof key, &added);
-    if (i < 0 || (added && !RESERVE(m->prof.mapping, m->maps_cap, i))) {
-        m->oom = true;
+    static const pb_mapping_t init = PERFTOOLS__PROFILES__MAPPING__INIT;
+    void *fresh;
+    int64_t i = intern_msg(m, &m->maps, key, sizeof key, (void ***)&m->prof.mapping, &m->maps_cap,
+                           &m->prof.n_mapping, &init, sizeof init, &fresh);
+    if (i < 0)
         return 0;
-    }
-    if (added) {
-        pb_mapping_t *o = malloc(sizeof *o);
-        if (!o) {
-            m->oom = true;
-            return 0;
-        }
-        perftools__profiles__mapping__init(o);
+    if (fresh) {
+        pb_mapping_t *o = fresh;
         o->id = (uint64_t)i + 1;
         o->memory_start = in->memory_start;
         o->memory_limit = in->memory_limit;
         o->file_offset = in->file_offset;
         o->filename = key[3];
         o->build_id = key[4];
-        m->prof.mapping[i] = o;
-        m->prof.n_mapping = (size_t)i + 1;
     }
     /* A later interval may carry more (lines symbolized late). */
     pb_mapping_t *o = m->prof.mapping[i];
@@ -120,26 +142,19 @@ static uint64_t add_function(merged_t *m, const pb_function_t *in, const int64_t
 #define S(f) ((f) >= 0 && (size_t)(f) < nstr ? smap[f] : 0)
     int64_t key[4] = { S(in->name), S(in->system_name), S(in->filename), in->start_line };
 #undef S
-    int added;
-    int64_t i = otp_intern(&m->funcs, key, sizeof key, &added);
-    if (i < 0 || (added && !RESERVE(m->prof.function, m->funcs_cap, i))) {
-        m->oom = true;
+    static const pb_function_t init = PERFTOOLS__PROFILES__FUNCTION__INIT;
+    void *fresh;
+    int64_t i = intern_msg(m, &m->funcs, key, sizeof key, (void ***)&m->prof.function, &m->funcs_cap,
+                           &m->prof.n_function, &init, sizeof init, &fresh);
+    if (i < 0)
         return 0;
-    }
-    if (added) {
-        pb_function_t *o = malloc(sizeof *o);
-        if (!o) {
-            m->oom = true;
-            return 0;
-        }
-        perftools__profiles__function__init(o);
+    if (fresh) {
+        pb_function_t *o = fresh;
         o->id = (uint64_t)i + 1;
         o->name = key[0];
         o->system_name = key[1];
         o->filename = key[2];
         o->start_line = key[3];
-        m->prof.function[i] = o;
-        m->prof.n_function = (size_t)i + 1;
     }
     return (uint64_t)i + 1;
 }
@@ -189,28 +204,23 @@ static uint64_t add_location(merged_t *m, const pb_location_t *in, uint64_t mapp
         key[3 + 2 * j] = idmap_get(funcs, in->line[j]->function_id);
         key[4 + 2 * j] = (uint64_t)in->line[j]->line;
     }
-    int added;
-    int64_t i = otp_intern(&m->locs, key, klen * 8, &added);
-    uint64_t id = 0;
-    if (i < 0 || (added && !RESERVE(m->prof.location, m->locs_cap, i))) {
-        m->oom = true;
+    static const pb_location_t init = PERFTOOLS__PROFILES__LOCATION__INIT;
+    void *fresh;
+    int64_t i = intern_msg(m, &m->locs, key, klen * 8, (void ***)&m->prof.location, &m->locs_cap,
+                           &m->prof.n_location, &init, sizeof init, &fresh);
+    uint64_t id = i < 0 ? 0 : (uint64_t)i + 1;
+    if (!fresh)
         goto out;
-    }
-    id = (uint64_t)i + 1;
-    if (!added)
-        goto out;
-    pb_location_t *o = malloc(sizeof *o);
+    pb_location_t *o = fresh;
     pb_line_t *lines = malloc((in->n_line ? in->n_line : 1) * sizeof *lines);
     pb_line_t **lp = malloc((in->n_line ? in->n_line : 1) * sizeof *lp);
-    if (!o || !lines || !lp) {
-        free(o);
+    if (!lines || !lp) {
         free(lines);
         free(lp);
         m->oom = true;
         id = 0;
         goto out;
     }
-    perftools__profiles__location__init(o);
     o->id = id;
     o->mapping_id = mapping_id;
     o->address = in->address;
@@ -226,8 +236,6 @@ static uint64_t add_location(merged_t *m, const pb_location_t *in, uint64_t mapp
         free(lines);
     o->line = lp;
     o->n_line = in->n_line;
-    m->prof.location[i] = o;
-    m->prof.n_location = (size_t)i + 1;
 out:
     if (key != stackkey)
         free(key);
