@@ -33,25 +33,11 @@ from concurrent import futures
 
 import grpc
 
+# The protobuf helpers and the partial-success answer are the HTTP
+# receiver's (same directory, on sys.path when run as a script).
+from otlp_receiver import partial_body as partial_response  # noqa: E402
+
 INVALID_MESSAGE = "bad profiles payload (test): 100% wrong\nsecond line"
-PARTIAL_MESSAGE = b"2 profiles dropped: test says so"
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def partial_response():
-    ps = varint(1 << 3) + varint(2) + varint(2 << 3 | 2) + varint(len(PARTIAL_MESSAGE)) + PARTIAL_MESSAGE
-    return varint(1 << 3 | 2) + varint(len(ps)) + ps
 
 
 class Recorder:
