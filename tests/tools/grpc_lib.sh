@@ -19,25 +19,9 @@ grpc_prereqs() {
     "$ROOT"/proto/otlp_resource.proto "$ROOT"/proto/otlp_profiles.proto "$ROOT"/proto/otlp_profiles_service.proto
 }
 
-# grx_start NAME ANSWERS [PORT [receiver options]]: a grpcio receiver
-# recording into $WORK/NAME; sets RX_DIR and RX_PORT.
-grx_start() {
-  local name=$1 answers=$2 port=${3:-0}
-  shift 2; [ $# -gt 0 ] && shift
-  RX_DIR="$WORK/$name"
-  mkdir -p "$RX_DIR"
-  $PY "$GRX" --dir "$RX_DIR" --port "$port" --port-file "$RX_DIR/port" --answers "$answers" "$@" \
-    2> "$RX_DIR/stderr" &
-  local pid=$! i
-  RX_PIDS+=("$pid")
-  for i in $(seq 1 200); do
-    [ -s "$RX_DIR/port" ] && break
-    kill -0 "$pid" 2> /dev/null || break # could not bind
-    sleep 0.05
-  done
-  RX_PORT=$(cat "$RX_DIR/port" 2> /dev/null)
-  [ -n "$RX_PORT" ]
-}
+# grx_start NAME ANSWERS [PORT [receiver options]]: rx_start with a
+# grpcio receiver.
+grx_start() { RX_SCRIPT="$GRX" rx_start "$@"; }
 msgs() { ls "$1"/req-*.msg 2> /dev/null | sort; }
 nmsgs() { msgs "$1" | wc -l; }
 # meta DIR KEY [N]: the value of KEY ("key value" or "key: value") in call

@@ -23,19 +23,21 @@ free_port() {
 }
 
 # rx_start NAME ANSWERS [PORT [receiver options]]: starts a receiver
-# recording into $WORK/NAME; sets RX_DIR and RX_PORT (and RX_PID).
+# ($RX_SCRIPT, default ours) recording into $WORK/NAME; sets RX_DIR and
+# RX_PORT (and RX_PID).
 rx_start() {
   local name=$1 answers=$2 port=${3:-0}
   shift 2; [ $# -gt 0 ] && shift
   RX_DIR="$WORK/$name"
   mkdir -p "$RX_DIR"
-  $PY "$RECEIVER" --dir "$RX_DIR" --port "$port" --port-file "$RX_DIR/port" --answers "$answers" "$@" \
-    2> "$RX_DIR/stderr" &
+  $PY "${RX_SCRIPT:-$RECEIVER}" --dir "$RX_DIR" --port "$port" --port-file "$RX_DIR/port" \
+    --answers "$answers" "$@" 2> "$RX_DIR/stderr" &
   RX_PID=$!
   RX_PIDS+=("$RX_PID")
   local i
-  for i in $(seq 1 100); do
+  for i in $(seq 1 200); do
     [ -s "$RX_DIR/port" ] && break
+    kill -0 "$RX_PID" 2> /dev/null || break # could not bind
     sleep 0.05
   done
   RX_PORT=$(cat "$RX_DIR/port" 2>/dev/null)
