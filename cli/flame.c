@@ -88,14 +88,8 @@ static int64_t child_of(flame_t *f, uint32_t parent, uint32_t label, int kind)
     size_t idx = (size_t)i + 1;
     if (!added)
         return (int64_t)idx;
-    if (idx >= f->cap) {
-        size_t nc = f->cap * 2;
-        fnode_t *nn = realloc(f->nodes, nc * sizeof *nn);
-        if (!nn)
-            return -1;
-        f->nodes = nn;
-        f->cap = nc;
-    }
+    if (!otp_grow_to((void **)&f->nodes, &f->cap, idx, sizeof *f->nodes))
+        return -1;
     fnode_t *c = &f->nodes[idx];
     memset(c, 0, sizeof *c);
     c->parent = parent;

@@ -88,16 +88,10 @@ int64_t otp_intern(otp_intern_t *t, const void *key, size_t len, int *added)
     if (s->idx1)
         return (int64_t)s->idx1 - 1;
     if (t->n == t->keys_cap) {
-        size_t nc = t->keys_cap ? t->keys_cap * 2 : 256;
-        char **nk = realloc(t->keys, nc * sizeof *nk);
-        if (!nk)
+        size_t lc = t->keys_cap;
+        if (!otp_grow_to((void **)&t->lens, &lc, t->n, sizeof *t->lens) ||
+            !otp_grow_to((void **)&t->keys, &t->keys_cap, t->n, sizeof *t->keys))
             return -1;
-        t->keys = nk;
-        size_t *nl = realloc(t->lens, nc * sizeof *nl);
-        if (!nl)
-            return -1;
-        t->lens = nl;
-        t->keys_cap = nc;
     }
     char *copy = malloc(len + 1);
     if (!copy)
@@ -111,4 +105,19 @@ int64_t otp_intern(otp_intern_t *t, const void *key, size_t len, int *added)
     if (added)
         *added = 1;
     return (int64_t)t->n++;
+}
+
+bool otp_grow_to(void **arr, size_t *cap, size_t i, size_t elem)
+{
+    if (i < *cap)
+        return true;
+    size_t nc = *cap ? *cap : 64;
+    while (nc <= i)
+        nc *= 2;
+    void *na = realloc(*arr, nc * elem);
+    if (!na)
+        return false;
+    *arr = na;
+    *cap = nc;
+    return true;
 }

@@ -6,6 +6,7 @@
 #ifndef OTP_CLI_INTERN_H
 #define OTP_CLI_INTERN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,10 @@ void otp_intern_fini(otp_intern_t *t);
 int64_t otp_intern(otp_intern_t *t, const void *key, size_t len, int *added);
 /* The key's index or -1, without adding it. */
 int64_t otp_intern_find(const otp_intern_t *t, const void *key, size_t len);
+/* Makes *arr (elements of elem bytes, capacity *cap) hold index i,
+ * doubling it (from 64); false when out of memory. */
+bool otp_grow_to(void **arr, size_t *cap, size_t i, size_t elem);
+
 /* The copy of key number i (NUL-terminated after its len bytes). */
 static inline const char *otp_intern_key(const otp_intern_t *t, size_t i)
 {

@@ -37,19 +37,7 @@ typedef struct merged {
 
 /* Grows the array arr (capacity cap) to hold index n; false when out of
  * memory. A macro, so each table keeps its own element type. */
-#define RESERVE(arr, cap, n) \
-    ((size_t)(n) < (cap) || grow_array((void **)&(arr), &(cap), sizeof *(arr)))
-
-static bool grow_array(void **arr, size_t *cap, size_t elem)
-{
-    size_t nc = *cap ? *cap * 2 : 64;
-    void *na = realloc(*arr, nc * elem);
-    if (!na)
-        return false;
-    *arr = na;
-    *cap = nc;
-    return true;
-}
+#define RESERVE(arr, cap, n) otp_grow_to((void **)&(arr), &(cap), (size_t)(n), sizeof *(arr))
 
 /* One output table of messages (mappings, functions, locations): interns
  * key into t and, for a new key, puts a copy of tmpl (the message's
@@ -62,7 +50,7 @@ static int64_t intern_msg(merged_t *m, otp_intern_t *t, const void *key, size_t 
     *fresh = NULL;
     int added;
     int64_t i = otp_intern(t, key, klen, &added);
-    if (i < 0 || (added && (size_t)i >= *cap && !grow_array((void **)arr, cap, sizeof **arr))) {
+    if (i < 0 || (added && !otp_grow_to((void **)arr, cap, (size_t)i, sizeof **arr))) {
         m->oom = true;
         return -1;
     }

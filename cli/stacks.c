@@ -5,16 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "intern.h"
+
 static int push(otp_cstack_t *st, const otp_cframe_t *f)
 {
-    if (st->n == st->cap) {
-        size_t nc = st->cap ? st->cap * 2 : 64;
-        otp_cframe_t *nf = realloc(st->f, nc * sizeof *nf);
-        if (!nf)
-            return -1;
-        st->f = nf;
-        st->cap = nc;
-    }
+    if (!otp_grow_to((void **)&st->f, &st->cap, st->n, sizeof *st->f))
+        return -1;
     st->f[st->n++] = *f;
     return 0;
 }

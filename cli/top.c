@@ -64,14 +64,8 @@ static int64_t node_of(top_t *t, const otp_cframe_t *f)
     int64_t i = otp_intern(&t->keys, buf, (size_t)len, &added);
     if (i < 0)
         return -1;
-    if ((size_t)i >= t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 256;
-        node_t *nn = realloc(t->nodes, nc * sizeof *nn);
-        if (!nn)
-            return -1;
-        t->nodes = nn;
-        t->cap = nc;
-    }
+    if (!otp_grow_to((void **)&t->nodes, &t->cap, (size_t)i, sizeof *t->nodes))
+        return -1;
     if (added)
         memset(&t->nodes[i], 0, sizeof t->nodes[i]);
     return i;
