@@ -531,15 +531,9 @@ static otp_thread_t *claim_main(void)
     return t;
 }
 
-static int64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    return clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0 ? (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec : 0;
-}
-
 void otp_agent_init(void)
 {
-    int64_t t0 = otp_mono_ns(), c0 = thread_cpu_ns();
+    int64_t t0 = otp_mono_ns();
     otp_tls_in_agent = 1;
     otp_agent_pid = getpid();
     otp_config_load(&otp_cfg);
@@ -589,7 +583,9 @@ void otp_agent_init(void)
     otp_flusher_hooks_t hooks = {reap_early};
     otp_flusher_init(&hooks);
     set_lazy_after();
-    otp_budget_started(thread_cpu_ns() - c0); /* before any agent thread reads the budget */
+    /* The constructor runs alone: its wall time is its CPU time, read
+     * without a system call. Before any agent thread reads the budget. */
+    otp_budget_started(otp_mono_ns() - t0);
     atomic_store(&phase, PH_ON);
     otp_termsig_init(on_fatal_signal, (int64_t)otp_cfg.shutdown_timeout_ms + 1000);
     /* Already multi-threaded: nothing to keep single-threaded. */

@@ -258,16 +258,19 @@ void otp_budget_set_own_clock(int64_t (*fn)(void))
 
 void otp_budget_started(int64_t startup_ns)
 {
-    /* From here on every interval is measured, the first one included
-     * (a run without an agent thread has only that one). */
-    primed = false;
-    account();
+    /* Every interval is measured, the first one included (a run without
+     * an agent thread has only that one), against the process's CPU since
+     * exec: every counter starts at zero, so priming needs no system call
+     * at start-up. */
+    primed = true;
+    last_cyc = last_sig = 0;
+    last_own = last_proc = 0;
+    last_tsc = __builtin_ia32_rdtsc();
+    last_mono = otp_mono_ns();
     if (startup_ns > 0) {
         iv_start += (double)startup_ns;
         iv_cost += (double)startup_ns;
-        iv_proc += (double)startup_ns;
         run_cost += (double)startup_ns;
-        run_proc += (double)startup_ns;
     }
 }
 

@@ -45,8 +45,9 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
 void otp_budget_init(void);
 /* The agent's own threads' CPU clock, all of them (any thread may ask). */
 void otp_budget_set_own_clock(int64_t (*fn)(void));
-/* End of the constructor: measuring starts, with the constructor's own
- * CPU time (startup_ns) as the first interval's start-up cost. */
+/* End of the constructor: measuring starts (against the process's CPU
+ * since exec), with the constructor's time (startup_ns) as the first
+ * interval's start-up cost. */
 void otp_budget_started(int64_t startup_ns);
 /* Flusher thread, every tick. */
 void otp_budget_tick(void);
