@@ -363,25 +363,18 @@ int otp_cmd_flame(int argc, char **argv)
         rc = pr > 0 ? 0 : 2;
         goto done;
     }
-    if (nfiles == 0) {
-        fputs("otprof: flame: no profile given; usage: otprof flame [--sample TYPE] FILE... > "
-              "flame.svg\n", stderr);
+    int vi;
+    pb_prof_t *p = otp_merge_for("flame", "otprof flame [--sample TYPE] FILE... > flame.svg", files,
+                                 nfiles, sample, &vi);
+    if (!p) {
+        rc = nfiles == 0 ? 2 : 1;
         goto done;
     }
     rc = 1;
-    pb_prof_t *p = otp_merge_files(files, (size_t)nfiles);
-    if (!p)
-        goto done;
-    int vi = otp_pprof_sample_index(p, sample);
     flame_t f = { .p = p };
     otp_intern_init(&f.labels);
     otp_intern_init(&f.edges);
-    if (vi < 0) {
-        char types[512];
-        otp_pprof_type_list(p, types, sizeof types);
-        fprintf(stderr, "otprof: flame: %s has no sample type '%s' (it has: %s)\n", files[0],
-                sample, types);
-    } else if (build(&f, vi) != 0 || link_children(&f) != 0) {
+    if (build(&f, vi) != 0 || link_children(&f) != 0) {
         fputs("otprof: flame: out of memory\n", stderr);
     } else {
         FILE *out = outpath ? fopen(outpath, "w") : stdout;

@@ -572,3 +572,25 @@ fail:
         otp_merge_free(&m->prof);
     return NULL;
 }
+
+pb_prof_t *otp_merge_for(const char *cmd, const char *usage, char *const *files, int n,
+                         const char *sample, int *vi)
+{
+    if (n <= 0) {
+        fprintf(stderr, "otprof: %s: no profile given; usage: %s\n", cmd, usage);
+        return NULL;
+    }
+    pb_prof_t *p = otp_merge_files(files, (size_t)n);
+    if (!p)
+        return NULL;
+    *vi = otp_pprof_sample_index(p, sample);
+    if (*vi < 0) {
+        char types[512];
+        otp_pprof_type_list(p, types, sizeof types);
+        fprintf(stderr, "otprof: %s: %s has no sample type '%s' (it has: %s)\n", cmd, files[0], sample,
+                types);
+        otp_merge_free(p);
+        return NULL;
+    }
+    return p;
+}

@@ -28,6 +28,13 @@ bool otp_merge_is_snapshot(const char *type);
  * profile, sample types that differ, out of memory). */
 pb_prof_t *otp_merge_files(char *const *files, size_t n);
 
+/* For the commands that read profiles (top, flame): files[0..n) merged,
+ * with *vi the index of sample type `sample` (NULL: the default one).
+ * NULL after one "otprof: CMD: ..." line (no file: with `usage`; a merge
+ * failure; no such sample type). */
+pb_prof_t *otp_merge_for(const char *cmd, const char *usage, char *const *files, int n,
+                         const char *sample, int *vi);
+
 /* Frees what otp_merge_files built. */
 void otp_merge_free(pb_prof_t *p);
 

@@ -187,28 +187,18 @@ int otp_cmd_top(int argc, char **argv)
             goto out;
         }
     }
-    if (nfiles == 0) {
-        fputs("otprof: top: no profile given; usage: otprof top [-n N] [--sample TYPE] [--lines] "
-              "FILE...\n", stderr);
+    int vi;
+    pb_prof_t *p = otp_merge_for("top", "otprof top [-n N] [--sample TYPE] [--lines] FILE...", files,
+                                 nfiles, sample, &vi);
+    if (!p) {
+        rc = nfiles == 0 ? 2 : 1;
         goto out;
     }
-    rc = 1;
-    pb_prof_t *p = otp_merge_files(files, (size_t)nfiles);
-    if (!p)
-        goto out;
-    int vi = otp_pprof_sample_index(p, sample);
-    if (vi < 0) {
-        char types[512];
-        otp_pprof_type_list(p, types, sizeof types);
-        fprintf(stderr, "otprof: top: %s has no sample type '%s' (it has: %s)\n", files[0], sample,
-                types);
-    } else {
-        top_t t = { .p = p, .lines = lines };
-        otp_intern_init(&t.keys);
-        rc = print_top(&t, vi, nrows, files, nfiles);
-        otp_intern_fini(&t.keys);
-        free(t.nodes);
-    }
+    top_t t = { .p = p, .lines = lines };
+    otp_intern_init(&t.keys);
+    rc = print_top(&t, vi, nrows, files, nfiles);
+    otp_intern_fini(&t.keys);
+    free(t.nodes);
     otp_merge_free(p);
 out:
     free(files);
