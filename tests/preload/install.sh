@@ -15,8 +15,11 @@ ini_keys() {
        s != "" && /^[A-Za-z_]+[ \t]*=/ { k = $0; sub(/[ \t]*=.*/, "", k); print s "." k }' "$ROOT/otprof.ini"
 }
 NKEYS=$(ini_keys | wc -l)
-# one_profile DIR: exactly one CPU profile there, readable by pprof.
-one_profile() { local f; f=$(ls "$1"/*.cpu.pb.gz 2>/dev/null); [ "$(echo "$f" | grep -c .)" -eq 1 ] && pprof_reads $f; }
+# one_profile DIR [SERVICE]: exactly one CPU profile of the app ($PROG, or
+# the service it was named) there, readable by pprof. Only the app's: a
+# process that ran before it (env, which execs it under /etc/ld.so.preload)
+# may have taken a sample too.
+one_profile() { local f; f=$(ls "$1"/"${2:-$(basename "$PROG")}".*.cpu.pb.gz 2>/dev/null); [ "$(echo "$f" | grep -c .)" -eq 1 ] && pprof_reads $f; }
 
 # ---- staged install: the layout, file by file -------------------------------
 stage="$WORK/stage"
@@ -98,7 +101,7 @@ cd "$WORK" || exit 1
 check "otprof run: the command's exit status" [ $? -eq 0 ]
 check "otprof run: VAR=VALUE applied, one readable profile named after the service" \
   bash -c 'ls "$1"/runsvc.*.cpu.pb.gz >/dev/null 2>&1' _ "$WORK/run"
-check "otprof run: the profile reads" one_profile "$WORK/run"
+check "otprof run: the profile reads" one_profile "$WORK/run" runsvc
 "$OTPROF" run -- sh -c 'exit 7'; rc=$?
 check "otprof run: exit status 7 passed through" [ "$rc" -eq 7 ]
 pre=$(LD_PRELOAD=libc.so.6 "$OTPROF" run -- printenv LD_PRELOAD)
