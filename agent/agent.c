@@ -72,7 +72,7 @@ static otp_thread_t *main_thread;
 static pthread_key_t exit_key;
 static bool exit_key_ok;
 static bool exec_restart; /* the flusher ran before a failed exec */
-static uintptr_t ldso_lo, ldso_hi;
+static uintptr_t ldso_lo OTP_STARTUP_DATA, ldso_hi OTP_STARTUP_DATA;
 /* Set by fork's prepare handler in the forking thread (which is the only
  * thread of the child): the pid that forked, and the mask to restore. */
 static OTP_TLS pid_t fork_from;
@@ -169,6 +169,27 @@ static void ensure_flusher(void)
         otp_flusher_start();
 }
 
+/* libunwind, from a normal context of an app thread (unwind.h): not
+ * from inside the loader, nor in a vfork child (which shares the
+ * parent's memory and loader state). */
+static void need_unwinder(uintptr_t ra)
+{
+    if (OTP_LIKELY(!otp_unwind_pending()) || otp_tls_in_agent || otp_tls_vforked ||
+        (ra >= ldso_lo && ra < ldso_hi) || getpid() != otp_agent_pid)
+        return;
+    int saved_errno = errno;
+    otp_tls_in_agent++;
+    otp_unwind_load();
+    otp_tls_in_agent--;
+    errno = saved_errno;
+}
+
+void otp_agent_before_new_root(uintptr_t ra)
+{
+    if (otp_agent_running())
+        need_unwinder(ra);
+}
+
 /* ---- threads ------------------------------------------------------------ */
 
 /* Threads that were running before the constructor (started by other
@@ -246,6 +267,8 @@ otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg)
 {
     if (!otp_agent_running())
         return NULL;
+    /* Loaded before the thread starts, which then warms it (begin). */
+    need_unwinder((uintptr_t)__builtin_return_address(0));
     /* The process is about to be multi-threaded anyway: the flusher may
      * run (it usually does already, and then no lock is taken). */
     if (!otp_flusher_running() || atomic_load(&phase) != PH_ON) {
@@ -290,11 +313,19 @@ void otp_agent_thread_begin(otp_thread_t *t)
 /* A CPU sample taken while no flusher runs: the thread's next allocation
  * takes the heap slow path (where a thread may be started), whatever its
  * countdown said; kick() then puts the countdown back. */
-static OTP_TLS int kick_forced;
+static OTP_TLS int kick_forced, kick_unwind;
 static OTP_TLS int64_t kick_saved;
 
 static void on_cpu_sample(void)
 {
+    if (OTP_UNLIKELY(otp_unwind_pending()) && !kick_forced && !otp_tls_in_agent) {
+        /* No stacks yet: the next allocation loads the unwinder. */
+        kick_forced = 1;
+        kick_unwind = 1;
+        kick_saved = otp_tls_heap_left;
+        otp_tls_heap_left = -1;
+        return;
+    }
     if (OTP_LIKELY(otp_flusher_running()) || kick_forced ||
         atomic_load_explicit(&phase, memory_order_relaxed) != PH_ON || atomic_load(&quiesced) ||
         otp_mono_ns() < atomic_load(&lazy_after_ns))
@@ -307,6 +338,10 @@ static void on_cpu_sample(void)
 static bool heap_slow(uintptr_t ra, size_t size)
 {
     bool forced = false;
+    if (OTP_UNLIKELY(kick_unwind)) {
+        kick_unwind = 0;
+        need_unwinder(ra);
+    }
     if (OTP_UNLIKELY(kick_forced) && !otp_tls_in_agent && getpid() == otp_agent_pid) {
         kick_forced = 0;
         /* -1 minus this request: nothing else moved the countdown since. */
@@ -398,6 +433,7 @@ static void fork_child(void)
         otp_flusher_atfork_child();
         otp_memcap_atfork_child();
         otp_termsig_atfork_child();
+        otp_unwind_atfork_child();
         otp_cpu_arm(otp_thread_self());
         otp_tls_in_agent = saved;
     }
@@ -563,10 +599,16 @@ void otp_agent_init(void)
         otp_heap_report_init();
     otp_heap_set_slow_hook(heap_slow);
     otp_heap_set_gate(otp_agent_sampling);
-    /* The unwinder is needed from the first heap sample on (~0.15 ms);
-     * this also prepares the main thread's use of it. */
-    if (otp_cfg.cpu_enabled || otp_cfg.memory_enabled)
-        otp_unwind_init();
+    /* Loaded when the first stack is wanted (unwind.h). Not with an
+     * allocator of the app's own: a signal handler could then never load
+     * it (that allocator's locks may be held in app code), and a program
+     * that only computes would get no stacks. */
+    if (otp_cfg.cpu_enabled || otp_cfg.memory_enabled) {
+        otp_unwind_want();
+        if (!otp_unwind_allocator_libc())
+            otp_unwind_init();
+        OTP_DEBUG("unwinder %s", otp_unwind_ready() ? "loaded at start-up" : "deferred");
+    }
     /* Threads started before us (by other libraries' constructors) get
      * slots and timers now. */
     pid_t self = otp_gettid();
@@ -610,6 +652,7 @@ static void stop(int final_phase, bool here)
     lock();
     int ph = atomic_exchange(&phase, final_phase);
     otp_cpu_stop();
+    otp_unwind_report();
     if (ph == PH_ON) {
         int64_t t0 = otp_mono_ns();
         int64_t budget_ms = otp_cfg.shutdown_timeout_ms + 1000;

@@ -37,6 +37,11 @@ bool otp_agent_sampling(void);
  * site, nothing is started from inside the dynamic loader). */
 void otp_agent_kick(uintptr_t ra);
 
+/* Normal context, before a call that may change the file system the
+ * process sees (chroot, unshare, setns): libunwind.so.8 is loaded first
+ * if stacks are wanted and it is not yet (unwind.h). */
+void otp_agent_before_new_root(uintptr_t ra);
+
 /* Thread start: pthread_create wrapper, slot for the new thread (NULL:
  * not profiled); _failed if pthread_create then failed; _begin is the
  * first thing the new thread runs. Thread exit is the key destructor. */

@@ -116,7 +116,7 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
 
 /* ---- the agent's side ---------------------------------------------------- */
 
-static otp_budget_ctl_t ctl;
+static otp_budget_ctl_t ctl OTP_STARTUP_DATA;
 static int ticks;
 static bool primed;
 static uint64_t last_cyc, last_sig, last_tsc;
@@ -125,7 +125,7 @@ static double cyc_per_ns = 1.0;
 static double w_heap, w_sig, w_own, w_proc;   /* this window */
 static double iv_cost, iv_proc, run_cost, run_proc; /* this interval, whole run */
 static double iv_heap, iv_sig, iv_own, iv_start;
-static int64_t (*own_clock)(void);
+static int64_t (*own_clock)(void) OTP_STARTUP_DATA;
 static char note[640];
 
 static int64_t clock_of(clockid_t clk)

@@ -39,18 +39,18 @@
 #define HANDLER_NS_MAX 50000
 
 static _Atomic int cpu_on;
-static int64_t period_ns;       /* configured: 1 s / cpu.frequency_hz */
-static _Atomic int cpu_shift;   /* the budget's: periods are period_ns << cpu_shift */
-static int max_depth;
+static int64_t period_ns OTP_STARTUP_DATA; /* configured: 1 s / cpu.frequency_hz */
+static _Atomic int cpu_shift OTP_STARTUP_DATA; /* the budget's: periods are period_ns << cpu_shift */
+static int max_depth OTP_STARTUP_DATA;
 /* The app's SIGPROF disposition while the agent owns the real one:
  * double-buffered so the handler always reads a complete copy. */
 static struct sigaction app_action[2];
 static _Atomic int app_idx;
-static _Atomic int owns_sigprof;
+static _Atomic int owns_sigprof OTP_STARTUP_DATA;
 static atomic_flag virt_logged = ATOMIC_FLAG_INIT;
 static _Atomic uint64_t hist[HIST_BUCKETS + 1];
 static _Atomic uint64_t n_dropped, n_foreign;
-static uintptr_t ldso_lo, ldso_hi;
+static uintptr_t ldso_lo OTP_STARTUP_DATA, ldso_hi OTP_STARTUP_DATA;
 
 /* Signals blocked while the handler runs: every asynchronous one. The
  * unwinder runs on the thread's unwind stack, outside the signal stack, so
@@ -411,7 +411,7 @@ static uint64_t reschedule(otp_thread_t *t, uint64_t *ns)
     return w;
 }
 
-static void (*sample_hook)(void);
+static void (*sample_hook)(void) OTP_STARTUP_DATA;
 
 void otp_cpu_set_sample_hook(void (*fn)(void))
 {

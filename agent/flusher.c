@@ -30,6 +30,7 @@
 #include "summary.h"
 #include "symbols.h"
 #include "sys.h"
+#include "unwind.h"
 #include "thread.h"
 
 /* Control words, shared with the owner's threads and with signal handlers:
@@ -300,6 +301,9 @@ static void *flusher_main(void *arg)
     atomic_store(&thread_tid, otp_gettid());
     atomic_store(&cpu_tid, atomic_load(&thread_tid));
     prctl(PR_SET_NAME, "otprof-flush", 0, 0, 0);
+    /* Threads that predate the agent want stacks (unwind.h). */
+    otp_unwind_init();
+    otp_unwind_report();
     ensure_export();
     int64_t interval = (int64_t)otp_cfg.export_interval_ms * 1000000;
     int64_t next_export = interval_start_mono_ns + interval;

@@ -77,12 +77,13 @@ static OTP_TLS struct {
     int32_t site;
 } tls_sites[SITE_CACHE];
 
-static _Atomic int heap_on;
-static int64_t rate;          /* memory.sample_bytes; 1 = every allocation */
-static _Atomic int heap_shift; /* the budget's: the mean gap is rate << heap_shift */
-static bool track;
+static _Atomic int heap_on OTP_STARTUP_DATA;
+static int64_t rate OTP_STARTUP_DATA; /* memory.sample_bytes; 1 = every allocation */
+static _Atomic int heap_shift OTP_STARTUP_DATA; /* the budget's: the mean gap is rate << heap_shift */
+static bool track OTP_STARTUP_DATA;
 static int max_depth;
-static uintptr_t self_lo, self_hi, ldso_lo, ldso_hi;
+static uintptr_t self_lo OTP_STARTUP_DATA, self_hi OTP_STARTUP_DATA, ldso_lo OTP_STARTUP_DATA,
+    ldso_hi OTP_STARTUP_DATA;
 /* Shared counters are touched only off the common sampled path (a
  * contended cache line costs more than the rest of a sample). */
 static _Atomic uint64_t n_ring_full, n_lost, n_drained;
@@ -169,6 +170,10 @@ static inline bool in_self(uint64_t pc)
 static uint32_t capture(uint64_t *out, uintptr_t ra)
 {
     int m = 0;
+    /* The first sample loads the unwinder (unwind.h), not from inside
+     * the loader. */
+    if ((ra < ldso_lo || ra >= ldso_hi) && OTP_UNLIKELY(otp_unwind_pending()))
+        otp_unwind_load();
     if ((ra < ldso_lo || ra >= ldso_hi) && otp_unwind_ready()) {
         m = -1;
         if (tls_walks < UNCACHED_WALKS) {
@@ -263,8 +268,8 @@ static void record(void *p, size_t size, uintptr_t ra)
     }
 }
 
-static bool (*slow_hook)(uintptr_t ra, size_t size);
-static bool (*sampling_gate)(void);
+static bool (*slow_hook)(uintptr_t ra, size_t size) OTP_STARTUP_DATA;
+static bool (*sampling_gate)(void) OTP_STARTUP_DATA;
 
 void otp_heap_set_gate(bool (*fn)(void))
 {

@@ -63,15 +63,15 @@ typedef struct slot {
 
 _Atomic uint8_t otp_live_filter[1u << OTP_LIVE_FILTER_BITS];
 
-static _Atomic uint32_t *site_index;
-static site_t *sites;
+static _Atomic uint32_t *site_index OTP_STARTUP_DATA;
+static site_t *sites OTP_STARTUP_DATA;
 static uint64_t *frames_arena;
 static _Atomic uint32_t site_next;
 static _Atomic uint32_t frames_next;
 static slot_t *table;
 static uint32_t table_bits;
 static uint64_t table_mask;
-static _Atomic int ready;
+static _Atomic int ready OTP_STARTUP_DATA;
 static _Atomic uint64_t n_table_full, n_sites_full;
 static _Atomic uint64_t walked_entries; /* blocks seen by the last walk */
 static size_t table_bytes;

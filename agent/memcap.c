@@ -30,8 +30,8 @@
 #define LIMIT_EIGHTHS 5
 #define RESERVE(stacks) (4 * (stacks))
 
-static size_t cap, limit;
-static otp_memcap_source_t srcs[OTP_MEMCAP_SOURCES];
+static size_t cap OTP_STARTUP_DATA, limit OTP_STARTUP_DATA;
+static otp_memcap_source_t srcs[OTP_MEMCAP_SOURCES] OTP_STARTUP_DATA;
 static size_t last[OTP_MEMCAP_SOURCES];
 static size_t nsrcs;
 static unsigned ticks;

@@ -15,6 +15,7 @@
 #include "mem.h"
 #include "memcap.h"
 #include "thread.h"
+#include "unwind.h"
 
 #define TOP_N 10
 
@@ -150,6 +151,11 @@ void otp_summary_print(void)
     OTP_INFO("signal handler: p50 %.1f us, p99 %.1f us over %llu samples; agent memory %.1f MiB "
              "resident",
              p50, p99, (unsigned long long)n, (double)mem / 1048576.0);
+    uint64_t early = otp_unwind_early_samples();
+    if (early)
+        OTP_INFO("%llu CPU samples came before the unwinder could be loaded (interrupted outside the "
+                 "app's own code) and hold only their PC",
+                 (unsigned long long)early);
     for (int i = 0; i < nsections; i++)
         sections[i]();
     otp_log_set_level(level);

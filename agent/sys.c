@@ -80,6 +80,15 @@ ssize_t otp_read_file(const char *path, char *buf, size_t cap)
     return (ssize_t)got;
 }
 
+size_t otp_strlcpy(char *dst, const char *src, size_t cap)
+{
+    size_t n = strlen(src);
+    size_t k = n < cap ? n : cap - 1;
+    memcpy(dst, src, k);
+    dst[k] = '\0';
+    return n;
+}
+
 static char exe_path[PATH_MAX];
 static _Atomic int exe_state OTP_STARTUP_DATA; /* 0 unknown, 1 resolved */
 
@@ -109,8 +118,8 @@ const char *otp_exe_name(void)
  * /proc/self/exe through symlinks (redis-server -> redis-check-rdb keeps
  * "redis-server"); else (a script run through its interpreter, a path
  * that no longer resolves) the executable's own name. */
-static char run_name[PATH_MAX];
-static _Atomic int run_state;
+static char run_name[NAME_MAX + 1] OTP_STARTUP_DATA;
+static _Atomic int run_state OTP_STARTUP_DATA;
 
 const char *otp_run_name(void)
 {
@@ -123,7 +132,7 @@ const char *otp_run_name(void)
             const char *slash = strrchr(fn, '/');
             if (slash ? slash[1] : *fn) name = slash ? slash + 1 : fn;
         }
-        snprintf(run_name, sizeof run_name, "%s", name);
+        otp_strlcpy(run_name, name, sizeof run_name);
         atomic_store(&run_state, 1);
     }
     return run_name;

@@ -18,6 +18,12 @@ int64_t otp_real_ns(void);
 /* async-signal-safe: write all of buf, retrying on EINTR/short writes. */
 int otp_write_all(int fd, const void *buf, size_t len);
 
+/* Copies src into dst[cap] (cap > 0), cut to fit and terminated; returns
+ * strlen(src), so a result >= cap means it was cut. On the start-up path
+ * instead of snprintf("%s"): printf's code is pages a process that only
+ * starts and exits would not touch. async-signal-safe. */
+size_t otp_strlcpy(char *dst, const char *src, size_t cap);
+
 /* Reads a whole (small) file into buf, NUL-terminated. Returns bytes read
  * or -errno. No malloc. */
 ssize_t otp_read_file(const char *path, char *buf, size_t cap);

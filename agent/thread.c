@@ -20,7 +20,7 @@
 __thread otp_thread_t *otp_tls_thread __attribute__((tls_model("initial-exec")));
 
 static otp_thread_t slots[OTP_MAX_THREADS];
-static _Atomic int slot_next; /* slots[0..slot_next) have been used */
+static _Atomic int slot_next OTP_STARTUP_DATA; /* slots[0..slot_next) have been used */
 static _Atomic uint64_t unprofiled;
 static atomic_flag full_warned = ATOMIC_FLAG_INIT;
 static atomic_flag altstack_warned = ATOMIC_FLAG_INIT;

@@ -59,24 +59,74 @@ static OTP_TLS int alloc_walk, alloc_blocked;
 static OTP_TLS sigset_t alloc_old;
 static uintptr_t unw_lo, unw_hi; /* libunwind's mapping */
 static _Atomic uint64_t n_capped;
+static _Atomic uint64_t n_early; /* leaf only: the unwinder was not loaded yet */
+
+/* Calls fn(arg) with the stack pointer at `top`. The frame it builds on
+ * the current stack is a standard rbp frame, so the unwinder, started on
+ * the new stack, walks back across to this one. */
+void otp_on_stack(void (*fn)(void *), void *arg, void *top);
 
 typedef struct tls_index {
     unsigned long module, offset;
 } tls_index_t;
 extern void *__tls_get_addr(tls_index_t *ti);
 
-int otp_unwind_init(void)
+/* Whether stacks are wanted at all (the constructor says so), the map
+ * starts of the objects whose code may hold the locks loading takes
+ * (libc, ld.so, the agent: lock_objs before libunwind is in), and the
+ * app's allocator as the preload found it. */
+static _Atomic int wanted;
+static _Atomic int loading;
+static const void *_Atomic alloc_fn;
+static OTP_TLS int in_phdr; /* inside an app's dl_iterate_phdr callback */
+static char fail_why[160];
+
+static const void *map_of(const void *p)
 {
-    int s = atomic_load(&state);
-    if (s)
-        return s > 0 ? 0 : -1;
+    struct dl_find_object fo;
+    return _dl_find_object((void *)p, &fo) == 0 ? fo.dlfo_map_start : NULL;
+}
+
+void otp_unwind_want(void)
+{
+    lock_objs[0] = map_of((const void *)&getpid);
+    lock_objs[1] = map_of((const void *)&_dl_find_object);
+    lock_objs[3] = map_of((const void *)&otp_unwind_want);
+    atomic_store(&wanted, 1);
+}
+
+void otp_unwind_note_allocator(const void *real_malloc)
+{
+    atomic_store(&alloc_fn, real_malloc);
+}
+
+bool otp_unwind_allocator_libc(void)
+{
+    const void *a = atomic_load_explicit(&alloc_fn, memory_order_relaxed);
+    return a && lock_objs[0] && map_of(a) == lock_objs[0];
+}
+
+bool otp_unwind_pending(void)
+{
+    return atomic_load_explicit(&wanted, memory_order_relaxed) &&
+           atomic_load_explicit(&state, memory_order_relaxed) == 0;
+}
+
+/* dlopen and the lookups. Says nothing when `quiet` (a signal handler):
+ * the reason waits in fail_why for otp_unwind_report. */
+static int load(bool quiet)
+{
     void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     if (h)
         unw_bt = (backtrace_fn)dlsym(h, "unw_backtrace");
     if (!unw_bt) {
-        OTP_WARN("libunwind.so.8 not usable (%s); stacks hold only the sampled PC",
-                 h ? "no unw_backtrace" : dlerror());
+        const char *e = h ? "no unw_backtrace" : dlerror();
+        size_t n = e ? strnlen(e, sizeof fail_why - 1) : 0;
+        memcpy(fail_why, e ? e : "", n);
+        fail_why[n] = '\0';
         atomic_store(&state, -1);
+        if (!quiet)
+            otp_unwind_report();
         return -1;
     }
     unw_getcontext_p = (getcontext_fn)dlsym(h, "_Ux86_64_getcontext");
@@ -85,19 +135,74 @@ int otp_unwind_init(void)
     unw_get_reg_p = (get_reg_fn)dlsym(h, "_ULx86_64_get_reg");
     if (dlinfo(h, RTLD_DI_TLS_MODID, &tls_modid) != 0)
         tls_modid = 0;
-    const void *probes[4] = {(const void *)&getpid, (const void *)&_dl_find_object, (const void *)unw_bt,
-                             (const void *)&otp_unwind_init};
-    for (int i = 0; i < 4; i++) {
-        struct dl_find_object fo;
-        lock_objs[i] = _dl_find_object((void *)probes[i], &fo) == 0 ? fo.dlfo_map_start : NULL;
-        if (i == 2 && lock_objs[i]) {
-            unw_lo = (uintptr_t)fo.dlfo_map_start;
-            unw_hi = (uintptr_t)fo.dlfo_map_end;
-        }
+    struct dl_find_object fo;
+    if (_dl_find_object((void *)unw_bt, &fo) == 0) {
+        lock_objs[2] = fo.dlfo_map_start;
+        unw_lo = (uintptr_t)fo.dlfo_map_start;
+        unw_hi = (uintptr_t)fo.dlfo_map_end;
     }
     atomic_store_explicit(&state, 1, memory_order_release);
     otp_unwind_warm();
     return 0;
+}
+
+void otp_unwind_report(void)
+{
+    static _Atomic int said;
+    if (atomic_load(&state) < 0 && !atomic_exchange(&said, 1))
+        OTP_WARN("libunwind.so.8 not usable (%s); stacks hold only the sampled PC", fail_why);
+}
+
+struct load_arg {
+    bool quiet;
+    int rc;
+};
+
+__attribute__((noinline)) static void load_thunk(void *p)
+{
+    struct load_arg *a = p;
+    a->rc = load(a->quiet);
+}
+
+/* One thread loads; the others go on without stacks meanwhile. The
+ * loader wants more stack than a small thread stack or an app's
+ * alternate stack may have left: it runs on the thread's unwind stack,
+ * or on its own stack only on the agent's thread. */
+static int load_once(bool quiet, bool own_stack_ok)
+{
+    if (otp_unwind_ready())
+        return 0;
+    if (!otp_unwind_pending() || in_phdr)
+        return -1;
+    otp_thread_t *t = otp_tls_thread;
+    void *top = (t && t != OTP_THREAD_GONE) ? otp_altstack_unwind_top(t->altstack) : NULL;
+    if (!top && !own_stack_ok)
+        return -1;
+    if (atomic_exchange(&loading, 1))
+        return -1;
+    struct load_arg a = {quiet, -1};
+    if (top)
+        otp_on_stack(load_thunk, &a, top);
+    else
+        load_thunk(&a);
+    return a.rc;
+}
+
+int otp_unwind_init(void)
+{
+    return load_once(false, true);
+}
+
+int otp_unwind_load(void)
+{
+    return load_once(false, false);
+}
+
+void otp_unwind_atfork_child(void)
+{
+    /* A fork while another thread was loading: that thread is gone. */
+    if (otp_unwind_pending())
+        atomic_store(&loading, 0);
 }
 
 bool otp_unwind_absorb_mask(const void *ra, sigset_t *old)
@@ -141,10 +246,6 @@ void otp_unwind_warm(void)
     warm = 1;
 }
 
-/* Calls fn(arg) with the stack pointer at `top`. The frame it builds on
- * the current stack is a standard rbp frame, so the unwinder, started on
- * the new stack, walks back across to this one. */
-void otp_on_stack(void (*fn)(void *), void *arg, void *top);
 __asm__(".text\n"
         ".globl otp_on_stack\n"
         ".hidden otp_on_stack\n"
@@ -201,24 +302,41 @@ __attribute__((noinline)) static int walk(void **buf, int lim, int *own)
     return w.n;
 }
 
-/* A thread that predates the agent was never warmed outside a handler.
- * Allocating its TLS block from here takes malloc's and the loader's
- * locks, which is safe only if this thread cannot be holding them: it was
- * interrupted in app code (not in libc, ld.so, libunwind or the agent,
- * none of which call back into the app with those locks held), and not
- * inside a signal handler of its own (which could have interrupted
- * malloc): its mask is the app's plain one. */
-static bool warm_safe(const ucontext_t *uc, uint64_t pc)
+/* Whether the interrupted code cannot be holding the locks that
+ * allocating memory and the loader's work take: it was interrupted in
+ * app code (not in libc, ld.so, libunwind or the agent, none of which
+ * call back into the app with those locks held), and not inside a
+ * signal handler of its own (which could have interrupted malloc): its
+ * mask is the app's plain one. */
+static bool app_code(const ucontext_t *uc, uint64_t pc)
 {
-    if (!tls_modid || !otp_vmask_plain(uc))
+    if (!otp_vmask_plain(uc))
         return false;
     struct dl_find_object fo;
     if (_dl_find_object((void *)(uintptr_t)pc, &fo) != 0)
         return false; /* JIT code or unknown: unknown callers too */
     for (int i = 0; i < 4; i++)
-        if (!lock_objs[i] || fo.dlfo_map_start == lock_objs[i])
+        if ((!lock_objs[i] && (i != 2 || otp_unwind_ready())) || fo.dlfo_map_start == lock_objs[i])
             return false;
     return true;
+}
+
+/* A thread that predates libunwind was never warmed outside a handler:
+ * allocating its TLS block from here is safe in app code (above). */
+static bool warm_safe(const ucontext_t *uc, uint64_t pc)
+{
+    return tls_modid && app_code(uc, pc);
+}
+
+/* The first stack wanted, in a handler, before any other context loaded
+ * libunwind (a process that only computes). Loading here is as safe as
+ * warming, and more is needed: the allocator is libc's (the loader
+ * allocates, and an allocator of the app's own may be mid-call, under
+ * its lock, in app code), and the thread is not in a dl_iterate_phdr
+ * callback (the loader's list lock is held there). */
+static bool load_safe(const ucontext_t *uc, uint64_t pc)
+{
+    return otp_unwind_pending() && !in_phdr && otp_unwind_allocator_libc() && app_code(uc, pc);
 }
 
 size_t otp_unwind_cache_bytes(void)
@@ -254,6 +372,11 @@ static bool cache_ok(void)
     return true;
 }
 
+uint64_t otp_unwind_early_samples(void)
+{
+    return atomic_load(&n_early);
+}
+
 uint64_t otp_unwind_capped_samples(void)
 {
     return atomic_load(&n_capped);
@@ -265,8 +388,16 @@ int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
     if (max <= 0)
         return 0;
     out[0] = pc;
-    if (!otp_unwind_ready() || max == 1)
+    if (max == 1)
         return 1;
+    if (!otp_unwind_ready()) {
+        if (!otp_unwind_pending())
+            return 1;
+        if (!load_safe(uc, pc) || load_once(true, false) != 0) {
+            atomic_fetch_add_explicit(&n_early, 1, memory_order_relaxed);
+            return 1;
+        }
+    }
     if (!warm) {
         if (!warm_safe(uc, pc))
             return 1;
@@ -378,8 +509,14 @@ __attribute__((noinline)) int otp_unwind_here_uncached(uint64_t *out, int max, i
 int otp_unwind_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data,
                             int (*real)(int (*)(struct dl_phdr_info *, size_t, void *), void *))
 {
-    if (!unwinding)
-        return real ? real(cb, data) : 0;
+    if (!unwinding) {
+        if (!real)
+            return 0;
+        in_phdr++;
+        int rc = real(cb, data);
+        in_phdr--;
+        return rc;
+    }
     uintptr_t ip = *(const uintptr_t *)data;
     struct dl_find_object fo;
     if (_dl_find_object((void *)ip, &fo) != 0 || !fo.dlfo_link_map)

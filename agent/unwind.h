@@ -12,12 +12,33 @@
 #include <link.h>
 #include <ucontext.h>
 
-/* Loads libunwind. 0 or -1 (logged once; CPU and heap stacks then fall
- * back to the interrupted PC only). Not signal-safe. Idempotent.
- * Called on the flusher thread shortly after start-up, so a process that
- * only starts and exits never pays for it; until it is ready, samples
- * hold only the interrupted PC. */
+/* libunwind (with liblzma, which it needs) costs ~0.3 ms to load: most
+ * of what the agent adds to a process that only starts and exits. So the
+ * constructor only says stacks are wanted (otp_unwind_want), and it is
+ * loaded when the first one is: at the first sampled allocation, the
+ * first thread the app creates, the agent thread's start, before a
+ * chroot, or in the SIGPROF handler when the interrupted code is the
+ * app's own (otp_unwind_signal). Until then samples hold only their PC.
+ * Each load entry returns 0 when ready, -1 when not (yet). */
+void otp_unwind_want(void);
+/* Wanted and not yet loaded (nor failed). async-signal-safe. */
+bool otp_unwind_pending(void);
+/* Normal context, on the agent's own thread (any stack will do). */
 int otp_unwind_init(void);
+/* Normal context, on an app thread with an agent slot (the loader runs
+ * on its unwind stack), where the loader's locks may be taken: not from
+ * inside the loader, nor in a vfork child. The caller sets
+ * otp_tls_in_agent (the loader's allocations are not the app's). */
+int otp_unwind_load(void);
+/* The allocator the app's allocations reach (preload), which decides
+ * whether a handler may load: see load_safe in unwind.c. */
+void otp_unwind_note_allocator(const void *real_malloc);
+/* Whether the allocator the app's allocations reach is libc's. */
+bool otp_unwind_allocator_libc(void);
+/* Says once, in normal context, why libunwind could not be used when a
+ * handler found out. */
+void otp_unwind_report(void);
+void otp_unwind_atfork_child(void);
 bool otp_unwind_ready(void);
 
 /* Sets up libunwind's thread-locals for the calling thread, outside any
@@ -55,6 +76,10 @@ bool otp_unwind_absorb_mask(const void *ra, sigset_t *old);
  * memory cap for one (memcap.h): kept with their leaf PC only (CPU), or
  * walked frame by frame without the cache (heap). */
 uint64_t otp_unwind_capped_samples(void);
+/* CPU samples kept with their PC only because libunwind was still to be
+ * loaded and the interrupted code was not the app's own (libc, the
+ * loader): until the thread's next allocation loads it. */
+uint64_t otp_unwind_early_samples(void);
 /* Bytes of libunwind's frame caches held by running threads (estimated:
  * OTP_UNW_CACHE_BYTES each). async-signal-safe. */
 size_t otp_unwind_cache_bytes(void);

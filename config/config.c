@@ -1091,6 +1091,10 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
 static void otp_cfg_derive(otp_cfg_pass_t *p)
 {
     otp_config_t *cfg = p->cfg;
+    /* A disabled agent names nothing: the lookups of the executable
+     * (a readlink and two stats) are spared. `otprof config` names one. */
+    if (!cfg->agent_enabled && !otp_cfg_exe)
+        return;
     if (!cfg->service_name[0] &&
         otp_cfg_attr_service_name(cfg->resource_attributes, cfg->service_name,
                                   sizeof cfg->service_name)) {
@@ -1105,11 +1109,10 @@ static void otp_cfg_derive(otp_cfg_pass_t *p)
             const char *slash = strrchr(otp_cfg_exe, '/');
             exe = slash ? slash + 1 : otp_cfg_exe;
         }
-        snprintf(cfg->service_name, sizeof cfg->service_name, "%s",
-                 exe && *exe ? exe : "unknown_service");
+        otp_strlcpy(cfg->service_name, exe && *exe ? exe : "unknown_service", sizeof cfg->service_name);
     }
     if (!cfg->output_dir[0] && !cfg->endpoint[0])
-        snprintf(cfg->output_dir, sizeof cfg->output_dir, "%s", OTP_CFG_DEFAULT_OUTPUT_DIR);
+        otp_strlcpy(cfg->output_dir, OTP_CFG_DEFAULT_OUTPUT_DIR, sizeof cfg->output_dir);
 }
 
 /* ---- entry points --------------------------------------------------------- */
@@ -1120,7 +1123,7 @@ static void otp_cfg_table_defaults(otp_config_t *cfg)
     for (size_t i = 0; i < OTP_CFG_NKEYS; i++) {
         const otp_cfg_key_t *k = &otp_cfg_keys[i];
         if (k->type == OTP_CT_STR)
-            snprintf((char *)cfg + k->off, k->size, "%s", k->def_str);
+            otp_strlcpy((char *)cfg + k->off, k->def_str, k->size);
         else
             otp_cfg_set_int(cfg, k, k->def);
     }
@@ -1231,10 +1234,12 @@ int otp_config_load_for(otp_config_t *cfg, bool secure, const char *system_path,
     } else {
         const char *exe = otp_cfg_exe ? otp_cfg_exe : otp_exe_path();
         const char *slash = exe ? strrchr(exe, '/') : NULL;
-        if (slash) {
-            int n = snprintf(exe_ini, sizeof exe_ini, "%.*s/otprof.ini", (int)(slash - exe), exe);
-            if (n > 0 && (size_t)n < sizeof exe_ini)
-                f->path = exe_ini;
+        static const char name[] = "/otprof.ini";
+        size_t d = slash ? (size_t)(slash - exe) : 0;
+        if (slash && d + sizeof name <= sizeof exe_ini) {
+            memcpy(exe_ini, exe, d);
+            memcpy(exe_ini + d, name, sizeof name);
+            f->path = exe_ini;
         }
     }
     if (f->path) {

@@ -29,6 +29,7 @@
 
 #include "heap.h"
 #include "internal.h"
+#include "unwind.h"
 #include "live.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -169,6 +170,7 @@ static void resolve(void)
     __atomic_store_n(&real.pvalloc, r.pvalloc, __ATOMIC_RELEASE);
     __atomic_store_n(&real.calloc, r.calloc, __ATOMIC_RELEASE);
     __atomic_store_n(&real.malloc, r.malloc, __ATOMIC_RELEASE);
+    otp_unwind_note_allocator((const void *)r.malloc);
     otp_tls_in_agent = saved;
     atomic_store(&resolve_state, 2);
 }

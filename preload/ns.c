@@ -6,6 +6,8 @@
  *
  * - unshare(CLONE_NEWUSER) and setns into a user or mount namespace fail
  *   with EINVAL in a multi-threaded caller.
+ * - Before any of them, and before chroot, libunwind is loaded if it is
+ *   wanted and not yet: the new root or namespace may not have it.
  * - The set*id family is applied by glibc to every thread, and glibc
  *   aborts the process when the threads disagree. Capabilities kept over
  *   a uid change (PR_SET_KEEPCAPS) are kept only by the thread that asked,
@@ -39,6 +41,7 @@
         }                                                                                          \
         if (otp_tls_in_agent)                                                                      \
             return real args;                                                                      \
+        otp_agent_before_new_root((uintptr_t)__builtin_return_address(0));                         \
         int token_ = otp_agent_quiesce();                                                          \
         int rc_ = real args;                                                                       \
         int e_ = errno;                                                                            \
@@ -58,3 +61,17 @@ SOLO(setregid, (gid_t r, gid_t e), (r, e))
 SOLO(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
 SOLO(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
 SOLO(setgroups, (size_t n, const gid_t *list), (n, list))
+
+EXPORT int chroot(const char *path)
+{
+    static int (*real)(const char *);
+    if (!real)
+        real = (int (*)(const char *))otp_next_sym("chroot");
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!otp_tls_in_agent)
+        otp_agent_before_new_root((uintptr_t)__builtin_return_address(0));
+    return real(path);
+}

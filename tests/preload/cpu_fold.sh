@@ -51,6 +51,10 @@ for hz in 1000 100; do
   check "$hz Hz: hot_beta's share within $tol points" within "$b" "$want_b" "$tol"
   check "$hz Hz: folded stacks keep their callers (main under nest)" \
     bash -c "go tool pprof -traces '$f' 2>/dev/null | grep -A6 -m1 hot_alpha | grep -q nest"
+  # libunwind is loaded by the first SIGPROF (this program never allocates
+  # after start-up): no sample is left with its PC alone.
+  m=$(pprof_cum "$f" main)
+  check "$hz Hz: every sample has its callers (main ${m}% cumulative)" within "${m:-0}" 100 0.5
 done
 
 # The flusher starts mid-run (the program creates a thread after 1.5 s):

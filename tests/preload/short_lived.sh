@@ -58,6 +58,15 @@ if [ "$have_strace" = 1 ]; then
   n=$(clones env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_CPU_ENABLED=false \
     OTPROF_MEMORY_SAMPLE_BYTES=1073741824 LD_PRELOAD="$AGENT" "$PROGS/short_lived" 5 4)
   check "nothing sampled: no thread created (strace: $n clones)" [ "$n" -eq 0 ]
+  # libunwind (and liblzma with it) is loaded when the first stack is
+  # wanted: a process that sampled nothing never pays for it, one that
+  # sampled does (the same check, which would see it).
+  opens() { strace -f -qq -e trace=openat -o "$WORK/st" env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" "$@" \
+    LD_PRELOAD="$AGENT" "$PROGS/short_lived" 5 4 > /dev/null 2>&1; grep -c 'libunwind' "$WORK/st"; }
+  n=$(opens OTPROF_CPU_ENABLED=false OTPROF_MEMORY_SAMPLE_BYTES=1073741824)
+  check "nothing sampled: libunwind never opened (strace: $n)" [ "$n" -eq 0 ]
+  n=$(opens OTPROF_CPU_ENABLED=false OTPROF_MEMORY_SAMPLE_BYTES=4096)
+  check "heap samples: libunwind opened, once (strace: $n)" [ "$n" -eq 1 ]
 fi
 
 # --- with a thread already running (the flusher started by the app's own

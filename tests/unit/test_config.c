@@ -888,7 +888,8 @@ static void test_system_and_secure(void)
     CHECK_EQ_STR(err, "");
     CHECK(!c.agent_enabled);
     CHECK_EQ_INT(c.cpu_frequency_hz, 100);
-    CHECK_EQ_STR(c.service_name, "test_config");
+    /* A disabled agent names nothing (no lookups of the executable). */
+    CHECK_EQ_STR(c.service_name, "");
     /* A system file that does not say enabled = true: off. */
     char sys2[PATH_MAX + 32];
     snprintf(sys2, sizeof sys2, "%s/system2.ini", dir);
