@@ -141,6 +141,7 @@ typedef bool (*hm_eq_fn)(const void *ctx, int32_t idx, const void *key);
 static int32_t hm_get(hmap_t *m, uint64_t h, hm_eq_fn eq, const void *ctx, const void *key,
                       size_t *slot)
 {
+    *slot = 0;
     if ((m->n + 1) * 2 > m->cap && hm_grow(m) != 0) return -2;
     size_t j = h & (m->cap - 1);
     while (m->slot[j].val) {
@@ -161,6 +162,46 @@ static void hm_free(hmap_t *m)
 {
     otp_free(m->slot);
     memset(m, 0, sizeof *m);
+}
+
+/* Emptied, its capacity kept. */
+static void hm_clear(hmap_t *m)
+{
+    if (m->slot) memset(m->slot, 0, m->cap * sizeof *m->slot);
+    m->n = 0;
+}
+
+/* Room for n entries without growing on the way. */
+static int hm_reserve(hmap_t *m, size_t n)
+{
+    while ((n + 1) * 2 > m->cap)
+        if (hm_grow(m) != 0) return -ENOMEM;
+    return 0;
+}
+
+/* The maps' slot arrays outlive an encode (flusher thread only): the next
+ * interval needs about as many, and fresh ones cost a page fault per
+ * 4 KiB written and a rehash per doubling, a third of a busy interval's
+ * encode. Each is kept up to KEEP_SLOTS (1 MiB), and cleared for reuse. */
+#define KEEP_SLOTS ((size_t)1 << 16)
+enum { MAP_LOC, MAP_STACK, MAP_LINK, MAP_ATTR, MAP_MERGE, MAP_FUNC, NMAPS };
+static hmap_t kept[NMAPS];
+
+static void hm_take(hmap_t *m, int id)
+{
+    *m = kept[id];
+    memset(&kept[id], 0, sizeof kept[id]);
+    hm_clear(m);
+}
+
+static void hm_keep(hmap_t *m, int id)
+{
+    if (m->cap <= KEEP_SLOTS && m->cap >= kept[id].cap) {
+        hm_free(&kept[id]);
+        kept[id] = *m;
+        memset(m, 0, sizeof *m);
+    }
+    hm_free(m);
 }
 
 /* ------------------------------------------------------- growable table */
@@ -560,7 +601,12 @@ static bool merged_eq(const void *ctx, int32_t idx, const void *key)
 static size_t merge_samples(enc_t *e, const otp_profile_t *p)
 {
     size_t first = e->nmerged;
-    hm_free(&e->merge_map);
+    hm_clear(&e->merge_map);
+    if (hm_reserve(&e->merge_map, p->nsamples) != 0 ||
+        hm_reserve(&e->stack_map, e->stack_map.n + p->nsamples) != 0) {
+        e->oom = true;
+        return 0;
+    }
     for (size_t i = 0; i < p->nsamples && !e->oom; i++) {
         const otp_sample_t *s = &p->samples[i];
         merged_t k;
@@ -745,12 +791,12 @@ static void enc_free(enc_t *e)
     otp_free(e->links.items);
     otp_free(e->attrs.items);
     otp_free(e->akeys);
-    hm_free(&e->loc_map);
-    hm_free(&e->stack_map);
-    hm_free(&e->link_map);
-    hm_free(&e->attr_map);
-    hm_free(&e->merge_map);
-    hm_free(&e->func_map);
+    hm_keep(&e->loc_map, MAP_LOC);
+    hm_keep(&e->stack_map, MAP_STACK);
+    hm_keep(&e->link_map, MAP_LINK);
+    hm_keep(&e->attr_map, MAP_ATTR);
+    hm_keep(&e->merge_map, MAP_MERGE);
+    hm_keep(&e->func_map, MAP_FUNC);
     otp_free(e->map_of_sym);
     otp_free(e->merged);
     otp_free(e->scratch);
@@ -799,6 +845,12 @@ int otp_otlp_encode(const otp_batch_t *b, uint8_t **out, size_t *len)
 
     enc_t *e = otp_calloc(1, sizeof *e);
     if (!e) return -ENOMEM;
+    hm_take(&e->loc_map, MAP_LOC);
+    hm_take(&e->stack_map, MAP_STACK);
+    hm_take(&e->link_map, MAP_LINK);
+    hm_take(&e->attr_map, MAP_ATTR);
+    hm_take(&e->merge_map, MAP_MERGE);
+    hm_take(&e->func_map, MAP_FUNC);
     e->sym = b->sym;
     enc_seed(e);
     if (e->sym) {
