@@ -126,12 +126,14 @@ const char *otp_run_name(void)
     if (atomic_load(&run_state) == 0) {
         const char *fn = (const char *)getauxval(AT_EXECFN);
         const char *name = otp_exe_name();
+        const char *slash = fn ? strrchr(fn, '/') : NULL;
+        const char *base = slash ? slash + 1 : fn;
         struct stat a, b;
-        if (fn && *fn && stat(fn, &a) == 0 && stat("/proc/self/exe", &b) == 0 &&
-            a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-            const char *slash = strrchr(fn, '/');
-            if (slash ? slash[1] : *fn) name = slash ? slash + 1 : fn;
-        }
+        /* The stats only when the names differ (the usual case is the
+         * same name, whichever the answer). */
+        if (base && *base && strcmp(base, name) != 0 && stat(fn, &a) == 0 &&
+            stat("/proc/self/exe", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+            name = base;
         otp_strlcpy(run_name, name, sizeof run_name);
         atomic_store(&run_state, 1);
     }
