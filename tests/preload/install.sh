@@ -245,10 +245,15 @@ line=$(grep -o 'echo /usr/lib/x86_64-linux-gnu/libotprof_agent.so >> /etc/ld.so.
 host_preload=$(cat /etc/ld.so.preload 2>/dev/null | md5sum)
 mkdir -p "$WORK/ov/up" "$WORK/ov/wk" "$WORK/ovout"; chmod 1777 "$WORK/ovout"
 if [ -n "$line" ] && unshare -m sh -c "mount -t overlay overlay -o lowerdir=/etc,upperdir=$WORK/ov/up,workdir=$WORK/ov/wk /etc" 2>/dev/null; then
-  bare=$(su nobody -s /bin/sh -c "passwd -S nobody" 2>&1; echo "rc=$?")
+  # Run from a directory nobody may write in: the shell su starts as
+  # nobody is profiled too, and one that took a sample writes its profile
+  # there (rather than warn that it cannot write to root's).
+  nb=$(mktemp -d /tmp/otprof-nobody.XXXXXX); chmod 1777 "$nb"
+  bare=$(cd "$nb" && su nobody -s /bin/sh -c "passwd -S nobody" 2>&1; echo "rc=$?")
   unshare -m sh -c "mount -t overlay overlay -o lowerdir=/etc,upperdir=$WORK/ov/up,workdir=$WORK/ov/wk /etc && $line &&
     cd '$WORK/ovout' && env -i PATH=/usr/bin:/bin '$PROG' 1 0.3 > /dev/null &&
-    su nobody -s /bin/sh -c 'passwd -S nobody' > '$WORK/ov/suid' 2>&1; echo rc=\$? >> '$WORK/ov/suid'"
+    cd '$nb' && su nobody -s /bin/sh -c 'passwd -S nobody' > '$WORK/ov/suid' 2>&1; echo rc=\$? >> '$WORK/ov/suid'"
+  rm -rf "$nb"
   check "ld.so.preload recipe: a program started with an empty environment is profiled" \
     one_profile "$WORK/ovout/otprof-out"
   check "ld.so.preload recipe: a setuid program (passwd) run by nobody behaves as without it" \
