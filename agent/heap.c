@@ -203,8 +203,28 @@ static uint32_t capture(uint64_t *out, uintptr_t ra)
 
 static _Atomic uint64_t n_here; /* samples taken by this process (since fork) */
 
+/* The live-heap tables, at the first sampled allocation: four mappings
+ * and their first pages that a process taking no heap sample never
+ * needs. Heap profiling stops (said once) if they cannot be mapped. */
+static bool live_start(void)
+{
+    if (OTP_LIKELY(otp_live_ready()))
+        return true;
+    int rc = otp_live_init(rate);
+    if (rc == 0)
+        return true;
+    static atomic_flag said = ATOMIC_FLAG_INIT;
+    if (!atomic_flag_test_and_set(&said)) {
+        atomic_store(&heap_on, 0);
+        OTP_WARN("cannot map the live-heap tables (%s); heap profiling is off", strerror(-rc));
+    }
+    return false;
+}
+
 static void record(void *p, size_t size, uintptr_t ra)
 {
+    if (!live_start())
+        return;
     /* The cycle counter, not a clock: two reads cost ~15 ns, two vDSO
      * clock calls ~50 (the budget converts cycles to time). */
     uint64_t c0 = __builtin_ia32_rdtsc();
@@ -377,13 +397,7 @@ void otp_heap_init(void)
     /* Code, both: frames are return addresses. */
     otp_object_text((uintptr_t)&otp_heap_init, &self_lo, &self_hi);
     otp_ldso_text(&ldso_lo, &ldso_hi);
-    /* libunwind is loaded by otp_agent_init before this: many programs
-     * allocate most of their heap in their first milliseconds. */
-    int rc = otp_live_init(rate);
-    if (rc != 0) {
-        OTP_WARN("cannot map the live-heap tables (%s); heap profiling is off", strerror(-rc));
-        return;
-    }
+    /* The live-heap tables are mapped at the first sample (live_start). */
     /* The calling thread decides afresh at its next allocation. */
     tls_rng = 0;
     otp_tls_heap_left = 0;

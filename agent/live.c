@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include "internal.h"
@@ -85,7 +86,27 @@ static void *map(size_t bytes)
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* 0 not started, 1 mapping, 2 done, 3 failed (its errno in init_err). */
+static _Atomic int init_state;
+static int init_err;
+static int live_map(int64_t sample_bytes);
+
 int otp_live_init(int64_t sample_bytes)
+{
+    int st = atomic_load(&init_state);
+    if (st == 0 && atomic_compare_exchange_strong(&init_state, &st, 1)) {
+        int rc = live_map(sample_bytes);
+        init_err = rc;
+        atomic_store(&init_state, rc == 0 ? 2 : 3);
+        return rc;
+    }
+    /* Another thread maps them: a few microseconds. */
+    while ((st = atomic_load(&init_state)) == 1)
+        sched_yield();
+    return st == 2 ? 0 : init_err;
+}
+
+static int live_map(int64_t sample_bytes)
 {
     if (atomic_load(&ready))
         return 0;
@@ -379,6 +400,9 @@ void otp_live_get_stats(otp_live_stats_t *st)
 
 void otp_live_atfork_child(void)
 {
+    /* A fork while another thread was mapping: that thread is gone. */
+    if (atomic_load(&init_state) == 1)
+        atomic_store(&init_state, 0);
     if (!otp_live_ready())
         return;
     uint32_t n = otp_live_site_count();

@@ -47,8 +47,9 @@ static inline bool otp_live_maybe(uintptr_t addr)
 
 /* Maps the tables: the live table gets 2^33 / sample_bytes slots
  * (clamped to 2^14..2^22), so rate 1 can track millions of blocks; the
- * stack store holds 65536 stacks. 0 or -errno. Not signal-safe; call
- * once (constructor). */
+ * stack store holds 65536 stacks. 0 or -errno. Not signal-safe; any
+ * thread, at the first sampled allocation (a process that takes none
+ * never maps them); callers that meet a first one mapping wait for it. */
 int otp_live_init(int64_t sample_bytes);
 bool otp_live_ready(void);
 

@@ -67,6 +67,9 @@ int main(void)
     otp_cfg.memory_sample_bytes = 1; /* the largest live table: the longest walk */
     otp_cfg.memory_track_frees = true;
     otp_heap_init();
+    /* The tables are mapped at the first sampled allocation; the writers
+     * below intern into them directly. */
+    CHECK_EQ_INT(otp_live_init(otp_cfg.memory_sample_bytes), 0);
     CHECK(otp_live_ready());
     otp_thread_t *t = otp_thread_claim();
     CHECK(t != NULL && t->heap_ring != NULL);
