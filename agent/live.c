@@ -62,7 +62,8 @@ typedef struct slot {
     _Atomic uint64_t val;
 } slot_t;
 
-_Atomic uint8_t otp_live_filter[1u << OTP_LIVE_FILTER_BITS];
+_Atomic uint64_t otp_live_bits[(1u << OTP_LIVE_FILTER_BITS) / 64];
+static _Atomic uint8_t filter_count[1u << OTP_LIVE_FILTER_BITS];
 
 static _Atomic uint32_t *site_index OTP_STARTUP_DATA;
 static site_t *sites OTP_STARTUP_DATA;
@@ -277,25 +278,37 @@ static inline uint64_t slot_of(uintptr_t addr)
     return ((uint64_t)(addr >> 4) * 0x9e3779b97f4a7c15ULL) >> (64 - table_bits);
 }
 
-static _Atomic uint8_t *filter_at(uintptr_t addr)
-{
-    return &otp_live_filter[otp_live_filter_index(addr)];
-}
-
+/* The counter goes up before the bit is set, and the bit is set before
+ * the block's key is published: a free that finds the key also finds the
+ * bit. A counter that reaches 255 stays there (its granule is "maybe"
+ * for good). */
 static void filter_inc(uintptr_t addr)
 {
-    _Atomic uint8_t *c = filter_at(addr);
+    uint32_t i = otp_live_filter_index(addr);
+    _Atomic uint8_t *c = &filter_count[i];
     uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
     while (v != 255 && !atomic_compare_exchange_weak(c, &v, (uint8_t)(v + 1)))
         ;
+    atomic_fetch_or(&otp_live_bits[i >> 6], (uint64_t)1 << (i & 63));
 }
 
+/* Clearing the bit races with another thread's increment of the same
+ * counter (which sets it): after clearing, a counter that is not zero
+ * any more sets it again, so the bit is never clear while a block is
+ * counted. */
 static void filter_dec(uintptr_t addr)
 {
-    _Atomic uint8_t *c = filter_at(addr);
+    uint32_t i = otp_live_filter_index(addr);
+    _Atomic uint8_t *c = &filter_count[i];
     uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
     while (v != 255 && v != 0 && !atomic_compare_exchange_weak(c, &v, (uint8_t)(v - 1)))
         ;
+    if (v != 1)
+        return;
+    uint64_t bit = (uint64_t)1 << (i & 63);
+    atomic_fetch_and(&otp_live_bits[i >> 6], ~bit);
+    if (atomic_load(c) != 0)
+        atomic_fetch_or(&otp_live_bits[i >> 6], bit);
 }
 
 bool otp_live_insert(uintptr_t addr, otp_live_val_t v)

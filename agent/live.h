@@ -18,15 +18,17 @@
 #include <stdint.h>
 
 /* Address filter: one 8-bit counter per 512-byte granule of the address
- * space (2^18 counters, so granules 128 MiB apart share one). Non-zero means "a sampled block may start in
- * this granule"; zero means certainly not, which is the answer free()
- * gets for almost every block, from one byte load. Coarse granules keep
- * the bytes free() reads few (a 5 MiB heap maps to 10 KiB of filter), so
- * they stay in the cache; the price is a table lookup for blocks that
- * start within 512 bytes of a sampled one. */
+ * space (2^18 counters, so granules 128 MiB apart share one), and one bit
+ * per granule that is set while its counter is not zero. A set bit means
+ * "a sampled block may start in this granule"; a clear one means
+ * certainly not, which is the answer free() gets for almost every block,
+ * from one load of the 32 KiB bitmap (a 32 MiB heap maps to 8 KiB of it,
+ * so it stays in the first-level cache; the counters, eight times larger,
+ * are touched only when sampled blocks come and go). The price is a table
+ * lookup for blocks that start within 512 bytes of a sampled one. */
 #define OTP_LIVE_FILTER_BITS 18
 #define OTP_LIVE_GRANULE_SHIFT 9
-extern _Atomic uint8_t otp_live_filter[1u << OTP_LIVE_FILTER_BITS];
+extern _Atomic uint64_t otp_live_bits[(1u << OTP_LIVE_FILTER_BITS) / 64];
 
 /* Granule index. Each 64 MiB region (glibc's per-thread arenas are 64
  * MiB-aligned) is shifted by its own offset so that different threads'
@@ -42,7 +44,8 @@ static inline uint32_t otp_live_filter_index(uintptr_t addr)
 
 static inline bool otp_live_maybe(uintptr_t addr)
 {
-    return atomic_load_explicit(&otp_live_filter[otp_live_filter_index(addr)], memory_order_relaxed) != 0;
+    uint32_t i = otp_live_filter_index(addr);
+    return (atomic_load_explicit(&otp_live_bits[i >> 6], memory_order_relaxed) >> (i & 63)) & 1;
 }
 
 /* Maps the tables: the live table gets 2^33 / sample_bytes slots

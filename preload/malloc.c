@@ -7,7 +7,7 @@
  *
  * Fast paths: an allocation subtracts its size from a thread-local
  * countdown and calls agent/heap.c only when that goes negative; free()
- * reads one byte of the live-heap filter (agent/live.h) and looks further
+ * reads one bit of the live-heap filter (agent/live.h) and looks further
  * only when it is set. Everything else happens in the agent.
  *
  * Bootstrap: dlsym may allocate (its error state on older glibc, an
