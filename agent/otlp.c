@@ -33,6 +33,7 @@
 #include "otlp.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,17 @@ typedef struct enc {
     int32_t *scratch; /* location indices of the stack being built */
     size_t scratch_cap;
 } enc_t;
+
+/* The encoder's map kept as kept[id] between encodes. */
+static hmap_t *enc_map(enc_t *e, int id)
+{
+    static const size_t off[NMAPS] = {
+        [MAP_LOC] = offsetof(enc_t, loc_map),   [MAP_STACK] = offsetof(enc_t, stack_map),
+        [MAP_LINK] = offsetof(enc_t, link_map), [MAP_ATTR] = offsetof(enc_t, attr_map),
+        [MAP_MERGE] = offsetof(enc_t, merge_map), [MAP_FUNC] = offsetof(enc_t, func_map),
+    };
+    return (hmap_t *)((char *)e + off[id]);
+}
 
 /* String table index of s[0..n); -1 when out of memory. */
 static int32_t intern_n(enc_t *e, const char *s, size_t n)
@@ -791,12 +803,8 @@ static void enc_free(enc_t *e)
     otp_free(e->links.items);
     otp_free(e->attrs.items);
     otp_free(e->akeys);
-    hm_keep(&e->loc_map, MAP_LOC);
-    hm_keep(&e->stack_map, MAP_STACK);
-    hm_keep(&e->link_map, MAP_LINK);
-    hm_keep(&e->attr_map, MAP_ATTR);
-    hm_keep(&e->merge_map, MAP_MERGE);
-    hm_keep(&e->func_map, MAP_FUNC);
+    for (int i = 0; i < NMAPS; i++)
+        hm_keep(enc_map(e, i), i);
     otp_free(e->map_of_sym);
     otp_free(e->merged);
     otp_free(e->scratch);
@@ -845,12 +853,8 @@ int otp_otlp_encode(const otp_batch_t *b, uint8_t **out, size_t *len)
 
     enc_t *e = otp_calloc(1, sizeof *e);
     if (!e) return -ENOMEM;
-    hm_take(&e->loc_map, MAP_LOC);
-    hm_take(&e->stack_map, MAP_STACK);
-    hm_take(&e->link_map, MAP_LINK);
-    hm_take(&e->attr_map, MAP_ATTR);
-    hm_take(&e->merge_map, MAP_MERGE);
-    hm_take(&e->func_map, MAP_FUNC);
+    for (int i = 0; i < NMAPS; i++)
+        hm_take(enc_map(e, i), i);
     e->sym = b->sym;
     enc_seed(e);
     if (e->sym) {
