@@ -313,7 +313,7 @@ void otp_agent_thread_begin(otp_thread_t *t)
 /* A CPU sample taken while no flusher runs: the thread's next allocation
  * takes the heap slow path (where a thread may be started), whatever its
  * countdown said; kick() then puts the countdown back. */
-static OTP_TLS int kick_forced, kick_unwind;
+static OTP_TLS int kick_forced;
 static OTP_TLS int64_t kick_saved;
 
 static void on_cpu_sample(void)
@@ -321,7 +321,6 @@ static void on_cpu_sample(void)
     if (OTP_UNLIKELY(otp_unwind_pending()) && !kick_forced && !otp_tls_in_agent) {
         /* No stacks yet: the next allocation loads the unwinder. */
         kick_forced = 1;
-        kick_unwind = 1;
         kick_saved = otp_tls_heap_left;
         otp_tls_heap_left = -1;
         return;
@@ -338,10 +337,8 @@ static void on_cpu_sample(void)
 static bool heap_slow(uintptr_t ra, size_t size)
 {
     bool forced = false;
-    if (OTP_UNLIKELY(kick_unwind)) {
-        kick_unwind = 0;
+    if (OTP_UNLIKELY(kick_forced))
         need_unwinder(ra);
-    }
     if (OTP_UNLIKELY(kick_forced) && !otp_tls_in_agent && getpid() == otp_agent_pid) {
         kick_forced = 0;
         /* -1 minus this request: nothing else moved the countdown since. */

@@ -170,11 +170,12 @@ static inline bool in_self(uint64_t pc)
 static uint32_t capture(uint64_t *out, uintptr_t ra)
 {
     int m = 0;
+    bool in_loader = ra >= ldso_lo && ra < ldso_hi;
     /* The first sample loads the unwinder (unwind.h), not from inside
      * the loader. */
-    if ((ra < ldso_lo || ra >= ldso_hi) && OTP_UNLIKELY(otp_unwind_pending()))
+    if (!in_loader && OTP_UNLIKELY(otp_unwind_pending()))
         otp_unwind_load();
-    if ((ra < ldso_lo || ra >= ldso_hi) && otp_unwind_ready()) {
+    if (!in_loader && otp_unwind_ready()) {
         m = -1;
         if (tls_walks < UNCACHED_WALKS) {
             tls_walks++;

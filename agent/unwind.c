@@ -312,11 +312,11 @@ static bool app_code(const ucontext_t *uc, uint64_t pc)
 {
     if (!otp_vmask_plain(uc))
         return false;
-    struct dl_find_object fo;
-    if (_dl_find_object((void *)(uintptr_t)pc, &fo) != 0)
+    const void *m = map_of((const void *)(uintptr_t)pc);
+    if (!m)
         return false; /* JIT code or unknown: unknown callers too */
     for (int i = 0; i < 4; i++)
-        if ((!lock_objs[i] && (i != 2 || otp_unwind_ready())) || fo.dlfo_map_start == lock_objs[i])
+        if ((!lock_objs[i] && (i != 2 || otp_unwind_ready())) || m == lock_objs[i])
             return false;
     return true;
 }
@@ -332,11 +332,12 @@ static bool warm_safe(const ucontext_t *uc, uint64_t pc)
  * libunwind (a process that only computes). Loading here is as safe as
  * warming, and more is needed: the allocator is libc's (the loader
  * allocates, and an allocator of the app's own may be mid-call, under
- * its lock, in app code), and the thread is not in a dl_iterate_phdr
+ * its lock, in app code: with one, the constructor loads libunwind and
+ * nothing is pending here), and the thread is not in a dl_iterate_phdr
  * callback (the loader's list lock is held there). */
 static bool load_safe(const ucontext_t *uc, uint64_t pc)
 {
-    return otp_unwind_pending() && !in_phdr && otp_unwind_allocator_libc() && app_code(uc, pc);
+    return !in_phdr && app_code(uc, pc);
 }
 
 size_t otp_unwind_cache_bytes(void)
