@@ -26,6 +26,7 @@ static double thread_cpu(void)
 }
 
 static volatile uint64_t sink;
+static bool sigmask_work;
 
 /* Both spin until the thread has used `budget` seconds of CPU here. */
 __attribute__((noinline)) static void spin_alpha(double budget)
@@ -42,9 +43,20 @@ __attribute__((noinline)) static void spin_beta(double budget)
 {
     double end = thread_cpu() + budget;
     uint64_t x = 7;
-    while (thread_cpu() < end)
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    while (thread_cpu() < end) {
+        if (sigmask_work) {
+            for (int i = 0; i < 20; i++) {
+                sigprocmask(SIG_BLOCK, &chld, &old);
+                sigprocmask(SIG_SETMASK, &old, NULL);
+            }
+            continue;
+        }
         for (int i = 0; i < 2000; i++)
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    }
     sink += x;
 }
 
@@ -84,6 +96,7 @@ int main(int argc, char **argv)
     pthread_t th[64];
     sigset_t all, old;
     bool masked = argc > 4 && strcmp(argv[4], "masked") == 0;
+    sigmask_work = argc > 4 && strcmp(argv[4], "sigmask") == 0;
     sigfillset(&all);
     if (masked)
         pthread_sigmask(SIG_SETMASK, &all, &old);
