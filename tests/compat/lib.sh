@@ -113,7 +113,7 @@ c_profile() {
   check "$name: go tool pprof reads every profile" [ -z "$(grep '^unreadable' "$d/profsum")" ]
   local top
   top=$(sed -n 's/^top //p' "$d/profsum")
-  echo "    $name: leaf functions: $top (named leaf $(sed -n 's/^named_pct //p' "$d/profsum")% of CPU)"
+  echo "    $name: leaf functions: $top (named leaf $(sed -n 's/^named_pct //p' "$d/profsum")% of CPU; $(sed -n 's/^dropped //p' "$d/profsum") samples dropped)"
   check "$name: samples name functions" [ -n "$top" ]
   local prof_ms run_ms seen_ms
   prof_ms=$(sed -n 's/^total_ms //p' "$d/profsum")

@@ -6,7 +6,9 @@
     named_pct X        share of that CPU whose leaf frame names a function
     top F1 F2 ...      up to 8 named leaf functions, most CPU first
     thread TID MS NAME CPU per thread_id label (NAME: its thread_name
-                       label, spaces as _; '-' if none)"""
+                       label, spaces as _; '-' if none)
+    dropped N          samples the agent took but could not keep (its
+                       "dropped N samples" comments)"""
 import re, subprocess, sys
 from collections import defaultdict
 
@@ -16,6 +18,7 @@ by_fn = defaultdict(int)
 by_tid = defaultdict(int)
 tid_name = {}
 files = 0
+dropped = 0
 for path in sys.argv[1:]:
     r = subprocess.run(['go', 'tool', 'pprof', '-raw', path], capture_output=True, text=True)
     if r.returncode != 0 or 'Samples:' not in r.stdout:
@@ -23,6 +26,10 @@ for path in sys.argv[1:]:
         continue
     files += 1
     lines = r.stdout.splitlines()
+    for ln in lines:
+        m = re.match(r'Comment: dropped (\d+) samples', ln)
+        if m:
+            dropped += int(m.group(1))
     i = lines.index('Samples:') + 1
     header = lines[i].split()
     col = header.index('cpu/nanoseconds') if 'cpu/nanoseconds' in header else len(header) - 1
@@ -63,6 +70,7 @@ for path in sys.argv[1:]:
 print('files', files)
 print('total_ms %.0f' % (total / 1e6))
 print('named_pct %.0f' % (100.0 * named / total if total else 0))
+print('dropped', dropped)
 print('top', ' '.join(f for f, _ in sorted(by_fn.items(), key=lambda kv: -kv[1])[:8]))
 for tid, v in sorted(by_tid.items(), key=lambda kv: -kv[1]):
     names = tid_name[tid]
