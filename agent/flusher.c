@@ -253,6 +253,7 @@ static void export_interval(bool final)
     if (heap && heap->nsamples == 0 && !retry)
         heap = NULL;
     if (have_cpu || heap || retry) {
+        bool fresh = !sym; /* otp_sym_new has just read the maps */
         if (!sym)
             sym = otp_sym_new();
         if (sym) {
@@ -263,7 +264,8 @@ static void export_interval(bool final)
                 seq_probed = true;
             }
             otp_sym_set_final(final);
-            otp_sym_refresh(sym);
+            if (!fresh)
+                otp_sym_refresh(sym);
             prepare_symbols(have_cpu ? &cpu : NULL, heap);
             if (heap)
                 otp_heap_annotate(sym, final);

@@ -93,6 +93,7 @@ typedef struct elf_obj {
     bool self;           /* the agent itself: never its DWARF (otp_sym_no_dwarf_for) */
     const uint8_t *dbg;  /* separate debug file, if its .symtab was used */
     size_t dbg_size;
+    bool no_dbg;         /* searched for a debug file and found none */
     seg_t *segs;
     size_t nsegs;
     /* The chosen ELF symbol table (.symtab, the debug file's, .dynsym),
@@ -423,7 +424,10 @@ static bool elf_try_debug_file(elf_obj_t *o, const ElfW(Sym) **es, size_t *n, co
     uint32_t crc = 0;
     const char *link = elf_debuglink(o->data, o->size, &crc);
     int fd = otp_debugfile_open(o->path, o->build_id, link, crc, true, path, sizeof path);
-    if (fd < 0) return false;
+    if (fd < 0) {
+        o->no_dbg = true;
+        return false;
+    }
     size_t size = 0;
     const uint8_t *d = map_file(fd, &size);
     close(fd);
@@ -1187,6 +1191,7 @@ static bool dwarf_exists(const elf_obj_t *o)
     if (elf_has_section(o->data, o->size, ".debug_info") || elf_has_section(o->data, o->size, ".zdebug_info"))
         return true;
     if (o->dbg) return true;
+    if (o->no_dbg) return false; /* a stripped object's search, a few opens, done already */
     char path[4096];
     uint32_t crc = 0;
     const char *link = elf_debuglink(o->data, o->size, &crc);
