@@ -63,6 +63,7 @@ static _Atomic bool had_data; /* anything was ever drained */
 static void ensure_export(void)
 {
     if (!export_ready) {
+        otp_mem_hold_pages(false); /* a start after a final export (a failed exec) */
         otp_export_init();
         export_ready = true;
     }
@@ -286,6 +287,7 @@ static void export_interval(bool final)
  * last one ended, brings them up again). */
 static void final_work(void)
 {
+    otp_mem_hold_pages(true);
     drain_all(true);
     refresh_names();
     export_interval(true);

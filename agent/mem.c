@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "log.h"
 
@@ -33,6 +34,14 @@ const char *otpje_malloc_conf = "narenas:1,tcache:false,background_thread:false,
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 static int arena_flags; /* MALLOCX_ARENA(ours) | TCACHE_NONE, or 0 */
 static _Atomic int arena_used;
+static _Atomic bool hold_pages;
+
+/* jemalloc's purge delay for arena 0: -1 never, 0 at once (our default). */
+static void apply_hold(bool on)
+{
+    ssize_t ms = on ? -1 : 0;
+    otpje_mallctl("arena.0.dirty_decay_ms", NULL, NULL, &ms, sizeof ms);
+}
 
 /* The whole jemalloc copy is private to the agent, so its arena 0 is a
  * private arena already: creating another would only add its metadata
@@ -49,6 +58,16 @@ bool otp_mem_initialized(void)
     return atomic_load(&arena_used) != 0;
 }
 
+void otp_mem_hold_pages(bool on)
+{
+    if (atomic_exchange(&hold_pages, on) == on)
+        return;
+    /* Not yet initialised: arena_create applies it (and a process that
+     * never allocated is not made to initialise jemalloc here). */
+    if (atomic_load(&arena_used))
+        apply_hold(on);
+}
+
 static void arena_create(void)
 {
     arena_flags = OTPJE_MALLOCX_ARENA(0) | (int)OTPJE_MALLOCX_TCACHE_NONE;
@@ -58,6 +77,8 @@ static void arena_create(void)
     size_t len = sizeof narenas;
     otpje_mallctl("arenas.narenas", &narenas, &len, NULL, 0);
     atomic_store(&arena_used, 1);
+    if (atomic_load(&hold_pages))
+        apply_hold(true);
     if (init_hook)
         init_hook();
 }

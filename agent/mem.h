@@ -35,6 +35,11 @@ void otp_mem_stats(otp_mem_stats_t *out);
 void otp_mem_set_init_hook(void (*fn)(void));
 /* True once the private jemalloc has been initialised. */
 bool otp_mem_initialized(void);
+/* While on (the final export, before exit or exec), freed pages stay with
+ * the arena instead of going back to the kernel one madvise at a time:
+ * the process is about to end. Off again when the agent starts anew
+ * (a failed exec), which returns what was held. */
+void otp_mem_hold_pages(bool on);
 
 /* A ProtobufCAllocator-compatible pair (void *data unused). */
 void *otp_pb_alloc(void *data, size_t n);
