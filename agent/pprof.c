@@ -122,9 +122,11 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
+/* Sized to what is expected, and grown from there: a short process's
+ * profile of a few samples touches one page of each table, not four. */
 static bool table_init(enc_t *e, table_t *t, size_t expect)
 {
-    t->cap = 1024;
+    t->cap = 64;
     while (t->cap < expect * 2) t->cap *= 2;
     t->n = 0;
     t->slots = otp_calloc(t->cap, sizeof(slot_t));
@@ -327,7 +329,7 @@ static int alloc_samples(enc_t *e)
         || !e->map_ids || !e->map_src || !e->map_flags)
         return -ENOMEM;
     if (otp_strtab_init(&e->st) != 0 || !table_init(e, &e->loc_tab, total / 4 + 64)
-        || !table_init(e, &e->func_tab, 256))
+        || !table_init(e, &e->func_tab, total / 8 + 32))
         return -ENOMEM;
     return 0;
 }
@@ -591,8 +593,14 @@ int otp_gzip(const uint8_t *buf, size_t len, uint8_t **out, size_t *outlen)
     *outlen = 0;
     if (len > UINT32_MAX) return -EFBIG;
     /* Fastest level, like Go's runtime/pprof: the flusher shares the
-     * app's CPUs and profiles are small. 15+16: gzip wrapper. */
-    if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -ENOMEM;
+     * app's CPUs and profiles are small. The window and hash table are
+     * sized to the input: at zlib's defaults every call allocates and
+     * zeroes 256 KiB, most of what a short process's exit costs for a
+     * profile of a few KB. +16: gzip wrapper. */
+    int wbits = 9;
+    while (wbits < 15 && ((size_t)1 << wbits) < len) wbits++;
+    if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, wbits + 16, wbits - 7, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -ENOMEM;
     uLong cap = deflateBound(&zs, (uLong)len);
     uint8_t *dst = otp_malloc(cap);
     int rc = -ENOMEM;

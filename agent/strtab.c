@@ -63,7 +63,7 @@ static uint64_t hash_bytes(const char *s, size_t n)
 
 static int grow_slots(otp_strtab_t *t)
 {
-    size_t nc = t->slots ? t->slots * 2 : 1024;
+    size_t nc = t->slots ? t->slots * 2 : 256;
     uint64_t *nh = otp_malloc(nc * sizeof *nh);
     uint32_t *nv = otp_calloc(nc, sizeof *nv);
     if (!nh || !nv) {
@@ -90,7 +90,7 @@ static int grow_slots(otp_strtab_t *t)
 
 static int grow_strs(otp_strtab_t *t)
 {
-    size_t nc = t->cap ? t->cap * 2 : 1024;
+    size_t nc = t->cap ? t->cap * 2 : 256;
     const char **ns = otp_realloc(t->strs, nc * sizeof *ns);
     if (!ns)
         return -ENOMEM;
