@@ -67,6 +67,22 @@ if [ "$have_strace" = 1 ]; then
   check "nothing sampled: libunwind never opened (strace: $n)" [ "$n" -eq 0 ]
   n=$(opens OTPROF_CPU_ENABLED=false OTPROF_MEMORY_SAMPLE_BYTES=4096)
   check "heap samples: libunwind opened, once (strace: $n)" [ "$n" -eq 1 ]
+  # The exit of a short program that sampled (Debian's stripped bash, a
+  # few ms of CPU at 1 kHz, heap at 4 KiB) does each job once: the maps
+  # read once, a debug file looked for once per object, and freed pages
+  # kept rather than returned one madvise at a time (46 calls before).
+  rm -rf "$WORK/out"
+  strace -f -qq -e trace=openat,madvise -o "$WORK/st" env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" \
+    OTPROF_CPU_FREQUENCY_HZ=1000 OTPROF_MEMORY_SAMPLE_BYTES=4096 LD_PRELOAD="$AGENT" \
+    /usr/bin/bash -c 'n=0; while [ $n -lt 3000 ]; do n=$((n + 1)); done' > /dev/null 2>&1
+  check "short bash: wrote its CPU and heap profiles" \
+    [ "$(ls "$WORK"/out/bash.*.cpu.pb.gz "$WORK"/out/bash.*.heap.pb.gz 2> /dev/null | wc -l)" -eq 2 ]
+  n=$(grep -c 'self/maps' "$WORK/st")
+  check "short bash: the maps read once (strace: $n)" [ "$n" -eq 1 ]
+  n=$(grep -o '"[^"]*\.debug"' "$WORK/st" | sort | uniq -d | wc -l)
+  check "short bash: no debug file looked for twice (strace: $n paths)" [ "$n" -eq 0 ]
+  n=$(grep -c 'MADV_DONTNEED' "$WORK/st")
+  check "short bash: pages not returned one by one (strace: $n MADV_DONTNEED)" [ "$n" -le 2 ]
 fi
 
 # --- with a thread already running (the flusher started by the app's own

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "check.h"
 #include "live.h"
@@ -98,6 +99,16 @@ int main(void)
     otp_live_val_t got = 0;
     CHECK(otp_live_find(a, &got) && got == otp_live_pack(s1, 64, 0));
     CHECK(!otp_live_find(a + 16, &got));
+
+    /* A walk of a table holding one block reads the page it is on, not
+     * all 64 pages of the table (each a fault, as the zero page). */
+    struct rusage r0, r1;
+    walk_t w1 = {0, 0, -1};
+    getrusage(RUSAGE_SELF, &r0);
+    otp_live_foreach(count, &w1);
+    getrusage(RUSAGE_SELF, &r1);
+    CHECK(w1.n == 1 && w1.bytes == 64);
+    CHECK(r1.ru_minflt - r0.ru_minflt < 8);
     CHECK(otp_live_remove(a, &got) && otp_live_size_of(got) == 64);
     CHECK(!otp_live_remove(a, &got));
     CHECK(!otp_live_maybe(a));

@@ -334,6 +334,23 @@ static void test_gzip(void)
     CHECK_EQ_INT(otp_gzip(in, 0, &gz, &gzlen), 0);
     CHECK(gz && gzlen >= 20);
     otp_free(gz);
+    /* Sizes around the window sizes chosen for small inputs (2^9..2^15). */
+    static const size_t sizes[] = {1, 511, 512, 513, 2000, 4097, 32768, 32769, 70000};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t m = sizes[k];
+        gz = NULL;
+        CHECK_EQ_INT(otp_gzip(in, m, &gz, &gzlen), 0);
+        z_stream z2 = {0};
+        CHECK_EQ_INT(inflateInit2(&z2, 15 + 16), Z_OK);
+        z2.next_in = gz;
+        z2.avail_in = (uInt)gzlen;
+        z2.next_out = back;
+        z2.avail_out = (uInt)(n + 16);
+        CHECK_EQ_INT(inflate(&z2, Z_FINISH), Z_STREAM_END);
+        CHECK(z2.total_out == m && memcmp(in, back, m) == 0);
+        inflateEnd(&z2);
+        otp_free(gz);
+    }
     free(in);
     free(back);
 }
