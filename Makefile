@@ -84,9 +84,15 @@ $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Wno-missing-prototypes -Wno-shadow -I$(BUILD)/gen -c $< -o $@
 
+# The allocation entry points are the exception to -fno-optimize-sibling-calls:
+# they reach the real allocator and their own slow paths by tail calls, so
+# a sampled allocation's return address is the app's call site (which
+# tells an allocation by the dynamic loader apart) and the fast path needs
+# no call of its own.
 $(BUILD)/obj/%.o: %.c $(GEN_H) $(wildcard agent/*.h config/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(if $(filter preload/%,$<),-fno-builtin) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(if $(filter preload/%,$<),-fno-builtin) \
+	  $(if $(filter preload/malloc.c,$<),-foptimize-sibling-calls) -c $< -o $@
 
 # A private jemalloc: Debian's PIC archive with every symbol it defines
 # renamed to otpje_*, its load-time constructor removed (it initialises on

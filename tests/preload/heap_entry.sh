@@ -40,6 +40,12 @@ top=$(go tool pprof -top -sample_index=inuse_space $files 2>&1)
 check "go tool pprof -top -sample_index=inuse_space reads it" grep -q 'e_valloc' <<<"$top"
 check "stacks reach main (unwound through the hooks)" \
   [ "$("$HS" -s main $files | awk '$1=="stack" {print $4}')" -gt 200000 ]
+# The loader's own allocations (the dlopen of the C++ library) keep their
+# call site only: its lists may be mid-update, so no walk from in there.
+# That needs the hooks' return address to be the caller's (tail calls).
+read -r _ nld deep < <("$ROOT/tests/tools/profsum.py" $files | grep '^loader ')
+check "allocations inside the dynamic loader sampled (${nld:-0}), each with its call site only (${deep:-?} deeper)" \
+  [ "${nld:-0}" -gt 0 -a "${deep:-1}" -eq 0 ]
 
 # Samples recorded through the thread's ring carry its trace context.
 rm -rf "$WORK/out"

@@ -8,7 +8,9 @@
     thread TID MS NAME CPU per thread_id label (NAME: its thread_name
                        label, spaces as _; '-' if none)
     dropped N          samples the agent took but could not keep (its
-                       "dropped N samples" comments)"""
+                       "dropped N samples" comments)
+    loader N DEEP      samples whose leaf is in the dynamic loader, and how
+                       many of them have more than that one frame"""
 import re, subprocess, sys
 from collections import defaultdict
 
@@ -19,6 +21,7 @@ by_tid = defaultdict(int)
 tid_name = {}
 files = 0
 dropped = 0
+loader = loader_deep = 0
 for path in sys.argv[1:]:
     r = subprocess.run(['go', 'tool', 'pprof', '-raw', path], capture_output=True, text=True)
     if r.returncode != 0 or 'Samples:' not in r.stdout:
@@ -49,13 +52,24 @@ for path in sys.argv[1:]:
                 cur['lab'][lm.group(1)] = lm.group(2)
         i += 1
     locfn = {}
+    locmap = {}
     i += 1
     while i < len(lines) and lines[i] != 'Mappings':
-        m = re.match(r'\s*(\d+):\s*0x[0-9a-f]+\s+M=\d+\s+(\S+)', lines[i])
+        m = re.match(r'\s*(\d+):\s*0x[0-9a-f]+\s+M=(\d+)(?:\s+(\S+))?', lines[i])
         if m:
-            locfn[int(m.group(1))] = m.group(2)
+            locmap[int(m.group(1))] = int(m.group(2))
+            if m.group(3):
+                locfn[int(m.group(1))] = m.group(3)
         i += 1
+    maps = {}
+    for ln in lines[i + 1:]:
+        m = re.match(r'(\d+):\s*\S+\s+(\S+)', ln)
+        if m:
+            maps[int(m.group(1))] = m.group(2)
     for s in samples:
+        if s['locs'] and 'ld-linux' in maps.get(locmap.get(s['locs'][0]), ''):
+            loader += 1
+            loader_deep += len(s['locs']) > 1
         v = s['v']
         total += v
         leaf = locfn.get(s['locs'][0]) if s['locs'] else None
@@ -71,6 +85,7 @@ print('files', files)
 print('total_ms %.0f' % (total / 1e6))
 print('named_pct %.0f' % (100.0 * named / total if total else 0))
 print('dropped', dropped)
+print('loader', loader, loader_deep)
 print('top', ' '.join(f for f, _ in sorted(by_fn.items(), key=lambda kv: -kv[1])[:8]))
 for tid, v in sorted(by_tid.items(), key=lambda kv: -kv[1]):
     names = tid_name[tid]
