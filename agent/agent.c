@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -564,6 +565,26 @@ static otp_thread_t *claim_main(void)
     return t;
 }
 
+/* A process whose address space is limited (RLIMIT_AS, `ulimit -v`)
+ * would meet its limit sooner by the agent's reservations (rings,
+ * tables, its allocator: some 30-60 MiB, mostly never touched) and its
+ * own allocations would fail where they did not: Python raised
+ * MemoryError or aborted at limits it ran fine under. Below AS_MIN_MB the
+ * agent stays off, and says so; its mapped object (~5 MiB) is all it
+ * takes then, like any preloaded library. */
+#define AS_MIN_MB 1024
+static bool address_space_ok(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)AS_MIN_MB << 20)
+        return true;
+    OTP_WARN("the address space is limited to %llu MiB (RLIMIT_AS): the agent's reservations could make the "
+             "app's own allocations fail, so profiling is off for this process (it needs a limit of %d MiB "
+             "or none)",
+             (unsigned long long)(rl.rlim_cur >> 20), AS_MIN_MB);
+    return false;
+}
+
 void otp_agent_init(void)
 {
     int64_t t0 = otp_mono_ns();
@@ -571,7 +592,7 @@ void otp_agent_init(void)
     otp_agent_pid = getpid();
     otp_config_load(&otp_cfg);
     otp_log_set_level(otp_cfg.log_level);
-    if (!otp_cfg.agent_enabled) {
+    if (!otp_cfg.agent_enabled || !address_space_ok()) {
         otp_tls_in_agent = 0;
         return;
     }

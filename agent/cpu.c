@@ -480,7 +480,7 @@ int otp_cpu_init(void)
      * becomes the app's virtual disposition and still gets every SIGPROF
      * that is not ours. */
     if (sigaction(SIGPROF, &sa, &app_action[0]) != 0) {
-        OTP_WARN("cannot install the SIGPROF handler (%s); CPU profiling is off", strerror(errno));
+        OTP_WARN("cannot install the SIGPROF handler (%s); CPU profiling is off", otp_strerror(errno));
         return -1;
     }
     bool had_handler = (app_action[0].sa_flags & SA_SIGINFO)

@@ -101,13 +101,13 @@ static void send_otlp(const otp_batch_t *b)
         OTP_DEBUG("OTLP request %u queued (%zu bytes before compression)", b->seq, len);
     } else if (rc != -ENODATA) {
         otp_log_once(&otlp_warned, OTP_LOG_WARN, "cannot encode OTLP profiles: %s; skipping them",
-                     strerror(-rc));
+                     otp_strerror(-rc));
     }
 }
 
 static const char *why(int rc)
 {
-    return rc == -ELOOP ? "it is a symlink owned by another user (not followed)" : strerror(-rc);
+    return rc == -ELOOP ? "it is a symlink owned by another user (not followed)" : otp_strerror(-rc);
 }
 
 /* Encodes and writes one profile (merged with any kept, unwritten

@@ -391,7 +391,7 @@ int otp_flusher_start(void)
     int rc = pthread_create(&thread, NULL, flusher_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        OTP_WARN("cannot start the flusher thread (%s); profiles are exported later", strerror(rc));
+        OTP_WARN("cannot start the flusher thread (%s); profiles are exported later", otp_strerror(rc));
         return -rc;
     }
     atomic_store(&running, true);

@@ -217,7 +217,7 @@ static bool live_start(void)
     static atomic_flag said = ATOMIC_FLAG_INIT;
     if (!atomic_flag_test_and_set(&said)) {
         atomic_store(&heap_on, 0);
-        OTP_WARN("cannot map the live-heap tables (%s); heap profiling is off", strerror(-rc));
+        OTP_WARN("cannot map the live-heap tables (%s); heap profiling is off", otp_strerror(-rc));
     }
     return false;
 }

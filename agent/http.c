@@ -900,7 +900,7 @@ void otp_http_enqueue(uint8_t *body, size_t len)
         otp_free(body);
         if (rc != 0) {
             otp_log_once(&warn_gzip, OTP_LOG_WARN, "OTLP export: gzip failed (%s); request dropped",
-                         strerror(-rc));
+                         otp_strerror(-rc));
             H.st.dropped_rejected++;
             return;
         }

@@ -293,7 +293,7 @@ void otp_resource_tick(void)
     int rc = otp_procctx_publish(&R.resource);
     if (rc != 0)
         otp_log_once(&said_fail, OTP_LOG_WARN, "cannot publish the process context (OTEL_CTX): %s",
-                     strerror(-rc));
+                     otp_strerror(-rc));
     R.publish_due = false;
     R.published_pid = getpid();
 }

@@ -38,6 +38,12 @@ int64_t otp_real_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+const char *otp_strerror(int e)
+{
+    const char *s = strerrordesc_np(e);
+    return s ? s : "unknown error";
+}
+
 int otp_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;

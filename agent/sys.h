@@ -18,6 +18,11 @@ int64_t otp_real_ns(void);
 /* async-signal-safe: write all of buf, retrying on EINTR/short writes. */
 int otp_write_all(int fd, const void *buf, size_t len);
 
+/* An errno's English text. Not strerror: its translation lookup takes a
+ * lock that setlocale holds while it allocates, so a message from the
+ * malloc path could deadlock the app there. */
+const char *otp_strerror(int e);
+
 /* Copies src into dst[cap] (cap > 0), cut to fit and terminated; returns
  * strlen(src), so a result >= cap means it was cut. On the start-up path
  * instead of snprintf("%s"): printf's code is pages a process that only

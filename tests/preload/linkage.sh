@@ -16,6 +16,10 @@ check "nm -D: malloc, free, pthread_create exported" \
   [ "$(grep -cE '^(malloc|free|pthread_create)$' <<<"$exports")" -eq 3 ]
 check "nm -D: otprof_set_trace_context exported" grep -q '^otprof_set_trace_context$' <<<"$exports"
 check "nm -D: no jemalloc or libunwind symbols leak" [ -z "$(grep -E 'je_|mallocx|unw_|_Unwind' <<<"$exports")" ]
+# strerror's translation lookup takes the lock setlocale holds while it
+# allocates: a message from the malloc path would hang the app there.
+check "nm -D: the agent imports no strerror" \
+  [ -z "$(nm -D --undefined-only "$AGENT" | awk '{print $2}' | sed 's/@.*//' | grep -x 'strerror')" ]
 needed=$(readelf -d "$AGENT" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')
 check "libunwind, libcurl, jemalloc are not link-time dependencies ($needed)" \
   [ -z "$(grep -oE 'libunwind|libcurl|libjemalloc' <<<"$needed")" ]

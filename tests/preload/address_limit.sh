@@ -1,0 +1,38 @@
+# A process whose address space is limited (RLIMIT_AS, `ulimit -v`) runs
+# as it does without the agent. The agent's reservations (rings, tables,
+# its allocator: tens of MiB) made Python raise MemoryError or abort at
+# limits it ran fine under; below 1 GiB the agent now stays off and says
+# so in one line, and with a larger limit it profiles as usual.
+source "$(dirname "$0")/../lib.sh"
+PY=/usr/bin/python3
+cat > "$WORK/work.py" <<'PYW'
+import sys
+d = {i: str(i * i) for i in range(200000)}
+print(sum(len(v) for v in d.values()))
+if len(sys.argv) > 1:
+    import re
+    print(re.search(r'VmPeak:\s+(\d+)', open('/proc/self/status').read()).group(1), file=sys.stderr)
+PYW
+# The limit: what bare Python reached, plus room for the agent's mapped
+# object (~5 MiB, as any preloaded library) and a little more.
+peak=$("$PY" "$WORK/work.py" peak 2>&1 > /dev/null)
+limit=$((peak + 12 * 1024))
+run_limited() { bash -c 'ulimit -v "$1"; shift; exec "$@"' _ "$@"; }
+bare=$(run_limited "$limit" "$PY" "$WORK/work.py" 2> "$WORK/bare.err"); rb=$?
+check "bare Python runs within ${limit} KiB (its peak: ${peak} KiB)" [ "$rb" -eq 0 -a -n "$bare" ]
+rm -rf "$WORK/out"
+prof=$(run_limited "$limit" env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_CPU_FREQUENCY_HZ=1000 \
+  LD_PRELOAD="$AGENT" "$PY" "$WORK/work.py" 2> "$WORK/agent.err"); rp=$?
+check "under the agent, the same exit status ($rb) and output" [ "$rp" -eq "$rb" -a "$prof" = "$bare" ]
+echo "  agent's stderr: $(head -c 300 "$WORK/agent.err")"
+check "one otprof line says profiling is off for RLIMIT_AS" \
+  [ "$(grep -c '^otprof: .*RLIMIT_AS.*profiling is off' "$WORK/agent.err")" -eq 1 -a "$(wc -l < "$WORK/agent.err")" -eq 1 ]
+check "no profile written" [ -z "$(ls "$WORK/out" 2> /dev/null)" ]
+# A generous limit (1.5 GiB): profiled as usual, nothing said.
+rm -rf "$WORK/out"
+prof=$(run_limited 1572864 env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_CPU_FREQUENCY_HZ=1000 \
+  LD_PRELOAD="$AGENT" "$PY" "$WORK/work.py" 2> "$WORK/agent.err"); rp=$?
+check "1.5 GiB limit: same exit status and output, nothing on stderr" \
+  [ "$rp" -eq 0 -a "$prof" = "$bare" -a ! -s "$WORK/agent.err" ]
+check "1.5 GiB limit: a CPU profile written" [ -n "$(ls "$WORK"/out/python3.*.cpu.pb.gz 2> /dev/null)" ]
+finish
