@@ -21,6 +21,7 @@
 #include "log.h"
 #include "memcap.h"
 #include "thread.h"
+#include "unwfd.h"
 #include "vmask.h"
 
 typedef int (*backtrace_fn)(void **, int);
@@ -117,6 +118,9 @@ bool otp_unwind_pending(void)
 static int load(bool quiet)
 {
     void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    /* Before its first use, which would open its pipe (unwfd.h). */
+    if (h && otp_unwfd_confine(h) != 0 && !quiet)
+        OTP_DEBUG("libunwind's memory check keeps its own pipe");
     if (h)
         unw_bt = (backtrace_fn)dlsym(h, "unw_backtrace");
     if (!unw_bt) {
