@@ -856,6 +856,20 @@ static void finish_transfer(CURLcode cc, int64_t now)
     pop_head();
 }
 
+/* With nothing left to send, the connection and curl's multi handle
+ * (which holds a socket pair of its own) go: between exports the app has
+ * no descriptor of ours, which it could close, or take the number of and
+ * then receive our next request in its own file. The next export
+ * connects again (a TCP, or TLS, handshake per interval). */
+static void release_if_idle(void)
+{
+    if (H.inflight || H.head) return;
+    if (H.easy) C.easy_cleanup(H.easy);
+    if (H.multi) C.multi_cleanup(H.multi);
+    H.easy = NULL;
+    H.multi = NULL;
+}
+
 /* Runs curl and handles a finished transfer; waits up to wait_ns for
  * socket activity while the transfer is still running. */
 static void progress(int64_t wait_ns)
@@ -869,7 +883,10 @@ static void progress(int64_t wait_ns)
         while ((m = C.multi_info_read(H.multi, &left)))
             if (m->msg == CURLMSG_DONE && m->easy_handle == H.easy && H.inflight)
                 finish_transfer(m->data.result, otp_mono_ns());
-        if (!H.inflight) return;
+        if (!H.inflight) {
+            release_if_idle();
+            return;
+        }
         int64_t now = otp_mono_ns();
         int64_t left_ns = wait_ns - (now - start);
         if (left_ns <= 0) return;

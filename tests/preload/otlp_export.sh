@@ -111,4 +111,23 @@ dups=$(md5sum $(rx_bodies "$RX_DIR") | awk '{print $1}' | sort | uniq -d | wc -l
 check "fork: parent ($np) and child ($nc) both export under their own pid" [ "$np" -ge 1 -a "$nc" -ge 1 ]
 check "fork: each one's requests hold only its own work ($mixed mixed)" [ "$mixed" -eq 0 ]
 check "fork: no request sent twice" [ "$dups" -eq 0 ]
+
+# Between exports the app has no descriptor of ours: the connection and
+# curl's own socket pair go once a request is answered. (Kept, a socket
+# the app closed and reused would get our next request in its own file.)
+n0=$(rx_count "$RX_DIR")
+under_agent OTPROF_EXPORT_ENDPOINT="http://127.0.0.1:$RX_PORT" OTPROF_EXPORT_INTERVAL_MS=300 \
+  OTPROF_AGENT_MAX_OVERHEAD_PERCENT=0 -- "$PROGS/cpu_split" 2 2.5 0.5 > /dev/null &
+app=$!
+seen=0; looks=0
+sleep 0.8
+for i in $(seq 1 10); do
+  pid=$(pgrep -n -P "$app" cpu_split || echo "$app")
+  ls -l /proc/"$pid"/fd 2> /dev/null | grep -q 'socket:' && seen=$((seen + 1))
+  looks=$((looks + 1)); sleep 0.1
+done
+wait "$app"
+n1=$(rx_count "$RX_DIR")
+check "exports went on meanwhile ($((n1 - n0)) requests)" [ $((n1 - n0)) -ge 3 ]
+check "a socket of ours seen in at most 2 of $looks looks at the app's descriptors ($seen)" [ "$seen" -le 2 ]
 finish
