@@ -47,9 +47,14 @@ accurate() {
   prof_ms=$(sed -n 's/^total_ms //p' "$WORK/$key.profsum")
   check "$name: profile total CPU ${prof_ms:-0} ms within 15% of the run's ${run_ms} ms (getrusage)" \
     within "${prof_ms:-0}" "$run_ms" $((run_ms * 15 / 100))
-  local dropped
-  dropped=$(sed -n 's/^dropped //p' "$WORK/$key.profsum")
-  check "$name: no CPU sample dropped (${dropped:-?})" [ "${dropped:-1}" -eq 0 ]
+  # Samples the agent took but could not keep are counted in the
+  # profiles: rare ones (a sample landing in a few instructions of agent
+  # code with its ring full) are not worth a signal each; a shell's
+  # sigprocmask calls once cost 11%.
+  local dropped nsamp few=0
+  dropped=$(sed -n 's/^dropped //p' "$WORK/$key.profsum"); nsamp=$(sed -n 's/^samples //p' "$WORK/$key.profsum")
+  [ -n "$dropped" ] && [ -n "$nsamp" ] && [ $((dropped * 100)) -le "$nsamp" ] && few=1
+  check "$name: CPU samples dropped ${dropped:-?} of ${nsamp:-?}, at most 1%" [ "$few" -eq 1 ]
   local pid tid ms names got gname bad=0 n=0
   while read -r pid tid ms names; do
     [ $((ms * 10)) -gt "$run_ms" ] || continue

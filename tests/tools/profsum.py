@@ -3,6 +3,7 @@
     files N            profiles that pprof could read
     unreadable FILE    (one per file pprof rejects)
     total_ms X         cpu/nanoseconds of every sample, in ms
+    samples N          samples/count of every sample (0 if no such type)
     named_pct X        share of that CPU whose leaf frame names a function
     top F1 F2 ...      up to 8 named leaf functions, most CPU first
     thread TID MS NAME CPU per thread_id label (NAME: its thread_name
@@ -21,6 +22,7 @@ by_tid = defaultdict(int)
 tid_name = {}
 files = 0
 dropped = 0
+nsamples = 0
 loader = loader_deep = 0
 for path in sys.argv[1:]:
     r = subprocess.run(['go', 'tool', 'pprof', '-raw', path], capture_output=True, text=True)
@@ -36,6 +38,7 @@ for path in sys.argv[1:]:
     i = lines.index('Samples:') + 1
     header = lines[i].split()
     col = header.index('cpu/nanoseconds') if 'cpu/nanoseconds' in header else len(header) - 1
+    ccol = header.index('samples/count') if 'samples/count' in header else -1
     samples = []
     i += 1
     cur = None
@@ -45,6 +48,8 @@ for path in sys.argv[1:]:
         if m and not ln.strip().startswith(('thread', 'trace', 'span', 'bytes')):
             vals = m.group(1).split()
             cur = {'v': int(vals[col]), 'locs': [int(x) for x in m.group(2).split()], 'lab': {}}
+            if ccol >= 0:
+                nsamples += int(vals[ccol])
             samples.append(cur)
         else:
             lm = re.match(r'\s*([A-Za-z_.]+):\[(.*)\]\s*$', ln)
@@ -84,6 +89,7 @@ for path in sys.argv[1:]:
 print('files', files)
 print('total_ms %.0f' % (total / 1e6))
 print('named_pct %.0f' % (100.0 * named / total if total else 0))
+print('samples', nsamples)
 print('dropped', dropped)
 print('loader', loader, loader_deep)
 print('top', ' '.join(f for f, _ in sorted(by_fn.items(), key=lambda kv: -kv[1])[:8]))
