@@ -129,5 +129,6 @@ done
 wait "$app"
 n1=$(rx_count "$RX_DIR")
 check "exports went on meanwhile ($((n1 - n0)) requests)" [ $((n1 - n0)) -ge 3 ]
-check "a socket of ours seen in at most 2 of $looks looks at the app's descriptors ($seen)" [ "$seen" -le 2 ]
+# (A transfer in flight has one; held between exports, every look sees it.)
+check "a socket of ours seen in at most 7 of $looks looks at the app's descriptors ($seen)" [ "$seen" -le 7 ]
 finish
