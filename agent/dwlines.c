@@ -8,6 +8,14 @@
  * libdwfl's standard one: that one may ask a debuginfod server over the
  * network when DEBUGINFOD_URLS is set.
  *
+ * No descriptor stays open: libdwfl would keep the object's and the debug
+ * file's for the session's life (without O_CLOEXEC for the one it opens
+ * itself), in the app's table, where the app could close or reuse the
+ * numbers (libdwfl closes them again at dwfl_end). Both files are opened
+ * here; once libelf has them mapped, an extra reference on each Elf keeps
+ * libdwfl from closing anything, libelf is told the descriptor is gone,
+ * and it is closed. A dwz alternate file that libdw opens itself stays.
+ *
  * libdw allocates with the C library's malloc on this (the flusher)
  * thread. Strings it returns live as long as the session; demangled
  * inline-frame names are kept in a small per-object table.
@@ -16,6 +24,7 @@
 
 #include <dlfcn.h>
 #include <dwarf.h>
+#include <fcntl.h>
 #include <elfutils/libdwfl.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -51,6 +60,12 @@ static struct {
     Dwarf_Die *(*diecu)(Dwarf_Die *, Dwarf_Die *, uint8_t *, uint8_t *);
     int (*getsrcfiles)(Dwarf_Die *, Dwarf_Files **, size_t *);
     const char *(*filesrc)(Dwarf_Files *, size_t, Dwarf_Word *, Dwarf_Word *);
+    Elf *(*module_getelf)(Dwfl_Module *, GElf_Addr *);
+    Dwarf *(*module_getdwarf)(Dwfl_Module *, Dwarf_Addr *);
+    Elf *(*dwarf_getelf)(Dwarf *);
+    Elf *(*elf_begin)(int, Elf_Cmd, Elf *);
+    int (*elf_cntl)(Elf *, Elf_Cmd);
+    int (*elf_end)(Elf *);
 } L;
 
 typedef struct name_ent {
@@ -62,6 +77,8 @@ typedef struct name_ent {
 struct otp_dwarf {
     Dwfl *dwfl;
     Dwfl_Module *mod;
+    int dbg_fd;   /* the debug file find_debuginfo opened, until released */
+    Elf *held[2]; /* our references on the object's and the debug file's Elf */
     char *path;
     char build_id[130];
     name_ent_t *names; /* open addressing by pointer */
@@ -100,6 +117,12 @@ static bool load_libdw(void)
     SYM(diecu, "dwarf_diecu");
     SYM(getsrcfiles, "dwarf_getsrcfiles");
     SYM(filesrc, "dwarf_filesrc");
+    SYM(module_getelf, "dwfl_module_getelf");
+    SYM(module_getdwarf, "dwfl_module_getdwarf");
+    SYM(dwarf_getelf, "dwarf_getelf");
+    SYM(elf_begin, "elf_begin"); /* libelf's, found through libdw's dependencies */
+    SYM(elf_cntl, "elf_cntl");
+    SYM(elf_end, "elf_end");
 #undef SYM
     if (!ok) {
         OTP_INFO("symbols: libdw.so.1 lacks a function we use; no source lines or inline frames");
@@ -117,10 +140,11 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
     (void)modname;
     (void)base;
     (void)file_name;
-    const otp_dwarf_t *d = *userdata;
+    otp_dwarf_t *d = *userdata;
     char path[4096];
     int fd = d ? otp_debugfile_open(d->path, d->build_id, link, crc, true, path, sizeof path) : -1;
     if (fd >= 0) {
+        d->dbg_fd = fd;
         /* libdwfl frees this with free(): allocate it with malloc. */
         size_t n = strlen(path) + 1;
         char *p = malloc(n);
@@ -145,19 +169,34 @@ static const Dwfl_Callbacks callbacks = {
     .debuginfo_path = NULL,
 };
 
+/* Takes a reference on e (so that libdwfl's elf_end is never the last and
+ * never closes fd), tells libelf that fd is gone, and closes it. Without
+ * the reference, fd stays (libdwfl closes it at the end). */
+static void release_fd(otp_dwarf_t *d, int slot, Elf *e, int fd)
+{
+    if (!e || fd < 0 || L.elf_begin(-1, ELF_C_READ_MMAP_PRIVATE, e) != e) return;
+    d->held[slot] = e;
+    L.elf_cntl(e, ELF_C_FDDONE);
+    close(fd);
+}
+
 otp_dwarf_t *otp_dwarf_open(const char *path, const char *build_id)
 {
     if (!path || path[0] != '/' || !load_libdw()) return NULL;
     otp_dwarf_t *d = otp_calloc(1, sizeof *d);
     if (!d) return NULL;
+    d->dbg_fd = -1;
     d->path = otp_strdup(path);
     if (build_id) snprintf(d->build_id, sizeof d->build_id, "%s", build_id);
     d->dwfl = d->path ? L.begin(&callbacks) : NULL;
-    if (d->dwfl) {
+    int fd = d->dwfl ? open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY) : -1;
+    if (fd >= 0) {
         L.report_begin(d->dwfl);
-        /* base 0 plus p_vaddr: module addresses are link-time addresses. */
-        d->mod = L.report_elf(d->dwfl, path, path, -1, 0, true);
+        /* base 0 plus p_vaddr: module addresses are link-time addresses.
+         * Given fd, libdwfl owns it once the module exists. */
+        d->mod = L.report_elf(d->dwfl, path, path, fd, 0, true);
         L.report_end(d->dwfl, NULL, NULL);
+        if (!d->mod) close(fd);
     }
     void **ud = NULL;
     if (d->mod) L.module_info(d->mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
@@ -166,6 +205,14 @@ otp_dwarf_t *otp_dwarf_open(const char *path, const char *build_id)
         return NULL;
     }
     *ud = d;
+    GElf_Addr bias;
+    Elf *e = L.module_getelf(d->mod, &bias);
+    release_fd(d, 0, e, fd);
+    /* The DWARF now, so that a debug file is opened (and released) here. */
+    Dwarf *dw = L.module_getdwarf(d->mod, &bias);
+    Elf *de = dw ? L.dwarf_getelf(dw) : NULL;
+    if (de && de != e) release_fd(d, 1, de, d->dbg_fd);
+    d->dbg_fd = -1;
     return d;
 }
 
@@ -173,6 +220,8 @@ void otp_dwarf_close(otp_dwarf_t *d)
 {
     if (!d) return;
     if (d->dwfl) L.end(d->dwfl);
+    for (int i = 0; i < 2; i++)
+        if (d->held[i]) L.elf_end(d->held[i]);
     for (size_t i = 0; i < d->cap; i++) otp_free(d->names[i].disp);
     otp_free(d->names);
     otp_free(d->path);

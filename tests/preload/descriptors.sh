@@ -41,4 +41,20 @@ same_as_bare "bash's own fds 3-5: its files hold exactly what it wrote" bash "$W
 check "bash's files, under the agent: hello and bye in each" \
   [ "$(cat "$WORK"/f.3 "$WORK"/f.4 "$WORK"/f.5 | tr '\n' ' ')" = "hello bye hello bye hello bye " ]
 check "the bash run was sampled" [ -n "$(ls "$WORK"/out/bash.*.cpu.pb.gz 2> /dev/null)" ]
+# A program with DWARF gets its source lines at each export, and keeps no
+# descriptor of the file for it (libdw held one for the whole run, opened
+# without O_CLOEXEC).
+rm -rf "$WORK/out"
+under_agent OTPROF_EXPORT_INTERVAL_MS=300 -- "$PROGS/cpu_split" 2 2 0.5 > /dev/null &
+app=$!
+held=0
+for i in $(seq 1 8); do
+  sleep 0.2
+  pid=$(pgrep -n -P "$app" cpu_split || echo "$app")
+  ls -l /proc/"$pid"/fd 2> /dev/null | grep -q 'cpu_split' && held=$((held + 1))
+done
+wait "$app"
+lines=$(go tool pprof -top -lines $(ls -S "$WORK"/out/cpu_split.*.cpu.pb.gz | head -1) 2> /dev/null | grep -c 'cpu_split.c:')
+check "cpu_split's profiles name source lines ($lines)" [ "$lines" -gt 0 ]
+check "no descriptor of cpu_split's own file in 8 looks meanwhile ($held)" [ "$held" -eq 0 ]
 finish
