@@ -1154,7 +1154,7 @@ static int otp_cfg_pass(otp_config_t *cfg, const otp_cfg_file_t *files, size_t n
         const char *why = f->err == EFBIG ? "larger than 64 KiB"
                           : f->err == OTP_CFG_EUNSAFE
                               ? "not owned by root, or writable by group or others"
-                              : f->err ? strerrordesc_np(f->err) : NULL;
+                              : f->err ? otp_strerror(f->err) : NULL;
         if (!f->path)
             continue;
         if (f->err && f->by_env)

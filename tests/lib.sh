@@ -25,6 +25,19 @@ under_agent() {
   shift
   env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" "${envs[@]}" LD_PRELOAD="$AGENT" "$@"
 }
+# launched_pid PID NAME: the process NAME that a backgrounded under_agent
+# runs (PID is the subshell; env execs NAME in it or in a child).
+launched_pid() { pgrep -n -P "$1" -x "$2" || echo "$1"; }
+# fd_looks PID NAME N SECS PATTERN: in how many of N looks, SECS apart,
+# that process's descriptors name something matching PATTERN.
+fd_looks() {
+  local n=0 i
+  for i in $(seq 1 "$3"); do
+    sleep "$4"
+    ls -l /proc/"$(launched_pid "$1" "$2")"/fd 2> /dev/null | grep -q "$5" && n=$((n + 1))
+  done
+  echo "$n"
+}
 # go tool pprof -top on a profile; prints its output.
 pprof_top() { go tool pprof -top "$@" 2>&1; }
 finish() { exit $(( T_FAILS > 0 ? 1 : 0 )); }

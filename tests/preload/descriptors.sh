@@ -47,12 +47,7 @@ check "the bash run was sampled" [ -n "$(ls "$WORK"/out/bash.*.cpu.pb.gz 2> /dev
 rm -rf "$WORK/out"
 under_agent OTPROF_EXPORT_INTERVAL_MS=300 -- "$PROGS/cpu_split" 2 2 0.5 > /dev/null &
 app=$!
-held=0
-for i in $(seq 1 8); do
-  sleep 0.2
-  pid=$(pgrep -n -P "$app" cpu_split || echo "$app")
-  ls -l /proc/"$pid"/fd 2> /dev/null | grep -q 'cpu_split' && held=$((held + 1))
-done
+held=$(fd_looks "$app" cpu_split 8 0.2 'cpu_split')
 wait "$app"
 lines=$(go tool pprof -top -lines $(ls -S "$WORK"/out/cpu_split.*.cpu.pb.gz | head -1) 2> /dev/null | grep -c 'cpu_split.c:')
 check "cpu_split's profiles name source lines ($lines)" [ "$lines" -gt 0 ]

@@ -119,13 +119,9 @@ n0=$(rx_count "$RX_DIR")
 under_agent OTPROF_EXPORT_ENDPOINT="http://127.0.0.1:$RX_PORT" OTPROF_EXPORT_INTERVAL_MS=300 \
   OTPROF_AGENT_MAX_OVERHEAD_PERCENT=0 -- "$PROGS/cpu_split" 2 2.5 0.5 > /dev/null &
 app=$!
-seen=0; looks=0
-sleep 0.8
-for i in $(seq 1 10); do
-  pid=$(pgrep -n -P "$app" cpu_split || echo "$app")
-  ls -l /proc/"$pid"/fd 2> /dev/null | grep -q 'socket:' && seen=$((seen + 1))
-  looks=$((looks + 1)); sleep 0.1
-done
+sleep 0.7
+looks=10
+seen=$(fd_looks "$app" cpu_split "$looks" 0.1 'socket:')
 wait "$app"
 n1=$(rx_count "$RX_DIR")
 check "exports went on meanwhile ($((n1 - n0)) requests)" [ $((n1 - n0)) -ge 3 ]

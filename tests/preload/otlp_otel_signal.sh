@@ -127,8 +127,7 @@ probe() { # probe OUTDIR VAR=VALUE...: "threads timers" mid-run
   local p="" i
   for i in $(seq 1 60); do
     sleep 0.05
-    p=$(pgrep -P "$pid" -x cpu_split | head -1)
-    [ -n "$p" ] || p=$pid # the subshell exec'd it
+    p=$(launched_pid "$pid" cpu_split)
     [ -n "$p" ] && [ "$(ls /proc/"$p"/task 2>/dev/null | wc -l)" -ge 2 ] && break
   done
   sleep 0.3
