@@ -11,7 +11,14 @@
  * Lowering: after two windows in a row over (one alone may be start-up
  * or an export), by as many doublings as the overshoot asks for (at most
  * four per window), on the heap while it is at least a quarter of the
- * cost, else on the CPU. Raising: only the last lowered lever, one
+ * cost, else on the CPU. A load far over (the samplers alone over
+ * FAST_FACTOR times the budget in FAST_TICKS ticks in a row, each with
+ * FAST_PROC_NS of process CPU) is lowered the same way at once: two
+ * seconds at a rate costing tens of percent would cost a short or bursty
+ * program more than the budget allows in all the rest of its run. The
+ * agent thread's cost does not count there (an export is one spike, and
+ * the rates would not shrink it), nor does the first tick alone (the
+ * unwinder's first walks). Raising: only the last lowered lever, one
  * doubling, after CALM_WINDOWS windows in which the cost with that
  * lever's share doubled would still stay under RAISE_MARGIN of the
  * budget; so a steady load settles instead of oscillating.
@@ -39,6 +46,9 @@
 #define CALM_WINDOWS 3
 #define OVER_WINDOWS 2
 #define RAISE_MARGIN 0.6
+#define FAST_FACTOR 3.0
+#define FAST_TICKS 2
+#define FAST_PROC_NS 50000000.0
 
 void otp_budget_ctl_init(otp_budget_ctl_t *c, double budget, int heap_max, int cpu_max)
 {
@@ -54,7 +64,42 @@ static void restart(otp_budget_ctl_t *c, bool lowered)
     c->heap = c->sig = c->own = c->proc = 0;
     c->calm = 0;
     c->over = lowered ? OVER_WINDOWS - 1 : 0;
+    c->hot = 0;
     c->changes++;
+}
+
+/* Lowers by as many doublings as ratio / budget asks for (1..4), the
+ * heap first when heap_first (it is a quarter of the cost or more), else
+ * the CPU; whichever is left once the other is as low as it goes. */
+static bool lower(otp_budget_ctl_t *c, double ratio, bool heap_first)
+{
+    int steps = 1;
+    while (steps < 4 && (double)(1 << steps) < ratio / c->budget)
+        steps++;
+    heap_first = heap_first || c->cpu_shift >= c->cpu_max;
+    if (heap_first && c->heap_shift < c->heap_max) {
+        c->heap_shift = c->heap_shift + steps < c->heap_max ? c->heap_shift + steps : c->heap_max;
+    } else if (c->cpu_shift < c->cpu_max) {
+        c->cpu_shift = c->cpu_shift + steps < c->cpu_max ? c->cpu_shift + steps : c->cpu_max;
+    } else if (c->heap_shift < c->heap_max) {
+        c->heap_shift = c->heap_shift + steps < c->heap_max ? c->heap_shift + steps : c->heap_max;
+    } else {
+        return false; /* everything is as low as it goes */
+    }
+    restart(c, true);
+    return true;
+}
+
+bool otp_budget_ctl_tick(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double proc_ns)
+{
+    double cost = heap_ns + sig_ns;
+    if (c->budget <= 0 || proc_ns < FAST_PROC_NS || cost <= FAST_FACTOR * c->budget * proc_ns) {
+        c->hot = 0;
+        return false;
+    }
+    if (++c->hot < FAST_TICKS)
+        return false;
+    return lower(c, cost / proc_ns, heap_ns >= 0.25 * cost);
 }
 
 bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double own_ns,
@@ -76,21 +121,7 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
          * export) is not yet a trend. */
         if (++c->over < OVER_WINDOWS)
             return false;
-        int steps = 1;
-        while (steps < 4 && (double)(1 << steps) < ratio / c->budget)
-            steps++;
-        bool heap_first = c->heap >= 0.25 * cost || c->cpu_shift >= c->cpu_max;
-        if (heap_first && c->heap_shift < c->heap_max) {
-            c->heap_shift = c->heap_shift + steps < c->heap_max ? c->heap_shift + steps : c->heap_max;
-        } else if (c->cpu_shift < c->cpu_max) {
-            c->cpu_shift = c->cpu_shift + steps < c->cpu_max ? c->cpu_shift + steps : c->cpu_max;
-        } else if (c->heap_shift < c->heap_max) {
-            c->heap_shift = c->heap_shift + steps < c->heap_max ? c->heap_shift + steps : c->heap_max;
-        } else {
-            return false; /* everything is as low as it goes */
-        }
-        restart(c, true);
-        return true;
+        return lower(c, ratio, c->heap >= 0.25 * cost);
     }
     c->over = 0;
     double grown;
@@ -123,6 +154,7 @@ static uint64_t last_cyc, last_sig, last_tsc;
 static int64_t last_own, last_proc, last_mono;
 static double cyc_per_ns = 1.0;
 static double w_heap, w_sig, w_own, w_proc;   /* this window */
+static double k_heap, k_sig, k_proc;          /* this tick */
 static double iv_cost, iv_proc, run_cost, run_proc; /* this interval, whole run */
 static double iv_heap, iv_sig, iv_own, iv_start;
 static int64_t (*own_clock)(void) OTP_STARTUP_DATA;
@@ -160,6 +192,9 @@ static void account(void)
         if (h > p - o - s)
             h = p - o - s > 0 ? p - o - s : 0;
         w_heap += h;
+        k_heap += h;
+        k_sig += s;
+        k_proc += p;
         w_sig += s;
         w_own += o;
         w_proc += p;
@@ -237,12 +272,14 @@ void otp_budget_init(void)
 void otp_budget_tick(void)
 {
     account();
-    if (++ticks < WINDOW_TICKS)
+    double h = w_heap, s = w_sig, o = w_own, p = w_proc;
+    bool fast = otp_budget_ctl_tick(&ctl, k_heap, k_sig, k_proc);
+    k_heap = k_sig = k_proc = 0;
+    if (!fast && ++ticks < WINDOW_TICKS)
         return;
     ticks = 0;
-    double h = w_heap, s = w_sig, o = w_own, p = w_proc;
     w_heap = w_sig = w_own = w_proc = 0;
-    if (!otp_budget_ctl_step(&ctl, h, s, o, p))
+    if (!fast && !otp_budget_ctl_step(&ctl, h, s, o, p))
         return;
     otp_heap_set_shift(ctl.heap_shift);
     otp_cpu_set_shift(ctl.cpu_shift);

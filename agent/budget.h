@@ -30,6 +30,7 @@ typedef struct otp_budget_ctl {
     int heap_shift, cpu_shift;
     int calm;               /* consecutive windows well under */
     int over;               /* consecutive windows over */
+    int hot;                /* consecutive ticks far over */
     double heap, sig, own, proc; /* decayed sums since the last change */
     uint64_t changes;
 } otp_budget_ctl_t;
@@ -38,6 +39,12 @@ void otp_budget_ctl_init(otp_budget_ctl_t *c, double budget, int heap_max, int c
 /* One window. Returns true when a shift changed. */
 bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double own_ns,
                          double proc_ns);
+
+/* One tick (a tenth of a window) of the samplers' own cost (heap_ns,
+ * sig_ns) against the process's CPU: a load far over the budget is
+ * lowered at once, without waiting for the window's end. Returns true
+ * when a shift changed (the caller then starts a new window). */
+bool otp_budget_ctl_tick(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double proc_ns);
 
 /* Constructor, after the config is loaded and before the samplers
  * start: maps the strategies onto the samplers' switches, sets up the

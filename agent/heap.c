@@ -48,7 +48,7 @@
 #define RECHECK_BYTES (1 << 20)
 /* Hook frames that may sit above the app's call site. */
 #define SKIP_MAX 8
-/* ~50 us at 2-4 GHz: see record(). */
+/* ~50 us at 2-4 GHz: see charge(). */
 #define SAMPLE_CYCLES_MAX 150000
 
 __thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
@@ -202,7 +202,26 @@ static uint32_t capture(uint64_t *out, uintptr_t ra)
     return n;
 }
 
-static _Atomic uint64_t n_here; /* samples taken by this process (since fork) */
+/* Set at this process's first sample (since fork). Only tested, and
+ * written only while still false: a counter bumped by every sample would
+ * bounce its cache line between the sampling threads. */
+static _Atomic bool took_any;
+
+/* Adds the sampling work since c0 (cycle counter: two reads cost ~15 ns,
+ * two vDSO clock calls ~50; the budget converts cycles to time) to this
+ * thread's cost. A sample takes well under a microsecond; a much longer
+ * one was preempted (time not spent on this CPU), so each counts at most
+ * SAMPLE_CYCLES_MAX. Only this thread writes its counter. */
+static inline void charge(uint64_t c0)
+{
+    otp_thread_t *t = otp_thread_self();
+    if (!t)
+        return;
+    uint64_t d = __builtin_ia32_rdtsc() - c0;
+    uint64_t c = atomic_load_explicit(&t->heap_cycles, memory_order_relaxed);
+    atomic_store_explicit(&t->heap_cycles, c + (d < SAMPLE_CYCLES_MAX ? d : SAMPLE_CYCLES_MAX),
+                          memory_order_relaxed);
+}
 
 /* The live-heap tables, at the first sampled allocation: four mappings
  * and their first pages that a process taking no heap sample never
@@ -226,10 +245,8 @@ static void record(void *p, size_t size, uintptr_t ra)
 {
     if (!live_start())
         return;
-    /* The cycle counter, not a clock: two reads cost ~15 ns, two vDSO
-     * clock calls ~50 (the budget converts cycles to time). */
-    uint64_t c0 = __builtin_ia32_rdtsc();
-    atomic_fetch_add_explicit(&n_here, 1, memory_order_relaxed);
+    if (OTP_UNLIKELY(!atomic_load_explicit(&took_any, memory_order_relaxed)))
+        atomic_store_explicit(&took_any, true, memory_order_relaxed);
     uint64_t frames[max_depth + SKIP_MAX];
     uint32_t n = capture(frames, ra);
     bool pushed = false;
@@ -278,15 +295,6 @@ static void record(void *p, size_t size, uintptr_t ra)
     if (track && site >= 0)
         otp_live_insert((uintptr_t)p, otp_live_pack(site, size, tls_shift));
     otp_cpu_settle(frames, n);
-    if (t) {
-        /* A sample takes well under a microsecond; a much longer one was
-         * preempted (time not spent on this CPU), so each counts at most
-         * SAMPLE_CYCLES_MAX. Only this thread writes its counter. */
-        uint64_t d = __builtin_ia32_rdtsc() - c0;
-        uint64_t c = atomic_load_explicit(&t->heap_cycles, memory_order_relaxed);
-        atomic_store_explicit(&t->heap_cycles, c + (d < SAMPLE_CYCLES_MAX ? d : SAMPLE_CYCLES_MAX),
-                              memory_order_relaxed);
-    }
 }
 
 static bool (*slow_hook)(uintptr_t ra, size_t size) OTP_STARTUP_DATA;
@@ -342,6 +350,7 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
             return p;
         }
     }
+    uint64_t c0 = __builtin_ia32_rdtsc();
     if (p) {
         otp_tls_in_agent = 1;
         otp_cpu_owe_begin();
@@ -352,6 +361,7 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
      * meantime have moved the countdown. */
     otp_tls_heap_left = draw_gap(&s);
     tls_rng = s;
+    charge(c0);
     errno = saved_errno;
     return p;
 }
@@ -362,8 +372,13 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
  * meanwhile, so nothing is half-done on its side either). */
 void otp_heap_freed(void *p)
 {
-    if (p)
-        otp_live_remove((uintptr_t)p, NULL);
+    if (!p)
+        return;
+    /* The filter's positives (blocks near a sampled one too) cost a
+     * table lookup each: part of what sampling costs, so it is counted. */
+    uint64_t c0 = __builtin_ia32_rdtsc();
+    otp_live_remove((uintptr_t)p, NULL);
+    charge(c0);
 }
 
 uint64_t otp_heap_untrack(void *p)
@@ -421,7 +436,7 @@ bool otp_heap_active(void)
 bool otp_heap_has_data(void)
 {
     /* Blocks inherited across fork are the parent's to report. */
-    return atomic_load(&heap_on) && atomic_load_explicit(&n_here, memory_order_relaxed) > 0;
+    return atomic_load(&heap_on) && atomic_load_explicit(&took_any, memory_order_relaxed);
 }
 
 void otp_heap_count_drained(bool kept)
@@ -440,6 +455,6 @@ void otp_heap_atfork_child(void)
 {
     tls_rng = 0;
     otp_tls_heap_left = 0;
-    atomic_store(&n_here, 0);
+    atomic_store(&took_any, false);
     otp_live_atfork_child();
 }

@@ -90,6 +90,51 @@ static void test_controller(void)
     CHECK_EQ_INT(c.heap_shift, 0);
 }
 
+/* Ticks: a load far over the budget is lowered within two ticks, by
+ * as many doublings as the overshoot asks; a one-tick spike (the
+ * unwinder's first walks), a load only a little over, an idle process
+ * and the agent thread's own work (not passed to ticks) are left to the
+ * window. */
+static void test_ticks(void)
+{
+    otp_budget_ctl_t c;
+    /* 39% heap at the configured rate against 5%: 7.8x over. */
+    otp_budget_ctl_init(&c, 0.05, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
+    CHECK(!otp_budget_ctl_tick(&c, 78e6, 0, 200e6));
+    CHECK(otp_budget_ctl_tick(&c, 78e6, 0, 200e6));
+    printf("      7.8x over: heap_shift %d after two ticks\n", c.heap_shift);
+    CHECK_EQ_INT(c.heap_shift, 3);
+    CHECK_EQ_INT(c.cpu_shift, 0);
+    /* After the change, two more ticks are needed. */
+    CHECK(!otp_budget_ctl_tick(&c, 40e6, 0, 200e6));
+    CHECK(otp_budget_ctl_tick(&c, 40e6, 0, 200e6));
+    CHECK_EQ_INT(c.heap_shift, 5);
+
+    /* A spike in one tick, then normal: no change. */
+    otp_budget_ctl_init(&c, 0.01, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
+    CHECK(!otp_budget_ctl_tick(&c, 30e6, 5e6, 100e6));
+    for (int i = 0; i < 20; i++)
+        CHECK(!otp_budget_ctl_tick(&c, 0.5e6, 0.2e6, 100e6));
+    CHECK(!otp_budget_ctl_tick(&c, 30e6, 5e6, 100e6));
+    CHECK(!otp_budget_ctl_tick(&c, 0.5e6, 0.2e6, 100e6));
+    CHECK_EQ_INT(c.heap_shift, 0);
+    /* Twice the budget, tick after tick: the window decides, not ticks. */
+    for (int i = 0; i < 20; i++)
+        CHECK(!otp_budget_ctl_tick(&c, 2e6, 0, 100e6));
+    /* Idle (too little process CPU per tick), and budget off. */
+    for (int i = 0; i < 20; i++)
+        CHECK(!otp_budget_ctl_tick(&c, 10e6, 0, 20e6));
+    otp_budget_ctl_init(&c, 0, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
+    for (int i = 0; i < 5; i++)
+        CHECK(!otp_budget_ctl_tick(&c, 80e6, 0, 100e6));
+    /* The handler alone far over: the CPU rate drops, the heap stays. */
+    otp_budget_ctl_init(&c, 0.01, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
+    otp_budget_ctl_tick(&c, 0, 5e6, 100e6);
+    CHECK(otp_budget_ctl_tick(&c, 0, 5e6, 100e6));
+    CHECK_EQ_INT(c.heap_shift, 0);
+    CHECK_EQ_INT(c.cpu_shift, 3);
+}
+
 /* Three sites with known true bytes; the mean gap changes every 5000
  * allocations (as the flusher changes it, not in step with samples)
  * among 4 KiB << 0..6, and each sample is weighted with the mean of the
@@ -143,6 +188,7 @@ static void test_unbiased(void)
 int main(void)
 {
     test_controller();
+    test_ticks();
     test_unbiased();
     return check_done();
 }
