@@ -26,6 +26,8 @@
 #include "trace.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -145,6 +147,127 @@ void otp_trace_thread_start(void)
     }
 }
 
+/* ---- is the symbol there at all? ---------------------------------------
+ * dlsym for a name nothing defines builds an error message with malloc
+ * (and dlerror another): in the constructor, that would be the app's heap
+ * set up, a brk moved and a block left before main. So the loaded objects'
+ * hash tables are asked first, which allocates nothing. */
+
+typedef struct sym_query {
+    const char *name;
+    uint32_t gnu, elf; /* the name's hashes */
+    bool found;
+} sym_query_t;
+
+static uint32_t hash_gnu(const char *s)
+{
+    uint32_t h = 5381;
+    for (; *s; s++)
+        h = h * 33 + (uint8_t)*s;
+    return h;
+}
+
+static uint32_t hash_elf(const char *s)
+{
+    uint32_t h = 0;
+    for (; *s; s++) {
+        h = (h << 4) + (uint8_t)*s;
+        uint32_t g = h & 0xf0000000u;
+        if (g)
+            h ^= g >> 24;
+        h &= ~g;
+    }
+    return h;
+}
+
+static bool sym_is(const ElfW(Sym) *sym, const char *strtab, const char *name)
+{
+    return sym->st_shndx != SHN_UNDEF && strcmp(strtab + sym->st_name, name) == 0;
+}
+
+static bool in_gnu_hash(const uint32_t *gh, const ElfW(Sym) *symtab, const char *strtab,
+                        const sym_query_t *q)
+{
+    uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2], shift = gh[3];
+    if (nbuckets == 0 || bloom_size == 0)
+        return false;
+    const ElfW(Addr) *bloom = (const ElfW(Addr) *)(gh + 4);
+    const uint32_t *buckets = (const uint32_t *)(bloom + bloom_size);
+    const uint32_t *chain = buckets + nbuckets;
+    const unsigned bits = sizeof(ElfW(Addr)) * 8;
+    ElfW(Addr) word = bloom[(q->gnu / bits) % bloom_size];
+    ElfW(Addr) mask = ((ElfW(Addr))1 << (q->gnu % bits)) | ((ElfW(Addr))1 << ((q->gnu >> shift) % bits));
+    if ((word & mask) != mask)
+        return false;
+    uint32_t i = buckets[q->gnu % nbuckets];
+    if (i < symoffset)
+        return false;
+    for (;; i++) {
+        uint32_t h = chain[i - symoffset];
+        if ((h | 1) == (q->gnu | 1) && sym_is(&symtab[i], strtab, q->name))
+            return true;
+        if (h & 1)
+            return false;
+    }
+}
+
+static bool in_elf_hash(const uint32_t *eh, const ElfW(Sym) *symtab, const char *strtab,
+                        const sym_query_t *q)
+{
+    uint32_t nbucket = eh[0], nchain = eh[1];
+    if (nbucket == 0)
+        return false;
+    const uint32_t *bucket = eh + 2, *chain = bucket + nbucket;
+    for (uint32_t i = bucket[q->elf % nbucket], n = 0; i != STN_UNDEF && i < nchain && n < nchain;
+         i = chain[i], n++)
+        if (sym_is(&symtab[i], strtab, q->name))
+            return true;
+    return false;
+}
+
+static int find_sym(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    sym_query_t *q = arg;
+    const ElfW(Dyn) *dyn = NULL;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    if (!dyn)
+        return 0;
+    const uint32_t *gh = NULL, *eh = NULL;
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    for (; dyn->d_tag != DT_NULL; dyn++) {
+        /* glibc has moved most d_ptr values by the load address; the
+         * vDSO's it leaves as they are. */
+        ElfW(Addr) v = dyn->d_un.d_ptr;
+        uintptr_t a = v < info->dlpi_addr ? info->dlpi_addr + v : v;
+        if (dyn->d_tag == DT_GNU_HASH)
+            gh = (const uint32_t *)a;
+        else if (dyn->d_tag == DT_HASH)
+            eh = (const uint32_t *)a;
+        else if (dyn->d_tag == DT_SYMTAB)
+            symtab = (const ElfW(Sym) *)a;
+        else if (dyn->d_tag == DT_STRTAB)
+            strtab = (const char *)a;
+    }
+    if (!symtab || !strtab)
+        return 0;
+    if (gh ? in_gnu_hash(gh, symtab, strtab, q) : eh && in_elf_hash(eh, symtab, strtab, q)) {
+        q->found = true;
+        return 1;
+    }
+    return 0;
+}
+
+static bool defined_anywhere(const char *name)
+{
+    sym_query_t q = {name, hash_gnu(name), hash_elf(name), false};
+    dl_iterate_phdr(find_sym, &q);
+    return q.found;
+}
+
 void otp_trace_init(void)
 {
     static atomic_flag bad_tp = ATOMIC_FLAG_INIT;
@@ -155,7 +278,7 @@ void otp_trace_init(void)
             otp_log_once(&bad_tp, OTP_LOG_WARN,
                          "TRACEPARENT is not a valid W3C traceparent; ignoring it");
     }
-    if (atomic_load(&otel_mode) != OTEL_NONE) return;
+    if (atomic_load(&otel_mode) != OTEL_NONE || !defined_anywhere(OTEL_CTX_SYMBOL)) return;
     void *a = dlsym(RTLD_DEFAULT, OTEL_CTX_SYMBOL);
     if (!a) {
         (void)dlerror();

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "heap.h"
+#include "next.h"
 #include "internal.h"
 #include "unwind.h"
 #include "live.h"
@@ -173,6 +174,20 @@ static void resolve(void)
     otp_unwind_note_allocator((const void *)r.malloc);
     otp_tls_in_agent = saved;
     atomic_store(&resolve_state, 2);
+}
+
+/* This file's malloc itself, not whatever the name binds to. */
+extern void *own_malloc(size_t n) __attribute__((alias("malloc"), visibility("hidden")));
+
+void otp_preload_resolve_allocator(void)
+{
+    /* An executable with a malloc of its own (a static allocator) never
+     * calls ours: nothing to learn here, and the agent must not take the
+     * C library's malloc, which the next lookup finds, for the app's. */
+    if (dlsym(RTLD_DEFAULT, "malloc") != (void *)own_malloc)
+        return;
+    if (atomic_load(&resolve_state) == 0)
+        resolve();
 }
 
 /* ---- helpers ----------------------------------------------------------- */
