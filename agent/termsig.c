@@ -6,6 +6,13 @@
  * and end the process; other terminating signals meanwhile are swallowed
  * and the process dies of the first one. SA_ONSTACK: the thread may run
  * on a small stack.
+ *
+ * A PID namespace's init (pid 1, a container's main process) never dies
+ * of a signal left at SIG_DFL: the kernel drops it. So there is nothing
+ * to catch, and a catcher would turn an ignored signal into a final
+ * export, after which the process runs on unprofiled: none is installed
+ * in pid 1 (a fork child that is not pid 1 gets one, and one that becomes
+ * pid 1 of a new namespace loses it).
  */
 #include "termsig.h"
 
@@ -26,6 +33,14 @@ static _Atomic bool caught[NCOVERED]; /* our catcher is installed */
 static otp_termsig_fn on_fatal;
 static int64_t budget_ns;
 static _Atomic int dying;
+static timer_t watchdog;
+static _Atomic bool watchdog_armed;
+
+/* The kernel ignores this process's SIG_DFL signals (see the top). */
+static bool unkillable(void)
+{
+    return getpid() == 1;
+}
 
 static int index_of(int sig)
 {
@@ -55,14 +70,22 @@ static int real_sigaction(int sig, const struct sigaction *act, struct sigaction
     return rc;
 }
 
-static _Noreturn void die(int sig)
+/* Dies of sig by its default action. Returns only if that did not end
+ * the process (a tracer swallowed it, or this became an init process
+ * the catcher missed): as without the agent, the app goes on, with the
+ * signal at SIG_DFL (the final export is done; the agent is off). */
+static void die(int sig)
 {
+    int saved = otp_tls_in_agent;
     otp_tls_in_agent = 1;
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     real_sigaction(sig, &dfl, NULL);
+    int i = index_of(sig);
+    if (i >= 0)
+        atomic_store(&caught[i], false);
     sigset_t one;
     sigemptyset(&one);
     sigaddset(&one, sig);
@@ -70,8 +93,10 @@ static _Noreturn void die(int sig)
     /* Pending now; unblocking delivers it and the default action ends
      * the process. */
     pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-    for (;;)
-        pause();
+    if (atomic_exchange(&watchdog_armed, false))
+        syscall(SYS_timer_delete, watchdog);
+    atomic_store(&dying, 0);
+    otp_tls_in_agent = saved;
 }
 
 /* One-shot timer that sends sig to this thread at the deadline: the
@@ -87,6 +112,8 @@ static void arm_watchdog(int sig, int64_t deadline_ns)
     timer_t id;
     if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &id) != 0)
         return;
+    watchdog = id;
+    atomic_store(&watchdog_armed, true);
     struct itimerspec its;
     memset(&its, 0, sizeof its);
     its.it_value.tv_sec = deadline_ns / 1000000000;
@@ -107,7 +134,7 @@ static void handler(int sig, siginfo_t *si, void *uc)
          * twice, to the child and to its group) lets the export finish:
          * the process dies of the first one, as it would have. */
         if (si && si->si_code == SI_TIMER && si->si_value.sival_ptr == (void *)&dying)
-            die(sig);
+            die(sig); /* the interrupted export never resumes if this kills */
         return;
     }
     if (!otp_tls_in_agent && on_fatal) {
@@ -133,10 +160,10 @@ static bool is_default(const struct sigaction *a)
     return !(a->sa_flags & SA_SIGINFO) && a->sa_handler == SIG_DFL;
 }
 
-void otp_termsig_init(otp_termsig_fn fn, int64_t budget_ms)
+static void install_all(void)
 {
-    on_fatal = fn;
-    budget_ns = budget_ms * 1000000;
+    if (unkillable())
+        return;
     for (int i = 0; i < NCOVERED; i++) {
         struct sigaction cur;
         if (real_sigaction(covered[i], NULL, &cur) != 0 || !is_default(&cur))
@@ -144,6 +171,13 @@ void otp_termsig_init(otp_termsig_fn fn, int64_t budget_ms)
         if (install(i) == 0)
             atomic_store(&caught[i], true);
     }
+}
+
+void otp_termsig_init(otp_termsig_fn fn, int64_t budget_ms)
+{
+    on_fatal = fn;
+    budget_ns = budget_ms * 1000000;
+    install_all();
 }
 
 int otp_termsig_app_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
@@ -157,7 +191,10 @@ int otp_termsig_app_sigaction(int sig, const struct sigaction *act, struct sigac
     bool was_ours = atomic_load(&caught[i]);
     if (act && is_default(act)) {
         /* SIG_DFL again: ours, seen as SIG_DFL. */
-        if (!was_ours) {
+        if (!was_ours && unkillable()) {
+            if (real_sigaction(sig, act, &prev) != 0)
+                return -1;
+        } else if (!was_ours) {
             if (real_sigaction(sig, NULL, &prev) != 0)
                 return -1;
             if (install(i) != 0)
@@ -183,7 +220,7 @@ int otp_termsig_app_sigaction(int sig, const struct sigaction *act, struct sigac
     return 0;
 }
 
-void otp_termsig_release(void)
+static void release_caught(void)
 {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
@@ -192,10 +229,24 @@ void otp_termsig_release(void)
     for (int i = 0; i < NCOVERED; i++)
         if (atomic_exchange(&caught[i], false))
             real_sigaction(covered[i], &dfl, NULL);
+}
+
+void otp_termsig_release(void)
+{
+    release_caught();
     on_fatal = NULL;
 }
 
 void otp_termsig_atfork_child(void)
 {
     atomic_store(&dying, 0);
+    atomic_store(&watchdog_armed, false);
+    if (!on_fatal)
+        return;
+    /* The first child in a new PID namespace is its init; the child of
+     * an init is not. */
+    if (unkillable())
+        release_caught();
+    else
+        install_all();
 }
