@@ -38,6 +38,7 @@
 #include "heap.h"
 #include "heap_collect.h"
 #include "heap_report.h"
+#include "unloaded.h"
 #include "http.h"
 #include "internal.h"
 #include "memcap.h"
@@ -704,4 +705,25 @@ void otp_agent_stop_now(void)
         return;
     stop(PH_STOPPED, false);
     otp_termsig_release();
+}
+
+/* ---- dlclose ------------------------------------------------------------ */
+
+void *otp_agent_unload_begin(void)
+{
+    if (!otp_agent_running() || otp_tls_in_agent || otp_tls_vforked)
+        return NULL;
+    otp_tls_in_agent++;
+    void *before = otp_unloaded_begin();
+    otp_tls_in_agent--;
+    return before;
+}
+
+void otp_agent_unload_end(void *before)
+{
+    if (!before)
+        return;
+    otp_tls_in_agent++;
+    otp_unloaded_end(before);
+    otp_tls_in_agent--;
 }

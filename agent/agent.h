@@ -59,4 +59,10 @@ void otp_agent_after_failed_exec(void);
 int otp_agent_quiesce(void);
 void otp_agent_resume(int token);
 
+/* Around the app's dlclose (normal context): what it unloads stays
+ * nameable for the samples taken before (unloaded.h). begin returns what
+ * end takes, NULL when there is nothing to do. */
+void *otp_agent_unload_begin(void);
+void otp_agent_unload_end(void *before);
+
 #endif

@@ -45,6 +45,7 @@
 #include "log.h"
 #include "memcap.h"
 #include "profile.h"
+#include "unloaded.h"
 #include "sys.h"
 #include "mem.h"
 #include "perfmap.h"
@@ -168,6 +169,7 @@ struct otp_symbolizer {
     int64_t dwarf_left_ns; /* budget left in this refresh */
     int64_t born_ns;       /* CLOCK_MONOTONIC at otp_sym_new */
     char *maps_text; /* the last /proc/self/maps read; paths point into it */
+    char *gone_paths; /* paths of the unloaded objects' entries in maps */
     map_ent_t *maps;
     size_t nmaps;
     elf_obj_t *objs;
@@ -672,6 +674,46 @@ static void parse_maps(otp_symbolizer_t *s, char *text, map_ent_t *v, size_t *n)
     *n = k;
 }
 
+/* Segments of objects dlclose'd lately (unloaded.h), inserted in address
+ * order where nothing is mapped now: samples taken before the dlclose
+ * still get their names. n entries in v (room for OTP_UNLOADED_MAX
+ * more); returns the new count. */
+static size_t add_unloaded(otp_symbolizer_t *s, map_ent_t *v, size_t n, char *paths)
+{
+    for (int i = 0; i < OTP_UNLOADED_MAX; i++) {
+        otp_unloaded_seg_t g;
+        if (!otp_unloaded_get(i, &g) || g.limit <= g.start)
+            continue;
+        size_t k = 0;
+        while (k < n && v[k].m.limit <= g.start)
+            k++;
+        if (k < n && v[k].m.start < g.limit)
+            continue; /* the range is in use again (or already added) */
+        char *p = paths + (size_t)i * OTP_UNLOADED_PATH;
+        memcpy(p, g.path, OTP_UNLOADED_PATH);
+        p[OTP_UNLOADED_PATH - 1] = '\0';
+        memmove(&v[k + 1], &v[k], (n - k) * sizeof *v);
+        map_ent_t *e = &v[k];
+        memset(e, 0, sizeof *e);
+        e->m.start = g.start;
+        e->m.limit = g.limit;
+        e->m.offset = g.offset;
+        e->m.path = p;
+        e->m.build_id = "";
+        e->m.htlhash = "";
+        e->elf = elf_cached(s, e, g.dev, g.ino);
+        e->pending = !e->elf;
+        e->dev = g.dev;
+        e->ino = g.ino;
+        if (e->elf) {
+            e->m.build_id = e->elf->build_id;
+            e->m.htlhash = e->elf->htlhash;
+        }
+        n++;
+    }
+    return n;
+}
+
 static int64_t mono_ns(void)
 {
     struct timespec ts;
@@ -703,14 +745,18 @@ int otp_sym_refresh(otp_symbolizer_t *s)
 {
     char *text = read_maps();
     if (!text) return -ENOMEM;
-    map_ent_t *v = otp_malloc(count_lines(text) * sizeof(map_ent_t));
-    if (!v) {
+    map_ent_t *v = otp_malloc((count_lines(text) + OTP_UNLOADED_MAX) * sizeof(map_ent_t));
+    char *gone = otp_malloc((size_t)OTP_UNLOADED_MAX * OTP_UNLOADED_PATH);
+    if (!v || !gone) {
+        otp_free(v);
+        otp_free(gone);
         otp_free(text);
         return -ENOMEM;
     }
     size_t n;
     for (elf_obj_t *o = s->objs; o; o = o->next) o->seen = false;
     parse_maps(s, text, v, &n);
+    n = add_unloaded(s, v, n, gone);
     /* Objects no longer mapped (dlclose'd) go, with their DWARF session
      * and caches: nothing in the new snapshot can point into them. */
     for (elf_obj_t **pp = &s->objs; *pp;) {
@@ -724,9 +770,11 @@ int otp_sym_refresh(otp_symbolizer_t *s)
     }
     otp_free(s->maps);
     otp_free(s->maps_text);
+    otp_free(s->gone_paths);
     s->maps = v;
     s->nmaps = n;
     s->maps_text = text;
+    s->gone_paths = gone;
     otp_perfmap_refresh(s->perfmap);
     s->dwarf_left_ns = OTP_DWARF_BUDGET_NS;
     if (exiting() && (int64_t)otp_cfg.shutdown_timeout_ms * 100000 < s->dwarf_left_ns)
@@ -757,6 +805,7 @@ void otp_sym_free(otp_symbolizer_t *s)
     otp_perfmap_free(s->perfmap);
     otp_free(s->maps);
     otp_free(s->maps_text);
+    otp_free(s->gone_paths);
     otp_free(s);
 }
 

@@ -95,6 +95,28 @@ EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), voi
     return otp_unwind_iterate_phdr(cb, data, real_dl_iterate_phdr);
 }
 
+/* ---- dlclose ---------------------------------------------------------
+ * What it unloads may hold samples not exported yet: the agent notes the
+ * objects that went (agent.h). */
+
+typedef int (*dlclose_fn)(void *);
+static dlclose_fn real_dlclose;
+
+EXPORT int dlclose(void *handle)
+{
+    OTP_RESOLVE(real_dlclose, "dlclose");
+    if (!real_dlclose) {
+        errno = ENOSYS;
+        return -1;
+    }
+    void *before = otp_agent_unload_begin();
+    int rc = real_dlclose(handle);
+    int e = errno;
+    otp_agent_unload_end(before);
+    errno = e;
+    return rc;
+}
+
 /* ---- exec ------------------------------------------------------------
  * The calling thread's timer is deleted before exec (and re-armed if exec
  * fails): a SIGPROF pending across exec would meet the default action in
