@@ -597,6 +597,7 @@ void otp_agent_init(void)
         otp_tls_in_agent = 0;
         return;
     }
+    otp_export_anchor_dir();
     otp_budget_init(); /* before the samplers: it maps the strategies onto them */
     otp_budget_set_own_clock(otp_flusher_cpu_ns);
     otp_sym_no_dwarf_for((const void *)&otp_agent_init);

@@ -69,6 +69,30 @@ static void otlp_summary(void)
              (unsigned long long)st.rejected_profiles);
 }
 
+/* A relative output_dir is taken from the directory the process started
+ * in, once (a fork child inherits the result): a daemon's chdir("/") or
+ * a script's cd would otherwise scatter its profiles, each export into
+ * whatever directory it is in by then, making the directory there. */
+void otp_export_anchor_dir(void)
+{
+    char *d = otp_cfg.output_dir;
+    if (!d[0] || d[0] == '/')
+        return;
+    char cwd[sizeof otp_cfg.output_dir], out[sizeof otp_cfg.output_dir];
+    if (!getcwd(cwd, sizeof cwd) || cwd[0] != '/')
+        return; /* no reachable working directory: stays relative */
+    const char *rel = d;
+    while (rel[0] == '.' && rel[1] == '/')
+        rel += 2;
+    int n;
+    if (!rel[0] || strcmp(rel, ".") == 0)
+        n = snprintf(out, sizeof out, "%s", cwd);
+    else
+        n = snprintf(out, sizeof out, "%s%s%s", cwd, cwd[1] ? "/" : "", rel);
+    if (n > 0 && (size_t)n < sizeof out)
+        memcpy(d, out, (size_t)n + 1);
+}
+
 void otp_export_init(void)
 {
     file_sink_on = otp_cfg.output_dir[0] != '\0';

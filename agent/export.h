@@ -30,6 +30,9 @@ void otp_export_file_stem(const char *service, char *out, size_t cap);
 
 /* Sets up the sinks from the config (no network, no heavy loading). */
 void otp_export_init(void);
+/* Constructor: a relative export.output_dir becomes the path from the
+ * directory the process starts in (export.c says why). */
+void otp_export_anchor_dir(void);
 /* Writes/enqueues one batch. b->cpu and b->heap may have no samples when
  * only kept intervals are to be written (otp_export_pending). */
 void otp_export_batch(const otp_batch_t *b);

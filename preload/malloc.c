@@ -176,15 +176,16 @@ static void resolve(void)
     atomic_store(&resolve_state, 2);
 }
 
-/* This file's malloc itself, not whatever the name binds to. */
-extern void *own_malloc(size_t n) __attribute__((alias("malloc"), visibility("hidden")));
-
 void otp_preload_resolve_allocator(void)
 {
     /* An executable with a malloc of its own (a static allocator) never
      * calls ours: nothing to learn here, and the agent must not take the
      * C library's malloc, which the next lookup finds, for the app's. */
-    if (dlsym(RTLD_DEFAULT, "malloc") != (void *)own_malloc)
+    struct dl_find_object first, self;
+    void *m = dlsym(RTLD_DEFAULT, "malloc");
+    if (!m || _dl_find_object(m, &first) != 0 ||
+        _dl_find_object((void *)otp_preload_resolve_allocator, &self) != 0 ||
+        first.dlfo_map_start != self.dlfo_map_start)
         return;
     if (atomic_load(&resolve_state) == 0)
         resolve();
