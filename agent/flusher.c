@@ -36,6 +36,10 @@
 /* Control words, shared with the owner's threads and with signal handlers:
  * waits and wake-ups are futexes on plain atomics (async-signal-safe to
  * set and wake; nothing here can be left locked by a fork). */
+/* The agent thread's stack: the C library's default for an unlimited
+ * RLIMIT_STACK, deep enough for libdw, the demangler, zlib and TLS. */
+#define FLUSHER_STACK ((size_t)2 << 20)
+
 static _Atomic uint32_t wake_word; /* bumped on every request */
 static _Atomic int request;        /* REQ_* */
 static _Atomic uint32_t done_word; /* 1 once the thread ended its work */
@@ -385,11 +389,25 @@ int otp_flusher_start(void)
     atomic_store(&done_word, 0);
     atomic_store(&final_done, false);
     atomic_store(&thread_tid, 0);
+    /* A stack of FLUSHER_STACK at most, not RLIMIT_STACK's usual 8 MiB:
+     * under strict overcommit (vm.overcommit_memory = 2) a thread's whole
+     * stack is charged to the commit limit the app allocates against. */
+    pthread_attr_t attr, *ap = NULL;
+    size_t def = 0;
+    if (pthread_getattr_default_np(&attr) == 0) {
+        if (pthread_attr_getstacksize(&attr, &def) == 0 && def > FLUSHER_STACK &&
+            pthread_attr_setstacksize(&attr, FLUSHER_STACK) == 0)
+            ap = &attr;
+        else
+            pthread_attr_destroy(&attr);
+    }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&thread, NULL, flusher_main, NULL);
+    int rc = pthread_create(&thread, ap, flusher_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (ap)
+        pthread_attr_destroy(ap);
     if (rc != 0) {
         OTP_WARN("cannot start the flusher thread (%s); profiles are exported later", otp_strerror(rc));
         return -rc;

@@ -35,4 +35,25 @@ prof=$(run_limited 1572864 env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_CPU_F
 check "1.5 GiB limit: same exit status and output, nothing on stderr" \
   [ "$rp" -eq 0 -a "$prof" = "$bare" -a ! -s "$WORK/agent.err" ]
 check "1.5 GiB limit: a CPU profile written" [ -n "$(ls "$WORK"/out/python3.*.cpu.pb.gz 2> /dev/null)" ]
+# The agent's own thread takes a 2 MiB stack, not RLIMIT_STACK's 8 MiB:
+# under strict overcommit a thread's whole stack counts against the limit
+# the app allocates from.
+cat > "$WORK/stack.py" <<'PY'
+import os, threading, time
+t = threading.Thread(target=time.sleep, args=(0.8,)); t.start()
+time.sleep(0.5)
+size = 0
+for tid in os.listdir('/proc/self/task'):
+    if open(f'/proc/self/task/{tid}/comm').read().strip() != 'otprof-flush':
+        continue
+    sp = int(open(f'/proc/self/task/{tid}/syscall').read().split()[-2], 16)
+    for line in open('/proc/self/maps'):
+        lo, hi = (int(x, 16) for x in line.split()[0].split('-'))
+        if lo <= sp < hi:
+            size = (hi - lo) // 1024
+print(size)
+t.join()
+PY
+kib=$(bash -c 'ulimit -s 8192; exec env OTPROF_EXPORT_OUTPUT_DIR="$1/out" LD_PRELOAD="$2" "$3" "$1/stack.py"' _ "$WORK" "$AGENT" "$PY" 2>/dev/null)
+check "the agent thread's stack is 2 MiB under an 8 MiB RLIMIT_STACK (${kib:-?} KiB)" [ "${kib:-0}" -eq 2048 ]
 finish
