@@ -391,15 +391,22 @@ int otp_flusher_start(void)
     atomic_store(&thread_tid, 0);
     /* A stack of FLUSHER_STACK at most, not RLIMIT_STACK's usual 8 MiB:
      * under strict overcommit (vm.overcommit_memory = 2) a thread's whole
-     * stack is charged to the commit limit the app allocates against. */
+     * stack is charged to the commit limit the app allocates against.
+     * And the ordinary scheduling class, whatever the starting thread's:
+     * a thread of a real-time app would otherwise hand its SCHED_FIFO
+     * priority to every export (tens of milliseconds of symbolization
+     * and compression that then preempt all of the app's other threads). */
     pthread_attr_t attr, *ap = NULL;
     size_t def = 0;
     if (pthread_getattr_default_np(&attr) == 0) {
-        if (pthread_attr_getstacksize(&attr, &def) == 0 && def > FLUSHER_STACK &&
-            pthread_attr_setstacksize(&attr, FLUSHER_STACK) == 0)
-            ap = &attr;
-        else
-            pthread_attr_destroy(&attr);
+        ap = &attr;
+        if (pthread_attr_getstacksize(&attr, &def) == 0 && def > FLUSHER_STACK)
+            pthread_attr_setstacksize(&attr, FLUSHER_STACK);
+        struct sched_param sp = {.sched_priority = 0};
+        if (pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED) != 0 ||
+            pthread_attr_setschedpolicy(&attr, SCHED_OTHER) != 0 ||
+            pthread_attr_setschedparam(&attr, &sp) != 0)
+            pthread_attr_setinheritsched(&attr, PTHREAD_INHERIT_SCHED);
     }
     sigset_t all, old;
     sigfillset(&all);
