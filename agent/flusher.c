@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -392,8 +393,8 @@ int otp_flusher_start(void)
     /* A stack of FLUSHER_STACK at most, not RLIMIT_STACK's usual 8 MiB:
      * under strict overcommit (vm.overcommit_memory = 2) a thread's whole
      * stack is charged to the commit limit the app allocates against.
-     * And the ordinary scheduling class, whatever the starting thread's:
-     * a thread of a real-time app would otherwise hand its SCHED_FIFO
+     * And the ordinary scheduling class if the starting thread is real
+     * time: it would otherwise hand its SCHED_FIFO
      * priority to every export (tens of milliseconds of symbolization
      * and compression that then preempt all of the app's other threads). */
     pthread_attr_t attr, *ap = NULL;
@@ -402,10 +403,14 @@ int otp_flusher_start(void)
         ap = &attr;
         if (pthread_attr_getstacksize(&attr, &def) == 0 && def > FLUSHER_STACK)
             pthread_attr_setstacksize(&attr, FLUSHER_STACK);
+        /* SCHED_BATCH and SCHED_IDLE are inherited: an app that runs in
+         * the background keeps the agent there too. */
+        int policy = sched_getscheduler(0);
         struct sched_param sp = {.sched_priority = 0};
-        if (pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED) != 0 ||
-            pthread_attr_setschedpolicy(&attr, SCHED_OTHER) != 0 ||
-            pthread_attr_setschedparam(&attr, &sp) != 0)
+        if ((policy == SCHED_FIFO || policy == SCHED_RR) &&
+            (pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED) != 0 ||
+             pthread_attr_setschedpolicy(&attr, SCHED_OTHER) != 0 ||
+             pthread_attr_setschedparam(&attr, &sp) != 0))
             pthread_attr_setinheritsched(&attr, PTHREAD_INHERIT_SCHED);
     }
     sigset_t all, old;

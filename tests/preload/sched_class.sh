@@ -2,7 +2,8 @@
 # thread: that thread runs in the ordinary class, so an export's tens of
 # milliseconds of symbolization and compression never preempt the app's
 # other threads (the previous build's thread inherited SCHED_FIFO 10).
-# The app's own threads keep their class.
+# The app's own threads keep their class. A background app's class
+# (SCHED_IDLE, SCHED_BATCH) the agent's thread shares.
 source "$(dirname "$0")/../lib.sh"
 
 if ! chrt -f 10 true 2>/dev/null; then
@@ -23,4 +24,6 @@ out=$(chrt -f 10 env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" LD_PRELOAD="$AGENT" /u
 echo "$out" | sed 's/^/  /'
 check "the agent's thread runs in the ordinary class" grep -qx 'otprof-flush other 0' <<<"$out"
 check "the app's threads keep SCHED_FIFO 10 ($(grep -c '^python3 fifo 10$' <<<"$out") of 2)" [ "$(grep -c '^python3 fifo 10$' <<<"$out")" -eq 2 ]
+out=$(chrt -i 0 env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" LD_PRELOAD="$AGENT" /usr/bin/python3 "$WORK/sched.py" 2>&1)
+check "in a SCHED_IDLE app the agent's thread is SCHED_IDLE too" grep -qx 'otprof-flush idle 0' <<<"$out"
 finish
