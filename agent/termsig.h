@@ -9,6 +9,8 @@
  * installs replaces ours for real, and SIG_DFL set later brings ours back.
  * exec resets a caught signal to SIG_DFL, so exec'd images see exactly
  * what they would have; an ignored signal is never touched.
+ * Nothing is caught in a PID namespace's init (pid 1), which the kernel
+ * never kills with a signal left at SIG_DFL.
  */
 #ifndef OTP_TERMSIG_H
 #define OTP_TERMSIG_H
@@ -37,7 +39,9 @@ int otp_termsig_app_sigaction(int sig, const struct sigaction *act, struct sigac
 /* For good: every catcher back to SIG_DFL (what the app reads anyway),
  * nothing virtualised any more. */
 void otp_termsig_release(void);
-/* Fork child: the catcher is inherited as is; nothing was in flight. */
+/* Fork child: nothing was in flight. The catchers are inherited, taken
+ * back if the child is pid 1 of a new PID namespace (the kernel drops
+ * its SIG_DFL signals, termsig.c) and installed if its parent was one. */
 void otp_termsig_atfork_child(void);
 
 #endif
