@@ -49,4 +49,31 @@ f=$(ls "$WORK"/out/cpu_split.*.cpu.pb.gz 2>/dev/null | head -1)
 ms=0; [ -n "$f" ] && ms=$(pprof_total_ms "$f")
 check "a child of pid 1 dies of SIGTERM (status ${st:-?} = 143)" [ "$st" = 143 ]
 check "and its final export holds its second of CPU (${ms:-0} ms >= 800)" awk -v m="${ms:-0}" 'BEGIN { exit !(m >= 800) }'
+
+# A fork child that becomes pid 1 of a new namespace (unshare(CLONE_NEWPID)
+# then fork, no exec) gives back the catcher it inherited: SIGTERM sent
+# to itself is dropped as it is bare (the previous build's child hung).
+cat > "$WORK/pidns.py" <<'PY'
+import ctypes, os, signal, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x20000000) != 0:  # CLONE_NEWPID
+    print("no pid namespace"); sys.exit(0)
+pid = os.fork()
+if pid == 0:
+    os.kill(os.getpid(), signal.SIGTERM)
+    t = time.time()
+    while time.time() - t < 0.3: pass
+    print("child", os.getpid(), "survived", flush=True)
+    os._exit(0)
+print("child status", os.waitpid(pid, 0)[1], flush=True)
+PY
+env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out2" LD_PRELOAD="$AGENT" /usr/bin/python3 "$WORK/pidns.py" > "$WORK/pidns.out" 2>&1 &
+sub=$!
+for i in $(seq 1 100); do kill -0 "$sub" 2>/dev/null || break; sleep 0.1; done
+pkill -KILL -f "$WORK/pidns.py" 2>/dev/null
+wait "$sub" 2>/dev/null
+echo "  $(tr '\n' ' ' < "$WORK/pidns.out")"
+check "a fork child that is pid 1 of a new namespace survives SIGTERM as bare" \
+  grep -q '^child 1 survived' "$WORK/pidns.out"
+check "and its parent sees it exit 0" grep -qx 'child status 0' "$WORK/pidns.out"
 finish
