@@ -43,19 +43,26 @@ static dl_iterate_phdr_fn real_dl_iterate_phdr OTP_STARTUP_DATA;
 
 
 
+/* Both keep errno: main starts with errno 0 (C11 7.5), and code that
+ * tests errno after strtol without clearing it first must not meet the
+ * ENOENT of a configuration file we looked for. */
 __attribute__((constructor(101))) static void otprof_preload_init(void)
 {
+    int saved = errno;
     OTP_RESOLVE(real_pthread_create, "pthread_create");
     OTP_RESOLVE(real_sigaction, "sigaction");
     OTP_RESOLVE(real_signal, "signal");
     OTP_RESOLVE(real_dl_iterate_phdr, "dl_iterate_phdr");
     otp_preload_resolve_allocator();
     otp_agent_init();
+    errno = saved;
 }
 
 __attribute__((destructor(101))) static void otprof_preload_fini(void)
 {
+    int saved = errno;
     otp_agent_exit();
+    errno = saved;
 }
 
 /* ---- threads -------------------------------------------------------- */
