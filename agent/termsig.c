@@ -121,9 +121,20 @@ static void arm_watchdog(int sig, int64_t deadline_ns)
     syscall(SYS_timer_settime, id, TIMER_ABSTIME, &its, NULL);
 }
 
+static void handler_body(int sig, siginfo_t *si);
+
+/* The body may return to the interrupted code (a signal the process
+ * survives): errno as it was. */
 static void handler(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
+    int saved = errno;
+    handler_body(sig, si);
+    errno = saved;
+}
+
+static void handler_body(int sig, siginfo_t *si)
+{
     /* The agent's own write to a closed pipe (a diagnostic on a stderr
      * nobody reads): without the agent there would have been no write. */
     if (sig == SIGPIPE && otp_tls_in_agent && si && si->si_code == SI_USER && si->si_pid == getpid())

@@ -116,7 +116,9 @@ EXPORT int dlclose(void *handle)
         errno = ENOSYS;
         return -1;
     }
+    int e0 = errno;
     void *before = otp_agent_unload_begin();
+    errno = e0;
     int rc = real_dlclose(handle);
     int e = errno;
     otp_agent_unload_end(before);
