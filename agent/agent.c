@@ -38,7 +38,6 @@
 #include "heap.h"
 #include "heap_collect.h"
 #include "heap_report.h"
-#include "unloaded.h"
 #include "http.h"
 #include "internal.h"
 #include "memcap.h"
@@ -50,6 +49,7 @@
 #include "sys.h"
 #include "termsig.h"
 #include "trace.h"
+#include "unloaded.h"
 #include "unwind.h"
 
 __thread int otp_tls_in_agent __attribute__((tls_model("initial-exec")));

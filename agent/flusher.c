@@ -394,9 +394,9 @@ int otp_flusher_start(void)
      * under strict overcommit (vm.overcommit_memory = 2) a thread's whole
      * stack is charged to the commit limit the app allocates against.
      * And the ordinary scheduling class if the starting thread is real
-     * time: it would otherwise hand its SCHED_FIFO
-     * priority to every export (tens of milliseconds of symbolization
-     * and compression that then preempt all of the app's other threads). */
+     * time: it would otherwise hand its SCHED_FIFO priority to every
+     * export (tens of milliseconds of symbolization and compression that
+     * then preempt all of the app's other threads). */
     pthread_attr_t attr, *ap = NULL;
     size_t def = 0;
     if (pthread_getattr_default_np(&attr) == 0) {

@@ -12,6 +12,13 @@
 
 /* async-signal-safe */
 pid_t otp_gettid(void);
+
+/* A loaded object's dynamic-section pointer (d_ptr) as an address: glibc
+ * has moved most by the load address `base` in place, not the vDSO's. */
+static inline uintptr_t otp_dyn_ptr(uintptr_t base, uint64_t v)
+{
+    return v < base ? base + v : v;
+}
 /* async-signal-safe: CLOCK_MONOTONIC / CLOCK_REALTIME in ns (vDSO). */
 int64_t otp_mono_ns(void);
 int64_t otp_real_ns(void);

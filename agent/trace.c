@@ -35,6 +35,7 @@
 #include "internal.h"
 #include "log.h"
 #include "otprof.h"
+#include "sys.h"
 
 #define OTEL_CTX_SYMBOL "otel_thread_ctx_v1"
 #define OTEL_CTX_VALID_OFF 24
@@ -239,10 +240,7 @@ static int find_sym(struct dl_phdr_info *info, size_t size, void *arg)
     const ElfW(Sym) *symtab = NULL;
     const char *strtab = NULL;
     for (; dyn->d_tag != DT_NULL; dyn++) {
-        /* glibc has moved most d_ptr values by the load address; the
-         * vDSO's it leaves as they are. */
-        ElfW(Addr) v = dyn->d_un.d_ptr;
-        uintptr_t a = v < info->dlpi_addr ? info->dlpi_addr + v : v;
+        uintptr_t a = otp_dyn_ptr(info->dlpi_addr, dyn->d_un.d_ptr);
         if (dyn->d_tag == DT_GNU_HASH)
             gh = (const uint32_t *)a;
         else if (dyn->d_tag == DT_HASH)

@@ -21,6 +21,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "sys.h"
+
 /* Never descriptors: negative, and not the -1 libunwind takes for none. */
 #define FAKE_R (-4096)
 #define FAKE_W (-4095)
@@ -132,12 +134,6 @@ static int patch(void **slot, void *fn, const struct relro *r)
     return 0;
 }
 
-/* d_ptr values that glibc has not already moved by the load address. */
-static uintptr_t dyn_ptr(const struct link_map *lm, ElfW(Addr) v)
-{
-    return v < lm->l_addr ? lm->l_addr + v : v;
-}
-
 int otp_unwfd_confine(void *handle)
 {
     struct link_map *lm = NULL;
@@ -149,11 +145,11 @@ int otp_unwfd_confine(void *handle)
     size_t sizes[2] = {0, 0};
     for (const ElfW(Dyn) *d = lm->l_ld; d->d_tag != DT_NULL; d++) {
         switch (d->d_tag) {
-        case DT_SYMTAB: symtab = (const ElfW(Sym) *)dyn_ptr(lm, d->d_un.d_ptr); break;
-        case DT_STRTAB: strtab = (const char *)dyn_ptr(lm, d->d_un.d_ptr); break;
-        case DT_JMPREL: tabs[0] = (const ElfW(Rela) *)dyn_ptr(lm, d->d_un.d_ptr); break;
+        case DT_SYMTAB: symtab = (const ElfW(Sym) *)otp_dyn_ptr(lm->l_addr, d->d_un.d_ptr); break;
+        case DT_STRTAB: strtab = (const char *)otp_dyn_ptr(lm->l_addr, d->d_un.d_ptr); break;
+        case DT_JMPREL: tabs[0] = (const ElfW(Rela) *)otp_dyn_ptr(lm->l_addr, d->d_un.d_ptr); break;
         case DT_PLTRELSZ: sizes[0] = d->d_un.d_val; break;
-        case DT_RELA: tabs[1] = (const ElfW(Rela) *)dyn_ptr(lm, d->d_un.d_ptr); break;
+        case DT_RELA: tabs[1] = (const ElfW(Rela) *)otp_dyn_ptr(lm->l_addr, d->d_un.d_ptr); break;
         case DT_RELASZ: sizes[1] = d->d_un.d_val; break;
         case DT_PLTREL:
             if (d->d_un.d_val != DT_RELA)
