@@ -44,6 +44,7 @@
 #include "log.h"
 #include "ring.h"
 #include "sink_file.h"
+#include "stackwalk.h"
 #include "summary.h"
 #include "symbols.h"
 #include "sys.h"
@@ -174,9 +175,10 @@ static void ensure_flusher(void)
 /* libunwind, from a normal context of an app thread (unwind.h): not
  * from inside the loader, nor in a vfork child (which shares the
  * parent's memory and loader state). */
-static void need_unwinder(uintptr_t ra)
+static void need_unwinder(uintptr_t ra, bool force)
 {
-    if (OTP_LIKELY(!otp_unwind_pending()) || otp_tls_in_agent || otp_tls_vforked ||
+    if (OTP_LIKELY(!(force ? otp_unwind_pending_any() : otp_unwind_pending())) || otp_tls_in_agent ||
+        otp_tls_vforked ||
         (ra >= ldso_lo && ra < ldso_hi) || getpid() != otp_agent_pid)
         return;
     int saved_errno = errno;
@@ -189,7 +191,7 @@ static void need_unwinder(uintptr_t ra)
 void otp_agent_before_new_root(uintptr_t ra)
 {
     if (otp_agent_running())
-        need_unwinder(ra);
+        need_unwinder(ra, true);
 }
 
 /* ---- threads ------------------------------------------------------------ */
@@ -265,12 +267,12 @@ static void reap_early(void)
     }
 }
 
-otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg)
+otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg, const void *attr)
 {
     if (!otp_agent_running())
         return NULL;
     /* Loaded before the thread starts, which then warms it (begin). */
-    need_unwinder((uintptr_t)__builtin_return_address(0));
+    need_unwinder((uintptr_t)__builtin_return_address(0), false);
     /* The process is about to be multi-threaded anyway: the flusher may
      * run (it usually does already, and then no lock is taken). */
     if (!otp_flusher_running() || atomic_load(&phase) != PH_ON) {
@@ -284,6 +286,7 @@ otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg)
     if (t) {
         t->start_fn = fn;
         t->start_arg = arg;
+        otp_stackwalk_attr(attr, &t->stack_size, &t->stack_user);
         atomic_fetch_add(&app_threads, 1);
     }
     return t;
@@ -302,6 +305,7 @@ void otp_agent_thread_begin(otp_thread_t *t)
     otp_thread_activate(t);
     if (exit_key_ok)
         pthread_setspecific(exit_key, t);
+    otp_stackwalk_pthread(t->stack_size, t->stack_user);
     otp_unwind_warm();
     otp_trace_thread_start();
     /* otp_thread_activate unblocked SIGPROF for real (the app still sees
@@ -340,7 +344,7 @@ static bool heap_slow(uintptr_t ra, size_t size)
 {
     bool forced = false;
     if (OTP_UNLIKELY(kick_forced))
-        need_unwinder(ra);
+        need_unwinder(ra, false);
     if (OTP_UNLIKELY(kick_forced) && !otp_tls_in_agent && getpid() == otp_agent_pid) {
         kick_forced = 0;
         /* -1 minus this request: nothing else moved the countdown since. */
@@ -606,6 +610,8 @@ void otp_agent_init(void)
     otp_ldso_text(&ldso_lo, &ldso_hi);
     exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
 
+    if (otp_gettid() == otp_agent_pid)
+        otp_stackwalk_main_thread();
     otp_thread_t *main_slot = claim_main();
     if (main_slot)
         otp_thread_activate(main_slot);
@@ -682,6 +688,8 @@ static void stop(int final_phase, bool here)
         else if (rc == 0)
             otp_summary_print();
         OTP_DEBUG("final export took %lld us", (long long)((otp_mono_ns() - t0) / 1000));
+        OTP_DEBUG("stack walks: %zu frame shapes learnt, %llu walks left to libunwind", otp_stackwalk_cached(),
+                  (unsigned long long)otp_stackwalk_fallbacks());
     } else if (otp_flusher_running()) {
         otp_flusher_stop(budget_deadline(), false);
     }
@@ -725,6 +733,7 @@ void otp_agent_unload_end(void *before)
     if (!before)
         return;
     otp_tls_in_agent++;
-    otp_unloaded_end(before);
+    if (otp_unloaded_end(before) > 0)
+        otp_stackwalk_forget();
     otp_tls_in_agent--;
 }

@@ -43,9 +43,10 @@ void otp_agent_kick(uintptr_t ra);
 void otp_agent_before_new_root(uintptr_t ra);
 
 /* Thread start: pthread_create wrapper, slot for the new thread (NULL:
- * not profiled); _failed if pthread_create then failed; _begin is the
- * first thing the new thread runs. Thread exit is the key destructor. */
-otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg);
+ * not profiled), `attr` as the app passed it; _failed if pthread_create
+ * then failed; _begin is the first thing the new thread runs. Thread
+ * exit is the key destructor. */
+otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg, const void *attr);
 void otp_agent_thread_failed(otp_thread_t *t);
 void otp_agent_thread_begin(otp_thread_t *t);
 

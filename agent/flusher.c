@@ -310,13 +310,16 @@ static void *flusher_main(void *arg)
     atomic_store(&thread_tid, otp_gettid());
     atomic_store(&cpu_tid, atomic_load(&thread_tid));
     prctl(PR_SET_NAME, "otprof-flush", 0, 0, 0);
-    /* Threads that predate the agent want stacks (unwind.h). */
-    otp_unwind_init();
-    otp_unwind_report();
     ensure_export();
     int64_t interval = (int64_t)otp_cfg.export_interval_ms * 1000000;
     int64_t next_export = interval_start_mono_ns + interval;
     for (;;) {
+        /* A walk went to libunwind (a thread that predates the agent, a
+         * coroutine's stack): loaded here, where any stack will do. */
+        if (OTP_UNLIKELY(otp_unwind_pending())) {
+            otp_unwind_init();
+            otp_unwind_report();
+        }
         uint32_t w = atomic_load(&wake_word);
         if (atomic_load(&request) != REQ_NONE)
             break;

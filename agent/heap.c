@@ -39,6 +39,7 @@
 #include "memcap.h"
 #include "ring.h"
 #include "rng.h"
+#include "stackwalk.h"
 #include "sys.h"
 #include "trace.h"
 #include "unwind.h"
@@ -171,18 +172,24 @@ static uint32_t capture(uint64_t *out, uintptr_t ra)
 {
     int m = 0;
     bool in_loader = ra >= ldso_lo && ra < ldso_hi;
-    /* The first sample loads the unwinder (unwind.h), not from inside
-     * the loader. */
-    if (!in_loader && OTP_UNLIKELY(otp_unwind_pending()))
-        otp_unwind_load();
-    if (!in_loader && otp_unwind_ready()) {
-        m = -1;
-        if (tls_walks < UNCACHED_WALKS) {
-            tls_walks++;
-            m = otp_unwind_here_uncached(out, max_depth + SKIP_MAX, 0);
+    if (!in_loader)
+        m = otp_stackwalk_here(out, max_depth + SKIP_MAX);
+    /* Where the agent's walker cannot go, libunwind: the first such
+     * sample loads it (unwind.h), not from inside the loader. */
+    if (!in_loader && m < 0) {
+        m = 0;
+        otp_unwind_need();
+        if (OTP_UNLIKELY(otp_unwind_pending()))
+            otp_unwind_load();
+        if (otp_unwind_ready()) {
+            m = -1;
+            if (tls_walks < UNCACHED_WALKS) {
+                tls_walks++;
+                m = otp_unwind_here_uncached(out, max_depth + SKIP_MAX, 0);
+            }
+            if (m < 0)
+                m = otp_unwind_here(out, max_depth + SKIP_MAX, 0);
         }
-        if (m < 0)
-            m = otp_unwind_here(out, max_depth + SKIP_MAX, 0);
     }
     int k = 0;
     while (k < m && k < SKIP_MAX && in_self(out[k]))

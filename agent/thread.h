@@ -50,6 +50,9 @@ typedef struct otp_thread {
     /* pthread_create trampoline */
     void *(*start_fn)(void *);
     void *start_arg;
+    /* The new thread's stack as its attributes say (stackwalk.h). */
+    size_t stack_size;
+    uintptr_t stack_user;
 } otp_thread_t;
 
 /* The CPU ring has two possible consumers: the flusher, and the thread's

@@ -120,16 +120,20 @@ static void put(const obj_t *o, int k, uint64_t dev, uint64_t ino)
     atomic_store_explicit(&e->seq, (seq | 1) + 1, memory_order_release);
 }
 
-void otp_unloaded_end(void *before)
+int otp_unloaded_end(void *before)
 {
     snap_t *s = before;
     if (!s)
-        return;
+        return 0;
     dl_iterate_phdr(mark_alive, s);
+    int gone = 0;
     for (size_t i = 0; i < s->n; i++) {
         const obj_t *o = &s->objs[i];
         struct stat st;
-        if (o->alive || stat(o->path, &st) != 0)
+        if (o->alive)
+            continue;
+        gone++;
+        if (stat(o->path, &st) != 0)
             continue;
         /* maps shows the device as major:minor and the symbolizer
          * compares it so. */
@@ -139,6 +143,7 @@ void otp_unloaded_end(void *before)
     }
     otp_free(s->objs);
     otp_free(s);
+    return gone;
 }
 
 bool otp_unloaded_get(int i, otp_unloaded_seg_t *out)

@@ -30,8 +30,8 @@ typedef struct otp_unloaded_seg {
  * be listed). */
 void *otp_unloaded_begin(void);
 /* After it: records the segments of the objects in `before` that are no
- * longer loaded, and frees `before`. */
-void otp_unloaded_end(void *before);
+ * longer loaded, and frees `before`. Returns how many objects went. */
+int otp_unloaded_end(void *before);
 /* Copies out entry i (0..OTP_UNLOADED_MAX-1); false when empty or being
  * written. */
 bool otp_unloaded_get(int i, otp_unloaded_seg_t *out);

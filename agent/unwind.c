@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "log.h"
 #include "memcap.h"
+#include "stackwalk.h"
 #include "thread.h"
 #include "unwfd.h"
 #include "vmask.h"
@@ -77,6 +78,9 @@ extern void *__tls_get_addr(tls_index_t *ti);
  * (libc, ld.so, the agent: lock_objs before libunwind is in), and the
  * app's allocator as the preload found it. */
 static _Atomic int wanted;
+/* ... and whether a walk has gone to libunwind yet (stackwalk.h): until
+ * one does, nothing loads it but a change of root (a forced load). */
+static _Atomic int needed;
 static _Atomic int loading;
 static const void *_Atomic alloc_fn;
 static OTP_TLS int in_phdr; /* inside an app's dl_iterate_phdr callback */
@@ -107,10 +111,26 @@ bool otp_unwind_allocator_libc(void)
     return a && lock_objs[0] && map_of(a) == lock_objs[0];
 }
 
-bool otp_unwind_pending(void)
+static bool unloaded(void)
 {
     return atomic_load_explicit(&wanted, memory_order_relaxed) &&
            atomic_load_explicit(&state, memory_order_relaxed) == 0;
+}
+
+bool otp_unwind_pending(void)
+{
+    return unloaded() && atomic_load_explicit(&needed, memory_order_relaxed);
+}
+
+bool otp_unwind_pending_any(void)
+{
+    return unloaded();
+}
+
+void otp_unwind_need(void)
+{
+    if (!atomic_load_explicit(&needed, memory_order_relaxed))
+        atomic_store_explicit(&needed, 1, memory_order_relaxed);
 }
 
 /* dlopen and the lookups. Says nothing when `quiet` (a signal handler):
@@ -176,7 +196,7 @@ static int load_once(bool quiet, bool own_stack_ok)
 {
     if (otp_unwind_ready())
         return 0;
-    if (!otp_unwind_pending() || in_phdr)
+    if (!unloaded() || in_phdr)
         return -1;
     otp_thread_t *t = otp_tls_thread;
     void *top = (t && t != OTP_THREAD_GONE) ? otp_altstack_unwind_top(t->altstack) : NULL;
@@ -205,7 +225,7 @@ int otp_unwind_load(void)
 void otp_unwind_atfork_child(void)
 {
     /* A fork while another thread was loading: that thread is gone. */
-    if (otp_unwind_pending())
+    if (unloaded())
         atomic_store(&loading, 0);
 }
 
@@ -395,6 +415,11 @@ int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max)
     out[0] = pc;
     if (max == 1)
         return 1;
+    int f = otp_stackwalk_signal(uc, out, max);
+    if (f > 0)
+        return f;
+    out[0] = pc;
+    otp_unwind_need();
     if (!otp_unwind_ready()) {
         if (!otp_unwind_pending())
             return 1;

@@ -21,8 +21,14 @@
  * app's own (otp_unwind_signal). Until then samples hold only their PC.
  * Each load entry returns 0 when ready, -1 when not (yet). */
 void otp_unwind_want(void);
-/* Wanted and not yet loaded (nor failed). async-signal-safe. */
+/* Wanted, needed (a walk went to libunwind: stackwalk.h) and not yet
+ * loaded (nor failed). async-signal-safe. */
 bool otp_unwind_pending(void);
+/* Wanted and not yet loaded, needed or not: a change of root loads it
+ * while the file can still be found. */
+bool otp_unwind_pending_any(void);
+/* A walk wants libunwind: the next safe place loads it. async-signal-safe. */
+void otp_unwind_need(void);
 /* Normal context, on the agent's own thread (any stack will do). */
 int otp_unwind_init(void);
 /* Normal context, on an app thread with an agent slot (the loader runs

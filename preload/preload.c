@@ -83,7 +83,7 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
         return EAGAIN;
     if (otp_tls_in_agent || !otp_agent_running())
         return real_pthread_create(th, attr, fn, arg);
-    otp_thread_t *t = otp_agent_thread_prepare(fn, arg);
+    otp_thread_t *t = otp_agent_thread_prepare(fn, arg, attr);
     if (!t)
         return real_pthread_create(th, attr, fn, arg);
     int rc = real_pthread_create(th, attr, thread_trampoline, t);

@@ -58,15 +58,18 @@ if [ "$have_strace" = 1 ]; then
   n=$(clones env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_CPU_ENABLED=false \
     OTPROF_MEMORY_SAMPLE_BYTES=1073741824 LD_PRELOAD="$AGENT" "$PROGS/short_lived" 5 4)
   check "nothing sampled: no thread created (strace: $n clones)" [ "$n" -eq 0 ]
-  # libunwind (and liblzma with it) is loaded when the first stack is
-  # wanted: a process that sampled nothing never pays for it, one that
-  # sampled does (the same check, which would see it).
-  opens() { strace -f -qq -e trace=openat -o "$WORK/st" env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" "$@" \
-    LD_PRELOAD="$AGENT" "$PROGS/short_lived" 5 4 > /dev/null 2>&1; grep -c 'libunwind' "$WORK/st"; }
-  n=$(opens OTPROF_CPU_ENABLED=false OTPROF_MEMORY_SAMPLE_BYTES=1073741824)
+  # libunwind (and liblzma with it) is loaded only when a stack is wanted
+  # that the agent's own walker hands over: a process that sampled
+  # nothing never pays for it, nor does one whose stacks the walker took
+  # (the same trace sees the agent's own object opened).
+  opens() { local pat=$1; shift; strace -f -qq -e trace=openat -o "$WORK/st" env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" \
+    "$@" LD_PRELOAD="$AGENT" "$PROGS/short_lived" 5 4 > /dev/null 2>&1; grep -c "$pat" "$WORK/st"; }
+  n=$(opens libunwind OTPROF_CPU_ENABLED=false OTPROF_MEMORY_SAMPLE_BYTES=1073741824)
   check "nothing sampled: libunwind never opened (strace: $n)" [ "$n" -eq 0 ]
-  n=$(opens OTPROF_CPU_ENABLED=false OTPROF_MEMORY_SAMPLE_BYTES=4096)
-  check "heap samples: libunwind opened, once (strace: $n)" [ "$n" -eq 1 ]
+  n=$(opens libunwind OTPROF_CPU_ENABLED=false OTPROF_MEMORY_SAMPLE_BYTES=4096)
+  check "heap samples: libunwind not opened either, the agent's walker took them (strace: $n)" [ "$n" -eq 0 ]
+  n=$(opens libotprof_agent OTPROF_CPU_ENABLED=false OTPROF_MEMORY_SAMPLE_BYTES=4096)
+  check "heap samples: the same trace sees the agent opened (strace: $n)" [ "$n" -ge 1 ]
   # The exit of a short program that sampled (Debian's stripped bash, a
   # few ms of CPU at 1 kHz, heap at 4 KiB) does each job once: the maps
   # read once, a missing debug file looked for once, and freed pages

@@ -1,0 +1,317 @@
+/*
+ * The shared table maps a PC (a lookup address: the leaf's PC, or a
+ * return address minus one) to its packed frame shape. Slots only go
+ * from empty to filled (and back to empty all at once in
+ * otp_stackwalk_forget): a writer claims the key with a compare-and-swap
+ * and then stores the shape; a reader that finds the key before the
+ * shape takes it as a miss. Each shape carries a tag of its PC's hash, so
+ * a shape stored into a slot that was emptied and claimed again
+ * meanwhile is not taken for the new key's.
+ */
+#include "stackwalk.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+
+#include "cfi.h"
+#include "internal.h"
+
+#define SLOTS_LOG 14
+#define SLOTS (1u << SLOTS_LOG)
+#define PROBES 8
+
+typedef struct slot {
+    _Atomic uint64_t pc;
+    _Atomic uint64_t shape;
+} slot_t;
+
+/* In .bss: only the pages holding used slots are ever resident. */
+static slot_t table[SLOTS];
+static _Atomic uint64_t n_fallback;
+
+static OTP_TLS uintptr_t b_lo, b_hi;
+
+/* Packed shape: cfa_off 0-23, rbp_off 24-39 (int16), kind 40-42,
+ * cfa_rbp 43, plt_k 44-48, valid 49, tag 50-63. */
+#define VALID (1ull << 49)
+
+static uint64_t hash(uint64_t pc)
+{
+    return pc * 0x9e3779b97f4a7c15ull;
+}
+
+static uint64_t tag_of(uint64_t h)
+{
+    return (h >> 20) & 0x3fff;
+}
+
+static uint64_t pack(const otp_cfi_t *s, uint64_t h)
+{
+    return ((uint64_t)(uint32_t)s->cfa_off & 0xffffff) | ((uint64_t)(uint16_t)(int16_t)s->rbp_off << 24) |
+           ((uint64_t)s->kind << 40) | ((uint64_t)(s->cfa_rbp != 0) << 43) |
+           ((uint64_t)(s->plt_k & 0x1f) << 44) | VALID | (tag_of(h) << 50);
+}
+
+static void unpack(uint64_t v, otp_cfi_t *s)
+{
+    s->cfa_off = (int32_t)(v & 0xffffff);
+    s->rbp_off = (int16_t)(uint16_t)(v >> 24);
+    s->kind = (int)((v >> 40) & 7);
+    s->cfa_rbp = (int)((v >> 43) & 1);
+    s->plt_k = (int)((v >> 44) & 0x1f);
+}
+
+/* The shape at lookup address `pc`: from the table, else read and
+ * added. -1: no call-frame information covers pc. */
+static int shape_of(uint64_t pc, otp_cfi_t *s)
+{
+    uint64_t h = hash(pc);
+    uint32_t i = (uint32_t)(h >> (64 - SLOTS_LOG));
+    slot_t *empty = NULL;
+    for (int k = 0; k < PROBES; k++, i = (i + 1) & (SLOTS - 1)) {
+        uint64_t key = atomic_load_explicit(&table[i].pc, memory_order_acquire);
+        if (key == pc) {
+            uint64_t v = atomic_load_explicit(&table[i].shape, memory_order_acquire);
+            if ((v & VALID) && (v >> 50) == tag_of(h)) {
+                unpack(v, s);
+                return 0;
+            }
+            break; /* being filled: read it here */
+        }
+        if (key == 0) {
+            empty = &table[i];
+            break;
+        }
+    }
+    if (otp_cfi_find((uintptr_t)pc, s) != 0)
+        return -1;
+    uint64_t zero = 0;
+    if (empty && atomic_compare_exchange_strong(&empty->pc, &zero, pc))
+        atomic_store_explicit(&empty->shape, pack(s, h), memory_order_release);
+    return 0;
+}
+
+/* Reads the word at `a` if it lies in [lo, hi). */
+static bool load(uintptr_t a, uintptr_t lo, uintptr_t hi, uint64_t *v)
+{
+    if (a < lo || a > hi - 8 || (a & 7))
+        return false;
+    *v = *(const uint64_t *)a;
+    return true;
+}
+
+/* `exact`: pc is where the frame was interrupted (its own instruction),
+ * not a return address (whose call is the instruction before it). */
+static int walk(uint64_t pc, uint64_t sp, uint64_t fp, bool exact, uint64_t *out, int max)
+{
+    uintptr_t hi = b_hi;
+    if (!hi || sp < b_lo || sp >= hi)
+        return -1;
+    int n = 0;
+    while (n < max) {
+        out[n++] = pc;
+        otp_cfi_t s;
+        if (shape_of(exact ? pc : pc - 1, &s) != 0)
+            return -1;
+        uint64_t cfa, ra, nfp = fp;
+        exact = false;
+        switch (s.kind) {
+        case OTP_CFI_END:
+            return n;
+        case OTP_CFI_STEP:
+            cfa = (s.cfa_rbp ? fp : sp) + (uint64_t)(int64_t)s.cfa_off;
+            if (s.rbp_off && !load(cfa + (uint64_t)(int64_t)s.rbp_off, sp, hi, &nfp))
+                return -1;
+            break;
+        case OTP_CFI_PLT:
+            cfa = sp + 8 + ((pc & 15) >= (uint64_t)s.plt_k ? 8 : 0);
+            break;
+        case OTP_CFI_SIGNAL: {
+            /* The kernel's frame: the ucontext is at sp; the interrupted
+             * code's registers are in it, its PC exact. */
+            uintptr_t g = (uintptr_t)sp + offsetof(ucontext_t, uc_mcontext.gregs);
+            uint64_t nsp;
+            if (!load(g + 8 * REG_RIP, sp, hi, &ra) || !load(g + 8 * REG_RSP, sp, hi, &nsp) ||
+                !load(g + 8 * REG_RBP, sp, hi, &nfp) || nsp <= sp || nsp >= hi)
+                return -1;
+            if (ra == 0)
+                return n;
+            pc = ra;
+            sp = nsp;
+            fp = nfp;
+            exact = true;
+            continue;
+        }
+        default:
+            return -1;
+        }
+        if (cfa <= sp || !load(cfa - 8, sp, hi, &ra))
+            return -1;
+        if (ra == 0)
+            return n;
+        pc = ra;
+        sp = cfa;
+        fp = nfp;
+    }
+    return n;
+}
+
+int otp_stackwalk_signal(const ucontext_t *uc, uint64_t *out, int max)
+{
+    if (max <= 0)
+        return 0;
+    const greg_t *g = uc->uc_mcontext.gregs;
+    int n = walk((uint64_t)g[REG_RIP], (uint64_t)g[REG_RSP], (uint64_t)g[REG_RBP], true, out, max);
+    if (n < 0)
+        atomic_fetch_add_explicit(&n_fallback, 1, memory_order_relaxed);
+    return n;
+}
+
+/* Stores the caller's return address, its stack pointer after the
+ * return and rbp. */
+void otp_stackwalk_regs(uint64_t regs[3]);
+__asm__(".text\n"
+        ".globl otp_stackwalk_regs\n"
+        ".hidden otp_stackwalk_regs\n"
+        ".type otp_stackwalk_regs,@function\n"
+        "otp_stackwalk_regs:\n"
+        ".cfi_startproc\n"
+        "  mov (%rsp), %rax\n"
+        "  mov %rax, (%rdi)\n"
+        "  lea 8(%rsp), %rax\n"
+        "  mov %rax, 8(%rdi)\n"
+        "  mov %rbp, 16(%rdi)\n"
+        "  ret\n"
+        ".cfi_endproc\n"
+        ".size otp_stackwalk_regs, .-otp_stackwalk_regs\n");
+
+__attribute__((noinline)) int otp_stackwalk_here(uint64_t *out, int max)
+{
+    if (max <= 0)
+        return 0;
+    uint64_t r[3];
+    otp_stackwalk_regs(r);
+    /* Frame 0 is this function's: walked, then dropped. */
+    int n = walk(r[0], r[1], r[2], false, out, max);
+    if (n < 0) {
+        atomic_fetch_add_explicit(&n_fallback, 1, memory_order_relaxed);
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+    memmove(out, out + 1, (size_t)(n - 1) * sizeof *out);
+    return n - 1;
+}
+
+void otp_stackwalk_set_bounds(uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (lo >= hi || here < lo || here >= hi)
+        lo = hi = 0;
+    b_lo = lo;
+    b_hi = hi;
+}
+
+bool otp_stackwalk_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = b_lo;
+    *hi = b_hi;
+    return b_hi != 0;
+}
+
+/* Where the main thread's stack can reach below its start: RLIMIT_STACK,
+ * at most this much (the kernel keeps mappings at least 128 MiB below
+ * the stack's top under a finite limit; with none, mappings go
+ * bottom-up, far from it). */
+#define MAIN_REACH ((size_t)64 << 20)
+
+extern void *__libc_stack_end;
+
+void otp_stackwalk_main_thread(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || !__libc_stack_end)
+        return;
+    /* The page holding the start: argv and the environment lie above. */
+    uintptr_t hi = ((uintptr_t)__libc_stack_end | (uintptr_t)(page - 1)) + 1;
+    struct rlimit rl;
+    size_t reach = MAIN_REACH;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < reach)
+        reach = (size_t)rl.rlim_cur;
+    otp_stackwalk_set_bounds(hi - reach, hi);
+}
+
+/* The most the C library puts between its thread descriptor and the top
+ * of the block it mapped: the descriptor's size (2304 bytes in glibc
+ * 2.36) rounded down to the static TLS alignment. */
+#define DESC_ROOM ((uintptr_t)8 << 10)
+
+void otp_stackwalk_pthread(size_t size, uintptr_t user_lo)
+{
+    if (user_lo) {
+        otp_stackwalk_set_bounds(user_lo, user_lo + size);
+        return;
+    }
+    /* The descriptor sits at the top of the block the C library mapped,
+     * the stack just below it, the guard at the bottom: the block's
+     * readable part is its top `size` bytes (more for a larger stack
+     * reused from the C library's cache), and the descriptor is at most
+     * DESC_ROOM below that top. */
+    uintptr_t hi = (uintptr_t)pthread_self();
+    if (size <= DESC_ROOM || hi < size)
+        return;
+    otp_stackwalk_set_bounds(hi - size + DESC_ROOM, hi);
+}
+
+void otp_stackwalk_attr(const void *attr, size_t *size, uintptr_t *user_lo)
+{
+    *size = 0;
+    *user_lo = 0;
+    pthread_attr_t def;
+    const pthread_attr_t *a = attr;
+    if (!a) {
+        if (pthread_getattr_default_np(&def) != 0)
+            return;
+        a = &def;
+    }
+    void *addr = NULL;
+    size_t sz = 0, ssz = 0;
+    if (pthread_attr_getstacksize(a, &ssz) == 0 && pthread_attr_getstack(a, &addr, &sz) == 0) {
+        *size = ssz;
+        /* Unset, the stack address is 0, its low end 0 - size. */
+        if ((uintptr_t)addr + sz != 0) {
+            *user_lo = (uintptr_t)addr;
+            *size = sz;
+        }
+    }
+    if (a == &def)
+        pthread_attr_destroy(&def);
+}
+
+void otp_stackwalk_forget(void)
+{
+    for (uint32_t i = 0; i < SLOTS; i++) {
+        /* Reading an untouched page maps the zero page, no memory. */
+        if (atomic_load_explicit(&table[i].pc, memory_order_relaxed) == 0)
+            continue;
+        atomic_store_explicit(&table[i].shape, 0, memory_order_relaxed);
+        atomic_store_explicit(&table[i].pc, 0, memory_order_release);
+    }
+}
+
+size_t otp_stackwalk_cached(void)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < SLOTS; i++)
+        n += atomic_load_explicit(&table[i].pc, memory_order_relaxed) != 0;
+    return n;
+}
+
+uint64_t otp_stackwalk_fallbacks(void)
+{
+    return atomic_load(&n_fallback);
+}
