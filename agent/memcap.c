@@ -15,6 +15,7 @@
 #include "live.h"
 #include "log.h"
 #include "mem.h"
+#include "stackwalk.h"
 #include "summary.h"
 #include "symbols.h"
 #include "thread.h"
@@ -94,6 +95,7 @@ static const otp_memcap_source_t agent_srcs[] = {
     {"live-heap tables", otp_live_resident, false},
     {"thread rings and stacks", src_threads, true},
     {"unwinder caches", otp_unwind_cache_bytes, false},
+    {"frame shapes", otp_stackwalk_resident, true},
     {"symbols", otp_sym_footprint, true},
 };
 

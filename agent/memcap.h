@@ -2,7 +2,8 @@
  * The agent's memory cap (agent.max_memory_mb): one account of all the
  * memory the agent holds, summed from its sources (the private jemalloc
  * arena, the mmap'd live-heap tables, the per-thread rings and stacks,
- * libunwind's per-thread frame caches), re-measured by the flusher every
+ * the stack walker's shared table, libunwind's per-thread frame caches),
+ * re-measured by the flusher every
  * tick. Stack tables report what they take (otp_memcap_charge); an
  * export needs up to four times that again for its tables and encoding, so once
  * the account plus that reserve reaches 3/4 of the cap, otp_memcap_room()

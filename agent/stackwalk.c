@@ -303,6 +303,19 @@ void otp_stackwalk_forget(void)
     }
 }
 
+size_t otp_stackwalk_resident(void)
+{
+    const uint32_t per_page = 4096 / sizeof(slot_t);
+    size_t pages = 0;
+    for (uint32_t p = 0; p < SLOTS; p += per_page)
+        for (uint32_t i = p; i < p + per_page; i++)
+            if (atomic_load_explicit(&table[i].pc, memory_order_relaxed) != 0) {
+                pages++;
+                break;
+            }
+    return pages * 4096;
+}
+
 size_t otp_stackwalk_cached(void)
 {
     size_t n = 0;

@@ -49,6 +49,9 @@ int otp_stackwalk_here(uint64_t *out, int max);
  * addresses may hold other code later). Normal context. */
 void otp_stackwalk_forget(void);
 
+/* Bytes of the shared table in use (pages holding a shape), for the
+ * memory cap. */
+size_t otp_stackwalk_resident(void);
 /* Shapes in the shared table, and walks that fell back; for the debug
  * log and tests. */
 size_t otp_stackwalk_cached(void);
