@@ -39,7 +39,6 @@
 #include "memcap.h"
 #include "ring.h"
 #include "rng.h"
-#include "stackwalk.h"
 #include "sys.h"
 #include "trace.h"
 #include "unwind.h"
@@ -173,7 +172,7 @@ static uint32_t capture(uint64_t *out, uintptr_t ra)
     int m = 0;
     bool in_loader = ra >= ldso_lo && ra < ldso_hi;
     if (!in_loader)
-        m = otp_stackwalk_here(out, max_depth + SKIP_MAX);
+        m = otp_unwind_fast_here(out, max_depth + SKIP_MAX);
     /* Where the agent's walker cannot go, libunwind: the first such
      * sample loads it (unwind.h), not from inside the loader. */
     if (!in_loader && m < 0) {

@@ -112,11 +112,19 @@ static int walk(uint64_t pc, uint64_t sp, uint64_t fp, bool exact, uint64_t *out
     if (!hi || sp < b_lo || sp >= hi)
         return -1;
     int n = 0;
+    /* A recursion's frames share a shape: looked up once. */
+    uint64_t last_key = 0;
+    bool have = false;
+    otp_cfi_t s;
     while (n < max) {
         out[n++] = pc;
-        otp_cfi_t s;
-        if (shape_of(exact ? pc : pc - 1, &s) != 0)
-            return -1;
+        uint64_t key = exact ? pc : pc - 1;
+        if (!have || key != last_key) {
+            if (shape_of(key, &s) != 0)
+                return -1;
+            last_key = key;
+            have = true;
+        }
         uint64_t cfa, ra, nfp = fp;
         exact = false;
         switch (s.kind) {
@@ -171,9 +179,6 @@ int otp_stackwalk_signal(const ucontext_t *uc, uint64_t *out, int max)
     return n;
 }
 
-/* Stores the caller's return address, its stack pointer after the
- * return and rbp. */
-void otp_stackwalk_regs(uint64_t regs[3]);
 __asm__(".text\n"
         ".globl otp_stackwalk_regs\n"
         ".hidden otp_stackwalk_regs\n"
@@ -189,20 +194,24 @@ __asm__(".text\n"
         ".cfi_endproc\n"
         ".size otp_stackwalk_regs, .-otp_stackwalk_regs\n");
 
-__attribute__((noinline)) int otp_stackwalk_here(uint64_t *out, int max)
+int otp_stackwalk_from(const uint64_t regs[3], uint64_t *out, int max)
 {
     if (max <= 0)
         return 0;
+    int n = walk(regs[0], regs[1], regs[2], false, out, max);
+    if (n < 0)
+        atomic_fetch_add_explicit(&n_fallback, 1, memory_order_relaxed);
+    return n;
+}
+
+__attribute__((noinline)) int otp_stackwalk_here(uint64_t *out, int max)
+{
     uint64_t r[3];
     otp_stackwalk_regs(r);
     /* Frame 0 is this function's: walked, then dropped. */
-    int n = walk(r[0], r[1], r[2], false, out, max);
-    if (n < 0) {
-        atomic_fetch_add_explicit(&n_fallback, 1, memory_order_relaxed);
-        return -1;
-    }
-    if (n == 0)
-        return 0;
+    int n = otp_stackwalk_from(r, out, max);
+    if (n <= 0)
+        return n;
     memmove(out, out + 1, (size_t)(n - 1) * sizeof *out);
     return n - 1;
 }

@@ -44,6 +44,11 @@ int otp_stackwalk_signal(const ucontext_t *uc, uint64_t *out, int max);
  * into the caller (the caller's own frame), then its callers. -1: fall
  * back. */
 int otp_stackwalk_here(uint64_t *out, int max);
+/* The same in two steps, so that the walk itself can run on another
+ * stack: the caller's return address, stack pointer after the return and
+ * rbp; then the walk from them (out[0] is that return address). */
+void otp_stackwalk_regs(uint64_t regs[3]);
+int otp_stackwalk_from(const uint64_t regs[3], uint64_t *out, int max);
 
 /* Forgets the frame shapes learnt, after code was unloaded (its
  * addresses may hold other code later). Normal context. */

@@ -480,6 +480,39 @@ static void alloc_walk_end(void)
     }
 }
 
+struct fast_walk {
+    const uint64_t *regs;
+    uint64_t *out;
+    int max, n;
+};
+
+__attribute__((noinline)) static void fast_thunk(void *p)
+{
+    struct fast_walk *w = p;
+    w->n = otp_stackwalk_from(w->regs, w->out, w->max);
+}
+
+/* The agent's walker from here, run on the thread's unwind stack when it
+ * has one: on a miss it reads call-frame information with ~1.2 KiB of
+ * stack, which a sampled allocation's caller may not have left. */
+__attribute__((noinline)) int otp_unwind_fast_here(uint64_t *out, int max)
+{
+    uint64_t r[3];
+    otp_stackwalk_regs(r);
+    otp_thread_t *t = otp_tls_thread;
+    void *top = (t && t != OTP_THREAD_GONE) ? otp_altstack_unwind_top(t->altstack) : NULL;
+    struct fast_walk w = {r, out, max, -1};
+    if (top)
+        otp_on_stack(fast_thunk, &w, top);
+    else
+        fast_thunk(&w);
+    /* Frame 0 is this function's. */
+    if (w.n <= 0)
+        return w.n;
+    memmove(out, out + 1, (size_t)(w.n - 1) * sizeof *out);
+    return w.n - 1;
+}
+
 __attribute__((noinline)) int otp_unwind_here(uint64_t *out, int max, int skip)
 {
     if (!otp_unwind_ready() || max <= 0)

@@ -102,6 +102,10 @@ int otp_unwind_signal(const ucontext_t *uc, uint64_t *out, int max);
  * path): at most max - skip - 1 frames. Returns the number of frames. */
 int otp_unwind_here(uint64_t *out, int max, int skip);
 
+/* A sampled allocation's walk with the agent's own walker (stackwalk.h):
+ * out[0] is the return address into the caller. -1: hand it to
+ * libunwind (otp_unwind_here). */
+int otp_unwind_fast_here(uint64_t *out, int max);
 /* The same walk without libunwind's per-thread frame cache, which costs
  * 256 KiB of freshly written memory (64 page faults) on a thread's first
  * walk and an munmap at its exit: for threads that take only a few
