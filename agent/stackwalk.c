@@ -125,8 +125,8 @@ static int walk(uint64_t pc, uint64_t sp, uint64_t fp, bool exact, uint64_t *out
             last_key = key;
             have = true;
         }
-        uint64_t cfa, ra, nfp = fp;
-        exact = false;
+        uint64_t cfa, ra = 0, nfp = fp;
+        bool sig = false;
         switch (s.kind) {
         case OTP_CFI_END:
             return n;
@@ -142,28 +142,23 @@ static int walk(uint64_t pc, uint64_t sp, uint64_t fp, bool exact, uint64_t *out
             /* The kernel's frame: the ucontext is at sp; the interrupted
              * code's registers are in it, its PC exact. */
             uintptr_t g = (uintptr_t)sp + offsetof(ucontext_t, uc_mcontext.gregs);
-            uint64_t nsp;
-            if (!load(g + 8 * REG_RIP, sp, hi, &ra) || !load(g + 8 * REG_RSP, sp, hi, &nsp) ||
-                !load(g + 8 * REG_RBP, sp, hi, &nfp) || nsp <= sp || nsp >= hi)
+            if (!load(g + 8 * REG_RIP, sp, hi, &ra) || !load(g + 8 * REG_RSP, sp, hi, &cfa) ||
+                !load(g + 8 * REG_RBP, sp, hi, &nfp))
                 return -1;
-            if (ra == 0)
-                return n;
-            pc = ra;
-            sp = nsp;
-            fp = nfp;
-            exact = true;
-            continue;
+            sig = true;
+            break;
         }
         default:
             return -1;
         }
-        if (cfa <= sp || !load(cfa - 8, sp, hi, &ra))
+        if (cfa <= sp || cfa >= hi || (!sig && !load(cfa - 8, sp, hi, &ra)))
             return -1;
         if (ra == 0)
             return n;
         pc = ra;
         sp = cfa;
         fp = nfp;
+        exact = sig;
     }
     return n;
 }
