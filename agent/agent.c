@@ -271,7 +271,8 @@ otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg, const voi
 {
     if (!otp_agent_running())
         return NULL;
-    /* Loaded before the thread starts, which then warms it (begin). */
+    /* If a walk has needed libunwind, loaded before the thread starts,
+     * which then warms it (begin). */
     need_unwinder((uintptr_t)__builtin_return_address(0), false);
     /* The process is about to be multi-threaded anyway: the flusher may
      * run (it usually does already, and then no lock is taken). */

@@ -3,8 +3,10 @@
  * _Unwind_* family; loading it RTLD_LOCAL keeps those out of the global
  * scope so the app's C++ exceptions keep using libgcc. RTLD_NOW resolves
  * everything up front: no lazy binding may happen in a signal handler.
- * Only unw_backtrace is used: its fast path caches frame shapes per thread
- * and takes no lock (the unw_step cursor path takes a global cache lock).
+ * It takes the walks the agent's own walker hands over (stackwalk.h).
+ * unw_backtrace is used for them: its fast path caches frame shapes per
+ * thread and takes no lock (the unw_step cursor path takes a global cache
+ * lock, and serves only a thread's first few heap samples).
  */
 #include "unwind.h"
 

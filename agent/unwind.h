@@ -12,14 +12,15 @@
 #include <link.h>
 #include <ucontext.h>
 
-/* libunwind (with liblzma, which it needs) costs ~0.3 ms to load: most
- * of what the agent adds to a process that only starts and exits. So the
- * constructor only says stacks are wanted (otp_unwind_want), and it is
- * loaded when the first one is: at the first sampled allocation, the
- * first thread the app creates, the agent thread's start, before a
- * chroot, or in the SIGPROF handler when the interrupted code is the
- * app's own (otp_unwind_signal). Until then samples hold only their PC.
- * Each load entry returns 0 when ready, -1 when not (yet). */
+/* Stacks come from the agent's own walker first (stackwalk.h); this is
+ * where a walk goes that it cannot follow. libunwind (with liblzma,
+ * which it needs) costs ~0.3 ms to load, so the constructor only says
+ * stacks are wanted (otp_unwind_want) and it is loaded once a walk needs
+ * it (otp_unwind_need): at the agent thread's next tick, the next sampled
+ * allocation or thread start, or in the SIGPROF handler when the
+ * interrupted code is the app's own (otp_unwind_signal); and before a
+ * chroot whether needed or not. Until then such samples hold only their
+ * PC. Each load entry returns 0 when ready, -1 when not (yet). */
 void otp_unwind_want(void);
 /* Wanted, needed (a walk went to libunwind: stackwalk.h) and not yet
  * loaded (nor failed). async-signal-safe. */
