@@ -56,43 +56,43 @@ static uint64_t pack(const otp_cfi_t *s, uint64_t h)
            ((uint64_t)(s->plt_k & 0x1f) << 44) | VALID | (tag_of(h) << 50);
 }
 
-static void unpack(uint64_t v, otp_cfi_t *s)
+#define CFA_OFF(v) ((int64_t)((v) & 0xffffff))
+#define RBP_OFF(v) ((int64_t)(int16_t)(uint16_t)((v) >> 24))
+#define KIND(v) ((int)(((v) >> 40) & 7))
+#define CFA_RBP(v) (((v) >> 43) & 1)
+#define PLT_K(v) (((v) >> 44) & 0x1f)
+
+/* A miss: read from the object and added where the probe found room. */
+static __attribute__((noinline)) uint64_t shape_read(uint64_t pc, uint64_t h, slot_t *empty)
 {
-    s->cfa_off = (int32_t)(v & 0xffffff);
-    s->rbp_off = (int16_t)(uint16_t)(v >> 24);
-    s->kind = (int)((v >> 40) & 7);
-    s->cfa_rbp = (int)((v >> 43) & 1);
-    s->plt_k = (int)((v >> 44) & 0x1f);
+    otp_cfi_t s;
+    if (otp_cfi_find((uintptr_t)pc, &s) != 0)
+        return 0;
+    uint64_t v = pack(&s, h);
+    uint64_t zero = 0;
+    if (empty && atomic_compare_exchange_strong(&empty->pc, &zero, pc))
+        atomic_store_explicit(&empty->shape, v, memory_order_release);
+    return v;
 }
 
-/* The shape at lookup address `pc`: from the table, else read and
- * added. -1: no call-frame information covers pc. */
-static int shape_of(uint64_t pc, otp_cfi_t *s)
+/* The packed shape at lookup address `pc`: from the table, else read
+ * and added. 0: no call-frame information covers pc. */
+static inline uint64_t shape_of(uint64_t pc)
 {
     uint64_t h = hash(pc);
     uint32_t i = (uint32_t)(h >> (64 - SLOTS_LOG));
-    slot_t *empty = NULL;
     for (int k = 0; k < PROBES; k++, i = (i + 1) & (SLOTS - 1)) {
         uint64_t key = atomic_load_explicit(&table[i].pc, memory_order_acquire);
-        if (key == pc) {
+        if (OTP_LIKELY(key == pc)) {
             uint64_t v = atomic_load_explicit(&table[i].shape, memory_order_acquire);
-            if ((v & VALID) && (v >> 50) == tag_of(h)) {
-                unpack(v, s);
-                return 0;
-            }
-            break; /* being filled: read it here */
+            if (OTP_LIKELY((v & VALID) && (v >> 50) == tag_of(h)))
+                return v;
+            return shape_read(pc, h, NULL); /* being filled: read it here */
         }
-        if (key == 0) {
-            empty = &table[i];
-            break;
-        }
+        if (key == 0)
+            return shape_read(pc, h, &table[i]);
     }
-    if (otp_cfi_find((uintptr_t)pc, s) != 0)
-        return -1;
-    uint64_t zero = 0;
-    if (empty && atomic_compare_exchange_strong(&empty->pc, &zero, pc))
-        atomic_store_explicit(&empty->shape, pack(s, h), memory_order_release);
-    return 0;
+    return shape_read(pc, h, NULL);
 }
 
 /* Reads the word at `a` if it lies in [lo, hi). */
@@ -113,32 +113,28 @@ static int walk(uint64_t pc, uint64_t sp, uint64_t fp, bool exact, uint64_t *out
         return -1;
     int n = 0;
     /* A recursion's frames share a shape: looked up once. */
-    uint64_t last_key = 0;
-    bool have = false;
-    otp_cfi_t s;
+    uint64_t last_key = 0, v = 0;
     while (n < max) {
         out[n++] = pc;
         uint64_t key = exact ? pc : pc - 1;
-        if (!have || key != last_key) {
-            if (shape_of(key, &s) != 0)
+        if (!v || key != last_key) {
+            v = shape_of(key);
+            if (!v)
                 return -1;
             last_key = key;
-            have = true;
         }
         uint64_t cfa, ra = 0, nfp = fp;
         bool sig = false;
-        switch (s.kind) {
-        case OTP_CFI_END:
-            return n;
-        case OTP_CFI_STEP:
-            cfa = (s.cfa_rbp ? fp : sp) + (uint64_t)(int64_t)s.cfa_off;
-            if (s.rbp_off && !load(cfa + (uint64_t)(int64_t)s.rbp_off, sp, hi, &nfp))
+        int kind = KIND(v);
+        if (OTP_LIKELY(kind == OTP_CFI_STEP)) {
+            cfa = (CFA_RBP(v) ? fp : sp) + (uint64_t)CFA_OFF(v);
+            if (RBP_OFF(v) && !load(cfa + (uint64_t)RBP_OFF(v), sp, hi, &nfp))
                 return -1;
-            break;
-        case OTP_CFI_PLT:
-            cfa = sp + 8 + ((pc & 15) >= (uint64_t)s.plt_k ? 8 : 0);
-            break;
-        case OTP_CFI_SIGNAL: {
+        } else if (kind == OTP_CFI_END) {
+            return n;
+        } else if (kind == OTP_CFI_PLT) {
+            cfa = sp + 8 + ((pc & 15) >= PLT_K(v) ? 8 : 0);
+        } else if (kind == OTP_CFI_SIGNAL) {
             /* The kernel's frame: the ucontext is at sp; the interrupted
              * code's registers are in it, its PC exact. */
             uintptr_t g = (uintptr_t)sp + offsetof(ucontext_t, uc_mcontext.gregs);
@@ -146,9 +142,7 @@ static int walk(uint64_t pc, uint64_t sp, uint64_t fp, bool exact, uint64_t *out
                 !load(g + 8 * REG_RBP, sp, hi, &nfp))
                 return -1;
             sig = true;
-            break;
-        }
-        default:
+        } else {
             return -1;
         }
         if (cfa <= sp || cfa >= hi || (!sig && !load(cfa - 8, sp, hi, &ra)))
