@@ -21,6 +21,7 @@
 #include "profile.pb-c.h"
 #include "symbols.h"
 #include "sys.h"
+#include "testutil.h"
 
 typedef Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceRequest req_t;
 typedef Opentelemetry__Proto__Profiles__V1development__ProfilesDictionary dict_t;
@@ -192,6 +193,7 @@ int main(void)
 
     otp_symbolizer_t *sym = otp_sym_new();
     CHECK(sym != NULL);
+    wait_for_big_dwarf();
 
     uint64_t a = (uint64_t)(uintptr_t)otlp_leaf_a + 4, b = (uint64_t)(uintptr_t)otlp_leaf_b + 4;
     uint64_t c = (uint64_t)(uintptr_t)otlp_caller + 9, m = (uint64_t)(uintptr_t)main + 9;

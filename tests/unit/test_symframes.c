@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "symbols.h"
+#include "testutil.h"
 
 static volatile int sink;
 
@@ -40,6 +41,7 @@ static int ends_with(const char *s, const char *suffix)
 int main(void)
 {
     otp_symbolizer_t *s = otp_sym_new();
+    wait_for_big_dwarf();
     CHECK(s != NULL);
     if (!s) return check_done();
     sf_plain(3);
