@@ -6,6 +6,7 @@
 #include "mem.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -87,6 +88,23 @@ static inline int flags(void)
 {
     pthread_once(&arena_once, arena_create);
     return arena_flags;
+}
+
+void otp_mem_init_now(void)
+{
+    if (atomic_load(&arena_used))
+        return;
+    sigset_t all, old;
+    sigfillset(&all);
+    /* Faults stay deliverable. */
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGTRAP);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    (void)flags();
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 #if defined(__SANITIZE_ADDRESS__)

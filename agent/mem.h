@@ -35,6 +35,10 @@ void otp_mem_stats(otp_mem_stats_t *out);
 void otp_mem_set_init_hook(void (*fn)(void));
 /* True once the private jemalloc has been initialised. */
 bool otp_mem_initialized(void);
+/* Sets the allocator up now, on the calling thread, with its
+ * asynchronous signals blocked (an app's signal handler may fork, as
+ * servers do). Normal context; cheap once done. */
+void otp_mem_init_now(void);
 /* While on (the final export, before exit or exec), freed pages stay with
  * the arena instead of going back to the kernel one madvise at a time:
  * the process is about to end. Off again when the agent starts anew
