@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "log.h"
+#include "sys.h"
 
 /* The renamed jemalloc API (see scripts/build-jemalloc). */
 void *otpje_mallocx(size_t size, int flags);
@@ -95,13 +96,7 @@ void otp_mem_init_now(void)
     if (atomic_load(&arena_used))
         return;
     sigset_t all, old;
-    sigfillset(&all);
-    /* Faults stay deliverable. */
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGILL);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGTRAP);
+    otp_sigset_async(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     (void)flags();
     pthread_sigmask(SIG_SETMASK, &old, NULL);

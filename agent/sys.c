@@ -330,3 +330,14 @@ void otp_heapsort(void *base, size_t n, size_t size, bool (*less)(const void *, 
         sift(v, 0, i, size, less);
     }
 }
+
+void otp_sigset_async(sigset_t *set)
+{
+    sigfillset(set);
+    sigdelset(set, SIGSEGV);
+    sigdelset(set, SIGBUS);
+    sigdelset(set, SIGILL);
+    sigdelset(set, SIGFPE);
+    sigdelset(set, SIGTRAP);
+    sigdelset(set, SIGSYS);
+}

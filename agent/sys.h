@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -69,6 +70,10 @@ void otp_heapsort(void *base, size_t n, size_t size, bool (*less)(const void *, 
 /* The dynamic loader's executable segment [lo, hi): code interrupted or
  * called from there may hold the loader's locks mid-update. Found once. */
 void otp_ldso_text(uintptr_t *lo, uintptr_t *hi);
+/* Every signal but the synchronous faults (SEGV, BUS, ILL, FPE, TRAP,
+ * SYS), which must stay deliverable while the rest are held off.
+ * async-signal-safe. */
+void otp_sigset_async(sigset_t *set);
 /* The executable segments [lo, hi) of the loaded object containing addr
  * (0, 0 if none). Takes the loader's lock: not from a signal handler. */
 void otp_object_text(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);

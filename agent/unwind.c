@@ -21,6 +21,7 @@
 #include "altstack.h"
 #include "internal.h"
 #include "log.h"
+#include "sys.h"
 #include "memcap.h"
 #include "stackwalk.h"
 #include "thread.h"
@@ -238,13 +239,7 @@ bool otp_unwind_absorb_mask(const void *ra, sigset_t *old)
     if (!signal_walk && !alloc_blocked) {
         /* Faults stay deliverable, as in the handler. */
         sigset_t all;
-        sigfillset(&all);
-        sigdelset(&all, SIGSEGV);
-        sigdelset(&all, SIGBUS);
-        sigdelset(&all, SIGILL);
-        sigdelset(&all, SIGFPE);
-        sigdelset(&all, SIGTRAP);
-        sigdelset(&all, SIGSYS);
+        otp_sigset_async(&all);
         if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &alloc_old, (size_t)_NSIG / 8) != 0)
             return false;
         alloc_blocked = 1;
