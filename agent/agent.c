@@ -42,6 +42,7 @@
 #include "internal.h"
 #include "memcap.h"
 #include "log.h"
+#include "mem.h"
 #include "ring.h"
 #include "sink_file.h"
 #include "stackwalk.h"
@@ -392,18 +393,21 @@ void otp_agent_kick(uintptr_t ra)
 
 static void fork_prepare(void)
 {
-    if (!otp_agent_running())
-        return;
-    otp_thread_self(); /* cache the slot in TLS for the child */
-    sigset_t prof;
-    sigemptyset(&prof);
-    sigaddset(&prof, SIGPROF);
-    pthread_sigmask(SIG_BLOCK, &prof, &fork_saved_mask);
-    fork_from = getpid();
+    if (otp_agent_running()) {
+        otp_thread_self(); /* cache the slot in TLS for the child */
+        sigset_t prof;
+        sigemptyset(&prof);
+        sigaddset(&prof, SIGPROF);
+        pthread_sigmask(SIG_BLOCK, &prof, &fork_saved_mask);
+        fork_from = getpid();
+    }
+    /* Last: from here until the fork returns no agent memory moves. */
+    otp_mem_prefork();
 }
 
 static void fork_parent(void)
 {
+    otp_mem_postfork_parent();
     if (!fork_from)
         return;
     fork_from = 0;
@@ -412,6 +416,8 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    /* First: the steps below may allocate. */
+    otp_mem_postfork_child();
     pid_t from = fork_from;
     if (!from)
         return;
@@ -596,6 +602,9 @@ void otp_agent_init(void)
     int64_t t0 = otp_mono_ns();
     otp_tls_in_agent = 1;
     otp_agent_pid = getpid();
+    /* Before anything allocates: the allocator's fork steps are among
+     * these, whether or not the agent goes on to run. */
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
     otp_config_load(&otp_cfg);
     otp_log_set_level(otp_cfg.log_level);
     if (!otp_cfg.agent_enabled || !address_space_ok()) {
@@ -647,7 +656,6 @@ void otp_agent_init(void)
         for (int i = 0; i < n_early; i++)
             otp_cpu_arm(early[i]);
     }
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
     otp_http_set_exit_hook(otp_agent_shutdown);
     otp_flusher_hooks_t hooks = {reap_early};
     otp_flusher_init(&hooks);

@@ -389,13 +389,6 @@ int otp_flusher_start(void)
 {
     if (atomic_load(&running))
         return 0;
-    /* The agent's allocator is set up here, before the agent thread
-     * exists, rather than at that thread's first allocation: a fork
-     * during the set-up (0.45 ms) leaves its lock held in the child,
-     * whose first allocation (its exit's export) then waits for ever. A
-     * single-threaded app (a forking server) cannot fork meanwhile now;
-     * see otp_mem_init_now. */
-    otp_mem_init_now();
     atomic_store(&request, REQ_NONE);
     atomic_store(&done_word, 0);
     atomic_store(&final_done, false);

@@ -5,13 +5,17 @@
  */
 #include "mem.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 
+#include "internal.h"
 #include "log.h"
 #include "sys.h"
 
@@ -33,26 +37,64 @@ const char *otpje_malloc_conf = "narenas:1,tcache:false,background_thread:false,
  * for each GiB of address space it manages (see otp_mem_stats). */
 #define RTREE_LEAF_BYTES ((size_t)2 << 20)
 
-static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
-static int arena_flags; /* MALLOCX_ARENA(ours) | TCACHE_NONE, or 0 */
+/* Every agent allocation uses jemalloc's arena 0 without a thread cache.
+ * The whole jemalloc copy is private to the agent, so arena 0 is a
+ * private arena already: creating another would only add its metadata
+ * (about a megabyte resident) to the agent's footprint. */
+#define ARENA_FLAGS (OTPJE_MALLOCX_ARENA(0) | (int)OTPJE_MALLOCX_TCACHE_NONE)
+
+/* The set-up (jemalloc's own, about 0.45 ms) runs under init_mu, which a
+ * fork's prepare step takes too: a fork from another thread waits for
+ * the set-up to end instead of copying it half done (jemalloc's init lock
+ * held by a thread the child does not have: the child's first allocation,
+ * its exit's export, then waits for ever). init_tid is the thread inside
+ * the set-up, so that it never waits for itself. */
+static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic pid_t init_tid;
 static _Atomic int arena_used;
 static _Atomic bool hold_pages;
+
+/* jemalloc's fork handlers. Its set-up would register them with the C
+ * library; scripts/build-jemalloc points that call here instead, so that
+ * they run at the one place in the agent's fork steps where they belong
+ * (otp_mem_prefork), and also at a fork whose prepare phase had already
+ * begun when they were registered (the C library runs the parent and
+ * child handlers of such a registration without its prepare handler). */
+static void (*je_prepare)(void), (*je_parent)(void), (*je_child)(void);
+static OTP_TLS bool fork_locked, fork_prepared; /* per forking thread: two may fork at once */
+
+int otpje_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+int otpje_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+    if (je_prepare || je_parent || je_child)
+        return pthread_atfork(prepare, parent, child);
+    je_prepare = prepare;
+    je_parent = parent;
+    je_child = child;
+    return 0;
+}
+
+/* jemalloc reads its configuration variable through here while its
+ * set-up holds its init lock. OTP_TEST_MEM_INIT_DELAY_MS (tests only,
+ * ignored under secure execution) stretches that moment, so that a test
+ * can fork inside it. */
+char *otpje_secure_getenv(const char *name);
+char *otpje_secure_getenv(const char *name)
+{
+    const char *delay = secure_getenv("OTP_TEST_MEM_INIT_DELAY_MS");
+    if (delay && atoi(delay) > 0 && atoi(delay) <= 10000) {
+        struct timespec ts = {atoi(delay) / 1000, (long)(atoi(delay) % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+    }
+    return secure_getenv(name);
+}
 
 /* jemalloc's purge delay for arena 0: -1 never, 0 at once (our default). */
 static void apply_hold(bool on)
 {
     ssize_t ms = on ? -1 : 0;
     otpje_mallctl("arena.0.dirty_decay_ms", NULL, NULL, &ms, sizeof ms);
-}
-
-/* The whole jemalloc copy is private to the agent, so its arena 0 is a
- * private arena already: creating another would only add its metadata
- * (about a megabyte resident) to the agent's footprint. */
-static void (*init_hook)(void);
-
-void otp_mem_set_init_hook(void (*fn)(void))
-{
-    init_hook = fn;
 }
 
 bool otp_mem_initialized(void)
@@ -64,42 +106,81 @@ void otp_mem_hold_pages(bool on)
 {
     if (atomic_exchange(&hold_pages, on) == on)
         return;
-    /* Not yet initialised: arena_create applies it (and a process that
+    /* Not yet initialised: the set-up applies it (and a process that
      * never allocated is not made to initialise jemalloc here). */
     if (atomic_load(&arena_used))
         apply_hold(on);
 }
 
-static void arena_create(void)
+/* The first allocation's slow path. Asynchronous signals are blocked
+ * meanwhile: an app's handler may fork (servers do), and its prepare
+ * step would wait for this very thread. Returns -1 only on the set-up's
+ * own thread re-entering it (a fault handler's export). */
+static __attribute__((noinline)) int set_up(void)
 {
-    arena_flags = OTPJE_MALLOCX_ARENA(0) | (int)OTPJE_MALLOCX_TCACHE_NONE;
-    /* Initialise jemalloc now (any mallctl does), so that it registers
-     * its fork handlers before the hook registers the agent's later ones. */
-    unsigned narenas = 0;
-    size_t len = sizeof narenas;
-    otpje_mallctl("arenas.narenas", &narenas, &len, NULL, 0);
-    atomic_store(&arena_used, 1);
-    if (atomic_load(&hold_pages))
-        apply_hold(true);
-    if (init_hook)
-        init_hook();
+    pid_t self = otp_gettid();
+    if (atomic_load(&init_tid) == self)
+        return -1;
+    sigset_t all, old;
+    otp_sigset_async(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pthread_mutex_lock(&init_mu);
+    if (!atomic_load(&arena_used)) {
+        atomic_store(&init_tid, self);
+        int64_t t0 = otp_mono_ns();
+        /* Any mallctl initialises jemalloc. */
+        unsigned narenas = 0;
+        size_t len = sizeof narenas;
+        otpje_mallctl("arenas.narenas", &narenas, &len, NULL, 0);
+        if (atomic_load(&hold_pages))
+            apply_hold(true);
+        atomic_store(&init_tid, 0);
+        atomic_store_explicit(&arena_used, 1, memory_order_release);
+        OTP_DEBUG("allocator set up in %lld us on thread %d", (long long)((otp_mono_ns() - t0) / 1000), (int)self);
+    }
+    pthread_mutex_unlock(&init_mu);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return 0;
 }
 
 static inline int flags(void)
 {
-    pthread_once(&arena_once, arena_create);
-    return arena_flags;
+    if (OTP_LIKELY(atomic_load_explicit(&arena_used, memory_order_acquire)))
+        return ARENA_FLAGS;
+    return set_up() == 0 ? ARENA_FLAGS : -1;
 }
 
-void otp_mem_init_now(void)
+void otp_mem_prefork(void)
 {
-    if (atomic_load(&arena_used))
+    fork_locked = fork_prepared = false;
+    if (atomic_load(&init_tid) == otp_gettid())
         return;
-    sigset_t all, old;
-    otp_sigset_async(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    (void)flags();
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_mutex_lock(&init_mu);
+    fork_locked = true;
+    if (atomic_load(&arena_used) && je_prepare) {
+        je_prepare();
+        fork_prepared = true;
+    }
+}
+
+void otp_mem_postfork_parent(void)
+{
+    if (fork_prepared && je_parent)
+        je_parent();
+    if (fork_locked)
+        pthread_mutex_unlock(&init_mu);
+    fork_locked = fork_prepared = false;
+}
+
+void otp_mem_postfork_child(void)
+{
+    if (fork_prepared && je_child)
+        je_child();
+    if (fork_locked) {
+        pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+        memcpy(&init_mu, &m, sizeof m);
+    }
+    fork_locked = fork_prepared = false;
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -115,7 +196,8 @@ void otp_mem_init_now(void)
 
 void *otp_malloc(size_t n)
 {
-    return otpje_mallocx(n ? n : 1, flags());
+    int f = flags();
+    return f < 0 ? NULL : otpje_mallocx(n ? n : 1, f);
 }
 
 void *otp_calloc(size_t n, size_t size)
@@ -123,7 +205,8 @@ void *otp_calloc(size_t n, size_t size)
     size_t total;
     if (__builtin_mul_overflow(n, size, &total))
         return NULL;
-    return otpje_mallocx(total ? total : 1, flags() | OTPJE_MALLOCX_ZERO);
+    int f = flags();
+    return f < 0 ? NULL : otpje_mallocx(total ? total : 1, f | OTPJE_MALLOCX_ZERO);
 }
 
 void *otp_realloc(void *p, size_t n)
@@ -134,13 +217,13 @@ void *otp_realloc(void *p, size_t n)
         otp_free(p);
         return NULL;
     }
-    return otpje_rallocx(p, n, flags());
+    return otpje_rallocx(p, n, ARENA_FLAGS);
 }
 
 void otp_free(void *p)
 {
     if (p)
-        otpje_dallocx(p, flags());
+        otpje_dallocx(p, ARENA_FLAGS);
 }
 
 char *otp_strndup(const char *s, size_t n)

@@ -30,15 +30,15 @@ typedef struct otp_mem_stats {
 } otp_mem_stats_t;
 void otp_mem_stats(otp_mem_stats_t *out);
 
-/* Called once, right after the private jemalloc has initialised (and so
- * registered its own fork handlers), on the thread that first allocated. */
-void otp_mem_set_init_hook(void (*fn)(void));
 /* True once the private jemalloc has been initialised. */
 bool otp_mem_initialized(void);
-/* Sets the allocator up now, on the calling thread, with its
- * asynchronous signals blocked (an app's signal handler may fork, as
- * servers do). Normal context; cheap once done. */
-void otp_mem_init_now(void);
+/* The allocator's part of a fork, run by the lifecycle's fork steps:
+ * prefork last among the prepare steps (it waits for a set-up in progress
+ * on another thread, then holds every allocator lock until the fork is
+ * done), the postfork steps first in the parent and the child. */
+void otp_mem_prefork(void);
+void otp_mem_postfork_parent(void);
+void otp_mem_postfork_child(void);
 /* While on (the final export, before exit or exec), freed pages stay with
  * the arena instead of going back to the kernel one madvise at a time:
  * the process is about to end. Off again when the agent starts anew
