@@ -15,7 +15,10 @@ trap 'if [ "$T_FAILS" -eq 0 ]; then rm -rf "$WORK"; else echo "  (kept $WORK)"; 
 
 pass() { echo "PASS: $T_NAME: $*"; }
 fail() { echo "FAIL: $T_NAME: $*"; T_FAILS=$((T_FAILS + 1)); }
-# check "description" command...: passes when the command succeeds.
+# check "description" command...: passes when the command succeeds. A
+# condition of several commands is run first and its status checked
+# (`cond1 && cond2; r=$?` then `check "..." [ $r -eq 0 ]`): in
+# `check "..." cond1 && cond2` the check sees only cond1.
 check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
 # Runs a command under the agent with a fresh output dir and no stray config.
 # Usage: under_agent [VAR=VALUE...] -- cmd args

@@ -59,11 +59,13 @@ check "the merged profile says what was merged" \
 
 # Bad input.
 err=$("$OTPROF" merge $hfiles 2>&1); rc=$?
-check "merge without -o: usage error, status 2" [ "$rc" -eq 2 -a "$(wc -l <<<"$err")" -eq 1 ] && grep -q '^otprof: merge: no output file' <<<"$err"
+[ "$rc" -eq 2 -a "$(wc -l <<<"$err")" -eq 1 ] && grep -q '^otprof: merge: no output file' <<<"$err"; r=$?
+check "merge without -o: usage error, status 2" [ $r -eq 0 ]
 err=$("$OTPROF" merge -o "$WORK/x.pb.gz" $cfiles $hfiles 2>&1); rc=$?
 check "merge of CPU with heap files: refused, one line, nothing written" \
   [ "$rc" -eq 1 -a "$(wc -l <<<"$err")" -eq 1 -a ! -e "$WORK/x.pb.gz" ]
 err=$("$OTPROF" merge -o "$WORK/x.pb.gz" "$WORK/missing.pb.gz" 2>&1); rc=$?
-check "merge of a missing file: one line, status 1" [ "$rc" -eq 1 ] && grep -q '^otprof: .*missing.pb.gz: No such file' <<<"$err"
+[ "$rc" -eq 1 ] && grep -q '^otprof: .*missing.pb.gz: No such file' <<<"$err"; r=$?
+check "merge of a missing file: one line, status 1" [ $r -eq 0 ]
 check "merge --help" grep -q '^usage: otprof merge -o OUT' <<<"$("$OTPROF" merge --help)"
 finish

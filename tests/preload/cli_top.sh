@@ -82,11 +82,11 @@ err=$("$OTPROF" top 2>&1); rc=$?
 check "top without a file: usage error, status 2" [ "$rc" -eq 2 -a "$(wc -l <<<"$err")" -eq 1 ]
 echo "not a profile" > "$WORK/bad.pb"
 err=$("$OTPROF" top "$WORK/bad.pb" 2>&1); rc=$?
-check "top on a non-profile: one otprof: line, status 1 ($err)" \
-  [ "$rc" -eq 1 -a "$(wc -l <<<"$err")" -eq 1 ] && grep -q '^otprof: .*bad.pb: not a pprof profile' <<<"$err"
+[ "$rc" -eq 1 -a "$(wc -l <<<"$err")" -eq 1 ] && grep -q '^otprof: .*bad.pb: not a pprof profile' <<<"$err"; r=$?
+check "top on a non-profile: one otprof: line, status 1 ($err)" [ $r -eq 0 ]
 err=$("$OTPROF" top --sample nope "$cpu" 2>&1); rc=$?
-check "top --sample of a missing type: names the types there are" \
-  [ "$rc" -eq 1 ] && grep -q "^otprof: top: .*no sample type 'nope' (it has: samples, cpu)" <<<"$err"
+[ "$rc" -eq 1 ] && grep -q "^otprof: top: .*no sample type 'nope' (it has: samples, cpu)" <<<"$err"; r=$?
+check "top --sample of a missing type: names the types there are" [ $r -eq 0 ]
 err=$("$OTPROF" top "$cpu" "$heap" 2>&1); rc=$?
 check "top of a CPU and a heap file together: refused" [ "$rc" -eq 1 -a "$(wc -l <<<"$err")" -eq 1 ]
 check "top --help" grep -q '^usage: otprof top' <<<"$("$OTPROF" top --help)"

@@ -42,7 +42,8 @@ for alloc in "$JE" "$TC"; do
                   [ "$whose" = "$(printf 'usable100 112\nglibc_arena no\njemalloc no\ntcmalloc yes')" ] ;;
   esac
   out=$(run LD_PRELOAD="$pre" OTPROF_MEMORY_SAMPLE_BYTES=1 OTPROF_CPU_ENABLED=false "$PROGS/heap_sites")
-  check "$name: heap_sites runs" [ $? -eq 0 ] && [ -n "$out" ]
+  [ $? -eq 0 ] && [ -n "$out" ]; r=$?
+  check "$name: heap_sites runs" [ $r -eq 0 ]
   sums=$("$HS" "$WORK"/out/heap_sites.*.heap.pb.gz 2>/dev/null)
   got=$(awk '$1=="fn" && $2 ~ /^site_/ {printf "%s %s %s %s %s;", $2, $3, $4, $5, $6}' <<<"$sums")
   check "$name: heap_sites profiled exactly at rate 1" \
@@ -54,7 +55,8 @@ for alloc in "$JE" "$TC"; do
   while read -r _ fn ao as io is; do
     [ "$(awk -v f="$fn" '$1=="fn" && $2==f {print $3, $4, $5, $6}' <<<"$sums")" = "$ao $as $io $is" ] || bad="$bad $fn"
   done < <(grep '^expect ' <<<"$out")
-  check "$name: every entry point counted exactly${bad:+ (not:$bad)}" [ -z "$bad" ] && grep -q '^expect' <<<"$out"
+  [ -z "$bad" ] && grep -q '^expect' <<<"$out"; r=$?
+  check "$name: every entry point counted exactly${bad:+ (not:$bad)}" [ $r -eq 0 ]
   out=$(run LD_PRELOAD="$pre" OTPROF_CPU_FREQUENCY_HZ=1000 OTPROF_MEMORY_SAMPLE_BYTES=16384 \
     timeout 60 "$PROGS/heap_stress" 4 200000 "$PROGS/libheapcxx.so")
   check "$name: 4 threads x 200k cross-thread frees + dlopen loop at 1 kHz: no hang, balanced ($out)" \

@@ -12,7 +12,8 @@ check "fork, 20 vforks, 20 posix_spawns: all fine (exit status $rc)" [ "$rc" -eq
 child=$(awk '$1=="child" {print $2}' <<<"$out")
 pf=$(ls "$WORK"/out/heap_fork.*.heap.pb.gz 2>/dev/null | grep -v "\.$child\.")
 cf=$(ls "$WORK"/out/heap_fork.$child.*.heap.pb.gz 2>/dev/null)
-check "parent and child each write a heap profile" [ -n "$pf" ] && [ -n "$cf" ]
+[ -n "$pf" ] && [ -n "$cf" ]; r=$?
+check "parent and child each write a heap profile" [ $r -eq 0 ]
 row() { "$HS" $1 | awk -v f="$2" '$1=="fn" && $2==f {print $3, $4, $5, $6}'; }
 check "parent: parent_site exact (100 1024000 100 1024000; got $(row "$pf" parent_site))" \
   [ "$(row "$pf" parent_site)" = "100 1024000 100 1024000" ]

@@ -11,7 +11,8 @@ HS="$BUILD/tools/heapsum"
 A_LIVE=20480000; B_LIVE=1299968; C_ALLOC=209715200; D_ALLOC=8384512; D_LIVE=4194304
 
 out=$(under_agent OTPROF_MEMORY_SAMPLE_BYTES=1 OTPROF_CPU_ENABLED=false -- "$PROGS/heap_sites")
-check "heap_sites runs correctly under the agent" [ $? -eq 0 ] && [ "$(wc -l <<<"$out")" -eq 4 ]
+[ $? -eq 0 ] && [ "$(wc -l <<<"$out")" -eq 4 ]; r=$?
+check "heap_sites runs correctly under the agent" [ $r -eq 0 ]
 sums=$("$HS" "$WORK"/out/heap_sites.*.heap.pb.gz)
 row() { awk -v f="$1" '$1=="fn" && $2==f {print $3, $4, $5, $6}' <<<"$sums"; }
 check "rate 1: site_a exact: 2000 $A_LIVE 2000 $A_LIVE (got $(row site_a))" [ "$(row site_a)" = "2000 $A_LIVE 2000 $A_LIVE" ]
@@ -59,5 +60,6 @@ res=$("$HS" -p $files | awk -v R=524288 '
     }
   }
   END { printf "%d %d", n, bad }')
-check "unbiased with Go's formula, bucket by bucket (buckets, bad: $res)" [ "${res#* }" = 0 ] && [ "${res% *}" -gt 0 ]
+[ "${res#* }" = 0 ] && [ "${res% *}" -gt 0 ]; r=$?
+check "unbiased with Go's formula, bucket by bucket (buckets, bad: $res)" [ $r -eq 0 ]
 finish

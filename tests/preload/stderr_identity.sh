@@ -11,7 +11,8 @@ LOUD=(OTPROF_EXPORT_INTERVAL_MS=200 OTPROF_MEMORY_SAMPLE_BYTES=4096 OTPROF_MEMOR
 # Bare run first: the expected data file.
 "$PROGS/fd2_reuse" "$WORK/bare.data" 1500 > "$WORK/bare.out" 2> "$WORK/bare.err"; rb=$?
 under_agent "${LOUD[@]}" -- "$PROGS/fd2_reuse" "$WORK/agent.data" 1500 > "$WORK/agent.out" 2> "$WORK/agent.err"; ra=$?
-check "same exit status ($rb, $ra)" [ "$rb" -eq 0 ] && [ "$ra" -eq "$rb" ]
+[ "$rb" -eq 0 ] && [ "$ra" -eq "$rb" ]; r=$?
+check "same exit status ($rb, $ra)" [ $r -eq 0 ]
 nrec=$(wc -l < "$WORK/bare.data")
 check "the bare run wrote $nrec records" [ "$nrec" -ge 20 ]
 check "the data file holds exactly what the app wrote" cmp -s "$WORK/bare.data" "$WORK/agent.data"

@@ -20,7 +20,8 @@ check "500 threads: short_burn is named" grep -q short_burn <<<"$(go tool pprof 
 rm -rf "$WORK/out"
 out=$(under_agent -- "$PROGS/forker" 0.6)
 rc=$?
-check "fork: parent and child exit 0" [ "$rc" -eq 0 ] && grep -q "status 0" <<<"$out"
+[ "$rc" -eq 0 ] && grep -q "status 0" <<<"$out"; r=$?
+check "fork: parent and child exit 0" [ $r -eq 0 ]
 ppid=$(sed -n 's/^parent \([0-9]*\) child.*/\1/p' <<<"$out"); cpid=$(sed -n 's/^parent [0-9]* child \([0-9]*\).*/\1/p' <<<"$out")
 pf=$(ls "$WORK"/out/forker."$ppid".*.cpu.pb.gz 2>/dev/null | head -1)
 cf=$(ls "$WORK"/out/forker."$cpid".*.cpu.pb.gz 2>/dev/null | head -1)
@@ -50,8 +51,8 @@ check "own SIGPROF handler: the agent says so exactly once" \
 bare=$("$PROGS/own_sigprof")
 check "own SIGPROF handler: same output as without the agent" [ "$bare" = "own ticks: ok" ]
 f=$(ls "$WORK"/out/own_sigprof.*.cpu.pb.gz 2>/dev/null | head -1)
-check "own SIGPROF handler: the agent still profiles (busy named)" \
-  [ -n "$f" ] && [ "$(pprof_cum "$f" busy)" != "0" ]
+[ -n "$f" ] && [ "$(pprof_cum "$f" busy)" != "0" ]; r=$?
+check "own SIGPROF handler: the agent still profiles (busy named)" [ $r -eq 0 ]
 
 # The app's SIG_DFL is honoured for signals that are not ours: kill -PROF
 # terminates the process exactly as it would without the agent.
@@ -86,8 +87,8 @@ out=$(env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out4" OTPROF_CPU_FREQUENCY_HZ=1000 LD_
 check "JIT-like code without unwind info: app runs to the end" [ "$out" = "jit stub ran: yes" ]
 f=$(ls "$WORK"/out4/*.cpu.pb.gz 2>/dev/null | head -1)
 check "JIT-like code: profile readable" pprof_reads "$f"
-check "thread created with SIGPROF blocked is sampled (blocked_burner named)" \
-  [ -n "$f" ] && [ "$(pprof_cum "$f" blocked_burner)" != "0" ]
+[ -n "$f" ] && [ "$(pprof_cum "$f" blocked_burner)" != "0" ]; r=$?
+check "thread created with SIGPROF blocked is sampled (blocked_burner named)" [ $r -eq 0 ]
 
 # A thread started before the agent (by another library's constructor) is
 # found through /proc/self/task and profiled too.
@@ -107,6 +108,6 @@ cc -shared -fPIC -O1 -g -fno-inline -o "$WORK/libearly.so" "$WORK/early.c" -lpth
 rm -rf "$WORK/out3"
 env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out3" LD_PRELOAD="$AGENT $WORK/libearly.so" "$PROGS/cpu_split" 1 0.6 0.5 >/dev/null 2>&1
 f=$(ls "$WORK"/out3/*.cpu.pb.gz 2>/dev/null | head -1)
-check "a thread that predates the agent is profiled (early_burner named)" \
-  [ -n "$f" ] && [ "$(pprof_cum "$f" early_burner)" != "0" ]
+[ -n "$f" ] && [ "$(pprof_cum "$f" early_burner)" != "0" ]; r=$?
+check "a thread that predates the agent is profiled (early_burner named)" [ $r -eq 0 ]
 finish
