@@ -47,8 +47,10 @@ check "top: the hottest function is spin_alpha (70% of the work)" \
   [ "$(awk '/flat%/ { getline; print $6 }' <<<"$top")" = spin_alpha ]
 check "top -n 2 prints two rows" [ "$("$OTPROF" top -n 2 "$cpu" | awk '/flat%/ { on = 1; next } on' | wc -l)" -eq 2 ]
 
-under_agent OTPROF_MEMORY_SAMPLE_BYTES=4096 -- "$PROGS/heap_leak" 400 2>/dev/null
-heap=$(ls "$WORK"/out/heap_leak.*.heap.pb.gz 2>/dev/null | tail -1)
+# Each heap_leak run has a directory of its own: two runs' files cannot
+# be ordered by name (pids wrap).
+under_agent OTPROF_EXPORT_OUTPUT_DIR="$WORK/leak1" OTPROF_MEMORY_SAMPLE_BYTES=4096 -- "$PROGS/heap_leak" 400 2>/dev/null
+heap=$(ls -v "$WORK"/leak1/heap_leak.*.heap.pb.gz 2>/dev/null | tail -1)
 check "top --sample alloc_space matches pprof on a heap profile" \
   same_as_pprof alloc_space "$heap" --sample alloc_space -- -sample_index=alloc_space
 check "top: a heap profile's default is inuse_space (the last type)" \
@@ -70,8 +72,9 @@ check "top: the inlined function is its own row, main has it in cum" \
   grep -q ' main$' <<<"$("$OTPROF" top -n 0 "$ih")"
 
 # Several files: summed CPU, and a heap's inuse from the last snapshot.
-under_agent OTPROF_EXPORT_INTERVAL_MS=200 OTPROF_MEMORY_SAMPLE_BYTES=4096 -- "$PROGS/heap_leak" 1000 2>/dev/null
-hfiles=$(ls -v "$WORK"/out/heap_leak.*.heap.pb.gz)
+under_agent OTPROF_EXPORT_OUTPUT_DIR="$WORK/leak2" OTPROF_EXPORT_INTERVAL_MS=200 OTPROF_MEMORY_SAMPLE_BYTES=4096 -- \
+  "$PROGS/heap_leak" 1000 2>/dev/null
+hfiles=$(ls -v "$WORK"/leak2/heap_leak.*.heap.pb.gz)
 last=$(tail -1 <<<"$hfiles")
 multi=$("$OTPROF" top --sample inuse_space -n 1 $hfiles | awk '/flat%/ { getline; print $1, $6 }')
 one=$("$OTPROF" top --sample inuse_space -n 1 "$last" | awk '/flat%/ { getline; print $1, $6 }')
