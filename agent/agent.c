@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -646,9 +647,13 @@ void otp_agent_init(void)
         OTP_DEBUG("unwinder %s", otp_unwind_ready() ? "loaded at start-up" : "deferred");
     }
     /* Threads started before us (by other libraries' constructors) get
-     * slots and timers now. */
+     * slots and timers now. The task directory's link count is 2 plus
+     * the number of threads: one stat, rather than a listing, tells the
+     * usual process that it is alone. */
     pid_t self = otp_gettid();
-    otp_dir_foreach("/proc/self/task", register_one, &self);
+    struct stat task_st;
+    if (stat("/proc/self/task", &task_st) != 0 || task_st.st_nlink != 3)
+        otp_dir_foreach("/proc/self/task", register_one, &self);
     atomic_store(&app_threads, 1 + n_early);
     if (otp_cfg.cpu_enabled && otp_cpu_init() == 0) {
         otp_cpu_set_sample_hook(on_cpu_sample);

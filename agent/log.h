@@ -30,9 +30,17 @@ void otp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void otp_log_once(atomic_flag *flag, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define OTP_ERROR(...) otp_log(OTP_LOG_ERROR, __VA_ARGS__)
-#define OTP_WARN(...) otp_log(OTP_LOG_WARN, __VA_ARGS__)
-#define OTP_INFO(...) otp_log(OTP_LOG_INFO, __VA_ARGS__)
-#define OTP_DEBUG(...) otp_log(OTP_LOG_DEBUG, __VA_ARGS__)
+/* The arguments are evaluated only when the line is wanted: some cost
+ * (a debug line's count of the stack walker's table read 128 KiB at
+ * every exit). */
+#define OTP_LOG_AT(level, ...)                      \
+    do {                                            \
+        if ((level) <= otp_log_get_level())         \
+            otp_log((level), __VA_ARGS__);          \
+    } while (0)
+#define OTP_ERROR(...) OTP_LOG_AT(OTP_LOG_ERROR, __VA_ARGS__)
+#define OTP_WARN(...) OTP_LOG_AT(OTP_LOG_WARN, __VA_ARGS__)
+#define OTP_INFO(...) OTP_LOG_AT(OTP_LOG_INFO, __VA_ARGS__)
+#define OTP_DEBUG(...) OTP_LOG_AT(OTP_LOG_DEBUG, __VA_ARGS__)
 
 #endif
