@@ -111,9 +111,16 @@ typedef struct elf_obj {
     sym_t *syms;
     size_t nsyms;
     bool sorted;    /* syms built (even if empty) */
-    /* Display name per ELF symbol, made on first use: NULL = not yet,
-     * else the system name itself or an otp_malloc'd string. */
-    const char **disp;
+    /* Display names of the ELF symbols looked up so far (by symbol
+     * index + 1; 0 marks a free slot): the system name itself or an
+     * otp_malloc'd string. A map rather than an array over all the
+     * symbols: a compiler's 29k symbols made an array of 230 KiB, whose
+     * pages every short process touched at random to name a few hundred. */
+    struct disp_ent {
+        size_t si1;
+        const char *name;
+    } *disp;
+    size_t disp_n, disp_cap;
     otp_dwarf_t *dwarf;  /* lines and inline frames, opened on first use */
     bool dwarf_tried;
     bool seen;           /* in the current /proc/self/maps snapshot */
@@ -512,10 +519,12 @@ static void elf_load_vdso(elf_obj_t *o, const map_ent_t *e)
  * demangler (otp_malloc'd). */
 static void disp_free(elf_obj_t *o)
 {
-    for (size_t i = 0; o->disp && i < o->nraw; i++)
-        if (o->disp[i] && o->disp[i] != sym_name(o, i)) otp_free((void *)o->disp[i]);
+    for (size_t i = 0; i < o->disp_cap; i++)
+        if (o->disp[i].si1 && o->disp[i].name != sym_name(o, o->disp[i].si1 - 1))
+            otp_free((void *)o->disp[i].name);
     otp_free(o->disp);
     o->disp = NULL;
+    o->disp_n = o->disp_cap = 0;
 }
 
 static void elf_obj_free(elf_obj_t *o)
@@ -1151,22 +1160,38 @@ const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping)
     return s ? otp_perfmap_lookup(s->perfmap, addr) : NULL;
 }
 
-static const char *display_name(elf_obj_t *o, size_t si)
-{
-    const char *sys = sym_name(o, si);
-    if (!o->disp && !(o->disp = otp_calloc(o->nraw, sizeof(char *)))) return sys;
-    if (!o->disp[si]) {
-        char *d = otp_demangle(sys);
-        o->disp[si] = d ? d : sys;
-    }
-    return o->disp[si];
-}
-
 static uint64_t fc_hash(uint64_t x)
 {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
     return x ^ (x >> 33);
+}
+
+static const char *display_name(elf_obj_t *o, size_t si)
+{
+    const char *sys = sym_name(o, si);
+    if ((o->disp_n + 1) * 2 > o->disp_cap) {
+        size_t nc = o->disp_cap ? o->disp_cap * 2 : 64;
+        struct disp_ent *nd = otp_calloc(nc, sizeof *nd);
+        if (!nd) return sys;
+        for (size_t i = 0; i < o->disp_cap; i++) {
+            if (!o->disp[i].si1) continue;
+            size_t j = fc_hash(o->disp[i].si1) & (nc - 1);
+            while (nd[j].si1) j = (j + 1) & (nc - 1);
+            nd[j] = o->disp[i];
+        }
+        otp_free(o->disp);
+        o->disp = nd;
+        o->disp_cap = nc;
+    }
+    size_t j = fc_hash(si + 1) & (o->disp_cap - 1);
+    while (o->disp[j].si1 && o->disp[j].si1 != si + 1) j = (j + 1) & (o->disp_cap - 1);
+    if (!o->disp[j].si1) {
+        char *d = otp_demangle(sys);
+        o->disp[j] = (struct disp_ent){si + 1, d ? d : sys};
+        o->disp_n++;
+    }
+    return o->disp[j].name;
 }
 
 /* The cache slot for vaddr: its entry, or the free slot to fill; NULL
