@@ -97,11 +97,6 @@ static void apply_hold(bool on)
     otpje_mallctl("arena.0.dirty_decay_ms", NULL, NULL, &ms, sizeof ms);
 }
 
-bool otp_mem_initialized(void)
-{
-    return atomic_load(&arena_used) != 0;
-}
-
 void otp_mem_hold_pages(bool on)
 {
     if (atomic_exchange(&hold_pages, on) == on)

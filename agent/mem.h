@@ -30,8 +30,6 @@ typedef struct otp_mem_stats {
 } otp_mem_stats_t;
 void otp_mem_stats(otp_mem_stats_t *out);
 
-/* True once the private jemalloc has been initialised. */
-bool otp_mem_initialized(void);
 /* The allocator's part of a fork, run by the lifecycle's fork steps:
  * prefork last among the prepare steps (it waits for a set-up in progress
  * on another thread, then holds every allocator lock until the fork is
