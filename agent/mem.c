@@ -119,6 +119,10 @@ static __attribute__((noinline)) int set_up(void)
     sigset_t all, old;
     otp_sigset_async(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
+    /* Nor may the thread be cancelled inside (the set-up's system calls
+     * include cancellation points): init_mu would stay locked for good. */
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     pthread_mutex_lock(&init_mu);
     if (!atomic_load(&arena_used)) {
         atomic_store(&init_tid, self);
@@ -134,6 +138,7 @@ static __attribute__((noinline)) int set_up(void)
         OTP_DEBUG("allocator set up in %lld us on thread %d", (long long)((otp_mono_ns() - t0) / 1000), (int)self);
     }
     pthread_mutex_unlock(&init_mu);
+    pthread_setcancelstate(cancel_state, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return 0;
 }
