@@ -23,6 +23,21 @@
  * process a page fault of its own. */
 #define OTP_STARTUP_DATA __attribute__((section(".data.otp_startup")))
 
+/* Touches page `page` of a mapped or .bss table by an atomic or of 0 into
+ * `atomic_ptr` (any atomic object on that page) the first time, as
+ * recorded in the bit array `bits`: a fresh page then costs one fault.
+ * Read first, it would map the zero page, and the write that mostly
+ * follows would fault again to replace it. Async-signal-safe. */
+#define OTP_TOUCH_PAGE(bits, page, atomic_ptr)                                                    \
+    do {                                                                                         \
+        size_t pg_ = (page);                                                                     \
+        uint64_t bit_ = (uint64_t)1 << (pg_ & 63);                                               \
+        if (!(atomic_load_explicit(&(bits)[pg_ >> 6], memory_order_relaxed) & bit_)) {           \
+            atomic_fetch_or_explicit((atomic_ptr), 0, memory_order_relaxed);                     \
+            atomic_fetch_or_explicit(&(bits)[pg_ >> 6], bit_, memory_order_relaxed);             \
+        }                                                                                        \
+    } while (0)
+
 /* Hard limits; config values are clamped to them. */
 #define OTP_MAX_FRAMES 256
 #define OTP_MAX_THREADS 4096

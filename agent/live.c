@@ -184,19 +184,8 @@ int32_t otp_live_site(const uint64_t *f, uint32_t n)
     return otp_live_site_hashed(f, n, otp_live_hash(f, n));
 }
 
-/* Fresh pages of the mapped tables are first touched by a write (an
- * atomic or of 0), so that each costs one fault: a read would map the
- * zero page, and the write that mostly follows would fault again to
- * replace it. The bits say which pages had that write. */
-#define TOUCH_PAGE(bits, page, atomic_ptr)                                                        \
-    do {                                                                                         \
-        size_t pg_ = (page);                                                                     \
-        uint64_t bit_ = (uint64_t)1 << (pg_ & 63);                                               \
-        if (!(atomic_load_explicit(&(bits)[pg_ >> 6], memory_order_relaxed) & bit_)) {           \
-            atomic_fetch_or_explicit((atomic_ptr), 0, memory_order_relaxed);                     \
-            atomic_fetch_or_explicit(&(bits)[pg_ >> 6], bit_, memory_order_relaxed);             \
-        }                                                                                        \
-    } while (0)
+/* Pages of the index and the filter counters that have been written
+ * (OTP_TOUCH_PAGE). */
 static _Atomic uint64_t index_pages[(INDEX_CAP * sizeof(uint32_t) / 4096 + 63) / 64];
 static _Atomic uint64_t filter_pages[((1u << OTP_LIVE_FILTER_BITS) / 4096 + 63) / 64];
 
@@ -206,7 +195,7 @@ static int32_t intern(const uint64_t *f, uint32_t n, uint64_t h, bool grow)
     uint32_t mine = 0; /* id + 1 of a site prepared by this call */
     uint32_t i = (uint32_t)(h >> 20) & (INDEX_CAP - 1);
     for (int probe = 0; probe < SITE_PROBES; probe++, i = (i + 1) & (INDEX_CAP - 1)) {
-        TOUCH_PAGE(index_pages, i * sizeof(uint32_t) / 4096, &site_index[i]);
+        OTP_TOUCH_PAGE(index_pages, i * sizeof(uint32_t) / 4096, &site_index[i]);
         uint32_t id = atomic_load_explicit(&site_index[i], memory_order_acquire);
         if (id == 0) {
             if (!grow)
@@ -308,7 +297,7 @@ static void filter_inc(uintptr_t addr)
 {
     uint32_t i = otp_live_filter_index(addr);
     _Atomic uint8_t *c = &filter_count[i];
-    TOUCH_PAGE(filter_pages, i / 4096, c);
+    OTP_TOUCH_PAGE(filter_pages, i / 4096, c);
     uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
     while (v != 255 && !atomic_compare_exchange_weak(c, &v, (uint8_t)(v + 1)))
         ;
@@ -341,7 +330,7 @@ bool otp_live_insert(uintptr_t addr, otp_live_val_t v)
     uint64_t i = slot_of(addr);
     for (int probe = 0; probe < LIVE_PROBES;) {
         slot_t *s = &table[i];
-        TOUCH_PAGE(table_pages, i / TABLE_PAGE_SLOTS, &s->key);
+        OTP_TOUCH_PAGE(table_pages, i / TABLE_PAGE_SLOTS, &s->key);
         uint64_t k = atomic_load_explicit(&s->key, memory_order_acquire);
         if (k == addr) {
             /* A stale entry (its free was never seen): the block is new. */

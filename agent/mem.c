@@ -82,8 +82,9 @@ char *otpje_secure_getenv(const char *name);
 char *otpje_secure_getenv(const char *name)
 {
     const char *delay = secure_getenv("OTP_TEST_MEM_INIT_DELAY_MS");
-    if (delay && atoi(delay) > 0 && atoi(delay) <= 10000) {
-        struct timespec ts = {atoi(delay) / 1000, (long)(atoi(delay) % 1000) * 1000000L};
+    int ms = delay ? atoi(delay) : 0;
+    if (ms > 0 && ms <= 10000) {
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
         }
     }

@@ -32,22 +32,12 @@ typedef struct slot {
 /* In .bss: only the pages holding used slots are ever resident. */
 static slot_t table[SLOTS];
 static _Atomic uint64_t n_fallback;
-/* The table's pages that have been written, one bit each: the memory cap
- * and the scans read only those (reading the others would map each in,
- * as the zero page: 64 faults). A page is first touched by a write, so
- * that it costs one fault, not a read fault and then a copy. */
+/* The table's pages that have been written (OTP_TOUCH_PAGE), one bit
+ * each: the memory cap and the scans read only those (reading the others
+ * would map each in, as the zero page: 64 faults). */
 #define PAGE_SLOTS (4096 / sizeof(slot_t))
 _Static_assert(SLOTS / PAGE_SLOTS <= 64, "one word of page bits");
-static _Atomic uint64_t pages_written;
-
-static inline void touch_page(uint32_t i)
-{
-    uint64_t bit = (uint64_t)1 << (i / PAGE_SLOTS);
-    if (OTP_LIKELY(atomic_load_explicit(&pages_written, memory_order_relaxed) & bit))
-        return;
-    atomic_fetch_or_explicit(&table[i].pc, 0, memory_order_relaxed);
-    atomic_fetch_or_explicit(&pages_written, bit, memory_order_relaxed);
-}
+static _Atomic uint64_t pages_written[1];
 
 static OTP_TLS uintptr_t b_lo, b_hi;
 
@@ -98,7 +88,7 @@ static inline uint64_t shape_of(uint64_t pc)
     uint64_t h = hash(pc);
     uint32_t i = (uint32_t)(h >> (64 - SLOTS_LOG));
     for (int k = 0; k < PROBES; k++, i = (i + 1) & (SLOTS - 1)) {
-        touch_page(i);
+        OTP_TOUCH_PAGE(pages_written, i / PAGE_SLOTS, &table[i].pc);
         uint64_t key = atomic_load_explicit(&table[i].pc, memory_order_acquire);
         if (OTP_LIKELY(key == pc)) {
             uint64_t v = atomic_load_explicit(&table[i].shape, memory_order_acquire);
@@ -309,7 +299,7 @@ void otp_stackwalk_attr(const void *attr, size_t *size, uintptr_t *user_lo)
 
 void otp_stackwalk_forget(void)
 {
-    uint64_t written = atomic_load(&pages_written);
+    uint64_t written = atomic_load(&pages_written[0]);
     for (uint32_t i = 0; i < SLOTS; i++) {
         if (!(written & ((uint64_t)1 << (i / PAGE_SLOTS))) ||
             atomic_load_explicit(&table[i].pc, memory_order_relaxed) == 0)
@@ -321,12 +311,12 @@ void otp_stackwalk_forget(void)
 
 size_t otp_stackwalk_resident(void)
 {
-    return (size_t)__builtin_popcountll(atomic_load(&pages_written)) * 4096;
+    return (size_t)__builtin_popcountll(atomic_load(&pages_written[0])) * 4096;
 }
 
 size_t otp_stackwalk_cached(void)
 {
-    uint64_t written = atomic_load(&pages_written);
+    uint64_t written = atomic_load(&pages_written[0]);
     size_t n = 0;
     for (uint32_t i = 0; i < SLOTS; i++)
         n += (written & ((uint64_t)1 << (i / PAGE_SLOTS))) &&
