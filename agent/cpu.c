@@ -213,7 +213,7 @@ static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint6
     }
     if (otp_tls_in_agent) {
         if (tls_owing) {
-            if (!tls_owed_w)
+            if (!tls_owed_ns)
                 tls_owed_pc = pc;
             tls_owed_w += weight;
             tls_owed_ns += ns;
@@ -279,7 +279,7 @@ static void settle_record(otp_thread_t *t, uintptr_t pc, uint64_t w, uint64_t ns
     uint32_t m = n + 1 < (uint32_t)max_depth ? n + 1 : (uint32_t)max_depth;
     otp_rec_t *rec = otp_ring_reserve(t->cpu_ring, otp_rec_size(m));
     if (!rec) {
-        atomic_fetch_add_explicit(&n_dropped, w, memory_order_relaxed);
+        atomic_fetch_add_explicit(&n_dropped, w ? w : 1, memory_order_relaxed);
         return;
     }
     rec->frames[0] = pc;
@@ -311,33 +311,44 @@ void otp_cpu_settle(const uint64_t *frames, uint32_t n)
     uintptr_t pc = tls_owed_pc;
     tls_owed_w = tls_owed_ns = 0;
     otp_thread_t *t = otp_tls_thread;
-    if (w && t && t->cpu_ring)
+    if (ns && t && t->cpu_ring)
         settle_record(t, pc, w, ns, frames, n);
     atomic_signal_fence(memory_order_seq_cst);
     tls_settling = 0;
 }
 
 
-/* The next sample point: one at a uniformly random place in each period
- * of the thread's CPU time (stratified, so the mean rate is exactly one
- * per period and the spread of the count stays small). A fixed period
- * would sample a loop whose length is commensurate with it (and with the
- * scheduler tick, on which CPU timers fire) at the same few phases, run
- * after run. */
+/* The sample points: the thread's CPU time is cut into periods, and each
+ * period holds one point at a uniformly random place in it (stratified,
+ * so the mean rate is exactly one per mean period and the spread of the
+ * count stays small; each sample stands for its period's length). A fixed
+ * period would sample a loop whose length is commensurate with it (and
+ * with the scheduler tick, on which CPU timers fire) at the same few
+ * phases, run after run.
+ * Setting the timer is a system call, about half of what a sample
+ * otherwise costs the handler, so the timer is set for PHASE_SAMPLES
+ * periods at a time and reloads itself in between: those periods share
+ * one length, drawn uniformly between half and one and a half times the
+ * mean, and one offset. Holding the offset alone would sample a loop of
+ * twice the period at two phases per draw (cpu_aliasing's loop came out
+ * 1.7 times as spread); with the length drawn too, the points of one draw
+ * still fall on different phases of any such loop. */
+#define PHASE_SAMPLES 8
 static int64_t period_now(void)
 {
     return period_ns << atomic_load_explicit(&cpu_shift, memory_order_relaxed);
 }
 
-/* Each period takes the length in force when it starts (the budget may
- * change it), and the sample in it stands for that many nanoseconds: a
- * thread switches rates at its next period, and stays unbiased. */
+/* A new period, its length drawn around the mean in force when it starts
+ * (the budget may change that), and its point. The sample in it stands
+ * for that many nanoseconds: a thread switches rates at its next draw,
+ * and stays unbiased. */
 static int64_t next_point(otp_thread_t *t)
 {
-    uint64_t r = otp_rng_next(&t->rng);
     t->win_ns += t->period_ns;
-    t->period_ns = period_now();
-    return t->win_ns + (int64_t)(r % (uint64_t)t->period_ns);
+    t->base_ns = period_now();
+    t->period_ns = t->base_ns / 2 + (int64_t)(otp_rng_next(&t->rng) % (uint64_t)t->base_ns);
+    return t->win_ns + (int64_t)(otp_rng_next(&t->rng) % (uint64_t)t->period_ns);
 }
 
 static int64_t clock_ns(clockid_t clk)
@@ -348,53 +359,67 @@ static int64_t clock_ns(clockid_t clk)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The timer's own reload interval: long, so that it never fires on its
- * own while the handler re-arms it, and so that the remaining time it
- * reports tells the current CPU clock (see reschedule). */
-#define RELOAD_PERIODS 1000
+/* After this many periods without a signal a thread counts as having
+ * been blocked (see reschedule). */
+#define BLOCKED_PERIODS 1000
 
-/* Sets the timer to fire at `at` on its clock; returns the clock's value
- * now, derived from the old setting (one system call), or -1. */
-static int64_t set_abs(otp_thread_t *t, int64_t at, int64_t old_at)
+/* Sets the timer to fire at `at` on its clock and every t->period_ns
+ * after; returns the clock's value now, derived from the old setting
+ * (one system call), or -1. `reloaded` is where delivering the last
+ * signal moved the timer: its point plus (1 + overrun) intervals. */
+static int64_t set_abs(otp_thread_t *t, int64_t at, int64_t reloaded)
 {
-    int64_t reload = RELOAD_PERIODS * period_ns;
+    int64_t prev = t->ival_ns;
     struct itimerspec its, old;
-    its.it_interval.tv_sec = reload / 1000000000;
-    its.it_interval.tv_nsec = reload % 1000000000;
+    its.it_interval.tv_sec = t->period_ns / 1000000000;
+    its.it_interval.tv_nsec = t->period_ns % 1000000000;
     its.it_value.tv_sec = at / 1000000000;
     its.it_value.tv_nsec = at % 1000000000;
     if (timer_settime(t->timer, TIMER_ABSTIME, &its, &old) != 0)
         return -1;
+    t->ival_ns = t->period_ns;
     int64_t left = (int64_t)old.it_value.tv_sec * 1000000000 + old.it_value.tv_nsec;
-    /* Delivering the signal reloaded the timer to old_at + reload. */
-    if (left <= 0 || left > reload)
+    if (left <= 0 || left > prev)
         return -1;
-    return old_at + reload - left;
+    return reloaded - left;
 }
 
 /* Handler: the number of scheduled sample points this thread's CPU clock
- * has passed (the weight of this sample: 1, or more after a delay), with
- * the CPU time they stand for in *ns (their periods), and the timer set
- * to the next one. The points are laid out on the CPU clock
- * independently of when the handler runs, so lateness (the timer fires on
- * the first tick after its point) never accumulates: on average one point
- * per period, and each sample's count stays an unbiased weight. One
- * timer_settime per sample; a second one only after a delay of more than
- * a period. 0 if the timer is gone. */
-static uint64_t reschedule(otp_thread_t *t, uint64_t *ns)
+ * has passed (1, or more after a delay), with the CPU time they stand for
+ * in *ns (their periods), and the timer set to the next one. The points
+ * are laid out on the CPU clock independently of when the handler runs,
+ * so lateness (the timer fires on the first tick after its point) never
+ * accumulates, and *ns stays an unbiased weight. Between two draws the
+ * timer's own reload does the work, and the kernel reports the points
+ * passed beyond the first as the signal's overrun. At a draw, one
+ * timer_settime; a second one only after a delay of more than a period.
+ * 0 if the timer is gone. */
+static uint64_t reschedule(otp_thread_t *t, uint64_t *ns, int overrun)
 {
     if (!atomic_load_explicit(&t->has_timer, memory_order_acquire))
         return 0;
+    uint64_t w = 1 + (uint64_t)(overrun > 0 ? overrun : 0);
+    /* The points the reload passed, all at the current phase (ival_ns is
+     * the period they were laid out with). */
+    *ns = w * (uint64_t)t->ival_ns;
+    t->win_ns += (int64_t)(w - 1) * t->ival_ns;
+    t->next_ns += (int64_t)(w - 1) * t->ival_ns;
     int64_t fired = t->next_ns;
-    uint64_t w = 1;
-    *ns = (uint64_t)t->period_ns;
+    if (t->phase_left > 0 && t->base_ns == period_now()) {
+        t->phase_left--;
+        t->win_ns += t->ival_ns;
+        t->next_ns += t->ival_ns;
+        return w;
+    }
+    t->phase_left = PHASE_SAMPLES - 1;
+    int64_t reloaded = fired + t->ival_ns;
     t->next_ns = next_point(t);
-    int64_t now = set_abs(t, t->next_ns, fired);
+    int64_t now = set_abs(t, t->next_ns, reloaded);
     if (now < 0)
         now = clock_ns(t->clk);
     if (now < t->next_ns)
         return w;
-    if (now - t->win_ns > RELOAD_PERIODS * period_ns) {
+    if (now - t->win_ns > BLOCKED_PERIODS * period_ns) {
         /* Long blocked: count the gap at the mean rate. */
         uint64_t k = (uint64_t)((now - t->win_ns) / t->period_ns);
         w += k;
@@ -407,8 +432,19 @@ static uint64_t reschedule(otp_thread_t *t, uint64_t *ns)
         *ns += (uint64_t)t->period_ns;
         t->next_ns = next_point(t);
     }
-    set_abs(t, t->next_ns, fired);
+    set_abs(t, t->next_ns, t->next_ns);
     return w;
+}
+
+/* A sample's count: its periods' time in mean periods. Periods differ in
+ * length, so counting them would over-count (a stretch of short ones
+ * passes more points per tick late signal). Rounded up or down at random
+ * in proportion, so counts stay unbiased, like the nanoseconds; a count
+ * may be 0, its time never is. */
+static uint64_t count_of(otp_thread_t *t, uint64_t ns)
+{
+    uint64_t mean = (uint64_t)t->base_ns;
+    return (ns + otp_rng_next(&t->rng) % mean) / mean;
 }
 
 static void (*sample_hook)(void) OTP_STARTUP_DATA;
@@ -440,8 +476,10 @@ static void handler(int sig, siginfo_t *si, void *ucv)
     }
     int64_t t0 = otp_mono_ns();
     uint64_t ns = 0;
-    uint64_t w = reschedule(t, &ns);
-    if (!w) {
+    uint64_t w;
+    if (reschedule(t, &ns, si->si_overrun)) {
+        w = count_of(t, ns);
+    } else {
         w = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
         ns = w * (uint64_t)period_now();
     }
@@ -534,12 +572,14 @@ void otp_cpu_arm(otp_thread_t *t)
     t->win_ns = now;
     t->period_ns = period_now();
     t->next_ns = now + 1 + (int64_t)(otp_rng_next(&t->rng) % (uint64_t)t->period_ns);
+    t->ival_ns = t->period_ns;
+    t->base_ns = t->period_ns;
+    t->phase_left = PHASE_SAMPLES - 1;
     t->timer = id;
     atomic_store(&t->has_timer, 1);
     struct itimerspec its;
-    int64_t reload = RELOAD_PERIODS * period_ns;
-    its.it_interval.tv_sec = reload / 1000000000;
-    its.it_interval.tv_nsec = reload % 1000000000;
+    its.it_interval.tv_sec = t->ival_ns / 1000000000;
+    its.it_interval.tv_nsec = t->ival_ns % 1000000000;
     its.it_value.tv_sec = t->next_ns / 1000000000;
     its.it_value.tv_nsec = t->next_ns % 1000000000;
     if (timer_settime(id, TIMER_ABSTIME, &its, NULL) != 0) {

@@ -36,6 +36,9 @@ typedef struct otp_thread {
     int64_t win_ns;        /* start of the period holding next_ns, on clk */
     int64_t next_ns;       /* next scheduled sample, on clk */
     int64_t period_ns;     /* length of the period holding next_ns */
+    int64_t base_ns;       /* the mean period period_ns was drawn around */
+    int64_t ival_ns;       /* the timer's reload interval as last set */
+    int phase_left;        /* samples left before the phase is drawn again */
     uint64_t rng;          /* draws the periods between samples */
     void *altstack;        /* agent's signal stack mapping, kept with the slot */
     bool parent_prof;      /* the creating thread had SIGPROF blocked (app's view) */

@@ -70,4 +70,19 @@ check "the sampled path's own time shows as the profiler's (libunwind or otprof 
 err=$( { under_agent OTPROF_AGENT_SUMMARY=1 -- "$PROGS/cpu_split" 1 0.5 0.8 >/dev/null; } 2>&1 )
 check "summary prints a table naming the hot function" grep -qE "^otprof: .*%.* spin_alpha$" <<<"$err"
 check "summary reports handler p50/p99" grep -qE "signal handler: p50 [0-9.]+ us, p99 [0-9.]+ us" <<<"$err"
+
+# Counts against time: periods vary in length around the mean, so a
+# sample's count is its time in mean periods, rounded at random. At
+# 1000 Hz a late tick passes several points per signal, and counting
+# points over-counted by ~6%; 3 s of CPU at 1000 Hz is ~3000 samples, whose
+# rounding spreads the sum by ~0.8%.
+rm -rf "$WORK/out"
+under_agent OTPROF_CPU_FREQUENCY_HZ=1000 OTPROF_EXPORT_INTERVAL_MS=600000 -- "$PROGS/cpu_split" 2 1.5 0.7 >/dev/null
+f1k=$(ls "$WORK"/out/cpu_split.*.cpu.pb.gz 2>/dev/null | head -1)
+ms1k=$(pprof_total_ms "$f1k")
+n1k=$(go tool pprof -top -sample_index=samples "$f1k" 2>/dev/null | sed -n 's/.*Total samples = \([0-9]*\).*/\1/p' | head -1)
+echo "  1000 Hz: ${n1k:-?} samples counted for ${ms1k:-?} ms of sampled CPU"
+check "1000 Hz: the count is the sampled CPU time in 1 ms periods, within 3%" \
+  within "${n1k:-0}" "${ms1k:-1}" "$(awk -v w="${ms1k:-0}" 'BEGIN{print w*0.03}')"
+
 finish
