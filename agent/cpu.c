@@ -203,7 +203,8 @@ static void fold_summary(void)
              (double)atomic_load(&fold_ns_max) / 1000.0);
 }
 
-static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint64_t ns)
+/* `when`: the sample's wall-clock time, read once by the handler. */
+static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint64_t ns, int64_t when)
 {
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     /* A crash handler or abort path running on this thread: stay out. */
@@ -234,7 +235,7 @@ static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint6
         r->nframes = 1;
         r->weight = weight;
         r->addr = ns;
-        r->time_ns = otp_real_ns();
+        r->time_ns = when;
         otp_trace_current(r->trace_id, r->span_id);
         otp_ring_commit(t->cpu_ring, r);
         return;
@@ -265,7 +266,7 @@ static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint6
     rec->nframes = (uint16_t)n;
     rec->weight = weight;
     rec->addr = ns;
-    rec->time_ns = otp_real_ns();
+    rec->time_ns = when;
     otp_trace_current(rec->trace_id, rec->span_id);
     otp_ring_commit(t->cpu_ring, rec);
     otp_tls_in_agent = 0;
@@ -474,7 +475,11 @@ static void handler(int sig, siginfo_t *si, void *ucv)
             goto out;
         otp_tls_thread = t;
     }
-    int64_t t0 = otp_mono_ns();
+    /* One clock read serves as the sample's time and as the start of the
+     * handler's own (a read costs about as much as a short walk). Should
+     * the wall clock be stepped meanwhile, the handler's time comes out
+     * negative (not counted) or is capped at HANDLER_NS_MAX, below. */
+    int64_t t0 = otp_real_ns();
     uint64_t ns = 0;
     uint64_t w;
     if (reschedule(t, &ns, si->si_overrun)) {
@@ -483,8 +488,8 @@ static void handler(int sig, siginfo_t *si, void *ucv)
         w = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
         ns = w * (uint64_t)period_now();
     }
-    record(t, ucv, w, ns);
-    int64_t dt = otp_mono_ns() - t0;
+    record(t, ucv, w, ns, t0);
+    int64_t dt = otp_real_ns() - t0;
     /* The budget's share: the handler's time, from the clock read above
      * (vDSO, no system call). A handler takes microseconds; a much longer
      * one was preempted, so each counts at most HANDLER_NS_MAX. Only this
