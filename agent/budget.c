@@ -10,8 +10,9 @@
  *
  * Lowering: after two windows in a row over (one alone may be start-up
  * or an export), by as many doublings as the overshoot asks for (at most
- * four per window), on the heap while it is at least a quarter of the
- * cost, else on the CPU. A load far over (the samplers alone over
+ * four per window; more for a lever whose last lowering cut less than
+ * its factor, see lower()), on the heap while it is at least a quarter
+ * of the cost, else on the CPU. A load far over (the samplers alone over
  * FAST_FACTOR times the budget in FAST_TICKS ticks in a row, each with
  * FAST_PROC_NS of process CPU) is lowered the same way at once: two
  * seconds at a rate costing tens of percent would cost a short or bursty
@@ -29,6 +30,7 @@
  */
 #include "budget.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -56,6 +58,7 @@ void otp_budget_ctl_init(otp_budget_ctl_t *c, double budget, int heap_max, int c
     c->budget = budget;
     c->heap_max = heap_max;
     c->cpu_max = cpu_max;
+    c->elastic = 1.0;
 }
 
 /* After a step down, one more window over is trend enough to go on. */
@@ -66,27 +69,59 @@ static void restart(otp_budget_ctl_t *c, bool lowered)
     c->over = lowered ? OVER_WINDOWS - 1 : 0;
     c->hot = 0;
     c->changes++;
+    if (!lowered) {
+        c->last_steps = 0;
+        c->elastic = 1.0;
+    }
+}
+
+#define MIN_ELASTIC 0.25
+
+/* Raises a lever by up to steps doublings; the doublings it took. */
+static int raise_shift(int *shift, int max, int steps)
+{
+    int to = *shift + steps < max ? *shift + steps : max;
+    steps = to - *shift;
+    *shift = to;
+    return steps;
 }
 
 /* Lowers by as many doublings as ratio / budget asks for (1..4), the
  * heap first when heap_first (it is a quarter of the cost or more), else
- * the CPU; whichever is left once the other is as low as it goes. */
+ * the CPU; whichever is left once the other is as low as it goes.
+ * The cost does not always halve with the rate: part of it (filter
+ * positives, the live table, the flusher's fixed work) falls more
+ * slowly. A second lowering of the same lever therefore scales its
+ * doublings by how much the first one actually cut (log of the ratios
+ * over log of its factor, at least MIN_ELASTIC): the bench's 5% budget
+ * took four windows over it where two do now. */
 static bool lower(otp_budget_ctl_t *c, double ratio, bool heap_first)
 {
-    int steps = 1;
-    while (steps < 4 && (double)(1 << steps) < ratio / c->budget)
-        steps++;
     heap_first = heap_first || c->cpu_shift >= c->cpu_max;
-    if (heap_first && c->heap_shift < c->heap_max) {
-        c->heap_shift = c->heap_shift + steps < c->heap_max ? c->heap_shift + steps : c->heap_max;
-    } else if (c->cpu_shift < c->cpu_max) {
-        c->cpu_shift = c->cpu_shift + steps < c->cpu_max ? c->cpu_shift + steps : c->cpu_max;
-    } else if (c->heap_shift < c->heap_max) {
-        c->heap_shift = c->heap_shift + steps < c->heap_max ? c->heap_shift + steps : c->heap_max;
-    } else {
+    int lever = heap_first && c->heap_shift < c->heap_max ? 1
+                : c->cpu_shift < c->cpu_max                ? 2
+                : c->heap_shift < c->heap_max              ? 1
+                                                            : 0;
+    if (!lever)
         return false; /* everything is as low as it goes */
+    if (c->last_steps > 0 && c->last_lever == lever && c->last_ratio > ratio) {
+        double e = log(c->last_ratio / ratio) / (c->last_steps * log(2.0));
+        c->elastic = e < MIN_ELASTIC ? MIN_ELASTIC : e > 1.0 ? 1.0 : e;
+    } else if (c->last_steps > 0 && c->last_lever == lever) {
+        c->elastic = MIN_ELASTIC; /* the last lowering cut nothing */
+    } else {
+        c->elastic = 1.0;
     }
+    double need = log(ratio / c->budget) / (log(2.0) * c->elastic);
+    int steps = 1;
+    while (steps < 4 && steps < need)
+        steps++;
+    steps = lever == 1 ? raise_shift(&c->heap_shift, c->heap_max, steps)
+                       : raise_shift(&c->cpu_shift, c->cpu_max, steps);
     restart(c, true);
+    c->last_ratio = ratio;
+    c->last_steps = steps;
+    c->last_lever = lever;
     return true;
 }
 

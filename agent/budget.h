@@ -32,6 +32,11 @@ typedef struct otp_budget_ctl {
     int over;               /* consecutive windows over */
     int hot;                /* consecutive ticks far over */
     double heap, sig, own, proc; /* decayed sums since the last change */
+    /* How the cost answered the last lowering: the ratio that asked for
+     * it, its doublings and lever (0: none since the last raise), and
+     * the cost's elasticity learnt from that (1: halves per doubling). */
+    double last_ratio, elastic;
+    int last_steps, last_lever;
     uint64_t changes;
 } otp_budget_ctl_t;
 

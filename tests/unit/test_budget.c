@@ -11,22 +11,30 @@
 #include "heap.h"
 
 /* A process burning 1 s of CPU per window; the agent's cost: heap
- * samples (heap_ns at the configured rate, halving per step), the
- * handler (sig_ns, the same per CPU step) and a fixed own cost. */
+ * samples (heap_ns at the configured rate, halving per step, or falling
+ * by 2^heap_elastic per step when that is set), the handler (sig_ns, the
+ * same per CPU step) and a fixed own cost. */
 typedef struct sim {
     double heap_ns, sig_ns, own_ns;
+    double heap_elastic;
 } sim_t;
+
+static int first_under; /* run(): the first window at or under the budget */
 
 static double run(otp_budget_ctl_t *c, const sim_t *s, int windows, int *changes_late, double *last_ratio)
 {
     *changes_late = 0;
+    first_under = -1;
     double ratio = 0;
     for (int w = 0; w < windows; w++) {
         /* A little noise, deterministic. */
         double n = 1.0 + 0.05 * sin(w * 1.7);
-        double h = s->heap_ns * n / (double)(1 << c->heap_shift);
+        double e = s->heap_elastic > 0 ? s->heap_elastic : 1.0;
+        double h = s->heap_ns * n / pow(2.0, e * c->heap_shift);
         double g = s->sig_ns * n / (double)(1 << c->cpu_shift);
         ratio = (h + g + s->own_ns) / 1e9;
+        if (first_under < 0 && ratio <= c->budget)
+            first_under = w;
         uint64_t before = c->changes;
         otp_budget_ctl_step(c, h, g, s->own_ns, 1e9);
         if (w >= windows / 2)
@@ -46,7 +54,7 @@ static void test_controller(void)
      * lowered (2^5 = 32x gets it to 0.6%), the CPU is left alone, and
      * it settles. */
     otp_budget_ctl_init(&c, 0.01, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
-    sim_t heavy = {200e6, 1e6, 0.5e6};
+    sim_t heavy = {200e6, 1e6, 0.5e6, 0};
     run(&c, &heavy, 200, &late, &r);
     printf("      heap-heavy: heap_shift %d cpu_shift %d ratio %.4f late changes %d\n", c.heap_shift, c.cpu_shift, r, late);
     CHECK(r <= 0.01);
@@ -58,7 +66,7 @@ static void test_controller(void)
      * heap alone (max 1024x: 0.39%) plus a 3% handler (the CPU must
      * drop by 8x: 0.375%). */
     otp_budget_ctl_init(&c, 0.01, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
-    sim_t both = {4000e6, 30e6, 0.5e6};
+    sim_t both = {4000e6, 30e6, 0.5e6, 0};
     run(&c, &both, 200, &late, &r);
     printf("      both: heap_shift %d cpu_shift %d ratio %.4f late changes %d\n", c.heap_shift, c.cpu_shift, r, late);
     CHECK(r <= 0.01);
@@ -67,7 +75,7 @@ static void test_controller(void)
 
     /* The load goes away: rates come back up, the CPU's first, one step
      * at a time, and all the way. */
-    sim_t light = {1e6, 0.5e6, 0.5e6};
+    sim_t light = {1e6, 0.5e6, 0.5e6, 0};
     int before_heap = c.heap_shift;
     otp_budget_ctl_step(&c, 0, 0, 0, 1e9);
     otp_budget_ctl_step(&c, 0, 0, 0, 1e9);
@@ -77,6 +85,23 @@ static void test_controller(void)
     printf("      light: heap_shift %d cpu_shift %d ratio %.4f\n", c.heap_shift, c.cpu_shift, r);
     CHECK_EQ_INT(c.heap_shift, 0);
     CHECK_EQ_INT(c.cpu_shift, 0);
+
+    /* A cost that falls more slowly than the rate (here by 2^0.4 per
+     * doubling, as filter positives and the flusher's fixed work make
+     * it): 33% against a 5% budget, as in the bench. Counting on halving
+     * took five windows to get under (8x, 4x, 2x, 2x); learning from the
+     * first cut, the second lowering goes all the way: under from the
+     * fourth window (the first two must agree that it is over), and
+     * then it stays, without having gone much further than needed. */
+    otp_budget_ctl_init(&c, 0.05, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
+    sim_t slow = {330e6, 1e6, 0.5e6, 0.4};
+    run(&c, &slow, 100, &late, &r);
+    printf("      sub-linear: heap_shift %d ratio %.4f under from window %d, %llu changes, late changes %d\n",
+           c.heap_shift, r, first_under, (unsigned long long)c.changes, late);
+    CHECK(first_under >= 0 && first_under <= 3);
+    CHECK(r <= 0.05);
+    CHECK(r >= 0.05 / 2);
+    CHECK_EQ_INT(late, 0);
 
     /* Budget off: nothing moves. */
     otp_budget_ctl_init(&c, 0, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
@@ -105,10 +130,13 @@ static void test_ticks(void)
     printf("      7.8x over: heap_shift %d after two ticks\n", c.heap_shift);
     CHECK_EQ_INT(c.heap_shift, 3);
     CHECK_EQ_INT(c.cpu_shift, 0);
-    /* After the change, two more ticks are needed. */
+    /* After the change, two more ticks are needed. 8x fewer samples cut
+     * the cost only from 39% to 20%: the second lowering allows for that
+     * and takes the most one change may, 4 doublings (2 if the cost had
+     * halved with the rate). */
     CHECK(!otp_budget_ctl_tick(&c, 40e6, 0, 200e6));
     CHECK(otp_budget_ctl_tick(&c, 40e6, 0, 200e6));
-    CHECK_EQ_INT(c.heap_shift, 5);
+    CHECK_EQ_INT(c.heap_shift, 7);
 
     /* A spike in one tick, then normal: no change. */
     otp_budget_ctl_init(&c, 0.01, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
