@@ -914,17 +914,60 @@ static int otp_cfg_read(const char *path, char *buf, size_t cap, size_t *len, bo
 
 /* ---- environment ---------------------------------------------------------- */
 
+/* Is name[0..n) the variable of key k (OTPROF_<SECTION>_<KEY>, upper
+ * case)? Compared in place: building every key's name (a hundred
+ * snprintf calls) and a getenv for each was most of what reading the
+ * configuration cost a process at start-up. */
+static bool otp_cfg_env_is(const otp_cfg_key_t *k, const char *name, size_t n)
+{
+    if (n < 7 || memcmp(name, "OTPROF_", 7) != 0)
+        return false;
+    size_t i = 7;
+    for (const char *c = k->section; *c; c++, i++)
+        if (i >= n || name[i] != (*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c))
+            return false;
+    if (i >= n || name[i++] != '_')
+        return false;
+    for (const char *c = k->key; *c; c++, i++)
+        if (i >= n || name[i] != (*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c))
+            return false;
+    return i == n;
+}
+
+/* The key whose variable name[0..n) is, or -1. */
+static ssize_t otp_cfg_env_key(const char *name, size_t n)
+{
+    for (size_t i = 0; i < OTP_CFG_NKEYS; i++)
+        if (otp_cfg_env_is(&otp_cfg_keys[i], name, n))
+            return (ssize_t)i;
+    return -1;
+}
+
+/* One walk over the environment: each key's value as getenv would find
+ * it (the first NAME=value), applied in the keys' order; then the
+ * OTPROF_* variables that name no key, in the environment's order. */
 static void otp_cfg_apply_env(otp_cfg_pass_t *p)
 {
+    const char *val[OTP_CFG_NKEYS] = {0};
+    bool any = false;
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "OTPROF_", 7) != 0)
+            continue;
+        any = true;
+        const char *eq = strchr(*e, '=');
+        ssize_t i = eq ? otp_cfg_env_key(*e, (size_t)(eq - *e)) : -1;
+        if (i >= 0 && !val[i])
+            val[i] = eq + 1;
+    }
+    if (!any)
+        return;
     char var[128], subject[160];
     for (size_t i = 0; i < OTP_CFG_NKEYS; i++) {
-        const otp_cfg_key_t *k = &otp_cfg_keys[i];
-        otp_cfg_env_name(k, var, sizeof var);
-        const char *v = getenv(var);
-        if (!v)
+        if (!val[i])
             continue;
+        otp_cfg_env_name(&otp_cfg_keys[i], var, sizeof var);
         snprintf(subject, sizeof subject, "%s: ", var);
-        if (otp_cfg_apply(p, k, subject, v, true))
+        if (otp_cfg_apply(p, &otp_cfg_keys[i], subject, val[i], true))
             p->src[i] = OTP_SRC_ENV;
     }
 
@@ -943,12 +986,7 @@ static void otp_cfg_apply_env(otp_cfg_pass_t *p)
         name[n] = '\0';
         if (strcmp(name, "OTPROF_CONFIG") == 0 || strcmp(name, "OTPROF_SYSTEM_CONFIG") == 0)
             continue;
-        bool known = false;
-        for (size_t i = 0; i < OTP_CFG_NKEYS && !known; i++) {
-            otp_cfg_env_name(&otp_cfg_keys[i], var, sizeof var);
-            known = strcmp(var, name) == 0;
-        }
-        if (!known)
+        if (otp_cfg_env_key(name, n) < 0)
             otp_cfg_report(p, OTP_LOG_WARN, "%s: unknown variable; ignored", name);
     }
 }
