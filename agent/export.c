@@ -6,9 +6,11 @@
 #include "export.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -136,6 +138,11 @@ static const char *why(int rc)
 
 /* Encodes and writes one profile (merged with any kept, unwritten
  * intervals of its kind); on failure keeps it for the next interval. */
+static void file_name(char *name, size_t cap, int kind, uint32_t seq)
+{
+    snprintf(name, cap, "%s.%d.%u.%s.pb.gz", stem, (int)getpid(), seq, kind == OTP_PROFILE_CPU ? "cpu" : "heap");
+}
+
 static void write_pprof_file(int dirfd, int open_rc, const otp_profile_t *p, otp_symbolizer_t *sym,
                              uint32_t seq, bool final)
 {
@@ -154,8 +161,7 @@ static void write_pprof_file(int dirfd, int open_rc, const otp_profile_t *p, otp
     if (rc == 0)
         rc = otp_gzip(raw, rawlen, &gz, &gzlen);
     char name[OTP_STEM_MAX + 64];
-    snprintf(name, sizeof name, "%s.%d.%u.%s.pb.gz", stem, (int)getpid(), seq,
-             p->kind == OTP_PROFILE_CPU ? "cpu" : "heap");
+    file_name(name, sizeof name, p->kind, seq);
     if (rc == 0)
         rc = otp_file_write_at(dirfd, name, gz, gzlen, otp_cfg.file_mode);
     if (rc == 0)
@@ -241,17 +247,58 @@ static void seq_of(void *ctx, const char *name)
         sc->next = (uint32_t)v + 1;
 }
 
-uint32_t otp_export_next_seq(void)
+/* Numbering. An exec'd image of the same pid and name (or an old process
+ * whose pid came round again) may have left files, and this image must
+ * continue after them, never overwrite them. Listing the directory at
+ * the first export to find them cost each process more the more files
+ * the directory held (a build's hundreds of processes share one: at
+ * 10000 files, 5 ms of every compiler's exit). So numbering starts at 0
+ * and the directory is listed only when a name about to be written is
+ * already taken: from then on this image's numbers are shifted past the
+ * highest there. */
+static bool seq_listed;
+static uint32_t seq_shift;
+
+static uint32_t list_next_seq(int dirfd)
 {
     seq_scan_t sc = {.next = 0};
-    if (!file_sink_on)
-        return 0;
     int plen = snprintf(sc.prefix, sizeof sc.prefix, "%s.%d.", stem, (int)getpid());
     if (plen <= 0 || (size_t)plen >= sizeof sc.prefix)
         return 0;
     sc.plen = (size_t)plen;
-    otp_dir_foreach(otp_cfg.output_dir, seq_of, &sc);
+    otp_dir_foreach_at(dirfd, seq_of, &sc);
     return sc.next;
+}
+
+static bool name_taken(int dirfd, int kind, uint32_t seq)
+{
+    char name[OTP_STEM_MAX + 64];
+    struct stat st;
+    file_name(name, sizeof name, kind, seq);
+    return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+/* The number this batch's files get: the flusher's, shifted (above). */
+static uint32_t batch_seq(int dirfd, const otp_batch_t *b)
+{
+    uint32_t seq = b->seq + seq_shift;
+    if (seq_listed || dirfd < 0 ||
+        !((b->cpu && name_taken(dirfd, OTP_PROFILE_CPU, seq)) || (b->heap && name_taken(dirfd, OTP_PROFILE_HEAP, seq))))
+        return seq;
+    seq_listed = true;
+    uint32_t next = list_next_seq(dirfd);
+    if (next > seq) {
+        seq_shift += next - seq;
+        seq = next;
+    }
+    return seq;
+}
+
+uint32_t otp_export_next_seq(void)
+{
+    seq_listed = false;
+    seq_shift = 0;
+    return 0;
 }
 
 bool otp_export_pending(void)
@@ -272,12 +319,13 @@ void otp_export_batch(const otp_batch_t *bin)
     if (file_sink_on && (b->cpu || b->heap)) {
         int dirfd = otp_file_open_dir(otp_cfg.output_dir, otp_file_dir_mode(otp_cfg.file_mode));
         int open_rc = dirfd < 0 ? dirfd : 0;
+        uint32_t seq = batch_seq(dirfd, b);
         if (b->cpu)
-            write_pprof_file(dirfd, open_rc, b->cpu, b->sym, b->seq, b->final);
+            write_pprof_file(dirfd, open_rc, b->cpu, b->sym, seq, b->final);
         if (b->heap)
-            write_pprof_file(dirfd, open_rc, b->heap, b->sym, b->seq, b->final);
+            write_pprof_file(dirfd, open_rc, b->heap, b->sym, seq, b->final);
         if (dirfd >= 0) {
-            limit_dir(dirfd, b->seq);
+            limit_dir(dirfd, seq);
             close(dirfd);
         }
     }

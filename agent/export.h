@@ -45,9 +45,10 @@ bool otp_export_pending(void);
 void otp_export_tick(void);
 /* Finishes pending work by deadline (CLOCK_MONOTONIC ns), then stops. */
 void otp_export_shutdown(int64_t deadline_ns);
-/* The first sequence number this process image may use for its files:
- * one past the highest <service>.<pid>.<seq>.* already in output_dir (an
- * earlier image of the same pid, before exec, or an old process). */
+/* The first sequence number of this process image's files (0), at its
+ * first export. Files an earlier image of the same pid (before exec, or
+ * an old process) left in output_dir are never overwritten: a batch whose
+ * name is taken has this image's numbers moved past the highest there. */
 uint32_t otp_export_next_seq(void);
 /* Fork child: forget the parent's pending exports and connections. */
 void otp_export_atfork_child(void);
