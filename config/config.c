@@ -1038,15 +1038,25 @@ static bool otp_cfg_attr_service_name(const char *attrs, char *out, size_t cap)
 
 #define OTP_CFG_PROFILES_ENDPOINT "OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT"
 
+/* getenv, but an OTEL_* name is looked for only when the environment
+ * holds any (most processes have none: twenty-odd scans saved). */
+static const char *otp_cfg_otel_env(bool any_otel, const char *name)
+{
+    return any_otel || strncmp(name, "OTEL_", 5) != 0 ? getenv(name) : NULL;
+}
+
 /* OTEL_* values for whatever otprof's own keys left unset. */
 static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
 {
     const char *v;
+    bool any_otel = false;
+    for (char **e = environ; e && *e && !any_otel; e++)
+        any_otel = strncmp(*e, "OTEL_", 5) == 0;
 
     for (size_t i = 0; i < OTP_ARRAY_LEN(otp_cfg_passthrough); i++) {
         const otp_cfg_key_t *k = &otp_cfg_passthrough[i];
         char subject[64];
-        if ((v = getenv(k->key))) {
+        if ((v = otp_cfg_otel_env(any_otel, k->key))) {
             snprintf(subject, sizeof subject, "%s: ", k->key);
             otp_cfg_apply(p, k, subject, v, false);
         }
@@ -1079,7 +1089,7 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
     };
     for (size_t i = 0; i < OTP_ARRAY_LEN(fallbacks); i++) {
         /* Most are unset: the cheap test first. */
-        if (!getenv(fallbacks[i].var))
+        if (!otp_cfg_otel_env(any_otel, fallbacks[i].var))
             continue;
         const otp_cfg_key_t *k = otp_cfg_find(fallbacks[i].section, fallbacks[i].key);
         /* otprof's own layers win; an OTEL_* value is only replaced by
@@ -1087,7 +1097,7 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
         if (!k || (p->src[k - otp_cfg_keys] != OTP_SRC_DEFAULT &&
                    p->src[k - otp_cfg_keys] != OTP_SRC_OTEL))
             continue;
-        if (!(v = getenv(fallbacks[i].var)))
+        if (!(v = otp_cfg_otel_env(any_otel, fallbacks[i].var)))
             continue;
         char subject[64];
         snprintf(subject, sizeof subject, "%s: ", fallbacks[i].var);
@@ -1106,7 +1116,7 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
      * anything but "false" or empty. agent.enabled set in otprof's own
      * layers wins, as every otprof key does. */
     const otp_cfg_key_t *en = otp_cfg_find("agent", "enabled");
-    if ((v = getenv("OTEL_SDK_DISABLED")) && p->src[en - otp_cfg_keys] == OTP_SRC_DEFAULT) {
+    if ((v = otp_cfg_otel_env(any_otel, "OTEL_SDK_DISABLED")) && p->src[en - otp_cfg_keys] == OTP_SRC_DEFAULT) {
         char val[16], shown[OTP_CFG_SHOW + 4];
         while (otp_cfg_space(*v))
             v++;
