@@ -77,8 +77,9 @@ static void restart(otp_budget_ctl_t *c, bool lowered)
 
 #define MIN_ELASTIC 0.25
 
-/* Raises a lever by up to steps doublings; the doublings it took. */
-static int raise_shift(int *shift, int max, int steps)
+/* Moves a shift up by up to steps doublings (a lower rate); the
+ * doublings it took. */
+static int add_shift(int *shift, int max, int steps)
 {
     int to = *shift + steps < max ? *shift + steps : max;
     steps = to - *shift;
@@ -116,8 +117,8 @@ static bool lower(otp_budget_ctl_t *c, double ratio, bool heap_first)
     int steps = 1;
     while (steps < 4 && steps < need)
         steps++;
-    steps = lever == 1 ? raise_shift(&c->heap_shift, c->heap_max, steps)
-                       : raise_shift(&c->cpu_shift, c->cpu_max, steps);
+    steps = lever == 1 ? add_shift(&c->heap_shift, c->heap_max, steps)
+                       : add_shift(&c->cpu_shift, c->cpu_max, steps);
     restart(c, true);
     c->last_ratio = ratio;
     c->last_steps = steps;

@@ -136,13 +136,13 @@ static const char *why(int rc)
     return rc == -ELOOP ? "it is a symlink owned by another user (not followed)" : otp_strerror(-rc);
 }
 
-/* Encodes and writes one profile (merged with any kept, unwritten
- * intervals of its kind); on failure keeps it for the next interval. */
 static void file_name(char *name, size_t cap, int kind, uint32_t seq)
 {
     snprintf(name, cap, "%s.%d.%u.%s.pb.gz", stem, (int)getpid(), seq, kind == OTP_PROFILE_CPU ? "cpu" : "heap");
 }
 
+/* Encodes and writes one profile (merged with any kept, unwritten
+ * intervals of its kind); on failure keeps it for the next interval. */
 static void write_pprof_file(int dirfd, int open_rc, const otp_profile_t *p, otp_symbolizer_t *sym,
                              uint32_t seq, bool final)
 {
