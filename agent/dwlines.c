@@ -35,6 +35,7 @@
 #include "demangle.h"
 #include "log.h"
 #include "mem.h"
+#include "oatab.h"
 
 static struct {
     bool tried, ok;
@@ -228,12 +229,11 @@ void otp_dwarf_close(otp_dwarf_t *d)
     otp_free(d);
 }
 
-static uint64_t ptr_hash(const void *p)
+static bool name_key(const void *e, uint64_t *k)
 {
-    uint64_t x = (uint64_t)(uintptr_t)p;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    return x ^ (x >> 33);
+    const name_ent_t *n = e;
+    *k = (uint64_t)(uintptr_t)n->key;
+    return n->key != NULL;
 }
 
 /* A relative source path is relative to the compilation directory:
@@ -254,21 +254,10 @@ static char *join_dir(const char *dir, const char *file)
  * name demangled, or a file name joined to comp_dir. */
 static const char *display(otp_dwarf_t *d, const char *sys, bool is_file, const char *comp_dir)
 {
-    if ((d->nnames + 1) * 2 > d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 64;
-        name_ent_t *nv = otp_calloc(nc, sizeof *nv);
-        if (!nv) return sys;
-        for (size_t i = 0; i < d->cap; i++) {
-            if (!d->names[i].key) continue;
-            size_t j = ptr_hash(d->names[i].key) & (nc - 1);
-            while (nv[j].key) j = (j + 1) & (nc - 1);
-            nv[j] = d->names[i];
-        }
-        otp_free(d->names);
-        d->names = nv;
-        d->cap = nc;
-    }
-    size_t j = ptr_hash(sys) & (d->cap - 1);
+    name_ent_t *nv = otp_oa_room(d->names, &d->cap, d->nnames, sizeof *nv, 64, name_key);
+    if (!nv) return sys;
+    d->names = nv;
+    size_t j = otp_oa_hash((uint64_t)(uintptr_t)sys) & (d->cap - 1);
     for (; d->names[j].key; j = (j + 1) & (d->cap - 1))
         if (d->names[j].key == sys && d->names[j].is_file == is_file)
             return d->names[j].disp ? d->names[j].disp : sys;

@@ -48,6 +48,7 @@
 #include "unloaded.h"
 #include "sys.h"
 #include "mem.h"
+#include "oatab.h"
 #include "perfmap.h"
 
 /* Build ids are 20 bytes (SHA-1) in practice; longer ones are truncated. */
@@ -1160,31 +1161,19 @@ const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping)
     return s ? otp_perfmap_lookup(s->perfmap, addr) : NULL;
 }
 
-static uint64_t fc_hash(uint64_t x)
+static bool disp_key(const void *e, uint64_t *k)
 {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    return x ^ (x >> 33);
+    *k = ((const struct disp_ent *)e)->si1;
+    return *k != 0;
 }
 
 static const char *display_name(elf_obj_t *o, size_t si)
 {
     const char *sys = sym_name(o, si);
-    if ((o->disp_n + 1) * 2 > o->disp_cap) {
-        size_t nc = o->disp_cap ? o->disp_cap * 2 : 64;
-        struct disp_ent *nd = otp_calloc(nc, sizeof *nd);
-        if (!nd) return sys;
-        for (size_t i = 0; i < o->disp_cap; i++) {
-            if (!o->disp[i].si1) continue;
-            size_t j = fc_hash(o->disp[i].si1) & (nc - 1);
-            while (nd[j].si1) j = (j + 1) & (nc - 1);
-            nd[j] = o->disp[i];
-        }
-        otp_free(o->disp);
-        o->disp = nd;
-        o->disp_cap = nc;
-    }
-    size_t j = fc_hash(si + 1) & (o->disp_cap - 1);
+    struct disp_ent *nd = otp_oa_room(o->disp, &o->disp_cap, o->disp_n, sizeof *nd, 64, disp_key);
+    if (!nd) return sys;
+    o->disp = nd;
+    size_t j = otp_oa_hash(si + 1) & (o->disp_cap - 1);
     while (o->disp[j].si1 && o->disp[j].si1 != si + 1) j = (j + 1) & (o->disp_cap - 1);
     if (!o->disp[j].si1) {
         char *d = otp_demangle(sys);
@@ -1192,6 +1181,13 @@ static const char *display_name(elf_obj_t *o, size_t si)
         o->disp_n++;
     }
     return o->disp[j].name;
+}
+
+static bool fc_key(const void *e, uint64_t *k)
+{
+    const fcache_ent_t *f = e;
+    *k = f->vaddr;
+    return f->used;
 }
 
 /* The cache slot for vaddr: its entry, or the free slot to fill; NULL
@@ -1204,21 +1200,10 @@ static fcache_ent_t *fc_slot(elf_obj_t *o, uint64_t vaddr)
         c->n = 0;
         c->nframes = 0;
     }
-    if ((c->n + 1) * 2 > c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 1024;
-        fcache_ent_t *ne = otp_calloc(nc, sizeof *ne);
-        if (!ne) return NULL;
-        for (size_t i = 0; i < c->cap; i++) {
-            if (!c->ents[i].used) continue;
-            size_t j = fc_hash(c->ents[i].vaddr) & (nc - 1);
-            while (ne[j].used) j = (j + 1) & (nc - 1);
-            ne[j] = c->ents[i];
-        }
-        otp_free(c->ents);
-        c->ents = ne;
-        c->cap = nc;
-    }
-    size_t j = fc_hash(vaddr) & (c->cap - 1);
+    fcache_ent_t *ne = otp_oa_room(c->ents, &c->cap, c->n, sizeof *ne, 1024, fc_key);
+    if (!ne) return NULL;
+    c->ents = ne;
+    size_t j = otp_oa_hash(vaddr) & (c->cap - 1);
     while (c->ents[j].used && c->ents[j].vaddr != vaddr) j = (j + 1) & (c->cap - 1);
     return &c->ents[j];
 }
