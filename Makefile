@@ -14,8 +14,9 @@ CC ?= cc
 WERROR ?= $(if $(CI),-Werror,)
 # -fno-optimize-sibling-calls: the agent's own calls to the functions it
 # interposes (pthread_sigmask, ...) are told apart by their return address,
-# which a tail call would replace with its caller's.
-CFLAGS_BASE = -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+# which a tail call would replace with its caller's. -ffunction-sections:
+# preload/startup.ld gathers the code every process runs.
+CFLAGS_BASE = -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -ftls-model=initial-exec -ffunction-sections \
   -fno-omit-frame-pointer -fno-optimize-sibling-calls -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
   -Wformat=2 $(WERROR) -D_GNU_SOURCE
 COVFLAGS ?=
@@ -106,9 +107,10 @@ $(CORE_LIB): $(OBJ_AGENT) $(OBJ_GEN) $(JE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(AGENT): $(OBJ_AGENT) $(OBJ_PRELOAD) $(OBJ_GEN) $(JE_OBJ) preload/otprof.map
+$(AGENT): $(OBJ_AGENT) $(OBJ_PRELOAD) $(OBJ_GEN) $(JE_OBJ) preload/otprof.map preload/startup.ld
 	$(CC) -shared -o $@ $(OBJ_PRELOAD) $(OBJ_AGENT) $(OBJ_GEN) $(JE_OBJ) $(COVFLAGS) \
-	  -Wl,--version-script=preload/otprof.map -Wl,--exclude-libs,ALL -Wl,-z,now -Wl,-z,defs \
+	  -Wl,--version-script=preload/otprof.map -Wl,-T,preload/startup.ld \
+	  -Wl,--exclude-libs,ALL -Wl,-z,now -Wl,-z,defs \
 	  -Wl,--as-needed $(LDLIBS_AGENT)
 
 # Test programs: built plain (no agent inside), with frame pointers and

@@ -66,16 +66,16 @@ int otp_agent_pid OTP_STARTUP_DATA;
 
 enum { PH_OFF = 0, PH_ON, PH_ENDED /* final export done; may resume */, PH_STOPPED /* for good */ };
 
-static _Atomic int phase;
+static _Atomic int phase OTP_STARTUP_DATA;
 /* Serialises transitions made from normal context; the malloc path and
  * signal handlers only try it. */
-static pthread_mutex_t lc_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic int quiesced;
-static _Atomic int64_t lazy_after_ns; /* no lazy start before this */
-static _Atomic int app_threads;       /* live app threads (main, created, pre-existing) */
-static otp_thread_t *main_thread;
-static pthread_key_t exit_key;
-static bool exit_key_ok;
+static pthread_mutex_t lc_lock OTP_STARTUP_DATA = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int quiesced OTP_STARTUP_DATA;
+static _Atomic int64_t lazy_after_ns OTP_STARTUP_DATA; /* no lazy start before this */
+static _Atomic int app_threads OTP_STARTUP_DATA; /* live app threads (main, created, pre-existing) */
+static otp_thread_t *main_thread OTP_STARTUP_DATA;
+static pthread_key_t exit_key OTP_STARTUP_DATA;
+static bool exit_key_ok OTP_STARTUP_DATA;
 static bool exec_restart; /* the flusher ran before a failed exec */
 static uintptr_t ldso_lo OTP_STARTUP_DATA, ldso_hi OTP_STARTUP_DATA;
 /* Set by fork's prepare handler in the forking thread (which is the only

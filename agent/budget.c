@@ -185,14 +185,16 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
 
 static otp_budget_ctl_t ctl OTP_STARTUP_DATA;
 static int ticks;
-static bool primed;
-static uint64_t last_cyc, last_sig, last_tsc;
-static int64_t last_own, last_proc, last_mono;
+/* Written by otp_budget_started at every start. */
+static bool primed OTP_STARTUP_DATA;
+static uint64_t last_cyc OTP_STARTUP_DATA, last_sig OTP_STARTUP_DATA, last_tsc OTP_STARTUP_DATA;
+static int64_t last_own OTP_STARTUP_DATA, last_proc OTP_STARTUP_DATA, last_mono OTP_STARTUP_DATA;
+static double iv_start OTP_STARTUP_DATA, iv_cost OTP_STARTUP_DATA, run_cost OTP_STARTUP_DATA;
 static double cyc_per_ns = 1.0;
 static double w_heap, w_sig, w_own, w_proc;   /* this window */
 static double k_heap, k_sig, k_proc;          /* this tick */
-static double iv_cost, iv_proc, run_cost, run_proc; /* this interval, whole run */
-static double iv_heap, iv_sig, iv_own, iv_start;
+static double iv_proc, run_proc; /* this interval, whole run (and the costs above) */
+static double iv_heap, iv_sig, iv_own;
 static int64_t (*own_clock)(void) OTP_STARTUP_DATA;
 static char note[640];
 

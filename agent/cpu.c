@@ -38,14 +38,14 @@
 /* See handler(): longer handler times were preemption. */
 #define HANDLER_NS_MAX 50000
 
-static _Atomic int cpu_on;
+static _Atomic int cpu_on OTP_STARTUP_DATA;
 static int64_t period_ns OTP_STARTUP_DATA; /* configured: 1 s / cpu.frequency_hz */
 static _Atomic int cpu_shift OTP_STARTUP_DATA; /* the budget's: periods are period_ns << cpu_shift */
 static int max_depth OTP_STARTUP_DATA;
 /* The app's SIGPROF disposition while the agent owns the real one:
  * double-buffered so the handler always reads a complete copy. */
-static struct sigaction app_action[2];
-static _Atomic int app_idx;
+static struct sigaction app_action[2] OTP_STARTUP_DATA;
+static _Atomic int app_idx OTP_STARTUP_DATA;
 static _Atomic int owns_sigprof OTP_STARTUP_DATA;
 static atomic_flag virt_logged = ATOMIC_FLAG_INIT;
 static _Atomic uint64_t hist[HIST_BUCKETS + 1];

@@ -41,17 +41,18 @@
  * RLIMIT_STACK, deep enough for libdw, the demangler, zlib and TLS. */
 #define FLUSHER_STACK ((size_t)2 << 20)
 
-static _Atomic uint32_t wake_word; /* bumped on every request */
-static _Atomic int request;        /* REQ_* */
-static _Atomic uint32_t done_word; /* 1 once the thread ended its work */
-static _Atomic bool final_done;    /* the last final export finished */
-static _Atomic bool running;
+/* Read or written by every start and exit (OTP_STARTUP_DATA): */
+static _Atomic uint32_t wake_word OTP_STARTUP_DATA; /* bumped on every request */
+static _Atomic int request OTP_STARTUP_DATA;        /* REQ_* */
+static _Atomic uint32_t done_word OTP_STARTUP_DATA; /* 1 once the thread ended its work */
+static _Atomic bool final_done OTP_STARTUP_DATA;    /* the last final export finished */
+static _Atomic bool running OTP_STARTUP_DATA;
 static _Atomic int64_t final_deadline_ns;
 static pthread_t thread;
 static _Atomic pid_t thread_tid;
 static _Atomic pid_t cpu_tid;        /* while its CPU clock counts */
 static _Atomic int64_t ended_cpu_ns; /* CPU of the agent's threads that ended */
-static otp_flusher_hooks_t hooks;
+static otp_flusher_hooks_t hooks OTP_STARTUP_DATA;
 
 enum { REQ_NONE = 0, REQ_QUIT, REQ_FINAL };
 
@@ -59,11 +60,11 @@ enum { REQ_NONE = 0, REQ_QUIT, REQ_FINAL };
 static otp_agg_t *cpu_agg;
 static otp_symbolizer_t *sym;
 static uint32_t seq;
-static int64_t interval_start_ns, interval_start_mono_ns;
+static int64_t interval_start_ns OTP_STARTUP_DATA, interval_start_mono_ns OTP_STARTUP_DATA;
 static uint64_t cpu_dropped_seen;
 
 static bool export_ready, seq_probed;
-static _Atomic bool had_data; /* anything was ever drained */
+static _Atomic bool had_data OTP_STARTUP_DATA; /* anything was ever drained */
 
 static void ensure_export(void)
 {

@@ -81,7 +81,7 @@ static _Atomic int heap_on OTP_STARTUP_DATA;
 static int64_t rate OTP_STARTUP_DATA; /* memory.sample_bytes; 1 = every allocation */
 static _Atomic int heap_shift OTP_STARTUP_DATA; /* the budget's: the mean gap is rate << heap_shift */
 static bool track OTP_STARTUP_DATA;
-static int max_depth;
+static int max_depth OTP_STARTUP_DATA;
 static uintptr_t self_lo OTP_STARTUP_DATA, self_hi OTP_STARTUP_DATA, ldso_lo OTP_STARTUP_DATA,
     ldso_hi OTP_STARTUP_DATA;
 /* Shared counters are touched only off the common sampled path (a
@@ -211,7 +211,7 @@ static uint32_t capture(uint64_t *out, uintptr_t ra)
 /* Set at this process's first sample (since fork). Only tested, and
  * written only while still false: a counter bumped by every sample would
  * bounce its cache line between the sampling threads. */
-static _Atomic bool took_any;
+static _Atomic bool took_any OTP_STARTUP_DATA;
 
 /* Adds the sampling work since c0 (cycle counter: two reads cost ~15 ns,
  * two vDSO clock calls ~50; the budget converts cycles to time) to this

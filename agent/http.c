@@ -369,7 +369,7 @@ void otp_http_stats(otp_http_stats_t *st)
 /* OpenSSL's OPENSSL_INIT_NO_ATEXIT (openssl/crypto.h). */
 #define OTP_OPENSSL_INIT_NO_ATEXIT 0x00080000UL
 
-static void (*exit_hook)(void);
+static void (*exit_hook)(void) OTP_STARTUP_DATA;
 
 void otp_http_set_exit_hook(void (*fn)(void))
 {

@@ -22,6 +22,13 @@
  * rather than scattered over the 3 MiB .bss, where each one costs the
  * process a page fault of its own. */
 #define OTP_STARTUP_DATA __attribute__((section(".data.otp_startup")))
+/* Large zero-initialised arrays that a process starting and exiting never
+ * touches: in .lbss, which the linker places after all of .bss, so that
+ * the small variables every start does write share a few pages instead
+ * of lying between the arrays (a page fault each), and a page-aligned
+ * array does not page-align .bss itself, which then begins on .data's
+ * last page (written by the loader anyway). */
+#define OTP_BIG_BSS __attribute__((section(".lbss")))
 
 /* Touches page `page` of a mapped or .bss table by an atomic or of 0 into
  * `atomic_ptr` (any atomic object on that page) the first time, as

@@ -33,14 +33,15 @@
 
 static size_t cap OTP_STARTUP_DATA, limit OTP_STARTUP_DATA;
 static otp_memcap_source_t srcs[OTP_MEMCAP_SOURCES] OTP_STARTUP_DATA;
-static size_t last[OTP_MEMCAP_SOURCES];
-static size_t nsrcs;
-static unsigned ticks;
-static _Atomic size_t used, peak, pending, stacks;
-static _Atomic bool full;
+static size_t last[OTP_MEMCAP_SOURCES] OTP_STARTUP_DATA;
+static size_t nsrcs OTP_STARTUP_DATA;
+static unsigned ticks OTP_STARTUP_DATA;
+static _Atomic size_t used OTP_STARTUP_DATA, peak OTP_STARTUP_DATA, pending OTP_STARTUP_DATA,
+    stacks OTP_STARTUP_DATA;
+static _Atomic bool full OTP_STARTUP_DATA;
 static atomic_flag full_logged = ATOMIC_FLAG_INIT;
 static atomic_flag unw_logged = ATOMIC_FLAG_INIT;
-static _Atomic uint64_t folded_iv[2], folded_all[2];
+static _Atomic uint64_t folded_iv[2] OTP_STARTUP_DATA, folded_all[2] OTP_STARTUP_DATA;
 static char notes[2][192];
 
 size_t otp_memcap_resident(const void *p, size_t len)

@@ -50,7 +50,7 @@ static OTP_TLS ids_t api_rec[2];
 static OTP_TLS volatile uint8_t api_cur;
 
 enum { OTEL_NONE = 0, OTEL_PER_THREAD, OTEL_STATIC };
-static _Atomic int otel_mode;
+static _Atomic int otel_mode OTP_STARTUP_DATA;
 static _Atomic bool otel_dynamic_seen;
 static intptr_t otel_tp_delta;
 /* This thread's &otel_thread_ctx_v1 (a pointer to the TLS pointer). */

@@ -85,7 +85,7 @@ static _Atomic int wanted;
  * one does, nothing loads it but a change of root (a forced load). */
 static _Atomic int needed;
 static _Atomic int loading;
-static const void *_Atomic alloc_fn;
+static const void *_Atomic alloc_fn OTP_STARTUP_DATA;
 static OTP_TLS int in_phdr; /* inside an app's dl_iterate_phdr callback */
 static char fail_why[160];
 

@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -235,6 +234,19 @@ typedef struct otp_cfg_pass {
     const char *long_val, *long_end; /* value of an over-long key line */
     int first_syntax_line;
 } otp_cfg_pass_t;
+
+/* A non-string value (a number, a boolean, a name) trimmed of blanks;
+ * anything longer is not a valid one. */
+#define OTP_CFG_TRIMMED 256
+
+/* What a load writes besides the configuration itself, in one
+ * page-aligned block: a start writes the pass state and the first bytes
+ * of each buffer, one page instead of one page per static buffer. */
+static struct {
+    otp_cfg_pass_t pass;
+    char trimmed[OTP_CFG_TRIMMED];
+    char exe_ini[PATH_MAX];
+} otp_cfg_scratch OTP_BIG_BSS __attribute__((aligned(4096)));
 
 static void otp_cfg_report(otp_cfg_pass_t *p, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -495,14 +507,31 @@ static int otp_cfg_parse_octal(const char *s, int64_t *out)
     return 0;
 }
 
+/* ASCII case-insensitive equality: keys and value names are ASCII, and
+ * the C library's strcasecmp would cost every start its locale table. */
+static bool otp_cfg_ieq(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y - 'A' + 'a');
+        if (x != y)
+            return false;
+        if (!x)
+            return true;
+    }
+}
+
 static int otp_cfg_parse_bool(const char *s)
 {
     static const char *const yes[] = { "true", "1", "yes", "on" };
     static const char *const no[] = { "false", "0", "no", "off" };
     for (size_t i = 0; i < OTP_ARRAY_LEN(yes); i++) {
-        if (strcasecmp(s, yes[i]) == 0)
+        if (otp_cfg_ieq(s, yes[i]))
             return 1;
-        if (strcasecmp(s, no[i]) == 0)
+        if (otp_cfg_ieq(s, no[i]))
             return 0;
     }
     return -1;
@@ -519,19 +548,23 @@ static int otp_cfg_parse_bool(const char *s)
 static bool otp_cfg_apply(otp_cfg_pass_t *p, const otp_cfg_key_t *k, const char *subject,
                           const char *value, bool trim)
 {
-    static char buf[OTP_CFG_LONG_VALUE]; /* static: loading is single-threaded */
     char shown[OTP_CFG_SHOW + 4], cur[OTP_CFG_SHOW + 16];
     otp_config_t *cfg = p->cfg;
 
     if (trim && k->type != OTP_CT_STR) {
         while (otp_cfg_space(*value))
             value++;
-        size_t n = strnlen(value, sizeof buf - 1);
+        size_t n = strlen(value);
         while (n > 0 && otp_cfg_space(value[n - 1]))
             n--;
-        memcpy(buf, value, n);
-        buf[n] = '\0';
-        value = buf;
+        /* Longer than any valid value: left as it is, the parse below
+         * rejects it (blanks and all) with the usual message. */
+        if (n < OTP_CFG_TRIMMED) {
+            char *buf = otp_cfg_scratch.trimmed; /* loading is single-threaded */
+            memcpy(buf, value, n);
+            buf[n] = '\0';
+            value = buf;
+        }
     }
     if (!*value)
         return false;
@@ -614,7 +647,7 @@ static bool otp_cfg_apply(otp_cfg_pass_t *p, const otp_cfg_key_t *k, const char 
     }
     case OTP_CT_ENUM:
         for (const otp_cfg_name_t *n = k->names; n->name; n++) {
-            if (strcasecmp(value, n->name) == 0) {
+            if (otp_cfg_ieq(value, n->name)) {
                 otp_cfg_set_int(cfg, k, n->value);
                 return true;
             }
@@ -640,19 +673,23 @@ static bool otp_cfg_apply(otp_cfg_pass_t *p, const otp_cfg_key_t *k, const char 
     }
 }
 
+/* "OTPROF_<SECTION>_<KEY>" into out (cap >= 1), cut to fit; without
+ * snprintf, which a start that applies a variable would otherwise
+ * bring in (three pages of the C library). */
 static void otp_cfg_env_name(const otp_cfg_key_t *k, char *out, size_t cap)
 {
-    snprintf(out, cap, "OTPROF_%s_%s", k->section, k->key);
-    for (char *c = out; *c; c++)
-        if (*c >= 'a' && *c <= 'z')
-            *c = (char)(*c - 'a' + 'A');
+    const char *parts[] = { "OTPROF_", k->section, "_", k->key };
+    size_t n = 0;
+    for (size_t i = 0; i < OTP_ARRAY_LEN(parts); i++)
+        for (const char *c = parts[i]; *c && n + 1 < cap; c++)
+            out[n++] = *c >= 'a' && *c <= 'z' ? (char)(*c - 'a' + 'A') : *c;
+    out[n] = '\0';
 }
 
 static const otp_cfg_key_t *otp_cfg_find(const char *section, const char *key)
 {
     for (size_t i = 0; i < OTP_CFG_NKEYS; i++)
-        if (strcasecmp(otp_cfg_keys[i].section, section) == 0 &&
-            strcasecmp(otp_cfg_keys[i].key, key) == 0)
+        if (otp_cfg_ieq(otp_cfg_keys[i].section, section) && otp_cfg_ieq(otp_cfg_keys[i].key, key))
             return &otp_cfg_keys[i];
     return NULL;
 }
@@ -966,7 +1003,9 @@ static void otp_cfg_apply_env(otp_cfg_pass_t *p)
         if (!val[i])
             continue;
         otp_cfg_env_name(&otp_cfg_keys[i], var, sizeof var);
-        snprintf(subject, sizeof subject, "%s: ", var);
+        size_t vn = strlen(var); /* < sizeof var, and subject is larger */
+        memcpy(subject, var, vn);
+        memcpy(subject + vn, ": ", 3);
         if (otp_cfg_apply(p, &otp_cfg_keys[i], subject, val[i], true))
             p->src[i] = OTP_SRC_ENV;
     }
@@ -1124,11 +1163,11 @@ static void otp_cfg_apply_otel(otp_cfg_pass_t *p)
         while (n > 0 && otp_cfg_space(v[n - 1]))
             n--;
         snprintf(val, sizeof val, "%.*s", (int)(n < sizeof val ? n : sizeof val - 1), v);
-        if (n == 4 && strcasecmp(val, "true") == 0) {
+        if (n == 4 && otp_cfg_ieq(val, "true")) {
             p->cfg->agent_enabled = false;
             p->src[en - otp_cfg_keys] = OTP_SRC_OTEL;
             p->origin[en - otp_cfg_keys] = (otp_cfg_origin_t){ "OTEL_SDK_DISABLED", 0 };
-        } else if (n && !(n == 5 && strcasecmp(val, "false") == 0)) {
+        } else if (n && !(n == 5 && otp_cfg_ieq(val, "false"))) {
             otp_cfg_report(p, OTP_LOG_WARN, "OTEL_SDK_DISABLED: \"%s\" is not true or false; "
                            "using false (the agent runs)", otp_cfg_show(v, n, shown, sizeof shown));
         }
@@ -1165,15 +1204,26 @@ static void otp_cfg_derive(otp_cfg_pass_t *p)
 
 /* ---- entry points --------------------------------------------------------- */
 
+/* The agent's own configuration is all zero until its first load in
+ * this process image; then only the defaults that are not zero need
+ * writing, and the pages of the long strings stay untouched. */
+static bool otp_cfg_written OTP_STARTUP_DATA;
+
 static void otp_cfg_table_defaults(otp_config_t *cfg)
 {
-    memset(cfg, 0, sizeof *cfg);
+    bool zero = cfg == &otp_cfg && !otp_cfg_written;
+    if (cfg == &otp_cfg)
+        otp_cfg_written = true;
+    if (!zero)
+        memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < OTP_CFG_NKEYS; i++) {
         const otp_cfg_key_t *k = &otp_cfg_keys[i];
-        if (k->type == OTP_CT_STR)
-            otp_strlcpy((char *)cfg + k->off, k->def_str, k->size);
-        else
+        if (k->type == OTP_CT_STR) {
+            if (!zero || k->def_str[0])
+                otp_strlcpy((char *)cfg + k->off, k->def_str, k->size);
+        } else if (!zero || k->def != 0) {
             otp_cfg_set_int(cfg, k, k->def);
+        }
     }
 }
 
@@ -1189,55 +1239,55 @@ void otp_config_defaults(otp_config_t *cfg)
 static int otp_cfg_pass(otp_config_t *cfg, const otp_cfg_file_t *files, size_t nfiles, bool secure,
                         bool quiet)
 {
-    static otp_cfg_pass_t p; /* ~1 KiB; static keeps the constructor's stack small */
-    memset(&p, 0, sizeof p);
-    p.cfg = cfg;
-    p.quiet = quiet;
-    p.secure = secure;
+    otp_cfg_pass_t *p = &otp_cfg_scratch.pass; /* static: the constructor's stack stays small */
+    memset(p, 0, sizeof *p);
+    p->cfg = cfg;
+    p->quiet = quiet;
+    p->secure = secure;
     otp_cfg_table_defaults(cfg);
 
     for (size_t i = 0; i < nfiles; i++) {
         const otp_cfg_file_t *f = &files[i];
         static char shown[PATH_MAX + 4];
+        if (!f->path)
+            continue;
         const char *why = f->err == EFBIG ? "larger than 64 KiB"
                           : f->err == OTP_CFG_EUNSAFE
                               ? "not owned by root, or writable by group or others"
                               : f->err ? otp_strerror(f->err) : NULL;
-        if (!f->path)
-            continue;
         if (f->err && f->by_env)
-            otp_cfg_report(&p, OTP_LOG_ERROR, "OTPROF_CONFIG: cannot read \"%s\": %s; "
+            otp_cfg_report(p, OTP_LOG_ERROR, "OTPROF_CONFIG: cannot read \"%s\": %s; "
                            "file ignored", otp_cfg_show(f->path, SIZE_MAX, shown, sizeof shown),
                            why ? why : "error");
         else if (f->err)
-            otp_cfg_report(&p, OTP_LOG_ERROR, "%s: cannot read: %s; file ignored",
+            otp_cfg_report(p, OTP_LOG_ERROR, "%s: cannot read: %s; file ignored",
                            otp_cfg_show(f->path, SIZE_MAX, shown, sizeof shown), why ? why : "error");
         else
-            otp_cfg_parse_file(&p, f->path, f->buf, f->len,
+            otp_cfg_parse_file(p, f->path, f->buf, f->len,
                                f->system ? OTP_SRC_SYSTEM : OTP_SRC_FILE);
     }
     if (!secure) {
-        otp_cfg_apply_env(&p);
-        otp_cfg_apply_otel(&p);
+        otp_cfg_apply_env(p);
+        otp_cfg_apply_otel(p);
     } else {
         /* Only the system file's own "enabled = true" turns the agent on. */
         const otp_cfg_key_t *k = otp_cfg_find("agent", "enabled");
-        if (k && p.src[k - otp_cfg_keys] != OTP_SRC_SYSTEM)
+        if (k && p->src[k - otp_cfg_keys] != OTP_SRC_SYSTEM)
             cfg->agent_enabled = false;
     }
-    otp_cfg_derive(&p);
-    memcpy(otp_cfg_last_src, p.src, sizeof p.src);
-    memcpy(otp_cfg_last_origin, p.origin, sizeof p.origin);
+    otp_cfg_derive(p);
+    memcpy(otp_cfg_last_src, p->src, sizeof p->src);
+    memcpy(otp_cfg_last_origin, p->origin, sizeof p->origin);
 
     if (!quiet && otp_log_get_level() >= OTP_LOG_DEBUG) {
         char cur[OTP_CFG_SHOW + 16];
         for (size_t i = 0; i < OTP_CFG_NKEYS; i++) {
             const otp_cfg_key_t *k = &otp_cfg_keys[i];
             otp_log(OTP_LOG_DEBUG, "config: %s.%s = %s (%s)", k->section, k->key,
-                    otp_cfg_current(cfg, k, cur, sizeof cur), otp_cfg_src_names[p.src[i]]);
+                    otp_cfg_current(cfg, k, cur, sizeof cur), otp_cfg_src_names[p->src[i]]);
         }
     }
-    return p.problems;
+    return p->problems;
 }
 
 int otp_config_load(otp_config_t *cfg)
@@ -1256,7 +1306,7 @@ int otp_config_load_for(otp_config_t *cfg, bool secure, const char *system_path,
 {
     otp_cfg_exe = exe_path;
     static char bufs[2][OTP_CFG_FILE_MAX + 1];
-    static char exe_ini[PATH_MAX];
+    char *exe_ini = otp_cfg_scratch.exe_ini;
     otp_cfg_file_t files[2] = { { .path = system_path, .system = true, .buf = bufs[0] },
                                 { .buf = bufs[1] } };
     otp_cfg_file_t *sysf = &files[0], *f = &files[1];
@@ -1284,7 +1334,7 @@ int otp_config_load_for(otp_config_t *cfg, bool secure, const char *system_path,
         const char *slash = exe ? strrchr(exe, '/') : NULL;
         static const char name[] = "/otprof.ini";
         size_t d = slash ? (size_t)(slash - exe) : 0;
-        if (slash && d + sizeof name <= sizeof exe_ini) {
+        if (slash && d + sizeof name <= sizeof otp_cfg_scratch.exe_ini) {
             memcpy(exe_ini, exe, d);
             memcpy(exe_ini + d, name, sizeof name);
             f->path = exe_ini;

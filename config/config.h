@@ -18,11 +18,12 @@
 #define OTP_CFG_STR 512
 
 typedef struct otp_config {
+    /* Scalars first and the strings a start writes or reads next to them,
+     * the rarely set long strings last: a start touches one or two pages
+     * of this 8 KiB struct, not all three (see otp_cfg_table_defaults). */
+
     /* [agent] */
     bool agent_enabled;               /* enabled = true */
-    char service_name[OTP_CFG_STR];   /* service_name; else OTEL_SERVICE_NAME; else exe name */
-    char service_version[OTP_CFG_STR];        /* service_version = "" */
-    char deployment_environment[OTP_CFG_STR]; /* deployment_environment = "" */
     int log_level;                    /* log_level = warn (error|warn|info|debug) -> OTP_LOG_* */
     bool summary;                     /* summary = false */
     int max_overhead_milli;           /* max_overhead_percent = 1 (0 or 0.1..50, 3 decimals), x1000; 0 = no budget */
@@ -45,10 +46,7 @@ typedef struct otp_config {
 
     /* [export] */
     int export_interval_ms;           /* interval_ms = 10000 (100..3600000) */
-    char output_dir[OTP_CFG_STR];     /* output_dir: resolved, "" = file sink off (see below) */
-    char endpoint[OTP_CFG_STR];       /* endpoint; else OTEL_EXPORTER_OTLP_ENDPOINT; "" = off */
     int export_protocol;              /* protocol = http/protobuf (http/protobuf|grpc) -> OTP_PROTOCOL_* */
-    char headers[2048];               /* headers; else OTEL_EXPORTER_OTLP_HEADERS ("k=v,k2=v2") */
     int export_timeout_ms;            /* timeout_ms = 10000; else OTEL_EXPORTER_OTLP_TIMEOUT */
     bool compression_gzip;            /* compression = gzip (gzip|none) */
     int64_t max_queue_bytes;          /* max_queue_bytes = 8388608 (0..1073741824) */
@@ -56,17 +54,23 @@ typedef struct otp_config {
     bool original_pprof;              /* original_pprof = false */
     int64_t max_dir_bytes;            /* max_dir_mb = 512 (0..1048576 MB, 3 decimals); 0 = no limit */
     int file_mode;                    /* file_mode = 0600 (octal 0600..0666) */
-    char certificate[OTP_CFG_STR];    /* certificate: CA file; else OTEL_EXPORTER_OTLP_[PROFILES_]CERTIFICATE */
-    char client_key[OTP_CFG_STR];     /* client_key: mTLS key file; else OTEL_..._CLIENT_KEY */
-    char client_certificate[OTP_CFG_STR]; /* client_certificate: mTLS; else OTEL_..._CLIENT_CERTIFICATE */
-
-    /* From the standard environment, passed through. */
-    char resource_attributes[2048];   /* OTEL_RESOURCE_ATTRIBUTES, raw */
-    char traceparent[128];            /* TRACEPARENT, raw */
     /* The endpoint came from OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT: it is
      * the full URL, no signal path is appended (the spec's rule for
      * signal-specific endpoints). */
     bool endpoint_verbatim;
+
+    char service_name[OTP_CFG_STR];   /* [agent] service_name; else OTEL_SERVICE_NAME; else exe name */
+    char output_dir[OTP_CFG_STR];     /* [export] output_dir: resolved, "" = file sink off (see below) */
+    char endpoint[OTP_CFG_STR];       /* [export] endpoint; else OTEL_EXPORTER_OTLP_ENDPOINT; "" = off */
+    /* From the standard environment, passed through (read at every start). */
+    char traceparent[128];            /* TRACEPARENT, raw */
+    char resource_attributes[2048];   /* OTEL_RESOURCE_ATTRIBUTES, raw */
+    char service_version[OTP_CFG_STR];        /* [agent] service_version = "" */
+    char deployment_environment[OTP_CFG_STR]; /* [agent] deployment_environment = "" */
+    char certificate[OTP_CFG_STR];    /* [export] certificate: CA file; else OTEL_EXPORTER_OTLP_[PROFILES_]CERTIFICATE */
+    char client_key[OTP_CFG_STR];     /* [export] client_key: mTLS key file; else OTEL_..._CLIENT_KEY */
+    char client_certificate[OTP_CFG_STR]; /* [export] client_certificate: mTLS; else OTEL_..._CLIENT_CERTIFICATE */
+    char headers[2048];               /* [export] headers; else OTEL_EXPORTER_OTLP_HEADERS ("k=v,k2=v2") */
 } otp_config_t;
 
 enum { OTP_PROTOCOL_HTTP = 0, OTP_PROTOCOL_GRPC = 1 };

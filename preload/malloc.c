@@ -81,7 +81,7 @@ extern void *__libc_pvalloc(size_t) __attribute__((weak));
 /* ---- bootstrap pool ---------------------------------------------------- */
 
 #define POOL_BYTES (64 * 1024)
-static char pool[POOL_BYTES] __attribute__((aligned(4096)));
+static char pool[POOL_BYTES] OTP_BIG_BSS __attribute__((aligned(4096)));
 static _Atomic size_t pool_used;
 
 static inline int is_pool(const void *p)

@@ -20,6 +20,20 @@ check "nm -D: no jemalloc or libunwind symbols leak" [ -z "$(grep -E 'je_|malloc
 # allocates: a message from the malloc path would hang the app there.
 check "nm -D: the agent imports no strerror" \
   [ -z "$(nm -D --undefined-only "$AGENT" | awk '{print $2}' | sed 's/@.*//' | grep -x 'strerror')" ]
+# preload/startup.ld gathers the code every start runs: each function it
+# names must still exist (a renamed one would silently fall out of the
+# group) and lie in the group's section.
+sec=$(readelf -S -W "$AGENT" | awk '$2 == ".text.otp_start" {print $4, $6}')
+read -r sa ss <<<"$sec"
+listed=$(sed -n 's/^ *\*(\.text\.\([^ ]*\) .*/\1/p' "$ROOT/preload/startup.ld")
+outside=$(nm --defined-only "$AGENT" | awk -v lo=$((16#${sa:-0})) -v n=$((16#${ss:-0})) \
+  'NR == FNR { want[$1] = 1; next }
+   ($3 in want) { a = 0; h = "0123456789abcdef"
+     for (i = 1; i <= length($1); i++) a = a * 16 + index(h, substr($1, i, 1)) - 1
+     if (a >= lo && a < lo + n) seen[$3] = 1 }
+   END { for (f in want) if (!(f in seen)) printf "%s ", f }' <(tr ' ' '\n' <<<"$listed") -)
+check "startup.ld: $(wc -w <<<"$listed") functions, all in .text.otp_start${outside:+ (not: $outside)}" \
+  [ -n "$sec" -a "$(wc -w <<<"$listed")" -gt 50 -a -z "$outside" ]
 needed=$(readelf -d "$AGENT" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')
 check "libunwind, libcurl, jemalloc are not link-time dependencies ($needed)" \
   [ -z "$(grep -oE 'libunwind|libcurl|libjemalloc' <<<"$needed")" ]
