@@ -336,7 +336,7 @@ static void on_cpu_sample(void)
     }
     if (OTP_LIKELY(otp_flusher_running()) || kick_forced ||
         atomic_load_explicit(&phase, memory_order_relaxed) != PH_ON || atomic_load(&quiesced) ||
-        otp_mono_ns() < atomic_load(&lazy_after_ns))
+        otp_mono_coarse_ns() < atomic_load(&lazy_after_ns))
         return;
     kick_forced = 1;
     kick_saved = otp_tls_heap_left;
@@ -369,7 +369,9 @@ void otp_agent_kick(uintptr_t ra)
      * mid-update, and starting a thread allocates TLS). */
     if (ra >= ldso_lo && ra < ldso_hi)
         return;
-    if (otp_mono_ns() < atomic_load(&lazy_after_ns))
+    /* The coarse clock: until the agent thread starts, every sampled
+     * allocation passes here. */
+    if (otp_mono_coarse_ns() < atomic_load(&lazy_after_ns))
         return;
     /* Last, as the only system call here: not in a vfork child. */
     if (getpid() != otp_agent_pid)

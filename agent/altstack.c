@@ -3,6 +3,7 @@
  * [guard][unwind stack][guard][signal stack].
  */
 #include "altstack.h"
+#include "internal.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -17,10 +18,16 @@ static int sys_sigaltstack(const stack_t *ss, stack_t *old)
     return (int)syscall(SYS_sigaltstack, ss, old);
 }
 
+/* Cached: every sampled allocation asks (otp_altstack_unwind_top). The
+ * first call is at start-up, before any thread can race it. */
 static size_t page_size(void)
 {
-    long p = sysconf(_SC_PAGESIZE);
-    return p > 0 ? (size_t)p : 4096;
+    static size_t ps OTP_STARTUP_DATA;
+    if (OTP_UNLIKELY(!ps)) {
+        long p = sysconf(_SC_PAGESIZE);
+        ps = p > 0 ? (size_t)p : 4096;
+    }
+    return ps;
 }
 
 static size_t map_bytes(void)

@@ -213,19 +213,35 @@ static uint32_t capture(uint64_t *out, uintptr_t ra)
  * bounce its cache line between the sampling threads. */
 static _Atomic bool took_any OTP_STARTUP_DATA;
 
-/* Adds the sampling work since c0 (cycle counter: two reads cost ~15 ns,
- * two vDSO clock calls ~50; the budget converts cycles to time) to this
- * thread's cost. A sample takes well under a microsecond; a much longer
- * one was preempted (time not spent on this CPU), so each counts at most
- * SAMPLE_CYCLES_MAX. Only this thread writes its counter. */
+/* The sampling work is timed by the cycle counter, in one sampled
+ * operation (allocation or free) of TIME_EVERY per thread, and charged
+ * that many times to this thread's cost for the budget. On a virtual
+ * machine a counter read costs 20-40 ns: two per operation were a tenth
+ * of a sampled allocation. A sample takes well under a microsecond; a
+ * much longer one was preempted (time not spent on this CPU), so each
+ * counts at most SAMPLE_CYCLES_MAX. Only this thread writes its counter. */
+#define TIME_EVERY 8
+static OTP_TLS uint8_t tls_time_turn;
+
+/* The counter now, or 0 when this operation is not the one timed. */
+static inline uint64_t timing_start(void)
+{
+    if (OTP_LIKELY(++tls_time_turn % TIME_EVERY != 0))
+        return 0;
+    return __builtin_ia32_rdtsc();
+}
+
 static inline void charge(uint64_t c0)
 {
+    if (OTP_LIKELY(!c0))
+        return;
     otp_thread_t *t = otp_thread_self();
     if (!t)
         return;
     uint64_t d = __builtin_ia32_rdtsc() - c0;
     uint64_t c = atomic_load_explicit(&t->heap_cycles, memory_order_relaxed);
-    atomic_store_explicit(&t->heap_cycles, c + (d < SAMPLE_CYCLES_MAX ? d : SAMPLE_CYCLES_MAX),
+    atomic_store_explicit(&t->heap_cycles,
+                          c + TIME_EVERY * (d < SAMPLE_CYCLES_MAX ? d : SAMPLE_CYCLES_MAX),
                           memory_order_relaxed);
 }
 
@@ -264,7 +280,7 @@ static void record(void *p, size_t size, uintptr_t ra)
             rec->nframes = (uint16_t)n;
             rec->weight = size;
             rec->addr = tls_shift;
-            rec->time_ns = otp_real_ns();
+            rec->time_ns = 0; /* unused: heap samples aggregate per interval */
             otp_trace_current(rec->trace_id, rec->span_id);
             memcpy(rec->frames, frames, n * sizeof frames[0]);
             otp_ring_commit(t->heap_ring, rec);
@@ -356,7 +372,7 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
             return p;
         }
     }
-    uint64_t c0 = __builtin_ia32_rdtsc();
+    uint64_t c0 = timing_start();
     if (p) {
         otp_tls_in_agent = 1;
         otp_cpu_owe_begin();
@@ -382,7 +398,7 @@ void otp_heap_freed(void *p)
         return;
     /* The filter's positives (blocks near a sampled one too) cost a
      * table lookup each: part of what sampling costs, so it is counted. */
-    uint64_t c0 = __builtin_ia32_rdtsc();
+    uint64_t c0 = timing_start();
     otp_live_remove((uintptr_t)p, NULL);
     charge(c0);
 }

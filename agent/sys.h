@@ -22,6 +22,9 @@ static inline uintptr_t otp_dyn_ptr(uintptr_t base, uint64_t v)
 }
 /* async-signal-safe: CLOCK_MONOTONIC / CLOCK_REALTIME in ns (vDSO). */
 int64_t otp_mono_ns(void);
+/* CLOCK_MONOTONIC_COARSE: a clock tick behind at most, and a third of
+ * the cost; for deadlines tested on hot paths. */
+int64_t otp_mono_coarse_ns(void);
 int64_t otp_real_ns(void);
 /* async-signal-safe: write all of buf, retrying on EINTR/short writes. */
 int otp_write_all(int fd, const void *buf, size_t len);
