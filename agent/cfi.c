@@ -33,7 +33,12 @@
 #define R_RSP 7
 #define R_RA 16
 
-#define MAX_OPS 4096   /* instructions executed for one lookup */
+/* Instructions executed for one lookup: a bound on the signal handler's
+ * time (~10k ops, some tens of us, once per PC: the shapes are cached).
+ * GCC's generated recognisers are single functions of hundreds of KiB
+ * (cc1's largest FDE holds 6678 rows, ~13k instructions); at 4096 such a
+ * frame stopped the walk and brought in libunwind. */
+#define MAX_OPS 16384
 #define MAX_REMEMBER 8 /* DW_CFA_remember_state depth */
 
 typedef struct cur {

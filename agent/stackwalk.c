@@ -41,6 +41,8 @@ static _Atomic uint64_t pages_written[1];
 
 static OTP_TLS uintptr_t b_lo, b_hi;
 
+#define RED_ZONE 128 /* x86-64 System V: below rsp, kept by signal delivery */
+
 /* Packed shape: cfa_off 0-23, rbp_off 24-39 (int16), kind 40-42,
  * cfa_rbp 43, plt_k 44-48, valid 49, tag 50-63. */
 #define VALID (1ull << 49)
@@ -135,7 +137,11 @@ static int walk(uint64_t pc, uint64_t sp, uint64_t fp, bool exact, uint64_t *out
         int kind = KIND(v);
         if (OTP_LIKELY(kind == OTP_CFI_STEP)) {
             cfa = (CFA_RBP(v) ? fp : sp) + (uint64_t)CFA_OFF(v);
-            if (RBP_OFF(v) && !load(cfa + (uint64_t)RBP_OFF(v), sp, hi, &nfp))
+            /* An interrupted epilogue: after `pop %rbp` the rules still
+             * say "saved at CFA - 16", now below sp but inside the red zone
+             * (the 128 bytes the kernel leaves alone), where it still is. */
+            uint64_t lo = exact && sp - RED_ZONE >= b_lo ? sp - RED_ZONE : sp;
+            if (RBP_OFF(v) && !load(cfa + (uint64_t)RBP_OFF(v), lo, hi, &nfp))
                 return -1;
         } else if (kind == OTP_CFI_END) {
             return n;

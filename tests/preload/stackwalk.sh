@@ -92,6 +92,39 @@ for mode in plain coroutine; do
   fi
 done
 
+# Lazy binding: with LD_BIND_NOT every call through the PLT goes through
+# the dynamic loader's trampoline, which keeps its frame in rbx, a frame
+# the walker cannot step. Those samples keep their PC (the loader's lists
+# may be mid-update), libunwind is not loaded for them, and the profile
+# still holds all the CPU.
+cat > "$WORK/lazy.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+static double cpu(void) {
+  struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec / 1e9;
+}
+__attribute__((noinline)) long root_bind(void) {
+  long s = 0; double a = cpu();
+  do { for (int i = 0; i < 1000; i++) s += strtol("12", NULL, 10); } while (cpu() - a < 0.8);
+  return s;
+}
+int main(void) { long s = root_bind(); printf("%d %.0f\n", s > 0, cpu() * 1000); return 0; }
+C
+cc -O1 -g -Wl,-z,lazy -o "$WORK/lazy" "$WORK/lazy.c"
+rm -rf "$WORK/out"
+out=$(under_agent LD_BIND_NOT=1 OTPROF_MEMORY_ENABLED=false LD_DEBUG=files \
+  LD_DEBUG_OUTPUT="$WORK/lazyfiles" -- "$WORK/lazy")
+check "lazy binding: the program runs as usual ($out)" [ "${out%% *}" = 1 ]
+# The trampoline's name depends on the CPU (_dl_runtime_resolve_xsavec,
+# _xsave, _fxsave): the loader's own functions, flat, together.
+tramp=$(pprof_top -nodefraction=0 "$(ls "$WORK"/out/lazy.*.cpu.pb.gz 2> /dev/null | head -1)" |
+  awk '$NF ~ /^_dl_/ { gsub("%", "", $2); t += $2 } END { print t + 0 }')
+check "lazy binding: the loader's functions in the profile (${tramp}% flat)" awk -v t="$tramp" 'BEGIN { exit !(t > 20) }'
+check "lazy binding: libunwind not loaded for them" [ -z "$(cat "$WORK"/lazyfiles.* 2> /dev/null | grep libunwind)" ]
+f=$(ls "$WORK"/out/lazy.*.cpu.pb.gz 2> /dev/null | head -1)
+ms=$(pprof_total_ms "$f"); burnt=${out##* }
+check "lazy binding: the profile holds the CPU burnt (${ms:-none} ms of $burnt)" within "${ms:-0}" "$burnt" $((burnt / 8))
 if command -v strace > /dev/null; then
   strace -f -qq -e trace=openat -o "$WORK/st" env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out2" \
     LD_PRELOAD="$AGENT" "$WORK/walks" > /dev/null 2>&1

@@ -153,6 +153,54 @@ static void on_prof(int sig, siginfo_t *si, void *ctx)
 
 static volatile double sink;
 
+/* An interrupted epilogue: after `pop %rbp` the rules still say rbp is
+ * at CFA - 16, which is now below rsp (in the red zone). And a function
+ * whose rules take ~12000 instructions to reach its end, as GCC's
+ * generated recognisers do in cc1. */
+extern char epi_fn[], epi_ret[], giant_fn[], giant_ret[];
+__asm__(".text\n"
+        "epi_fn:\n"
+        ".cfi_startproc\n"
+        "  push %rbp\n"
+        ".cfi_def_cfa_offset 16\n"
+        ".cfi_offset %rbp, -16\n"
+        "  nop\n"
+        "  pop %rbp\n"
+        ".cfi_def_cfa_offset 8\n"
+        "epi_ret:\n"
+        "  ret\n"
+        ".cfi_endproc\n"
+        "giant_fn:\n"
+        ".cfi_startproc\n"
+        ".rept 3000\n"
+        "  push %rax\n"
+        ".cfi_adjust_cfa_offset 8\n"
+        "  pop %rax\n"
+        ".cfi_adjust_cfa_offset -8\n"
+        ".endr\n"
+        "giant_ret:\n"
+        "  ret\n"
+        ".cfi_endproc\n");
+
+/* Walks from `pc` in a frame whose return address is `ret`, on a stack
+ * made here (in this thread's bounds) with `saved_rbp` just below it. */
+static int walk_at(char *pc, uint64_t ret, uint64_t saved_rbp, uint64_t *out)
+{
+    uint64_t fake[64];
+    memset(fake, 0, sizeof fake);
+    fake[31] = saved_rbp;
+    fake[32] = ret; /* rsp points here: the return address */
+    fake[33] = 0;   /* the next frame's: the walk ends there */
+    ucontext_t uc;
+    getcontext(&uc);
+    uc.uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)pc;
+    uc.uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)&fake[32];
+    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)0;
+    int n = otp_stackwalk_signal(&uc, out, MAXF);
+    __asm__ volatile("" ::: "memory");
+    return n;
+}
+
 static int leaf_busy(int x)
 {
     double s = 0;
@@ -337,6 +385,15 @@ int main(void)
     CHECK_NAMED("garbage rbp: refused or short, no fault", n == -1 || (n >= 1 && n < MAXF));
     uc.uc_mcontext.gregs[REG_RIP] = (greg_t)0x1234;
     CHECK_NAMED("a PC in no object: refused", otp_stackwalk_signal(&uc, a, MAXF) == -1);
+
+    /* The frame above is leaf_busy's entry (CFA = rsp + 8), whose return
+     * address is 0: two frames. */
+    uint64_t above = (uint64_t)(uintptr_t)&leaf_busy + 1;
+    n = walk_at(epi_ret, above, (uint64_t)(uintptr_t)&n, a);
+    CHECK_NAMED("an epilogue after pop %rbp: rbp read from the red zone, walked on",
+                n == 2 && a[0] == (uint64_t)(uintptr_t)epi_ret && a[1] == above);
+    n = walk_at(giant_ret, above, 0, a);
+    CHECK_NAMED("a function of 12000 rule instructions: walked", n == 2 && a[1] == above);
     uc.uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)&leaf_busy;
     uc.uc_mcontext.gregs[REG_RSP] = (greg_t)0x1000;
     CHECK_NAMED("rsp outside the stack: refused", otp_stackwalk_signal(&uc, a, MAXF) == -1);
