@@ -27,9 +27,9 @@ same_as_pprof() {
   [ -n "$rows" ] || { echo "  no rows from otprof top"; return 1; }
   while read -r _ fl _ _ cu name; do
     fl=${fl%\%}; cu=${cu%\%}
-    read -r pf pc <<<"$(pprof_row "$f" "$name" "${pargs[@]}")"
-    echo "  $label: $name: otprof $fl% / $cu%, pprof $pf% / $pc%"
-    within "$fl" "$pf" 0.1 && within "$cu" "$pc" 0.1 || bad=1
+    read -r pf pcum <<<"$(pprof_row "$f" "$name" "${pargs[@]}")"
+    echo "  $label: $name: otprof $fl% / $cu%, pprof $pf% / $pcum%"
+    within "$fl" "$pf" 0.1 && within "$cu" "$pcum" 0.1 || bad=1
     n=$((n + 1))
   done <<<"$rows"
   [ "$bad" -eq 0 ] && [ "$n" -ge 3 ]
