@@ -103,6 +103,14 @@ static void set_lazy_after(void)
     atomic_store(&lazy_after_ns, otp_mono_ns() + ms * 1000000);
 }
 
+/* Still before the lazy start? Asked by every sampled allocation and
+ * CPU sample until the agent thread runs: the coarse clock (a tick late
+ * at most) will do. async-signal-safe. */
+static bool lazy_waits(void)
+{
+    return otp_mono_coarse_ns() < atomic_load(&lazy_after_ns);
+}
+
 bool otp_agent_running(void)
 {
     int ph = atomic_load_explicit(&phase, memory_order_relaxed);
@@ -336,7 +344,7 @@ static void on_cpu_sample(void)
     }
     if (OTP_LIKELY(otp_flusher_running()) || kick_forced ||
         atomic_load_explicit(&phase, memory_order_relaxed) != PH_ON || atomic_load(&quiesced) ||
-        otp_mono_coarse_ns() < atomic_load(&lazy_after_ns))
+        lazy_waits())
         return;
     kick_forced = 1;
     kick_saved = otp_tls_heap_left;
@@ -369,9 +377,7 @@ void otp_agent_kick(uintptr_t ra)
      * mid-update, and starting a thread allocates TLS). */
     if (ra >= ldso_lo && ra < ldso_hi)
         return;
-    /* The coarse clock: until the agent thread starts, every sampled
-     * allocation passes here. */
-    if (otp_mono_coarse_ns() < atomic_load(&lazy_after_ns))
+    if (lazy_waits())
         return;
     /* Last, as the only system call here: not in a vfork child. */
     if (getpid() != otp_agent_pid)

@@ -4,6 +4,7 @@
  */
 #include "altstack.h"
 #include "internal.h"
+#include "sys.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -18,16 +19,10 @@ static int sys_sigaltstack(const stack_t *ss, stack_t *old)
     return (int)syscall(SYS_sigaltstack, ss, old);
 }
 
-/* Cached: every sampled allocation asks (otp_altstack_unwind_top). The
- * first call is at start-up, before any thread can race it. */
+/* Cached: every sampled allocation asks (otp_altstack_unwind_top). */
 static size_t page_size(void)
 {
-    static size_t ps OTP_STARTUP_DATA;
-    if (OTP_UNLIKELY(!ps)) {
-        long p = sysconf(_SC_PAGESIZE);
-        ps = p > 0 ? (size_t)p : 4096;
-    }
-    return ps;
+    return otp_page_size();
 }
 
 static size_t map_bytes(void)

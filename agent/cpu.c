@@ -385,20 +385,20 @@ static int64_t set_abs(otp_thread_t *t, int64_t at, int64_t reloaded)
     return reloaded - left;
 }
 
-/* Handler: the number of scheduled sample points this thread's CPU clock
- * has passed (1, or more after a delay), with the CPU time they stand for
- * in *ns (their periods), and the timer set to the next one. The points
+/* Handler: the CPU time the scheduled sample points this thread's CPU
+ * clock has passed stand for (their periods: one, or more after a delay),
+ * in *ns, and the timer set to the next one. The points
  * are laid out on the CPU clock independently of when the handler runs,
  * so lateness (the timer fires on the first tick after its point) never
  * accumulates, and *ns stays an unbiased weight. Between two draws the
  * timer's own reload does the work, and the kernel reports the points
  * passed beyond the first as the signal's overrun. At a draw, one
  * timer_settime; a second one only after a delay of more than a period.
- * 0 if the timer is gone. */
-static uint64_t reschedule(otp_thread_t *t, uint64_t *ns, int overrun)
+ * false if the timer is gone. */
+static bool reschedule(otp_thread_t *t, uint64_t *ns, int overrun)
 {
     if (!atomic_load_explicit(&t->has_timer, memory_order_acquire))
-        return 0;
+        return false;
     uint64_t w = 1 + (uint64_t)(overrun > 0 ? overrun : 0);
     /* The points the reload passed, all at the current phase (ival_ns is
      * the period they were laid out with). */
@@ -410,7 +410,7 @@ static uint64_t reschedule(otp_thread_t *t, uint64_t *ns, int overrun)
         t->phase_left--;
         t->win_ns += t->ival_ns;
         t->next_ns += t->ival_ns;
-        return w;
+        return true;
     }
     t->phase_left = PHASE_SAMPLES - 1;
     int64_t reloaded = fired + t->ival_ns;
@@ -419,22 +419,20 @@ static uint64_t reschedule(otp_thread_t *t, uint64_t *ns, int overrun)
     if (now < 0)
         now = clock_ns(t->clk);
     if (now < t->next_ns)
-        return w;
+        return true;
     if (now - t->win_ns > BLOCKED_PERIODS * period_ns) {
         /* Long blocked: count the gap at the mean rate. */
         uint64_t k = (uint64_t)((now - t->win_ns) / t->period_ns);
-        w += k;
         *ns += k * (uint64_t)t->period_ns;
         t->win_ns += (int64_t)k * t->period_ns;
         t->next_ns = t->win_ns;
     }
     while (t->next_ns <= now) {
-        w++;
         *ns += (uint64_t)t->period_ns;
         t->next_ns = next_point(t);
     }
     set_abs(t, t->next_ns, t->next_ns);
-    return w;
+    return true;
 }
 
 /* A sample's count: its periods' time in mean periods. Periods differ in

@@ -12,6 +12,7 @@
 
 #include "altstack.h"
 #include "internal.h"
+#include "sys.h"
 #include "live.h"
 #include "log.h"
 #include "mem.h"
@@ -47,8 +48,8 @@ static char notes[2][192];
 size_t otp_memcap_resident(const void *p, size_t len)
 {
     static unsigned char vec[1024];
-    long pg = sysconf(_SC_PAGESIZE);
-    if (!p || !len || pg <= 0)
+    size_t pg = otp_page_size();
+    if (!p || !len)
         return 0;
     uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
     uintptr_t end = (uintptr_t)p + len;

@@ -28,6 +28,7 @@
  * update zeroes the timestamp, rewrites, and sets a larger one.
  */
 #include "procctx.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -274,7 +275,7 @@ int otp_procctx_publish(const Opentelemetry__Proto__Resource__V1__Resource *res)
     size_t n = opentelemetry__proto__processcontext__v1development__process_context__get_packed_size(&c);
     if (n > OTP_CTX_MAX_PAYLOAD)
         return -E2BIG;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = otp_page_size();
     size_t need = (OTP_CTX_HDR + n + page - 1) / page * page;
     uint8_t *m = self_ctx.map;
     bool update = m && need <= self_ctx.len;

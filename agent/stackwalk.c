@@ -19,6 +19,7 @@
 
 #include "cfi.h"
 #include "internal.h"
+#include "sys.h"
 
 #define SLOTS_LOG 14
 #define SLOTS (1u << SLOTS_LOG)
@@ -244,8 +245,8 @@ extern void *__libc_stack_end;
 
 void otp_stackwalk_main_thread(void)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0 || !__libc_stack_end)
+    size_t page = otp_page_size();
+    if (!__libc_stack_end)
         return;
     /* The page holding the start: argv and the environment lie above. */
     uintptr_t hi = ((uintptr_t)__libc_stack_end | (uintptr_t)(page - 1)) + 1;

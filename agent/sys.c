@@ -31,6 +31,16 @@ int64_t otp_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+size_t otp_page_size(void)
+{
+    static size_t ps OTP_STARTUP_DATA;
+    if (OTP_UNLIKELY(!ps)) {
+        long p = sysconf(_SC_PAGESIZE);
+        ps = p > 0 ? (size_t)p : 4096;
+    }
+    return ps;
+}
+
 int64_t otp_mono_coarse_ns(void)
 {
     struct timespec ts;

@@ -26,6 +26,9 @@ int64_t otp_mono_ns(void);
  * the cost; for deadlines tested on hot paths. */
 int64_t otp_mono_coarse_ns(void);
 int64_t otp_real_ns(void);
+/* The page size, cached at its first call (start-up): async-signal-safe
+ * after that, and cheap enough for the sampled-allocation path. */
+size_t otp_page_size(void);
 /* async-signal-safe: write all of buf, retrying on EINTR/short writes. */
 int otp_write_all(int fd, const void *buf, size_t len);
 

@@ -2,6 +2,7 @@
  * Objects unloaded by dlclose: see unloaded.h.
  */
 #include "unloaded.h"
+#include "sys.h"
 
 #include <link.h>
 #include <stdatomic.h>
@@ -59,8 +60,7 @@ static int add_obj(struct dl_phdr_info *info, size_t size, void *arg)
     o->addr = info->dlpi_addr;
     o->alive = false;
     o->nsegs = 0;
-    long pg = sysconf(_SC_PAGESIZE);
-    uint64_t mask = (uint64_t)(pg > 0 ? pg : 4096) - 1;
+    uint64_t mask = (uint64_t)otp_page_size() - 1;
     for (int i = 0; i < info->dlpi_phnum && o->nsegs < 4; i++) {
         const ElfW(Phdr) *p = &info->dlpi_phdr[i];
         if (p->p_type != PT_LOAD || !(p->p_flags & PF_X) || p->p_memsz == 0)

@@ -507,21 +507,20 @@ static int otp_cfg_parse_octal(const char *s, int64_t *out)
     return 0;
 }
 
-/* ASCII case-insensitive equality: keys and value names are ASCII, and
- * the C library's strcasecmp would cost every start its locale table. */
+/* ASCII case: keys, variable names and value names are ASCII, and the C
+ * library's toupper or strcasecmp would cost every start its locale
+ * table (a page fault). */
+static char otp_cfg_upper(char c)
+{
+    return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+}
+
 static bool otp_cfg_ieq(const char *a, const char *b)
 {
-    for (;; a++, b++) {
-        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
-        if (x >= 'A' && x <= 'Z')
-            x = (unsigned char)(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z')
-            y = (unsigned char)(y - 'A' + 'a');
-        if (x != y)
-            return false;
-        if (!x)
+    for (; otp_cfg_upper(*a) == otp_cfg_upper(*b); a++, b++)
+        if (!*a)
             return true;
-    }
+    return false;
 }
 
 static int otp_cfg_parse_bool(const char *s)
@@ -682,7 +681,7 @@ static void otp_cfg_env_name(const otp_cfg_key_t *k, char *out, size_t cap)
     size_t n = 0;
     for (size_t i = 0; i < OTP_ARRAY_LEN(parts); i++)
         for (const char *c = parts[i]; *c && n + 1 < cap; c++)
-            out[n++] = *c >= 'a' && *c <= 'z' ? (char)(*c - 'a' + 'A') : *c;
+            out[n++] = otp_cfg_upper(*c);
     out[n] = '\0';
 }
 
@@ -961,12 +960,12 @@ static bool otp_cfg_env_is(const otp_cfg_key_t *k, const char *name, size_t n)
         return false;
     size_t i = 7;
     for (const char *c = k->section; *c; c++, i++)
-        if (i >= n || name[i] != (*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c))
+        if (i >= n || name[i] != otp_cfg_upper(*c))
             return false;
     if (i >= n || name[i++] != '_')
         return false;
     for (const char *c = k->key; *c; c++, i++)
-        if (i >= n || name[i] != (*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c))
+        if (i >= n || name[i] != otp_cfg_upper(*c))
             return false;
     return i == n;
 }

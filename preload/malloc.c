@@ -30,6 +30,7 @@
 #include "heap.h"
 #include "next.h"
 #include "internal.h"
+#include "sys.h"
 #include "unwind.h"
 #include "live.h"
 
@@ -209,12 +210,7 @@ static inline int valid_align(size_t a)
 
 static size_t page_size(void)
 {
-    static size_t ps;
-    if (!ps) {
-        long v = sysconf(_SC_PAGESIZE);
-        ps = v > 0 ? (size_t)v : 4096;
-    }
-    return ps;
+    return otp_page_size();
 }
 
 /* ---- entry points ---------------------------------------------------- */

@@ -25,7 +25,7 @@ check "nm -D: the agent imports no strerror" \
 # group) and lie in the group's section.
 sec=$(readelf -S -W "$AGENT" | awk '$2 == ".text.otp_start" {print $4, $6}')
 read -r sa ss <<<"$sec"
-listed=$(sed -n 's/^ *\*(\.text\.\([^ ]*\) .*/\1/p' "$ROOT/preload/startup.ld")
+listed=$(sed -n 's/^ *\*(\.text\.\([^ *)]*\))$/\1/p' "$ROOT/preload/startup.ld")
 outside=$(nm --defined-only "$AGENT" | awk -v lo=$((16#${sa:-0})) -v n=$((16#${ss:-0})) \
   'NR == FNR { want[$1] = 1; next }
    ($3 in want) { a = 0; h = "0123456789abcdef"
