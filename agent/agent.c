@@ -358,10 +358,12 @@ static bool heap_slow(uintptr_t ra, size_t size)
         need_unwinder(ra, false);
     if (OTP_UNLIKELY(kick_forced) && !otp_tls_in_agent && getpid() == otp_agent_pid) {
         kick_forced = 0;
-        /* -1 minus this request: nothing else moved the countdown since. */
+        /* -1 minus this request: nothing else moved the countdown since.
+         * The request is still a sample when it would have run the saved
+         * countdown out (at memory.sample_bytes = 1, always). */
         if (otp_tls_heap_left == -1 - (int64_t)size) {
             otp_tls_heap_left = kick_saved - (int64_t)size;
-            forced = true;
+            forced = otp_tls_heap_left >= 0;
         }
     }
     otp_agent_kick(ra);

@@ -20,6 +20,16 @@ check "rate 1: site_b exact: 20312 $B_LIVE 20312 $B_LIVE (got $(row site_b))" [ 
 check "rate 1: site_c exact: 3200 $C_ALLOC 0 0 (got $(row site_c))" [ "$(row site_c)" = "3200 $C_ALLOC 0 0" ]
 check "rate 1: site_d exact: 11 $D_ALLOC 1 $D_LIVE (got $(row site_d))" [ "$(row site_d)" = "11 $D_ALLOC 1 $D_LIVE" ]
 
+# The same after 1.2 s of CPU with the CPU profiler on: the agent's lazy
+# start (a CPU sample past its 1 s wait) borrows the next allocation's
+# slow path, and that allocation is still a sample (it was lost: 3199).
+rm -rf "$WORK/out"
+under_agent OTPROF_MEMORY_SAMPLE_BYTES=1 -- "$PROGS/heap_sites" 1200 > /dev/null
+sums=$("$HS" "$WORK"/out/heap_sites.*.heap.pb.gz)
+all="$(row site_a) / $(row site_b) / $(row site_c) / $(row site_d)"
+check "rate 1 after a lazy start: every allocation counted, exact (got $all)" \
+  [ "$all" = "2000 $A_LIVE 2000 $A_LIVE / 20312 $B_LIVE 20312 $B_LIVE / 3200 $C_ALLOC 0 0 / 11 $D_ALLOC 1 $D_LIVE" ]
+
 # Default rate (524288), 10 runs.
 rm -rf "$WORK/out"
 runs=10

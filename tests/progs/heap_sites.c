@@ -6,11 +6,14 @@
  *   site_d  grows one buffer with realloc from 4 KiB to 4 MiB by doubling
  *           (11 blocks, 8,384,512 B allocated, 4,194,304 B live at exit)
  * Prints the totals it allocated so a test can compare.
+ * Usage: heap_sites [ms]: first burns ms of CPU without allocating (the
+ * agent's lazy start then happens before the first allocation).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define A_N 2000
 #define A_SIZE 10240
@@ -59,9 +62,27 @@ __attribute__((noinline)) void site_d(void)
     d_size = n;
 }
 
-int main(void)
+static int64_t cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+__attribute__((noinline)) static void burn(int ms)
+{
+    uint64_t x = 1;
+    for (int64_t end = cpu_ms() + ms; cpu_ms() < end;)
+        for (int i = 0; i < 10000; i++)
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    sink += x;
+}
+
+int main(int argc, char **argv)
 {
     int a = 0, b = 0, c = 0, d = 0;
+    if (argc > 1)
+        burn(atoi(argv[1]));
     for (int round = 0; round < C_N; round++) {
         site_c();
         c++;
