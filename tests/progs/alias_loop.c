@@ -1,11 +1,12 @@
 /*
- * A workload whose loop period is commensurate with the scheduler tick and
- * with a 100 Hz sampling period: each of two threads repeats a 20 ms (of
- * its CPU time) loop, spending `share` of it in alias_hot and the rest in
- * alias_cold, measured with the thread CPU clock. A profiler that samples
- * in lock-step with the loop sees the same few phases of it every time.
+ * A workload whose loop period is commensurate with a sampling period:
+ * each of two threads repeats a loop of `ms` of its CPU time (default 20,
+ * two periods at 100 Hz and five scheduler ticks at HZ=250), spending
+ * `share` of it in alias_hot and the rest in alias_cold, measured with
+ * the thread CPU clock. A profiler that samples in lock-step with the
+ * loop sees the same few phases of it every time.
  * Prints the measured share of alias_hot and the process CPU.
- * Usage: alias_loop [seconds] [share]
+ * Usage: alias_loop [seconds] [share] [ms]
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -14,9 +15,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#define LOOP_NS 20000000LL
-
 static double seconds = 1.0, share = 0.7;
+static int64_t loop_ns = 20000000;
 static double used_hot[2], used_all[2];
 static volatile uint64_t sink;
 
@@ -54,13 +54,13 @@ static void *worker(void *arg)
     int64_t t = start;
     double hot = 0;
     while (t < end) {
-        int64_t mid = t + (int64_t)(LOOP_NS * share);
+        int64_t mid = t + (int64_t)((double)loop_ns * share);
         int64_t t0 = thread_ns();
         alias_hot(mid);
         int64_t t1 = thread_ns();
-        alias_cold(t + LOOP_NS);
+        alias_cold(t + loop_ns);
         hot += (double)(t1 - t0);
-        t += LOOP_NS;
+        t += loop_ns;
     }
     used_hot[id] = hot;
     used_all[id] = (double)(thread_ns() - start);
@@ -73,6 +73,8 @@ int main(int argc, char **argv)
         seconds = atof(argv[1]);
     if (argc > 2)
         share = atof(argv[2]);
+    if (argc > 3)
+        loop_ns = (int64_t)(atof(argv[3]) * 1e6);
     pthread_t th[2];
     for (long i = 0; i < 2; i++)
         pthread_create(&th[i], NULL, worker, (void *)i);
