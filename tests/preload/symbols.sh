@@ -63,9 +63,16 @@ under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_MEMORY_SAMPLE_BYTES=4096 OTPROF_E
 cpus=("$WORK"/out/inline_hot.*.cpu.pb.gz); cpu=${cpus[0]}
 heap=$(ls -v "$WORK"/out/inline_hot.*.heap.pb.gz | tail -1)  # -v: .10 after .9
 lines=$(cd / && go tool pprof -lines -top -nodecount=20 "${cpus[@]}" 2>/dev/null)
-share=$(awk -v f="mix_rounds $src:$hot (inline)" 'index($0, f) { gsub("%", "", $2); print $2; exit }' <<<"$lines")
-echo "  mix_rounds $src:$hot: ${share:-0}% flat"
-check "pprof -lines: the inlined hot loop's own line holds most of the CPU" within "${share:-0}" 75 25
+line_share() { awk -v f="mix_rounds $src:$1 (inline)" 'index($0, f) { gsub("%", "", $2); print $2; exit }' <<<"$lines"; }
+# The loop is HOT_LINE's four instructions and its `for` line's two (the
+# line above): which of them an interrupt names depends on the CPU (a
+# Xeon with AVX-512 here names the `for` line's in 55% of the samples).
+share=$(line_share "$hot"); share_for=$(line_share $((hot - 1)))
+echo "  mix_rounds $src:$hot: ${share:-0}% flat, its for line $((hot - 1)): ${share_for:-0}%"
+check "pprof -lines: the inlined hot loop's two lines hold nearly all the CPU" \
+  within "$(awk -v a="${share:-0}" -v b="${share_for:-0}" 'BEGIN { print a + b }')" 90 10
+check "pprof -lines: the hot line itself holds a large share (at least 25%)" \
+  awk -v a="${share:-0}" 'BEGIN { exit !(a >= 25) }'
 check "pprof -lines: libc frames have lines from libc6-dbg's separate DWARF"   grep -qE "__libc_start_main .*libc-start.c:[0-9]+" <<<"$lines"
 check "pprof -list finds the inlined function's source (from another directory)"   grep -qF "HOT_LINE" <<<"$(cd / && go tool pprof -list '^mix_rounds$' "$cpu" 2>/dev/null)"
 # (the first interval may run out of its DWARF time budget: all intervals)
