@@ -2,7 +2,7 @@
 # Runs every unit test binary and every tests/preload/*.sh script, then
 # prints one closing line "N passed, N failed" (counted PASS:/FAIL: lines,
 # plus one FAIL for any test that exits non-zero without reporting one).
-# OTPROF_TEST_LOGS=DIR keeps each test's whole output there (the values
+# KEEP_TEST_LOGS=DIR keeps each test's whole output there (the values
 # its checks saw, to tell how close to its bounds a passing run came).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +21,7 @@ run_one() {
   passed=$((passed + p)); failed=$((failed + f))
   printf '%-40s %3d passed %3d failed  (%ds)\n' "$name" "$p" "$f" $((SECONDS - start))
   if [ "$f" -ne 0 ]; then sed 's/^/    /' "$log" | grep -v '^    PASS: ' | tail -40; fi
-  if [ -n "${OTPROF_TEST_LOGS:-}" ]; then mkdir -p "$OTPROF_TEST_LOGS" && cp "$log" "$OTPROF_TEST_LOGS/${name//\//_}.log"; fi
+  if [ -n "${KEEP_TEST_LOGS:-}" ]; then mkdir -p "$KEEP_TEST_LOGS" && cp "$log" "$KEEP_TEST_LOGS/${name//\//_}.log"; fi
 }
 for t in "$BUILD"/tests/test_*; do
   [ -x "$t" ] && run_one "unit/$(basename "$t")" "$t"

@@ -20,7 +20,7 @@ for t in ${COMPAT_ONLY:-tests/compat/*.sh}; do
   grep '^SKIP: ' "$log" | sed 's/^/    /'
   if [ "$f" -ne 0 ]; then sed 's/^/    /' "$log" | grep -v '^    PASS: ' | tail -60; fi
   # Whole outputs kept on request, as tests/run.sh does.
-  if [ -n "${OTPROF_TEST_LOGS:-}" ]; then mkdir -p "$OTPROF_TEST_LOGS" && cp "$log" "$OTPROF_TEST_LOGS/${name//\//_}.log"; fi
+  if [ -n "${KEEP_TEST_LOGS:-}" ]; then mkdir -p "$KEEP_TEST_LOGS" && cp "$log" "$KEEP_TEST_LOGS/${name//\//_}.log"; fi
 done
 rm -f "$log"
 echo "compat: $((SECONDS - start_all)) s, $skipped skipped"
