@@ -2,7 +2,7 @@
  * Demangling on the flusher. C++ goes to the C++ runtime's own demangler
  * (a full Itanium ABI demangler is large and already on every C++ system);
  * libstdc++ is only dlopen'ed once a `_Z` name shows up, so C programs
- * never load it. Rust legacy names (`_ZN...17h<16 hex>E`) are decoded here:
+ * never load it, nor do programs that export __cxa_demangle themselves. Rust legacy names (`_ZN...17h<16 hex>E`) are decoded here:
  * the C++ demangler would keep the hash and the `$LT$`-style escapes.
  * Rust v0 names (`_R...`) are decoded by rustv0.c.
  */
@@ -27,8 +27,14 @@ static cxa_demangle_fn get_cxa_demangle(void)
     if (cxa_tried) return cxa_demangle;
     cxa_tried = true;
     void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
-    if (!h) h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
     if (h) *(void **)&cxa_demangle = dlsym(h, "__cxa_demangle");
+    /* A program that exports a demangler of its own (GCC's compilers,
+     * with libiberty's, the code libstdc++'s is built from): loading
+     * libstdc++ would cost its exit ~2 ms (3261 symbol relocations, and
+     * libgcc_s), more than all the rest of a small compile's export. */
+    if (!cxa_demangle) *(void **)&cxa_demangle = dlsym(RTLD_DEFAULT, "__cxa_demangle");
+    if (!cxa_demangle && (h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL)) != NULL)
+        *(void **)&cxa_demangle = dlsym(h, "__cxa_demangle");
     if (!cxa_demangle) OTP_INFO("symbols: no __cxa_demangle in libstdc++.so.6; C++ names stay mangled");
     return cxa_demangle;
 }

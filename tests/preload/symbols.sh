@@ -36,6 +36,19 @@ check "no mangled (_Z) name left in go tool pprof -top" \
   bash -c '! grep -q " _Z" <<<"$1"' _ "$top"
 rm -rf "$WORK/out"
 
+# --- a program with a demangler of its own: GCC's cc1 exports libiberty's
+# __cxa_demangle, which names its C++ functions without libstdc++ being
+# loaded (3261 symbol relocations, ~2 ms of every compile's exit)
+cc1_dbg=$(LD_DEBUG=files under_agent OTPROF_MEMORY_SAMPLE_BYTES=65536 -- \
+  gcc -O2 -c "$ROOT/tests/progs/inline_hot.c" -o "$WORK/inline_hot.o" 2>&1 >/dev/null)
+cc1_syms=$(for g in "$WORK"/out/cc1.*.pb.gz; do "$SYMS" "$g"; done)
+cc1_cxx=$(awk -F'\t' '/^func / && $2 ~ /^_Z/' <<<"$cc1_syms" | sort -u)
+echo "  cc1: $(wc -l <<<"$cc1_cxx") C++ functions named, e.g. $(head -1 <<<"$cc1_cxx" | cut -f1)"
+check "cc1: at least 5 C++ functions in its profiles, every one demangled" \
+  bash -c '[ "$(wc -l <<<"$1")" -ge 5 ] && ! grep -q "^func _Z" <<<"$1"' _ "$cc1_cxx"
+check "cc1: libstdc++ not loaded for that" bash -c '! grep -q "calling init: .*libstdc++" <<<"$1"' _ "$cc1_dbg"
+rm -rf "$WORK/out"
+
 # --- JIT code named from the perf map, the second name appended while the
 # program runs (the file is re-read when it grows)
 out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_EXPORT_INTERVAL_MS=200 -- "$PROGS/jit_perfmap" 0.4)
