@@ -2,8 +2,9 @@
  * Demangling on the flusher. C++ goes to the C++ runtime's own demangler
  * (a full Itanium ABI demangler is large and already on every C++ system);
  * libstdc++ is only dlopen'ed once a `_Z` name shows up, so C programs
- * never load it, nor do programs that export __cxa_demangle themselves. Rust legacy names (`_ZN...17h<16 hex>E`) are decoded here:
- * the C++ demangler would keep the hash and the `$LT$`-style escapes.
+ * never load it, nor do programs that export __cxa_demangle themselves.
+ * Rust legacy names (`_ZN...17h<16 hex>E`) are decoded here: the C++
+ * demangler would keep the hash and the `$LT$`-style escapes.
  * Rust v0 names (`_R...`) are decoded by rustv0.c.
  */
 #include "demangle.h"
