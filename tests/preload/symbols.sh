@@ -46,7 +46,10 @@ cc1_cxx=$(awk -F'\t' '/^func / && $2 ~ /^_Z/' <<<"$cc1_syms" | sort -u)
 echo "  cc1: $(wc -l <<<"$cc1_cxx") C++ functions named, e.g. $(head -1 <<<"$cc1_cxx" | cut -f1)"
 check "cc1: at least 5 C++ functions in its profiles, every one demangled" \
   bash -c '[ "$(wc -l <<<"$1")" -ge 5 ] && ! grep -q "^func _Z" <<<"$1"' _ "$cc1_cxx"
-check "cc1: libstdc++ not loaded for that" bash -c '! grep -q "calling init: .*libstdc++" <<<"$1"' _ "$cc1_dbg"
+# (cc1's lines only: the loader prefixes each with the process id)
+cc1_pid=$(awk '/initialize program: .*\/cc1$/ { sub(":", "", $1); print $1; exit }' <<<"$cc1_dbg")
+check "cc1: libstdc++ not loaded for that (process ${cc1_pid:-not found})" \
+  bash -c '[ -n "$2" ] && ! grep -qE "^ *$2:.*calling init: .*libstdc\+\+" <<<"$1"' _ "$cc1_dbg" "$cc1_pid"
 rm -rf "$WORK/out"
 
 # --- JIT code named from the perf map, the second name appended while the
