@@ -19,15 +19,9 @@ static int sys_sigaltstack(const stack_t *ss, stack_t *old)
     return (int)syscall(SYS_sigaltstack, ss, old);
 }
 
-/* Cached: every sampled allocation asks (otp_altstack_unwind_top). */
-static size_t page_size(void)
-{
-    return otp_page_size();
-}
-
 static size_t map_bytes(void)
 {
-    return 2 * page_size() + OTP_UNWSTACK_BYTES + OTP_ALTSTACK_BYTES;
+    return 2 * otp_page_size() + OTP_UNWSTACK_BYTES + OTP_ALTSTACK_BYTES;
 }
 
 size_t otp_altstack_map_size(void)
@@ -37,14 +31,14 @@ size_t otp_altstack_map_size(void)
 
 static char *sig_base(void *mem)
 {
-    return (char *)mem + 2 * page_size() + OTP_UNWSTACK_BYTES;
+    return (char *)mem + 2 * otp_page_size() + OTP_UNWSTACK_BYTES;
 }
 
 int otp_altstack_map(void **mem)
 {
     if (*mem)
         return 0;
-    size_t pg = page_size();
+    size_t pg = otp_page_size();
     char *m = mmap(NULL, map_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
     if (m == MAP_FAILED)
@@ -92,7 +86,7 @@ void otp_altstack_release(void *mem)
     }
     /* Not installed on this thread any more, and this thread is the only
      * one that runs on either region: nothing can be using them. */
-    size_t pg = page_size();
+    size_t pg = otp_page_size();
     madvise((char *)mem + pg, OTP_UNWSTACK_BYTES, MADV_DONTNEED);
     madvise(sig_base(mem), OTP_ALTSTACK_BYTES, MADV_DONTNEED);
 }
@@ -130,5 +124,5 @@ void *otp_altstack_unwind_top(void *mem)
 {
     if (!mem)
         return NULL;
-    return (char *)mem + page_size() + OTP_UNWSTACK_BYTES;
+    return (char *)mem + otp_page_size() + OTP_UNWSTACK_BYTES;
 }

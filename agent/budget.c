@@ -198,21 +198,15 @@ static double iv_heap, iv_sig, iv_own;
 static int64_t (*own_clock)(void) OTP_STARTUP_DATA;
 static char note[640];
 
-static int64_t clock_of(clockid_t clk)
-{
-    struct timespec ts;
-    if (clock_gettime(clk, &ts) != 0)
-        return 0;
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Takes what was spent since the last call into the window and the
  * totals. Counters that went backwards (a fork child: new process and
  * thread clocks, inherited slot counters) just restart the count. */
 static void account(void)
 {
     uint64_t cyc = otp_heap_cost_cycles(), sig = otp_cpu_cost_ns(), tsc = __builtin_ia32_rdtsc();
-    int64_t own = own_clock ? own_clock() : 0, proc = clock_of(CLOCK_PROCESS_CPUTIME_ID);
+    int64_t own = own_clock ? own_clock() : 0, proc = otp_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+    if (proc < 0)
+        proc = 0;
     int64_t mono = otp_mono_ns();
     bool ok = primed && cyc >= last_cyc && sig >= last_sig && own >= last_own && proc >= last_proc &&
               mono > last_mono && tsc > last_tsc;

@@ -352,14 +352,6 @@ static int64_t next_point(otp_thread_t *t)
     return t->win_ns + (int64_t)(otp_rng_next(&t->rng) % (uint64_t)t->period_ns);
 }
 
-static int64_t clock_ns(clockid_t clk)
-{
-    struct timespec ts;
-    if (clock_gettime(clk, &ts) != 0)
-        return -1;
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* After this many periods without a signal a thread counts as having
  * been blocked (see reschedule). */
 #define BLOCKED_PERIODS 1000
@@ -417,7 +409,7 @@ static bool reschedule(otp_thread_t *t, uint64_t *ns, int overrun)
     t->next_ns = next_point(t);
     int64_t now = set_abs(t, t->next_ns, reloaded);
     if (now < 0)
-        now = clock_ns(t->clk);
+        now = otp_clock_ns(t->clk);
     if (now < t->next_ns)
         return true;
     if (now - t->win_ns > BLOCKED_PERIODS * period_ns) {
@@ -558,15 +550,13 @@ void otp_cpu_arm(otp_thread_t *t)
     sev.sigev_signo = SIGPROF;
     sev.sigev_value.sival_ptr = t;
     sev._sigev_un._tid = tid;
-    /* The CPU clock of thread `tid` (the kernel's MAKE_THREAD_CPUCLOCK
-     * with CPUCLOCK_SCHED), usable for threads other than the caller. */
-    clockid_t clk = (clockid_t)((~(unsigned)tid) << 3) | 6;
+    clockid_t clk = otp_thread_cpuclock(tid);
     timer_t id;
     if (timer_create(clk, &sev, &id) != 0)
         return;
     /* First point uniform in (0, period] from now: a thread that runs for
      * a fraction f of a period is then sampled with probability f. */
-    int64_t now = clock_ns(clk);
+    int64_t now = otp_clock_ns(clk);
     if (now < 0) {
         timer_delete(id);
         return;

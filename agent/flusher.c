@@ -348,10 +348,9 @@ static void *flusher_main(void *arg)
     }
     if (atomic_load(&request) == REQ_FINAL)
         final_work();
-    struct timespec ts;
-    int64_t mine = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0 ? (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec : 0;
+    int64_t mine = otp_clock_ns(CLOCK_THREAD_CPUTIME_ID);
     atomic_store(&cpu_tid, 0);
-    atomic_fetch_add(&ended_cpu_ns, mine);
+    atomic_fetch_add(&ended_cpu_ns, mine > 0 ? mine : 0);
     atomic_store(&done_word, 1);
     futex_wake(&done_word);
     return NULL;
@@ -362,11 +361,9 @@ int64_t otp_flusher_cpu_ns(void)
     for (;;) {
         int64_t ended = atomic_load(&ended_cpu_ns);
         pid_t tid = atomic_load(&cpu_tid);
-        int64_t live = 0;
-        struct timespec ts;
-        /* Another thread's CPU clock (the kernel's MAKE_THREAD_CPUCLOCK). */
-        if (tid > 0 && clock_gettime((clockid_t)((~(unsigned)tid) << 3) | 6, &ts) == 0)
-            live = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        int64_t live = tid > 0 ? otp_clock_ns(otp_thread_cpuclock(tid)) : 0;
+        if (live < 0)
+            live = 0;
         /* A thread that ended meanwhile has moved its time to `ended`. */
         if (atomic_load(&ended_cpu_ns) == ended)
             return ended + live;
@@ -445,13 +442,13 @@ int otp_flusher_final_here(int64_t deadline_ns)
     int64_t now = otp_mono_ns();
     atomic_store(&final_deadline_ns, deadline_ns - (deadline_ns - now) / 10);
     atomic_store(&final_done, false);
-    struct timespec t0, t1;
-    bool timed = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0) == 0;
+    int64_t t0 = otp_clock_ns(CLOCK_THREAD_CPUTIME_ID);
     ensure_export();
     final_work();
     /* The agent's own work, as if its thread had done it (the summary). */
-    if (timed && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1) == 0)
-        atomic_fetch_add(&ended_cpu_ns, (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec));
+    int64_t t1 = t0 < 0 ? -1 : otp_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    if (t1 >= 0)
+        atomic_fetch_add(&ended_cpu_ns, t1 - t0);
     otp_tls_in_agent--;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return 0;

@@ -240,13 +240,6 @@ void otp_procctx_free(otp_pb_procctx_t *c)
 
 /* ---- publishing ----------------------------------------------------------- */
 
-static uint64_t boottime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_BOOTTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static uint8_t *new_mapping(size_t len)
 {
     int fd = (int)syscall(SYS_memfd_create, "OTEL_CTX",
@@ -299,7 +292,7 @@ int otp_procctx_publish(const Opentelemetry__Proto__Resource__V1__Resource *res)
     h->payload_size = (uint32_t)n;
     h->payload = (uint64_t)(uintptr_t)(m + OTP_CTX_HDR);
     atomic_thread_fence(memory_order_seq_cst);
-    uint64_t now = boottime_ns();
+    uint64_t now = (uint64_t)otp_clock_ns(CLOCK_BOOTTIME);
     h->published_at = now > before ? now : before + 1;
     prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)m, self_ctx.len, "OTEL_CTX");
     return 0;

@@ -724,13 +724,6 @@ static size_t add_unloaded(otp_symbolizer_t *s, map_ent_t *v, size_t n, char *pa
     return n;
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Set by the flusher for the final export (at exit, exec or a fatal
  * signal): the process is ending, so no slow opening of large debug data. */
 static _Atomic bool final_export;
@@ -797,7 +790,7 @@ otp_symbolizer_t *otp_sym_new(void)
     otp_symbolizer_t *s = otp_calloc(1, sizeof(*s));
     if (s) {
         s->perfmap = otp_perfmap_new();
-        s->born_ns = mono_ns();
+        s->born_ns = otp_mono_ns();
     }
     if (s && otp_sym_refresh(s) != 0) OTP_DEBUG("symbols: cannot read /proc/self/maps");
     if (s) accounted = s;
@@ -1265,7 +1258,7 @@ static bool dwarf_exists(const elf_obj_t *o)
 static bool dwarf_may_open(const otp_symbolizer_t *s, const elf_obj_t *o)
 {
     if (o->size + o->dbg_size <= OTP_DWARF_BIG) return true;
-    return !exiting() && mono_ns() - s->born_ns >= OTP_DWARF_BIG_AGE_NS;
+    return !exiting() && otp_mono_ns() - s->born_ns >= OTP_DWARF_BIG_AGE_NS;
 }
 
 /* Whether the memory cap has room for o's DWARF (said once if not). */
@@ -1317,7 +1310,7 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
     int n = 0;
     bool complete = true; /* worth caching */
     if (s->dwarf_left_ns > 0 && (o->dwarf || !o->dwarf_tried)) {
-        int64_t t0 = mono_ns();
+        int64_t t0 = otp_mono_ns();
         if (!o->dwarf_tried && dwarf_may_open(s, o)) {
             o->dwarf_tried = true;
             if (o->owned && !o->self && dwarf_exists(o) && dwarf_fits(o)) o->dwarf = otp_dwarf_open(o->path, o->build_id);
@@ -1325,7 +1318,7 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
         }
         if (o->dwarf) n = otp_dwarf_frames(o->dwarf, vaddr, out, max);
         complete = o->dwarf_tried;
-        s->dwarf_left_ns -= mono_ns() - t0;
+        s->dwarf_left_ns -= otp_mono_ns() - t0;
     } else if (!o->dwarf_tried || o->dwarf) {
         complete = false;
     }

@@ -24,11 +24,17 @@ pid_t otp_gettid(void)
     return (pid_t)syscall(SYS_gettid);
 }
 
-int64_t otp_mono_ns(void)
+int64_t otp_clock_ns(clockid_t clk)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (clock_gettime(clk, &ts) != 0)
+        return -1;
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t otp_mono_ns(void)
+{
+    return otp_clock_ns(CLOCK_MONOTONIC);
 }
 
 size_t otp_page_size(void)
@@ -43,16 +49,12 @@ size_t otp_page_size(void)
 
 int64_t otp_mono_coarse_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return otp_clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
 int64_t otp_real_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return otp_clock_ns(CLOCK_REALTIME);
 }
 
 const char *otp_strerror(int e)

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* async-signal-safe */
 pid_t otp_gettid(void);
@@ -20,6 +21,15 @@ static inline uintptr_t otp_dyn_ptr(uintptr_t base, uint64_t v)
 {
     return v < base ? base + v : v;
 }
+/* The CPU clock of thread `tid` (the kernel's MAKE_THREAD_CPUCLOCK with
+ * CPUCLOCK_SCHED), usable from threads other than that one. */
+static inline clockid_t otp_thread_cpuclock(pid_t tid)
+{
+    return (clockid_t)((~(unsigned)tid) << 3) | 6;
+}
+/* async-signal-safe: clock `clk` in ns (vDSO for the system clocks), or
+ * -1 (a thread CPU clock of a thread that is gone). */
+int64_t otp_clock_ns(clockid_t clk);
 /* async-signal-safe: CLOCK_MONOTONIC / CLOCK_REALTIME in ns (vDSO). */
 int64_t otp_mono_ns(void);
 /* CLOCK_MONOTONIC_COARSE: a clock tick behind at most, and a third of

@@ -208,11 +208,6 @@ static inline int valid_align(size_t a)
     return a != 0 && (a & (a - 1)) == 0;
 }
 
-static size_t page_size(void)
-{
-    return otp_page_size();
-}
-
 /* ---- entry points ---------------------------------------------------- */
 
 /* malloc, calloc and free keep everything but the common case out of
@@ -385,8 +380,8 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 
 ALIGNED_ENTRY(aligned_alloc, (size_t align, size_t n), (align, n), n, align)
 ALIGNED_ENTRY(memalign, (size_t align, size_t n), (align, n), n, align)
-ALIGNED_ENTRY(valloc, (size_t n), (n), n, page_size())
-ALIGNED_ENTRY(pvalloc, (size_t n), (n), n, page_size())
+ALIGNED_ENTRY(valloc, (size_t n), (n), n, otp_page_size())
+ALIGNED_ENTRY(pvalloc, (size_t n), (n), n, otp_page_size())
 
 EXPORT size_t malloc_usable_size(void *p)
 {
