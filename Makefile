@@ -34,8 +34,18 @@ OBJ_AGENT = $(patsubst %.c,$(BUILD)/obj/%.o,$(SRC_AGENT))
 OBJ_PRELOAD = $(patsubst %.c,$(BUILD)/obj/%.o,$(SRC_PRELOAD))
 OBJ_GEN = $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_C))
 JE_OBJ = $(BUILD)/je/otpje.o
+JE_ENGINE_OBJ = $(BUILD)/je/otpje_engine.o
+JE_TSD_OBJ = $(BUILD)/je/tsd_image.o
 CORE_LIB = $(BUILD)/libotprof_core.a
+# The agent is two objects (agent/engine.h): the shim LD_PRELOAD names,
+# with the interposed entry points, the configuration and the log, and the
+# engine it loads beside it when the agent is enabled.
 AGENT = $(BUILD)/libotprof_agent.so
+ENGINE = $(BUILD)/libotprof_engine.so
+AGENTS = $(AGENT) $(ENGINE)
+SRC_SHIM_AGENT = agent/shared.c agent/log.c agent/sys.c config/config.c
+OBJ_SHIM = $(OBJ_PRELOAD) $(patsubst %.c,$(BUILD)/obj/%.o,$(SRC_SHIM_AGENT)) $(JE_TSD_OBJ)
+OBJ_ENGINE = $(filter-out $(BUILD)/obj/agent/shared.o,$(OBJ_AGENT))
 LDLIBS_AGENT = -Wl,-Bstatic -lprotobuf-c -linih -lz -Wl,-Bdynamic -ldl -lpthread -lm -lrt
 
 OTPROF_BIN = $(BUILD)/otprof
@@ -66,7 +76,7 @@ TOOL_BIN = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
 .PHONY: all deps demo test test-deps compat coverage sanitize bench clean install uninstall deb
 .SECONDARY: $(GEN_C) $(GEN_H)
-all: $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI)
+all: $(AGENTS) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI)
 
 # Missing Debian packages are installed by scripts/install-deps (apt-get).
 $(DEPS_STAMP):
@@ -102,16 +112,33 @@ $(BUILD)/obj/%.o: %.c $(GEN_H) $(wildcard agent/*.h config/*.h) | $(DEPS_STAMP)
 # MALLOC_CONF. Its C++ operator new/delete object is left out.
 $(JE_OBJ): scripts/build-jemalloc | $(DEPS_STAMP)
 	scripts/build-jemalloc $(BUILD)/je
+$(JE_ENGINE_OBJ) $(BUILD)/je/tsd_image.c: $(JE_OBJ)
+	@test -f $@ || { rm -f $(JE_OBJ); $(MAKE) --no-print-directory $(JE_OBJ); }
+$(JE_TSD_OBJ): $(BUILD)/je/tsd_image.c
+	$(CC) $(CFLAGS_BASE) -c $< -o $@
 
 $(CORE_LIB): $(OBJ_AGENT) $(OBJ_GEN) $(JE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(AGENT): $(OBJ_AGENT) $(OBJ_PRELOAD) $(OBJ_GEN) $(JE_OBJ) preload/otprof.map preload/startup.ld
-	$(CC) -shared -o $@ $(OBJ_PRELOAD) $(OBJ_AGENT) $(OBJ_GEN) $(JE_OBJ) $(COVFLAGS) \
+$(AGENT): $(OBJ_SHIM) preload/otprof.map preload/startup.ld
+	$(CC) -shared -o $@ $(OBJ_SHIM) $(COVFLAGS) \
 	  -Wl,--version-script=preload/otprof.map -Wl,-T,preload/startup.ld \
 	  -Wl,--exclude-libs,ALL -Wl,-z,now -Wl,-z,defs \
+	  -Wl,--as-needed -Wl,-Bstatic -linih -Wl,-Bdynamic -ldl
+# The state it shares with the shim (agent/shared.c) is left undefined and
+# found in the shim at load: a DT_NEEDED entry on the shim would have to
+# name it by a soname, and then a program linked against the agent by path
+# would look for it by that name. Anything else undefined and unversioned
+# is an error, as -z defs would make it.
+ENGINE_IMPORTS = otp_tls_in_agent|otp_tls_heap_left|otp_tls_vforked|otp_tls_thread|otp_live_bits|otp_cfg|otpje_je_tsd_tls
+$(ENGINE): $(OBJ_ENGINE) $(OBJ_GEN) $(JE_ENGINE_OBJ) preload/engine.map preload/startup.ld
+	$(CC) -shared -o $@ $(OBJ_ENGINE) $(OBJ_GEN) $(JE_ENGINE_OBJ) $(COVFLAGS) \
+	  -Wl,--version-script=preload/engine.map -Wl,-T,preload/startup.ld \
+	  -Wl,--exclude-libs,ALL -Wl,-z,now \
 	  -Wl,--as-needed $(LDLIBS_AGENT)
+	@bad=$$(nm -D --undefined-only $@ | awk '$$1 == "U" {print $$2}' | grep -v @ | grep -vxE '$(ENGINE_IMPORTS)'); \
+	  if [ -n "$$bad" ]; then echo "otprof: $@: undefined:" $$bad >&2; rm -f $@; exit 1; fi
 
 # Test programs: built plain (no agent inside), with frame pointers and
 # full symbol tables so profiles can be checked by function name.
@@ -172,11 +199,12 @@ $(SYS_INI): otprof.ini
 # the directories it had to create in $(DATADIR)/otprof/created-dirs, and
 # uninstall removes those (when empty) too.
 INSTALL_RECORD = $(if $(DESTDIR),-,$(DATADIR)/otprof/created-dirs)
-install: $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI)
+install: $(AGENTS) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI)
 	scripts/mkdirs $(INSTALL_RECORD) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) \
 	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR) \
 	  $(if $(DESTDIR),,$(DATADIR)/otprof)
 	install -m 0644 $(AGENT) $(DESTDIR)$(LIBDIR)/libotprof_agent.so
+	install -m 0644 $(ENGINE) $(DESTDIR)$(LIBDIR)/libotprof_engine.so
 	install -m 0755 $(OTPROF_BIN) $(DESTDIR)$(BINDIR)/otprof
 	install -m 0644 agent/otprof.h $(DESTDIR)$(INCLUDEDIR)/otprof.h
 	install -m 0644 $(MAN_PAGE) $(DESTDIR)$(MANDIR)/man1/otprof.1
@@ -193,7 +221,7 @@ install: $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI)
 	search path: use LD_PRELOAD=$(LIBDIR)/libotprof_agent.so or 'otprof run'"; fi
 
 uninstall: $(SYS_INI)
-	rm -f $(DESTDIR)$(LIBDIR)/libotprof_agent.so $(DESTDIR)$(BINDIR)/otprof \
+	rm -f $(DESTDIR)$(LIBDIR)/libotprof_agent.so $(DESTDIR)$(LIBDIR)/libotprof_engine.so $(DESTDIR)$(BINDIR)/otprof \
 	  $(DESTDIR)$(INCLUDEDIR)/otprof.h $(DESTDIR)$(MANDIR)/man1/otprof.1 $(DESTDIR)$(PKGCONFIGDIR)/otprof.pc
 	@f=$(DESTDIR)$(SYSCONFDIR)/otprof.ini; if cmp -s $(SYS_INI) $$f; then echo "rm -f $$f"; rm -f $$f; \
 	  elif [ -e $$f ]; then echo "otprof: $$f differs from the installed one; kept"; fi
@@ -204,7 +232,7 @@ uninstall: $(SYS_INI)
 # multiarch directory, found by bare name) with /etc/otprof.ini a conffile.
 DEB = $(BUILD)/otprof_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null || echo amd64).deb
 deb: $(DEB)
-$(DEB): $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) scripts/build-deb
+$(DEB): $(AGENTS) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) scripts/build-deb
 	rm -rf $(BUILD)/deb
 	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(BUILD)/deb) PREFIX=/usr \
 	  LIBDIR=/usr/lib/$(MULTIARCH) SYSCONFDIR=/etc
@@ -213,14 +241,14 @@ $(DEB): $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) scripts/build-deb
 test-deps:
 	@scripts/install-deps test
 
-test: test-deps $(AGENT) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) $(UNIT_BIN) $(PROG_BIN) $(PROG_CXX_LIB) $(PROG_CXX_EXE) $(TOOL_BIN)
+test: test-deps $(AGENTS) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) $(UNIT_BIN) $(PROG_BIN) $(PROG_CXX_LIB) $(PROG_CXX_EXE) $(TOOL_BIN)
 	@BUILD=$(BUILD) tests/run.sh
 
-compat: $(AGENT) $(OTPROF_BIN) $(PROG_BIN) $(TOOL_BIN)
+compat: $(AGENTS) $(OTPROF_BIN) $(PROG_BIN) $(TOOL_BIN)
 	@scripts/install-deps compat
 	@BUILD=$(BUILD) tests/compat/run.sh
 
-demo: $(AGENT) $(OTPROF_BIN) $(BUILD)/progs/demo
+demo: $(AGENTS) $(OTPROF_BIN) $(BUILD)/progs/demo
 	@scripts/demo $(BUILD)
 
 coverage:
@@ -234,7 +262,7 @@ sanitize:
 	@for t in build-san/tests/test_*; do echo "== $$t"; ASAN_OPTIONS=detect_leaks=0 $$t > build-san/$$(basename $$t).log 2>&1 \
 	  && grep -c '^PASS' build-san/$$(basename $$t).log || { tail -30 build-san/$$(basename $$t).log; exit 1; }; done
 
-bench: $(AGENT) $(PROG_BIN) $(TOOL_BIN)
+bench: $(AGENTS) $(PROG_BIN) $(TOOL_BIN)
 	@scripts/install-deps bench
 	scripts/bench-cpu
 	@[ ! -x scripts/bench-heap ] || scripts/bench-heap

@@ -55,7 +55,6 @@
 #include "unloaded.h"
 #include "unwind.h"
 
-__thread int otp_tls_in_agent __attribute__((tls_model("initial-exec")));
 int otp_agent_pid OTP_STARTUP_DATA;
 
 /* A single-threaded program's samples wait in its main thread's ring
@@ -616,7 +615,7 @@ void otp_agent_init(void)
     /* Before anything allocates: the allocator's fork steps are among
      * these, whether or not the agent goes on to run. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
-    otp_config_load(&otp_cfg);
+    otp_log_init();
     otp_log_set_level(otp_cfg.log_level);
     if (!otp_cfg.agent_enabled || !address_space_ok()) {
         otp_tls_in_agent = 0;

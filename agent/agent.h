@@ -11,8 +11,9 @@
 
 #include "thread.h"
 
-/* Start (constructor). Never fails: on trouble the agent turns features
- * off. Starts no thread unless the process already has several. */
+/* Start (the shim's constructor, once it has read otp_cfg). Never fails:
+ * on trouble the agent turns features off. Starts no thread unless the
+ * process already has several. */
 void otp_agent_init(void);
 /* Exit (destructor): final export within the configured bounded time. */
 void otp_agent_shutdown(void);

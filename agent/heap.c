@@ -51,8 +51,6 @@
 /* ~50 us at 2-4 GHz: see charge(). */
 #define SAMPLE_CYCLES_MAX 150000
 
-__thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
-__thread int otp_tls_vforked __attribute__((tls_model("initial-exec")));
 /* Per-thread PRNG state; 0 = the countdown is not a real draw yet. */
 static OTP_TLS uint64_t tls_rng;
 /* Samples this thread has unwound. Its first ones walk without
@@ -157,9 +155,17 @@ uint64_t otp_heap_cost_cycles(void)
     return cyc;
 }
 
+static uintptr_t shim_lo OTP_STARTUP_DATA, shim_hi OTP_STARTUP_DATA;
+
+void otp_heap_note_shim(uintptr_t text)
+{
+    otp_object_text(text, &shim_lo, &shim_hi);
+}
+
+/* The agent's frames: the engine's and the shim's wrappers'. */
 static inline bool in_self(uint64_t pc)
 {
-    return pc >= self_lo && pc < self_hi;
+    return (pc >= self_lo && pc < self_hi) || (pc >= shim_lo && pc < shim_hi);
 }
 
 /* The allocating stack, leaf first, leaf as an exact PC (return address

@@ -62,7 +62,6 @@ typedef struct slot {
     _Atomic uint64_t val;
 } slot_t;
 
-_Atomic uint64_t otp_live_bits[(1u << OTP_LIVE_FILTER_BITS) / 64];
 static _Atomic uint8_t filter_count[1u << OTP_LIVE_FILTER_BITS];
 
 static _Atomic uint32_t *site_index OTP_STARTUP_DATA;

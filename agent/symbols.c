@@ -727,11 +727,26 @@ static size_t add_unloaded(otp_symbolizer_t *s, map_ent_t *v, size_t n, char *pa
 /* Set by the flusher for the final export (at exit, exec or a fatal
  * signal): the process is ending, so no slow opening of large debug data. */
 static _Atomic bool final_export;
-static _Atomic(const void *) no_dwarf_code;
+/* The agent's two objects (engine.h). */
+static _Atomic(const void *) no_dwarf_code[2];
 
 void otp_sym_no_dwarf_for(const void *code)
 {
-    atomic_store(&no_dwarf_code, code);
+    for (size_t i = 0; i < OTP_ARRAY_LEN(no_dwarf_code); i++) {
+        const void *was = NULL;
+        if (atomic_compare_exchange_strong(&no_dwarf_code[i], &was, code) || was == code)
+            return;
+    }
+}
+
+static bool no_dwarf_in(uintptr_t start, uintptr_t limit)
+{
+    for (size_t i = 0; i < OTP_ARRAY_LEN(no_dwarf_code); i++) {
+        uintptr_t own = (uintptr_t)atomic_load(&no_dwarf_code[i]);
+        if (own && own >= start && own < limit)
+            return true;
+    }
+    return false;
 }
 
 void otp_sym_set_final(bool final)
@@ -915,8 +930,7 @@ static elf_obj_t *locate(otp_symbolizer_t *s, uint64_t addr, int *mapping, uint6
         if (e->elf) {
             e->m.build_id = e->elf->build_id;
             e->m.htlhash = e->elf->htlhash;
-            uintptr_t own = (uintptr_t)atomic_load(&no_dwarf_code);
-            if (own && own >= e->m.start && own < e->m.limit)
+            if (no_dwarf_in(e->m.start, e->m.limit))
                 e->elf->self = true;
         }
     }

@@ -17,7 +17,6 @@
 #define CPU_RING_BYTES (32u * 1024)
 #define HEAP_RING_BYTES (16u * 1024)
 
-__thread otp_thread_t *otp_tls_thread __attribute__((tls_model("initial-exec")));
 
 static otp_thread_t slots[OTP_MAX_THREADS];
 static _Atomic int slot_next OTP_STARTUP_DATA; /* slots[0..slot_next) have been used */

@@ -39,8 +39,6 @@
 #include "log.h"
 #include "sys.h"
 
-otp_config_t otp_cfg;
-
 /* Larger files are refused whole rather than half-applied. */
 #define OTP_CFG_FILE_MAX (64 * 1024)
 /* Room for a value taken from a line too long for inih's line buffer.

@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "eng.h"
 #include "internal.h"
 #include "next.h"
 
@@ -31,8 +31,8 @@ __attribute__((constructor(101))) static void otprof_exit_init(void)
 
 static __attribute__((noreturn)) void end_now(exit_fn f, int status)
 {
-    if (!otp_tls_in_agent && otp_agent_running())
-        otp_agent_shutdown();
+    if (!otp_tls_in_agent && eng_running())
+        otp_eng->shutdown();
     if (f)
         f(status);
     for (;;)

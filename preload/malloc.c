@@ -27,11 +27,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eng.h"
 #include "heap.h"
 #include "next.h"
 #include "internal.h"
 #include "sys.h"
-#include "unwind.h"
 #include "live.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -65,6 +65,7 @@ typedef struct real_fns {
 } real_fns_t;
 
 static real_fns_t real;
+static const void *app_malloc;
 static _Atomic int resolve_state; /* 0 not started, 1 in progress, 2 done */
 
 /* glibc's own names for its allocator: used only if RTLD_NEXT finds
@@ -121,6 +122,24 @@ static size_t pool_size(const void *p)
     return ((const size_t *)p)[-1];
 }
 
+/* Set while the constructor loads the engine: the dynamic loader's
+ * allocations for it come from the pool, so the app's heap (which a
+ * process that never allocates has not even set up) stays as it would be
+ * without the agent. Every allocation takes the slow path meanwhile. */
+static OTP_TLS int pool_only;
+static OTP_TLS int64_t pool_saved_left;
+
+void otp_preload_pool_only(bool on)
+{
+    if (on) {
+        pool_saved_left = otp_tls_heap_left;
+        otp_tls_heap_left = INT64_MIN / 2;
+    } else {
+        otp_tls_heap_left = pool_saved_left;
+    }
+    pool_only = on;
+}
+
 /* ---- resolution ------------------------------------------------------ */
 
 static void *next(const char *name)
@@ -172,9 +191,17 @@ static void resolve(void)
     __atomic_store_n(&real.pvalloc, r.pvalloc, __ATOMIC_RELEASE);
     __atomic_store_n(&real.calloc, r.calloc, __ATOMIC_RELEASE);
     __atomic_store_n(&real.malloc, r.malloc, __ATOMIC_RELEASE);
-    otp_unwind_note_allocator((const void *)r.malloc);
+    app_malloc = (const void *)r.malloc;
+    const otp_engine_t *e = otp_eng;
+    if (e)
+        e->note_allocator(app_malloc);
     otp_tls_in_agent = saved;
     atomic_store(&resolve_state, 2);
+}
+
+const void *otp_preload_app_malloc(void)
+{
+    return app_malloc;
 }
 
 void otp_preload_resolve_allocator(void)
@@ -218,13 +245,15 @@ static inline int valid_align(size_t a)
 static __attribute__((noinline)) void *malloc_slow(size_t n, void *(*f)(size_t))
 {
     uintptr_t ra = CALLER;
+    if (OTP_UNLIKELY(pool_only))
+        return pool_alloc(16, n);
     if (!f) {
         resolve();
         if (!LOAD(malloc))
             return pool_alloc(16, n);
         return malloc(n);
     }
-    return otp_heap_sampled(f(n), n, ra);
+    return eng_heap_sampled(f(n), n, ra);
 }
 
 EXPORT void *malloc(size_t n)
@@ -239,8 +268,8 @@ static __attribute__((noinline)) void free_slow(void *p, void (*f)(void *))
 {
     if (is_pool(p))
         return;
-    if (otp_live_maybe((uintptr_t)p))
-        otp_heap_freed(p);
+    if (otp_live_maybe((uintptr_t)p) && otp_eng)
+        otp_eng->heap_freed(p);
     if (!f) {
         if (!p)
             return;
@@ -269,13 +298,15 @@ static __attribute__((noinline)) void *calloc_slow(size_t nmemb, size_t size, vo
         errno = ENOMEM;
         return NULL;
     }
+    if (OTP_UNLIKELY(pool_only))
+        return pool_alloc(16, n);
     if (!f) {
         resolve();
         if (!LOAD(calloc))
             return pool_alloc(16, n);
         return calloc(nmemb, size);
     }
-    return otp_heap_sampled(f(nmemb, size), n, ra);
+    return eng_heap_sampled(f(nmemb, size), n, ra);
 }
 
 EXPORT void *calloc(size_t nmemb, size_t size)
@@ -297,9 +328,9 @@ static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t n,
         resolve();
         f = LOAD(realloc);
     }
-    if (OTP_UNLIKELY(is_pool(p) || !f)) {
+    if (OTP_UNLIKELY(is_pool(p) || !f || (pool_only && !p))) {
         /* A pool block moves to the real allocator (the pool keeps it). */
-        if (!f) {
+        if (!f || pool_only) {
             void *q = pool_alloc(16, n);
             if (q && p)
                 memcpy(q, p, pool_size(p) < n ? pool_size(p) : n);
@@ -313,15 +344,15 @@ static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t n,
         return q;
     }
     uint64_t token = 0;
-    if (OTP_UNLIKELY(otp_live_maybe((uintptr_t)p)) && p)
-        token = otp_heap_untrack(p);
+    if (OTP_UNLIKELY(otp_live_maybe((uintptr_t)p)) && p && otp_eng)
+        token = otp_eng->heap_untrack(p);
     int slow = heap_take(n);
     void *q = f(p, n);
     if (OTP_UNLIKELY(token) && !q && n)
-        otp_heap_retrack(p, token); /* failed: p is still there */
+        otp_eng->heap_retrack(p, token); /* failed: p is still there */
     if (OTP_LIKELY(!slow))
         return q;
-    return otp_heap_sampled(q, n, caller);
+    return eng_heap_sampled(q, n, caller);
 }
 
 EXPORT void *realloc(void *p, size_t n)
@@ -358,8 +389,17 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
     }
     if (OTP_LIKELY(!heap_take(n)))
         return f(out, align, n);
+    if (OTP_UNLIKELY(pool_only)) {
+        if (!valid_align(align) || align % sizeof(void *) != 0)
+            return EINVAL;
+        void *p = pool_alloc(align, n);
+        if (!p)
+            return ENOMEM;
+        *out = p;
+        return 0;
+    }
     int rc = f(out, align, n);
-    otp_heap_sampled(rc == 0 ? *out : NULL, n, CALLER);
+    eng_heap_sampled(rc == 0 ? *out : NULL, n, CALLER);
     return rc;
 }
 
@@ -375,7 +415,9 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
         }                                                                                          \
         if (OTP_LIKELY(!heap_take(size)))                                                          \
             return f args;                                                                         \
-        return otp_heap_sampled(f args, (size), CALLER);                                           \
+        if (OTP_UNLIKELY(pool_only))                                                               \
+            return pool_alloc((pool_align), (size));                                               \
+        return eng_heap_sampled(f args, (size), CALLER);                                           \
     }
 
 ALIGNED_ENTRY(aligned_alloc, (size_t align, size_t n), (align, n), n, align)

@@ -7,9 +7,9 @@
 #include <errno.h>
 #include <pthread.h>
 
+#include "eng.h"
 #include "internal.h"
 #include "next.h"
-#include "thread.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -27,7 +27,7 @@ EXPORT int pthread_setname_np(pthread_t th, const char *name)
     }
     int rc = f(th, name);
     /* Another thread's slot is found by the flusher's next /proc read. */
-    if (rc == 0 && pthread_equal(th, pthread_self()))
-        otp_thread_note_name(NULL, name);
+    if (rc == 0 && otp_eng && pthread_equal(th, pthread_self()))
+        otp_eng->thread_note_name(NULL, name);
     return rc;
 }

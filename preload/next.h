@@ -32,5 +32,9 @@ static inline void *otp_next_sym(const char *name)
  * allocation did yet. The constructor calls it first, so the agent knows
  * the app's allocator without waiting for some allocation to reveal it. */
 void otp_preload_resolve_allocator(void);
+/* The app's malloc as resolved, or NULL (none yet, or its own). */
+const void *otp_preload_app_malloc(void);
+/* Serve this thread's allocations from the bootstrap pool (on) or not. */
+void otp_preload_pool_only(bool on);
 
 #endif

@@ -21,7 +21,7 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "eng.h"
 #include "internal.h"
 #include "next.h"
 
@@ -39,13 +39,14 @@
             errno = ENOSYS;                                                                        \
             return -1;                                                                             \
         }                                                                                          \
-        if (otp_tls_in_agent)                                                                      \
+        const otp_engine_t *eng_ = otp_eng;                                                        \
+        if (otp_tls_in_agent || !eng_)                                                             \
             return real args;                                                                      \
-        otp_agent_before_new_root((uintptr_t)__builtin_return_address(0));                         \
-        int token_ = otp_agent_quiesce();                                                          \
+        eng_->before_new_root((uintptr_t)__builtin_return_address(0));                             \
+        int token_ = eng_->quiesce();                                                              \
         int rc_ = real args;                                                                       \
         int e_ = errno;                                                                            \
-        otp_agent_resume(token_);                                                                  \
+        eng_->resume(token_);                                                                      \
         errno = e_;                                                                                \
         return rc_;                                                                                \
     }
@@ -71,7 +72,7 @@ EXPORT int chroot(const char *path)
         errno = ENOSYS;
         return -1;
     }
-    if (!otp_tls_in_agent)
-        otp_agent_before_new_root((uintptr_t)__builtin_return_address(0));
+    if (!otp_tls_in_agent && otp_eng)
+        otp_eng->before_new_root((uintptr_t)__builtin_return_address(0));
     return real(path);
 }

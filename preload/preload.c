@@ -14,12 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "cpu.h"
+#include "eng.h"
 #include "internal.h"
 #include "next.h"
-#include "termsig.h"
-#include "unwind.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -54,14 +51,14 @@ __attribute__((constructor(101))) static void otprof_preload_init(void)
     OTP_RESOLVE(real_signal, "signal");
     OTP_RESOLVE(real_dl_iterate_phdr, "dl_iterate_phdr");
     otp_preload_resolve_allocator();
-    otp_agent_init();
+    otp_shim_start(otp_preload_app_malloc());
     errno = saved;
 }
 
 __attribute__((destructor(101))) static void otprof_preload_fini(void)
 {
     int saved = errno;
-    otp_agent_exit();
+    otp_shim_exit();
     errno = saved;
 }
 
@@ -72,7 +69,7 @@ static void *thread_trampoline(void *p)
     otp_thread_t *t = p;
     void *(*fn)(void *) = t->start_fn;
     void *arg = t->start_arg;
-    otp_agent_thread_begin(t);
+    otp_eng->thread_begin(t);
     return fn(arg);
 }
 
@@ -81,14 +78,14 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
     OTP_RESOLVE(real_pthread_create, "pthread_create");
     if (!real_pthread_create)
         return EAGAIN;
-    if (otp_tls_in_agent || !otp_agent_running())
+    if (otp_tls_in_agent || !eng_running())
         return real_pthread_create(th, attr, fn, arg);
-    otp_thread_t *t = otp_agent_thread_prepare(fn, arg, attr);
+    otp_thread_t *t = otp_eng->thread_prepare(fn, arg, attr);
     if (!t)
         return real_pthread_create(th, attr, fn, arg);
     int rc = real_pthread_create(th, attr, thread_trampoline, t);
     if (rc != 0)
-        otp_agent_thread_failed(t);
+        otp_eng->thread_failed(t);
     return rc;
 }
 
@@ -99,7 +96,10 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
 EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data)
 {
     OTP_RESOLVE(real_dl_iterate_phdr, "dl_iterate_phdr");
-    return otp_unwind_iterate_phdr(cb, data, real_dl_iterate_phdr);
+    const otp_engine_t *e = otp_eng;
+    if (!e)
+        return real_dl_iterate_phdr ? real_dl_iterate_phdr(cb, data) : 0;
+    return e->iterate_phdr(cb, data, real_dl_iterate_phdr);
 }
 
 /* ---- dlclose ---------------------------------------------------------
@@ -116,12 +116,15 @@ EXPORT int dlclose(void *handle)
         errno = ENOSYS;
         return -1;
     }
+    const otp_engine_t *eng = otp_eng;
+    if (!eng)
+        return real_dlclose(handle);
     int e0 = errno;
-    void *before = otp_agent_unload_begin();
+    void *before = eng->unload_begin();
     errno = e0;
     int rc = real_dlclose(handle);
     int e = errno;
-    otp_agent_unload_end(before);
+    eng->unload_end(before);
     errno = e;
     return rc;
 }
@@ -133,10 +136,13 @@ EXPORT int dlclose(void *handle)
 
 #define AROUND_EXEC(call)                                                                          \
     do {                                                                                           \
-        otp_agent_before_exec();                                                                   \
+        const otp_engine_t *eng_ = otp_eng;                                                        \
+        if (eng_)                                                                                  \
+            eng_->before_exec();                                                                   \
         int rc_ = (call);                                                                          \
         int e_ = errno;                                                                            \
-        otp_agent_after_failed_exec();                                                             \
+        if (eng_)                                                                                  \
+            eng_->after_failed_exec();                                                             \
         errno = e_;                                                                                \
         return rc_;                                                                                \
     } while (0)
@@ -213,7 +219,7 @@ EXPORT int execle(const char *path, const char *arg, ...)
 
 static bool virtual_sigprof(int sig)
 {
-    return sig == SIGPROF && !otp_tls_in_agent && otp_agent_running() && otp_cpu_owns_sigprof();
+    return sig == SIGPROF && !otp_tls_in_agent && eng_running() && otp_eng->cpu_owns_sigprof();
 }
 
 /* SIGTERM, SIGINT, SIGHUP, SIGPIPE: see termsig.h. */
@@ -221,17 +227,18 @@ static bool virtual_term(int sig)
 {
     /* Also after the agent stopped: its catcher stays until the app
      * replaces it. Never in a vfork child (its own signal table). */
-    return !otp_tls_in_agent && otp_termsig_covers(sig) && otp_termsig_active() &&
-           getpid() == otp_agent_pid;
+    const otp_engine_t *e = otp_eng;
+    return e && !otp_tls_in_agent && e->termsig_covers(sig) && e->termsig_active() &&
+           getpid() == e->pid();
 }
 
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     OTP_RESOLVE(real_sigaction, "sigaction");
     if (virtual_sigprof(sig))
-        return otp_cpu_app_sigaction(act, old);
+        return otp_eng->cpu_app_sigaction(act, old);
     if (virtual_term(sig))
-        return otp_termsig_app_sigaction(sig, act, old);
+        return otp_eng->termsig_app_sigaction(sig, act, old);
     return real_sigaction(sig, act, old);
 }
 
@@ -252,8 +259,8 @@ EXPORT sighandler_t signal(int sig, sighandler_t handler)
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     if (prof)
-        otp_cpu_app_sigaction(&sa, &old);
-    else if (otp_termsig_app_sigaction(sig, &sa, &old) != 0)
+        otp_eng->cpu_app_sigaction(&sa, &old);
+    else if (otp_eng->termsig_app_sigaction(sig, &sa, &old) != 0)
         return SIG_ERR;
     return (old.sa_flags & SA_SIGINFO) ? (sighandler_t)(void *)old.sa_sigaction : old.sa_handler;
 }

@@ -22,10 +22,10 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include "eng.h"
 #include "internal.h"
 #include "next.h"
 #include "sandbox.h"
-#include "thread.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -96,9 +96,9 @@ EXPORT long syscall(long number, ...)
         mode = seccomp_mode((unsigned long)a1, (unsigned long)a3);
     else if (OTP_UNLIKELY(number == SYS_prctl))
         mode = prctl_mode(a1, (unsigned long)a2, (unsigned long)a3);
-    if (OTP_UNLIKELY(mode)) {
+    if (OTP_UNLIKELY(mode) && otp_eng) {
         int e = errno;
-        otp_sandbox_before_seccomp(mode);
+        otp_eng->sandbox_before_seccomp(mode);
         errno = e;
     }
     syscall_fn f = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
@@ -115,9 +115,9 @@ EXPORT int prctl(int option, ...)
     unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
     int mode = prctl_mode(option, a2, a3);
-    if (OTP_UNLIKELY(mode)) {
+    if (OTP_UNLIKELY(mode) && otp_eng) {
         int e = errno;
-        otp_sandbox_before_seccomp(mode);
+        otp_eng->sandbox_before_seccomp(mode);
         errno = e;
     }
     prctl_fn f = __atomic_load_n(&real_prctl, __ATOMIC_ACQUIRE);
@@ -125,9 +125,9 @@ EXPORT int prctl(int option, ...)
                : (int)direct_syscall(SYS_prctl, option, (long)a2, (long)a3, (long)a4, (long)a5, 0);
     /* A thread that names itself (ruby, many pools) may end before the
      * next export reads names from /proc: keep the name now. */
-    if (option == PR_SET_NAME && rc == 0 && a2) {
+    if (option == PR_SET_NAME && rc == 0 && a2 && otp_eng) {
         int e = errno;
-        otp_thread_note_name(NULL, (const char *)a2);
+        otp_eng->thread_note_name(NULL, (const char *)a2);
         errno = e;
     }
     return rc;

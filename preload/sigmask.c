@@ -14,11 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "agent.h"
+#include "eng.h"
 #include "internal.h"
 #include "next.h"
-#include "unwind.h"
-#include "vmask.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -42,12 +40,15 @@ static bool from_agent(const void *ra)
         self_lo = (uintptr_t)fo.dlfo_map_start;
         self_hi = (uintptr_t)fo.dlfo_map_end;
     }
-    return (uintptr_t)ra >= self_lo && (uintptr_t)ra < self_hi;
+    /* The engine's calls come through here too. */
+    return ((uintptr_t)ra >= self_lo && (uintptr_t)ra < self_hi) ||
+           ((uintptr_t)ra >= otp_eng_lo && (uintptr_t)ra < otp_eng_hi);
 }
 
 static bool virtual_mask(const void *ra)
 {
-    return otp_vmask_owned() && !from_agent(ra) && otp_agent_running();
+    const otp_engine_t *e = otp_eng;
+    return e && e->vmask_owned() && !from_agent(ra) && e->running();
 }
 
 /* libunwind inside one of the agent's walks (see otp_unwind_absorb_mask):
@@ -56,14 +57,15 @@ static bool virtual_mask(const void *ra)
 static bool walk_mask(const void *ra, const sigset_t *set, sigset_t *old)
 {
     (void)set;
-    return otp_unwind_absorb_mask(ra, old);
+    const otp_engine_t *e = otp_eng;
+    return e && e->unwind_absorb_mask(ra, old);
 }
 
 /* sigprocmask's contract, on top of pthread_sigmask's. */
 static int as_sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
     OTP_RESOLVE(real_pthread_sigmask, "pthread_sigmask");
-    int rc = otp_vmask_change(how, set, old, real_pthread_sigmask);
+    int rc = otp_eng->vmask_change(how, set, old, real_pthread_sigmask);
     if (rc != 0) {
         errno = rc;
         return -1;
@@ -88,12 +90,13 @@ EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
     OTP_RESOLVE(real_pthread_sigmask, "pthread_sigmask");
     if (!virtual_mask(__builtin_return_address(0)))
         return real_pthread_sigmask(how, set, old);
-    return otp_vmask_change(how, set, old, real_pthread_sigmask);
+    return otp_eng->vmask_change(how, set, old, real_pthread_sigmask);
 }
 
 static bool hold_prof(sigset_t *old)
 {
-    if (!(otp_vmask_owned() && otp_agent_running() && otp_vmask_prof_blocked()))
+    const otp_engine_t *e = otp_eng;
+    if (!(e && e->vmask_owned() && e->running() && e->vmask_prof_blocked()))
         return false;
     OTP_RESOLVE(real_pthread_sigmask, "pthread_sigmask");
     sigset_t prof;

@@ -6,11 +6,9 @@
 #include <dlfcn.h>
 #include <signal.h>
 
-#include "agent.h"
-#include "altstack.h"
+#include "eng.h"
 #include "internal.h"
 #include "thread.h"
-#include "vmask.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -26,7 +24,8 @@ EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
         otp_tls_in_agent = saved;
     }
     otp_thread_t *t = otp_tls_thread;
-    if (!t || t == OTP_THREAD_GONE || !otp_vmask_owned() || !otp_agent_running())
+    const otp_engine_t *e = otp_eng;
+    if (!t || t == OTP_THREAD_GONE || !e || !e->vmask_owned() || !e->running())
         return real_sigaltstack(ss, old);
-    return otp_altstack_app(&t->altstack, ss, old, real_sigaltstack);
+    return e->altstack_app(&t->altstack, ss, old, real_sigaltstack);
 }

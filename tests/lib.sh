@@ -6,6 +6,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 AGENT="$BUILD/libotprof_agent.so"
+ENGINE="$BUILD/libotprof_engine.so"
 PROGS="$BUILD/progs"
 T_FAILS=0
 T_NAME=$(basename "$0" .sh)

@@ -28,12 +28,13 @@ check "staged install succeeds" [ $? -eq 0 ]
 got=$(cd "$stage" && find . \( -type f -o -type l \) -printf '%p %m\n' | sort)
 want=$(printf '%s\n' "./etc/otprof.ini 644" "./usr/local/bin/otprof 755" \
   "./usr/local/include/otprof.h 644" "./usr/local/lib/libotprof_agent.so 644" \
+  "./usr/local/lib/libotprof_engine.so 644" \
   "./usr/local/lib/pkgconfig/otprof.pc 644" "./usr/local/share/man/man1/otprof.1 644")
-check "staged install: exactly the 6 files, with their modes" [ "$got" = "$want" ]
+check "staged install: exactly the 7 files, with their modes" [ "$got" = "$want" ]
 [ "$got" = "$want" ] || diff <(echo "$want") <(echo "$got")
-check "staged install: agent, command and header are the built ones" \
-  bash -c 'cmp -s "$1" "$2/lib/libotprof_agent.so" && cmp -s "$3" "$2/bin/otprof" && cmp -s "$4" "$2/include/otprof.h"' \
-  _ "$AGENT" "$stage/usr/local" "$OTPROF" "$ROOT/agent/otprof.h"
+check "staged install: agent, engine, command and header are the built ones" \
+  bash -c 'cmp -s "$1" "$2/lib/libotprof_agent.so" && cmp -s "$5" "$2/lib/libotprof_engine.so" && cmp -s "$3" "$2/bin/otprof" && cmp -s "$4" "$2/include/otprof.h"' \
+  _ "$AGENT" "$stage/usr/local" "$OTPROF" "$ROOT/agent/otprof.h" "$ENGINE"
 pc() { PKG_CONFIG_PATH="$stage/usr/local/lib/pkgconfig" pkg-config "$@" otprof; }
 check "otprof.pc: version $VERSION, -I/usr/local/include, agent variable" \
   [ "$(pc --modversion)" = "$VERSION" -a "$(echo $(pc --cflags))" = "-I/usr/local/include" \
@@ -71,8 +72,8 @@ check "uninstall of an unedited install leaves no file" [ -z "$(find "$stage" -t
 # uninstall removes the files and every directory install created.
 pfx="$WORK/prefix/p"; mkdir -p "$WORK/prefix"
 mk install PREFIX="$pfx" SYSCONFDIR="$pfx/etc" > "$WORK/pfx.log" 2>&1
-check "make install PREFIX=...: 7 files (the 6 and the created-dirs record)" \
-  [ "$(find "$pfx" -type f | wc -l)" -eq 7 -a -f "$pfx/share/otprof/created-dirs" ]
+check "make install PREFIX=...: 8 files (the 7 and the created-dirs record)" \
+  [ "$(find "$pfx" -type f | wc -l)" -eq 8 -a -f "$pfx/share/otprof/created-dirs" ]
 mk uninstall PREFIX="$pfx" SYSCONFDIR="$pfx/etc" > /dev/null 2>&1
 check "make uninstall PREFIX=...: removes the directories it created, keeps the one before" \
   [ ! -e "$pfx" -a -d "$WORK/prefix" ]

@@ -1,7 +1,8 @@
-# What the agent exposes to the process: only the interposed entry points
-# and otprof_*; libunwind bound privately (the app's C++ exceptions keep
-# libgcc's unwinder); heavy libraries not loaded by a process that only
-# starts and exits.
+# What the agent exposes to the process: only the interposed entry points,
+# otprof_* and the state its engine binds to; the engine exports one entry
+# point and is loaded only when the agent is enabled; libunwind bound
+# privately (the app's C++ exceptions keep libgcc's unwinder); heavy
+# libraries not loaded by a process that only starts and exits.
 source "$(dirname "$0")/../lib.sh"
 
 # The entry points named in the version script's global section, and the
@@ -15,7 +16,16 @@ check "nm -D: only interposed symbols and otprof_* exported${bad:+ (also: $bad)}
 check "nm -D: malloc, free, pthread_create exported" \
   [ "$(grep -cE '^(malloc|free|pthread_create)$' <<<"$exports")" -eq 3 ]
 check "nm -D: otprof_set_trace_context exported" grep -q '^otprof_set_trace_context$' <<<"$exports"
-check "nm -D: no jemalloc or libunwind symbols leak" [ -z "$(grep -E 'je_|mallocx|unw_|_Unwind' <<<"$exports")" ]
+# jemalloc's thread state is the one exception: the shim holds it for the
+# engine (scripts/build-jemalloc), whose dlopen could not fit it in static TLS.
+check "nm -D: no jemalloc or libunwind symbols leak" \
+  [ -z "$(grep -E 'je_|mallocx|unw_|_Unwind' <<<"$exports" | grep -vx otpje_je_tsd_tls)" ]
+eng_exports=$(nm -D --defined-only "$ENGINE" | awk '{print $3}' | sed 's/@.*//' | sort -u | tr '\n' ' ')
+check "nm -D: the engine exports its entry point only ($eng_exports)" [ "$eng_exports" = "otp_engine_entry " ]
+# glibc keeps about 1.5 KiB of static TLS for objects loaded by dlopen; the
+# engine's must fit, the rest (jemalloc's 2.6 KiB) is the shim's.
+tls=$(($(readelf -lW "$ENGINE" | awk '$1 == "TLS" {print $6}')))
+check "the engine's own TLS fits glibc's static TLS surplus (${tls:-0} bytes, at most 1024)" [ "${tls:-0}" -le 1024 ]
 # strerror's translation lookup takes the lock setlocale holds while it
 # allocates: a message from the malloc path would hang the app there.
 check "nm -D: the agent imports no strerror" \
@@ -23,17 +33,22 @@ check "nm -D: the agent imports no strerror" \
 # preload/startup.ld gathers the code every start runs: each function it
 # names must still exist (a renamed one would silently fall out of the
 # group) and lie in the group's section.
-sec=$(readelf -S -W "$AGENT" | awk '$2 == ".text.otp_start" {print $4, $6}')
-read -r sa ss <<<"$sec"
+# Both objects are linked with it; each function is in one of them.
 listed=$(sed -n 's/^ *\*(\.text\.\([^ *)]*\))$/\1/p' "$ROOT/preload/startup.ld")
-outside=$(nm --defined-only "$AGENT" | awk -v lo=$((16#${sa:-0})) -v n=$((16#${ss:-0})) \
-  'NR == FNR { want[$1] = 1; next }
-   ($3 in want) { a = 0; h = "0123456789abcdef"
-     for (i = 1; i <= length($1); i++) a = a * 16 + index(h, substr($1, i, 1)) - 1
-     if (a >= lo && a < lo + n) seen[$3] = 1 }
-   END { for (f in want) if (!(f in seen)) printf "%s ", f }' <(tr ' ' '\n' <<<"$listed") -)
+in_group() { # OBJECT: the listed functions that lie in its .text.otp_start
+  local sec sa ss
+  sec=$(readelf -S -W "$1" | awk '$2 == ".text.otp_start" {print $4, $6}')
+  read -r sa ss <<<"$sec"
+  nm --defined-only "$1" | awk -v lo=$((16#${sa:-0})) -v n=$((16#${ss:-0})) \
+    'NR == FNR { want[$1] = 1; next }
+     ($3 in want) { a = 0; h = "0123456789abcdef"
+       for (i = 1; i <= length($1); i++) a = a * 16 + index(h, substr($1, i, 1)) - 1
+       if (a >= lo && a < lo + n) print $3 }' <(tr ' ' '\n' <<<"$listed") -
+}
+seen=$( { in_group "$AGENT"; in_group "$ENGINE"; } | sort -u)
+outside=$(comm -23 <(tr ' ' '\n' <<<"$listed" | grep . | sort -u) <(echo "$seen") | tr '\n' ' ')
 check "startup.ld: $(wc -w <<<"$listed") functions, all in .text.otp_start${outside:+ (not: $outside)}" \
-  [ -n "$sec" -a "$(wc -w <<<"$listed")" -gt 50 -a -z "$outside" ]
+  [ "$(wc -w <<<"$listed")" -gt 50 -a -z "$outside" ]
 needed=$(readelf -d "$AGENT" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')
 check "libunwind, libcurl, jemalloc are not link-time dependencies ($needed)" \
   [ -z "$(grep -oE 'libunwind|libcurl|libjemalloc' <<<"$needed")" ]
@@ -51,12 +66,32 @@ check "no other object binds _Unwind_RaiseException to libunwind" \
 
 # Start-up: /bin/true under the agent loads neither libcurl nor libstdc++
 # (what an eagerly linked libcurl or the system jemalloc would drag in).
+# At 1 Hz: a timer's first point is uniform over one period, so at 100 Hz
+# the few hundred microseconds of CPU after it is armed are sampled in
+# about one run of fifty.
 rm -rf "$WORK/out"
-under_agent LD_DEBUG=files LD_DEBUG_OUTPUT="$WORK/files" -- /bin/true
+under_agent OTPROF_CPU_FREQUENCY_HZ=1 LD_DEBUG=files LD_DEBUG_OUTPUT="$WORK/files" -- /bin/true
 loaded=$(cat "$WORK"/files.* 2>/dev/null | grep -oE 'file=[^ ]+' | sort -u | tr '\n' ' ')
-check "/bin/true under the agent exits 0" under_agent -- /bin/true
+check "/bin/true under the agent exits 0" under_agent OTPROF_CPU_FREQUENCY_HZ=1 -- /bin/true
 check "/bin/true: libcurl not loaded" [ -z "$(grep -o libcurl <<<"$loaded")" ]
 check "/bin/true: libstdc++/system jemalloc not loaded" [ -z "$(grep -oE 'libstdc|libjemalloc' <<<"$loaded")" ]
+check "/bin/true: the engine loaded (enabled)" grep -q libotprof_engine.so <<<"$loaded"
+under_agent OTPROF_AGENT_ENABLED=false LD_DEBUG=files LD_DEBUG_OUTPUT="$WORK/dfiles" -- /bin/true
+loaded=$(cat "$WORK"/dfiles.* 2>/dev/null | grep -oE 'file=[^ ]+' | sort -u | tr '\n' ' ')
+check "/bin/true, agent.enabled = false: only the shim loaded ($loaded)" \
+  [ -n "$(grep -o libotprof_agent.so <<<"$loaded")" -a -z "$(grep -o libotprof_engine <<<"$loaded")" ]
 [ ! -d "$WORK/out" ] || [ -z "$(ls -A "$WORK/out")" ]; r=$?
 check "/bin/true: no profile files for a process with no samples" [ $r -eq 0 ]
+
+# The shim without its engine beside it (copied alone): one line says why,
+# and the app runs as it would without the agent, unprofiled.
+mkdir -p "$WORK/alone"; cp "$AGENT" "$WORK/alone/"
+bare=$(sh -c 'echo out; echo err >&2; exit 3' 2>&1); brc=$?
+got=$(env OTPROF_EXPORT_OUTPUT_DIR="$WORK/alone/out" LD_PRELOAD="$WORK/alone/libotprof_agent.so" \
+  sh -c 'echo out; echo err >&2; exit 3' 2>"$WORK/alone.err"); grc=$?
+echo "  $(head -2 "$WORK/alone.err")"
+check "no engine: same output and status ($grc) as without the agent" [ "$got" = "out" -a $grc -eq $brc ]
+check "no engine: one otprof line naming the engine (then the app's own)" \
+  [ "$(grep -c '^otprof: .*libotprof_engine.so' "$WORK/alone.err")" -eq 1 -a "$(grep -vc '^otprof: ' "$WORK/alone.err")" -eq 1 ]
+check "no engine: no profile written" [ ! -e "$WORK/alone/out" ]
 finish

@@ -35,6 +35,10 @@
 
 #include "check.h"
 
+/* What the shim defines (preload/shim.c): no engine, not decided yet. */
+const otp_engine_t *otp_eng;
+bool otp_eng_none;
+
 static void *(*volatile f_malloc)(size_t) = malloc;
 static void (*volatile f_free)(void *) = free;
 static void *(*volatile f_calloc)(size_t, size_t) = calloc;
@@ -104,6 +108,29 @@ int main(void)
     CHECK(f_calloc(huge, 3) == NULL && errno == ENOMEM);
     errno = 0;
     CHECK(f_reallocarray(NULL, huge, 3) == NULL && errno == ENOMEM);
+
+    /* While the engine is loaded, the loader's allocations come from the
+     * pool and never reach the real allocator; afterwards they do again. */
+    otp_preload_pool_only(true);
+    char *volatile lp = f_malloc(300);
+    unsigned char *volatile lz = f_calloc(20, 20);
+    void *volatile la = NULL;
+    int lrc = f_posix_memalign((void **)&la, 128, 64);
+    if (lp)
+        memset(lp, 9, 300);
+    char *volatile lr = f_realloc(lp, 600); /* a pool block, copied within the pool */
+    char *volatile ln = f_realloc(NULL, 40);
+    int lp_pool = is_pool(lp), lz_pool = is_pool(lz), la_pool = is_pool(la), lr_pool = is_pool(lr),
+        ln_pool = is_pool(ln);
+    f_free(lr);
+    otp_preload_pool_only(false);
+    CHECK(lp && lp_pool && lz && lz_pool && lz[399] == 0);
+    CHECK(lrc == 0 && la_pool && ((uintptr_t)la & 127) == 0);
+    CHECK(lr && lr_pool && lr[0] == 9 && lr[299] == 9);
+    CHECK(ln && ln_pool);
+    char *volatile after = f_malloc(300);
+    CHECK(after && !is_pool(after));
+    f_free(after);
 
     /* After the bootstrap window, everything works normally. */
     char *volatile n = f_malloc(5000);

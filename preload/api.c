@@ -1,0 +1,26 @@
+/*
+ * The public API (otprof.h), as the app finds it: in the object it
+ * preloaded. The trace context is the engine's; with no engine there is
+ * no sample for it to mark.
+ */
+#include "eng.h"
+#include "otprof.h"
+
+const char *otprof_version(void)
+{
+    return OTP_VERSION;
+}
+
+void otprof_set_trace_context(const uint8_t trace_id[16], const uint8_t span_id[8])
+{
+    const otp_engine_t *e = otp_eng;
+    if (e)
+        e->set_trace_context(trace_id, span_id);
+}
+
+void otprof_clear_trace_context(void)
+{
+    const otp_engine_t *e = otp_eng;
+    if (e)
+        e->clear_trace_context();
+}

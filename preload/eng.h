@@ -1,0 +1,45 @@
+/*
+ * The shim's calls into the engine (agent/engine.h). Each answers as the
+ * engine would for an agent that is not running when no engine is loaded:
+ * the agent is disabled, or it is not decided yet (before the
+ * constructor), or the engine could not be loaded.
+ */
+#ifndef OTP_PRELOAD_ENG_H
+#define OTP_PRELOAD_ENG_H
+
+#include <stdint.h>
+
+#include "engine.h"
+#include "heap.h"
+#include "internal.h"
+
+/* Set once by the constructor, before main, when the engine is running;
+ * never cleared (the engine stays mapped until exit). */
+extern const otp_engine_t *otp_eng;
+/* The constructor has decided: no engine in this process. */
+extern bool otp_eng_none;
+
+void otp_shim_start(const void *app_malloc);
+void otp_shim_exit(void);
+/* The engine's code, for telling its calls apart: [lo, hi), 0 when none. */
+extern uintptr_t otp_eng_lo, otp_eng_hi;
+
+static inline bool eng_running(void)
+{
+    const otp_engine_t *e = otp_eng;
+    return e && e->running();
+}
+
+/* A slow-path allocation with no engine: before the decision the thread
+ * looks again after a while (as the engine's own countdown does while
+ * sampling is off); after it, never. */
+static inline void *eng_heap_sampled(void *p, size_t size, uintptr_t ra)
+{
+    const otp_engine_t *e = otp_eng;
+    if (e)
+        return e->heap_sampled(p, size, ra);
+    otp_tls_heap_left = otp_eng_none ? INT64_MAX : (1 << 20);
+    return p;
+}
+
+#endif

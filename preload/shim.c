@@ -1,0 +1,93 @@
+/*
+ * The engine's loader (agent/engine.h): reads the configuration and, only
+ * when it enables the agent, loads libotprof_engine.so from the directory
+ * this object was loaded from and starts it.
+ */
+#include <dlfcn.h>
+#include <link.h>
+#include <string.h>
+
+#include "config.h"
+#include "eng.h"
+#include "internal.h"
+#include "log.h"
+#include "next.h"
+
+#define ENGINE_NAME "libotprof_engine.so"
+
+const otp_engine_t *otp_eng OTP_STARTUP_DATA;
+bool otp_eng_none OTP_STARTUP_DATA;
+uintptr_t otp_eng_lo, otp_eng_hi;
+
+/* Loads and checks the engine; NULL with a reason in why. */
+static const otp_engine_t *load(char *why, size_t cap)
+{
+    Dl_info self;
+    if (!dladdr((const void *)&otp_shim_start, &self) || !self.dli_fname) {
+        strncpy(why, "cannot tell where the agent was loaded from", cap - 1);
+        return NULL;
+    }
+    char path[4096];
+    const char *slash = strrchr(self.dli_fname, '/');
+    size_t d = slash ? (size_t)(slash - self.dli_fname) + 1 : 0;
+    if (d + sizeof ENGINE_NAME > sizeof path) {
+        strncpy(why, "the agent's directory name is too long", cap - 1);
+        return NULL;
+    }
+    memcpy(path, self.dli_fname, d);
+    memcpy(path + d, ENGINE_NAME, sizeof ENGINE_NAME);
+    /* The loader's own allocations pass through the wrappers, to the pool. */
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1;
+    otp_preload_pool_only(true);
+    const otp_engine_t *e = NULL;
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *err = dlerror();
+        strncpy(why, err ? err : path, cap - 1);
+    } else {
+        const otp_engine_t *(*entry)(void) = (const otp_engine_t *(*)(void))dlsym(h, OTP_ENGINE_ENTRY);
+        e = entry ? entry() : NULL;
+        if (!e || e->abi != OTP_ENGINE_ABI) {
+            strncpy(why, "libotprof_engine.so is from another build of otprof", cap - 1);
+            e = NULL;
+        } else {
+            struct dl_find_object fo;
+            if (_dl_find_object((void *)(uintptr_t)entry, &fo) == 0) {
+                otp_eng_lo = (uintptr_t)fo.dlfo_map_start;
+                otp_eng_hi = (uintptr_t)fo.dlfo_map_end;
+            }
+        }
+    }
+    otp_preload_pool_only(false);
+    otp_tls_in_agent = saved;
+    return e;
+}
+
+void otp_shim_start(const void *app_malloc)
+{
+    otp_config_load(&otp_cfg);
+    if (otp_cfg.agent_enabled) {
+        char why[256] = "";
+        const otp_engine_t *e = load(why, sizeof why);
+        if (e) {
+            /* Published first: the wrappers that run during the engine's
+             * start (its own allocations, threads) find it starting, as
+             * they would find it in one object. */
+            __atomic_store_n(&otp_eng, e, __ATOMIC_RELEASE);
+            otp_engine_start_t start = {(uintptr_t)&otp_shim_start, app_malloc};
+            e->init(&start);
+            return;
+        }
+        OTP_WARN("profiling off: %s", why);
+    }
+    otp_eng_none = true;
+    otp_tls_heap_left = INT64_MAX;
+}
+
+void otp_shim_exit(void)
+{
+    const otp_engine_t *e = otp_eng;
+    if (e)
+        e->exit();
+}
