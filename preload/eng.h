@@ -19,7 +19,8 @@ extern const otp_engine_t *otp_eng;
 /* The constructor has decided: no engine in this process. */
 extern bool otp_eng_none;
 
-void otp_shim_start(const void *app_malloc);
+/* The constructor's work: the configuration, then the engine if enabled. */
+void otp_shim_start(void);
 void otp_shim_exit(void);
 /* The engine's code, for telling its calls apart: [lo, hi), 0 when none. */
 extern uintptr_t otp_eng_lo, otp_eng_hi;

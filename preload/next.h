@@ -29,8 +29,9 @@ static inline void *otp_next_sym(const char *name)
 #define OTP_EXPORT __attribute__((visibility("default")))
 
 /* preload/malloc.c: looks the real allocation functions up now, if no
- * allocation did yet. The constructor calls it first, so the agent knows
- * the app's allocator without waiting for some allocation to reveal it. */
+ * allocation did yet. The constructor calls it before it loads the engine,
+ * so the engine knows the app's allocator without waiting for some
+ * allocation to reveal it. */
 void otp_preload_resolve_allocator(void);
 /* The app's malloc as resolved, or NULL (none yet, or its own). */
 const void *otp_preload_app_malloc(void);

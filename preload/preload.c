@@ -50,8 +50,7 @@ __attribute__((constructor(101))) static void otprof_preload_init(void)
     OTP_RESOLVE(real_sigaction, "sigaction");
     OTP_RESOLVE(real_signal, "signal");
     OTP_RESOLVE(real_dl_iterate_phdr, "dl_iterate_phdr");
-    otp_preload_resolve_allocator();
-    otp_shim_start(otp_preload_app_malloc());
+    otp_shim_start();
     errno = saved;
 }
 

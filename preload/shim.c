@@ -64,10 +64,15 @@ static const otp_engine_t *load(char *why, size_t cap)
     return e;
 }
 
-void otp_shim_start(const void *app_malloc)
+void otp_shim_start(void)
 {
     otp_config_load(&otp_cfg);
     if (otp_cfg.agent_enabled) {
+        /* The engine wants to know the app's allocator from the start.
+         * Disabled, the wrappers look the next one up at their first
+         * call (eleven dlsym calls a process that never allocates,
+         * /bin/true, does not pay). */
+        otp_preload_resolve_allocator();
         char why[256] = "";
         const otp_engine_t *e = load(why, sizeof why);
         if (e) {
@@ -75,7 +80,7 @@ void otp_shim_start(const void *app_malloc)
              * start (its own allocations, threads) find it starting, as
              * they would find it in one object. */
             __atomic_store_n(&otp_eng, e, __ATOMIC_RELEASE);
-            otp_engine_start_t start = {(uintptr_t)&otp_shim_start, app_malloc};
+            otp_engine_start_t start = {(uintptr_t)&otp_shim_start, otp_preload_app_malloc()};
             e->init(&start);
             return;
         }
