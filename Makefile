@@ -99,11 +99,14 @@ $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(GEN_H)
 # they reach the real allocator and their own slow paths by tail calls, so
 # a sampled allocation's return address is the app's call site (which
 # tells an allocation by the dynamic loader apart) and the fast path needs
-# no call of its own.
-$(BUILD)/obj/%.o: %.c $(GEN_H) $(wildcard agent/*.h config/*.h) | $(DEPS_STAMP)
+# no call of its own. The shim and the engine refuse each other unless
+# built from the same headers (OTP_ABI_TAG: the layouts they share).
+ABI_TAG := $(shell cat agent/*.h config/*.h preload/*.h | cksum | cut -d' ' -f1)
+$(BUILD)/obj/%.o: %.c $(GEN_H) $(wildcard agent/*.h config/*.h preload/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(if $(filter preload/%,$<),-fno-builtin) \
-	  $(if $(filter preload/malloc.c,$<),-foptimize-sibling-calls) -c $< -o $@
+	  $(if $(filter preload/malloc.c,$<),-foptimize-sibling-calls) \
+	  $(if $(filter agent/engine.c preload/shim.c,$<),-DOTP_ABI_TAG='"$(ABI_TAG)"') -c $< -o $@
 
 # A private jemalloc: Debian's PIC archive with every symbol it defines
 # renamed to otpje_*, its load-time constructor removed (it initialises on

@@ -33,7 +33,7 @@ static pid_t engine_pid(void)
 }
 
 static const otp_engine_t engine = {
-    .abi = OTP_ENGINE_ABI,
+    .abi_tag = OTP_ABI_TAG,
     .init = engine_init,
     .exit = otp_agent_exit,
     .shutdown = otp_agent_shutdown,

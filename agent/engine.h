@@ -26,9 +26,12 @@
 #include "config.h"
 #include "thread.h"
 
-/* Bumped whenever the table changes: a shim and an engine from different
- * builds refuse each other. */
-#define OTP_ENGINE_ABI 1
+/* A shim and an engine refuse each other unless built from the same
+ * headers (the Makefile's tag of them): the table and every shared layout
+ * (otp_config_t, otp_thread_t) must be the same on both sides. */
+#ifndef OTP_ABI_TAG
+#define OTP_ABI_TAG "untagged"
+#endif
 #define OTP_ENGINE_ENTRY "otp_engine_entry"
 
 typedef int (*otp_mask_fn)(int, const sigset_t *, sigset_t *);
@@ -41,7 +44,7 @@ typedef struct otp_engine_start {
 } otp_engine_start_t;
 
 typedef struct otp_engine {
-    int abi;
+    const char *abi_tag; /* first in every build: OTP_ABI_TAG */
     /* Lifecycle (agent.h). */
     void (*init)(const otp_engine_start_t *start);
     void (*exit)(void);

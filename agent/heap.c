@@ -43,9 +43,6 @@
 #include "trace.h"
 #include "unwind.h"
 
-/* Countdown while the agent is not running (yet, or any more): the slow
- * path is re-entered this often to look again. */
-#define RECHECK_BYTES (1 << 20)
 /* Hook frames that may sit above the app's call site. */
 #define SKIP_MAX 8
 /* ~50 us at 2-4 GHz: see charge(). */
@@ -343,7 +340,7 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
     if (slow_hook && slow_hook(ra, size))
         return p;
     if (!atomic_load_explicit(&heap_on, memory_order_relaxed)) {
-        otp_tls_heap_left = RECHECK_BYTES;
+        otp_tls_heap_left = OTP_HEAP_RECHECK_BYTES;
         return p;
     }
     if (otp_tls_in_agent) {
@@ -360,7 +357,7 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
     }
     int saved_errno = errno;
     if (!sampling_gate || !sampling_gate()) {
-        otp_tls_heap_left = RECHECK_BYTES;
+        otp_tls_heap_left = OTP_HEAP_RECHECK_BYTES;
         tls_rng = 0;
         errno = saved_errno;
         return p;

@@ -63,6 +63,9 @@ double otp_heap_scale(uint64_t size, int shift);
  * The hooks subtract each request's size and call otp_heap_sampled when
  * it goes negative. */
 extern __thread int64_t otp_tls_heap_left __attribute__((tls_model("initial-exec")));
+/* Countdown while the agent is not running (yet, or any more): the slow
+ * path is re-entered this often to look again. */
+#define OTP_HEAP_RECHECK_BYTES (1 << 20)
 /* Set while the calling thread's TLS is lent to a vfork child (raised by
  * the vfork wrapper, preload/vfork.c): such a child records nothing. */
 extern __thread int otp_tls_vforked __attribute__((tls_model("initial-exec")));

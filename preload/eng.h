@@ -39,7 +39,7 @@ static inline void *eng_heap_sampled(void *p, size_t size, uintptr_t ra)
     const otp_engine_t *e = otp_eng;
     if (e)
         return e->heap_sampled(p, size, ra);
-    otp_tls_heap_left = otp_eng_none ? INT64_MAX : (1 << 20);
+    otp_tls_heap_left = otp_eng_none ? INT64_MAX : OTP_HEAP_RECHECK_BYTES;
     return p;
 }
 

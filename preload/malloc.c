@@ -122,6 +122,22 @@ static size_t pool_size(const void *p)
     return ((const size_t *)p)[-1];
 }
 
+static inline int valid_align(size_t a)
+{
+    return a != 0 && (a & (a - 1)) == 0;
+}
+
+static int pool_posix_memalign(void **out, size_t align, size_t n)
+{
+    if (!valid_align(align) || align % sizeof(void *) != 0)
+        return EINVAL;
+    void *p = pool_alloc(align, n);
+    if (!p)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
 /* Set while the constructor loads the engine: the dynamic loader's
  * allocations for it come from the pool, so the app's heap (which a
  * process that never allocates has not even set up) stays as it would be
@@ -230,11 +246,6 @@ static inline __attribute__((always_inline)) int heap_take(size_t n)
     return OTP_UNLIKELY(left < 0);
 }
 
-static inline int valid_align(size_t a)
-{
-    return a != 0 && (a & (a - 1)) == 0;
-}
-
 /* ---- entry points ---------------------------------------------------- */
 
 /* malloc, calloc and free keep everything but the common case out of
@@ -329,7 +340,8 @@ static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t n,
         f = LOAD(realloc);
     }
     if (OTP_UNLIKELY(is_pool(p) || !f || (pool_only && !p))) {
-        /* A pool block moves to the real allocator (the pool keeps it). */
+        /* A pool block moves to the real allocator (the pool keeps it),
+         * unless the pool is still the only allocator. */
         if (!f || pool_only) {
             void *q = pool_alloc(16, n);
             if (q && p)
@@ -377,27 +389,13 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
     int (*f)(void **, size_t, size_t) = LOAD(posix_memalign);
     if (OTP_UNLIKELY(!f)) {
         resolve();
-        if (!(f = LOAD(posix_memalign))) {
-            if (!valid_align(align) || align % sizeof(void *) != 0)
-                return EINVAL;
-            void *p = pool_alloc(align, n);
-            if (!p)
-                return ENOMEM;
-            *out = p;
-            return 0;
-        }
+        if (!(f = LOAD(posix_memalign)))
+            return pool_posix_memalign(out, align, n);
     }
     if (OTP_LIKELY(!heap_take(n)))
         return f(out, align, n);
-    if (OTP_UNLIKELY(pool_only)) {
-        if (!valid_align(align) || align % sizeof(void *) != 0)
-            return EINVAL;
-        void *p = pool_alloc(align, n);
-        if (!p)
-            return ENOMEM;
-        *out = p;
-        return 0;
-    }
+    if (OTP_UNLIKELY(pool_only))
+        return pool_posix_memalign(out, align, n);
     int rc = f(out, align, n);
     eng_heap_sampled(rc == 0 ? *out : NULL, n, CALLER);
     return rc;

@@ -48,9 +48,10 @@ static const otp_engine_t *load(char *why, size_t cap)
     } else {
         const otp_engine_t *(*entry)(void) = (const otp_engine_t *(*)(void))dlsym(h, OTP_ENGINE_ENTRY);
         e = entry ? entry() : NULL;
-        if (!e || e->abi != OTP_ENGINE_ABI) {
+        if (!e || !e->abi_tag || strcmp(e->abi_tag, OTP_ABI_TAG) != 0) {
             strncpy(why, "libotprof_engine.so is from another build of otprof", cap - 1);
             e = NULL;
+            dlclose(h);
         } else {
             struct dl_find_object fo;
             if (_dl_find_object((void *)(uintptr_t)entry, &fo) == 0) {

@@ -94,4 +94,17 @@ check "no engine: same output and status ($grc) as without the agent" [ "$got" =
 check "no engine: one otprof line naming the engine (then the app's own)" \
   [ "$(grep -c '^otprof: .*libotprof_engine.so' "$WORK/alone.err")" -eq 1 -a "$(grep -vc '^otprof: ' "$WORK/alone.err")" -eq 1 ]
 check "no engine: no profile written" [ ! -e "$WORK/alone/out" ]
+# An engine from other sources beside it (its tag of the shared headers
+# changed, as the Makefile computes it): refused, in one line.
+tag=$(cat "$ROOT"/agent/*.h "$ROOT"/config/*.h "$ROOT"/preload/*.h | cksum | cut -d' ' -f1)
+other=$(tr 0-9 1-90 <<<"$tag")
+LC_ALL=C perl -pe "s/\\x00$tag\\x00/\\x00$other\\x00/g" "$ENGINE" > "$WORK/alone/libotprof_engine.so"
+check "the engine carries the tag of the headers it was built from" \
+  [ "$(grep -c "$other" "$WORK/alone/libotprof_engine.so")" -ge 1 ]
+got=$(env OTPROF_EXPORT_OUTPUT_DIR="$WORK/alone/out" LD_PRELOAD="$WORK/alone/libotprof_agent.so" \
+  sh -c 'echo out; echo err >&2; exit 3' 2>"$WORK/alone.err"); grc=$?
+echo "  $(head -1 "$WORK/alone.err")"
+check "engine of another build: refused in one line, the app runs as without the agent" \
+  [ "$got" = "out" -a $grc -eq $brc -a "$(grep -c '^otprof: .*another build' "$WORK/alone.err")" -eq 1 ]
+check "engine of another build: no profile written" [ ! -e "$WORK/alone/out" ]
 finish
