@@ -59,6 +59,15 @@ ssize_t otp_read_file(const char *path, char *buf, size_t cap);
 
 /* Path of the running executable (/proc/self/exe); "" if unknown. */
 const char *otp_exe_path(void);
+/* A path of the executable good for finding files beside it, without
+ * reading /proc (the first look there costs a process 15-30 us): the path
+ * it was run by (AT_EXECFN) when that is certainly the running program:
+ * absolute, not under /dev or /proc (fexecve), not a symbolic link itself
+ * (directories on the way may be: the file beside it is the same), and a
+ * regular file the size the program's own ELF header implies (its section
+ * headers end the file), which a script (run by its interpreter) or a
+ * binary with data appended is not. Otherwise otp_exe_path(). */
+const char *otp_exe_path_cheap(void);
 /* Basename of otp_exe_path(). */
 const char *otp_exe_name(void);
 /* The name the user ran: basename of AT_EXECFN when it is a symlink to

@@ -1327,7 +1327,7 @@ int otp_config_load_for(otp_config_t *cfg, bool secure, const char *system_path,
         f->path = named;
         f->by_env = true;
     } else {
-        const char *exe = otp_cfg_exe ? otp_cfg_exe : otp_exe_path();
+        const char *exe = otp_cfg_exe ? otp_cfg_exe : otp_exe_path_cheap();
         const char *slash = exe ? strrchr(exe, '/') : NULL;
         static const char name[] = "/otprof.ini";
         size_t d = slash ? (size_t)(slash - exe) : 0;

@@ -72,6 +72,25 @@ echo "otprof: $BIN/otprof.ini:3: cpu.frequency_hz: \"fast\" is not a number (1..
 check "exe-dir otprof.ini: message names it" same_file "$WORK/err.txt" "$WORK/want_err.txt"
 check "exe-dir otprof.ini: stdout unchanged" [ "$(cat "$WORK/out.txt")" = hi ]
 check "exe-dir otprof.ini: exit status 0" [ "$(cat "$WORK/rc.txt")" = 0 ]
+# The directory is the executable's, found without /proc where the path
+# it was run by is certainly the executable: through a symlinked
+# directory the same file is read; a symlink to the program in another
+# directory, or a script (its process is the interpreter's), does not
+# make the file beside the link or the script count.
+ln -s "$BIN" "$WORK/bindir"
+run -- "$WORK/bindir/myecho" hi
+check "exe-dir otprof.ini through a symlinked directory: read" \
+  grep -q '^otprof: .*/otprof.ini:3: cpu.frequency_hz: "fast" is not a number' "$WORK/err.txt"
+mkdir -p "$WORK/elsewhere"
+ln -s "$BIN/myecho" "$WORK/elsewhere/myecho"
+printf '[cpu]\nfrequency_hz = slow\n' > "$WORK/elsewhere/otprof.ini"
+run -- "$WORK/elsewhere/myecho" hi
+check "a symlink to the program: the file beside the program is read, not the one beside the link" \
+  same_file "$WORK/err.txt" "$WORK/want_err.txt"
+printf '#!/bin/sh\necho script\n' > "$WORK/elsewhere/s.sh"; chmod +x "$WORK/elsewhere/s.sh"
+run -- "$WORK/elsewhere/s.sh"
+check "a script: the file beside the script is not the interpreter's" \
+  [ ! -s "$WORK/err.txt" -a "$(cat "$WORK/out.txt")" = script ]
 # OTPROF_CONFIG replaces the exe-dir file entirely.
 run OTPROF_CONFIG=/dev/null -- "$BIN/myecho" hi
 check "OTPROF_CONFIG set: exe-dir otprof.ini ignored" [ ! -s "$WORK/err.txt" ]
