@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -656,12 +657,16 @@ void otp_agent_init(void)
         OTP_DEBUG("unwinder %s", otp_unwind_ready() ? "loaded at start-up" : "deferred");
     }
     /* Threads started before us (by other libraries' constructors) get
-     * slots and timers now. The task directory's link count is 2 plus
-     * the number of threads: one stat, rather than a listing, tells the
-     * usual process that it is alone. */
+     * slots and timers now. The usual process is alone, and the C library
+     * says so without a look into /proc (a process's first costs 15-30
+     * us): it clears __libc_single_threaded at the first pthread_create,
+     * its own included. Otherwise the task directory's link count is 2
+     * plus the number of threads: one stat, rather than a listing, tells
+     * a process whose threads have ended that it is alone again. */
     pid_t self = otp_gettid();
     struct stat task_st;
-    if (stat("/proc/self/task", &task_st) != 0 || task_st.st_nlink != 3)
+    if (!__libc_single_threaded &&
+        (stat("/proc/self/task", &task_st) != 0 || task_st.st_nlink != 3))
         otp_dir_foreach("/proc/self/task", register_one, &self);
     atomic_store(&app_threads, 1 + n_early);
     if (otp_cfg.cpu_enabled && otp_cpu_init() == 0) {

@@ -150,16 +150,30 @@ static const ElfW(Ehdr) *main_ehdr(void)
     return NULL;
 }
 
+/* AT_EXECFN when it is certainly the running executable (otp_exe_path_cheap),
+ * else NULL. Looked at once. */
+static const char *execfn_exe OTP_STARTUP_DATA;
+static _Atomic int execfn_state OTP_STARTUP_DATA; /* 0 not looked at, 1 done */
+
+static const char *execfn_if_exe(void)
+{
+    if (atomic_load(&execfn_state) == 0) {
+        const char *fn = (const char *)getauxval(AT_EXECFN);
+        const ElfW(Ehdr) *eh = main_ehdr();
+        struct stat st;
+        if (fn && fn[0] == '/' && strncmp(fn, "/dev/", 5) != 0 && strncmp(fn, "/proc/", 6) != 0 &&
+            eh && eh->e_shoff != 0 && lstat(fn, &st) == 0 && S_ISREG(st.st_mode) &&
+            (uint64_t)st.st_size == (uint64_t)eh->e_shoff + (uint64_t)eh->e_shnum * eh->e_shentsize)
+            execfn_exe = fn;
+        atomic_store(&execfn_state, 1);
+    }
+    return execfn_exe;
+}
+
 const char *otp_exe_path_cheap(void)
 {
-    const char *fn = (const char *)getauxval(AT_EXECFN);
-    const ElfW(Ehdr) *eh = main_ehdr();
-    struct stat st;
-    if (fn && fn[0] == '/' && strncmp(fn, "/dev/", 5) != 0 && strncmp(fn, "/proc/", 6) != 0 && eh &&
-        eh->e_shoff != 0 && lstat(fn, &st) == 0 && S_ISREG(st.st_mode) &&
-        (uint64_t)st.st_size == (uint64_t)eh->e_shoff + (uint64_t)eh->e_shnum * eh->e_shentsize)
-        return fn;
-    return otp_exe_path();
+    const char *fn = execfn_if_exe();
+    return fn ? fn : otp_exe_path();
 }
 
 const char *otp_exe_name(void)
@@ -173,14 +187,22 @@ const char *otp_exe_name(void)
  * execve (AT_EXECFN) when that path reaches the same file as
  * /proc/self/exe through symlinks (redis-server -> redis-check-rdb keeps
  * "redis-server"); else (a script run through its interpreter, a path
- * that no longer resolves) the executable's own name. */
+ * that no longer resolves) the executable's own name. When AT_EXECFN is
+ * certainly the executable itself (execfn_if_exe), both are its basename:
+ * no look into /proc. */
 static char run_name[NAME_MAX + 1] OTP_STARTUP_DATA;
 static _Atomic int run_state OTP_STARTUP_DATA;
 
 const char *otp_run_name(void)
 {
     if (atomic_load(&run_state) == 0) {
-        const char *fn = (const char *)getauxval(AT_EXECFN);
+        const char *fn = execfn_if_exe();
+        if (fn) {
+            otp_strlcpy(run_name, strrchr(fn, '/') + 1, sizeof run_name);
+            atomic_store(&run_state, 1);
+            return run_name;
+        }
+        fn = (const char *)getauxval(AT_EXECFN);
         const char *name = otp_exe_name();
         const char *slash = fn ? strrchr(fn, '/') : NULL;
         const char *base = slash ? slash + 1 : fn;
