@@ -113,10 +113,8 @@ $(BUILD)/obj/%.o: %.c $(GEN_H) $(wildcard agent/*.h config/*.h preload/*.h) | $(
 # first use) and its environment variable renamed, so it can neither
 # interpose on the app's allocator nor be configured by the app's
 # MALLOC_CONF. Its C++ operator new/delete object is left out.
-$(JE_OBJ): scripts/build-jemalloc | $(DEPS_STAMP)
+$(JE_OBJ) $(JE_ENGINE_OBJ) $(BUILD)/je/tsd_image.c &: scripts/build-jemalloc | $(DEPS_STAMP)
 	scripts/build-jemalloc $(BUILD)/je
-$(JE_ENGINE_OBJ) $(BUILD)/je/tsd_image.c: $(JE_OBJ)
-	@test -f $@ || { rm -f $(JE_OBJ); $(MAKE) --no-print-directory $(JE_OBJ); }
 $(JE_TSD_OBJ): $(BUILD)/je/tsd_image.c
 	$(CC) $(CFLAGS_BASE) -c $< -o $@
 

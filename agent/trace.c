@@ -66,11 +66,6 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-const char *otprof_version(void)
-{
-    return OTP_VERSION;
-}
-
 void otprof_set_trace_context(const uint8_t trace_id[16], const uint8_t span_id[8])
 {
     if (!trace_id || all_zero(trace_id, 16)) {

@@ -16,6 +16,20 @@ check "nm -D: only interposed symbols and otprof_* exported${bad:+ (also: $bad)}
 check "nm -D: malloc, free, pthread_create exported" \
   [ "$(grep -cE '^(malloc|free|pthread_create)$' <<<"$exports")" -eq 3 ]
 check "nm -D: otprof_set_trace_context exported" grep -q '^otprof_set_trace_context$' <<<"$exports"
+# The public API as an app reaches it: from the preloaded agent, by dlsym.
+cat > "$WORK/ver.c" <<'C'
+#include <dlfcn.h>
+#include <stdio.h>
+int main(void) {
+  const char *(*v)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "otprof_version");
+  puts(v ? v() : "none");
+  return 0;
+}
+C
+cc -O1 -o "$WORK/ver" "$WORK/ver.c" -ldl
+want=$(sed -n 's/^#define OTP_VERSION "\(.*\)"/\1/p' "$ROOT/agent/internal.h")
+got=$(under_agent OTPROF_AGENT_ENABLED=false -- "$WORK/ver")
+check "otprof_version() through dlsym answers $want, the agent disabled too (got $got)" [ "$got" = "$want" ]
 # jemalloc's thread state is the one exception: the shim holds it for the
 # engine (scripts/build-jemalloc), whose dlopen could not fit it in static TLS.
 check "nm -D: no jemalloc or libunwind symbols leak" \

@@ -43,7 +43,6 @@ static void on_prof(int sig)
 
 int main(void)
 {
-    CHECK_EQ_STR(otprof_version(), OTP_VERSION);
     otp_config_defaults(&otp_cfg);
     otp_trace_init();
     otp_trace_thread_start();
