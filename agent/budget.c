@@ -19,7 +19,13 @@
  * program more than the budget allows in all the rest of its run. The
  * agent thread's cost does not count there (an export is one spike, and
  * the rates would not shrink it), nor does the first tick alone (the
- * unwinder's first walks). Raising: only the last lowered lever, one
+ * unwinder's first walks). For AFTER_TICKS ticks after a lowering, a
+ * load over AFTER_FACTOR times the budget is lowered again the same way:
+ * that lowering fell short (the cost did not fall with the rate), and
+ * waiting for the window cost the bench's 6-second run a second at three
+ * times its budget. A lowering aims at AIM of the budget, not at the
+ * budget itself, so that what the transient cost is made up for and the
+ * run as a whole stays within it. Raising: only the last lowered lever, one
  * doubling, after CALM_WINDOWS windows in which the cost with that
  * lever's share doubled would still stay under RAISE_MARGIN of the
  * budget; so a steady load settles instead of oscillating.
@@ -51,6 +57,9 @@
 #define FAST_FACTOR 3.0
 #define FAST_TICKS 2
 #define FAST_PROC_NS 50000000.0
+#define AFTER_FACTOR 1.5
+#define AFTER_TICKS 20
+#define AIM 0.8
 
 void otp_budget_ctl_init(otp_budget_ctl_t *c, double budget, int heap_max, int cpu_max)
 {
@@ -68,6 +77,7 @@ static void restart(otp_budget_ctl_t *c, bool lowered)
     c->calm = 0;
     c->over = lowered ? OVER_WINDOWS - 1 : 0;
     c->hot = 0;
+    c->after_lower = lowered ? AFTER_TICKS : 0;
     c->changes++;
     if (!lowered) {
         c->last_steps = 0;
@@ -113,7 +123,7 @@ static bool lower(otp_budget_ctl_t *c, double ratio, bool heap_first)
     } else {
         c->elastic = 1.0;
     }
-    double need = log(ratio / c->budget) / (log(2.0) * c->elastic);
+    double need = log(ratio / (AIM * c->budget)) / (log(2.0) * c->elastic);
     int steps = 1;
     while (steps < 4 && steps < need)
         steps++;
@@ -129,7 +139,10 @@ static bool lower(otp_budget_ctl_t *c, double ratio, bool heap_first)
 bool otp_budget_ctl_tick(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double proc_ns)
 {
     double cost = heap_ns + sig_ns;
-    if (c->budget <= 0 || proc_ns < FAST_PROC_NS || cost <= FAST_FACTOR * c->budget * proc_ns) {
+    double factor = c->after_lower > 0 ? AFTER_FACTOR : FAST_FACTOR;
+    if (c->after_lower > 0)
+        c->after_lower--;
+    if (c->budget <= 0 || proc_ns < FAST_PROC_NS || cost <= factor * c->budget * proc_ns) {
         c->hot = 0;
         return false;
     }

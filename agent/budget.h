@@ -31,6 +31,7 @@ typedef struct otp_budget_ctl {
     int calm;               /* consecutive windows well under */
     int over;               /* consecutive windows over */
     int hot;                /* consecutive ticks far over */
+    int after_lower;        /* ticks left in which a lowering may be judged short */
     double heap, sig, own, proc; /* decayed sums since the last change */
     /* How the cost answered the last lowering: the ratio that asked for
      * it, its doublings and lever (0: none since the last raise), and
