@@ -110,10 +110,20 @@ static void summary_section(void)
     otp_heap_get_counts(&c);
     char b[32];
     otp_fmt_bytes(b, sizeof b, report_bytes);
-    OTP_INFO("heap: %llu sampled allocations (one per %lld bytes on average), %llu lost; "
+    /* The mean the budget left in force, when it moved it. */
+    char mean[64] = "";
+    if (otp_heap_mean() != otp_heap_configured_mean())
+        snprintf(mean, sizeof mean, "; %lld at exit, by the overhead budget", (long long)otp_heap_mean());
+    /* Samples whose thread's ring was full are counted at their site
+     * (heap.c): in the profile, but without the trace they were taken in. */
+    char unlinked[128] = "";
+    if (c.ring_full > 0)
+        snprintf(unlinked, sizeof unlinked, ", %llu counted at their site without a trace link (ring full)",
+                 (unsigned long long)c.ring_full);
+    OTP_INFO("heap: %llu sampled allocations (one per %lld bytes on average as configured%s), %llu lost%s; "
              "%llu sampled blocks still live at exit, ~%s in ~%.0f objects",
-             (unsigned long long)(c.drained + c.ring_full + c.lost), (long long)otp_heap_configured_mean(),
-             (unsigned long long)c.lost, (unsigned long long)report_blocks, b, report_objects);
+             (unsigned long long)(c.drained + c.ring_full + c.lost), (long long)otp_heap_configured_mean(), mean,
+             (unsigned long long)c.lost, unlinked, (unsigned long long)report_blocks, b, report_objects);
     if (nreport > 0) {
         OTP_INFO("  top leaking sites (live at exit, estimated):");
         OTP_INFO("  %12s %10s  %s", "bytes", "objects", "site");
