@@ -646,6 +646,7 @@ void otp_agent_init(void)
         otp_heap_report_init();
     otp_heap_set_slow_hook(heap_slow);
     otp_heap_set_gate(otp_agent_sampling);
+    otp_heap_set_drain_hook(otp_flusher_drain_soon);
     /* Loaded when the first stack is wanted (unwind.h). Not with an
      * allocator of the app's own: a signal handler could then never load
      * it (that allocator's locks may be held in app code), and a program

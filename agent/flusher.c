@@ -96,6 +96,14 @@ static void poke(int req)
     futex_wake(&wake_word);
 }
 
+void otp_flusher_drain_soon(void)
+{
+    int saved = errno;
+    atomic_fetch_add(&wake_word, 1);
+    futex_wake(&wake_word);
+    errno = saved;
+}
+
 static void refresh_name(otp_thread_t *t)
 {
     char path[64], buf[32];
@@ -314,6 +322,7 @@ static void *flusher_main(void *arg)
     ensure_export();
     int64_t interval = (int64_t)otp_cfg.export_interval_ms * 1000000;
     int64_t next_export = interval_start_mono_ns + interval;
+    int64_t next_tick = otp_mono_ns() + (int64_t)OTP_FLUSH_TICK_MS * 1000000;
     for (;;) {
         /* A walk went to libunwind (a thread that predates the agent, a
          * coroutine's stack): loaded here, where any stack will do. */
@@ -325,13 +334,18 @@ static void *flusher_main(void *arg)
         if (atomic_load(&request) != REQ_NONE)
             break;
         int64_t now = otp_mono_ns();
-        int64_t until = now + (int64_t)OTP_FLUSH_TICK_MS * 1000000;
-        if (until > next_export)
-            until = next_export;
+        int64_t until = next_tick < next_export ? next_tick : next_export;
         futex_wait(&wake_word, w, until - now);
         if (atomic_load(&request) != REQ_NONE)
             break;
         drain_all(false);
+        /* Woken early to drain a filling ring (otp_flusher_drain_soon):
+         * the tick's work waits for the tick, whose length the budget's
+         * window counts on. */
+        now = otp_mono_ns();
+        if (now < next_tick && now < next_export)
+            continue;
+        next_tick = now + (int64_t)OTP_FLUSH_TICK_MS * 1000000;
         otp_memcap_refresh();
         otp_budget_tick();
         otp_export_tick();

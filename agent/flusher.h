@@ -44,6 +44,9 @@ bool otp_flusher_final_done(void);
  * sinks' own, so only for callers in normal context with a large stack
  * and no network sink. 0, or -EBUSY if the thread runs. */
 int otp_flusher_final_here(int64_t deadline_ns);
+/* An app thread's ring is filling up: drain the rings now rather than
+ * at the end of the tick. Async-signal-safe; preserves errno. */
+void otp_flusher_drain_soon(void);
 /* Something was sampled that a final export would write. */
 bool otp_flusher_has_pending(void);
 /* CPU used by the agent's thread, all of its incarnations (any thread). */

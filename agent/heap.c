@@ -266,6 +266,9 @@ static bool live_start(void)
     return false;
 }
 
+/* Set by the lifecycle: wakes the consumer (heap.h). */
+static void (*drain_hook)(void) OTP_STARTUP_DATA;
+
 static void record(void *p, size_t size, uintptr_t ra)
 {
     if (!live_start())
@@ -288,6 +291,12 @@ static void record(void *p, size_t size, uintptr_t ra)
             memcpy(rec->frames, frames, n * sizeof frames[0]);
             otp_ring_commit(t->heap_ring, rec);
             pushed = true;
+            /* Once per filling, on the record that crosses half: a
+             * record that finds the ring full is counted at its site,
+             * without its trace link. */
+            uint64_t used = otp_ring_used(t->heap_ring), half = t->heap_ring->size / 2;
+            if (OTP_UNLIKELY(used >= half) && used - rec->len < half && drain_hook)
+                drain_hook();
         }
     }
     int32_t site = -1;
@@ -324,6 +333,10 @@ static void record(void *p, size_t size, uintptr_t ra)
 
 static bool (*slow_hook)(uintptr_t ra, size_t size) OTP_STARTUP_DATA;
 static bool (*sampling_gate)(void) OTP_STARTUP_DATA;
+void otp_heap_set_drain_hook(void (*fn)(void))
+{
+    drain_hook = fn;
+}
 
 void otp_heap_set_gate(bool (*fn)(void))
 {

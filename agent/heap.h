@@ -89,6 +89,11 @@ void otp_heap_set_slow_hook(bool (*fn)(uintptr_t ra, size_t size));
 /* The lifecycle's answer to "may this thread record a sample now" (agent
  * on in this process, not a vfork child), asked with no system call. */
 void otp_heap_set_gate(bool (*fn)(void));
+/* Called when a sample's record fills its thread's ring past half: the
+ * consumer's cue to drain it before its next tick (a ring holds about
+ * 130 records; an allocation-heavy thread samples thousands a second).
+ * Must be async-signal-safe and preserve errno. */
+void otp_heap_set_drain_hook(void (*fn)(void));
 
 /* free() of p, when the address filter says p may be a tracked sample:
  * stops tracking it. Called before the real free. */

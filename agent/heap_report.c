@@ -115,10 +115,11 @@ static void summary_section(void)
     if (otp_heap_mean() != otp_heap_configured_mean())
         snprintf(mean, sizeof mean, "; %lld at exit, by the overhead budget", (long long)otp_heap_mean());
     /* Samples whose thread's ring was full are counted at their site
-     * (heap.c): in the profile, but without the trace they were taken in. */
+     * (heap.c), as are those of a thread without a slot: in the profile,
+     * but without the trace they were taken in. */
     char unlinked[128] = "";
     if (c.ring_full > 0)
-        snprintf(unlinked, sizeof unlinked, ", %llu counted at their site without a trace link (ring full)",
+        snprintf(unlinked, sizeof unlinked, ", %llu counted at their site with no ring record (so no trace link)",
                  (unsigned long long)c.ring_full);
     OTP_INFO("heap: %llu sampled allocations (one per %lld bytes on average as configured%s), %llu lost%s; "
              "%llu sampled blocks still live at exit, ~%s in ~%.0f objects",

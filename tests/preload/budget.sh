@@ -19,14 +19,11 @@ out=$(under_agent OTPROF_AGENT_MAX_OVERHEAD_PERCENT=1 OTPROF_MEMORY_SAMPLE_BYTES
   OTPROF_CPU_SAMPLING=off OTPROF_EXPORT_INTERVAL_MS=1000 OTPROF_AGENT_SUMMARY=1 -- "$PROGS/alloc_churn" 6 2> "$WORK/summary")
 check "alloc_churn runs under the agent" [ $? -eq 0 ]
 # The summary gives the mean the budget left in force beside the
-# configured one, and the count of samples whose thread's ring was full
-# (~0.6 M per second from one thread: most of them).
+# configured one.
 hs=$(grep '^otprof: heap: ' "$WORK/summary")
 echo "  $hs"
 at_exit=$(sed -n 's/.*as configured; \([0-9]*\) at exit, by the overhead budget).*/\1/p' <<<"$hs")
 check "summary: the heap's mean at exit, as the budget set it (${at_exit:-none} >= 64 x 16384)" [ "${at_exit:-0}" -ge $((16384 * 64)) ]
-unlinked=$(sed -n 's/.*, \([0-9]*\) counted at their site without a trace link.*/\1/p' <<<"$hs")
-check "summary: the samples counted without a ring record (${unlinked:-none})" [ "${unlinked:-0}" -gt 0 ]
 allocated=$(awk '$1=="allocated" {print $2}' <<<"$out")
 files=$(ls -v "$WORK"/out/alloc_churn.*.heap.pb.gz 2>/dev/null)
 check "several heap profiles ($(wc -w <<<"$files"))" [ "$(wc -w <<<"$files")" -ge 3 ]
