@@ -69,7 +69,6 @@ typedef Opentelemetry__Proto__Profiles__V1development__Location pb_location_t;
 typedef Opentelemetry__Proto__Profiles__V1development__Line pb_line_t;
 typedef Opentelemetry__Proto__Profiles__V1development__Function pb_function_t;
 typedef Opentelemetry__Proto__Profiles__V1development__KeyValueAndUnit pb_kvu_t;
-typedef Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceRequest pb_request_t;
 
 #define ANY_STRING OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE
 #define ANY_INT OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE
@@ -241,6 +240,17 @@ typedef struct merged {
     int64_t values[OTP_MAX_VALUES];
 } merged_t;
 
+/* A thread's two sample attributes (thread.id, thread.name), as last
+ * looked up: a profile's samples come from a few threads, and each
+ * lookup is a string interning and two hashed probes. */
+#define THREAD_ATTRS 16
+typedef struct thread_attrs {
+    bool used;
+    uint32_t tid;
+    const char *name; /* NULL: none; else valid for the whole encode */
+    int32_t a_tid, a_name;
+} thread_attrs_t;
+
 typedef struct enc {
     otp_arena_t ar;
     bool oom;
@@ -261,8 +271,10 @@ typedef struct enc {
 
     int32_t frame_attr[1]; /* profile.frame.type=native, shared by all locations */
     int32_t k_thread_id, k_thread_name;
+    thread_attrs_t thread_attrs[THREAD_ATTRS];
 
     int32_t *scratch; /* location indices of the stack being built */
+    uint64_t *scratch_h; /* and its addresses' hashes */
     size_t scratch_cap;
 } enc_t;
 
@@ -459,9 +471,9 @@ static int32_t function_of(enc_t *e, const otp_frame_t *fr)
     return idx;
 }
 
-static int32_t location_of(enc_t *e, uint64_t addr)
+/* h: mix64(addr), a bijection: no equality check needed. */
+static int32_t location_of(enc_t *e, uint64_t addr, uint64_t h)
 {
-    uint64_t h = mix64(addr); /* a bijection: no equality check needed */
     size_t slot;
     int32_t idx = hm_get(&e->loc_map, h, NULL, e, NULL, &slot);
     if (idx >= 0) return idx;
@@ -528,12 +540,26 @@ static int32_t stack_of(enc_t *e, const otp_sample_t *s)
         int32_t *ns = otp_realloc(e->scratch, s->npcs * sizeof *ns);
         if (!ns) goto oom;
         e->scratch = ns;
+        uint64_t *nh = otp_realloc(e->scratch_h, s->npcs * sizeof *nh);
+        if (!nh) goto oom;
+        e->scratch_h = nh;
         e->scratch_cap = s->npcs;
     }
+    /* Every frame's slot in the location map is asked for before the
+     * first is looked at: the cache misses of a stack's lookups (most of
+     * an encode's time) then overlap instead of following one another. */
+    const hmap_t *lm = &e->loc_map;
     for (uint32_t i = 0; i < s->npcs; i++) {
         uint64_t a = s->pcs[i];
         if (i > 0 && a > 0) a -= 1; /* return address -> inside the call */
-        e->scratch[i] = location_of(e, a);
+        uint64_t h = mix64(a);
+        e->scratch_h[i] = h;
+        if (lm->cap) __builtin_prefetch(&lm->slot[h & (lm->cap - 1)]);
+    }
+    for (uint32_t i = 0; i < s->npcs; i++) {
+        uint64_t a = s->pcs[i];
+        if (i > 0 && a > 0) a -= 1;
+        e->scratch[i] = location_of(e, a, e->scratch_h[i]);
     }
     struct {
         const int32_t *v;
@@ -621,16 +647,29 @@ static size_t merge_samples(enc_t *e, const otp_profile_t *p)
     }
     for (size_t i = 0; i < p->nsamples && !e->oom; i++) {
         const otp_sample_t *s = &p->samples[i];
+        /* The next sample's addresses, scattered over the aggregation's
+         * memory: fetched while this one is looked up. */
+        if (i + 1 < p->nsamples) {
+            const char *np = (const char *)p->samples[i + 1].pcs;
+            size_t nb = p->samples[i + 1].npcs * sizeof(uint64_t);
+            for (size_t off = 0; off < nb && off < 256; off += 64)
+                __builtin_prefetch(np + off);
+        }
         merged_t k;
         memset(&k, 0, sizeof k);
         k.stack = stack_of(e, s);
         k.link = link_of(e, s);
-        int32_t a = attr_int(e, e->k_thread_id, (int64_t)s->tid);
-        if (a > 0) k.attrs[k.nattrs++] = a;
-        if (s->thread_name && s->thread_name[0]) {
-            a = attr_str(e, e->k_thread_name, s->thread_name);
-            if (a > 0) k.attrs[k.nattrs++] = a;
+        const char *name = s->thread_name && s->thread_name[0] ? s->thread_name : NULL;
+        thread_attrs_t *ta = &e->thread_attrs[s->tid % THREAD_ATTRS];
+        if (!ta->used || ta->tid != s->tid || (ta->name != name && (!ta->name || !name || strcmp(ta->name, name) != 0))) {
+            ta->used = true;
+            ta->tid = s->tid;
+            ta->name = name;
+            ta->a_tid = attr_int(e, e->k_thread_id, (int64_t)s->tid);
+            ta->a_name = name ? attr_str(e, e->k_thread_name, name) : 0;
         }
+        if (ta->a_tid > 0) k.attrs[k.nattrs++] = ta->a_tid;
+        if (ta->a_name > 0) k.attrs[k.nattrs++] = ta->a_name;
         uint64_t h = mix64(((uint64_t)(uint32_t)k.stack << 32 | (uint32_t)k.link) ^
                            mix64((uint64_t)(uint32_t)k.attrs[0] << 32 | (uint32_t)k.attrs[1]));
         size_t slot;
@@ -780,6 +819,20 @@ static int32_t comment_attr_of(enc_t *e, const otp_profile_t *p)
 
 static otp_otlp_stats_t last_stats;
 
+/* A length-delimited field's key and length (at most 1 + 10 bytes);
+ * returns the bytes written. */
+static size_t put_len_field(uint8_t *out, uint32_t field, size_t len)
+{
+    size_t n = 0;
+    out[n++] = (uint8_t)(field << 3 | 2);
+    do {
+        uint8_t b = len & 0x7f;
+        len >>= 7;
+        out[n++] = len ? (uint8_t)(b | 0x80) : b;
+    } while (len);
+    return n;
+}
+
 int otp_otlp_init(void)
 {
     return otp_resource_build();
@@ -808,6 +861,7 @@ static void enc_free(enc_t *e)
     otp_free(e->map_of_sym);
     otp_free(e->merged);
     otp_free(e->scratch);
+    otp_free(e->scratch_h);
 }
 
 /* Index 0 of every table is its zero entry. */
@@ -932,22 +986,31 @@ int otp_otlp_encode(const otp_batch_t *b, uint8_t **out, size_t *len)
     rp.resource = otp_resource_get();
     rp.scope_profiles = &spp;
     rp.n_scope_profiles = 1;
-    pb_rprof_t *rpp = &rp;
-    pb_request_t req =
-        OPENTELEMETRY__PROTO__COLLECTOR__PROFILES__V1DEVELOPMENT__EXPORT_PROFILES_SERVICE_REQUEST__INIT;
-    req.resource_profiles = &rpp;
-    req.n_resource_profiles = 1;
-    req.dictionary = &dict;
 
-    size_t sz = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__get_packed_size(&req);
-    uint8_t *buf = otp_malloc(sz ? sz : 1);
+    /* The request's two fields (resource_profiles = 1, dictionary = 2,
+     * both length-delimited) are framed here rather than by protobuf-c,
+     * which sizes a nested message again at every level it packs: one
+     * traversal of the whole dictionary and of every sample less, the same
+     * bytes. */
+    size_t sz_rp = opentelemetry__proto__profiles__v1development__resource_profiles__get_packed_size(&rp);
+    size_t sz_dict = opentelemetry__proto__profiles__v1development__profiles_dictionary__get_packed_size(&dict);
+    uint8_t hdr_rp[11], hdr_dict[11];
+    size_t n_rp = put_len_field(hdr_rp, 1, sz_rp), n_dict = put_len_field(hdr_dict, 2, sz_dict);
+    size_t sz = n_rp + sz_rp + n_dict + sz_dict;
+    uint8_t *buf = otp_malloc(sz);
     if (!buf) {
         rc = -ENOMEM;
         goto done;
     }
-    size_t packed = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__pack(&req, buf);
+    uint8_t *w = buf;
+    memcpy(w, hdr_rp, n_rp);
+    w += n_rp;
+    w += opentelemetry__proto__profiles__v1development__resource_profiles__pack(&rp, w);
+    memcpy(w, hdr_dict, n_dict);
+    w += n_dict;
+    w += opentelemetry__proto__profiles__v1development__profiles_dictionary__pack(&dict, w);
     *out = buf;
-    *len = packed;
+    *len = (size_t)(w - buf);
     last_stats = (otp_otlp_stats_t){
         .strings = e->st.n,
         .functions = e->functions.n,

@@ -180,6 +180,50 @@ static void test_kv(void)
     CHECK_EQ_INT(otp_kv_next(&big, k, sizeof k, small, sizeof small), -EINVAL);
 }
 
+/* Each sample's thread.id and thread.name, for threads that share the
+ * encoder's per-thread cache slot (tids 16 apart), a thread renamed
+ * within the interval, and one without a name: the values are powers of
+ * two, so each names the one sample that carries it. */
+static void test_thread_attrs(otp_symbolizer_t *sym, const uint64_t *st_a, const uint64_t *st_b)
+{
+    static const struct {
+        uint32_t tid;
+        const char *name;
+        bool b; /* stack st_b, else st_a */
+    } want[] = {{5, "alpha", 0}, {21, "beta", 0}, {5, "alpha", 1}, {5, "renamed", 0}, {21, NULL, 1}, {37, "alpha", 0}};
+    enum { N = sizeof want / sizeof want[0] };
+    otp_sample_t ss[N];
+    memset(ss, 0, sizeof ss);
+    for (int i = 0; i < N; i++)
+        ss[i] = (otp_sample_t){.pcs = want[i].b ? st_b : st_a, .npcs = 3, .tid = want[i].tid,
+                               .thread_name = want[i].name, .values = {1LL << i, 10}};
+    otp_profile_t cpu = {.kind = OTP_PROFILE_CPU, .time_ns = 1700000000000000000LL,
+                         .duration_ns = 10000000000LL, .period = 10000000, .nvalues = 2,
+                         .nsamples = N, .samples = ss};
+    otp_batch_t batch = {.cpu = &cpu, .sym = sym};
+    req_t *r = encode(&batch, NULL);
+    CHECK(r != NULL);
+    if (!r) return;
+    const dict_t *d = r->dictionary;
+    const prof_t *pc = r->resource_profiles[0]->scope_profiles[0]->profiles[0];
+    CHECK_EQ_INT(pc->n_samples, N);
+    int right = 0;
+    for (size_t i = 0; i < pc->n_samples; i++) {
+        const Opentelemetry__Proto__Profiles__V1development__Sample *s = pc->samples[i];
+        int k = __builtin_ctzll((unsigned long long)s->values[0]);
+        const Opentelemetry__Proto__Common__V1__AnyValue *tid = sample_attr(d, s, "thread.id");
+        const Opentelemetry__Proto__Common__V1__AnyValue *tn = sample_attr(d, s, "thread.name");
+        bool ok = k < N && tid && tid->int_value == want[k].tid &&
+                  (want[k].name ? tn && strcmp(tn->string_value, want[k].name) == 0 : tn == NULL);
+        if (!ok)
+            printf("      sample %d: thread.id %lld, thread.name %s\n", k, tid ? (long long)tid->int_value : -1,
+                   tn ? tn->string_value : "(none)");
+        right += ok;
+    }
+    CHECK_EQ_INT(right, N);
+    opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__free_unpacked(r, NULL);
+}
+
 int main(void)
 {
     test_kv();
@@ -237,6 +281,8 @@ int main(void)
     otp_profile_t heap = {.kind = OTP_PROFILE_HEAP, .time_ns = 1700000000000000000LL,
                           .duration_ns = 10000000000LL, .period = 524288, .nvalues = 4,
                           .nsamples = 2, .samples = hs, .comments = comments, .ncomments = 1};
+
+    test_thread_attrs(sym, st_a, st_b);
 
     otp_batch_t batch = {.cpu = &cpu, .heap = &heap, .sym = sym, .seq = 0, .final = false};
     size_t plain_len = 0;
