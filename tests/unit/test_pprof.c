@@ -428,6 +428,51 @@ static void test_large(otp_symbolizer_t *sym)
     otp_free(raw);
 }
 
+/* More distinct addresses than the location table starts with room for
+ * (it is sized for at most 4096 and grows): every sample still names
+ * its own addresses, leaf as is, callers minus one. */
+static void test_many_locations(otp_symbolizer_t *sym)
+{
+    enum { NS = 1500, NF = 20, POOL = 24000 };
+    static uint64_t pool[POOL], pcs[NS][NF];
+    static otp_sample_t s[NS];
+    int m1 = -1, m2 = -1;
+    otp_sym_lookup(sym, ADDR(pp_leaf_fn, 0), &m1);
+    otp_sym_lookup(sym, (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "malloc"), &m2);
+    CHECK(m1 >= 0 && m2 >= 0);
+    if (m1 < 0 || m2 < 0) return;
+    random_stacks(otp_sym_mapping(sym, (size_t)m1), otp_sym_mapping(sym, (size_t)m2), pool, POOL,
+                  &pcs[0][0], NS, NF);
+    for (int i = 0; i < NS; i++)
+        s[i] = (otp_sample_t){.pcs = pcs[i], .npcs = NF, .tid = 7, .values = {i + 1, 10000000}};
+    otp_profile_t prof = {.kind = OTP_PROFILE_CPU, .period = 10000000, .nvalues = 2, .nsamples = NS, .samples = s};
+    uint8_t *raw = NULL;
+    size_t len = 0;
+    CHECK_EQ_INT(otp_pprof_encode(&prof, sym, &raw, &len), 0);
+    pb_t *p = raw ? perftools__profiles__profile__unpack(NULL, len, raw) : NULL;
+    CHECK(p && p->n_sample == NS && ids_consistent(p));
+    if (!p) {
+        otp_free(raw);
+        return;
+    }
+    printf("      %zu locations\n", p->n_location);
+    CHECK(p->n_location > 8192);
+    size_t right = 0;
+    for (size_t i = 0; i < p->n_sample; i++) {
+        const Perftools__Profiles__Sample *ps = p->sample[i];
+        int k = (int)ps->value[0] - 1;
+        bool ok = k >= 0 && k < NS && ps->n_location_id == NF;
+        for (size_t j = 0; ok && j < NF; j++) {
+            uint64_t id = ps->location_id[j];
+            ok = id >= 1 && id <= p->n_location && p->location[id - 1]->address == (j ? pcs[k][j] - 1 : pcs[k][j]);
+        }
+        right += ok;
+    }
+    CHECK_EQ_INT(right, NS);
+    perftools__profiles__profile__free_unpacked(p, NULL);
+    otp_free(raw);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) return 1;
@@ -439,6 +484,7 @@ int main(void)
     test_file_write();
     test_fs_remote();
     test_large(sym);
+    test_many_locations(sym);
     /* Without a symbolizer, locations carry addresses only. */
     otp_profile_t prof;
     otp_sample_t s[3];
