@@ -396,6 +396,19 @@ static void test_fs_remote(void)
     CHECK_NAMED("no directory is not", !otp_file_dir_local(""));
 }
 
+/* ns stacks of nf frames into pcs, drawn from a pool of pool_n text
+ * addresses of this binary and libc. false if those are not found. */
+static bool text_stacks(otp_symbolizer_t *sym, uint64_t *pool, int pool_n, uint64_t *pcs, int ns, int nf)
+{
+    int m1 = -1, m2 = -1;
+    otp_sym_lookup(sym, ADDR(pp_leaf_fn, 0), &m1);
+    otp_sym_lookup(sym, (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "malloc"), &m2);
+    CHECK(m1 >= 0 && m2 >= 0);
+    if (m1 < 0 || m2 < 0) return false;
+    random_stacks(otp_sym_mapping(sym, (size_t)m1), otp_sym_mapping(sym, (size_t)m2), pool, pool_n, pcs, ns, nf);
+    return true;
+}
+
 /* 10k distinct stacks of 30 frames over a pool of real text addresses
  * (this binary and libc), like a busy interval of a large program: the
  * encoding stays consistent at that size. (Its speed is measured by
@@ -405,13 +418,7 @@ static void test_large(otp_symbolizer_t *sym)
     enum { NS = 10000, NF = 30, POOL = 4000 };
     static uint64_t pool[POOL], pcs[NS][NF];
     static otp_sample_t s[NS];
-    int m1 = -1, m2 = -1;
-    otp_sym_lookup(sym, ADDR(pp_leaf_fn, 0), &m1);
-    otp_sym_lookup(sym, (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "malloc"), &m2);
-    CHECK(m1 >= 0 && m2 >= 0);
-    if (m1 < 0 || m2 < 0) return;
-    random_stacks(otp_sym_mapping(sym, (size_t)m1), otp_sym_mapping(sym, (size_t)m2), pool, POOL,
-                  &pcs[0][0], NS, NF);
+    if (!text_stacks(sym, pool, POOL, &pcs[0][0], NS, NF)) return;
     for (int i = 0; i < NS; i++) {
         s[i] = (otp_sample_t){.pcs = pcs[i], .npcs = NF, .tid = (uint32_t)(100 + i % 8), .thread_name = "w",
                               .values = {1, 10000000}, .has_link = i % 3 == 0};
@@ -436,13 +443,7 @@ static void test_many_locations(otp_symbolizer_t *sym)
     enum { NS = 1500, NF = 20, POOL = 24000 };
     static uint64_t pool[POOL], pcs[NS][NF];
     static otp_sample_t s[NS];
-    int m1 = -1, m2 = -1;
-    otp_sym_lookup(sym, ADDR(pp_leaf_fn, 0), &m1);
-    otp_sym_lookup(sym, (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "malloc"), &m2);
-    CHECK(m1 >= 0 && m2 >= 0);
-    if (m1 < 0 || m2 < 0) return;
-    random_stacks(otp_sym_mapping(sym, (size_t)m1), otp_sym_mapping(sym, (size_t)m2), pool, POOL,
-                  &pcs[0][0], NS, NF);
+    if (!text_stacks(sym, pool, POOL, &pcs[0][0], NS, NF)) return;
     for (int i = 0; i < NS; i++)
         s[i] = (otp_sample_t){.pcs = pcs[i], .npcs = NF, .tid = 7, .values = {i + 1, 10000000}};
     otp_profile_t prof = {.kind = OTP_PROFILE_CPU, .period = 10000000, .nvalues = 2, .nsamples = NS, .samples = s};
