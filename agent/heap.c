@@ -289,13 +289,14 @@ static void record(void *p, size_t size, uintptr_t ra)
             rec->time_ns = 0; /* unused: heap samples aggregate per interval */
             otp_trace_current(rec->trace_id, rec->span_id);
             memcpy(rec->frames, frames, n * sizeof frames[0]);
+            uint32_t len = rec->len;
             otp_ring_commit(t->heap_ring, rec);
             pushed = true;
             /* Once per filling, on the record that crosses half: a
              * record that finds the ring full is counted at its site,
              * without its trace link. */
             uint64_t used = otp_ring_used(t->heap_ring), half = t->heap_ring->size / 2;
-            if (OTP_UNLIKELY(used >= half) && used - rec->len < half && drain_hook)
+            if (OTP_UNLIKELY(used >= half) && used - len < half && drain_hook)
                 drain_hook();
         }
     }
@@ -333,6 +334,7 @@ static void record(void *p, size_t size, uintptr_t ra)
 
 static bool (*slow_hook)(uintptr_t ra, size_t size) OTP_STARTUP_DATA;
 static bool (*sampling_gate)(void) OTP_STARTUP_DATA;
+
 void otp_heap_set_drain_hook(void (*fn)(void))
 {
     drain_hook = fn;
