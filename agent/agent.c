@@ -625,7 +625,6 @@ void otp_agent_init(void)
     otp_export_anchor_dir();
     otp_budget_init(); /* before the samplers: it maps the strategies onto them */
     otp_budget_set_own_clock(otp_flusher_cpu_ns);
-    otp_sym_no_dwarf_for((const void *)&otp_agent_init);
     otp_memcap_init((size_t)otp_cfg.max_memory_mb << 20, NULL, 0);
     otp_trace_init();
     otp_ldso_text(&ldso_lo, &ldso_hi);

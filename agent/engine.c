@@ -11,7 +11,6 @@
 #include "internal.h"
 #include "otprof.h"
 #include "sandbox.h"
-#include "symbols.h"
 #include "termsig.h"
 #include "unwind.h"
 #include "vmask.h"
@@ -20,8 +19,6 @@
 
 static void engine_init(const otp_engine_start_t *start)
 {
-    otp_heap_note_shim(start->shim_text);
-    otp_sym_no_dwarf_for((const void *)start->shim_text);
     if (start->app_malloc)
         otp_unwind_note_allocator(start->app_malloc);
     otp_agent_init();

@@ -39,7 +39,6 @@ typedef int (*otp_phdr_cb)(struct dl_phdr_info *, size_t, void *);
 typedef int (*otp_phdr_fn)(otp_phdr_cb, void *);
 
 typedef struct otp_engine_start {
-    uintptr_t shim_text;     /* any code address of the shim: its frames are the agent's */
     const void *app_malloc;  /* the app's malloc as the shim resolved it, or NULL */
 } otp_engine_start_t;
 

@@ -77,8 +77,7 @@ static int64_t rate OTP_STARTUP_DATA; /* memory.sample_bytes; 1 = every allocati
 static _Atomic int heap_shift OTP_STARTUP_DATA; /* the budget's: the mean gap is rate << heap_shift */
 static bool track OTP_STARTUP_DATA;
 static int max_depth OTP_STARTUP_DATA;
-static uintptr_t self_lo OTP_STARTUP_DATA, self_hi OTP_STARTUP_DATA, ldso_lo OTP_STARTUP_DATA,
-    ldso_hi OTP_STARTUP_DATA;
+static uintptr_t ldso_lo OTP_STARTUP_DATA, ldso_hi OTP_STARTUP_DATA;
 /* Shared counters are touched only off the common sampled path (a
  * contended cache line costs more than the rest of a sample). */
 static _Atomic uint64_t n_ring_full, n_lost, n_drained;
@@ -152,17 +151,10 @@ uint64_t otp_heap_cost_cycles(void)
     return cyc;
 }
 
-static uintptr_t shim_lo OTP_STARTUP_DATA, shim_hi OTP_STARTUP_DATA;
-
-void otp_heap_note_shim(uintptr_t text)
-{
-    otp_object_text(text, &shim_lo, &shim_hi);
-}
-
 /* The agent's frames: the engine's and the shim's wrappers'. */
 static inline bool in_self(uint64_t pc)
 {
-    return (pc >= self_lo && pc < self_hi) || (pc >= shim_lo && pc < shim_hi);
+    return otp_is_agent_code((uintptr_t)pc);
 }
 
 /* The allocating stack, leaf first, leaf as an exact PC (return address
@@ -450,8 +442,6 @@ void otp_heap_init(void)
         max_depth = OTP_MAX_FRAMES;
     if (max_depth < 1)
         max_depth = 1;
-    /* Code, both: frames are return addresses. */
-    otp_object_text((uintptr_t)&otp_heap_init, &self_lo, &self_hi);
     otp_ldso_text(&ldso_lo, &ldso_hi);
     /* The live-heap tables are mapped at the first sample (live_start). */
     /* The calling thread decides afresh at its next allocation. */

@@ -75,10 +75,6 @@ extern __thread int otp_tls_vforked __attribute__((tls_model("initial-exec")));
  * code at return address `ra`. Records p when it is a sample, draws the
  * next gap. Returns p, errno preserved. */
 void *otp_heap_sampled(void *p, size_t size, uintptr_t ra);
-/* The shim's code (engine.h), given by any address in it: its frames
- * (the allocation wrappers) are cut from allocation stacks like the
- * engine's own. */
-void otp_heap_note_shim(uintptr_t text);
 
 /* Called first thing on every slow path, with the app's return address
  * and the request's size: the lifecycle's chance to act from normal

@@ -51,13 +51,28 @@
 
 #define OTP_VERSION "0.1.0"
 
-#endif
-
 /* Set while the calling thread runs agent code that may allocate or
  * unwind (flusher, heap slow path): malloc hooks pass straight through and
  * the SIGPROF handler drops the sample instead of recursing. */
 extern __thread int otp_tls_in_agent;
 
+/* The agent's code: [0] the shim, [1] the engine (engine.h), as
+ * [lo, hi) address ranges, set by the shim when it starts and when it
+ * has loaded the engine; {0, 0} until then. Calls and frames from there
+ * are the agent's own. */
+typedef struct otp_code_range {
+    uintptr_t lo, hi;
+} otp_code_range_t;
+extern otp_code_range_t otp_agent_code[2];
+
+static inline bool otp_is_agent_code(uintptr_t pc)
+{
+    return (pc >= otp_agent_code[0].lo && pc < otp_agent_code[0].hi) ||
+           (pc >= otp_agent_code[1].lo && pc < otp_agent_code[1].hi);
+}
+
 /* pid the agent's state belongs to; a vfork child sees getpid() differ
  * and must not touch any shared state. */
 extern int otp_agent_pid;
+
+#endif

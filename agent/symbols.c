@@ -92,7 +92,7 @@ typedef struct elf_obj {
     const uint8_t *data; /* whole file (or the vDSO image) */
     size_t size;
     bool owned;          /* data is our mmap (the vDSO is not) */
-    bool self;           /* the agent itself: never its DWARF (otp_sym_no_dwarf_for) */
+    bool self;           /* the agent itself: never its DWARF (agent_mapping) */
     const uint8_t *dbg;  /* separate debug file, if its .symtab was used */
     size_t dbg_size;
     bool no_dbg;         /* searched for a debug file and found none */
@@ -727,25 +727,15 @@ static size_t add_unloaded(otp_symbolizer_t *s, map_ent_t *v, size_t n, char *pa
 /* Set by the flusher for the final export (at exit, exec or a fatal
  * signal): the process is ending, so no slow opening of large debug data. */
 static _Atomic bool final_export;
-/* The agent's two objects (engine.h). */
-static _Atomic(const void *) no_dwarf_code[2];
-
-void otp_sym_no_dwarf_for(const void *code)
+/* A mapping of one of the agent's two objects (internal.h): it keeps
+ * symbol-table names only. The agent's own frames are its own cost, and
+ * its DWARF would load libdw and parse ~1 MB at the exit of every short
+ * process with an agent leaf. */
+static bool agent_mapping(uintptr_t start, uintptr_t limit)
 {
-    for (size_t i = 0; i < OTP_ARRAY_LEN(no_dwarf_code); i++) {
-        const void *was = NULL;
-        if (atomic_compare_exchange_strong(&no_dwarf_code[i], &was, code) || was == code)
-            return;
-    }
-}
-
-static bool no_dwarf_in(uintptr_t start, uintptr_t limit)
-{
-    for (size_t i = 0; i < OTP_ARRAY_LEN(no_dwarf_code); i++) {
-        uintptr_t own = (uintptr_t)atomic_load(&no_dwarf_code[i]);
-        if (own && own >= start && own < limit)
+    for (size_t i = 0; i < OTP_ARRAY_LEN(otp_agent_code); i++)
+        if (otp_agent_code[i].hi && otp_agent_code[i].lo < limit && otp_agent_code[i].hi > start)
             return true;
-    }
     return false;
 }
 
@@ -930,7 +920,7 @@ static elf_obj_t *locate(otp_symbolizer_t *s, uint64_t addr, int *mapping, uint6
         if (e->elf) {
             e->m.build_id = e->elf->build_id;
             e->m.htlhash = e->elf->htlhash;
-            if (no_dwarf_in(e->m.start, e->m.limit))
+            if (agent_mapping(e->m.start, e->m.limit))
                 e->elf->self = true;
         }
     }

@@ -35,12 +35,6 @@ void otp_sym_set_final(bool final);
  * makes those lookups cheaper. */
 void otp_sym_prepare(otp_symbolizer_t *s, const uint64_t *addrs, size_t n);
 
-/* The object holding `code` (one of the agent's two, engine.h) keeps
- * symbol-table names only: the agent's own frames are its own cost, and
- * its DWARF would load libdw and parse ~1 MB at the exit of every short
- * process with an agent leaf. */
-void otp_sym_no_dwarf_for(const void *code);
-
 /* Looks up an address (already adjusted: return addresses minus 1).
  * *mapping: index into the mapping list, or -1. Returns the function name
  * as the object spells it (owned by the symbolizer, valid until the next

@@ -311,10 +311,8 @@ int otp_mkdirs(const char *path, int mode)
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-/* An object is asked for by an address inside it or by a substring of
- * its path. */
+/* An object is asked for by a substring of its path. */
 typedef struct text_query {
-    uintptr_t addr;
     const char *name;
     uintptr_t lo, hi;
 } text_query_t;
@@ -323,15 +321,13 @@ static int find_text(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
     text_query_t *q = data;
-    bool match = q->name && info->dlpi_name && strstr(info->dlpi_name, q->name);
+    bool match = info->dlpi_name && strstr(info->dlpi_name, q->name);
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD)
             continue;
         uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-        if (!q->name && q->addr >= a && q->addr < a + ph->p_memsz)
-            match = true;
         if (ph->p_flags & PF_X) {
             lo = a < lo ? a : lo;
             hi = a + ph->p_memsz > hi ? a + ph->p_memsz : hi;
@@ -344,20 +340,12 @@ static int find_text(struct dl_phdr_info *info, size_t size, void *data)
     return 1;
 }
 
-void otp_object_text(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
-{
-    text_query_t q = {addr, NULL, 0, 0};
-    dl_iterate_phdr(find_text, &q);
-    *lo = q.lo;
-    *hi = q.hi;
-}
-
 void otp_ldso_text(uintptr_t *lo, uintptr_t *hi)
 {
     static uintptr_t range[2];
     static bool found;
     if (!found) {
-        text_query_t q = {0, "/ld-linux", 0, 0};
+        text_query_t q = {"/ld-linux", 0, 0};
         dl_iterate_phdr(find_text, &q);
         range[0] = q.lo;
         range[1] = q.hi;

@@ -99,8 +99,5 @@ void otp_ldso_text(uintptr_t *lo, uintptr_t *hi);
  * SYS), which must stay deliverable while the rest are held off.
  * async-signal-safe. */
 void otp_sigset_async(sigset_t *set);
-/* The executable segments [lo, hi) of the loaded object containing addr
- * (0, 0 if none). Takes the loader's lock: not from a signal handler. */
-void otp_object_text(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 
 #endif

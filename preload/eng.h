@@ -22,8 +22,6 @@ extern bool otp_eng_none;
 /* The constructor's work: the configuration, then the engine if enabled. */
 void otp_shim_start(void);
 void otp_shim_exit(void);
-/* The engine's code, for telling its calls apart: [lo, hi), 0 when none. */
-extern uintptr_t otp_eng_lo, otp_eng_hi;
 
 static inline bool eng_running(void)
 {

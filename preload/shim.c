@@ -17,7 +17,16 @@
 
 const otp_engine_t *otp_eng OTP_STARTUP_DATA;
 bool otp_eng_none OTP_STARTUP_DATA;
-uintptr_t otp_eng_lo, otp_eng_hi;
+
+/* The object holding code, as an otp_agent_code range. */
+static void note_code(void *code, otp_code_range_t *r)
+{
+    struct dl_find_object fo;
+    if (_dl_find_object(code, &fo) == 0) {
+        r->lo = (uintptr_t)fo.dlfo_map_start;
+        r->hi = (uintptr_t)fo.dlfo_map_end;
+    }
+}
 
 /* Loads and checks the engine; NULL with a reason in why. */
 static const otp_engine_t *load(char *why, size_t cap)
@@ -53,11 +62,7 @@ static const otp_engine_t *load(char *why, size_t cap)
             e = NULL;
             dlclose(h);
         } else {
-            struct dl_find_object fo;
-            if (_dl_find_object((void *)(uintptr_t)entry, &fo) == 0) {
-                otp_eng_lo = (uintptr_t)fo.dlfo_map_start;
-                otp_eng_hi = (uintptr_t)fo.dlfo_map_end;
-            }
+            note_code((void *)(uintptr_t)entry, &otp_agent_code[1]);
         }
     }
     otp_preload_pool_only(false);
@@ -67,6 +72,7 @@ static const otp_engine_t *load(char *why, size_t cap)
 
 void otp_shim_start(void)
 {
+    note_code((void *)(uintptr_t)&otp_shim_start, &otp_agent_code[0]);
     otp_config_load(&otp_cfg);
     if (otp_cfg.agent_enabled) {
         /* The engine wants to know the app's allocator from the start.
@@ -81,7 +87,7 @@ void otp_shim_start(void)
              * start (its own allocations, threads) find it starting, as
              * they would find it in one object. */
             __atomic_store_n(&otp_eng, e, __ATOMIC_RELEASE);
-            otp_engine_start_t start = {(uintptr_t)&otp_shim_start, otp_preload_app_malloc()};
+            otp_engine_start_t start = {otp_preload_app_malloc()};
             e->init(&start);
             return;
         }

@@ -26,23 +26,12 @@ typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t 
 
 static mask_fn real_sigprocmask, real_pthread_sigmask;
 static spawn_fn real_posix_spawn, real_posix_spawnp;
-static uintptr_t self_lo, self_hi;
 
-
-
-/* Calls made from inside the agent's own object pass straight through. */
+/* Calls made from inside the agent's own objects pass straight through
+ * (asked only once the engine runs, so both ranges are known). */
 static bool from_agent(const void *ra)
 {
-    if (__builtin_expect(!self_hi, 0)) {
-        struct dl_find_object fo;
-        if (_dl_find_object((void *)(uintptr_t)&from_agent, &fo) != 0)
-            return false;
-        self_lo = (uintptr_t)fo.dlfo_map_start;
-        self_hi = (uintptr_t)fo.dlfo_map_end;
-    }
-    /* The engine's calls come through here too. */
-    return ((uintptr_t)ra >= self_lo && (uintptr_t)ra < self_hi) ||
-           ((uintptr_t)ra >= otp_eng_lo && (uintptr_t)ra < otp_eng_hi);
+    return otp_is_agent_code((uintptr_t)ra);
 }
 
 static bool virtual_mask(const void *ra)

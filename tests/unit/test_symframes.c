@@ -4,11 +4,13 @@
  * cached answers identical to fresh ones; objects dropped once unmapped.
  */
 #include <dlfcn.h>
+#include <link.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "check.h"
+#include "internal.h"
 #include "symbols.h"
 #include "testutil.h"
 
@@ -90,6 +92,21 @@ int main(void)
         CHECK_EQ_INT(otp_sym_refresh(s), 0);
         CHECK(otp_sym_object_count(s) == before);
     }
+    otp_sym_free(s);
+
+    /* Code of the agent's own objects (internal.h) keeps its symbol-table
+     * names only: here this test's executable stands for one of them. */
+    struct dl_find_object fo;
+    CHECK_EQ_INT(_dl_find_object((void *)(uintptr_t)sf_plain, &fo), 0);
+    otp_agent_code[1] = (otp_code_range_t){(uintptr_t)fo.dlfo_map_start, (uintptr_t)fo.dlfo_map_end};
+    s = otp_sym_new();
+    n = s ? otp_sym_frames(s, (uint64_t)(uintptr_t)sf_plain + 4, NULL, f, OTP_SYM_MAX_FRAMES) : 0;
+    CHECK_EQ_INT(n, 1);
+    if (n == 1) {
+        CHECK_EQ_STR(f[0].name, "sf_plain");
+        CHECK_NAMED("the agent's code: no file or line from its DWARF", f[0].file == NULL && f[0].line == 0);
+    }
+    otp_agent_code[1] = (otp_code_range_t){0, 0};
     otp_sym_free(s);
     return check_done();
 }
