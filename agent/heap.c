@@ -272,6 +272,7 @@ static void record(void *p, size_t size, uintptr_t ra)
     bool pushed = false;
     otp_thread_t *t = otp_thread_self();
     if (t && t->heap_ring) {
+        uint64_t head0 = otp_ring_head(t->heap_ring);
         otp_rec_t *rec = otp_ring_reserve(t->heap_ring, otp_rec_size(n));
         if (rec) {
             rec->type = OTP_REC_ALLOC;
@@ -281,14 +282,12 @@ static void record(void *p, size_t size, uintptr_t ra)
             rec->time_ns = 0; /* unused: heap samples aggregate per interval */
             otp_trace_current(rec->trace_id, rec->span_id);
             memcpy(rec->frames, frames, n * sizeof frames[0]);
-            uint32_t len = rec->len;
             otp_ring_commit(t->heap_ring, rec);
             pushed = true;
             /* Once per filling, on the record that crosses half: a
              * record that finds the ring full is counted at its site,
              * without its trace link. */
-            uint64_t used = otp_ring_used(t->heap_ring), half = t->heap_ring->size / 2;
-            if (OTP_UNLIKELY(used >= half) && used - len < half && drain_hook)
+            if (OTP_UNLIKELY(otp_ring_crossed(t->heap_ring, head0, t->heap_ring->size / 2)) && drain_hook)
                 drain_hook();
         }
     }

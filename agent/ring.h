@@ -8,6 +8,7 @@
 #define OTP_RING_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,26 @@ static inline uint64_t otp_ring_used(otp_ring_t *r)
 {
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
     return atomic_load_explicit(&r->head, memory_order_acquire) - tail;
+}
+
+/* Producer: the head now, before a reserve; see otp_ring_crossed. */
+static inline uint64_t otp_ring_head(otp_ring_t *r)
+{
+    return atomic_load_explicit(&r->head, memory_order_relaxed);
+}
+
+/* Producer, after a commit: true when what it published since
+ * otp_ring_head returned head_before (the record, and the pad before it
+ * when it wrapped) took the ring from under mark bytes in use to mark or
+ * more. Judged against one reading of the tail, so a consumer draining
+ * meanwhile neither hides a crossing nor makes one up; the pad counts,
+ * or a record that wraps just as it crosses would be missed. */
+static inline bool otp_ring_crossed(otp_ring_t *r, uint64_t head_before, uint64_t mark)
+{
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    /* The consumer may have taken the pad already: tail past head_before. */
+    return head - tail >= mark && (int64_t)(head_before - tail) < (int64_t)mark;
 }
 
 static inline uint32_t otp_rec_size(uint32_t nframes)

@@ -2,6 +2,7 @@
  * full ring drop counting, and a producer/consumer run across threads. */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
@@ -91,6 +92,45 @@ int main(void)
     push(r, 2, 7);
     otp_ring_reset(r);
     CHECK(otp_ring_peek(r) == NULL);
+    otp_ring_destroy(r);
+
+    /* Crossing a mark: exactly one record of each filling reports it,
+     * also when that record wraps (a pad before it), which a check of the
+     * record's own length alone missed. */
+    r = otp_ring_create(4096);
+    int missed = 0, extra = 0;
+    for (uint32_t start = 0; start < 4096; start += 8) {
+        /* Empty, with the next record starting `start` bytes in. */
+        uint64_t at = (atomic_load(&r->head) | 4095) + 1 + start;
+        atomic_store(&r->head, at);
+        atomic_store(&r->tail, at);
+        int crossings = 0;
+        for (uint64_t i = 1;; i++) {
+            uint64_t h0 = otp_ring_head(r);
+            if (!push(r, 10, i))
+                break;
+            crossings += otp_ring_crossed(r, h0, 2048);
+        }
+        missed += crossings == 0;
+        extra += crossings > 1;
+    }
+    CHECK_NAMED("every filling from every start offset crosses half once", missed == 0 && extra == 0);
+    /* A consumer that drains meanwhile: the next filling crosses again. */
+    otp_ring_reset(r);
+    int crossings = 0;
+    ok = 1;
+    for (uint64_t i = 1; i <= 3000; i++) {
+        uint64_t h0 = otp_ring_head(r);
+        ok &= push(r, 5, i) != NULL;
+        if (otp_ring_crossed(r, h0, 2048)) {
+            crossings++;
+            while (otp_ring_peek(r))
+                otp_ring_pop(r, otp_ring_peek(r));
+        }
+    }
+    CHECK_NAMED("draining at each crossing, no record is refused", ok);
+    printf("      %d drains for 3000 records of %u bytes\n", crossings, otp_rec_size(5));
+    CHECK(crossings >= 3000 * (int)otp_rec_size(5) / 2048 - 1);
     otp_ring_destroy(r);
 
     /* Concurrent producer and consumer. */
