@@ -12,20 +12,23 @@
  * or an export), by as many doublings as the overshoot asks for (at most
  * four per window; more for a lever whose last lowering cut less than
  * its factor, see lower()), on the heap while it is at least a quarter
- * of the cost, else on the CPU. A load far over (the samplers alone over
- * FAST_FACTOR times the budget in FAST_TICKS ticks in a row, each with
- * FAST_PROC_NS of process CPU) is lowered the same way at once: two
- * seconds at a rate costing tens of percent would cost a short or bursty
- * program more than the budget allows in all the rest of its run. The
- * agent thread's cost does not count there (an export is one spike, and
- * the rates would not shrink it), nor does the first tick alone (the
- * unwinder's first walks). For AFTER_TICKS ticks after a lowering, a
- * load over AFTER_FACTOR times the budget is lowered again the same way:
- * that lowering fell short (the cost did not fall with the rate), and
- * waiting for the window cost the bench's 6-second run a second at three
- * times its budget. A lowering aims at AIM of the budget, not at the
- * budget itself, so that what the transient cost is made up for and the
- * run as a whole stays within it. Raising: only the last lowered lever, one
+ * of the cost, else on the CPU. Ticks lower sooner: the samplers'
+ * overshoot is summed over consecutive ticks over the budget (each
+ * tick's excess in ticks' worth of budget, at most MAX_TICK_DEBT, so
+ * that one tick, such as the unwinder's first walks, never decides
+ * alone), and once it reaches DEBT_TICKS the load is lowered the same way
+ * at once: three times the budget for two ticks, twice it for four.
+ * Waiting for two windows let a 1.3-second program that allocates
+ * heavily run all its life at three times the default budget. Ticks
+ * need FAST_PROC_NS of process CPU each to count. The agent thread's
+ * cost does not count there (an export is one spike, and the rates would
+ * not shrink it). For AFTER_TICKS ticks after a lowering, DEBT_AFTER is
+ * enough (1.5 times the budget for two ticks): that lowering fell short
+ * (the cost did not fall with the rate), and waiting for the window cost
+ * the bench's 6-second run a second at three times its budget. A
+ * lowering aims at AIM of the budget, not at the budget itself, so that
+ * the overshoot before it is made up for and the run as a whole stays
+ * within it. Raising: only the last lowered lever, one
  * doubling, after CALM_WINDOWS windows in which the cost with that
  * lever's share doubled would still stay under RAISE_MARGIN of the
  * budget; so a steady load settles instead of oscillating.
@@ -54,10 +57,11 @@
 #define CALM_WINDOWS 3
 #define OVER_WINDOWS 2
 #define RAISE_MARGIN 0.6
-#define FAST_FACTOR 3.0
+#define DEBT_TICKS 4.0
+#define DEBT_AFTER 1.0
+#define MAX_TICK_DEBT 2.0
 #define FAST_TICKS 2
 #define FAST_PROC_NS 50000000.0
-#define AFTER_FACTOR 1.5
 #define AFTER_TICKS 20
 #define AIM 0.8
 
@@ -77,6 +81,7 @@ static void restart(otp_budget_ctl_t *c, bool lowered)
     c->calm = 0;
     c->over = lowered ? OVER_WINDOWS - 1 : 0;
     c->hot = 0;
+    c->debt = 0;
     c->after_lower = lowered ? AFTER_TICKS : 0;
     c->changes++;
     if (!lowered) {
@@ -138,15 +143,18 @@ static bool lower(otp_budget_ctl_t *c, double ratio, bool heap_first)
 
 bool otp_budget_ctl_tick(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double proc_ns)
 {
-    double cost = heap_ns + sig_ns;
-    double factor = c->after_lower > 0 ? AFTER_FACTOR : FAST_FACTOR;
+    double cost = heap_ns + sig_ns, allowed = c->budget * proc_ns;
+    double need = c->after_lower > 0 ? DEBT_AFTER : DEBT_TICKS;
     if (c->after_lower > 0)
         c->after_lower--;
-    if (c->budget <= 0 || proc_ns < FAST_PROC_NS || cost <= factor * c->budget * proc_ns) {
+    if (c->budget <= 0 || proc_ns < FAST_PROC_NS || cost <= allowed) {
         c->hot = 0;
+        c->debt = 0;
         return false;
     }
-    if (++c->hot < FAST_TICKS)
+    double excess = (cost - allowed) / allowed;
+    c->debt += excess < MAX_TICK_DEBT ? excess : MAX_TICK_DEBT;
+    if (++c->hot < FAST_TICKS || c->debt < need)
         return false;
     return lower(c, cost / proc_ns, heap_ns >= 0.25 * cost);
 }

@@ -30,7 +30,8 @@ typedef struct otp_budget_ctl {
     int heap_shift, cpu_shift;
     int calm;               /* consecutive windows well under */
     int over;               /* consecutive windows over */
-    int hot;                /* consecutive ticks far over */
+    int hot;                /* consecutive ticks over */
+    double debt;            /* their overshoot, in ticks' worth of budget */
     int after_lower;        /* ticks left in which a lowering may be judged short */
     double heap, sig, own, proc; /* decayed sums since the last change */
     /* How the cost answered the last lowering: the ratio that asked for
@@ -47,8 +48,9 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
                          double proc_ns);
 
 /* One tick (a tenth of a window) of the samplers' own cost (heap_ns,
- * sig_ns) against the process's CPU: a load far over the budget is
- * lowered at once, without waiting for the window's end. Returns true
+ * sig_ns) against the process's CPU: a load that has overshot the budget
+ * by a few ticks' worth is lowered at once, without waiting for the
+ * window's end. Returns true
  * when a shift changed (the caller then starts a new window). */
 bool otp_budget_ctl_tick(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double proc_ns);
 

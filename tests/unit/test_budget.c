@@ -115,11 +115,12 @@ static void test_controller(void)
     CHECK_EQ_INT(c.heap_shift, 0);
 }
 
-/* Ticks: a load far over the budget is lowered within two ticks, by
- * as many doublings as the overshoot asks; a one-tick spike (the
- * unwinder's first walks), a load only a little over, an idle process
- * and the agent thread's own work (not passed to ticks) are left to the
- * window. */
+/* Ticks: a load over the budget is lowered once its overshoot, summed
+ * over consecutive ticks, reaches four ticks' worth of budget (three
+ * times it: two ticks; twice: four), by as many doublings as the
+ * overshoot asks; a one-tick spike (the unwinder's first walks), a load
+ * that dips under every other tick, an idle process and the agent
+ * thread's own work (not passed to ticks) are left to the window. */
 static void test_ticks(void)
 {
     otp_budget_ctl_t c;
@@ -132,27 +133,31 @@ static void test_ticks(void)
     CHECK_EQ_INT(c.heap_shift, 4);
     CHECK_EQ_INT(c.cpu_shift, 0);
     /* After the change, two more ticks are needed. 16x fewer samples
-     * cut the cost only from 39% to 12% (2.4x the budget: under the
-     * 3x that acts at once, but a lowering that fell short is judged at
-     * 1.5x): the second lowering allows for that and takes the most one
-     * change may, 4 doublings. */
+     * cut the cost only from 39% to 12% (2.4x the budget; a lowering
+     * that fell short is judged at once): the second lowering allows
+     * for that and takes the most one change may, 4 doublings. */
     CHECK(!otp_budget_ctl_tick(&c, 24e6, 0, 200e6));
     CHECK(otp_budget_ctl_tick(&c, 24e6, 0, 200e6));
     CHECK_EQ_INT(c.heap_shift, 8);
-    /* Without a lowering just before, the same 2.4x is the window's to
-     * judge. */
+    /* Without a lowering just before, the same 2.4x takes three ticks
+     * (1.4 ticks' worth of budget over in each). */
     otp_budget_ctl_init(&c, 0.05, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
-    for (int i = 0; i < 20; i++)
-        CHECK(!otp_budget_ctl_tick(&c, 24e6, 0, 200e6));
-    /* Nor does it last: 20 ticks after a lowering, 2.4x waits again. */
+    CHECK(!otp_budget_ctl_tick(&c, 24e6, 0, 200e6));
+    CHECK(!otp_budget_ctl_tick(&c, 24e6, 0, 200e6));
+    CHECK(otp_budget_ctl_tick(&c, 24e6, 0, 200e6));
+    CHECK_EQ_INT(c.heap_shift, 2);
+    /* Nor does the quicker judgement last: 20 ticks after a lowering,
+     * 2.4x takes three ticks again. */
+    otp_budget_ctl_init(&c, 0.05, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
     CHECK(!otp_budget_ctl_tick(&c, 78e6, 0, 200e6));
     CHECK(otp_budget_ctl_tick(&c, 78e6, 0, 200e6));
     for (int i = 0; i < 20; i++)
         otp_budget_ctl_tick(&c, 5e6, 0, 200e6);
     int settled = c.heap_shift;
-    for (int i = 0; i < 5; i++)
-        CHECK(!otp_budget_ctl_tick(&c, 24e6, 0, 200e6));
+    CHECK(!otp_budget_ctl_tick(&c, 24e6, 0, 200e6));
+    CHECK(!otp_budget_ctl_tick(&c, 24e6, 0, 200e6));
     CHECK_EQ_INT(c.heap_shift, settled);
+    CHECK(otp_budget_ctl_tick(&c, 24e6, 0, 200e6));
 
     /* A spike in one tick, then normal: no change. */
     otp_budget_ctl_init(&c, 0.01, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
@@ -162,10 +167,33 @@ static void test_ticks(void)
     CHECK(!otp_budget_ctl_tick(&c, 30e6, 5e6, 100e6));
     CHECK(!otp_budget_ctl_tick(&c, 0.5e6, 0.2e6, 100e6));
     CHECK_EQ_INT(c.heap_shift, 0);
-    /* 2.5 times the budget, tick after tick: the window decides, not
-     * ticks. */
-    for (int i = 0; i < 20; i++)
-        CHECK(!otp_budget_ctl_tick(&c, 2.5e6, 0, 100e6));
+    /* A spike followed by a load a little over: the spike counts for two
+     * ticks' worth at most, so the load takes its own time. */
+    CHECK(!otp_budget_ctl_tick(&c, 30e6, 5e6, 100e6));
+    for (int i = 0; i < 9; i++)
+        CHECK(!otp_budget_ctl_tick(&c, 1.2e6, 0, 100e6));
+    CHECK_EQ_INT(c.heap_shift, 0);
+    /* 1.9 times the budget every other tick, under it in between: the
+     * overshoot never builds up, the window judges the average. */
+    otp_budget_ctl_init(&c, 0.01, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
+    for (int i = 0; i < 40; i++)
+        CHECK(!otp_budget_ctl_tick(&c, i % 2 ? 1.9e6 : 0.9e6, 0, 100e6));
+    CHECK_EQ_INT(c.heap_shift, 0);
+    /* A steady 1.3x: 0.3 of the budget over per tick, fourteen ticks
+     * (the window's rule, two windows over, would take twenty). */
+    otp_budget_ctl_init(&c, 0.01, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
+    for (int i = 0; i < 13; i++)
+        CHECK(!otp_budget_ctl_tick(&c, 1.3e6, 0, 100e6));
+    CHECK(otp_budget_ctl_tick(&c, 1.3e6, 0, 100e6));
+    CHECK_EQ_INT(c.heap_shift, 1);
+    /* 2.7 times the budget (what an allocation-heavy program costs at
+     * the default rate against the default 1%): three ticks, 300 ms, and
+     * two doublings (2.7 / 0.8 is 3.4). */
+    otp_budget_ctl_init(&c, 0.01, OTP_BUDGET_HEAP_MAX_SHIFT, OTP_BUDGET_CPU_MAX_SHIFT);
+    CHECK(!otp_budget_ctl_tick(&c, 5.4e6, 0, 200e6));
+    CHECK(!otp_budget_ctl_tick(&c, 5.4e6, 0, 200e6));
+    CHECK(otp_budget_ctl_tick(&c, 5.4e6, 0, 200e6));
+    CHECK_EQ_INT(c.heap_shift, 2);
     /* Idle (too little process CPU per tick), and budget off. */
     for (int i = 0; i < 20; i++)
         CHECK(!otp_budget_ctl_tick(&c, 10e6, 0, 20e6));
