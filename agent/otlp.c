@@ -1,9 +1,10 @@
 /*
- * OTLP profiles encoder. Builds the protobuf-c message tree of one
- * ExportProfilesServiceRequest in a bump arena (freed at once after
- * packing) and de-duplicates every dictionary table through small
- * open-addressing hash maps, so a batch of 10k distinct stacks encodes in a
- * few milliseconds.
+ * OTLP profiles encoder. Builds the dictionary and profile headers of one
+ * ExportProfilesServiceRequest as protobuf-c structures in a bump arena
+ * (freed at once after writing), de-duplicating every dictionary table
+ * through small open-addressing hash maps, merges the samples into rows,
+ * and writes the wire format itself (pbwrite.h): a batch of 10k distinct
+ * 30-frame stacks encodes in about 15 ms.
  *
  * Layout decisions (see also README "OTLP export"):
  *  - CPU: one Profile, sample_type samples/count, period_type
@@ -45,6 +46,7 @@
 #include "log.h"
 #include "mem.h"
 #include "kvlist.h"
+#include "pbwrite.h"
 #include "pprof.h"
 #include "resource.h"
 #include "strtab.h"
@@ -723,9 +725,9 @@ static pb_vtype_t *vtype(enc_t *e, otp_value_type_t t)
     return v;
 }
 
-/* One Profile for value slot `vi` of p, from merged[first, first+n). */
-static pb_profile_t *build_profile(enc_t *e, const otp_profile_t *p, int vi, size_t first,
-                                   size_t n, int32_t comment_attr, const ProtobufCBinaryData *orig)
+/* One Profile for value slot `vi` of p, without its samples. */
+static pb_profile_t *build_profile(enc_t *e, const otp_profile_t *p, int vi, int32_t comment_attr,
+                                   const ProtobufCBinaryData *orig)
 {
     int nt = 0;
     const otp_value_type_t *types = otp_profile_value_types(p->kind, &nt);
@@ -757,37 +759,9 @@ static pb_profile_t *build_profile(enc_t *e, const otp_profile_t *p, int vi, siz
         pr->original_payload_format = "pprof";
         pr->original_payload = *orig;
     }
-    size_t cnt = 0;
-    for (size_t i = 0; i < n; i++)
-        if (e->merged[first + i].values[vi] != 0) cnt++;
-    pb_sample_t **ss = cnt ? otp_arena_alloc(&e->ar, cnt * sizeof *ss) : NULL;
-    pb_sample_t *block = cnt ? otp_arena_alloc(&e->ar, cnt * sizeof *block) : NULL;
-    int64_t *vals = cnt ? otp_arena_alloc(&e->ar, cnt * sizeof *vals) : NULL;
-    /* e->merged moves when the next profile is merged: copy the indices */
-    int32_t *ai = cnt ? otp_arena_alloc(&e->ar, cnt * 2 * sizeof *ai) : NULL;
-    if (cnt && (!ss || !block || !vals || !ai)) {
-        e->oom = true;
-        return NULL;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        merged_t *m = &e->merged[first + i];
-        if (m->values[vi] == 0) continue;
-        pb_sample_t *s = &block[k];
-        opentelemetry__proto__profiles__v1development__sample__init(s);
-        s->stack_index = m->stack;
-        s->link_index = m->link;
-        ai[2 * k] = m->attrs[0];
-        ai[2 * k + 1] = m->attrs[1];
-        s->attribute_indices = &ai[2 * k];
-        s->n_attribute_indices = (size_t)m->nattrs;
-        vals[k] = m->values[vi];
-        s->values = &vals[k];
-        s->n_values = 1;
-        ss[k++] = s;
-    }
-    pr->samples = ss;
-    pr->n_samples = cnt;
+    /* The samples are written from e->merged when the request is (see
+     * w_profile): not built as protobuf-c messages, 10k of which took an
+     * arena of fresh pages per profile. */
     return pr;
 }
 
@@ -819,18 +793,165 @@ static int32_t comment_attr_of(enc_t *e, const otp_profile_t *p)
 
 static otp_otlp_stats_t last_stats;
 
-/* A length-delimited field's key and length (at most 1 + 10 bytes);
- * returns the bytes written. */
-static size_t put_len_field(uint8_t *out, uint32_t field, size_t len)
+/* ------------------------------------------------------------ packing */
+
+/* The request is written by pbwrite.h, not packed by protobuf-c: the same
+ * bytes (field-number order, proto3's omissions; test_otlp re-packs a
+ * decoded request with protobuf-c and compares), without protobuf-c's
+ * descriptor walk and its sizing of every nested message once per level
+ * above it, which took ~40% of the encode. Resource, scope and attribute
+ * values are few and small: protobuf-c packs those. */
+
+static void w_pbc(otp_pbw_t *w, uint32_t field, const ProtobufCMessage *m)
 {
-    size_t n = 0;
-    out[n++] = (uint8_t)(field << 3 | 2);
-    do {
-        uint8_t b = len & 0x7f;
-        len >>= 7;
-        out[n++] = len ? (uint8_t)(b | 0x80) : b;
-    } while (len);
-    return n;
+    if (!m)
+        return;
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *p = otp_pbw_reserve(w, field, n);
+    if (p)
+        protobuf_c_message_pack(m, p);
+}
+
+static void w_str(otp_pbw_t *w, uint32_t field, const char *s)
+{
+    if (s)
+        otp_pbw_bytes(w, field, s, strlen(s));
+}
+
+static void w_vtype(otp_pbw_t *w, uint32_t field, const pb_vtype_t *v)
+{
+    if (!v)
+        return;
+    size_t m = otp_pbw_begin(w, field);
+    otp_pbw_int32(w, 1, v->type_strindex);
+    otp_pbw_int32(w, 2, v->unit_strindex);
+    otp_pbw_end(w, m);
+}
+
+/* A profile's samples: the merged rows [first, first + n) with a value
+ * in slot vi (a heap profile leaves out the rows that have none). */
+typedef struct rows {
+    size_t first, n;
+    int vi;
+} rows_t;
+
+static size_t count_rows(const enc_t *e, size_t first, size_t n, int vi)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += e->merged[first + i].values[vi] != 0;
+    return c;
+}
+
+static void w_profile(otp_pbw_t *w, uint32_t field, const pb_profile_t *p, const enc_t *e,
+                      const rows_t *rows)
+{
+    size_t m = otp_pbw_begin(w, field);
+    w_vtype(w, 1, p->sample_type);
+    for (size_t i = 0; i < rows->n; i++) {
+        const merged_t *r = &e->merged[rows->first + i];
+        int64_t v = r->values[rows->vi];
+        if (v == 0)
+            continue;
+        size_t ms = otp_pbw_begin(w, 2);
+        otp_pbw_int32(w, 1, r->stack);
+        otp_pbw_packed_int32(w, 2, r->attrs, (size_t)r->nattrs);
+        otp_pbw_int32(w, 3, r->link);
+        otp_pbw_packed_int64(w, 4, &v, 1);
+        otp_pbw_end(w, ms);
+    }
+    otp_pbw_fixed64(w, 3, p->time_unix_nano);
+    otp_pbw_varint(w, 4, p->duration_nano);
+    w_vtype(w, 5, p->period_type);
+    otp_pbw_int64(w, 6, p->period);
+    otp_pbw_bytes(w, 7, p->profile_id.data, p->profile_id.len);
+    otp_pbw_varint(w, 8, p->dropped_attributes_count);
+    w_str(w, 9, p->original_payload_format);
+    otp_pbw_bytes(w, 10, p->original_payload.data, p->original_payload.len);
+    otp_pbw_packed_int32(w, 11, p->attribute_indices, p->n_attribute_indices);
+    otp_pbw_end(w, m);
+}
+
+static void w_resource_profiles(otp_pbw_t *w, uint32_t field, const pb_rprof_t *rp, const enc_t *e,
+                                const rows_t *rows)
+{
+    size_t m = otp_pbw_begin(w, field);
+    w_pbc(w, 1, rp->resource ? &rp->resource->base : NULL);
+    for (size_t i = 0; i < rp->n_scope_profiles; i++) {
+        const pb_sprof_t *sp = rp->scope_profiles[i];
+        size_t ms = otp_pbw_begin(w, 2);
+        w_pbc(w, 1, sp->scope ? &sp->scope->base : NULL);
+        for (size_t j = 0; j < sp->n_profiles; j++)
+            w_profile(w, 2, sp->profiles[j], e, &rows[j]);
+        w_str(w, 3, sp->schema_url);
+        otp_pbw_end(w, ms);
+    }
+    w_str(w, 3, rp->schema_url);
+    otp_pbw_end(w, m);
+}
+
+static void w_dictionary(otp_pbw_t *w, uint32_t field, const pb_dict_t *d)
+{
+    size_t m = otp_pbw_begin(w, field);
+    for (size_t i = 0; i < d->n_mapping_table; i++) {
+        const pb_mapping_t *x = d->mapping_table[i];
+        size_t mm = otp_pbw_begin(w, 1);
+        otp_pbw_varint(w, 1, x->memory_start);
+        otp_pbw_varint(w, 2, x->memory_limit);
+        otp_pbw_varint(w, 3, x->file_offset);
+        otp_pbw_int32(w, 4, x->filename_strindex);
+        otp_pbw_packed_int32(w, 5, x->attribute_indices, x->n_attribute_indices);
+        otp_pbw_end(w, mm);
+    }
+    for (size_t i = 0; i < d->n_location_table; i++) {
+        const pb_location_t *x = d->location_table[i];
+        size_t mm = otp_pbw_begin(w, 2);
+        otp_pbw_int32(w, 1, x->mapping_index);
+        otp_pbw_varint(w, 2, x->address);
+        for (size_t j = 0; j < x->n_lines; j++) {
+            const pb_line_t *l = x->lines[j];
+            size_t ml = otp_pbw_begin(w, 3);
+            otp_pbw_int32(w, 1, l->function_index);
+            otp_pbw_int64(w, 2, l->line);
+            otp_pbw_int64(w, 3, l->column);
+            otp_pbw_end(w, ml);
+        }
+        otp_pbw_packed_int32(w, 4, x->attribute_indices, x->n_attribute_indices);
+        otp_pbw_end(w, mm);
+    }
+    for (size_t i = 0; i < d->n_function_table; i++) {
+        const pb_function_t *x = d->function_table[i];
+        size_t mm = otp_pbw_begin(w, 3);
+        otp_pbw_int32(w, 1, x->name_strindex);
+        otp_pbw_int32(w, 2, x->system_name_strindex);
+        otp_pbw_int32(w, 3, x->filename_strindex);
+        otp_pbw_int64(w, 4, x->start_line);
+        otp_pbw_end(w, mm);
+    }
+    for (size_t i = 0; i < d->n_link_table; i++) {
+        const pb_link_t *x = d->link_table[i];
+        size_t mm = otp_pbw_begin(w, 4);
+        otp_pbw_bytes(w, 1, x->trace_id.data, x->trace_id.len);
+        otp_pbw_bytes(w, 2, x->span_id.data, x->span_id.len);
+        otp_pbw_end(w, mm);
+    }
+    for (size_t i = 0; i < d->n_string_table; i++)
+        otp_pbw_string_elem(w, 5, d->string_table[i]);
+    for (size_t i = 0; i < d->n_attribute_table; i++) {
+        const pb_kvu_t *x = d->attribute_table[i];
+        size_t mm = otp_pbw_begin(w, 6);
+        otp_pbw_int32(w, 1, x->key_strindex);
+        w_pbc(w, 2, x->value ? &x->value->base : NULL);
+        otp_pbw_int32(w, 3, x->unit_strindex);
+        otp_pbw_end(w, mm);
+    }
+    for (size_t i = 0; i < d->n_stack_table; i++) {
+        const pb_stack_t *x = d->stack_table[i];
+        size_t mm = otp_pbw_begin(w, 7);
+        otp_pbw_packed_int32(w, 1, x->location_indices, x->n_location_indices);
+        otp_pbw_end(w, mm);
+    }
+    otp_pbw_end(w, m);
 }
 
 int otp_otlp_init(void)
@@ -932,25 +1053,28 @@ int otp_otlp_encode(const otp_batch_t *b, uint8_t **out, size_t *len)
     }
 
     pb_profile_t *profiles[1 + OTP_MAX_VALUES];
+    rows_t rows[1 + OTP_MAX_VALUES];
     size_t nprof = 0;
     size_t nsamples = 0;
     if (b->cpu && !e->oom) {
         size_t first = e->nmerged, n = merge_samples(e, b->cpu);
         int32_t ca = comment_attr_of(e, b->cpu);
-        pb_profile_t *pr = build_profile(e, b->cpu, 0, first, n, ca, &ob_cpu);
+        pb_profile_t *pr = build_profile(e, b->cpu, 0, ca, &ob_cpu);
         if (pr) {
+            rows[nprof] = (rows_t){first, n, 0};
             profiles[nprof++] = pr;
-            nsamples += pr->n_samples;
+            nsamples += count_rows(e, first, n, 0);
         }
     }
     if (b->heap && !e->oom) {
         size_t first = e->nmerged, n = merge_samples(e, b->heap);
         int32_t ca = comment_attr_of(e, b->heap);
         for (int vi = 0; vi < b->heap->nvalues && vi < OTP_MAX_VALUES && !e->oom; vi++) {
-            pb_profile_t *pr = build_profile(e, b->heap, vi, first, n, ca, &ob_heap);
+            pb_profile_t *pr = build_profile(e, b->heap, vi, ca, &ob_heap);
             if (pr) {
+                rows[nprof] = (rows_t){first, n, vi};
                 profiles[nprof++] = pr;
-                nsamples += pr->n_samples;
+                nsamples += count_rows(e, first, n, vi);
             }
         }
     }
@@ -987,30 +1111,17 @@ int otp_otlp_encode(const otp_batch_t *b, uint8_t **out, size_t *len)
     rp.scope_profiles = &spp;
     rp.n_scope_profiles = 1;
 
-    /* The request's two fields (resource_profiles = 1, dictionary = 2,
-     * both length-delimited) are framed here rather than by protobuf-c,
-     * which sizes a nested message again at every level it packs: one
-     * traversal of the whole dictionary and of every sample less, the same
-     * bytes. */
-    size_t sz_rp = opentelemetry__proto__profiles__v1development__resource_profiles__get_packed_size(&rp);
-    size_t sz_dict = opentelemetry__proto__profiles__v1development__profiles_dictionary__get_packed_size(&dict);
-    uint8_t hdr_rp[11], hdr_dict[11];
-    size_t n_rp = put_len_field(hdr_rp, 1, sz_rp), n_dict = put_len_field(hdr_dict, 2, sz_dict);
-    size_t sz = n_rp + sz_rp + n_dict + sz_dict;
-    uint8_t *buf = otp_malloc(sz);
-    if (!buf) {
+    /* The request: resource_profiles = 1, dictionary = 2. About 40 bytes
+     * a sample and 200 a stack (10k stacks: ~2.5 MB). */
+    otp_pbw_t w;
+    otp_pbw_init(&w, 4096 + 48 * nsamples + 256 * e->stacks.n + ob_cpu.len + ob_heap.len * nprof);
+    w_resource_profiles(&w, 1, &rp, e, rows);
+    w_dictionary(&w, 2, &dict);
+    *out = otp_pbw_take(&w, len);
+    if (!*out) {
         rc = -ENOMEM;
         goto done;
     }
-    uint8_t *w = buf;
-    memcpy(w, hdr_rp, n_rp);
-    w += n_rp;
-    w += opentelemetry__proto__profiles__v1development__resource_profiles__pack(&rp, w);
-    memcpy(w, hdr_dict, n_dict);
-    w += n_dict;
-    w += opentelemetry__proto__profiles__v1development__profiles_dictionary__pack(&dict, w);
-    *out = buf;
-    *len = (size_t)(w - buf);
     last_stats = (otp_otlp_stats_t){
         .strings = e->st.n,
         .functions = e->functions.n,

@@ -1,7 +1,8 @@
 /*
  * otlp_check: decodes recorded OTLP ExportProfilesServiceRequest bodies
  * (gzipped or plain) with the generated protobuf-c code, checks the
- * dictionary rules an OTLP profiles consumer relies on, and prints a
+ * dictionary rules an OTLP profiles consumer relies on (and that the
+ * bytes are those protobuf-c packs for what they decode to), and prints a
  * summary the shell tests grep:
  *
  *   bad FILE: REASON                  (one per problem; exit status 1)
@@ -521,6 +522,16 @@ int main(int argc, char **argv)
             continue;
         }
         nreq++;
+        /* The agent writes the wire format itself (agent/pbwrite.h): it
+         * must be the bytes protobuf-c packs for the same request. */
+        size_t plen = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__get_packed_size(r);
+        uint8_t *again = malloc(plen ? plen : 1);
+        if (again) {
+            opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__pack(r, again);
+            if (plen != len || memcmp(again, buf, len) != 0)
+                bad("not the bytes protobuf-c packs for it (%zu bytes, protobuf-c %zu)", len, plen);
+            free(again);
+        }
         const dict_t *d = r->dictionary;
         check_dict(d);
         if (d) check_dups(d);

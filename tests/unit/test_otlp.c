@@ -140,6 +140,8 @@ static bool dict_invariants(const dict_t *d)
     return ok;
 }
 
+static size_t n_repacked, n_differ;
+
 static req_t *encode(const otp_batch_t *b, size_t *len_out)
 {
     uint8_t *buf = NULL;
@@ -152,6 +154,21 @@ static req_t *encode(const otp_batch_t *b, size_t *len_out)
     if (len_out) *len_out = len;
     req_t *r = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__unpack(
         NULL, len, buf);
+    /* The encoder writes the wire format itself: what protobuf-c packs
+     * from the decoded request must be the same bytes. */
+    if (r) {
+        size_t n = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__get_packed_size(r);
+        uint8_t *again = malloc(n ? n : 1);
+        if (again) {
+            opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__pack(r, again);
+            n_repacked++;
+            if (n != len || memcmp(again, buf, len) != 0) {
+                printf("      encode %zu: %zu bytes, protobuf-c packs %zu\n", n_repacked, len, n);
+                n_differ++;
+            }
+            free(again);
+        }
+    }
     otp_free(buf);
     return r;
 }
@@ -520,5 +537,7 @@ int main(void)
         opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__free_unpacked(r, NULL);
     }
     otp_sym_free(sym);
+    printf("      %zu requests re-packed by protobuf-c, %zu differ\n", n_repacked, n_differ);
+    CHECK_NAMED("every request is byte for byte what protobuf-c packs", n_repacked >= 5 && n_differ == 0);
     return check_done();
 }
