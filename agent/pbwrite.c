@@ -145,19 +145,24 @@ void otp_pbw_packed_int32(otp_pbw_t *w, uint32_t field, const int32_t *v, size_t
         put_varint(w, (uint64_t)(int64_t)v[i]);
 }
 
-void otp_pbw_packed_int64(otp_pbw_t *w, uint32_t field, const int64_t *v, size_t n)
+void otp_pbw_packed_uint64(otp_pbw_t *w, uint32_t field, const uint64_t *v, size_t n)
 {
     if (n == 0)
         return;
     size_t body = 0;
     for (size_t i = 0; i < n; i++)
-        body += varint_len((uint64_t)v[i]);
+        body += varint_len(v[i]);
     if (!room(w, 20 + body))
         return;
     put_key(w, field, WT_LEN);
     put_varint(w, body);
     for (size_t i = 0; i < n; i++)
-        put_varint(w, (uint64_t)v[i]);
+        put_varint(w, v[i]);
+}
+
+void otp_pbw_packed_int64(otp_pbw_t *w, uint32_t field, const int64_t *v, size_t n)
+{
+    otp_pbw_packed_uint64(w, field, (const uint64_t *)(const void *)v, n);
 }
 
 void otp_pbw_packed_fixed64(otp_pbw_t *w, uint32_t field, const uint64_t *v, size_t n)
@@ -202,6 +207,15 @@ uint8_t *otp_pbw_reserve(otp_pbw_t *w, uint32_t field, size_t n)
         return NULL;
     put_key(w, field, WT_LEN);
     put_varint(w, n);
+    uint8_t *p = w->buf + w->len;
+    w->len += n;
+    return p;
+}
+
+uint8_t *otp_pbw_raw(otp_pbw_t *w, size_t n)
+{
+    if (!room(w, n))
+        return NULL;
     uint8_t *p = w->buf + w->len;
     w->len += n;
     return p;

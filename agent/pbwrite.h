@@ -48,6 +48,7 @@ void otp_pbw_string_elem(otp_pbw_t *w, uint32_t field, const char *s);
 /* Packed repeated scalars; n == 0 writes nothing. */
 void otp_pbw_packed_int32(otp_pbw_t *w, uint32_t field, const int32_t *v, size_t n);
 void otp_pbw_packed_int64(otp_pbw_t *w, uint32_t field, const int64_t *v, size_t n);
+void otp_pbw_packed_uint64(otp_pbw_t *w, uint32_t field, const uint64_t *v, size_t n);
 void otp_pbw_packed_fixed64(otp_pbw_t *w, uint32_t field, const uint64_t *v, size_t n);
 
 /* A nested message: begin writes its key and room for a one-byte
@@ -58,5 +59,7 @@ void otp_pbw_end(otp_pbw_t *w, size_t mark);
 /* A nested message of n bytes that the caller packs itself into the
  * space returned (NULL when an allocation failed). */
 uint8_t *otp_pbw_reserve(otp_pbw_t *w, uint32_t field, size_t n);
+/* n bytes of fields written elsewhere (another otp_pbw_t's), to copy in. */
+uint8_t *otp_pbw_raw(otp_pbw_t *w, size_t n);
 
 #endif

@@ -2,11 +2,11 @@
  * pprof encoding: otp_profile_t -> perftools.profiles.Profile bytes, and
  * gzip for the file sink.
  *
- * One encode builds flat, otp_malloc'd arrays of protobuf-c structs and
- * de-duplicates with small open-addressing tables: addresses -> locations,
- * strings -> string_table indices, and per string a function id, so a
- * function is one string lookup. Every distinct address is symbolized
- * once. Flusher thread only; not signal-safe.
+ * One encode de-duplicates with small open-addressing tables (addresses
+ * -> locations, strings -> string_table indices, and per string a
+ * function id, so a function is one string lookup) into flat records,
+ * and writes the wire format from them (pbwrite.h). Every distinct
+ * address is symbolized once. Flusher thread only; not signal-safe.
  */
 #include "pprof.h"
 #include "sys.h"
@@ -20,17 +20,8 @@
 
 #include "internal.h"
 #include "mem.h"
+#include "pbwrite.h"
 #include "strtab.h"
-#include "profile.pb-c.h"
-
-typedef Perftools__Profiles__Profile pb_profile_t;
-typedef Perftools__Profiles__ValueType pb_vtype_t;
-typedef Perftools__Profiles__Sample pb_sample_t;
-typedef Perftools__Profiles__Label pb_label_t;
-typedef Perftools__Profiles__Mapping pb_mapping_t;
-typedef Perftools__Profiles__Location pb_location_t;
-typedef Perftools__Profiles__Line pb_line_t;
-typedef Perftools__Profiles__Function pb_function_t;
 
 #define OTP_PPROF_MAX_LABELS 5
 
@@ -84,13 +75,10 @@ typedef struct enc {
     int *map_src;        /* pprof id - 1 -> symbolizer mapping index */
     uint8_t *map_flags;  /* MAP_* per pprof id - 1 */
     size_t nmaps;
-    /* samples, built in place */
-    pb_sample_t *samples;
-    pb_sample_t **sample_ptrs;
+    /* samples: location ids of all of them in a row, and per sample its
+     * label strings (thread name, trace id, span id; 0 = none) */
     uint64_t *loc_ids;
-    int64_t *values;
-    pb_label_t *labels;
-    pb_label_t **label_ptrs;
+    int64_t *lab_str;
     /* label keys */
     int64_t k_tid, k_tname, k_trace, k_span, k_bytes;
     const char *last_tname;
@@ -257,55 +245,40 @@ static void hex(char *out, const uint8_t *b, size_t n)
     out[2 * n] = '\0';
 }
 
-static pb_label_t *add_label(pb_sample_t *ps, pb_label_t *l, int64_t key)
+/* The label strings of a sample (its numbers are written from the
+ * sample itself, see w_sample). */
+static void sample_labels(enc_t *e, const otp_sample_t *s, int64_t *str)
 {
-    *l = (pb_label_t)PERFTOOLS__PROFILES__LABEL__INIT;
-    l->key = key;
-    ps->label[ps->n_label++] = l;
-    return l;
-}
-
-static void sample_labels(enc_t *e, const otp_sample_t *s, pb_sample_t *ps, pb_label_t *l)
-{
-    add_label(ps, l++, e->k_tid)->num = s->tid;
+    str[0] = str[1] = str[2] = 0;
     if (s->thread_name && *s->thread_name) {
         /* Consecutive samples usually share a thread: skip the hash. */
         if (s->thread_name != e->last_tname) {
             e->last_tname = s->thread_name;
             e->last_tname_idx = str_idx(e, s->thread_name, false);
         }
-        add_label(ps, l++, e->k_tname)->str = e->last_tname_idx;
+        str[0] = e->last_tname_idx;
     }
     if (s->has_link) {
         char buf[33];
         hex(buf, s->trace_id, 16);
-        add_label(ps, l++, e->k_trace)->str = str_idx(e, buf, true);
+        str[1] = str_idx(e, buf, true);
         hex(buf, s->span_id, 8);
-        add_label(ps, l++, e->k_span)->str = str_idx(e, buf, true);
+        str[2] = str_idx(e, buf, true);
     }
-    if (e->p->kind == OTP_PROFILE_HEAP) add_label(ps, l, e->k_bytes)->num = (int64_t)s->alloc_size;
 }
 
 static void encode_samples(enc_t *e)
 {
     const otp_profile_t *p = e->p;
-    size_t nv = e->nv, off = 0;
+    size_t off = 0;
     for (size_t i = 0; i < p->nsamples && !e->oom; i++) {
         const otp_sample_t *s = &p->samples[i];
-        pb_sample_t *ps = &e->samples[i];
-        *ps = (pb_sample_t)PERFTOOLS__PROFILES__SAMPLE__INIT;
-        ps->location_id = e->loc_ids + off;
-        ps->n_location_id = s->npcs;
+        uint64_t *ids = e->loc_ids + off;
         /* Return addresses point after the call; minus one lands inside
          * it, so the caller's line and inlining resolve correctly. */
-        for (uint32_t j = 0; j < s->npcs; j++) ps->location_id[j] = loc_id(e, j ? s->pcs[j] - 1 : s->pcs[j]);
+        for (uint32_t j = 0; j < s->npcs; j++) ids[j] = loc_id(e, j ? s->pcs[j] - 1 : s->pcs[j]);
         off += s->npcs;
-        ps->value = e->values + i * nv;
-        ps->n_value = nv;
-        memcpy(ps->value, s->values, nv * sizeof(int64_t));
-        ps->label = e->label_ptrs + i * OTP_PPROF_MAX_LABELS;
-        sample_labels(e, s, ps, e->labels + i * OTP_PPROF_MAX_LABELS);
-        e->sample_ptrs[i] = ps;
+        sample_labels(e, s, e->lab_str + 3 * i);
     }
 }
 
@@ -314,19 +287,14 @@ static int alloc_samples(enc_t *e)
     const otp_profile_t *p = e->p;
     size_t total = 0, n = p->nsamples ? p->nsamples : 1;
     for (size_t i = 0; i < p->nsamples; i++) total += p->samples[i].npcs;
-    e->samples = otp_malloc(n * sizeof(pb_sample_t));
-    e->sample_ptrs = otp_malloc(n * sizeof(pb_sample_t *));
     e->loc_ids = otp_malloc((total ? total : 1) * sizeof(uint64_t));
-    e->values = otp_malloc(n * e->nv * sizeof(int64_t));
-    e->labels = otp_malloc(n * OTP_PPROF_MAX_LABELS * sizeof(pb_label_t));
-    e->label_ptrs = otp_malloc(n * OTP_PPROF_MAX_LABELS * sizeof(pb_label_t *));
+    e->lab_str = otp_malloc(n * 3 * sizeof(int64_t));
     size_t nm = otp_sym_mapping_count(e->sym);
     e->nmap_ids = nm;
     e->map_ids = otp_calloc(nm ? nm : 1, sizeof(uint32_t));
     e->map_src = otp_malloc((nm ? nm : 1) * sizeof(int));
     e->map_flags = otp_malloc(nm ? nm : 1);
-    if (!e->samples || !e->sample_ptrs || !e->loc_ids || !e->values || !e->labels || !e->label_ptrs
-        || !e->map_ids || !e->map_src || !e->map_flags)
+    if (!e->loc_ids || !e->lab_str || !e->map_ids || !e->map_src || !e->map_flags)
         return -ENOMEM;
     /* Distinct addresses are far fewer than frames once stacks share
      * callers (10k stacks of 30 frames: 7.6k locations of 300k frames):
@@ -340,57 +308,14 @@ static int alloc_samples(enc_t *e)
     return 0;
 }
 
-/* ---- assembling the Profile ---- */
+/* ---- writing the Profile ---- */
 
-/* Everything the final Profile points to beyond the per-sample arrays. */
-typedef struct tables {
-    pb_vtype_t vt[OTP_MAX_VALUES + 1];
-    pb_vtype_t *vt_ptrs[OTP_MAX_VALUES];
-    pb_mapping_t *maps;
-    pb_mapping_t **map_ptrs;
-    pb_location_t *locs;
-    pb_location_t **loc_ptrs;
-    pb_line_t *lines;
-    pb_line_t **line_ptrs;
-    pb_function_t *funcs;
-    pb_function_t **func_ptrs;
-    int64_t *comments;
-} tables_t;
-
-static void free_tables(tables_t *t)
-{
-    otp_free(t->maps);
-    otp_free(t->map_ptrs);
-    otp_free(t->locs);
-    otp_free(t->loc_ptrs);
-    otp_free(t->lines);
-    otp_free(t->line_ptrs);
-    otp_free(t->funcs);
-    otp_free(t->func_ptrs);
-    otp_free(t->comments);
-}
-
-static void build_mappings(enc_t *e, tables_t *t)
-{
-    for (size_t i = 0; i < e->nmaps; i++) {
-        const otp_mapping_t *m = otp_sym_mapping(e->sym, (size_t)e->map_src[i]);
-        pb_mapping_t *pm = &t->maps[i];
-        *pm = (pb_mapping_t)PERFTOOLS__PROFILES__MAPPING__INIT;
-        pm->id = i + 1;
-        pm->memory_start = m->start;
-        pm->memory_limit = m->limit;
-        pm->file_offset = m->offset;
-        pm->filename = str_idx(e, m->path, false);
-        pm->build_id = str_idx(e, m->build_id, false);
-        /* pprof reads has_* as "already symbolized this far": set each
-         * only when this profile's locations in the mapping carry it. */
-        pm->has_functions = (e->map_flags[i] & MAP_FN) != 0;
-        pm->has_filenames = (e->map_flags[i] & MAP_FILE) != 0;
-        pm->has_line_numbers = (e->map_flags[i] & MAP_LINE) != 0;
-        pm->has_inline_frames = (e->map_flags[i] & MAP_INLINE) != 0;
-        t->map_ptrs[i] = pm;
-    }
-}
+/* The Profile is written by pbwrite.h, in field-number order, the bytes
+ * protobuf-c would pack (test_pprof re-packs what it decodes and
+ * compares), from the encoder's own records: no protobuf-c structure per
+ * sample, label, location and line (10k samples: some 3.5 MB of them,
+ * fresh pages at every encode). Strings are interned up to the string
+ * table's field (6), which follows the fields that name them. */
 
 /* pprof takes the first mapping for the main binary ("File:"): renumber
  * so that the executable's mapping, if used, is mapping 1. */
@@ -417,136 +342,165 @@ static void exe_first(enc_t *e)
     }
 }
 
-static void build_locations(enc_t *e, tables_t *t)
+static void w_vtype(otp_pbw_t *w, uint32_t field, enc_t *e, otp_value_type_t t)
 {
-    for (size_t i = 0; i < e->nlocs; i++) {
-        pb_location_t *pl = &t->locs[i];
-        *pl = (pb_location_t)PERFTOOLS__PROFILES__LOCATION__INIT;
-        pl->id = i + 1;
-        pl->mapping_id = e->locs[i].mapping_id;
-        pl->address = e->locs[i].addr;
-        const loc_rec_t *r = &e->locs[i];
-        for (uint32_t k = r->line0; k < r->line0 + r->nlines; k++) {
-            t->lines[k] = (pb_line_t)PERFTOOLS__PROFILES__LINE__INIT;
-            t->lines[k].function_id = e->lrecs[k].function_id;
-            t->lines[k].line = e->lrecs[k].line;
-            t->line_ptrs[k] = &t->lines[k];
-        }
-        if (r->nlines) {
-            pl->line = &t->line_ptrs[r->line0];
-            pl->n_line = r->nlines;
-        }
-        t->loc_ptrs[i] = pl;
-    }
-    for (size_t i = 0; i < e->nfuncs; i++) {
-        pb_function_t *pf = &t->funcs[i];
-        *pf = (pb_function_t)PERFTOOLS__PROFILES__FUNCTION__INIT;
-        pf->id = i + 1;
-        pf->name = e->funcs[i].name;
-        pf->system_name = e->funcs[i].system_name;
-        pf->filename = e->funcs[i].filename;
-        pf->start_line = e->funcs[i].start_line;
-        t->func_ptrs[i] = pf;
-    }
+    int64_t type = str_idx(e, t.type, false), unit = str_idx(e, t.unit, false);
+    size_t m = otp_pbw_begin(w, field);
+    otp_pbw_int64(w, 1, type);
+    otp_pbw_int64(w, 2, unit);
+    otp_pbw_end(w, m);
 }
 
-static void build_header(enc_t *e, tables_t *t, pb_profile_t *pp)
+static void w_label(otp_pbw_t *w, int64_t key, int64_t str, int64_t num)
+{
+    size_t m = otp_pbw_begin(w, 3);
+    otp_pbw_int64(w, 1, key);
+    otp_pbw_int64(w, 2, str);
+    otp_pbw_int64(w, 3, num);
+    otp_pbw_end(w, m);
+}
+
+static void w_samples(otp_pbw_t *w, enc_t *e)
 {
     const otp_profile_t *p = e->p;
-    const otp_value_type_t *types = otp_profile_value_types(p->kind, NULL);
-    int n = (int)e->nv;
-    for (int i = 0; i < n; i++) {
-        t->vt[i] = (pb_vtype_t)PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
-        t->vt[i].type = str_idx(e, types[i].type, false);
-        t->vt[i].unit = str_idx(e, types[i].unit, false);
-        t->vt_ptrs[i] = &t->vt[i];
+    size_t off = 0;
+    for (size_t i = 0; i < p->nsamples; i++) {
+        const otp_sample_t *s = &p->samples[i];
+        const int64_t *str = e->lab_str + 3 * i;
+        size_t m = otp_pbw_begin(w, 2);
+        otp_pbw_packed_uint64(w, 1, e->loc_ids + off, s->npcs);
+        off += s->npcs;
+        otp_pbw_packed_int64(w, 2, s->values, e->nv);
+        w_label(w, e->k_tid, 0, s->tid);
+        if (str[0])
+            w_label(w, e->k_tname, str[0], 0);
+        if (s->has_link) {
+            w_label(w, e->k_trace, str[1], 0);
+            w_label(w, e->k_span, str[2], 0);
+        }
+        if (p->kind == OTP_PROFILE_HEAP)
+            w_label(w, e->k_bytes, 0, (int64_t)s->alloc_size);
+        otp_pbw_end(w, m);
     }
-    otp_value_type_t pt = otp_profile_period_type(p->kind);
-    pb_vtype_t *pv = &t->vt[OTP_MAX_VALUES];
-    *pv = (pb_vtype_t)PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
-    pv->type = str_idx(e, pt.type, false);
-    pv->unit = str_idx(e, pt.unit, false);
-    pp->sample_type = t->vt_ptrs;
-    pp->n_sample_type = (size_t)n;
-    pp->period_type = pv;
-    pp->period = p->period;
-    pp->time_nanos = p->time_ns;
-    pp->duration_nanos = p->duration_ns;
 }
 
-static void build_comments(enc_t *e, tables_t *t, pb_profile_t *pp)
+static void w_mappings(otp_pbw_t *w, enc_t *e)
+{
+    for (size_t i = 0; i < e->nmaps; i++) {
+        const otp_mapping_t *mp = otp_sym_mapping(e->sym, (size_t)e->map_src[i]);
+        int64_t filename = str_idx(e, mp->path, false), build_id = str_idx(e, mp->build_id, false);
+        size_t m = otp_pbw_begin(w, 3);
+        otp_pbw_varint(w, 1, i + 1);
+        otp_pbw_varint(w, 2, mp->start);
+        otp_pbw_varint(w, 3, mp->limit);
+        otp_pbw_varint(w, 4, mp->offset);
+        otp_pbw_int64(w, 5, filename);
+        otp_pbw_int64(w, 6, build_id);
+        /* pprof reads has_* as "already symbolized this far": set each
+         * only when this profile's locations in the mapping carry it. */
+        otp_pbw_varint(w, 7, (e->map_flags[i] & MAP_FN) != 0);
+        otp_pbw_varint(w, 8, (e->map_flags[i] & MAP_FILE) != 0);
+        otp_pbw_varint(w, 9, (e->map_flags[i] & MAP_LINE) != 0);
+        otp_pbw_varint(w, 10, (e->map_flags[i] & MAP_INLINE) != 0);
+        otp_pbw_end(w, m);
+    }
+}
+
+static void w_locations(otp_pbw_t *w, enc_t *e)
+{
+    for (size_t i = 0; i < e->nlocs; i++) {
+        const loc_rec_t *r = &e->locs[i];
+        size_t m = otp_pbw_begin(w, 4);
+        otp_pbw_varint(w, 1, i + 1);
+        otp_pbw_varint(w, 2, r->mapping_id);
+        otp_pbw_varint(w, 3, r->addr);
+        for (uint32_t k = r->line0; k < r->line0 + r->nlines; k++) {
+            size_t ml = otp_pbw_begin(w, 4);
+            otp_pbw_varint(w, 1, e->lrecs[k].function_id);
+            otp_pbw_int64(w, 2, e->lrecs[k].line);
+            otp_pbw_end(w, ml);
+        }
+        otp_pbw_end(w, m);
+    }
+}
+
+static void w_functions(otp_pbw_t *w, enc_t *e)
+{
+    for (size_t i = 0; i < e->nfuncs; i++) {
+        const func_rec_t *f = &e->funcs[i];
+        size_t m = otp_pbw_begin(w, 5);
+        otp_pbw_varint(w, 1, i + 1);
+        otp_pbw_int64(w, 2, f->name);
+        otp_pbw_int64(w, 3, f->system_name);
+        otp_pbw_int64(w, 4, f->filename);
+        otp_pbw_int64(w, 5, f->start_line);
+        otp_pbw_end(w, m);
+    }
+}
+
+/* Comment string indices (interned before the string table is written). */
+static size_t comments(enc_t *e, int64_t *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < e->p->ncomments; i++)
-        if (e->p->comments[i] && *e->p->comments[i]) t->comments[n++] = str_idx(e, e->p->comments[i], false);
+        if (e->p->comments[i] && *e->p->comments[i]) out[n++] = str_idx(e, e->p->comments[i], false);
     if (e->p->dropped) {
         char buf[64];
         snprintf(buf, sizeof(buf), "dropped %" PRIu64 " samples", e->p->dropped);
-        t->comments[n++] = str_idx(e, buf, true);
+        out[n++] = str_idx(e, buf, true);
     }
-    pp->comment = t->comments;
-    pp->n_comment = n;
-}
-
-static int alloc_tables(enc_t *e, tables_t *t)
-{
-    size_t nm = e->nmaps ? e->nmaps : 1, nl = e->nlocs ? e->nlocs : 1, nf = e->nfuncs ? e->nfuncs : 1;
-    size_t nln = e->nlrecs ? e->nlrecs : 1;
-    t->maps = otp_malloc(nm * sizeof(pb_mapping_t));
-    t->map_ptrs = otp_malloc(nm * sizeof(pb_mapping_t *));
-    t->locs = otp_malloc(nl * sizeof(pb_location_t));
-    t->loc_ptrs = otp_malloc(nl * sizeof(pb_location_t *));
-    t->lines = otp_malloc(nln * sizeof(pb_line_t));
-    t->line_ptrs = otp_malloc(nln * sizeof(pb_line_t *));
-    t->funcs = otp_malloc(nf * sizeof(pb_function_t));
-    t->func_ptrs = otp_malloc(nf * sizeof(pb_function_t *));
-    t->comments = otp_malloc((e->p->ncomments + 1) * sizeof(int64_t));
-    bool ok = t->maps && t->map_ptrs && t->locs && t->loc_ptrs && t->lines && t->line_ptrs && t->funcs
-              && t->func_ptrs && t->comments;
-    return ok ? 0 : -ENOMEM;
+    return n;
 }
 
 static int pack(enc_t *e, uint8_t **out, size_t *len)
 {
-    tables_t t = {0};
-    pb_profile_t pp = PERFTOOLS__PROFILES__PROFILE__INIT;
-    int rc = alloc_tables(e, &t);
-    if (rc == 0) {
-        build_header(e, &t, &pp);
-        build_comments(e, &t, &pp);
-        exe_first(e);
-        build_mappings(e, &t); /* adds strings: before string_table is set */
-        build_locations(e, &t);
-        rc = e->oom ? -ENOMEM : 0;
+    const otp_profile_t *p = e->p;
+    int64_t *cm = otp_malloc((p->ncomments + 1) * sizeof(int64_t));
+    if (!cm)
+        return -ENOMEM;
+    const otp_value_type_t *types = otp_profile_value_types(p->kind, NULL);
+    size_t ncm = comments(e, cm);
+    otp_value_type_t pt = otp_profile_period_type(p->kind);
+    exe_first(e);
+    otp_pbw_t w;
+    otp_pbw_init(&w, 4096 + 64 * p->nsamples + 48 * e->nlocs + 32 * e->nfuncs);
+    for (size_t i = 0; i < e->nv; i++)
+        w_vtype(&w, 1, e, types[i]);
+    w_samples(&w, e);
+    w_mappings(&w, e);
+    w_locations(&w, e);
+    w_functions(&w, e);
+    /* The fields after the string table name strings too: written aside
+     * first, so that the table is complete when it is written. */
+    otp_pbw_t tail;
+    otp_pbw_init(&tail, 256);
+    otp_pbw_int64(&tail, 9, p->time_ns);
+    otp_pbw_int64(&tail, 10, p->duration_ns);
+    w_vtype(&tail, 11, e, pt);
+    otp_pbw_int64(&tail, 12, p->period);
+    otp_pbw_packed_int64(&tail, 13, cm, ncm);
+    for (size_t i = 0; i < e->st.n; i++)
+        otp_pbw_string_elem(&w, 6, e->st.strs[i]);
+    size_t tl = 0;
+    uint8_t *tb = otp_pbw_take(&tail, &tl);
+    uint8_t *dst = tb ? otp_pbw_raw(&w, tl) : NULL;
+    if (dst)
+        memcpy(dst, tb, tl);
+    otp_free(tb);
+    otp_free(cm);
+    *out = e->oom || !dst ? NULL : otp_pbw_take(&w, len);
+    if (!*out) {
+        otp_pbw_free(&w);
+        return -ENOMEM;
     }
-    if (rc == 0) {
-        pp.sample = e->sample_ptrs;
-        pp.n_sample = e->p->nsamples;
-        pp.mapping = t.map_ptrs;
-        pp.n_mapping = e->nmaps;
-        pp.location = t.loc_ptrs;
-        pp.n_location = e->nlocs;
-        pp.function = t.func_ptrs;
-        pp.n_function = e->nfuncs;
-        pp.string_table = (char **)e->st.strs; /* packing only reads them */
-        pp.n_string_table = e->st.n;
-        size_t n = perftools__profiles__profile__get_packed_size(&pp);
-        *out = otp_malloc(n ? n : 1);
-        if (*out)
-            *len = perftools__profiles__profile__pack(&pp, *out);
-        else
-            rc = -ENOMEM;
-    }
-    free_tables(&t);
-    return rc;
+    return 0;
 }
 
 static void enc_free(enc_t *e)
 {
     otp_strtab_free(&e->st);
     void *arrays[] = {e->loc_tab.slots, e->func_tab.slots, e->locs, e->lrecs, e->funcs,
-                      e->map_ids, e->map_src, e->map_flags, e->samples, e->sample_ptrs, e->loc_ids,
-                      e->values, e->labels, e->label_ptrs};
+                      e->map_ids, e->map_src, e->map_flags, e->loc_ids, e->lab_str};
     for (size_t i = 0; i < OTP_ARRAY_LEN(arrays); i++) otp_free(arrays[i]);
 }
 

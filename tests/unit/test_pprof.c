@@ -141,6 +141,8 @@ static void fill_cpu(otp_profile_t *prof, otp_sample_t *s)
                             .ncomments = 1};
 }
 
+static size_t n_repacked, n_differ;
+
 static pb_t *encode_decode(const otp_profile_t *prof, otp_symbolizer_t *sym, uint8_t **raw, size_t *len)
 {
     int rc = otp_pprof_encode(prof, sym, raw, len);
@@ -148,6 +150,21 @@ static pb_t *encode_decode(const otp_profile_t *prof, otp_symbolizer_t *sym, uin
     if (rc) return NULL;
     pb_t *p = perftools__profiles__profile__unpack(NULL, *len, *raw);
     CHECK(p != NULL);
+    /* The encoder writes the wire format itself: what protobuf-c packs
+     * from the decoded profile must be the same bytes. */
+    if (p) {
+        size_t n = perftools__profiles__profile__get_packed_size(p);
+        uint8_t *again = malloc(n ? n : 1);
+        if (again) {
+            perftools__profiles__profile__pack(p, again);
+            n_repacked++;
+            if (n != *len || memcmp(again, *raw, *len) != 0) {
+                printf("      encode %zu: %zu bytes, protobuf-c packs %zu\n", n_repacked, *len, n);
+                n_differ++;
+            }
+            free(again);
+        }
+    }
     return p;
 }
 
@@ -500,5 +517,7 @@ int main(void)
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) printf("      note: could not remove %s\n", tmpdir);
+    printf("      %zu profiles re-packed by protobuf-c, %zu differ\n", n_repacked, n_differ);
+    CHECK_NAMED("every profile is byte for byte what protobuf-c packs", n_repacked >= 3 && n_differ == 0);
     return check_done();
 }
