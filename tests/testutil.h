@@ -7,9 +7,12 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+
+#include <protobuf-c/protobuf-c.h>
 
 #include "symbols.h"
 
@@ -60,6 +63,25 @@ static inline void random_stacks(const otp_mapping_t *a, const otp_mapping_t *b,
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             pcs[(size_t)i * (size_t)nf + (size_t)j] = pool[x % (uint64_t)pool_n];
         }
+}
+
+/* The encoders write the wire format themselves (agent/pbwrite.h): what
+ * protobuf-c packs from a decoded message m must be the bytes it was
+ * decoded from. Counts in *checked, and in *differ with a line when not. */
+static inline void repack_check(const ProtobufCMessage *m, const uint8_t *buf, size_t len, size_t *checked,
+                                size_t *differ)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *again = malloc(n ? n : 1);
+    if (!again)
+        return;
+    protobuf_c_message_pack(m, again);
+    ++*checked;
+    if (n != len || memcmp(again, buf, len) != 0) {
+        printf("      message %zu: %zu bytes, protobuf-c packs %zu\n", *checked, len, n);
+        ++*differ;
+    }
+    free(again);
 }
 
 #endif

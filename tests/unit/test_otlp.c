@@ -154,21 +154,7 @@ static req_t *encode(const otp_batch_t *b, size_t *len_out)
     if (len_out) *len_out = len;
     req_t *r = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__unpack(
         NULL, len, buf);
-    /* The encoder writes the wire format itself: what protobuf-c packs
-     * from the decoded request must be the same bytes. */
-    if (r) {
-        size_t n = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__get_packed_size(r);
-        uint8_t *again = malloc(n ? n : 1);
-        if (again) {
-            opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__pack(r, again);
-            n_repacked++;
-            if (n != len || memcmp(again, buf, len) != 0) {
-                printf("      encode %zu: %zu bytes, protobuf-c packs %zu\n", n_repacked, len, n);
-                n_differ++;
-            }
-            free(again);
-        }
-    }
+    if (r) repack_check(&r->base, buf, len, &n_repacked, &n_differ);
     otp_free(buf);
     return r;
 }

@@ -150,21 +150,7 @@ static pb_t *encode_decode(const otp_profile_t *prof, otp_symbolizer_t *sym, uin
     if (rc) return NULL;
     pb_t *p = perftools__profiles__profile__unpack(NULL, *len, *raw);
     CHECK(p != NULL);
-    /* The encoder writes the wire format itself: what protobuf-c packs
-     * from the decoded profile must be the same bytes. */
-    if (p) {
-        size_t n = perftools__profiles__profile__get_packed_size(p);
-        uint8_t *again = malloc(n ? n : 1);
-        if (again) {
-            perftools__profiles__profile__pack(p, again);
-            n_repacked++;
-            if (n != *len || memcmp(again, *raw, *len) != 0) {
-                printf("      encode %zu: %zu bytes, protobuf-c packs %zu\n", n_repacked, *len, n);
-                n_differ++;
-            }
-            free(again);
-        }
-    }
+    if (p) repack_check(&p->base, *raw, *len, &n_repacked, &n_differ);
     return p;
 }
 
