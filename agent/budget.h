@@ -50,8 +50,8 @@ bool otp_budget_ctl_step(otp_budget_ctl_t *c, double heap_ns, double sig_ns, dou
 /* One tick (a tenth of a window) of the samplers' own cost (heap_ns,
  * sig_ns) against the process's CPU: a load that has overshot the budget
  * by a few ticks' worth is lowered at once, without waiting for the
- * window's end. Returns true
- * when a shift changed (the caller then starts a new window). */
+ * window's end. Returns true when a shift changed (the caller then
+ * starts a new window). */
 bool otp_budget_ctl_tick(otp_budget_ctl_t *c, double heap_ns, double sig_ns, double proc_ns);
 
 /* Constructor, after the config is loaded and before the samplers

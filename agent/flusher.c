@@ -338,10 +338,9 @@ static void *flusher_main(void *arg)
         futex_wait(&wake_word, w, until - now);
         /* Read before the drain, not after it: a ring that fills past
          * half once drain_all has passed it wakes us once, and that wake
-         * must end the next wait. Read after, it was taken as already
-         * served, and the ring stayed full until the next tick (a tenth
-         * of an allocation-heavy thread's samples lost their thread and
-         * trace in one run of six). */
+         * must end the next wait. Read after, it would be taken as
+         * already served, and the ring could stay full until the next
+         * tick. */
         w = atomic_load(&wake_word);
         if (atomic_load(&request) != REQ_NONE)
             break;
