@@ -89,19 +89,25 @@ static void futex_wake(_Atomic uint32_t *word)
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
-static void poke(int req)
-{
-    atomic_store(&request, req);
-    atomic_fetch_add(&wake_word, 1);
-    futex_wake(&wake_word);
-}
-
-void otp_flusher_drain_soon(void)
+/* Ends the agent thread's current (or next) wait. Async-signal-safe;
+ * keeps errno. */
+static void wake(void)
 {
     int saved = errno;
     atomic_fetch_add(&wake_word, 1);
     futex_wake(&wake_word);
     errno = saved;
+}
+
+static void poke(int req)
+{
+    atomic_store(&request, req);
+    wake();
+}
+
+void otp_flusher_drain_soon(void)
+{
+    wake();
 }
 
 static void refresh_name(otp_thread_t *t)

@@ -58,13 +58,9 @@ typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any_t;
 typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv_t;
 typedef Opentelemetry__Proto__Common__V1__InstrumentationScope pb_scope_t;
 typedef Opentelemetry__Proto__Resource__V1__Resource pb_resource_t;
-typedef Opentelemetry__Proto__Profiles__V1development__ProfilesDictionary pb_dict_t;
-typedef Opentelemetry__Proto__Profiles__V1development__ResourceProfiles pb_rprof_t;
-typedef Opentelemetry__Proto__Profiles__V1development__ScopeProfiles pb_sprof_t;
 typedef Opentelemetry__Proto__Profiles__V1development__Profile pb_profile_t;
 typedef Opentelemetry__Proto__Profiles__V1development__Link pb_link_t;
 typedef Opentelemetry__Proto__Profiles__V1development__ValueType pb_vtype_t;
-typedef Opentelemetry__Proto__Profiles__V1development__Sample pb_sample_t;
 typedef Opentelemetry__Proto__Profiles__V1development__Mapping pb_mapping_t;
 typedef Opentelemetry__Proto__Profiles__V1development__Stack pb_stack_t;
 typedef Opentelemetry__Proto__Profiles__V1development__Location pb_location_t;
@@ -799,7 +795,7 @@ static otp_otlp_stats_t last_stats;
  * bytes (field-number order, proto3's omissions; test_otlp re-packs a
  * decoded request with protobuf-c and compares), without protobuf-c's
  * descriptor walk and its sizing of every nested message once per level
- * above it, which took ~40% of the encode. Resource, scope and attribute
+ * above it, which took about a third of the encode. Resource, scope and attribute
  * values are few and small: protobuf-c packs those. */
 
 static void w_pbc(otp_pbw_t *w, uint32_t field, const ProtobufCMessage *m)
@@ -872,29 +868,26 @@ static void w_profile(otp_pbw_t *w, uint32_t field, const pb_profile_t *p, const
     otp_pbw_end(w, m);
 }
 
-static void w_resource_profiles(otp_pbw_t *w, uint32_t field, const pb_rprof_t *rp, const enc_t *e,
-                                const rows_t *rows)
+static void w_resource_profiles(otp_pbw_t *w, uint32_t field, const enc_t *e, pb_profile_t *const *profiles,
+                                const rows_t *rows, size_t nprof)
 {
     size_t m = otp_pbw_begin(w, field);
-    w_pbc(w, 1, rp->resource ? &rp->resource->base : NULL);
-    for (size_t i = 0; i < rp->n_scope_profiles; i++) {
-        const pb_sprof_t *sp = rp->scope_profiles[i];
-        size_t ms = otp_pbw_begin(w, 2);
-        w_pbc(w, 1, sp->scope ? &sp->scope->base : NULL);
-        for (size_t j = 0; j < sp->n_profiles; j++)
-            w_profile(w, 2, sp->profiles[j], e, &rows[j]);
-        w_str(w, 3, sp->schema_url);
-        otp_pbw_end(w, ms);
-    }
-    w_str(w, 3, rp->schema_url);
+    const pb_resource_t *res = otp_resource_get();
+    w_pbc(w, 1, res ? &res->base : NULL);
+    size_t ms = otp_pbw_begin(w, 2); /* one ScopeProfiles */
+    const pb_scope_t *scope = otp_resource_scope();
+    w_pbc(w, 1, scope ? &scope->base : NULL);
+    for (size_t j = 0; j < nprof; j++)
+        w_profile(w, 2, profiles[j], e, &rows[j]);
+    otp_pbw_end(w, ms);
     otp_pbw_end(w, m);
 }
 
-static void w_dictionary(otp_pbw_t *w, uint32_t field, const pb_dict_t *d)
+static void w_dictionary(otp_pbw_t *w, uint32_t field, const enc_t *e)
 {
     size_t m = otp_pbw_begin(w, field);
-    for (size_t i = 0; i < d->n_mapping_table; i++) {
-        const pb_mapping_t *x = d->mapping_table[i];
+    for (size_t i = 0; i < e->mappings.n; i++) {
+        const pb_mapping_t *x = e->mappings.items[i];
         size_t mm = otp_pbw_begin(w, 1);
         otp_pbw_varint(w, 1, x->memory_start);
         otp_pbw_varint(w, 2, x->memory_limit);
@@ -903,8 +896,8 @@ static void w_dictionary(otp_pbw_t *w, uint32_t field, const pb_dict_t *d)
         otp_pbw_packed_int32(w, 5, x->attribute_indices, x->n_attribute_indices);
         otp_pbw_end(w, mm);
     }
-    for (size_t i = 0; i < d->n_location_table; i++) {
-        const pb_location_t *x = d->location_table[i];
+    for (size_t i = 0; i < e->locations.n; i++) {
+        const pb_location_t *x = e->locations.items[i];
         size_t mm = otp_pbw_begin(w, 2);
         otp_pbw_int32(w, 1, x->mapping_index);
         otp_pbw_varint(w, 2, x->address);
@@ -919,8 +912,8 @@ static void w_dictionary(otp_pbw_t *w, uint32_t field, const pb_dict_t *d)
         otp_pbw_packed_int32(w, 4, x->attribute_indices, x->n_attribute_indices);
         otp_pbw_end(w, mm);
     }
-    for (size_t i = 0; i < d->n_function_table; i++) {
-        const pb_function_t *x = d->function_table[i];
+    for (size_t i = 0; i < e->functions.n; i++) {
+        const pb_function_t *x = e->functions.items[i];
         size_t mm = otp_pbw_begin(w, 3);
         otp_pbw_int32(w, 1, x->name_strindex);
         otp_pbw_int32(w, 2, x->system_name_strindex);
@@ -928,25 +921,25 @@ static void w_dictionary(otp_pbw_t *w, uint32_t field, const pb_dict_t *d)
         otp_pbw_int64(w, 4, x->start_line);
         otp_pbw_end(w, mm);
     }
-    for (size_t i = 0; i < d->n_link_table; i++) {
-        const pb_link_t *x = d->link_table[i];
+    for (size_t i = 0; i < e->links.n; i++) {
+        const pb_link_t *x = e->links.items[i];
         size_t mm = otp_pbw_begin(w, 4);
         otp_pbw_bytes(w, 1, x->trace_id.data, x->trace_id.len);
         otp_pbw_bytes(w, 2, x->span_id.data, x->span_id.len);
         otp_pbw_end(w, mm);
     }
-    for (size_t i = 0; i < d->n_string_table; i++)
-        otp_pbw_string_elem(w, 5, d->string_table[i]);
-    for (size_t i = 0; i < d->n_attribute_table; i++) {
-        const pb_kvu_t *x = d->attribute_table[i];
+    for (size_t i = 0; i < e->st.n; i++)
+        otp_pbw_string_elem(w, 5, e->st.strs[i]);
+    for (size_t i = 0; i < e->attrs.n; i++) {
+        const pb_kvu_t *x = e->attrs.items[i];
         size_t mm = otp_pbw_begin(w, 6);
         otp_pbw_int32(w, 1, x->key_strindex);
         w_pbc(w, 2, x->value ? &x->value->base : NULL);
         otp_pbw_int32(w, 3, x->unit_strindex);
         otp_pbw_end(w, mm);
     }
-    for (size_t i = 0; i < d->n_stack_table; i++) {
-        const pb_stack_t *x = d->stack_table[i];
+    for (size_t i = 0; i < e->stacks.n; i++) {
+        const pb_stack_t *x = e->stacks.items[i];
         size_t mm = otp_pbw_begin(w, 7);
         otp_pbw_packed_int32(w, 1, x->location_indices, x->n_location_indices);
         otp_pbw_end(w, mm);
@@ -1085,38 +1078,13 @@ int otp_otlp_encode(const otp_batch_t *b, uint8_t **out, size_t *len)
         goto done;
     }
 
-    pb_dict_t dict = OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__PROFILES_DICTIONARY__INIT;
-    dict.mapping_table = (pb_mapping_t **)e->mappings.items;
-    dict.n_mapping_table = e->mappings.n;
-    dict.location_table = (pb_location_t **)e->locations.items;
-    dict.n_location_table = e->locations.n;
-    dict.function_table = (pb_function_t **)e->functions.items;
-    dict.n_function_table = e->functions.n;
-    dict.link_table = (pb_link_t **)e->links.items;
-    dict.n_link_table = e->links.n;
-    dict.string_table = (char **)e->st.strs; /* packing only reads them */
-    dict.n_string_table = e->st.n;
-    dict.attribute_table = (pb_kvu_t **)e->attrs.items;
-    dict.n_attribute_table = e->attrs.n;
-    dict.stack_table = (pb_stack_t **)e->stacks.items;
-    dict.n_stack_table = e->stacks.n;
-
-    pb_sprof_t sp = OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__SCOPE_PROFILES__INIT;
-    sp.scope = otp_resource_scope();
-    sp.profiles = profiles;
-    sp.n_profiles = nprof;
-    pb_sprof_t *spp = &sp;
-    pb_rprof_t rp = OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__RESOURCE_PROFILES__INIT;
-    rp.resource = otp_resource_get();
-    rp.scope_profiles = &spp;
-    rp.n_scope_profiles = 1;
-
-    /* The request: resource_profiles = 1, dictionary = 2. About 40 bytes
-     * a sample and 200 a stack (10k stacks: ~2.5 MB). */
+    /* The request: resource_profiles = 1, dictionary = 2, into room
+     * for more than it needs (10k 30-frame stacks write ~1 MB; pages
+     * never written cost nothing), so that it seldom moves. */
     otp_pbw_t w;
     otp_pbw_init(&w, 4096 + 48 * nsamples + 256 * e->stacks.n + ob_cpu.len + ob_heap.len * nprof);
-    w_resource_profiles(&w, 1, &rp, e, rows);
-    w_dictionary(&w, 2, &dict);
+    w_resource_profiles(&w, 1, e, profiles, rows, nprof);
+    w_dictionary(&w, 2, e);
     *out = otp_pbw_take(&w, len);
     if (!*out) {
         rc = -ENOMEM;

@@ -211,12 +211,3 @@ uint8_t *otp_pbw_reserve(otp_pbw_t *w, uint32_t field, size_t n)
     w->len += n;
     return p;
 }
-
-uint8_t *otp_pbw_raw(otp_pbw_t *w, size_t n)
-{
-    if (!room(w, n))
-        return NULL;
-    uint8_t *p = w->buf + w->len;
-    w->len += n;
-    return p;
-}

@@ -59,7 +59,5 @@ void otp_pbw_end(otp_pbw_t *w, size_t mark);
 /* A nested message of n bytes that the caller packs itself into the
  * space returned (NULL when an allocation failed). */
 uint8_t *otp_pbw_reserve(otp_pbw_t *w, uint32_t field, size_t n);
-/* n bytes of fields written elsewhere (another otp_pbw_t's), to copy in. */
-uint8_t *otp_pbw_raw(otp_pbw_t *w, size_t n);
 
 #endif

@@ -314,8 +314,9 @@ static int alloc_samples(enc_t *e)
  * protobuf-c would pack (test_pprof re-packs what it decodes and
  * compares), from the encoder's own records: no protobuf-c structure per
  * sample, label, location and line (10k samples: some 3.5 MB of them,
- * fresh pages at every encode). Strings are interned up to the string
- * table's field (6), which follows the fields that name them. */
+ * fresh pages at every encode). Every string is interned before the
+ * string table's field (6) is written: the period type's and the
+ * comments' (fields after it) first of all. */
 
 /* pprof takes the first mapping for the main binary ("File:"): renumber
  * so that the executable's mapping, if used, is mapping 1. */
@@ -342,12 +343,22 @@ static void exe_first(enc_t *e)
     }
 }
 
-static void w_vtype(otp_pbw_t *w, uint32_t field, enc_t *e, otp_value_type_t t)
+/* A ValueType's string indices, interned before anything is written:
+ * the period type follows the string table on the wire. */
+typedef struct vtype_idx {
+    int64_t type, unit;
+} vtype_idx_t;
+
+static vtype_idx_t vtype_idx(enc_t *e, otp_value_type_t t)
 {
-    int64_t type = str_idx(e, t.type, false), unit = str_idx(e, t.unit, false);
+    return (vtype_idx_t){str_idx(e, t.type, false), str_idx(e, t.unit, false)};
+}
+
+static void w_vtype(otp_pbw_t *w, uint32_t field, vtype_idx_t v)
+{
     size_t m = otp_pbw_begin(w, field);
-    otp_pbw_int64(w, 1, type);
-    otp_pbw_int64(w, 2, unit);
+    otp_pbw_int64(w, 1, v.type);
+    otp_pbw_int64(w, 2, v.unit);
     otp_pbw_end(w, m);
 }
 
@@ -458,37 +469,33 @@ static int pack(enc_t *e, uint8_t **out, size_t *len)
     int64_t *cm = otp_malloc((p->ncomments + 1) * sizeof(int64_t));
     if (!cm)
         return -ENOMEM;
+    /* The strings of the fields after the string table (period type,
+     * comments) first; the mappings' are interned as they are written,
+     * before it. */
     const otp_value_type_t *types = otp_profile_value_types(p->kind, NULL);
+    vtype_idx_t st[OTP_MAX_VALUES];
+    for (size_t i = 0; i < e->nv; i++)
+        st[i] = vtype_idx(e, types[i]);
+    vtype_idx_t pt = vtype_idx(e, otp_profile_period_type(p->kind));
     size_t ncm = comments(e, cm);
-    otp_value_type_t pt = otp_profile_period_type(p->kind);
     exe_first(e);
     otp_pbw_t w;
     otp_pbw_init(&w, 4096 + 64 * p->nsamples + 48 * e->nlocs + 32 * e->nfuncs);
     for (size_t i = 0; i < e->nv; i++)
-        w_vtype(&w, 1, e, types[i]);
+        w_vtype(&w, 1, st[i]);
     w_samples(&w, e);
     w_mappings(&w, e);
     w_locations(&w, e);
     w_functions(&w, e);
-    /* The fields after the string table name strings too: written aside
-     * first, so that the table is complete when it is written. */
-    otp_pbw_t tail;
-    otp_pbw_init(&tail, 256);
-    otp_pbw_int64(&tail, 9, p->time_ns);
-    otp_pbw_int64(&tail, 10, p->duration_ns);
-    w_vtype(&tail, 11, e, pt);
-    otp_pbw_int64(&tail, 12, p->period);
-    otp_pbw_packed_int64(&tail, 13, cm, ncm);
     for (size_t i = 0; i < e->st.n; i++)
         otp_pbw_string_elem(&w, 6, e->st.strs[i]);
-    size_t tl = 0;
-    uint8_t *tb = otp_pbw_take(&tail, &tl);
-    uint8_t *dst = tb ? otp_pbw_raw(&w, tl) : NULL;
-    if (dst)
-        memcpy(dst, tb, tl);
-    otp_free(tb);
+    otp_pbw_int64(&w, 9, p->time_ns);
+    otp_pbw_int64(&w, 10, p->duration_ns);
+    w_vtype(&w, 11, pt);
+    otp_pbw_int64(&w, 12, p->period);
+    otp_pbw_packed_int64(&w, 13, cm, ncm);
     otp_free(cm);
-    *out = e->oom || !dst ? NULL : otp_pbw_take(&w, len);
+    *out = e->oom ? NULL : otp_pbw_take(&w, len);
     if (!*out) {
         otp_pbw_free(&w);
         return -ENOMEM;
