@@ -57,6 +57,14 @@ pprof_total_ms() {
 }
 # within A B TOL: |A - B| <= TOL (floats).
 within() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; }
+# share_tol WANT N: points a function's share of N samples may stray
+# from its true share WANT (percent) by chance: four standard deviations
+# of the binomial count (about one run in 15 000 outside), at least 5.
+# Three seconds of CPU at 100 Hz are ~300 samples: a 70% share moves by
+# 2.6 points per deviation, and a fixed 8 points failed about one run in
+# a dozen.
+share_tol() { awk -v w="$1" -v n="$2" 'BEGIN { p = w / 100; t = (n > 0) ? 400 * sqrt(p * (1 - p) / n) : 100
+  printf "%.1f", (t < 5) ? 5 : t }'; }
 # pprof_reads FILE...: every file parses with go tool pprof.
 pprof_reads() {
   local f ok=0

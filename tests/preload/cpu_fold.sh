@@ -45,8 +45,7 @@ for hz in 1000 100; do
   a=$(pprof_cum "$f" hot_alpha); b=$(pprof_cum "$f" hot_beta)
   want_a=$(awk -v s="${share_alpha:-0}" 'BEGIN{print 100*s}'); want_b=$(awk -v s="${share_beta:-0}" 'BEGIN{print 100*s}')
   echo "  $hz Hz: hot_alpha ${a}% (measured ${want_a}%), hot_beta ${b}% (measured ${want_b}%)"
-  # 3 s at 100 Hz is 300 samples: their split varies by a few points.
-  tol=$([ "$hz" -eq 1000 ] && echo 5 || echo 8)
+  tol=$(share_tol "$want_a" "$(awk -v s="${rusage_cpu_s:-0}" -v h="$hz" 'BEGIN {printf "%d", s * h}')")
   check "$hz Hz: hot_alpha's share within $tol points" within "$a" "$want_a" "$tol"
   check "$hz Hz: hot_beta's share within $tol points" within "$b" "$want_b" "$tol"
   check "$hz Hz: folded stacks keep their callers (main under nest)" \

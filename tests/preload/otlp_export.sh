@@ -24,10 +24,11 @@ check "every request decodes and its tables are consistent" [ $? -eq 0 ]
 grep '^bad' "$sum" | head -5
 a=$(share "$sum" incl samples/count spin_alpha); b=$(share "$sum" incl samples/count spin_beta)
 want_a=$(awk -v s="${share_alpha:-0}" 'BEGIN{print 100*s}'); want_b=$(awk -v s="${share_beta:-0}" 'BEGIN{print 100*s}')
-echo "  OTLP: spin_alpha ${a}% (measured ${want_a}%), spin_beta ${b}% (measured ${want_b}%)"
-check "spin_alpha share within 8 points" within "$a" "$want_a" 8
-check "spin_beta share within 8 points" within "$b" "$want_b" 8
 total=$(awk '$1=="total" && $2=="samples/count" {print $3}' "$sum")
+tol=$(share_tol "$want_a" "${total:-0}")
+echo "  OTLP: spin_alpha ${a}% (measured ${want_a}%), spin_beta ${b}% (measured ${want_b}%)"
+check "spin_alpha share within $tol points (4 sigma of ${total:-0} samples)" within "$a" "$want_a" "$tol"
+check "spin_beta share within $tol points" within "$b" "$want_b" "$tol"
 check "about 300 CPU samples for 3 s of CPU at 100 Hz (got $total)" within "${total:-0}" 300 45
 check "CPU profile: samples/count, period cpu/nanoseconds 10000000" \
   grep -qx "profile samples/count cpu/nanoseconds 10000000" "$sum"

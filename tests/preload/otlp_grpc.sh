@@ -49,9 +49,10 @@ check "CPU total within 10% of the workers' 3 s of CPU (${cpu_s} s)" within "$cp
 a=$(awk '$1=="incl" && $3=="spin_alpha" {print $4}' "$WORK/main.summary")
 b=$(awk '$1=="incl" && $3=="spin_beta" {print $4}' "$WORK/main.summary")
 want_a=$(awk -v s="${share_alpha:-0}" 'BEGIN{print 100*s}'); want_b=$(awk -v s="${share_beta:-0}" 'BEGIN{print 100*s}')
+tol=$(share_tol "$want_a" "${total:-0}")
 echo "  gRPC: spin_alpha ${a:-0}% (measured ${want_a}%), spin_beta ${b:-0}% (measured ${want_b}%)"
-check "spin_alpha share within 8 points" within "${a:-0}" "$want_a" 8
-check "spin_beta share within 8 points" within "${b:-0}" "$want_b" 8
+check "spin_alpha share within $tol points (4 sigma of ${total:-0} samples)" within "${a:-0}" "$want_a" "$tol"
+check "spin_beta share within $tol points" within "${b:-0}" "$want_b" "$tol"
 check "resource service.name" grep -qx "resource service.name=cpu_split" "$WORK/main.summary"
 check "nothing logged at the default level" [ ! -s "$WORK/main.err" ]
 sed 's/^/    /' "$WORK/main.err" | head -5
