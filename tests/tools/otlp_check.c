@@ -106,22 +106,51 @@ typedef struct kv {
     double v;
 } kv_t;
 
+/* Entries in first-seen order (the summary's), found through an
+ * open-addressing index: a request of 10k stacks adds ~300k frames. */
 typedef struct tally {
     kv_t *e;
     size_t n, cap;
+    size_t *idx; /* entry + 1, 0 empty; idx_cap a power of two */
+    size_t idx_cap;
 } tally_t;
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void tally_index(tally_t *t, size_t i)
+{
+    size_t m = t->idx_cap - 1, j = str_hash(t->e[i].key) & m;
+    while (t->idx[j]) j = (j + 1) & m;
+    t->idx[j] = i + 1;
+}
 
 static void tally_add(tally_t *t, const char *key, double v)
 {
-    for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->e[i].key, key) == 0) {
-            t->e[i].v += v;
-            return;
-        }
+    if (t->idx_cap) {
+        size_t m = t->idx_cap - 1;
+        for (size_t j = str_hash(key) & m; t->idx[j]; j = (j + 1) & m)
+            if (strcmp(t->e[t->idx[j] - 1].key, key) == 0) {
+                t->e[t->idx[j] - 1].v += v;
+                return;
+            }
+    }
     if (t->n == t->cap) t->e = realloc(t->e, (t->cap = t->cap ? t->cap * 2 : 64) * sizeof *t->e);
     t->e[t->n].key = strdup(key);
     t->e[t->n].v = v;
     t->n++;
+    if (2 * t->n > t->idx_cap) {
+        free(t->idx);
+        t->idx_cap = t->idx_cap ? 2 * t->idx_cap : 128;
+        t->idx = calloc(t->idx_cap, sizeof *t->idx);
+        for (size_t i = 0; i < t->n; i++) tally_index(t, i);
+    } else {
+        tally_index(t, t->n - 1);
+    }
 }
 
 static tally_t t_total, t_flat, t_incl, t_link, t_nolink, t_thread, t_profile, t_orig;
