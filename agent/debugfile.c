@@ -8,6 +8,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "sys.h"
+
 static const char *debug_root(void)
 {
     const char *r = secure_getenv("OTP_TEST_DEBUG_ROOT");
@@ -16,7 +18,7 @@ static const char *debug_root(void)
 
 static int open_regular(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = otp_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     struct stat st;
     if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
         close(fd);

@@ -36,6 +36,7 @@
 #include "log.h"
 #include "mem.h"
 #include "oatab.h"
+#include "sys.h"
 
 static struct {
     bool tried, ok;
@@ -190,7 +191,7 @@ otp_dwarf_t *otp_dwarf_open(const char *path, const char *build_id)
     d->path = otp_strdup(path);
     if (build_id) snprintf(d->build_id, sizeof d->build_id, "%s", build_id);
     d->dwfl = d->path ? L.begin(&callbacks) : NULL;
-    int fd = d->dwfl ? open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY) : -1;
+    int fd = d->dwfl ? otp_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY) : -1;
     if (fd >= 0) {
         L.report_begin(d->dwfl);
         /* base 0 plus p_vaddr: module addresses are link-time addresses.

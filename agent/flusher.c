@@ -307,6 +307,7 @@ static void export_interval(bool final)
  * last one ended, brings them up again). */
 static void final_work(void)
 {
+    otp_std_hold();
     otp_mem_hold_pages(true);
     drain_all(true);
     refresh_names();
@@ -315,6 +316,7 @@ static void final_work(void)
     /* The sinks are down now; a later start (a failed exec, a thread
      * created after the last one ended) brings them up again. */
     export_ready = false;
+    otp_std_release();
     atomic_store(&final_done, true);
 }
 
@@ -325,7 +327,12 @@ static void *flusher_main(void *arg)
     atomic_store(&thread_tid, otp_gettid());
     atomic_store(&cpu_tid, atomic_load(&thread_tid));
     prctl(PR_SET_NAME, "otprof-flush", 0, 0, 0);
+    /* This thread's work opens descriptors, its libraries' own too (see
+     * otp_std_hold): never behind the numbers of the app's closed stdin,
+     * stdout or stderr. */
+    otp_std_hold();
     ensure_export();
+    otp_std_release();
     int64_t interval = (int64_t)otp_cfg.export_interval_ms * 1000000;
     int64_t next_export = interval_start_mono_ns + interval;
     int64_t next_tick = otp_mono_ns() + (int64_t)OTP_FLUSH_TICK_MS * 1000000;
@@ -334,8 +341,10 @@ static void *flusher_main(void *arg)
         /* A walk went to libunwind (a thread that predates the agent, a
          * coroutine's stack): loaded here, where any stack will do. */
         if (OTP_UNLIKELY(otp_unwind_pending())) {
+            otp_std_hold();
             otp_unwind_init();
             otp_unwind_report();
+            otp_std_release();
         }
         if (atomic_load(&request) != REQ_NONE)
             break;
@@ -358,6 +367,7 @@ static void *flusher_main(void *arg)
         if (now < next_tick && now < next_export)
             continue;
         next_tick = now + (int64_t)OTP_FLUSH_TICK_MS * 1000000;
+        otp_std_hold();
         otp_memcap_refresh();
         otp_budget_tick();
         otp_export_tick();
@@ -371,6 +381,7 @@ static void *flusher_main(void *arg)
             if (next_export < otp_mono_ns())
                 next_export = otp_mono_ns() + interval;
         }
+        otp_std_release();
     }
     if (atomic_load(&request) == REQ_FINAL)
         final_work();
@@ -556,5 +567,6 @@ void otp_flusher_atfork_child(void)
     atomic_store(&request, REQ_NONE);
     atomic_store(&done_word, 0);
     atomic_store(&final_done, false);
+    otp_std_atfork_child();
     otp_summary_atfork_child();
 }

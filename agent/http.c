@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define CURL_DISABLE_TYPECHECK 1
@@ -591,6 +592,17 @@ oom:
     return -ENOMEM;
 }
 
+/* curl's connections, like every descriptor of the agent's, stay off
+ * 0-2 (otp_fd_high): an app that closed stdout would otherwise write its
+ * lines into the HTTP stream. */
+static curl_socket_t open_socket(void *ctx, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)ctx;
+    (void)purpose;
+    int fd = otp_fd_high(socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol));
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
 static int setup_handles(void)
 {
     if (H.easy) return 0;
@@ -613,6 +625,7 @@ static int setup_handles(void)
     C.easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
     C.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout);
     C.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    C.easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     C.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     /* Verification is curl's default; set it anyway so nothing in the
      * environment can turn it off. */

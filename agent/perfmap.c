@@ -114,7 +114,7 @@ void otp_perfmap_refresh(otp_perfmap_t *m)
     char path[64];
     pid_t pid = getpid();
     snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    int fd = otp_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0)) {
         if (fd >= 0) close(fd);

@@ -118,7 +118,7 @@ static const char *maps_line(const char *s, uint64_t *start)
  * /proc/self/maps is read in chunks: a large process has megabytes. */
 static uint64_t find_mapping(void)
 {
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    int fd = otp_open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     static char buf[8192 + 1];
@@ -159,7 +159,7 @@ static uint64_t find_mapping(void)
 
 static int mem_fd(void)
 {
-    return open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+    return otp_open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 }
 
 static bool read_at(int fd, uint64_t addr, void *out, size_t n)

@@ -474,7 +474,7 @@ static int elf_parse(elf_obj_t *o)
 
 static int open_checked(const char *path, uint64_t ino)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = otp_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     struct stat st;
     if (fd < 0) return -1;
     /* A different inode means the file was replaced since it was mapped
@@ -585,8 +585,8 @@ static char *read_maps(void)
 {
     /* The calling thread's view: /proc/self/maps is empty once the main
      * thread has called pthread_exit (a zombie leader has no mm). */
-    int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    int fd = otp_open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fd = otp_open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return NULL;
     size_t cap = 16384, len = 0;
     char *buf = otp_malloc(cap);

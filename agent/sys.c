@@ -79,11 +79,101 @@ int otp_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+int otp_fd_high(int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    int h = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return h;
+}
+
+int otp_openat(int dirfd, const char *path, int flags, int mode)
+{
+    return otp_fd_high(openat(dirfd, path, flags, (mode_t)mode));
+}
+
+int otp_open(const char *path, int flags)
+{
+    return otp_openat(AT_FDCWD, path, flags, 0);
+}
+
+/* The placeholders in place: at most one per standard number. */
+static struct {
+    int depth;
+    int n;
+    int fd[3];
+    dev_t dev[3];
+    ino_t ino[3];
+} held;
+
+static bool std_closed(void)
+{
+    for (int i = 0; i < 3; i++)
+        if (fcntl(i, F_GETFD) < 0 && errno == EBADF)
+            return true;
+    return false;
+}
+
+void otp_std_hold(void)
+{
+    if (held.depth++ > 0)
+        return;
+    int e = errno;
+    /* Each round fills the lowest free number with a pipe's read end
+     * (its write end closed, which may free a number for the next round):
+     * reads see end of file, writes fail with EBADF as on a closed
+     * descriptor, and its inode is ours alone. */
+    for (int round = 0; round < 6 && held.n < 3 && std_closed(); round++) {
+        int p[2];
+        struct stat st;
+        if (pipe2(p, O_CLOEXEC) != 0)
+            break;
+        close(p[1]);
+        if (p[0] > 2 || fstat(p[0], &st) != 0) {
+            close(p[0]);
+            break;
+        }
+        held.fd[held.n] = p[0];
+        held.dev[held.n] = st.st_dev;
+        held.ino[held.n] = st.st_ino;
+        held.n++;
+    }
+    errno = e;
+}
+
+void otp_std_release(void)
+{
+    if (held.depth == 0 || --held.depth > 0)
+        return;
+    int e = errno;
+    for (int i = 0; i < held.n; i++) {
+        struct stat st;
+        /* The app may have put its own descriptor there meanwhile (a
+         * daemon's dup2 of /dev/null): then it is not ours to close. */
+        if (fstat(held.fd[i], &st) == 0 && S_ISFIFO(st.st_mode) && st.st_dev == held.dev[i] &&
+            st.st_ino == held.ino[i])
+            close(held.fd[i]);
+    }
+    held.n = 0;
+    errno = e;
+}
+
+void otp_std_atfork_child(void)
+{
+    if (held.depth > 0) {
+        held.depth = 1;
+        otp_std_release();
+    }
+}
+
 ssize_t otp_read_file(const char *path, char *buf, size_t cap)
 {
     if (cap == 0)
         return -EINVAL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = otp_open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
     size_t got = 0;
@@ -239,7 +329,7 @@ static int dir_walk(int fd, void (*fn)(void *ctx, const char *name), void *ctx)
 
 int otp_dir_foreach(const char *path, void (*fn)(void *ctx, const char *name), void *ctx)
 {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = otp_open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
     return dir_walk(fd, fn, ctx);
@@ -248,7 +338,7 @@ int otp_dir_foreach(const char *path, void (*fn)(void *ctx, const char *name), v
 int otp_dir_foreach_at(int dirfd, void (*fn)(void *ctx, const char *name), void *ctx)
 {
     /* A fresh descriptor: the caller's keeps its own offset. */
-    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = otp_openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     return dir_walk(fd, fn, ctx);
@@ -278,7 +368,7 @@ static int make_dir(const char *path, int mode)
     if (mkdir(path, (mode_t)mode) != 0)
         return errno == EEXIST ? 0 : -errno;
     if ((mode & 077) != 0) {
-        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int fd = otp_open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0) {
             fchmod(fd, (mode_t)mode);
             close(fd);

@@ -1,0 +1,147 @@
+/*
+ * Unit tests of how the agent keeps its descriptors off the numbers of
+ * the standard streams an app closed (sys.h): otp_open moves what lands
+ * on 0-2 above them; otp_std_hold fills the closed numbers with
+ * placeholders (reads see end of file, writes fail with EBADF), so that
+ * a library's socket lands above them; release closes only what is still
+ * the agent's (an app's dup2 onto one stays); holds nest; a fork child
+ * drops the placeholders it inherited. Runs in a child process that
+ * closes its 0-2 and reports through a pipe.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "sys.h"
+
+enum {
+    R_OPEN_HIGH,     /* otp_open with 0-2 closed gave a number above 2 */
+    R_OPEN_LOW_FREE, /* and left 0 closed */
+    R_HELD_ALL,      /* under the hold, 0-2 are open FIFOs */
+    R_HELD_READ_EOF, /* reading 0 sees end of file */
+    R_HELD_WRITE_EBADF,
+    R_SOCKET_HIGH,    /* a socket made meanwhile lands above 2 */
+    R_RELEASE_CLOSED, /* released: 0 and 2 closed again */
+    R_DUP2_KEPT,      /* the app's dup2 onto 1 survives the release */
+    R_NEST_KEPT,      /* an inner release keeps the outer hold's */
+    R_NEST_FREED,
+    R_OPEN_ALL_SAME, /* nothing closed: the hold changes nothing */
+    R_FORK_DROPPED,  /* a fork child's copy of the placeholders goes */
+    R_N
+};
+
+static bool is_closed(int fd)
+{
+    return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+}
+
+static bool is_fifo(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+static void child(int out)
+{
+    char r[R_N];
+    memset(r, 0, sizeof r);
+    close(0);
+    close(1);
+    close(2);
+    int fd = otp_open("/dev/null", O_RDONLY | O_CLOEXEC);
+    r[R_OPEN_HIGH] = fd > 2;
+    r[R_OPEN_LOW_FREE] = is_closed(0);
+    if (fd >= 0) close(fd);
+
+    otp_std_hold();
+    r[R_HELD_ALL] = is_fifo(0) && is_fifo(1) && is_fifo(2);
+    char c;
+    r[R_HELD_READ_EOF] = read(0, &c, 1) == 0;
+    r[R_HELD_WRITE_EBADF] = write(2, "x", 1) < 0 && errno == EBADF;
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    r[R_SOCKET_HIGH] = s > 2;
+    if (s >= 0) close(s);
+    int dn = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (dn >= 0) {
+        dup2(dn, 1);
+        close(dn);
+    }
+    otp_std_release();
+    struct stat st;
+    r[R_RELEASE_CLOSED] = is_closed(0) && is_closed(2);
+    r[R_DUP2_KEPT] = fstat(1, &st) == 0 && S_ISCHR(st.st_mode);
+
+    otp_std_hold();
+    otp_std_hold();
+    otp_std_release();
+    r[R_NEST_KEPT] = is_fifo(0) && is_fifo(2);
+    otp_std_release();
+    r[R_NEST_FREED] = is_closed(0) && is_closed(2);
+
+    otp_std_hold();
+    pid_t p = fork();
+    if (p == 0) {
+        otp_std_atfork_child();
+        _exit(is_closed(0) && is_closed(2) ? 0 : 1);
+    }
+    int status = 1;
+    if (p > 0) waitpid(p, &status, 0);
+    r[R_FORK_DROPPED] = p > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && is_fifo(0);
+    otp_std_release();
+
+    /* 0-2 all open: the hold adds nothing. */
+    int a = open("/dev/null", O_RDONLY), b = open("/dev/null", O_RDONLY), d = open("/dev/null", O_RDONLY);
+    int before = open("/dev/null", O_RDONLY);
+    close(before);
+    otp_std_hold();
+    int during = open("/dev/null", O_RDONLY);
+    otp_std_release();
+    r[R_OPEN_ALL_SAME] = a >= 0 && b >= 0 && d >= 0 && during == before;
+    if (during >= 0) close(during);
+    (void)!write(out, r, sizeof r);
+    _exit(0);
+}
+
+int main(void)
+{
+    int p[2];
+    if (pipe(p) != 0) return 1;
+    /* The pipe's ends above 2 whatever the harness left open. */
+    int rd = fcntl(p[0], F_DUPFD_CLOEXEC, 10), wr = fcntl(p[1], F_DUPFD_CLOEXEC, 10);
+    close(p[0]);
+    close(p[1]);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(rd);
+        child(wr);
+    }
+    close(wr);
+    char r[R_N];
+    memset(r, 0, sizeof r);
+    ssize_t n = read(rd, r, sizeof r);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK_NAMED("the child reported", n == (ssize_t)sizeof r && WIFEXITED(status));
+    CHECK_NAMED("otp_open with 0-2 closed returns a number above 2", r[R_OPEN_HIGH]);
+    CHECK_NAMED("and leaves 0 closed", r[R_OPEN_LOW_FREE]);
+    CHECK_NAMED("held: 0, 1 and 2 are placeholders (FIFOs)", r[R_HELD_ALL]);
+    CHECK_NAMED("held: a read of 0 sees end of file", r[R_HELD_READ_EOF]);
+    CHECK_NAMED("held: a write to 2 fails with EBADF, as when closed", r[R_HELD_WRITE_EBADF]);
+    CHECK_NAMED("held: a socket made meanwhile lands above 2", r[R_SOCKET_HIGH]);
+    CHECK_NAMED("released: 0 and 2 are closed again", r[R_RELEASE_CLOSED]);
+    CHECK_NAMED("released: the app's dup2 of /dev/null onto 1 stays", r[R_DUP2_KEPT]);
+    CHECK_NAMED("nested: the inner release keeps the placeholders", r[R_NEST_KEPT]);
+    CHECK_NAMED("nested: the outer release closes them", r[R_NEST_FREED]);
+    CHECK_NAMED("a fork child closes the placeholders it inherited; the parent keeps its own",
+                r[R_FORK_DROPPED]);
+    CHECK_NAMED("nothing closed: the hold opens nothing", r[R_OPEN_ALL_SAME]);
+    return check_done();
+}
