@@ -77,6 +77,7 @@ static otp_thread_t *main_thread OTP_STARTUP_DATA;
 static pthread_key_t exit_key OTP_STARTUP_DATA;
 static bool exit_key_ok OTP_STARTUP_DATA;
 static bool exec_restart; /* the flusher ran before a failed exec */
+static bool thread_yielded; /* to the app, at its task limit (otp_agent_thread_limited) */
 static uintptr_t ldso_lo OTP_STARTUP_DATA, ldso_hi OTP_STARTUP_DATA;
 /* Set by fork's prepare handler in the forking thread (which is the only
  * thread of the child): the pid that forked, and the mask to restore. */
@@ -309,6 +310,27 @@ void otp_agent_thread_failed(otp_thread_t *t)
     atomic_fetch_sub(&app_threads, 1);
 }
 
+bool otp_agent_thread_limited(void)
+{
+    if (!otp_agent_running() || otp_tls_in_agent)
+        return false;
+    lock();
+    bool stop = !thread_yielded && otp_flusher_running();
+    if (stop) {
+        thread_yielded = true;
+        /* A quiesce that never ends: samples wait in the rings (the oldest
+         * folded) and the aggregates, for the export at exit, which may
+         * start the thread again (the app is done with its threads). */
+        atomic_fetch_add(&quiesced, 1);
+        otp_flusher_stop(budget_deadline(), false);
+    }
+    unlock();
+    if (stop)
+        OTP_WARN("the app reached its limit of tasks (a thread or process could not be created: EAGAIN): "
+                 "the agent's thread ended to leave it the place; profiles are now written only at exit");
+    return stop;
+}
+
 void otp_agent_thread_begin(otp_thread_t *t)
 {
     int saved = otp_tls_in_agent;
@@ -444,6 +466,7 @@ static void fork_child(void)
         atomic_store(&quiesced, 0);
         set_lazy_after();
         exec_restart = false;
+        thread_yielded = false;
         n_early = 0;
         if (atomic_load(&phase) == PH_ENDED)
             atomic_store(&phase, PH_ON);

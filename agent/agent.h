@@ -49,6 +49,11 @@ void otp_agent_before_new_root(uintptr_t ra);
  * exit is the key destructor. */
 otp_thread_t *otp_agent_thread_prepare(void *(*fn)(void *), void *arg, const void *attr);
 void otp_agent_thread_failed(otp_thread_t *t);
+/* The app's pthread_create or fork failed with EAGAIN (its task limit:
+ * RLIMIT_NPROC, a cgroup's pids.max): the agent's own thread, if it runs,
+ * ends and is not started again before exit, so that the app gets the
+ * thread it would have had bare. True if it ended (retry then). */
+bool otp_agent_thread_limited(void);
 void otp_agent_thread_begin(otp_thread_t *t);
 
 /* exec wrappers: before (final export, timer off) and after a failure. */

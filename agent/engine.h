@@ -53,6 +53,7 @@ typedef struct otp_engine {
     otp_thread_t *(*thread_prepare)(void *(*fn)(void *), void *arg, const void *attr);
     void (*thread_begin)(otp_thread_t *t);
     void (*thread_failed)(otp_thread_t *t);
+    bool (*thread_limited)(void);
     void *(*unload_begin)(void);
     void (*unload_end)(void *before);
     void (*before_exec)(void);

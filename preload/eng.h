@@ -23,6 +23,13 @@ extern bool otp_eng_none;
 void otp_shim_start(void);
 void otp_shim_exit(void);
 
+/* After the app's creation of a thread or process failed with EAGAIN:
+ * whether to try it again, `i` tries made since. At the app's limit of
+ * tasks (RLIMIT_NPROC, a cgroup's pids.max) the agent's thread gives way
+ * (otp_agent_thread_limited); the kernel counts a thread out a moment
+ * after it is joined, so a few more tries, a millisecond apart. */
+bool otp_preload_task_retry(int i);
+
 static inline bool eng_running(void)
 {
     const otp_engine_t *e = otp_eng;

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <errno.h>
+#include <time.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #define EXPORT __attribute__((visibility("default")))
 
 typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+typedef pid_t (*fork_fn)(void);
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
 typedef int (*execv_fn)(const char *, char *const[]);
@@ -30,6 +32,7 @@ typedef sighandler_t (*signal_fn)(int, sighandler_t);
 typedef int (*dl_iterate_phdr_fn)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
 
 static pthread_create_fn real_pthread_create OTP_STARTUP_DATA;
+static fork_fn real_fork;
 static execve_fn real_execve;
 static execvpe_fn real_execvpe;
 static execv_fn real_execv, real_execvp;
@@ -83,9 +86,37 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
     if (!t)
         return real_pthread_create(th, attr, fn, arg);
     int rc = real_pthread_create(th, attr, thread_trampoline, t);
+    for (int i = 0; rc == EAGAIN && otp_preload_task_retry(i); i++)
+        rc = real_pthread_create(th, attr, thread_trampoline, t);
     if (rc != 0)
         otp_eng->thread_failed(t);
     return rc;
+}
+
+bool otp_preload_task_retry(int i)
+{
+    if (i == 0) {
+        const otp_engine_t *e = otp_eng;
+        return e && e->thread_limited();
+    }
+    if (i > 50)
+        return false;
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
+    return true;
+}
+
+/* fork: a process counts against the same limit of tasks as a thread. */
+EXPORT pid_t fork(void)
+{
+    OTP_RESOLVE(real_fork, "fork");
+    if (!real_fork) {
+        errno = ENOSYS;
+        return -1;
+    }
+    pid_t p = real_fork();
+    for (int i = 0; p < 0 && errno == EAGAIN && otp_preload_task_retry(i); i++)
+        p = real_fork();
+    return p;
 }
 
 /* ---- dl_iterate_phdr -------------------------------------------------

@@ -104,6 +104,8 @@ static int spawn(spawn_fn fn, pid_t *pid, const char *path, const posix_spawn_fi
     sigset_t old;
     bool held = hold_prof(&old);
     int rc = fn(pid, path, fa, attr, argv, envp);
+    for (int i = 0; rc == EAGAIN && otp_preload_task_retry(i); i++)
+        rc = fn(pid, path, fa, attr, argv, envp);
     if (held)
         real_pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
@@ -138,6 +140,8 @@ EXPORT int system(const char *cmd)
     sigset_t old;
     bool held = hold_prof(&old);
     int rc = real_system(cmd);
+    for (int i = 0; rc < 0 && errno == EAGAIN && otp_preload_task_retry(i); i++)
+        rc = real_system(cmd);
     if (held)
         real_pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
@@ -151,6 +155,8 @@ EXPORT FILE *popen(const char *cmd, const char *mode)
     sigset_t old;
     bool held = hold_prof(&old);
     FILE *f = real_popen(cmd, mode);
+    for (int i = 0; !f && errno == EAGAIN && otp_preload_task_retry(i); i++)
+        f = real_popen(cmd, mode);
     int e = errno;
     if (held)
         real_pthread_sigmask(SIG_SETMASK, &old, NULL);
