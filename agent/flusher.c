@@ -252,6 +252,8 @@ static void prepare_symbols(const otp_profile_t *cpu, const otp_profile_t *heap)
 
 static void export_interval(bool final)
 {
+    /* libdw opens a .dwz file itself, and keeps it (see otp_std_hold). */
+    otp_std_hold();
     int64_t end = otp_real_ns();
     otp_profile_t cpu;
     memset(&cpu, 0, sizeof cpu);
@@ -300,6 +302,7 @@ static void export_interval(bool final)
     if (cpu_agg)
         otp_agg_clear(cpu_agg);
     interval_start_ns = end;
+    otp_std_release();
 }
 
 /* The last export of this run: what the rings hold, then the sinks shut
@@ -307,7 +310,6 @@ static void export_interval(bool final)
  * last one ended, brings them up again). */
 static void final_work(void)
 {
-    otp_std_hold();
     otp_mem_hold_pages(true);
     drain_all(true);
     refresh_names();
@@ -316,7 +318,6 @@ static void final_work(void)
     /* The sinks are down now; a later start (a failed exec, a thread
      * created after the last one ended) brings them up again. */
     export_ready = false;
-    otp_std_release();
     atomic_store(&final_done, true);
 }
 
@@ -327,9 +328,9 @@ static void *flusher_main(void *arg)
     atomic_store(&thread_tid, otp_gettid());
     atomic_store(&cpu_tid, atomic_load(&thread_tid));
     prctl(PR_SET_NAME, "otprof-flush", 0, 0, 0);
-    /* This thread's work opens descriptors, its libraries' own too (see
-     * otp_std_hold): never behind the numbers of the app's closed stdin,
-     * stdout or stderr. */
+    /* The libraries this thread loads, and what they open, never behind
+     * the numbers of the app's closed stdin, stdout or stderr (see
+     * otp_std_hold). */
     otp_std_hold();
     ensure_export();
     otp_std_release();
@@ -367,7 +368,6 @@ static void *flusher_main(void *arg)
         if (now < next_tick && now < next_export)
             continue;
         next_tick = now + (int64_t)OTP_FLUSH_TICK_MS * 1000000;
-        otp_std_hold();
         otp_memcap_refresh();
         otp_budget_tick();
         otp_export_tick();
@@ -381,7 +381,6 @@ static void *flusher_main(void *arg)
             if (next_export < otp_mono_ns())
                 next_export = otp_mono_ns() + interval;
         }
-        otp_std_release();
     }
     if (atomic_load(&request) == REQ_FINAL)
         final_work();

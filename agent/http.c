@@ -984,9 +984,12 @@ void otp_http_enqueue(uint8_t *body, size_t len)
 void otp_http_tick(void)
 {
     if (!H.on || (!H.head && !H.inflight)) return;
+    /* curl's socket pairs (the multi handle's, the resolver's) off 0-2 */
+    otp_std_hold();
     int64_t now = otp_mono_ns();
-    if (!H.inflight && now >= H.next_try_ns && !start_transfer(now, cfg_timeout_ms())) return;
+    if (!H.inflight && now >= H.next_try_ns) start_transfer(now, cfg_timeout_ms());
     if (H.inflight) progress(OTP_HTTP_TICK_WAIT_NS);
+    otp_std_release();
 }
 
 static void abort_and_free_all(void)
@@ -1001,6 +1004,7 @@ static void abort_and_free_all(void)
 void otp_http_shutdown(int64_t deadline_ns)
 {
     if (!H.on) return;
+    otp_std_hold();
     H.shutting_down = true;
     int64_t now = otp_mono_ns();
     /* One more try at exit even while backing off, unless the backend
@@ -1045,6 +1049,7 @@ void otp_http_shutdown(int64_t deadline_ns)
     H.resp = NULL;
     H.resp_cap = H.resp_len = 0;
     H.on = false;
+    otp_std_release();
 }
 
 void otp_http_atfork_child(void)

@@ -122,21 +122,20 @@ void otp_std_hold(void)
     if (held.depth++ > 0)
         return;
     int e = errno;
-    /* Each round fills the lowest free number with a pipe's read end
-     * (its write end closed, which may free a number for the next round):
-     * reads see end of file, writes fail with EBADF as on a closed
-     * descriptor, and its inode is ours alone. */
-    for (int round = 0; round < 6 && held.n < 3 && std_closed(); round++) {
-        int p[2];
+    /* Each round fills the lowest free number with an O_PATH descriptor
+     * of the root directory: one descriptor, no other end that could
+     * take a number for a moment; reads and writes fail with EBADF as on
+     * a closed one. */
+    for (int round = 0; round < 3 && std_closed(); round++) {
         struct stat st;
-        if (pipe2(p, O_CLOEXEC) != 0)
+        int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
             break;
-        close(p[1]);
-        if (p[0] > 2 || fstat(p[0], &st) != 0) {
-            close(p[0]);
+        if (fd > 2 || fstat(fd, &st) != 0) {
+            close(fd);
             break;
         }
-        held.fd[held.n] = p[0];
+        held.fd[held.n] = fd;
         held.dev[held.n] = st.st_dev;
         held.ino[held.n] = st.st_ino;
         held.n++;
@@ -153,7 +152,8 @@ void otp_std_release(void)
         struct stat st;
         /* The app may have put its own descriptor there meanwhile (a
          * daemon's dup2 of /dev/null): then it is not ours to close. */
-        if (fstat(held.fd[i], &st) == 0 && S_ISFIFO(st.st_mode) && st.st_dev == held.dev[i] &&
+        int fl = fcntl(held.fd[i], F_GETFL);
+        if (fl >= 0 && (fl & O_PATH) && fstat(held.fd[i], &st) == 0 && st.st_dev == held.dev[i] &&
             st.st_ino == held.ino[i])
             close(held.fd[i]);
     }

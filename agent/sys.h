@@ -65,10 +65,13 @@ int otp_fd_high(int fd);
 int otp_open(const char *path, int flags);
 int otp_openat(int dirfd, const char *path, int flags, int mode);
 
-/* Held around the agent thread's work: the numbers from 0 to 2 that the
- * app has closed are filled with placeholders of the agent's, so that
- * what the libraries it calls open meanwhile (curl's sockets and socket
- * pairs, the loader's files, OpenSSL's configuration) lands above them.
+/* Held while the agent's thread exports or loads a library: the numbers
+ * from 0 to 2 that the app has closed are filled with placeholders of
+ * the agent's (O_PATH descriptors of /: reads and writes fail with EBADF
+ * as on a closed one), so that what the libraries it calls open meanwhile (curl's
+ * sockets and socket pairs, the loader's files, OpenSSL's configuration,
+ * libdw's .dwz file) lands above them. Only around that work: while held,
+ * the app's own check of whether 0-2 are open sees them open.
  * Released, a placeholder is closed only if it is still the agent's.
  * Costs three fcntl calls when nothing is closed. Not thread-safe: one
  * thread of the agent's at a time (the flusher, or the exiting thread

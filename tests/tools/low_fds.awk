@@ -5,8 +5,8 @@
 #    thread's next call: fcntl(N, F_DUPFD_CLOEXEC, 3)), then closing it;
 #  - the program's own closes and failing writes (write(1|2, "out|err"));
 #  - the placeholders the agent's thread puts on the numbers the program
-#    closed while it works (read ends of pipes, write ends closed at
-#    once): made, looked at (fstat) and closed;
+#    closed while it works (O_PATH descriptors of /): made, looked at
+#    (fstat, F_GETFL) and closed;
 #  - probes of whether a number is open (fcntl F_GETFD), and the log's
 #    probe of stderr's identity (fstat of 2);
 #  - the transient read-only opens of the loader loading a library and of
@@ -33,11 +33,8 @@ function fdcall(s,    m) {
     if (index(s, "fcntl(" n ", F_DUPFD_CLOEXEC, 3") == 1) { moved++; closing[n] = 1; next }
     print "not moved at once: " pid " " opened[pid]
   }
-  if (s ~ /^pipe2\(\[[0-9]+, [0-9]+\], O_CLOEXEC\) += 0$/) {
-    split(substr(s, 8), ends, /[],[ ]+/)
-    if (ends[1] <= 2) { held[ends[1] + 0] = 1; placeholders++ }
-    if (ends[2] <= 2) held[ends[2] + 0] = 1
-    if (ends[1] <= 2 || ends[2] <= 2) next
+  if (s ~ /^openat\(AT_FDCWD, "\/", [A-Z_|]*O_PATH[A-Z_|]*\) += [0-2]$/) {
+    held[res + 0] = 1; placeholders++; next
   }
   if (s ~ /^(socketpair|pipe2)\(/) {
     if (s ~ /\[[0-2],|, [0-2]\]/) print pid " " s
@@ -53,7 +50,7 @@ function fdcall(s,    m) {
   if (n < 0) next
   if (s ~ /^fcntl\([0-2], F_GETFD\)/) next
   if (foreign[n]) { if (s ~ /^close\(/) delete foreign[n]; next }
-  if (held[n]) { if (s ~ /^close\(/) delete held[n]; if (s ~ /^(close\(|newfstatat\([0-2], "")/) next }
+  if (held[n]) { if (s ~ /^close\(/) delete held[n]; if (s ~ /^(close\(|newfstatat\([0-2], ""|fcntl\([0-2], F_GETFL\))/) next }
   if (closing[n] && s ~ /^close\(/) { delete closing[n]; next }
   if (s ~ /^close\([0-2]\) += 0/ && !started[n]++) next
   if (s ~ /^write\([12], "(out|err)\\n", 4\) += -1 EBADF/) next

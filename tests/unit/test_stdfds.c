@@ -2,7 +2,7 @@
  * Unit tests of how the agent keeps its descriptors off the numbers of
  * the standard streams an app closed (sys.h): otp_open moves what lands
  * on 0-2 above them; otp_std_hold fills the closed numbers with
- * placeholders (reads see end of file, writes fail with EBADF), so that
+ * placeholders (O_PATH: reads and writes fail with EBADF), so that
  * a library's socket lands above them; release closes only what is still
  * the agent's (an app's dup2 onto one stays); holds nest; a fork child
  * drops the placeholders it inherited. Runs in a child process that
@@ -24,8 +24,8 @@
 enum {
     R_OPEN_HIGH,     /* otp_open with 0-2 closed gave a number above 2 */
     R_OPEN_LOW_FREE, /* and left 0 closed */
-    R_HELD_ALL,      /* under the hold, 0-2 are open FIFOs */
-    R_HELD_READ_EOF, /* reading 0 sees end of file */
+    R_HELD_ALL,        /* under the hold, 0-2 are open O_PATH descriptors */
+    R_HELD_READ_EBADF, /* reading 0 fails as when closed */
     R_HELD_WRITE_EBADF,
     R_SOCKET_HIGH,    /* a socket made meanwhile lands above 2 */
     R_RELEASE_CLOSED, /* released: 0 and 2 closed again */
@@ -42,10 +42,10 @@ static bool is_closed(int fd)
     return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
 }
 
-static bool is_fifo(int fd)
+static bool is_held(int fd)
 {
-    struct stat st;
-    return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && (fl & O_PATH);
 }
 
 static void child(int out)
@@ -61,9 +61,9 @@ static void child(int out)
     if (fd >= 0) close(fd);
 
     otp_std_hold();
-    r[R_HELD_ALL] = is_fifo(0) && is_fifo(1) && is_fifo(2);
+    r[R_HELD_ALL] = is_held(0) && is_held(1) && is_held(2);
     char c;
-    r[R_HELD_READ_EOF] = read(0, &c, 1) == 0;
+    r[R_HELD_READ_EBADF] = read(0, &c, 1) < 0 && errno == EBADF;
     r[R_HELD_WRITE_EBADF] = write(2, "x", 1) < 0 && errno == EBADF;
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     r[R_SOCKET_HIGH] = s > 2;
@@ -81,7 +81,7 @@ static void child(int out)
     otp_std_hold();
     otp_std_hold();
     otp_std_release();
-    r[R_NEST_KEPT] = is_fifo(0) && is_fifo(2);
+    r[R_NEST_KEPT] = is_held(0) && is_held(2);
     otp_std_release();
     r[R_NEST_FREED] = is_closed(0) && is_closed(2);
 
@@ -93,7 +93,7 @@ static void child(int out)
     }
     int status = 1;
     if (p > 0) waitpid(p, &status, 0);
-    r[R_FORK_DROPPED] = p > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && is_fifo(0);
+    r[R_FORK_DROPPED] = p > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && is_held(0);
     otp_std_release();
 
     /* 0-2 all open: the hold adds nothing. */
@@ -132,8 +132,8 @@ int main(void)
     CHECK_NAMED("the child reported", n == (ssize_t)sizeof r && WIFEXITED(status));
     CHECK_NAMED("otp_open with 0-2 closed returns a number above 2", r[R_OPEN_HIGH]);
     CHECK_NAMED("and leaves 0 closed", r[R_OPEN_LOW_FREE]);
-    CHECK_NAMED("held: 0, 1 and 2 are placeholders (FIFOs)", r[R_HELD_ALL]);
-    CHECK_NAMED("held: a read of 0 sees end of file", r[R_HELD_READ_EOF]);
+    CHECK_NAMED("held: 0, 1 and 2 are placeholders (O_PATH)", r[R_HELD_ALL]);
+    CHECK_NAMED("held: a read of 0 fails with EBADF, as when closed", r[R_HELD_READ_EBADF]);
     CHECK_NAMED("held: a write to 2 fails with EBADF, as when closed", r[R_HELD_WRITE_EBADF]);
     CHECK_NAMED("held: a socket made meanwhile lands above 2", r[R_SOCKET_HIGH]);
     CHECK_NAMED("released: 0 and 2 are closed again", r[R_RELEASE_CLOSED]);
