@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "sys.h"
+#include "fds.h"
 
 static const char *debug_root(void)
 {

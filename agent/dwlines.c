@@ -33,10 +33,10 @@
 
 #include "debugfile.h"
 #include "demangle.h"
+#include "fds.h"
 #include "log.h"
 #include "mem.h"
 #include "oatab.h"
-#include "sys.h"
 
 static struct {
     bool tried, ok;

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "cpu.h"
 #include "export.h"
+#include "fds.h"
 #include "heap.h"
 #include "heap_collect.h"
 #include "internal.h"

@@ -44,6 +44,7 @@
 #include <curl/curl.h>
 
 #include "config.h"
+#include "fds.h"
 #include "grpc.h"
 #include "internal.h"
 #include "log.h"

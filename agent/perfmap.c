@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "log.h"
 #include "mem.h"
 #include "sys.h"

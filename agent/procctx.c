@@ -28,6 +28,7 @@
  * update zeroes the timestamp, rewrites, and sets a larger one.
  */
 #include "procctx.h"
+#include "fds.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -246,6 +247,7 @@ static uint8_t *new_mapping(size_t len)
                           MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
     if (fd < 0) /* kernels before 6.3 refuse MFD_NOEXEC_SEAL */
         fd = (int)syscall(SYS_memfd_create, "OTEL_CTX", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    fd = otp_fd_high(fd);
     void *m = MAP_FAILED;
     if (fd >= 0 && ftruncate(fd, (off_t)len) == 0)
         m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);

@@ -21,6 +21,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "sys.h"
 
 int otp_file_dir_mode(int file_mode)

@@ -40,6 +40,7 @@
 #include "debugfile.h"
 #include "demangle.h"
 #include "dwlines.h"
+#include "fds.h"
 #include "htlhash.h"
 #include "internal.h"
 #include "log.h"

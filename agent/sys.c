@@ -2,6 +2,7 @@
  * OS helpers. The async-signal-safe ones use only syscalls and the vDSO.
  */
 #include "sys.h"
+#include "fds.h"
 #include "internal.h"
 
 #include <dirent.h>
@@ -77,96 +78,6 @@ int otp_write_all(int fd, const void *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
-}
-
-int otp_fd_high(int fd)
-{
-    if (fd < 0 || fd > 2)
-        return fd;
-    int h = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return h;
-}
-
-int otp_openat(int dirfd, const char *path, int flags, int mode)
-{
-    return otp_fd_high(openat(dirfd, path, flags, (mode_t)mode));
-}
-
-int otp_open(const char *path, int flags)
-{
-    return otp_openat(AT_FDCWD, path, flags, 0);
-}
-
-/* The placeholders in place: at most one per standard number. */
-static struct {
-    int depth;
-    int n;
-    int fd[3];
-    dev_t dev[3];
-    ino_t ino[3];
-} held;
-
-static bool std_closed(void)
-{
-    for (int i = 0; i < 3; i++)
-        if (fcntl(i, F_GETFD) < 0 && errno == EBADF)
-            return true;
-    return false;
-}
-
-void otp_std_hold(void)
-{
-    if (held.depth++ > 0)
-        return;
-    int e = errno;
-    /* Each round fills the lowest free number with an O_PATH descriptor
-     * of the root directory: one descriptor, no other end that could
-     * take a number for a moment; reads and writes fail with EBADF as on
-     * a closed one. */
-    for (int round = 0; round < 3 && std_closed(); round++) {
-        struct stat st;
-        int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-            break;
-        if (fd > 2 || fstat(fd, &st) != 0) {
-            close(fd);
-            break;
-        }
-        held.fd[held.n] = fd;
-        held.dev[held.n] = st.st_dev;
-        held.ino[held.n] = st.st_ino;
-        held.n++;
-    }
-    errno = e;
-}
-
-void otp_std_release(void)
-{
-    if (held.depth == 0 || --held.depth > 0)
-        return;
-    int e = errno;
-    for (int i = 0; i < held.n; i++) {
-        struct stat st;
-        /* The app may have put its own descriptor there meanwhile (a
-         * daemon's dup2 of /dev/null): then it is not ours to close. */
-        int fl = fcntl(held.fd[i], F_GETFL);
-        if (fl >= 0 && (fl & O_PATH) && fstat(held.fd[i], &st) == 0 && st.st_dev == held.dev[i] &&
-            st.st_ino == held.ino[i])
-            close(held.fd[i]);
-    }
-    held.n = 0;
-    errno = e;
-}
-
-void otp_std_atfork_child(void)
-{
-    if (held.depth > 0) {
-        held.depth = 1;
-        otp_std_release();
-    }
 }
 
 ssize_t otp_read_file(const char *path, char *buf, size_t cap)

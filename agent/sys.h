@@ -53,34 +53,6 @@ const char *otp_strerror(int e);
  * starts and exits would not touch. async-signal-safe. */
 size_t otp_strlcpy(char *dst, const char *src, size_t cap);
 
-/* Every descriptor the agent opens goes through these: one that took a
- * number from 0 to 2 (the app closed its stdin, stdout or stderr) is
- * moved above them at once. Behind those numbers the app's own reads and
- * writes, which fail when they are closed, would reach the agent's files
- * and sockets instead, and an app reopening them (a daemon's open of
- * /dev/null, expected to be 0) would get another number. -1 with errno
- * when the move fails: the agent does without rather than hold one.
- * async-signal-safe. */
-int otp_fd_high(int fd);
-int otp_open(const char *path, int flags);
-int otp_openat(int dirfd, const char *path, int flags, int mode);
-
-/* Held while the agent's thread exports or loads a library: the numbers
- * from 0 to 2 that the app has closed are filled with placeholders of
- * the agent's (O_PATH descriptors of /: reads and writes fail with EBADF
- * as on a closed one), so that what the libraries it calls open meanwhile (curl's
- * sockets and socket pairs, the loader's files, OpenSSL's configuration,
- * libdw's .dwz file) lands above them. Only around that work: while held,
- * the app's own check of whether 0-2 are open sees them open.
- * Released, a placeholder is closed only if it is still the agent's.
- * Costs three fcntl calls when nothing is closed. Not thread-safe: one
- * thread of the agent's at a time (the flusher, or the exiting thread
- * when none runs). Nests. */
-void otp_std_hold(void);
-void otp_std_release(void);
-/* A fork child inherits the placeholders of an export in progress. */
-void otp_std_atfork_child(void);
-
 /* Reads a whole (small) file into buf, NUL-terminated. Returns bytes read
  * or -errno. No malloc. */
 ssize_t otp_read_file(const char *path, char *buf, size_t cap);

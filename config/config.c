@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "internal.h"
 #include "log.h"
 #include "sys.h"
@@ -909,7 +910,7 @@ typedef struct otp_cfg_file {
 static int otp_cfg_read(const char *path, char *buf, size_t cap, size_t *len, bool root_only)
 {
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int fd = otp_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno;
     struct stat st;

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "sys.h"
+#include "fds.h"
 
 enum {
     R_OPEN_HIGH,     /* otp_open with 0-2 closed gave a number above 2 */
