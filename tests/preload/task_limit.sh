@@ -12,7 +12,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 chmod 711 "$WORK"
 for mode in thread fork; do
-  bare=$("$PROGS/task_limit" 4 400 $mode)
+  bare=$("$PROGS/task_limit" 4 400 $mode 2>&1)
+  if [ $? -eq 2 ]; then # root without CAP_SETUID (a restricted container)
+    echo "  $mode: cannot become another uid here ($bare); skipped"
+    continue
+  fi
   check "$mode, bare: 4 under a limit of 5 tasks (suite sanity; $bare)" grep -q '^created 4 ' <<<"$bare"
   # The program becomes uid 54321 after its first 400 ms: a directory it
   # can still write to.
