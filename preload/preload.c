@@ -32,7 +32,7 @@ typedef sighandler_t (*signal_fn)(int, sighandler_t);
 typedef int (*dl_iterate_phdr_fn)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
 
 static pthread_create_fn real_pthread_create OTP_STARTUP_DATA;
-static fork_fn real_fork;
+static fork_fn real_fork OTP_STARTUP_DATA;
 static execve_fn real_execve;
 static execvpe_fn real_execvpe;
 static execv_fn real_execv, real_execvp;
@@ -50,6 +50,9 @@ __attribute__((constructor(101))) static void otprof_preload_init(void)
 {
     int saved = errno;
     OTP_RESOLVE(real_pthread_create, "pthread_create");
+    /* Now, not at the first fork: a crash handler may fork from a signal
+     * handler, where dlsym could meet the loader's lock held. */
+    OTP_RESOLVE(real_fork, "fork");
     OTP_RESOLVE(real_sigaction, "sigaction");
     OTP_RESOLVE(real_signal, "signal");
     OTP_RESOLVE(real_dl_iterate_phdr, "dl_iterate_phdr");
