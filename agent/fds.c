@@ -2,9 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "sys.h"
 
 int otp_fd_high(int fd)
 {
@@ -27,7 +30,11 @@ int otp_open(const char *path, int flags)
     return otp_openat(AT_FDCWD, path, flags, 0);
 }
 
-/* The placeholders in place: at most one per standard number. */
+/* The placeholders in place: at most one per standard number, owned by
+ * one thread at a time. A second thread that holds meanwhile (an exit
+ * path while an abandoned flusher still works) finds the numbers taken
+ * already and needs none of its own. */
+static _Atomic pid_t owner;
 static struct {
     int depth;
     int n;
@@ -46,8 +53,14 @@ static bool std_closed(void)
 
 void otp_std_hold(void)
 {
-    if (held.depth++ > 0)
+    pid_t me = otp_gettid(), none = 0;
+    if (atomic_load(&owner) == me) {
+        held.depth++;
         return;
+    }
+    if (!atomic_compare_exchange_strong(&owner, &none, me))
+        return;
+    held.depth = 1;
     int e = errno;
     /* Each round fills the lowest free number with an O_PATH descriptor
      * of the root directory: one descriptor, no other end that could
@@ -72,7 +85,7 @@ void otp_std_hold(void)
 
 void otp_std_release(void)
 {
-    if (held.depth == 0 || --held.depth > 0)
+    if (atomic_load(&owner) != otp_gettid() || --held.depth > 0)
         return;
     int e = errno;
     for (int i = 0; i < held.n; i++) {
@@ -85,12 +98,15 @@ void otp_std_release(void)
             close(held.fd[i]);
     }
     held.n = 0;
+    atomic_store(&owner, 0);
     errno = e;
 }
 
 void otp_std_atfork_child(void)
 {
-    if (held.depth > 0) {
+    /* The owner may have been another thread of the parent's. */
+    if (atomic_load(&owner) != 0) {
+        atomic_store(&owner, otp_gettid());
         held.depth = 1;
         otp_std_release();
     }

@@ -27,9 +27,8 @@ int otp_openat(int dirfd, const char *path, int flags, int mode);
  * around that work: while held, the app's own check of whether 0-2 are
  * open sees them open.
  * Released, a placeholder is closed only if it is still the agent's.
- * Costs three fcntl calls when nothing is closed. Not thread-safe: one
- * thread of the agent's at a time (the flusher, or the exiting thread
- * when none runs). Nests. */
+ * Costs three fcntl calls when nothing is closed. Nests; one thread owns
+ * the placeholders at a time (another's hold meanwhile does nothing). */
 void otp_std_hold(void);
 void otp_std_release(void);
 /* A fork child inherits the placeholders of an export in progress. */

@@ -4,12 +4,14 @@
  * on 0-2 above them; otp_std_hold fills the closed numbers with
  * placeholders (O_PATH: reads and writes fail with EBADF), so that
  * a library's socket lands above them; release closes only what is still
- * the agent's (an app's dup2 onto one stays); holds nest; a fork child
+ * the agent's (an app's dup2 onto one stays); holds nest; another
+ * thread's hold and release meanwhile leave them alone; a fork child
  * drops the placeholders it inherited. Runs in a child process that
  * closes its 0-2 and reports through a pipe.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +34,7 @@ enum {
     R_DUP2_KEPT,      /* the app's dup2 onto 1 survives the release */
     R_NEST_KEPT,      /* an inner release keeps the outer hold's */
     R_NEST_FREED,
+    R_OTHER_KEPT,    /* another thread's hold and release leave them */
     R_OPEN_ALL_SAME, /* nothing closed: the hold changes nothing */
     R_FORK_DROPPED,  /* a fork child's copy of the placeholders goes */
     R_N
@@ -46,6 +49,14 @@ static bool is_held(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
     return fl >= 0 && (fl & O_PATH);
+}
+
+static void *other_thread(void *arg)
+{
+    (void)arg;
+    otp_std_hold();
+    otp_std_release();
+    return NULL;
 }
 
 static void child(int out)
@@ -84,6 +95,12 @@ static void child(int out)
     r[R_NEST_KEPT] = is_held(0) && is_held(2);
     otp_std_release();
     r[R_NEST_FREED] = is_closed(0) && is_closed(2);
+
+    otp_std_hold();
+    pthread_t th;
+    bool ran = pthread_create(&th, NULL, other_thread, NULL) == 0 && pthread_join(th, NULL) == 0;
+    r[R_OTHER_KEPT] = ran && is_held(0) && is_held(2);
+    otp_std_release();
 
     otp_std_hold();
     pid_t p = fork();
@@ -140,6 +157,7 @@ int main(void)
     CHECK_NAMED("released: the app's dup2 of /dev/null onto 1 stays", r[R_DUP2_KEPT]);
     CHECK_NAMED("nested: the inner release keeps the placeholders", r[R_NEST_KEPT]);
     CHECK_NAMED("nested: the outer release closes them", r[R_NEST_FREED]);
+    CHECK_NAMED("another thread's hold and release leave the owner's placeholders", r[R_OTHER_KEPT]);
     CHECK_NAMED("a fork child closes the placeholders it inherited; the parent keeps its own",
                 r[R_FORK_DROPPED]);
     CHECK_NAMED("nothing closed: the hold opens nothing", r[R_OPEN_ALL_SAME]);
