@@ -606,8 +606,8 @@ static otp_thread_t *claim_main(void)
     } else if (r) {
         otp_ring_destroy(r);
     }
-    if (t && !t->fold)
-        t->fold = otp_fold_create();
+    if (t)
+        t->fold_ok = true;
     return t;
 }
 

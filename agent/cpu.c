@@ -162,6 +162,18 @@ static void fold_some(otp_thread_t *t, uint32_t maxrec)
     /* The flusher is draining this ring: room is on its way. */
     if (!otp_thread_drain_begin(t, OTP_DRAIN_HANDLER))
         return;
+    if (!t->fold) {
+        /* Mapped at the first overflow, not at start: most processes
+         * never fold, and an mlockall would lock and fill the 8 MiB. A
+         * bare mmap, safe in a signal handler. */
+        otp_fold_t *f = otp_fold_create();
+        if (!f) {
+            t->fold_ok = false;
+            otp_thread_drain_end(t);
+            return;
+        }
+        __atomic_store_n(&t->fold, f, __ATOMIC_RELEASE);
+    }
     int64_t t0 = otp_mono_ns();
     uint64_t n = 0;
     while (n < FOLD_MAX_RECS && otp_ring_used(r) + room > r->size) {
@@ -242,7 +254,7 @@ static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint6
     }
     otp_tls_in_agent = 1;
     uint32_t maxrec = otp_rec_size((uint32_t)(max_depth + OTP_UNWIND_SLACK));
-    if (t->fold)
+    if (t->fold || t->fold_ok)
         fold_some(t, maxrec);
     /* Reserved at its largest and unwound into in place, then shrunk to
      * what the walk found: this handler keeps no frame array on its stack. */

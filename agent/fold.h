@@ -41,8 +41,9 @@ typedef struct otp_fold_entry {
     uint64_t frames[];    /* leaf first, as in the record */
 } otp_fold_entry_t;
 
-/* Normal context. NULL if the mapping fails (the thread then drops, as
- * without a table). */
+/* A bare mmap: also from the signal handler, at a thread's first
+ * overflow. NULL if the mapping fails (the thread then drops, as without
+ * a table). */
 otp_fold_t *otp_fold_create(void);
 void otp_fold_destroy(otp_fold_t *f);
 /* Writer, async-signal-safe: adds a CPU record. 0, or -1 if its key is

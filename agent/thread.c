@@ -198,8 +198,7 @@ void otp_thread_atfork_child(void)
     }
     if (self && self != OTP_THREAD_GONE) {
         atomic_store(&self->tid, otp_gettid());
-        if (!self->fold)
-            self->fold = otp_fold_create();
+        self->fold_ok = true;
     }
 }
 
