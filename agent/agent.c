@@ -318,8 +318,9 @@ bool otp_agent_thread_limited(void)
     bool stop = !thread_yielded && otp_flusher_running();
     if (stop) {
         thread_yielded = true;
-        /* A quiesce that never ends: samples wait in the rings (the oldest
-         * folded) and the aggregates, for the export at exit, which may
+        /* A quiesce that never ends: samples wait in the rings (the main
+         * thread's oldest folded once its ring is full, other threads'
+         * new ones dropped and counted) for the export at exit, which may
          * start the thread again (the app is done with its threads). */
         atomic_fetch_add(&quiesced, 1);
         otp_flusher_stop(budget_deadline(), false);
