@@ -4,24 +4,68 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "sys.h"
+
+static atomic_flag near_limit_said = ATOMIC_FLAG_INIT;
+/* After a refusal the agent opens nothing for a while: each try holds
+ * one of the app's last descriptors for a moment. */
+#define NEAR_LIMIT_PAUSE_NS 1000000000LL
+static _Atomic int64_t paused_until_ns;
+static _Atomic bool final_export;
+
+void otp_fd_final(bool on)
+{
+    atomic_store(&final_export, on);
+}
+
+bool otp_fd_room(void)
+{
+    return atomic_load(&final_export) ||
+           otp_mono_coarse_ns() >= atomic_load_explicit(&paused_until_ns, memory_order_relaxed);
+}
 
 int otp_fd_high(int fd)
 {
-    if (fd < 0 || fd > 2)
+    if (fd < 0)
         return fd;
-    int h = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return h;
+    if (fd <= 2) {
+        int h = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        int e = errno;
+        close(fd);
+        errno = e;
+        if (h < 0)
+            return -1;
+        fd = h;
+    }
+    /* The kernel gives the lowest free number: one this close to the app's
+     * limit says the app has (nearly) all the others open, and taking one
+     * would make its own next open or accept fail. */
+    struct rlimit rl;
+    if (!atomic_load(&final_export) && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)fd + OTP_FD_RESERVE >= rl.rlim_cur) {
+        close(fd);
+        atomic_store_explicit(&paused_until_ns, otp_mono_coarse_ns() + NEAR_LIMIT_PAUSE_NS, memory_order_relaxed);
+        otp_log_once(&near_limit_said, OTP_LOG_WARN,
+                     "the app is near its limit of open files (RLIMIT_NOFILE %llu): the agent leaves it the "
+                     "last %d and opens nothing there (profiles wait in memory)",
+                     (unsigned long long)rl.rlim_cur, OTP_FD_RESERVE);
+        errno = EMFILE;
+        return -1;
+    }
+    return fd;
 }
 
 int otp_openat(int dirfd, const char *path, int flags, int mode)
 {
+    if (!otp_fd_room()) {
+        errno = EMFILE;
+        return -1;
+    }
     return otp_fd_high(openat(dirfd, path, flags, (mode_t)mode));
 }
 

@@ -10,10 +10,19 @@
 #ifndef OTP_FDS_H
 #define OTP_FDS_H
 
+#include <stdbool.h>
+
 /* Every descriptor the agent opens goes through these: one that took a
- * number from 0 to 2 is moved above them at once. -1 with errno when the
- * move fails: the agent does without rather than hold one.
- * async-signal-safe. */
+ * number from 0 to 2 is moved above them at once, and one within
+ * OTP_FD_RESERVE of the app's RLIMIT_NOFILE is closed again (EMFILE,
+ * said once): the app keeps its last descriptors. -1 with errno when
+ * either happens: the agent does without rather than hold one. */
+#define OTP_FD_RESERVE 16
+/* False for a second after such a refusal: open nothing meanwhile. */
+bool otp_fd_room(void);
+/* On during the final export (exit, exec): the app is done opening, and
+ * what waited in memory may use the reserve. */
+void otp_fd_final(bool on);
 int otp_fd_high(int fd);
 int otp_open(const char *path, int flags);
 int otp_openat(int dirfd, const char *path, int flags, int mode);

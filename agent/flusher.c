@@ -311,6 +311,7 @@ static void export_interval(bool final)
  * last one ended, brings them up again). */
 static void final_work(void)
 {
+    otp_fd_final(true);
     otp_mem_hold_pages(true);
     drain_all(true);
     refresh_names();
@@ -319,6 +320,7 @@ static void final_work(void)
     /* The sinks are down now; a later start (a failed exec, a thread
      * created after the last one ended) brings them up again. */
     export_ready = false;
+    otp_fd_final(false);
     atomic_store(&final_done, true);
 }
 

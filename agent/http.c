@@ -600,6 +600,8 @@ static curl_socket_t open_socket(void *ctx, curlsocktype purpose, struct curl_so
 {
     (void)ctx;
     (void)purpose;
+    if (!otp_fd_room())
+        return CURL_SOCKET_BAD;
     int fd = otp_fd_high(socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol));
     return fd < 0 ? CURL_SOCKET_BAD : fd;
 }

@@ -6,7 +6,9 @@
  * a library's socket lands above them; release closes only what is still
  * the agent's (an app's dup2 onto one stays); holds nest; another
  * thread's hold and release meanwhile leave them alone; a fork child
- * drops the placeholders it inherited. Runs in a child process that
+ * drops the placeholders it inherited; within OTP_FD_RESERVE of
+ * RLIMIT_NOFILE nothing is opened (and nothing for a while after), except
+ * for the final export. Runs in a child process that
  * closes its 0-2 and reports through a pipe.
  */
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -37,6 +40,9 @@ enum {
     R_OTHER_KEPT,    /* another thread's hold and release leave them */
     R_OPEN_ALL_SAME, /* nothing closed: the hold changes nothing */
     R_FORK_DROPPED,  /* a fork child's copy of the placeholders goes */
+    R_NEAR_REFUSED,  /* an open within the reserve is refused (EMFILE) and closed */
+    R_NEAR_PAUSED,   /* then no room for a while */
+    R_NEAR_FINAL,    /* the final export may use the reserve */
     R_N
 };
 
@@ -122,6 +128,21 @@ static void child(int out)
     otp_std_release();
     r[R_OPEN_ALL_SAME] = a >= 0 && b >= 0 && d >= 0 && during == before;
     if (during >= 0) close(during);
+    /* Near the limit of open files: 20, and the lowest free number 5. */
+    struct rlimit rl = {20, 20};
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        int lowest = open("/dev/null", O_RDONLY);
+        if (lowest >= 0) close(lowest);
+        errno = 0;
+        int near = otp_open("/dev/null", O_RDONLY | O_CLOEXEC);
+        r[R_NEAR_REFUSED] = near < 0 && errno == EMFILE && is_closed(lowest);
+        r[R_NEAR_PAUSED] = !otp_fd_room();
+        otp_fd_final(true);
+        near = otp_open("/dev/null", O_RDONLY | O_CLOEXEC);
+        r[R_NEAR_FINAL] = near >= 0 && otp_fd_room();
+        if (near >= 0) close(near);
+        otp_fd_final(false);
+    }
     (void)!write(out, r, sizeof r);
     _exit(0);
 }
@@ -161,5 +182,9 @@ int main(void)
     CHECK_NAMED("a fork child closes the placeholders it inherited; the parent keeps its own",
                 r[R_FORK_DROPPED]);
     CHECK_NAMED("nothing closed: the hold opens nothing", r[R_OPEN_ALL_SAME]);
+    CHECK_NAMED("within the reserve of RLIMIT_NOFILE: refused with EMFILE, the descriptor closed",
+                r[R_NEAR_REFUSED]);
+    CHECK_NAMED("then no room for a while", r[R_NEAR_PAUSED]);
+    CHECK_NAMED("the final export may use the reserve", r[R_NEAR_FINAL]);
     return check_done();
 }
