@@ -254,7 +254,7 @@ static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint6
     }
     otp_tls_in_agent = 1;
     uint32_t maxrec = otp_rec_size((uint32_t)(max_depth + OTP_UNWIND_SLACK));
-    if (t->fold || t->fold_ok)
+    if (t->fold_ok)
         fold_some(t, maxrec);
     /* Reserved at its largest and unwound into in place, then shrunk to
      * what the walk found: this handler keeps no frame array on its stack. */

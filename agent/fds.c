@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +68,15 @@ int otp_openat(int dirfd, const char *path, int flags, int mode)
         return -1;
     }
     return otp_fd_high(openat(dirfd, path, flags, (mode_t)mode));
+}
+
+int otp_socket(int domain, int type, int protocol)
+{
+    if (!otp_fd_room()) {
+        errno = EMFILE;
+        return -1;
+    }
+    return otp_fd_high(socket(domain, type | SOCK_CLOEXEC, protocol));
 }
 
 int otp_open(const char *path, int flags)

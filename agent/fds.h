@@ -26,6 +26,7 @@ void otp_fd_final(bool on);
 int otp_fd_high(int fd);
 int otp_open(const char *path, int flags);
 int otp_openat(int dirfd, const char *path, int flags, int mode);
+int otp_socket(int domain, int type, int protocol); /* close-on-exec */
 
 /* Held while the agent's thread exports or loads a library: the numbers
  * from 0 to 2 that the app has closed are filled with placeholders of

@@ -37,7 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define CURL_DISABLE_TYPECHECK 1
@@ -600,9 +599,7 @@ static curl_socket_t open_socket(void *ctx, curlsocktype purpose, struct curl_so
 {
     (void)ctx;
     (void)purpose;
-    if (!otp_fd_room())
-        return CURL_SOCKET_BAD;
-    int fd = otp_fd_high(socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol));
+    int fd = otp_socket(a->family, a->socktype, a->protocol);
     return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 

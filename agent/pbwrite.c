@@ -165,16 +165,6 @@ void otp_pbw_packed_int64(otp_pbw_t *w, uint32_t field, const int64_t *v, size_t
     otp_pbw_packed_uint64(w, field, (const uint64_t *)(const void *)v, n);
 }
 
-void otp_pbw_packed_fixed64(otp_pbw_t *w, uint32_t field, const uint64_t *v, size_t n)
-{
-    if (n == 0 || !room(w, 20 + 8 * n))
-        return;
-    put_key(w, field, WT_LEN);
-    put_varint(w, 8 * n);
-    for (size_t i = 0; i < n; i++)
-        put_fixed64(w, v[i]);
-}
-
 size_t otp_pbw_begin(otp_pbw_t *w, uint32_t field)
 {
     if (!room(w, 11))

@@ -49,7 +49,6 @@ void otp_pbw_string_elem(otp_pbw_t *w, uint32_t field, const char *s);
 void otp_pbw_packed_int32(otp_pbw_t *w, uint32_t field, const int32_t *v, size_t n);
 void otp_pbw_packed_int64(otp_pbw_t *w, uint32_t field, const int64_t *v, size_t n);
 void otp_pbw_packed_uint64(otp_pbw_t *w, uint32_t field, const uint64_t *v, size_t n);
-void otp_pbw_packed_fixed64(otp_pbw_t *w, uint32_t field, const uint64_t *v, size_t n);
 
 /* A nested message: begin writes its key and room for a one-byte
  * length, end fills the length in (moving the body when it needs more).

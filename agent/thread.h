@@ -29,7 +29,7 @@ typedef struct otp_thread {
     otp_ring_t *cpu_ring;  /* created lazily, kept across recycling */
     otp_ring_t *heap_ring;
     otp_fold_t *fold;      /* the CPU ring's overflow (fold.h); NULL: none */
-    bool fold_ok;          /* may map one when its ring has no consumer */
+    bool fold_ok;          /* may fold: has a table, or maps one at its first overflow */
     _Atomic int drainer;   /* OTP_DRAIN_*: who consumes cpu_ring and fold now */
     timer_t timer;
     _Atomic int has_timer;
