@@ -21,7 +21,7 @@ static int open_regular(const char *path)
     int fd = otp_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     struct stat st;
     if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
-        close(fd);
+        otp_close(fd);
         fd = -1;
     }
     return fd;
@@ -56,7 +56,7 @@ int otp_debugfile_open(const char *obj_path, const char *build_id, const char *l
         if (n < 0 || (size_t)n >= cap || strcmp(out, obj_path) == 0) continue;
         if ((fd = open_regular(out)) < 0) continue;
         if (!check_crc || crc_matches(fd, crc)) return fd;
-        close(fd);
+        otp_close(fd);
     }
     return -1;
 }

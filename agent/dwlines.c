@@ -179,7 +179,7 @@ static void release_fd(otp_dwarf_t *d, int slot, Elf *e, int fd)
     if (!e || fd < 0 || L.elf_begin(-1, ELF_C_READ_MMAP_PRIVATE, e) != e) return;
     d->held[slot] = e;
     L.elf_cntl(e, ELF_C_FDDONE);
-    close(fd);
+    otp_close(fd);
 }
 
 otp_dwarf_t *otp_dwarf_open(const char *path, const char *build_id)
@@ -198,7 +198,7 @@ otp_dwarf_t *otp_dwarf_open(const char *path, const char *build_id)
          * Given fd, libdwfl owns it once the module exists. */
         d->mod = L.report_elf(d->dwfl, path, path, fd, 0, true);
         L.report_end(d->dwfl, NULL, NULL);
-        if (!d->mod) close(fd);
+        if (!d->mod) otp_close(fd);
     }
     void **ud = NULL;
     if (d->mod) L.module_info(d->mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);

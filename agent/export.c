@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "dirlimit.h"
+#include "fds.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -326,7 +327,7 @@ void otp_export_batch(const otp_batch_t *bin)
             write_pprof_file(dirfd, open_rc, b->heap, b->sym, seq, b->final);
         if (dirfd >= 0) {
             limit_dir(dirfd, seq);
-            close(dirfd);
+            otp_close(dirfd);
         }
     }
     if (bb.cpu && bb.cpu->nsamples == 0)

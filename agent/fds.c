@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -30,6 +31,74 @@ bool otp_fd_room(void)
            otp_mono_coarse_ns() >= atomic_load_explicit(&paused_until_ns, memory_order_relaxed);
 }
 
+void otp_fd_own(int fd)
+{
+    if (fd < 0 || fd >= OTP_FD_TRACKED)
+        return;
+    uint64_t bit = 1ULL << (fd & 63);
+    if (!(atomic_fetch_or(&otp_fd_owned_bits[fd >> 6], bit) & bit))
+        atomic_fetch_add(&otp_fd_owned_n, 1);
+}
+
+static void disown(int fd)
+{
+    if (fd < 0 || fd >= OTP_FD_TRACKED)
+        return;
+    uint64_t bit = 1ULL << (fd & 63);
+    if (atomic_fetch_and(&otp_fd_owned_bits[fd >> 6], ~bit) & bit)
+        atomic_fetch_sub(&otp_fd_owned_n, 1);
+}
+
+/* glibc's close itself: close is the shim's (preload/fdguard.c), which
+ * refuses the app the numbers still marked. */
+extern int __close(int fd);
+
+/* Closed before it is unmarked: an app's dup2 waiting for the number
+ * (preload/fdguard.c) must not find it free while the agent's
+ * descriptor is still there. The other way round, an app's close could
+ * be refused a descriptor it opened in between: that needs its open and
+ * close to fit between two instructions here. */
+int otp_close(int fd)
+{
+    if (fd >= 0 && fd < OTP_FD_TRACKED) {
+        uint64_t bit = 1ULL << (fd & 63);
+        if (atomic_load(&otp_fd_given_bits[fd >> 6]) & bit) {
+            atomic_fetch_and(&otp_fd_given_bits[fd >> 6], ~bit);
+            disown(fd);
+            return 0;
+        }
+    }
+    int rc = __close(fd);
+    disown(fd);
+    return rc;
+}
+
+void otp_fd_give_up(int fd)
+{
+    if (fd < 0 || fd >= OTP_FD_TRACKED)
+        return;
+    atomic_fetch_or(&otp_fd_given_bits[fd >> 6], 1ULL << (fd & 63));
+    disown(fd);
+}
+
+int otp_fd_owned_next(unsigned lo, unsigned hi)
+{
+    if (atomic_load_explicit(&otp_fd_owned_n, memory_order_relaxed) <= 0 || lo >= OTP_FD_TRACKED)
+        return -1;
+    if (hi >= OTP_FD_TRACKED)
+        hi = OTP_FD_TRACKED - 1;
+    for (unsigned w = lo >> 6; w <= hi >> 6; w++) {
+        uint64_t v = atomic_load_explicit(&otp_fd_owned_bits[w], memory_order_acquire);
+        if (w == lo >> 6)
+            v &= ~0ULL << (lo & 63);
+        if (!v)
+            continue;
+        unsigned fd = w * 64 + (unsigned)__builtin_ctzll(v);
+        return fd <= hi ? (int)fd : -1;
+    }
+    return -1;
+}
+
 int otp_fd_high(int fd)
 {
     if (fd < 0)
@@ -43,13 +112,14 @@ int otp_fd_high(int fd)
             return -1;
         fd = h;
     }
+    otp_fd_own(fd);
     /* The kernel gives the lowest free number: one this close to the app's
      * limit says the app has (nearly) all the others open, and taking one
      * would make its own next open or accept fail. */
     struct rlimit rl;
     if (!atomic_load(&final_export) && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         (rlim_t)fd + OTP_FD_RESERVE >= rl.rlim_cur) {
-        close(fd);
+        otp_close(fd);
         atomic_store_explicit(&paused_until_ns, otp_mono_coarse_ns() + NEAR_LIMIT_PAUSE_NS, memory_order_relaxed);
         otp_log_once(&near_limit_said, OTP_LOG_WARN,
                      "the app is near its limit of open files (RLIMIT_NOFILE %llu): the agent leaves it the "
@@ -61,13 +131,65 @@ int otp_fd_high(int fd)
     return fd;
 }
 
+static void pause_20us(void)
+{
+    nanosleep(&(struct timespec){0, 20000}, NULL);
+}
+
+void otp_fd_open_begin(void)
+{
+    int64_t until = 0;
+    for (;;) {
+        if (atomic_fetch_add(&otp_fd_opening, 1) == 0)
+            atomic_store(&otp_fd_opening_since, otp_mono_coarse_ns());
+        if (atomic_load(&otp_fd_closing) == 0)
+            return;
+        /* The app closes: give way (both waiting would stall both). */
+        atomic_fetch_sub(&otp_fd_opening, 1);
+        if (!until)
+            until = otp_mono_coarse_ns() + 1000000000LL;
+        while (atomic_load(&otp_fd_closing) > 0 && otp_mono_coarse_ns() < until)
+            pause_20us();
+        if (otp_mono_coarse_ns() >= until) {
+            atomic_fetch_add(&otp_fd_opening, 1);
+            return;
+        }
+    }
+}
+
+void otp_fd_open_end(void)
+{
+    atomic_fetch_sub(&otp_fd_opening, 1);
+}
+
+/* The wait is counted from the start of the agent's open, not of each
+ * close: an open that hangs (an output directory on a stuck network file
+ * system) holds up the app's closes 100 ms in all, not each of them. */
+void otp_fd_close_begin(void)
+{
+    atomic_fetch_add(&otp_fd_closing, 1);
+    while (atomic_load(&otp_fd_opening) > 0 &&
+           otp_mono_coarse_ns() < atomic_load(&otp_fd_opening_since) + 100000000LL)
+        pause_20us();
+}
+
+void otp_fd_close_end(void)
+{
+    atomic_fetch_sub(&otp_fd_closing, 1);
+}
+
 int otp_openat(int dirfd, const char *path, int flags, int mode)
 {
     if (!otp_fd_room()) {
         errno = EMFILE;
         return -1;
     }
-    return otp_fd_high(openat(dirfd, path, flags, (mode_t)mode));
+    otp_fd_open_begin();
+    int fd = otp_fd_high(openat(dirfd, path, flags, (mode_t)mode));
+    int e = errno;
+    otp_fd_open_end();
+    errno = e;
+    return fd;
 }
 
 int otp_socket(int domain, int type, int protocol)
@@ -76,7 +198,12 @@ int otp_socket(int domain, int type, int protocol)
         errno = EMFILE;
         return -1;
     }
-    return otp_fd_high(socket(domain, type | SOCK_CLOEXEC, protocol));
+    otp_fd_open_begin();
+    int fd = otp_fd_high(socket(domain, type | SOCK_CLOEXEC, protocol));
+    int e = errno;
+    otp_fd_open_end();
+    errno = e;
+    return fd;
 }
 
 int otp_open(const char *path, int flags)
@@ -122,11 +249,14 @@ void otp_std_hold(void)
      * a closed one. */
     for (int round = 0; round < 3 && std_closed(); round++) {
         struct stat st;
+        otp_fd_open_begin();
         int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        otp_fd_own(fd);
+        otp_fd_open_end();
         if (fd < 0)
             break;
         if (fd > 2 || fstat(fd, &st) != 0) {
-            close(fd);
+            otp_close(fd);
             break;
         }
         held.fd[held.n] = fd;
@@ -145,23 +275,29 @@ void otp_std_release(void)
     for (int i = 0; i < held.n; i++) {
         struct stat st;
         /* The app may have put its own descriptor there meanwhile (a
-         * daemon's dup2 of /dev/null): then it is not ours to close. */
+         * daemon's dup2 of /dev/null that waited longer than
+         * preload/fdguard.c lets it): then it is not ours to close. */
         int fl = fcntl(held.fd[i], F_GETFL);
         if (fl >= 0 && (fl & O_PATH) && fstat(held.fd[i], &st) == 0 && st.st_dev == held.dev[i] &&
             st.st_ino == held.ino[i])
-            close(held.fd[i]);
+            otp_close(held.fd[i]);
+        else
+            disown(held.fd[i]);
     }
     held.n = 0;
     atomic_store(&owner, 0);
     errno = e;
 }
 
-void otp_std_atfork_child(void)
+void otp_fd_atfork_child(void)
 {
-    /* The owner may have been another thread of the parent's. */
-    if (atomic_load(&owner) != 0) {
-        atomic_store(&owner, otp_gettid());
-        held.depth = 1;
-        otp_std_release();
-    }
+    int e = errno;
+    for (int fd; (fd = otp_fd_owned_next(0, OTP_FD_TRACKED - 1)) >= 0;)
+        otp_close(fd);
+    /* The owner may have been another thread of the parent's: its
+     * placeholders went with the rest. */
+    held.n = 0;
+    held.depth = 0;
+    atomic_store(&owner, 0);
+    errno = e;
 }

@@ -10,7 +10,9 @@
 #ifndef OTP_FDS_H
 #define OTP_FDS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Every descriptor the agent opens goes through these: one that took a
  * number from 0 to 2 is moved above them at once, and one within
@@ -28,6 +30,64 @@ int otp_open(const char *path, int flags);
 int otp_openat(int dirfd, const char *path, int flags, int mode);
 int otp_socket(int domain, int type, int protocol); /* close-on-exec */
 
+/* The numbers the agent holds open, so that the app's calls that name
+ * numbers it never opened pass them by (preload/fdguard.c): a bulk close
+ * (close_range(3, ~0U), closefrom, a loop of close) leaves them, and a
+ * dup2 onto one waits for the agent to be done with it. Without that, an
+ * app that closed everything and opened its data file got the number of
+ * the agent's temp file: the agent's close closed the app's file and its
+ * profile went into the app's data, or the app's record into the
+ * profile. Numbers from OTP_FD_TRACKED up are not tracked. Defined in
+ * shared.c: the shim's wrappers and both objects' opens share them. */
+#define OTP_FD_TRACKED 65536
+extern _Atomic uint64_t otp_fd_owned_bits[OTP_FD_TRACKED / 64];
+extern _Atomic int otp_fd_owned_n;
+/* Numbers the app took from the agent (fds.c, otp_fd_give_up). */
+extern _Atomic uint64_t otp_fd_given_bits[OTP_FD_TRACKED / 64];
+
+static inline bool otp_fd_owned(int fd)
+{
+    return atomic_load_explicit(&otp_fd_owned_n, memory_order_relaxed) > 0 && fd >= 0 && fd < OTP_FD_TRACKED &&
+           ((atomic_load_explicit(&otp_fd_owned_bits[fd >> 6], memory_order_acquire) >> (fd & 63)) & 1);
+}
+/* Marks fd as the agent's (what the otp_open family returns is marked
+ * already); a library's descriptor made on the agent's thread too. */
+void otp_fd_own(int fd);
+/* Unmarks fd, then closes it: every descriptor the agent marked is closed
+ * with this (or with close on the agent's thread, which comes here). */
+int otp_close(int fd);
+/* The gap between the kernel giving the agent a number and the mark:
+ * an app's bulk close there would close the descriptor unmarked, and its
+ * next open take the number. The agent's opens, from the system call to
+ * the mark, go between otp_fd_open_begin and _end; the app's calls that
+ * close or replace numbers (preload/fdguard.c) between
+ * otp_fd_close_begin and _end. Neither side starts while the other is
+ * under way (the agent gives way); each waits a bounded time (the app
+ * until 100 ms after the agent's open began, the agent 1 s: an app's
+ * close can block, on a socket that lingers or a network file) and then
+ * goes ahead. */
+extern _Atomic int otp_fd_opening, otp_fd_closing;
+extern _Atomic int64_t otp_fd_opening_since; /* coarse monotonic ns */
+void otp_fd_open_begin(void);
+void otp_fd_open_end(void);
+void otp_fd_close_begin(void);
+void otp_fd_close_end(void);
+/* Either side is under way: the app's close must take the slow path. */
+static inline bool otp_fd_busy(void)
+{
+    return atomic_load_explicit(&otp_fd_owned_n, memory_order_relaxed) > 0 ||
+           atomic_load_explicit(&otp_fd_opening, memory_order_relaxed) > 0;
+}
+/* The app put its own descriptor on fd, which the agent still held (a
+ * dup2 that waited too long): unmarked, and the agent's otp_close of it
+ * closes nothing. */
+void otp_fd_give_up(int fd);
+/* The lowest number the agent holds in [lo, hi], or -1. */
+int otp_fd_owned_next(unsigned lo, unsigned hi);
+/* A fork child: what the parent's agent held open (an export under way
+ * on its thread) is not the child's; closed and forgotten. */
+void otp_fd_atfork_child(void);
+
 /* Held while the agent's thread exports or loads a library: the numbers
  * from 0 to 2 that the app has closed are filled with placeholders of
  * the agent's (O_PATH descriptors of /: reads and writes fail with EBADF
@@ -41,7 +101,5 @@ int otp_socket(int domain, int type, int protocol); /* close-on-exec */
  * the placeholders at a time (another's hold meanwhile does nothing). */
 void otp_std_hold(void);
 void otp_std_release(void);
-/* A fork child inherits the placeholders of an export in progress. */
-void otp_std_atfork_child(void);
 
 #endif

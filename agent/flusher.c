@@ -569,6 +569,6 @@ void otp_flusher_atfork_child(void)
     atomic_store(&request, REQ_NONE);
     atomic_store(&done_word, 0);
     atomic_store(&final_done, false);
-    otp_std_atfork_child();
+    otp_fd_atfork_child();
     otp_summary_atfork_child();
 }

@@ -118,19 +118,19 @@ void otp_perfmap_refresh(otp_perfmap_t *m)
     int fd = otp_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0)) {
-        if (fd >= 0) close(fd);
+        if (fd >= 0) otp_close(fd);
         drop(m);
         return;
     }
     if (m->text && m->pid == pid && m->dev == st.st_dev && m->ino == st.st_ino && m->size == (uint64_t)st.st_size
         && m->mtime.tv_sec == st.st_mtim.tv_sec && m->mtime.tv_nsec == st.st_mtim.tv_nsec) {
-        close(fd);
+        otp_close(fd);
         return;
     }
     drop(m);
     size_t len = 0, want = (size_t)st.st_size < OTP_PERFMAP_MAX ? (size_t)st.st_size : OTP_PERFMAP_MAX;
     m->text = read_all(fd, want, &len);
-    close(fd);
+    otp_close(fd);
     if (!m->text) return;
     m->pid = pid;
     m->dev = st.st_dev;

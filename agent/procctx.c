@@ -154,7 +154,7 @@ static uint64_t find_mapping(void)
         memmove(buf, line, rest);
         have = rest;
     }
-    close(fd);
+    otp_close(fd);
     return found;
 }
 
@@ -184,7 +184,7 @@ bool otp_procctx_peek(uint64_t *published_at)
         return false;
     ctx_hdr_t h;
     bool ok = read_hdr(fd, at, &h) && h.published_at != 0;
-    close(fd);
+    otp_close(fd);
     if (ok)
         *published_at = h.published_at;
     return ok;
@@ -227,7 +227,7 @@ otp_pb_procctx_t *otp_procctx_read(uint64_t *published_at)
             break;
     }
     otp_free(payload);
-    close(fd);
+    otp_close(fd);
     return c;
 }
 
@@ -243,16 +243,18 @@ void otp_procctx_free(otp_pb_procctx_t *c)
 
 static uint8_t *new_mapping(size_t len)
 {
+    otp_fd_open_begin();
     int fd = (int)syscall(SYS_memfd_create, "OTEL_CTX",
                           MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
     if (fd < 0) /* kernels before 6.3 refuse MFD_NOEXEC_SEAL */
         fd = (int)syscall(SYS_memfd_create, "OTEL_CTX", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     fd = otp_fd_high(fd);
+    otp_fd_open_end();
     void *m = MAP_FAILED;
     if (fd >= 0 && ftruncate(fd, (off_t)len) == 0)
         m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (fd >= 0)
-        close(fd);
+        otp_close(fd);
     if (m == MAP_FAILED) /* no memfd (seccomp, old kernel): anonymous, named below */
         m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)

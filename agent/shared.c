@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "fds.h"
 #include "heap.h"
 #include "internal.h"
 #include "live.h"
@@ -27,3 +28,10 @@ SHARED otp_code_range_t otp_agent_code[2];
 SHARED otp_config_t otp_cfg;
 /* 32 KiB a process that samples nothing never touches. */
 SHARED _Atomic uint64_t otp_live_bits[(1u << OTP_LIVE_FILTER_BITS) / 64] OTP_BIG_BSS;
+/* The agent's open descriptors (fds.h): 8 KiB, touched only where they
+ * are. */
+SHARED _Atomic uint64_t otp_fd_owned_bits[OTP_FD_TRACKED / 64] OTP_BIG_BSS;
+SHARED _Atomic int otp_fd_owned_n;
+SHARED _Atomic int otp_fd_opening, otp_fd_closing;
+SHARED _Atomic int64_t otp_fd_opening_since;
+SHARED _Atomic uint64_t otp_fd_given_bits[OTP_FD_TRACKED / 64] OTP_BIG_BSS;

@@ -88,7 +88,7 @@ int otp_file_write_at(int dirfd, const char *name, const void *data, size_t len,
         rc = -errno;
     if (rc == 0)
         rc = otp_write_all(fd, data, len);
-    if (close(fd) != 0 && rc == 0)
+    if (otp_close(fd) != 0 && rc == 0)
         rc = -errno;
     if (rc == 0 && renameat(dirfd, tmp, dirfd, name) != 0)
         rc = -errno;
@@ -105,7 +105,7 @@ int otp_file_write_atomic(const char *dir, const char *name, const void *data, s
     if (dfd < 0)
         return dfd;
     int rc = otp_file_write_at(dfd, name, data, len, 0600);
-    close(dfd);
+    otp_close(dfd);
     return rc;
 }
 

@@ -441,7 +441,7 @@ static bool elf_try_debug_file(elf_obj_t *o, const ElfW(Sym) **es, size_t *n, co
     }
     size_t size = 0;
     const uint8_t *d = map_file(fd, &size);
-    close(fd);
+    otp_close(fd);
     if (!d) return false;
     if (!elf_symtab(d, size, SHT_SYMTAB, es, n, str, strsz)) {
         munmap((void *)d, size);
@@ -481,7 +481,7 @@ static int open_checked(const char *path, uint64_t ino)
     /* A different inode means the file was replaced since it was mapped
      * (e.g. rebuilt): its symbols would be wrong. */
     if (fstat(fd, &st) != 0 || (ino && (uint64_t)st.st_ino != ino)) {
-        close(fd);
+        otp_close(fd);
         return -1;
     }
     return fd;
@@ -502,7 +502,7 @@ static void elf_load(elf_obj_t *o, const map_ent_t *e, bool deleted)
         return;
     }
     o->data = map_file(fd, &o->size);
-    close(fd);
+    otp_close(fd);
     if (!o->data) return;
     o->owned = true;
     if (!elf_header(o->data, o->size) || elf_parse(o) != 0) OTP_DEBUG("symbols: no ELF data for %s", o->path);
@@ -603,7 +603,7 @@ static char *read_maps(void)
         if (r < 0 && errno != EINTR) break;
         if (r > 0) len += (size_t)r;
     }
-    close(fd);
+    otp_close(fd);
     if (buf && r == 0) {
         buf[len] = '\0';
         return buf;
@@ -1254,7 +1254,7 @@ static bool dwarf_exists(const elf_obj_t *o)
     const char *link = elf_debuglink(o->data, o->size, &crc);
     int fd = otp_debugfile_open(o->path, o->build_id, link, crc, false, path, sizeof path);
     if (fd < 0) return false;
-    close(fd);
+    otp_close(fd);
     return true;
 }
 

@@ -94,14 +94,14 @@ ssize_t otp_read_file(const char *path, char *buf, size_t cap)
             if (errno == EINTR)
                 continue;
             int e = errno;
-            close(fd);
+            otp_close(fd);
             return -e;
         }
         if (n == 0)
             break;
         got += (size_t)n;
     }
-    close(fd);
+    otp_close(fd);
     buf[got] = '\0';
     return (ssize_t)got;
 }
@@ -234,7 +234,7 @@ static int dir_walk(int fd, void (*fn)(void *ctx, const char *name), void *ctx)
         }
     }
     int rc = n < 0 ? -errno : 0;
-    close(fd);
+    otp_close(fd);
     return rc;
 }
 
@@ -282,7 +282,7 @@ static int make_dir(const char *path, int mode)
         int fd = otp_open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0) {
             fchmod(fd, (mode_t)mode);
-            close(fd);
+            otp_close(fd);
         }
     }
     return 0;

@@ -915,11 +915,11 @@ static int otp_cfg_read(const char *path, char *buf, size_t cap, size_t *len, bo
         return errno;
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        close(fd);
+        otp_close(fd);
         return EISDIR;
     }
     if (root_only && (fstat(fd, &st) != 0 || st.st_uid != 0 || (st.st_mode & 022) != 0)) {
-        close(fd);
+        otp_close(fd);
         return OTP_CFG_EUNSAFE;
     }
     size_t got = 0;
@@ -942,7 +942,7 @@ static int otp_cfg_read(const char *path, char *buf, size_t cap, size_t *len, bo
         }
         got += (size_t)n;
     }
-    close(fd);
+    otp_close(fd);
     *len = got;
     return err;
 }

@@ -7,6 +7,7 @@
 #define OTP_PRELOAD_NEXT_H
 
 #include <dlfcn.h>
+#include <errno.h>
 
 #include "internal.h"
 
@@ -27,6 +28,26 @@ static inline void *otp_next_sym(const char *name)
     } while (0)
 
 #define OTP_EXPORT __attribute__((visibility("default")))
+
+/* glibc's syscall() without the call through it (which the agent
+ * interposes): the raw call, -1 and errno for kernel errors.
+ * Async-signal-safe. */
+static inline long otp_direct_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+    register long r10 __asm__("r10") = a4;
+    register long r8 __asm__("r8") = a5;
+    register long r9 __asm__("r9") = a6;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    if ((unsigned long)ret > -4096UL) {
+        errno = (int)-ret;
+        return -1;
+    }
+    return ret;
+}
 
 /* preload/malloc.c: looks the real allocation functions up now, if no
  * allocation did yet. The constructor calls it before it loads the engine,

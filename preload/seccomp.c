@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 
 #include "eng.h"
+#include "fdguard.h"
 #include "internal.h"
 #include "next.h"
 #include "sandbox.h"
@@ -36,25 +37,6 @@ typedef long (*syscall_fn)(long, ...);
 typedef int (*prctl_fn)(int, ...);
 static syscall_fn real_syscall OTP_STARTUP_DATA;
 static prctl_fn real_prctl OTP_STARTUP_DATA;
-
-/* glibc's syscall(): the raw call, -1 and errno for kernel errors. */
-static long direct_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
-{
-    register long r10 __asm__("r10") = a4;
-    register long r8 __asm__("r8") = a5;
-    register long r9 __asm__("r9") = a6;
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    if ((unsigned long)ret > -4096UL) {
-        errno = (int)-ret;
-        return -1;
-    }
-    return ret;
-}
-
 
 __attribute__((constructor(101))) static void otprof_seccomp_init(void)
 {
@@ -101,10 +83,13 @@ EXPORT long syscall(long number, ...)
         otp_eng->sandbox_before_seccomp(mode);
         errno = e;
     }
+    long r;
+    if (OTP_UNLIKELY(otp_fdguard_syscall(number, a1, a2, a3, &r)))
+        return r;
     syscall_fn f = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
     if (OTP_LIKELY(f != NULL))
         return f(number, a1, a2, a3, a4, a5, a6);
-    return direct_syscall(number, a1, a2, a3, a4, a5, a6);
+    return otp_direct_syscall(number, a1, a2, a3, a4, a5, a6);
 }
 
 EXPORT int prctl(int option, ...)
@@ -122,7 +107,7 @@ EXPORT int prctl(int option, ...)
     }
     prctl_fn f = __atomic_load_n(&real_prctl, __ATOMIC_ACQUIRE);
     int rc = f ? f(option, a2, a3, a4, a5)
-               : (int)direct_syscall(SYS_prctl, option, (long)a2, (long)a3, (long)a4, (long)a5, 0);
+               : (int)otp_direct_syscall(SYS_prctl, option, (long)a2, (long)a3, (long)a4, (long)a5, 0);
     /* A thread that names itself (ruby, many pools) may end before the
      * next export reads names from /proc: keep the name now. */
     if (option == PR_SET_NAME && rc == 0 && a2 && otp_eng) {

@@ -8,7 +8,9 @@
  * thread's hold and release meanwhile leave them alone; a fork child
  * drops the placeholders it inherited; within OTP_FD_RESERVE of
  * RLIMIT_NOFILE nothing is opened (and nothing for a while after), except
- * for the final export. Runs in a child process that
+ * for the final export; what the agent opens is marked as its own until
+ * otp_close (a number the app took is then left open), and a fork child
+ * closes all of it. Runs in a child process that
  * closes its 0-2 and reports through a pipe.
  */
 #include <errno.h>
@@ -43,6 +45,10 @@ enum {
     R_NEAR_REFUSED,  /* an open within the reserve is refused (EMFILE) and closed */
     R_NEAR_PAUSED,   /* then no room for a while */
     R_NEAR_FINAL,    /* the final export may use the reserve */
+    R_OWN_MARKED,    /* otp_open's descriptor is marked, and found */
+    R_OWN_UNMARKED,  /* otp_close unmarks and closes it */
+    R_GIVEN_LEFT,    /* a number given up to the app: otp_close leaves it open */
+    R_FORK_CLOSED,   /* a fork child closes every marked descriptor */
     R_N
 };
 
@@ -75,7 +81,7 @@ static void child(int out)
     int fd = otp_open("/dev/null", O_RDONLY | O_CLOEXEC);
     r[R_OPEN_HIGH] = fd > 2;
     r[R_OPEN_LOW_FREE] = is_closed(0);
-    if (fd >= 0) close(fd);
+    if (fd >= 0) otp_close(fd);
 
     otp_std_hold();
     r[R_HELD_ALL] = is_held(0) && is_held(1) && is_held(2);
@@ -111,7 +117,7 @@ static void child(int out)
     otp_std_hold();
     pid_t p = fork();
     if (p == 0) {
-        otp_std_atfork_child();
+        otp_fd_atfork_child();
         _exit(is_closed(0) && is_closed(2) ? 0 : 1);
     }
     int status = 1;
@@ -128,6 +134,28 @@ static void child(int out)
     otp_std_release();
     r[R_OPEN_ALL_SAME] = a >= 0 && b >= 0 && d >= 0 && during == before;
     if (during >= 0) close(during);
+    int m = otp_open("/dev/null", O_RDONLY | O_CLOEXEC);
+    r[R_OWN_MARKED] = m > 2 && otp_fd_owned(m) && otp_fd_owned_next(0, ~0U) == m &&
+                      otp_fd_owned_next((unsigned)m + 1, ~0U) < 0 && otp_fd_owned_next(0, (unsigned)m - 1) < 0;
+    r[R_OWN_UNMARKED] = m > 2 && otp_close(m) == 0 && !otp_fd_owned(m) && is_closed(m) &&
+                        otp_fd_owned_next(0, ~0U) < 0;
+    m = otp_open("/dev/null", O_RDONLY | O_CLOEXEC);
+    otp_fd_give_up(m);
+    r[R_GIVEN_LEFT] = m > 2 && !otp_fd_owned(m) && otp_close(m) == 0 && !is_closed(m);
+    if (m >= 0) close(m);
+    m = otp_open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int m2 = otp_open("/dev/null", O_RDONLY | O_CLOEXEC);
+    p = fork();
+    if (p == 0) {
+        otp_fd_atfork_child();
+        _exit(is_closed(m) && is_closed(m2) && otp_fd_owned_next(0, ~0U) < 0 ? 0 : 1);
+    }
+    status = 1;
+    if (p > 0) waitpid(p, &status, 0);
+    r[R_FORK_CLOSED] = m > 2 && m2 > 2 && p > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+                       otp_fd_owned(m) && !is_closed(m2);
+    otp_close(m);
+    otp_close(m2);
     /* Near the limit of open files: 20, and the lowest free number 5. */
     struct rlimit rl = {20, 20};
     if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -140,7 +168,7 @@ static void child(int out)
         otp_fd_final(true);
         near = otp_open("/dev/null", O_RDONLY | O_CLOEXEC);
         r[R_NEAR_FINAL] = near >= 0 && otp_fd_room();
-        if (near >= 0) close(near);
+        if (near >= 0) otp_close(near);
         otp_fd_final(false);
     }
     (void)!write(out, r, sizeof r);
@@ -186,5 +214,9 @@ int main(void)
                 r[R_NEAR_REFUSED]);
     CHECK_NAMED("then no room for a while", r[R_NEAR_PAUSED]);
     CHECK_NAMED("the final export may use the reserve", r[R_NEAR_FINAL]);
+    CHECK_NAMED("otp_open's descriptor is marked as the agent's, and the only one found", r[R_OWN_MARKED]);
+    CHECK_NAMED("otp_close unmarks it and closes it", r[R_OWN_UNMARKED]);
+    CHECK_NAMED("a number given up to the app is left open by otp_close", r[R_GIVEN_LEFT]);
+    CHECK_NAMED("a fork child closes every descriptor marked; the parent keeps them", r[R_FORK_CLOSED]);
     return check_done();
 }

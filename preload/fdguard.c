@@ -1,0 +1,218 @@
+/*
+ * The app's calls that name descriptor numbers it may never have opened:
+ * close, close_range, closefrom, dup2, dup3 (and the same made through
+ * syscall()). Bare, a number the agent holds would be free; the app's
+ * close of it fails with EBADF, its bulk close passes over it, and its
+ * dup2 onto it finds it free. Passing them on as they are closed the
+ * agent's temp file or socket under it, after which the app's next open
+ * took that number and got the agent's writes (agent/fds.h).
+ *
+ * Each wrapper asks one counter first (the agent holds nothing between
+ * exports) and is async-signal-safe: close and dup2 go to glibc's
+ * __close and __dup2 (close stays a cancellation point), the rest are
+ * the plain system calls glibc makes, so nothing is looked up at start.
+ * The agent's own calls (otp_tls_in_agent: its thread, an export on the
+ * app's exiting thread, the libraries it calls there) pass through, a
+ * close of one of its numbers forgetting it.
+ */
+#include "fdguard.h"
+
+#include <errno.h>
+#include <linux/close_range.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "config.h"
+#include "fds.h"
+#include "internal.h"
+#include "log.h"
+#include "next.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+EXPORT int close(int fd);
+EXPORT int close_range(unsigned int lo, unsigned int hi, int flags);
+EXPORT void closefrom(int lo);
+EXPORT int dup2(int old, int fd);
+EXPORT int dup3(int old, int fd, int flags);
+EXPORT int socketpair(int domain, int type, int protocol, int sv[2]);
+
+extern int __close(int fd);
+extern int __dup2(int old, int fd);
+
+static atomic_flag dup_waited_said = ATOMIC_FLAG_INIT;
+
+EXPORT int close(int fd)
+{
+    if (OTP_LIKELY(!otp_fd_busy()))
+        return __close(fd);
+    if (otp_tls_in_agent)
+        return otp_fd_owned(fd) ? otp_close(fd) : __close(fd);
+    otp_fd_close_begin();
+    int rc = -1;
+    if (otp_fd_owned(fd))
+        errno = EBADF;
+    else
+        rc = __close(fd);
+    int e = errno;
+    otp_fd_close_end();
+    errno = e;
+    return rc;
+}
+
+static int sys_close_range(unsigned int lo, unsigned int hi, int flags)
+{
+    return (int)otp_direct_syscall(SYS_close_range, lo, hi, flags, 0, 0, 0);
+}
+
+/* [lo, hi] less the agent's numbers, in pieces. With CLOSE_RANGE_UNSHARE
+ * the caller closes in a table of its own, which the agent does not use. */
+static int close_range_around(unsigned int lo, unsigned int hi, int flags)
+{
+    if (otp_tls_in_agent || (flags & CLOSE_RANGE_UNSHARE))
+        return sys_close_range(lo, hi, flags);
+    otp_fd_close_begin();
+    int rc = 0;
+    while (lo <= hi) {
+        int k = otp_fd_owned_next(lo, hi);
+        if (k < 0) {
+            rc = sys_close_range(lo, hi, flags);
+            break;
+        }
+        if ((unsigned int)k > lo && (rc = sys_close_range(lo, (unsigned int)k - 1, flags)) != 0)
+            break;
+        if ((unsigned int)k == hi)
+            break;
+        lo = (unsigned int)k + 1;
+    }
+    int e = errno;
+    otp_fd_close_end();
+    errno = e;
+    return rc;
+}
+
+EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
+{
+    return close_range_around(lo, hi, flags);
+}
+
+typedef void (*closefrom_fn)(int);
+static closefrom_fn real_closefrom;
+
+EXPORT void closefrom(int lo)
+{
+    if (lo < 0)
+        lo = 0;
+    if (close_range_around((unsigned int)lo, ~0U, 0) == 0)
+        return;
+    /* A kernel before 5.9: glibc's own walk of /proc/self/fd, which
+     * closes the agent's numbers too. */
+    OTP_RESOLVE(real_closefrom, "closefrom");
+    if (real_closefrom)
+        real_closefrom(lo);
+}
+
+/* Bare, fd would be free: the app's dup2 onto it waits for the agent to
+ * be done with it (descriptors of an export: milliseconds; a transfer to
+ * a slow collector: its timeout). Past that it goes ahead, and the agent
+ * no longer closes that number (fds.h). */
+static void wait_released(int fd)
+{
+    long long limit_ms = (long long)otp_cfg.export_timeout_ms + otp_cfg.shutdown_timeout_ms + 1000;
+    for (long long waited_us = 0; otp_fd_owned(fd); waited_us += 200) {
+        if (waited_us / 1000 >= limit_ms) {
+            otp_fd_give_up(fd);
+            otp_log_once(&dup_waited_said, OTP_LOG_WARN,
+                         "the app's dup2 onto descriptor %d waited %lld ms for the agent to close it, and goes "
+                         "ahead; the agent leaves that number to the app",
+                         fd, limit_ms);
+            return;
+        }
+        nanosleep(&(struct timespec){0, 200000}, NULL);
+    }
+}
+
+static int sys_dup(int old, int fd, int flags, bool three)
+{
+    return three ? (int)otp_direct_syscall(SYS_dup3, old, fd, flags, 0, 0, 0) : __dup2(old, fd);
+}
+
+/* dup2 and dup3 onto fd. EBUSY is the kernel's answer while another
+ * thread's open has taken fd and not yet filled it: in a program that is
+ * single-threaded bare, the agent's open. Once filled, the number is the
+ * agent's and the call waits as above. */
+static int dup_onto(int old, int fd, int flags, bool three)
+{
+    for (int tries = 0;; tries++) {
+        int rc;
+        if (OTP_UNLIKELY(otp_fd_busy()) && !otp_tls_in_agent) {
+            if (otp_fd_owned(old)) {
+                errno = EBADF;
+                return -1;
+            }
+            if (old != fd && otp_fd_owned(fd))
+                wait_released(fd);
+            otp_fd_close_begin();
+            bool taken = old != fd && otp_fd_owned(fd) && tries < 1000;
+            rc = taken ? -1 : sys_dup(old, fd, flags, three);
+            int e = taken ? EBUSY : errno;
+            otp_fd_close_end();
+            errno = e;
+        } else {
+            rc = sys_dup(old, fd, flags, three);
+        }
+        if (rc >= 0 || errno != EBUSY || tries >= 1000)
+            return rc;
+        nanosleep(&(struct timespec){0, 20000}, NULL);
+    }
+}
+
+EXPORT int dup2(int old, int fd)
+{
+    return dup_onto(old, fd, 0, false);
+}
+
+EXPORT int dup3(int old, int fd, int flags)
+{
+    return dup_onto(old, fd, flags, true);
+}
+
+/* curl's wake-up pairs, made on the agent's thread. */
+EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
+{
+    if (!otp_tls_in_agent)
+        return (int)otp_direct_syscall(SYS_socketpair, domain, type, protocol, (long)sv, 0, 0);
+    otp_fd_open_begin();
+    int rc = (int)otp_direct_syscall(SYS_socketpair, domain, type, protocol, (long)sv, 0, 0);
+    if (rc == 0) {
+        otp_fd_own(sv[0]);
+        otp_fd_own(sv[1]);
+    }
+    int e = errno;
+    otp_fd_open_end();
+    errno = e;
+    return rc;
+}
+
+bool otp_fdguard_syscall(long nr, long a1, long a2, long a3, long *ret)
+{
+    if (OTP_LIKELY(nr != SYS_close_range && !otp_fd_busy()) || otp_tls_in_agent)
+        return false;
+    switch (nr) {
+    case SYS_close:
+        *ret = close((int)a1);
+        return true;
+    case SYS_close_range:
+        *ret = close_range((unsigned int)a1, (unsigned int)a2, (int)a3);
+        return true;
+    case SYS_dup2:
+        *ret = dup2((int)a1, (int)a2);
+        return true;
+    case SYS_dup3:
+        *ret = dup3((int)a1, (int)a2, (int)a3);
+        return true;
+    default:
+        return false;
+    }
+}

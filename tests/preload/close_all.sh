@@ -1,0 +1,58 @@
+# A program that closes every descriptor above 2 and then opens its data
+# file (daemons, fork-exec helpers, a shell's "exec 4>file"): the agent's
+# descriptors of an export in progress sit among those numbers. Before,
+# the app's close_range closed the agent's temp file, the app's open took
+# that number, and the profile's bytes went into the app's file or its
+# record into the profile (12-30 of ~1500 records failed, exporting every
+# 100 ms), and the agent's close then closed the app's file. Now the
+# app's bulk closes pass the agent's numbers by, a dup2 onto one waits for
+# the agent to be done with it, and nothing is lost either side.
+source "$(dirname "$0")/../lib.sh"
+
+# The profiles' CPU within 10% (and 20 ms) of the run's, a run of >500 ms.
+cpu_held() { [ "$2" -gt 500 ] && within "$1" "$2" $(($2 / 10 + 20)); }
+
+mkdir -p "$WORK/data"
+for mode in range from loop syscall dup2; do
+  bare=$("$PROGS/close_all" "$mode" "$WORK/data" 400)
+  check "$mode, bare: every record written and read back (suite sanity; $bare)" grep -q ' failed 0 ' <<<"$bare"
+  rm -rf "$WORK/out"
+  out=$(under_agent OTPROF_EXPORT_INTERVAL_MS=100 -- "$PROGS/close_all" "$mode" "$WORK/data" 1500 2> "$WORK/err.$mode")
+  rc=$?
+  failed=$(awk '{print $4}' <<<"$out")
+  check "$mode, agent: exit 0 and every record written and read back ($out)" [ "$rc" -eq 0 -a "${failed:-1}" = 0 ]
+  check "$mode, agent: nothing logged (the agent's own writes and closes all succeeded)" \
+    [ ! -s "$WORK/err.$mode" ]
+  files=("$WORK"/out/close_all.*.cpu.pb.gz)
+  check "$mode: interval profiles written while it ran (${#files[@]} CPU files)" [ "${#files[@]}" -ge 5 ]
+  check "$mode: go tool pprof reads every profile" pprof_reads "$WORK"/out/close_all.*.pb.gz
+  total=$(for f in "${files[@]}"; do pprof_total_ms "$f"; done | awk '{s += $1} END {printf "%.0f", s}')
+  cpu=$(sed -n 's/.* cpu_ms \([0-9]*\).*/\1/p' <<<"$out")
+  check "$mode: the profiles hold the run's CPU ($total of ${cpu:-?} ms)" \
+    cpu_held "$total" "${cpu:-0}"
+done
+
+# Debian's bash, "exec 4>file" in a loop: bash opens the file at the
+# lowest free number and dup2s it onto 4, which the agent's export may
+# hold. Before: bash's dup2 failed with EBUSY (the agent's open under
+# way) or put the file over the agent's, whose close then closed bash's
+# 4 ("4: Bad file descriptor"; 14-20 of ~9000 lines lost).
+exec4='bad=0 n=0 end=$(( ${EPOCHREALTIME/./} + $2 * 1000 ))
+while [ "${EPOCHREALTIME/./}" -lt "$end" ]; do
+  f="$1/bx.$((n % 3))"; n=$((n + 1))
+  exec 4>"$f" || bad=$((bad + 1))
+  echo "line $n" >&4 || bad=$((bad + 1))
+  exec 4>&-
+  read -r x < "$f"; [ "$x" = "line $n" ] || bad=$((bad + 1))
+  s="$s$n"; [ ${#s} -gt 20000 ] && s=
+done
+echo "lines $n bad $bad"'
+bare=$(bash -c "$exec4" _ "$WORK/data" 300 2>&1)
+check "bash exec 4>file, bare: every line written and read back (suite sanity; $bare)" grep -q ' bad 0$' <<<"$bare"
+rm -rf "$WORK/out"
+out=$(under_agent OTPROF_EXPORT_INTERVAL_MS=100 -- bash -c "$exec4" _ "$WORK/data" 1500 2>&1)
+only_clean() { [ "$(wc -l <<<"$1")" -eq 1 ] && grep -qx 'lines [0-9]* bad 0' <<<"$1"; }
+check "bash exec 4>file, agent: every line written and read back, nothing said ($out)" only_clean "$out"
+files=("$WORK"/out/bash.*.pb.gz)
+check "bash exec 4>file: interval profiles written while it ran (${#files[@]} files)" [ "${#files[@]}" -ge 5 ]
+finish
