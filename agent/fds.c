@@ -13,6 +13,11 @@
 #include "log.h"
 #include "sys.h"
 
+/* glibc's close itself. close is the shim's (preload/fdguard.c): it
+ * refuses the app the numbers still marked, and while an open of the
+ * agent's is under way it waits for that open, which in here is ours. */
+extern int __close(int fd);
+
 static atomic_flag near_limit_said = ATOMIC_FLAG_INIT;
 /* After a refusal the agent opens nothing for a while: each try holds
  * one of the app's last descriptors for a moment. */
@@ -48,10 +53,6 @@ static void disown(int fd)
     if (atomic_fetch_and(&otp_fd_owned_bits[fd >> 6], ~bit) & bit)
         atomic_fetch_sub(&otp_fd_owned_n, 1);
 }
-
-/* glibc's close itself: close is the shim's (preload/fdguard.c), which
- * refuses the app the numbers still marked. */
-extern int __close(int fd);
 
 /* Closed before it is unmarked: an app's dup2 waiting for the number
  * (preload/fdguard.c) must not find it free while the agent's
@@ -106,7 +107,7 @@ int otp_fd_high(int fd)
     if (fd <= 2) {
         int h = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         int e = errno;
-        close(fd);
+        __close(fd);
         errno = e;
         if (h < 0)
             return -1;
