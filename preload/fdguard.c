@@ -7,10 +7,12 @@
  * agent's temp file or socket under it, after which the app's next open
  * took that number and got the agent's writes (agent/fds.h).
  *
- * Each wrapper asks one counter first (the agent holds nothing between
- * exports) and is async-signal-safe: close and dup2 go to glibc's
- * __close and __dup2 (close stays a cancellation point), the rest are
- * the plain system calls glibc makes, so nothing is looked up at start.
+ * Each wrapper asks two counters first (the agent holds nothing between
+ * exports) and is async-signal-safe: close and dup2 go on to the next
+ * definition, looked up by the constructor (another preloaded library
+ * may wrap close too), before it to glibc's __close and __dup2 (close
+ * stays a cancellation point); the rest are the plain system calls glibc
+ * makes.
  * The agent's own calls (otp_tls_in_agent: its thread, an export on the
  * app's exiting thread, the libraries it calls there) pass through, a
  * close of one of its numbers forgetting it.
@@ -41,20 +43,39 @@ EXPORT int socketpair(int domain, int type, int protocol, int sv[2]);
 extern int __close(int fd);
 extern int __dup2(int old, int fd);
 
+typedef int (*close_fn)(int);
+typedef int (*dup2_fn)(int, int);
+static close_fn next_close OTP_STARTUP_DATA;
+static dup2_fn next_dup2 OTP_STARTUP_DATA;
+
+__attribute__((constructor(101))) static void otprof_fdguard_init(void)
+{
+    int e = errno;
+    __atomic_store_n(&next_close, (close_fn)otp_next_sym("close"), __ATOMIC_RELEASE);
+    __atomic_store_n(&next_dup2, (dup2_fn)otp_next_sym("dup2"), __ATOMIC_RELEASE);
+    errno = e;
+}
+
+static int real_close(int fd)
+{
+    close_fn f = __atomic_load_n(&next_close, __ATOMIC_ACQUIRE);
+    return f ? f(fd) : __close(fd);
+}
+
 static atomic_flag dup_waited_said = ATOMIC_FLAG_INIT;
 
 EXPORT int close(int fd)
 {
     if (OTP_LIKELY(!otp_fd_busy()))
-        return __close(fd);
+        return real_close(fd);
     if (otp_tls_in_agent)
-        return otp_fd_owned(fd) ? otp_close(fd) : __close(fd);
+        return otp_fd_owned(fd) ? otp_close(fd) : real_close(fd);
     otp_fd_close_begin();
     int rc = -1;
     if (otp_fd_owned(fd))
         errno = EBADF;
     else
-        rc = __close(fd);
+        rc = real_close(fd);
     int e = errno;
     otp_fd_close_end();
     errno = e;
@@ -135,7 +156,10 @@ static void wait_released(int fd)
 
 static int sys_dup(int old, int fd, int flags, bool three)
 {
-    return three ? (int)otp_direct_syscall(SYS_dup3, old, fd, flags, 0, 0, 0) : __dup2(old, fd);
+    if (three)
+        return (int)otp_direct_syscall(SYS_dup3, old, fd, flags, 0, 0, 0);
+    dup2_fn f = __atomic_load_n(&next_dup2, __ATOMIC_ACQUIRE);
+    return f ? f(old, fd) : __dup2(old, fd);
 }
 
 /* dup2 and dup3 onto fd. EBUSY is the kernel's answer while another

@@ -32,6 +32,15 @@ for mode in range from loop syscall dup2; do
     cpu_held "$total" "${cpu:-0}"
 done
 
+# Another library preloaded after the agent that wraps close (torsocks and
+# other shims do): the agent's close passes each call on to it.
+out=$(OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" LD_PRELOAD="$AGENT $PROGS/libclosecount.so" \
+  "$PROGS/close_all" loop "$WORK/data" 300 2>&1)
+records=$(sed -n 's/^records \([0-9]*\).*/\1/p' <<<"$out")
+calls=$(sed -n 's/^closecount \([0-9]*\)$/\1/p' <<<"$out")
+check "a close wrapper preloaded after the agent sees the app's closes (${calls:-none} for ${records:-?} rounds of 1021+)" \
+  [ "${calls:-0}" -ge $((${records:-1} * 1021)) -a "${records:-0}" -gt 0 ]
+
 # Debian's bash, "exec 4>file" in a loop: bash opens the file at the
 # lowest free number and dup2s it onto 4, which the agent's export may
 # hold. Before: bash's dup2 failed with EBUSY (the agent's open under
