@@ -332,6 +332,13 @@ bool otp_agent_thread_limited(void)
     return stop;
 }
 
+bool otp_agent_timer_limited(void)
+{
+    if (!otp_agent_running() || otp_tls_in_agent)
+        return false;
+    return otp_cpu_timer_yield();
+}
+
 void otp_agent_thread_begin(otp_thread_t *t)
 {
     int saved = otp_tls_in_agent;

@@ -55,6 +55,10 @@ void otp_agent_thread_failed(otp_thread_t *t);
  * thread it would have had bare. True if it ended (retry then). */
 bool otp_agent_thread_limited(void);
 void otp_agent_thread_begin(otp_thread_t *t);
+/* The app's timer_create failed with EAGAIN (RLIMIT_SIGPENDING): the
+ * calling thread's CPU timer goes to it (otp_cpu_timer_yield). True if
+ * there was one (retry then). */
+bool otp_agent_timer_limited(void);
 
 /* exec wrappers: before (final export, timer off) and after a failure. */
 void otp_agent_before_exec(void);

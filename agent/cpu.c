@@ -19,6 +19,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -551,6 +552,49 @@ bool otp_cpu_active(void)
     return atomic_load(&cpu_on) != 0;
 }
 
+static _Atomic uint64_t untimed;
+static atomic_flag untimed_said = ATOMIC_FLAG_INIT;
+
+static void note_untimed(int err, bool yielded)
+{
+    atomic_fetch_add(&untimed, 1);
+    if (err == EAGAIN) {
+        struct rlimit rl;
+        unsigned long long lim = getrlimit(RLIMIT_SIGPENDING, &rl) == 0 ? (unsigned long long)rl.rlim_cur : 0;
+        otp_log_once(&untimed_said, OTP_LOG_WARN,
+                     "the app's user is at its limit of pending signals (RLIMIT_SIGPENDING %llu), where each of "
+                     "the agent's CPU timers takes a place: %s; such threads' CPU is not sampled (the summary "
+                     "counts them as not profiled)",
+                     lim,
+                     yielded ? "a thread's timer went to the app's timer_create"
+                             : "a thread got no CPU timer");
+    } else {
+        otp_log_once(&untimed_said, OTP_LOG_WARN,
+                     "a thread got no CPU timer (%s): its CPU is not sampled (the summary counts it as not "
+                     "profiled)",
+                     otp_strerror(err));
+    }
+}
+
+uint64_t otp_cpu_untimed(void)
+{
+    return atomic_load(&untimed);
+}
+
+bool otp_cpu_timer_yield(void)
+{
+    /* The caller's first, then the newest thread's (as otp_cpu_stop, any
+     * thread may delete another's). */
+    otp_thread_t *t = otp_thread_self();
+    for (int i = otp_thread_high(); (!t || !atomic_load(&t->has_timer)) && i-- > 0;)
+        t = otp_thread_at(i);
+    if (!t || !atomic_exchange(&t->has_timer, 0))
+        return false;
+    timer_delete(t->timer);
+    note_untimed(EAGAIN, true);
+    return true;
+}
+
 void otp_cpu_arm(otp_thread_t *t)
 {
     if (!t || !atomic_load(&cpu_on) || atomic_load(&t->has_timer))
@@ -564,8 +608,10 @@ void otp_cpu_arm(otp_thread_t *t)
     sev._sigev_un._tid = tid;
     clockid_t clk = otp_thread_cpuclock(tid);
     timer_t id;
-    if (timer_create(clk, &sev, &id) != 0)
+    if (timer_create(clk, &sev, &id) != 0) {
+        note_untimed(errno, false);
         return;
+    }
     /* First point uniform in (0, period] from now: a thread that runs for
      * a fraction f of a period is then sampled with probability f. */
     int64_t now = otp_clock_ns(clk);

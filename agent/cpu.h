@@ -20,6 +20,15 @@ bool otp_cpu_active(void);
 void otp_cpu_arm(otp_thread_t *t);
 /* Deletes t's timer. */
 void otp_cpu_disarm(otp_thread_t *t);
+/* The app's timer_create failed with EAGAIN: its user is at its limit of
+ * pending signals (RLIMIT_SIGPENDING), where each of the agent's timers
+ * takes a place. The calling thread's timer is deleted, else another
+ * thread's; said once and counted (that thread's CPU is no longer
+ * sampled). True if there was one. */
+bool otp_cpu_timer_yield(void);
+/* Threads with no CPU timer: none could be made (that limit), or theirs
+ * went to the app. */
+uint64_t otp_cpu_untimed(void);
 /* Stops CPU sampling process-wide (exit, failed start). */
 void otp_cpu_stop(void);
 /* SIGPROF is virtualised once the agent installed its handler: the app's

@@ -40,6 +40,7 @@ static const otp_engine_t engine = {
     .thread_begin = otp_agent_thread_begin,
     .thread_failed = otp_agent_thread_failed,
     .thread_limited = otp_agent_thread_limited,
+    .timer_limited = otp_agent_timer_limited,
     .unload_begin = otp_agent_unload_begin,
     .unload_end = otp_agent_unload_end,
     .before_exec = otp_agent_before_exec,

@@ -54,6 +54,7 @@ typedef struct otp_engine {
     void (*thread_begin)(otp_thread_t *t);
     void (*thread_failed)(otp_thread_t *t);
     bool (*thread_limited)(void);
+    bool (*timer_limited)(void);
     void *(*unload_begin)(void);
     void (*unload_end)(void *before);
     void (*before_exec)(void);

@@ -136,7 +136,7 @@ void otp_summary_print(void)
              "SIGPROFs not ours passed on, %llu threads not profiled",
              otp_cfg.service_name, (int)getpid(), (long long)total, (double)total * period_s,
              (unsigned long long)otp_cpu_dropped(), (unsigned long long)otp_cpu_foreign(),
-             (unsigned long long)otp_thread_unprofiled());
+             (unsigned long long)(otp_thread_unprofiled() + otp_cpu_untimed()));
     if (ntop > 0) {
         OTP_INFO("  %6s %8s  %s", "flat%", "samples", "function");
         for (int i = 0; i < ntop; i++)

@@ -122,6 +122,32 @@ EXPORT pid_t fork(void)
     return p;
 }
 
+/* timer_create: each of the agent's CPU timers takes one of the places
+ * RLIMIT_SIGPENDING gives the app's user; at that limit the calling
+ * thread's goes to the app (otp_agent_timer_limited). */
+typedef int (*timer_create_fn)(clockid_t, struct sigevent *, timer_t *);
+static timer_create_fn real_timer_create;
+
+EXPORT int timer_create(clockid_t clk, struct sigevent *sev, timer_t *id)
+{
+    OTP_RESOLVE(real_timer_create, "timer_create");
+    if (!real_timer_create) {
+        errno = ENOSYS;
+        return -1;
+    }
+    /* A timer made before a change of uid counts against the old user's
+     * limit: giving it up frees no place, so on to the next. */
+    int rc = real_timer_create(clk, sev, id);
+    while (rc != 0 && errno == EAGAIN && eng_running()) {
+        if (!otp_eng->timer_limited()) {
+            errno = EAGAIN;
+            break;
+        }
+        rc = real_timer_create(clk, sev, id);
+    }
+    return rc;
+}
+
 /* ---- dl_iterate_phdr -------------------------------------------------
  * libunwind binds to this one; see otp_unwind_iterate_phdr. Everyone else
  * gets glibc's, unchanged. */
