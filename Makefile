@@ -143,7 +143,7 @@ $(ENGINE): $(OBJ_ENGINE) $(OBJ_GEN) $(JE_ENGINE_OBJ) preload/engine.map preload/
 
 # Test programs: built plain (no agent inside), with frame pointers and
 # full symbol tables so profiles can be checked by function name.
-$(BUILD)/progs/%: tests/progs/%.c | $(DEPS_STAMP)
+$(BUILD)/progs/%: tests/progs/%.c tests/progs/progs.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-inline -D_GNU_SOURCE -Iagent -Wall -Wextra $(WERROR) \
 	  $< -o $@ -lpthread -ldl -lm -lrt

@@ -28,14 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile unsigned long sink;
+#include "progs.h"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+static volatile unsigned long sink;
 
 __attribute__((noinline)) static void work_a_little(int n)
 {

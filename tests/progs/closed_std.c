@@ -15,16 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "progs.h"
+
 static long run_ms = 1200;
 static atomic_int reached;
 static volatile unsigned long sink;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 __attribute__((noinline)) static void churn(int k)
 {

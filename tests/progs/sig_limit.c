@@ -17,17 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "progs.h"
+
 #define UID 54322
 
 static volatile unsigned long sink;
 static volatile int stop;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 __attribute__((noinline)) static void busy_work(double ms)
 {

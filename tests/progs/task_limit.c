@@ -18,19 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "progs.h"
+
 #define UID 54321
 
 static volatile unsigned long sink;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int go;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 __attribute__((noinline)) static void busy_work(double ms)
 {
