@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,10 +133,20 @@ int otp_fd_high(int fd)
     return fd;
 }
 
+void otp_fd_pause_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    syscall(SYS_nanosleep, &ts, NULL);
+}
+
 static void pause_20us(void)
 {
-    nanosleep(&(struct timespec){0, 20000}, NULL);
+    otp_fd_pause_us(20);
 }
+
+/* An app's close that never ended (its thread left it for a signal
+ * handler that did not return): waited for once, not at every open. */
+static _Atomic bool closing_stuck;
 
 void otp_fd_open_begin(void)
 {
@@ -143,7 +154,11 @@ void otp_fd_open_begin(void)
     for (;;) {
         if (atomic_fetch_add(&otp_fd_opening, 1) == 0)
             atomic_store(&otp_fd_opening_since, otp_mono_coarse_ns());
-        if (atomic_load(&otp_fd_closing) == 0)
+        if (atomic_load(&otp_fd_closing) == 0) {
+            atomic_store_explicit(&closing_stuck, false, memory_order_relaxed);
+            return;
+        }
+        if (atomic_load_explicit(&closing_stuck, memory_order_relaxed))
             return;
         /* The app closes: give way (both waiting would stall both). */
         atomic_fetch_sub(&otp_fd_opening, 1);
@@ -152,6 +167,7 @@ void otp_fd_open_begin(void)
         while (atomic_load(&otp_fd_closing) > 0 && otp_mono_coarse_ns() < until)
             pause_20us();
         if (otp_mono_coarse_ns() >= until) {
+            atomic_store_explicit(&closing_stuck, true, memory_order_relaxed);
             atomic_fetch_add(&otp_fd_opening, 1);
             return;
         }

@@ -8,7 +8,9 @@
  * took that number and got the agent's writes (agent/fds.h).
  *
  * Each wrapper asks two counters first (the agent holds nothing between
- * exports) and is async-signal-safe: close and dup2 go on to the next
+ * exports) and is async-signal-safe (but for a dup2 that waited its
+ * limit, which logs, and closefrom on a kernel without close_range,
+ * which looks glibc's up): close and dup2 go on to the next
  * definition, looked up by the constructor (another preloaded library
  * may wrap close too), before it to glibc's __close and __dup2 (close
  * stays a cancellation point); the rest are the plain system calls glibc
@@ -20,6 +22,7 @@
 #include "fdguard.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <linux/close_range.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
@@ -64,6 +67,12 @@ static int real_close(int fd)
 
 static atomic_flag dup_waited_said = ATOMIC_FLAG_INIT;
 
+static void close_ended(void *arg)
+{
+    (void)arg;
+    otp_fd_close_end();
+}
+
 EXPORT int close(int fd)
 {
     if (OTP_LIKELY(!otp_fd_busy()))
@@ -72,10 +81,14 @@ EXPORT int close(int fd)
         return otp_fd_owned(fd) ? otp_close(fd) : real_close(fd);
     otp_fd_close_begin();
     int rc = -1;
+    /* close is a cancellation point: a thread cancelled in it must not
+     * leave the agent's opens waiting. */
+    pthread_cleanup_push(close_ended, NULL);
     if (otp_fd_owned(fd))
         errno = EBADF;
     else
         rc = real_close(fd);
+    pthread_cleanup_pop(0);
     int e = errno;
     otp_fd_close_end();
     errno = e;
@@ -150,7 +163,7 @@ static void wait_released(int fd)
                          fd, limit_ms);
             return;
         }
-        nanosleep(&(struct timespec){0, 200000}, NULL);
+        otp_fd_pause_us(200);
     }
 }
 
@@ -188,7 +201,7 @@ static int dup_onto(int old, int fd, int flags, bool three)
         }
         if (rc >= 0 || errno != EBUSY || tries >= 1000)
             return rc;
-        nanosleep(&(struct timespec){0, 20000}, NULL);
+        otp_fd_pause_us(20);
     }
 }
 

@@ -41,6 +41,17 @@ calls=$(sed -n 's/^closecount \([0-9]*\)$/\1/p' <<<"$out")
 check "a close wrapper preloaded after the agent sees the app's closes (${calls:-none} for ${records:-?} rounds of 1021+)" \
   [ "${calls:-0}" -ge $((${records:-1} * 1021)) -a "${records:-0}" -gt 0 ]
 
+# Threads cancelled in close (a cancellation point) while the agent
+# exports: one cancelled inside the wrapper's wait left it held, the
+# agent's opens then waited a second each, its exports fell behind the
+# threads' exits, and "more than 4096 live threads" left thousands
+# unprofiled.
+out=$(under_agent OTPROF_EXPORT_INTERVAL_MS=100 OTPROF_AGENT_SUMMARY=true -- "$PROGS/cancel_close" 1500 2> "$WORK/err.cancel")
+np=$(sed -n 's/.*, \([0-9]*\) threads not profiled.*/\1/p' "$WORK/err.cancel")
+check "threads cancelled in close: every one profiled (${np:-?} not; $out)" [ "${np:-1}" = 0 ]
+check "threads cancelled in close: nothing said but the summary" \
+  [ -z "$(grep -v '^otprof: \(summary\|  \|signal handler\|overhead\|memory cap\|heap:\)' "$WORK/err.cancel")" ]
+
 # Debian's bash, "exec 4>file" in a loop: bash opens the file at the
 # lowest free number and dup2s it onto 4, which the agent's export may
 # hold. Before: bash's dup2 failed with EBUSY (the agent's open under
