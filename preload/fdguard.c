@@ -65,6 +65,12 @@ static int real_close(int fd)
     return f ? f(fd) : __close(fd);
 }
 
+/* syscall(SYS_close, fd): the system call itself, no cancellation point. */
+static int sys_close(int fd)
+{
+    return (int)otp_direct_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
 static atomic_flag dup_waited_said = ATOMIC_FLAG_INIT;
 
 static void close_ended(void *arg)
@@ -73,12 +79,10 @@ static void close_ended(void *arg)
     otp_fd_close_end();
 }
 
-EXPORT int close(int fd)
+static int guarded_close(int fd, int (*how)(int))
 {
-    if (OTP_LIKELY(!otp_fd_busy()))
-        return real_close(fd);
     if (otp_tls_in_agent)
-        return otp_fd_owned(fd) ? otp_close(fd) : real_close(fd);
+        return otp_fd_owned(fd) ? otp_close(fd) : how(fd);
     otp_fd_close_begin();
     int rc = -1;
     /* close is a cancellation point: a thread cancelled in it must not
@@ -87,12 +91,19 @@ EXPORT int close(int fd)
     if (otp_fd_owned(fd))
         errno = EBADF;
     else
-        rc = real_close(fd);
+        rc = how(fd);
     pthread_cleanup_pop(0);
     int e = errno;
     otp_fd_close_end();
     errno = e;
     return rc;
+}
+
+EXPORT int close(int fd)
+{
+    if (OTP_LIKELY(!otp_fd_busy()))
+        return real_close(fd);
+    return guarded_close(fd, real_close);
 }
 
 static int sys_close_range(unsigned int lo, unsigned int hi, int flags)
@@ -238,7 +249,7 @@ bool otp_fdguard_syscall(long nr, long a1, long a2, long a3, long *ret)
         return false;
     switch (nr) {
     case SYS_close:
-        *ret = close((int)a1);
+        *ret = guarded_close((int)a1, sys_close);
         return true;
     case SYS_close_range:
         *ret = close_range((unsigned int)a1, (unsigned int)a2, (int)a3);
