@@ -309,6 +309,12 @@ void otp_std_release(void)
 void otp_fd_atfork_child(void)
 {
     int e = errno;
+    /* Only the forking thread lives on: no open of the agent's nor close
+     * of another thread's is under way here, whatever the parent's
+     * counters said at the fork. */
+    atomic_store(&otp_fd_opening, 0);
+    atomic_store(&otp_fd_closing, 0);
+    atomic_store(&closing_stuck, false);
     for (int fd; (fd = otp_fd_owned_next(0, OTP_FD_TRACKED - 1)) >= 0;)
         otp_close(fd);
     /* The owner may have been another thread of the parent's: its
