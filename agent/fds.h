@@ -53,8 +53,9 @@ static inline bool otp_fd_owned(int fd)
 /* Marks fd as the agent's (what the otp_open family returns is marked
  * already); a library's descriptor made on the agent's thread too. */
 void otp_fd_own(int fd);
-/* Unmarks fd, then closes it: every descriptor the agent marked is closed
- * with this (or with close on the agent's thread, which comes here). */
+/* Closes fd, then unmarks it (a number given up to the app is only
+ * unmarked): every descriptor the agent marked is closed with this (or
+ * with close on the agent's thread, which comes here). */
 int otp_close(int fd);
 /* The gap between the kernel giving the agent a number and the mark:
  * an app's bulk close there would close the descriptor unmarked, and its
