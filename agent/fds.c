@@ -292,14 +292,17 @@ void otp_std_release(void)
     for (int i = 0; i < held.n; i++) {
         struct stat st;
         /* The app may have put its own descriptor there meanwhile (a
-         * daemon's dup2 of /dev/null that waited longer than
-         * preload/fdguard.c lets it): then it is not ours to close. */
+         * daemon's dup2 of /dev/null, which preload/fdguard.c lets
+         * through at once: a placeholder is no one's file): then it is
+         * not ours to close. */
         int fl = fcntl(held.fd[i], F_GETFL);
         if (fl >= 0 && (fl & O_PATH) && fstat(held.fd[i], &st) == 0 && st.st_dev == held.dev[i] &&
-            st.st_ino == held.ino[i])
+            st.st_ino == held.ino[i]) {
             otp_close(held.fd[i]);
-        else
+        } else {
             disown(held.fd[i]);
+            atomic_fetch_and(&otp_fd_given_bits[0], ~(1ULL << held.fd[i]));
+        }
     }
     held.n = 0;
     atomic_store(&owner, 0);

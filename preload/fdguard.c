@@ -199,7 +199,12 @@ static int dup_onto(int old, int fd, int flags, bool three)
                 errno = EBADF;
                 return -1;
             }
-            if (old != fd && otp_fd_owned(fd))
+            /* On 0-2 the agent holds only placeholders (agent/fds.h),
+             * which nothing reads or writes: the app takes the number at
+             * once, where an export could keep it waiting for seconds. */
+            if (old != fd && otp_fd_owned(fd) && fd <= 2)
+                otp_fd_give_up(fd);
+            else if (old != fd && otp_fd_owned(fd))
                 wait_released(fd);
             otp_fd_close_begin();
             bool taken = old != fd && otp_fd_owned(fd) && tries < 1000;
