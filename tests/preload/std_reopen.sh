@@ -18,6 +18,7 @@ check "under the agent: exit 0, every dup2 and close succeeds ($out)" [ "$rc" -e
 check "the receiver got a request that hangs (the export held its placeholders meanwhile)" \
   [ "$(rx_count "$RX_DIR")" -ge 1 ]
 # ~450 calls of a few microseconds each, bare. Waiting for the export's
-# placeholders (the agent of fdf4a9d) added 20-45 ms in all.
-check "no dup2 onto 0-2 waited for the export (${total:-?} us in all)" [ "${total:-999999}" -lt 10000 ]
+# placeholders (the agent of e45b9ec) added 20-45 ms in all; 15 ms leaves
+# room for a preempted call on a loaded machine.
+check "no dup2 onto 0-2 waited for the export (${total:-?} us in all)" [ "${total:-999999}" -lt 15000 ]
 finish
