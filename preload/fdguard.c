@@ -115,7 +115,8 @@ static int sys_close_range(unsigned int lo, unsigned int hi, int flags)
  * the caller closes in a table of its own, which the agent does not use. */
 static int close_range_around(unsigned int lo, unsigned int hi, int flags)
 {
-    if (otp_tls_in_agent || (flags & CLOSE_RANGE_UNSHARE))
+    /* lo > hi: the kernel's EINVAL, as bare. */
+    if (otp_tls_in_agent || (flags & CLOSE_RANGE_UNSHARE) || lo > hi)
         return sys_close_range(lo, hi, flags);
     otp_fd_close_begin();
     int rc = 0;
