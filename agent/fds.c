@@ -60,15 +60,20 @@ static void disown(int fd)
  * descriptor is still there. The other way round, an app's close could
  * be refused a descriptor it opened in between: that needs its open and
  * close to fit between two instructions here. */
+/* Forgets that fd was given up to the app; true if it was. */
+static bool ungive(int fd)
+{
+    if (fd < 0 || fd >= OTP_FD_TRACKED)
+        return false;
+    uint64_t bit = 1ULL << (fd & 63);
+    return atomic_fetch_and(&otp_fd_given_bits[fd >> 6], ~bit) & bit;
+}
+
 int otp_close(int fd)
 {
-    if (fd >= 0 && fd < OTP_FD_TRACKED) {
-        uint64_t bit = 1ULL << (fd & 63);
-        if (atomic_load(&otp_fd_given_bits[fd >> 6]) & bit) {
-            atomic_fetch_and(&otp_fd_given_bits[fd >> 6], ~bit);
-            disown(fd);
-            return 0;
-        }
+    if (ungive(fd)) {
+        disown(fd);
+        return 0;
     }
     int rc = __close(fd);
     disown(fd);
@@ -139,11 +144,6 @@ void otp_fd_pause_us(long us)
     syscall(SYS_nanosleep, &ts, NULL);
 }
 
-static void pause_20us(void)
-{
-    otp_fd_pause_us(20);
-}
-
 /* An app's close that never ended (its thread left it for a signal
  * handler that did not return): waited for once, not at every open. */
 static _Atomic bool closing_stuck;
@@ -165,7 +165,7 @@ void otp_fd_open_begin(void)
         if (!until)
             until = otp_mono_coarse_ns() + 1000000000LL;
         while (atomic_load(&otp_fd_closing) > 0 && otp_mono_coarse_ns() < until)
-            pause_20us();
+            otp_fd_pause_us(20);
         if (otp_mono_coarse_ns() >= until) {
             atomic_store_explicit(&closing_stuck, true, memory_order_relaxed);
             atomic_fetch_add(&otp_fd_opening, 1);
@@ -187,7 +187,7 @@ void otp_fd_close_begin(void)
     atomic_fetch_add(&otp_fd_closing, 1);
     while (atomic_load(&otp_fd_opening) > 0 &&
            otp_mono_coarse_ns() < atomic_load(&otp_fd_opening_since) + 100000000LL)
-        pause_20us();
+        otp_fd_pause_us(20);
 }
 
 void otp_fd_close_end(void)
@@ -301,7 +301,7 @@ void otp_std_release(void)
             otp_close(held.fd[i]);
         } else {
             disown(held.fd[i]);
-            atomic_fetch_and(&otp_fd_given_bits[0], ~(1ULL << held.fd[i]));
+            ungive(held.fd[i]);
         }
     }
     held.n = 0;
