@@ -203,9 +203,7 @@ int otp_openat(int dirfd, const char *path, int flags, int mode)
     }
     otp_fd_open_begin();
     int fd = otp_fd_high(openat(dirfd, path, flags, (mode_t)mode));
-    int e = errno;
     otp_fd_open_end();
-    errno = e;
     return fd;
 }
 
@@ -217,9 +215,7 @@ int otp_socket(int domain, int type, int protocol)
     }
     otp_fd_open_begin();
     int fd = otp_fd_high(socket(domain, type | SOCK_CLOEXEC, protocol));
-    int e = errno;
     otp_fd_open_end();
-    errno = e;
     return fd;
 }
 

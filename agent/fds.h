@@ -70,7 +70,7 @@ int otp_close(int fd);
 extern _Atomic int otp_fd_opening, otp_fd_closing;
 extern _Atomic int64_t otp_fd_opening_since; /* coarse monotonic ns */
 void otp_fd_open_begin(void);
-void otp_fd_open_end(void);
+void otp_fd_open_end(void); /* the _end calls leave errno as it is */
 void otp_fd_close_begin(void);
 void otp_fd_close_end(void);
 /* A sleep that is not a cancellation point (nanosleep is): the app's

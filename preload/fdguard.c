@@ -93,9 +93,7 @@ static int guarded_close(int fd, int (*how)(int))
     else
         rc = how(fd);
     pthread_cleanup_pop(0);
-    int e = errno;
     otp_fd_close_end();
-    errno = e;
     return rc;
 }
 
@@ -132,9 +130,7 @@ static int close_range_around(unsigned int lo, unsigned int hi, int flags)
             break;
         lo = (unsigned int)k + 1;
     }
-    int e = errno;
     otp_fd_close_end();
-    errno = e;
     return rc;
 }
 
@@ -209,10 +205,12 @@ static int dup_onto(int old, int fd, int flags, bool three)
                 wait_released(fd);
             otp_fd_close_begin();
             bool taken = old != fd && otp_fd_owned(fd) && tries < 1000;
+            /* Taken again meanwhile: tried once more, as for the
+             * kernel's EBUSY (the last try goes ahead). */
             rc = taken ? -1 : sys_dup(old, fd, flags, three);
-            int e = taken ? EBUSY : errno;
+            if (taken)
+                errno = EBUSY;
             otp_fd_close_end();
-            errno = e;
         } else {
             rc = sys_dup(old, fd, flags, three);
         }
@@ -243,9 +241,7 @@ EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
         otp_fd_own(sv[0]);
         otp_fd_own(sv[1]);
     }
-    int e = errno;
     otp_fd_open_end();
-    errno = e;
     return rc;
 }
 
