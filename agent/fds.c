@@ -7,8 +7,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -138,12 +136,6 @@ int otp_fd_high(int fd)
     return fd;
 }
 
-void otp_fd_pause_us(long us)
-{
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-    syscall(SYS_nanosleep, &ts, NULL);
-}
-
 /* An app's close that never ended (its thread left it for a signal
  * handler that did not return): waited for once, not at every open. */
 static _Atomic bool closing_stuck;
@@ -165,7 +157,7 @@ void otp_fd_open_begin(void)
         if (!until)
             until = otp_mono_coarse_ns() + 1000000000LL;
         while (atomic_load(&otp_fd_closing) > 0 && otp_mono_coarse_ns() < until)
-            otp_fd_pause_us(20);
+            otp_pause_us(20);
         if (otp_mono_coarse_ns() >= until) {
             atomic_store_explicit(&closing_stuck, true, memory_order_relaxed);
             atomic_fetch_add(&otp_fd_opening, 1);
@@ -187,7 +179,7 @@ void otp_fd_close_begin(void)
     atomic_fetch_add(&otp_fd_closing, 1);
     while (atomic_load(&otp_fd_opening) > 0 &&
            otp_mono_coarse_ns() < atomic_load(&otp_fd_opening_since) + 100000000LL)
-        otp_fd_pause_us(20);
+        otp_pause_us(20);
 }
 
 void otp_fd_close_end(void)

@@ -73,11 +73,6 @@ void otp_fd_open_begin(void);
 void otp_fd_open_end(void); /* the _end calls leave errno as it is */
 void otp_fd_close_begin(void);
 void otp_fd_close_end(void);
-/* A sleep that is not a cancellation point (nanosleep is): the app's
- * close, dup2 and the like wait with it, and a thread cancelled there
- * would leave the agent's opens waiting, or cancel a dup2, which is no
- * cancellation point bare. */
-void otp_fd_pause_us(long us);
 /* Either side is under way: the app's close must take the slow path. */
 static inline bool otp_fd_busy(void)
 {

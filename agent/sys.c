@@ -58,6 +58,12 @@ int64_t otp_real_ns(void)
     return otp_clock_ns(CLOCK_REALTIME);
 }
 
+void otp_pause_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    syscall(SYS_nanosleep, &ts, NULL);
+}
+
 const char *otp_strerror(int e)
 {
     const char *s = strerrordesc_np(e);

@@ -36,6 +36,12 @@ int64_t otp_mono_ns(void);
  * the cost; for deadlines tested on hot paths. */
 int64_t otp_mono_coarse_ns(void);
 int64_t otp_real_ns(void);
+/* A sleep that is not a cancellation point (nanosleep is), for waits
+ * inside the app's calls: its close, dup2 or pthread_create wait with
+ * it, and a thread cancelled there would leave the agent's opens waiting
+ * (preload/fdguard.c) or cancel a call that is no cancellation point
+ * bare. */
+void otp_pause_us(long us);
 /* The page size, cached at its first call (start-up): async-signal-safe
  * after that, and cheap enough for the sampled-allocation path. */
 size_t otp_page_size(void);

@@ -33,6 +33,7 @@
 #include "internal.h"
 #include "log.h"
 #include "next.h"
+#include "sys.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -171,7 +172,7 @@ static void wait_released(int fd)
                          fd, limit_ms);
             return;
         }
-        otp_fd_pause_us(200);
+        otp_pause_us(200);
     }
 }
 
@@ -216,7 +217,7 @@ static int dup_onto(int old, int fd, int flags, bool three)
         }
         if (rc >= 0 || errno != EBUSY || tries >= 1000)
             return rc;
-        otp_fd_pause_us(20);
+        otp_pause_us(20);
     }
 }
 

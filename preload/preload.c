@@ -18,6 +18,7 @@
 #include "eng.h"
 #include "internal.h"
 #include "next.h"
+#include "sys.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -104,7 +105,7 @@ bool otp_preload_task_retry(int i)
     }
     if (i > 50)
         return false;
-    nanosleep(&(struct timespec){0, 1000000}, NULL);
+    otp_pause_us(1000); /* pthread_create and fork are no cancellation points */
     return true;
 }
 
