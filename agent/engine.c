@@ -61,6 +61,7 @@ static const otp_engine_t engine = {
     .iterate_phdr = otp_unwind_iterate_phdr,
     .thread_note_name = otp_thread_note_name,
     .sandbox_before_seccomp = otp_sandbox_before_seccomp,
+    .sandbox_before_root = otp_sandbox_before_root,
     .heap_sampled = otp_heap_sampled,
     .heap_freed = otp_heap_freed,
     .heap_untrack = otp_heap_untrack,

@@ -78,6 +78,7 @@ typedef struct otp_engine {
     /* Threads, sandboxes, the heap (thread.h, sandbox.h, heap.h). */
     void (*thread_note_name)(otp_thread_t *t, const char *name);
     void (*sandbox_before_seccomp)(int mode);
+    void (*sandbox_before_root)(int how, const char *path, int fd, int nstype);
     void *(*heap_sampled)(void *p, size_t size, uintptr_t ra);
     void (*heap_freed)(void *p);
     uint64_t (*heap_untrack)(void *p);

@@ -251,6 +251,13 @@ static void prepare_symbols(const otp_profile_t *cpu, const otp_profile_t *heap)
     otp_free(a);
 }
 
+static char final_note[256];
+
+void otp_flusher_note_final(const char *why)
+{
+    snprintf(final_note, sizeof final_note, "%s", why ? why : "");
+}
+
 static void export_interval(bool final)
 {
     /* libdw opens a .dwz file itself, and keeps it (see otp_std_hold). */
@@ -263,9 +270,12 @@ static void export_interval(bool final)
     cpu.duration_ns = end - interval_start_ns;
     cpu.period = 1000000000LL / otp_cfg.cpu_frequency_hz;
     cpu.nvalues = 2;
-    const char *notes[2] = {otp_budget_note(), otp_memcap_note(OTP_PROFILE_CPU)};
+    const char *ends = final ? final_note : "";
+    const char *notes[3] = {otp_budget_note(), otp_memcap_note(OTP_PROFILE_CPU), ends};
     cpu.comments = notes;
-    cpu.ncomments = notes[1][0] ? 2 : 1;
+    for (size_t i = 0; i < 3; i++)
+        if (notes[i][0])
+            notes[cpu.ncomments++] = notes[i];
     uint64_t dropped = otp_cpu_dropped();
     cpu.dropped = dropped - cpu_dropped_seen;
     cpu_dropped_seen = dropped;
@@ -292,7 +302,7 @@ static void export_interval(bool final)
                 otp_sym_refresh(sym);
             prepare_symbols(have_cpu ? &cpu : NULL, heap);
             if (heap)
-                otp_heap_annotate(sym, final);
+                otp_heap_annotate(sym, final, ends);
             otp_batch_t b = {have_cpu || retry ? &cpu : NULL, heap, sym, seq, final};
             otp_export_batch(&b);
             if (final)

@@ -47,6 +47,9 @@ int otp_flusher_final_here(int64_t deadline_ns);
 /* An app thread's ring is filling up: drain the rings now rather than
  * at the end of the tick. Async-signal-safe; preserves errno. */
 void otp_flusher_drain_soon(void);
+/* Why profiling ends before the process does, for the final profiles'
+ * comments (copied; NULL or "" clears it). Normal context. */
+void otp_flusher_note_final(const char *why);
 /* Something was sampled that a final export would write. */
 bool otp_flusher_has_pending(void);
 /* CPU used by the agent's thread, all of its incarnations (any thread). */

@@ -223,20 +223,22 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
     return &prof;
 }
 
-void otp_heap_annotate(otp_symbolizer_t *sym, bool final)
+void otp_heap_annotate(otp_symbolizer_t *sym, bool final, const char *ends)
 {
     if (!otp_heap_active() || !otp_heap_leak_ready())
         return;
     size_t want = otp_heap_leak_suspects();
     /* The budget's line (overhead, rates) comes first. */
-    comments = otp_calloc(want + 2, sizeof *comments);
+    comments = otp_calloc(want + 3, sizeof *comments);
     if (comments && (comments[0] = otp_strdup(otp_budget_last_note())) != NULL)
         ncomments = 1;
     const char *capped = otp_memcap_note(OTP_PROFILE_HEAP);
     if (comments && capped[0] && (comments[ncomments] = otp_strdup(capped)) != NULL)
         ncomments++;
+    if (comments && ends[0] && (comments[ncomments] = otp_strdup(ends)) != NULL)
+        ncomments++;
     if (comments)
-        ncomments += otp_heap_leak_describe(sym, comments + ncomments, want + 2 - ncomments);
+        ncomments += otp_heap_leak_describe(sym, comments + ncomments, want + 3 - ncomments);
     prof.comments = (const char *const *)comments;
     prof.ncomments = ncomments;
     if (final)

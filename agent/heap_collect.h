@@ -28,8 +28,9 @@ const otp_profile_t *otp_heap_collect(int64_t start_ns, int64_t end_ns, bool fin
  * profile) and, when final, prepares the leak report of the summary.
  * Suspected leaks reach the sinks as comments of the heap profile: pprof
  * Profile.comment, and the OTLP encoder's pprof.profile.comment
- * attribute. */
-void otp_heap_annotate(otp_symbolizer_t *sym, bool final);
+ * attribute. `ends` (may be "") is one more comment: why profiling
+ * ends early. */
+void otp_heap_annotate(otp_symbolizer_t *sym, bool final, const char *ends);
 
 /* Fork child: the parent's tables are left behind, not freed (jemalloc's
  * fork handler has not run yet). */

@@ -26,6 +26,7 @@
 #include "fdguard.h"
 #include "internal.h"
 #include "next.h"
+#include "ns.h"
 #include "sandbox.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -83,13 +84,25 @@ EXPORT long syscall(long number, ...)
         otp_eng->sandbox_before_seccomp(mode);
         errno = e;
     }
+    /* glibc has no pivot_root(): container set-ups reach it here. */
+    bool new_root = OTP_UNLIKELY(number == SYS_pivot_root || number == SYS_chroot || number == SYS_setns) &&
+                    !otp_tls_in_agent;
+    if (new_root && otp_eng) {
+        int e = errno;
+        otp_eng->sandbox_before_root(number == SYS_pivot_root ? OTP_ROOT_PIVOT
+                                     : number == SYS_chroot   ? OTP_ROOT_CHROOT
+                                                              : OTP_ROOT_SETNS,
+                                     number == SYS_setns ? NULL : (const char *)a1, (int)a1, (int)a2);
+        errno = e;
+    }
     long r;
     if (OTP_UNLIKELY(otp_fdguard_syscall(number, a1, a2, a3, &r)))
         return r;
     syscall_fn f = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
-    if (OTP_LIKELY(f != NULL))
-        return f(number, a1, a2, a3, a4, a5, a6);
-    return otp_direct_syscall(number, a1, a2, a3, a4, a5, a6);
+    r = OTP_LIKELY(f != NULL) ? f(number, a1, a2, a3, a4, a5, a6) : otp_direct_syscall(number, a1, a2, a3, a4, a5, a6);
+    if (new_root && r == 0)
+        otp_ns_after_new_root();
+    return r;
 }
 
 EXPORT int prctl(int option, ...)

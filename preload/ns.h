@@ -1,0 +1,17 @@
+/*
+ * New roots (preload/ns.c): what the shim does after the app's chroot,
+ * pivot_root or setns has given the process another root directory.
+ */
+#ifndef OTP_PRELOAD_NS_H
+#define OTP_PRELOAD_NS_H
+
+/* After a successful call that may have changed the root: when this
+ * object's file cannot be read from the new root, LD_PRELOAD in the
+ * process's environment loses its entry (edited in place; unset when
+ * nothing is left), so that a
+ * program the app execs there does not meet the loader's "cannot be
+ * preloaded" error, which it would not have met without the agent.
+ * Preserves errno. */
+void otp_ns_after_new_root(void);
+
+#endif
