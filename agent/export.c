@@ -134,7 +134,11 @@ static void send_otlp(const otp_batch_t *b)
 
 static const char *why(int rc)
 {
-    return rc == -ELOOP ? "it is a symlink owned by another user (not followed)" : otp_strerror(-rc);
+    if (rc == -ELOOP)
+        return "it is a symlink owned by another user (not followed)";
+    if (rc == -EFBIG)
+        return "File too large (the process's file size limit, RLIMIT_FSIZE or ulimit -f)";
+    return otp_strerror(-rc);
 }
 
 static void file_name(char *name, size_t cap, int kind, uint32_t seq)

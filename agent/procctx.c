@@ -251,7 +251,7 @@ static uint8_t *new_mapping(size_t len)
     fd = otp_fd_high(fd);
     otp_fd_open_end();
     void *m = MAP_FAILED;
-    if (fd >= 0 && ftruncate(fd, (off_t)len) == 0)
+    if (fd >= 0 && otp_ftruncate(fd, (off_t)len) == 0)
         m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (fd >= 0)
         otp_close(fd);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <link.h>
 #include <stdbool.h>
 #include <stdatomic.h>
@@ -70,20 +71,77 @@ const char *otp_strerror(int e)
     return s ? s : "unknown error";
 }
 
+/* The kernel's sigset for the rt_sig* system calls: 64 signals. */
+#define KSIGSET_BYTES 8
+
+/* Around a write or truncate of the agent's: SIGXFSZ blocked on this
+ * thread, and whether the app had it blocked and pending already. Raw
+ * system calls: no wrapper of the app's mask (SIGPROF's virtual mask is
+ * not touched) and no cancellation point. */
+typedef struct xfsz_guard {
+    bool was_blocked;
+    bool was_pending;
+} xfsz_guard_t;
+
+static void xfsz_hold(xfsz_guard_t *g)
+{
+    sigset_t one, old;
+    sigemptyset(&one);
+    sigaddset(&one, SIGXFSZ);
+    sigemptyset(&old);
+    g->was_blocked = syscall(SYS_rt_sigprocmask, SIG_BLOCK, &one, &old, KSIGSET_BYTES) == 0 &&
+                     sigismember(&old, SIGXFSZ);
+    g->was_pending = false;
+    if (g->was_blocked) {
+        sigset_t pend;
+        sigemptyset(&pend);
+        g->was_pending = syscall(SYS_rt_sigpending, &pend, KSIGSET_BYTES) == 0 && sigismember(&pend, SIGXFSZ);
+    }
+}
+
+static void xfsz_release(const xfsz_guard_t *g, int rc)
+{
+    int e = errno;
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, SIGXFSZ);
+    if (rc == -EFBIG && !g->was_pending) {
+        struct timespec zero = {0, 0};
+        syscall(SYS_rt_sigtimedwait, &one, NULL, &zero, KSIGSET_BYTES);
+    }
+    if (!g->was_blocked)
+        syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &one, NULL, KSIGSET_BYTES);
+    errno = e;
+}
+
 int otp_write_all(int fd, const void *buf, size_t len)
 {
+    xfsz_guard_t g;
+    xfsz_hold(&g);
     const char *p = buf;
+    int rc = 0;
     while (len > 0) {
         ssize_t n = write(fd, p, len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return -errno;
+            rc = -errno;
+            break;
         }
         p += n;
         len -= (size_t)n;
     }
-    return 0;
+    xfsz_release(&g, rc);
+    return rc;
+}
+
+int otp_ftruncate(int fd, off_t len)
+{
+    xfsz_guard_t g;
+    xfsz_hold(&g);
+    int rc = ftruncate(fd, len) == 0 ? 0 : -errno;
+    xfsz_release(&g, rc);
+    return rc;
 }
 
 ssize_t otp_read_file(const char *path, char *buf, size_t cap)

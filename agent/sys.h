@@ -45,8 +45,15 @@ void otp_pause_us(long us);
 /* The page size, cached at its first call (start-up): async-signal-safe
  * after that, and cheap enough for the sampled-allocation path. */
 size_t otp_page_size(void);
-/* async-signal-safe: write all of buf, retrying on EINTR/short writes. */
+/* async-signal-safe: write all of buf, retrying on EINTR/short writes.
+ * 0 or -errno. Past the process's RLIMIT_FSIZE it fails with -EFBIG and
+ * the SIGXFSZ the kernel sends the writing thread (whose default action
+ * kills the app) is taken back: see otp_ftruncate. */
 int otp_write_all(int fd, const void *buf, size_t len);
+/* ftruncate that, like otp_write_all, never leaves the SIGXFSZ of a
+ * length past RLIMIT_FSIZE to the app (`ulimit -f`, sandboxes that set
+ * it to 0: /bin/true died of it at the agent's start). 0 or -errno. */
+int otp_ftruncate(int fd, off_t len);
 
 /* An errno's English text. Not strerror: its translation lookup takes a
  * lock that setlocale holds while it allocates, so a message from the

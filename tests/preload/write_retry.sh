@@ -12,12 +12,14 @@ HS="$BUILD/tools/heapsum"
 FULL="$WORK/full"
 trap 'umount -l "$FULL" 2>/dev/null; if [ "$T_FAILS" -eq 0 ]; then rm -rf "$WORK"; else echo "  (kept $WORK)"; fi' EXIT
 
-# run_case NAME OUTDIR BREAK_CMD FIX_CMD [PHASE_B_MS]
+# run_case NAME OUTDIR BREAK_CMD FIX_CMD [PHASE_B_MS]; the app is started
+# through RUN_PREFIX (a command that execs the rest), $pid in FIX_CMD.
+RUN_PREFIX=()
 run_case() {
   local name=$1 out=$2 fix=$4 bms=${5:-800} m="$WORK/marks.$1"
   mkdir -p "$m"
   eval "$3"
-  env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$out" OTPROF_EXPORT_INTERVAL_MS=250 \
+  "${RUN_PREFIX[@]}" env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$out" OTPROF_EXPORT_INTERVAL_MS=250 \
     OTPROF_MEMORY_SAMPLE_BYTES=4096 OTPROF_EXPORT_MAX_DIR_MB=0 LD_PRELOAD="$AGENT" \
     "$PROGS/write_retry" "$m" 800 "$bms" > "$WORK/$name.out" 2> "$WORK/$name.err" &
   local pid=$! i
@@ -73,6 +75,32 @@ fi
 run_case dirgone "$WORK/gone/out" \
   'echo "not a directory" > "$WORK/gone"' \
   'rm -f "$WORK/gone"'
+# ---- the process's file size limit --------------------------------------------
+# Under `ulimit -f 0` a program that writes no file runs; the agent's first
+# profile write past the limit raised SIGXFSZ on the writing thread, and its
+# default action killed the app (status 153). The limit is lifted from
+# outside (prlimit) as the fix.
+if [ "$(bash -c 'ulimit -S -f 0 && ulimit -S -f')" = 0 ]; then
+  # stderr through a pipe (a cat started before the limit), where the
+  # agent's line can be written: to a file it would fail as the app's own.
+  RUN_PREFIX=(bash -c 'exec 2> >(cat >&2) && ulimit -S -f 0 && exec "$@"' _)
+  run_case filesize "$WORK/fsize/out" 'mkdir -p "$WORK/fsize/out"' 'prlimit --pid "$pid" --fsize=unlimited'
+  RUN_PREFIX=()
+  check "filesize: the reason is named" grep -q 'RLIMIT_FSIZE' "$WORK/filesize.err"
+  # A process that never started the agent's thread (Debian's sha256sum)
+  # writes its only profile at exit on its main thread: there the signal
+  # killed it before.
+  head -c 30000000 /dev/zero > "$WORK/zeros"
+  want=$(sha256sum < "$WORK/zeros")
+  got=$(bash -c 'ulimit -S -f 0 && exec "$@"' _ env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$WORK/fsize2" \
+    OTPROF_CPU_FREQUENCY_HZ=1000 LD_PRELOAD="$AGENT" sha256sum < "$WORK/zeros" 2> "$WORK/fsize2.err")
+  rc=$?
+  check "filesize, exit-time export on the main thread: sha256sum's status and output as bare ($rc)" \
+    [ "$rc" -eq 0 -a "$got" = "$want" ]
+  check "filesize, exit-time export on the main thread: nothing written" [ -z "$(ls "$WORK/fsize2" 2>/dev/null)" ]
+  rm -f "$WORK/zeros"
+fi
+
 # The app idles once the directory is back: the kept intervals are written
 # all the same (no new sample needed to carry them).
 run_case idle "$WORK/gone2/out" \
