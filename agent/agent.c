@@ -619,24 +619,34 @@ static otp_thread_t *claim_main(void)
     return t;
 }
 
-/* A process whose address space is limited (RLIMIT_AS, `ulimit -v`)
- * would meet its limit sooner by the agent's reservations (rings,
- * tables, its allocator: some 30-60 MiB, mostly never touched) and its
- * own allocations would fail where they did not: Python raised
- * MemoryError or aborted at limits it ran fine under. Below AS_MIN_MB the
- * agent stays off, and says so; its mapped object (~5 MiB) is all it
- * takes then, like any preloaded library. */
+/* A process whose address space (RLIMIT_AS, `ulimit -v`) or data size
+ * (RLIMIT_DATA, `ulimit -d`: every private writable mapping counts) is
+ * limited would meet its limit sooner by the agent's reservations (rings,
+ * tables, its allocator: some 30-60 MiB of address space, ~25 MiB of it
+ * data, mostly never touched) and its own allocations would fail where
+ * they did not: Python raised MemoryError or aborted at limits it ran
+ * fine under. Below AS_MIN_MB the agent stays off, and says so; its
+ * mapped object (~5 MiB, data a few hundred KiB) is all it takes then,
+ * like any preloaded library. */
 #define AS_MIN_MB 1024
 static bool address_space_ok(void)
 {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)AS_MIN_MB << 20)
-        return true;
-    OTP_WARN("the address space is limited to %llu MiB (RLIMIT_AS): the agent's reservations could make the "
-             "app's own allocations fail, so profiling is off for this process (it needs a limit of %d MiB "
-             "or none)",
-             (unsigned long long)(rl.rlim_cur >> 20), AS_MIN_MB);
-    return false;
+    static const struct {
+        int resource;
+        const char *what, *name;
+    } limits[] = {{RLIMIT_AS, "address space", "RLIMIT_AS"}, {RLIMIT_DATA, "data size", "RLIMIT_DATA"}};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        struct rlimit rl;
+        if (getrlimit(limits[i].resource, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+            rl.rlim_cur >= (rlim_t)AS_MIN_MB << 20)
+            continue;
+        OTP_WARN("the %s is limited to %llu MiB (%s): the agent's reservations could make the "
+                 "app's own allocations fail, so profiling is off for this process (it needs a limit of %d MiB "
+                 "or none)",
+                 limits[i].what, (unsigned long long)(rl.rlim_cur >> 20), limits[i].name, AS_MIN_MB);
+        return false;
+    }
+    return true;
 }
 
 void otp_agent_init(void)

@@ -1,5 +1,6 @@
-# A process whose address space is limited (RLIMIT_AS, `ulimit -v`) runs
-# as it does without the agent. The agent's reservations (rings, tables,
+# A process whose address space is limited (RLIMIT_AS, `ulimit -v`), or
+# its data size (RLIMIT_DATA, `ulimit -d`), runs as it does without the
+# agent. The agent's reservations (rings, tables,
 # its allocator: tens of MiB) made Python raise MemoryError or abort at
 # limits it ran fine under; below 1 GiB the agent now stays off and says
 # so in one line, and with a larger limit it profiles as usual.
@@ -11,11 +12,11 @@ d = {i: str(i * i) for i in range(200000)}
 print(sum(len(v) for v in d.values()))
 if len(sys.argv) > 1:
     import re
-    print(re.search(r'VmPeak:\s+(\d+)', open('/proc/self/status').read()).group(1), file=sys.stderr)
+    print(re.search(sys.argv[1] + r':\s+(\d+)', open('/proc/self/status').read()).group(1), file=sys.stderr)
 PYW
 # The limit: what bare Python reached, plus room for the agent's mapped
 # object (~5 MiB, as any preloaded library) and a little more.
-peak=$("$PY" "$WORK/work.py" peak 2>&1 > /dev/null)
+peak=$("$PY" "$WORK/work.py" VmPeak 2>&1 > /dev/null)
 limit=$((peak + 12 * 1024))
 run_limited() { bash -c 'ulimit -v "$1"; shift; exec "$@"' _ "$@"; }
 bare=$(run_limited "$limit" "$PY" "$WORK/work.py" 2> "$WORK/bare.err"); rb=$?
@@ -28,6 +29,22 @@ echo "  agent's stderr: $(head -c 300 "$WORK/agent.err")"
 check "one otprof line says profiling is off for RLIMIT_AS" \
   [ "$(grep -c '^otprof: .*RLIMIT_AS.*profiling is off' "$WORK/agent.err")" -eq 1 -a "$(wc -l < "$WORK/agent.err")" -eq 1 ]
 check "no profile written" [ -z "$(ls "$WORK/out" 2> /dev/null)" ]
+# The data size (RLIMIT_DATA, `ulimit -d`): every private writable
+# mapping counts, and the agent's added ~25 MiB; Python raised
+# MemoryError at a limit 8 MiB above what it used bare.
+dpeak=$("$PY" "$WORK/work.py" VmData 2>&1 > /dev/null)
+dlimit=$((dpeak + 8 * 1024))
+run_data() { bash -c 'ulimit -d "$1"; shift; exec "$@"' _ "$@"; }
+dbare=$(run_data "$dlimit" "$PY" "$WORK/work.py" 2> "$WORK/dbare.err"); rb=$?
+check "bare Python runs within a data size of ${dlimit} KiB (its VmData: ${dpeak} KiB)" [ "$rb" -eq 0 -a "$dbare" = "$bare" ]
+rm -rf "$WORK/out"
+prof=$(run_data "$dlimit" env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_CPU_FREQUENCY_HZ=1000 \
+  LD_PRELOAD="$AGENT" "$PY" "$WORK/work.py" 2> "$WORK/agent.err"); rp=$?
+check "RLIMIT_DATA: under the agent, the same exit status ($rb) and output" [ "$rp" -eq "$rb" -a "$prof" = "$bare" ]
+check "RLIMIT_DATA: one otprof line says profiling is off" \
+  [ "$(grep -c '^otprof: .*RLIMIT_DATA.*profiling is off' "$WORK/agent.err")" -eq 1 -a "$(wc -l < "$WORK/agent.err")" -eq 1 ]
+check "RLIMIT_DATA: no profile written" [ -z "$(ls "$WORK/out" 2> /dev/null)" ]
+
 # A generous limit (1.5 GiB): profiled as usual, nothing said.
 rm -rf "$WORK/out"
 prof=$(run_limited 1572864 env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_CPU_FREQUENCY_HZ=1000 \
