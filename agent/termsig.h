@@ -1,6 +1,7 @@
 /*
- * Runs ended by a signal. While the app leaves SIGTERM, SIGINT, SIGHUP or
- * SIGPIPE at their default action (terminate), the agent catches them: the
+ * Runs ended by a signal. While the app leaves SIGTERM, SIGINT, SIGHUP,
+ * SIGPIPE, SIGALRM, SIGUSR1 or SIGUSR2 at their default action
+ * (terminate), the agent catches them: the
  * owner's callback exports the final interval (bounded), then the process
  * dies of the same signal, with the wait status it would have had.
  *

@@ -79,12 +79,12 @@ check "failed execve: the interval before it was exported ($before requests)" [ 
 check "failed execve: later intervals reach the receiver too ($after requests)" [ "$after" -ge 2 ]
 
 # --- runs ended by a signal --------------------------------------------------
-# SIGTERM, SIGINT (default action) and SIGPIPE (a pipeline's producer): the
-# process dies of the same signal as without the agent, and the profile
-# holds at least 80% of the CPU it used.
+# SIGTERM, SIGINT, SIGALRM, SIGUSR2 (default action) and SIGPIPE (a
+# pipeline's producer): the process dies of the same signal as without the
+# agent, and the profile holds at least 80% of the CPU it used.
 SIGRUN="$PY $ROOT/tests/tools/sigrun.py"
 ratio_ok() { awk -v g="$1" -v u="$2" 'BEGIN { print (u > 0 && g >= 0.8 * u) }'; }
-for spec in "TERM 2.5 -- spin" "INT 2.5 -- spin" "PIPE 2 --pipe -- pipe"; do
+for spec in "TERM 2.5 -- spin" "INT 2.5 -- spin" "ALRM 1.5 -- spin" "USR2 1.5 -- spin" "PIPE 2 --pipe -- pipe"; do
   set -- $spec; sig=$1; mode=${*: -1}; args=${spec% *}
   bare=$($SIGRUN $args "$P" "$mode" | sed -n 's/^status=\([-0-9]*\).*/\1/p')
   rm -rf "$WORK/out"
@@ -94,6 +94,15 @@ for spec in "TERM 2.5 -- spin" "INT 2.5 -- spin" "PIPE 2 --pipe -- pipe"; do
   check "SIG$sig: dies of the same signal as without the agent (status $st, bare $bare)" [ "$st" = "$bare" ]
   check "SIG$sig: the profile holds ${got} ms of ${used} ms of CPU (>= 80%)" [ "$(ratio_ok "$got" "$used")" = 1 ]
 done
+
+# A Debian program ended by its own alarm: perl's `alarm 1` with no handler
+# (the last interval was lost before SIGALRM was caught).
+bare=$(perl -e 'alarm 1; 1 while 1'; echo $?)
+rm -rf "$WORK/out"
+prof=$(under_agent -- perl -e 'alarm 1; 1 while 1'; echo $?)
+got=$(cpu_total_ms "$WORK"/out/perl.*.cpu.pb.gz)
+check "perl's alarm: dies of SIGALRM as without the agent (status $prof, bare $bare)" [ "$prof" = "$bare" ]
+check "perl's alarm: the profile holds ${got} ms of its 1000 ms of CPU (>= 80%)" [ "$(ratio_ok "$got" 1000)" = 1 ]
 
 # The shell sees the same status (timeout's own, and the signal's with
 # --preserve-status).

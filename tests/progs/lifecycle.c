@@ -16,7 +16,7 @@
  *   spin      burns CPU until killed; prints its CPU ms at each SIGUSR1
  *   pipe      burns CPU, then writes to stdout until that fails
  *   ownterm   installs its own SIGTERM handler, waits for SIGTERM, prints
- *   dfl       reads the SIGTERM/SIGINT/SIGHUP/SIGPIPE dispositions
+ *   dfl       reads the dispositions of the signals the agent catches
  */
 #include <dirent.h>
 #include <errno.h>
@@ -262,7 +262,8 @@ int main(int argc, char **argv)
             burn(0.05);
     }
     if (!strcmp(mode, "dfl")) {
-        printf("TERM %s INT %s HUP %s PIPE %s\n", disp(SIGTERM), disp(SIGINT), disp(SIGHUP), disp(SIGPIPE));
+        printf("TERM %s INT %s HUP %s PIPE %s ALRM %s USR1 %s USR2 %s\n", disp(SIGTERM), disp(SIGINT), disp(SIGHUP),
+               disp(SIGPIPE), disp(SIGALRM), disp(SIGUSR1), disp(SIGUSR2));
         signal(SIGINT, SIG_IGN);
         printf("INT after SIG_IGN: %s\n", disp(SIGINT));
         signal(SIGINT, SIG_DFL);
