@@ -1,5 +1,10 @@
 /*
- * seccomp and new roots.
+ * seccomp, landlock and new roots.
+ *
+ * A landlock ruleset (Linux 5.13+) denies what it does not allow: the
+ * output directory, /proc, the objects' files, and from ABI 4 on the
+ * collector's port. As with a seccomp filter, the agent cannot know
+ * what the ruleset allows, so it stops before it takes effect.
  *
  * A new root (chroot, pivot_root, setns into another mount namespace)
  * hides the output directory and the files the symbols come from: an
@@ -144,9 +149,13 @@ void otp_sandbox_before_seccomp(int mode)
 {
     if (otp_tls_in_agent || !otp_agent_running())
         return;
-    if (mode == OTP_SANDBOX_FILTER && filter_refused())
+    /* A landlock ruleset needs what a filter needs. */
+    if (mode != OTP_SANDBOX_STRICT && filter_refused())
         return;
-    go_dormant("restricts its system calls", mode == OTP_SANDBOX_STRICT ? "seccomp strict mode" : "seccomp filter");
+    if (mode == OTP_SANDBOX_LANDLOCK)
+        go_dormant("restricts its access to files and ports", "landlock");
+    else
+        go_dormant("restricts its system calls", mode == OTP_SANDBOX_STRICT ? "seccomp strict mode" : "seccomp filter");
 }
 
 static bool same_file(const struct stat *a, const struct stat *b)

@@ -1,18 +1,20 @@
 /*
- * seccomp: an app that restricts its own system calls (a filter, or
- * strict mode) must keep running as it would without the agent, so the
- * agent stops before the restriction takes effect and makes no new kind
- * of system call in that process afterwards.
+ * seccomp and landlock: an app that restricts its own system calls (a
+ * filter, or strict mode) or its access to files and ports (a landlock
+ * ruleset) must keep running as it would without the agent, so the agent
+ * stops before the restriction takes effect and makes no new kind of
+ * system call in that process afterwards.
  */
 #ifndef OTP_SANDBOX_H
 #define OTP_SANDBOX_H
 
 #include <stdbool.h>
 
-enum { OTP_SANDBOX_STRICT = 1, OTP_SANDBOX_FILTER = 2 };
+enum { OTP_SANDBOX_STRICT = 1, OTP_SANDBOX_FILTER = 2, OTP_SANDBOX_LANDLOCK = 3 };
 
 /* Called by the preload wrappers just before the app's own call that
- * installs seccomp mode `mode` (an OTP_SANDBOX_* value) runs. Exports
+ * installs seccomp mode `mode` (an OTP_SANDBOX_* value; LANDLOCK: the
+ * landlock_restrict_self system call) runs. Exports
  * what was sampled so far (bounded by export.shutdown_timeout_ms), stops
  * every timer and the flusher, and turns the malloc hooks and the thread
  * wrapper into pass-throughs. Says so once at info level. A no-op when

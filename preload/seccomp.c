@@ -1,7 +1,8 @@
 /*
  * The calls that install seccomp: prctl(PR_SET_SECCOMP, ...) and the
  * seccomp system call made through syscall() (how libseccomp and most
- * programs reach it; glibc has no seccomp() wrapper). Before the real
+ * programs reach it; glibc has no seccomp() wrapper), and landlock's
+ * landlock_restrict_self, also only through syscall(). Before the real
  * call the agent stops for good (agent/sandbox.h).
  *
  * Only calls that can succeed stop the agent: libseccomp probes the
@@ -16,6 +17,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/seccomp.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -77,6 +79,8 @@ EXPORT long syscall(long number, ...)
     int mode = 0;
     if (OTP_UNLIKELY(number == SYS_seccomp))
         mode = seccomp_mode((unsigned long)a1, (unsigned long)a3);
+    else if (OTP_UNLIKELY(number == SYS_landlock_restrict_self))
+        mode = fcntl((int)a1, F_GETFD) >= 0 ? OTP_SANDBOX_LANDLOCK : 0; /* else EBADF, nothing restricted */
     else if (OTP_UNLIKELY(number == SYS_prctl))
         mode = prctl_mode(a1, (unsigned long)a2, (unsigned long)a3);
     if (OTP_UNLIKELY(mode) && otp_eng) {

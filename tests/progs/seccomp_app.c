@@ -8,6 +8,8 @@
  *   libseccomp    filter loaded with libseccomp: timer_create kills
  *   refused       a filter the kernel refuses (EACCES: no no_new_privs,
  *                 CAP_SYS_ADMIN dropped): nothing is restricted
+ *   landlock      a landlock ruleset that allows no file access at all
+ *                 (opens fail with EACCES; -2: no landlock here)
  *   strict        one thread enters strict mode (read, write, exit,
  *                 sigreturn only), computes, allocates from its warmed
  *                 arena, writes its result and exits with SYS_exit
@@ -23,6 +25,7 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/landlock.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -143,6 +146,21 @@ static int install_filter_refused(void)
     return rc == -1 && errno == EACCES ? -13 : rc;
 }
 
+/* Every file access of landlock's first ABI handled, and no rule: only
+ * descriptors already open stay usable. */
+static int install_landlock(void)
+{
+    struct landlock_ruleset_attr attr = {.handled_access_fs = (1ULL << 13) - 1};
+    int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+    if (fd < 0)
+        return -2;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    int rc = (int)syscall(SYS_landlock_restrict_self, fd, 0);
+    close(fd);
+    return rc;
+}
+
 static int install_filter(int nr, unsigned action, int via_syscall)
 {
     struct sock_filter f[] = {
@@ -210,6 +228,8 @@ int main(int argc, char **argv)
             rc = install_libseccomp(SYS_timer_create);
         else if (strcmp(mode, "refused") == 0)
             rc = install_filter_refused();
+        else if (strcmp(mode, "landlock") == 0)
+            rc = install_landlock();
         else
             return 2;
         printf("filter: %d\n", rc);
