@@ -33,6 +33,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -582,13 +583,99 @@ static elf_obj_t *elf_get(otp_symbolizer_t *s, const map_ent_t *e, uint64_t dev,
 
 /* ---- /proc/self/maps ---- */
 
+/* Without /proc (a chroot or a container that has not mounted it): the
+ * loader's list of objects, written as the executable lines of maps
+ * would show them, sorted by address. Anonymous code (JITs) and objects
+ * mapped by hand are missing; the vdso is named as maps names it. */
+typedef struct synth_seg {
+    uint64_t start, limit, offset, dev, ino;
+    const char *path;
+} synth_seg_t;
+
+typedef struct synth {
+    synth_seg_t *v;
+    size_t n, cap;
+} synth_t;
+
+static int synth_one(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    synth_t *s = arg;
+    const char *path = info->dlpi_name;
+    if (!path || !path[0])
+        path = (const char *)getauxval(AT_EXECFN); /* the executable */
+    if (!path)
+        return 0;
+    if (strncmp(path, "linux-vdso", 10) == 0 || strncmp(path, "linux-gate", 10) == 0)
+        path = "[vdso]";
+    struct stat st;
+    uint64_t dev = 0, ino = 0;
+    if (path[0] == '/' && stat(path, &st) == 0) {
+        dev = (uint64_t)major(st.st_dev) << 32 | minor(st.st_dev);
+        ino = st.st_ino;
+    }
+    uint64_t page = otp_page_size();
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || ph->p_memsz == 0)
+            continue;
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 64;
+            synth_seg_t *nv = otp_realloc(s->v, cap * sizeof *nv);
+            if (!nv)
+                return 1;
+            s->v = nv;
+            s->cap = cap;
+        }
+        uint64_t lo = info->dlpi_addr + ph->p_vaddr;
+        s->v[s->n++] = (synth_seg_t){lo & ~(page - 1), (lo + ph->p_memsz + page - 1) & ~(page - 1),
+                                      ph->p_offset & ~(page - 1), dev, ino, path};
+    }
+    return 0;
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const synth_seg_t *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static char *synth_maps(void)
+{
+    synth_t s = {NULL, 0, 0};
+    dl_iterate_phdr(synth_one, &s);
+    qsort(s.v, s.n, sizeof *s.v, by_start);
+    size_t cap = 1, len = 0;
+    for (size_t i = 0; i < s.n; i++)
+        cap += 96 + strlen(s.v[i].path);
+    char *text = otp_malloc(cap);
+    for (size_t i = 0; text && i < s.n; i++) {
+        const synth_seg_t *g = &s.v[i];
+        int w = snprintf(text + len, cap - len, "%llx-%llx r-xp %08llx %llx:%llx %llu %s\n",
+                         (unsigned long long)g->start, (unsigned long long)g->limit, (unsigned long long)g->offset,
+                         (unsigned long long)(g->dev >> 32), (unsigned long long)(g->dev & 0xffffffffu),
+                         (unsigned long long)g->ino, g->path);
+        if (w > 0 && (size_t)w < cap - len)
+            len += (size_t)w;
+    }
+    if (text)
+        text[len] = '\0';
+    otp_free(s.v);
+    return text;
+}
+
 static char *read_maps(void)
 {
     /* The calling thread's view: /proc/self/maps is empty once the main
      * thread has called pthread_exit (a zombie leader has no mm). */
     int fd = otp_open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0) fd = otp_open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return NULL;
+    if (fd < 0) {
+        static atomic_flag said = ATOMIC_FLAG_INIT;
+        otp_log_once(&said, OTP_LOG_INFO, "cannot read /proc/self/maps (%s): the objects are taken from the "
+                     "loader's list (code mapped otherwise stays <unknown>)", otp_strerror(errno));
+        return synth_maps();
+    }
     size_t cap = 16384, len = 0;
     char *buf = otp_malloc(cap);
     ssize_t r = 1;

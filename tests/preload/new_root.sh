@@ -63,6 +63,25 @@ for mode in chroot pivot same setns-self refused; do
   esac
 done
 
+# A root without /proc (a jail or container that has not mounted it): the
+# objects come from the loader's list. Before, every frame was <unknown>.
+fresh_out
+if unshare -m true 2> /dev/null; then
+  bare=$(unshare -m sh -c 'mount -t tmpfs none /proc && exec "$@"' _ "$P" same "$J" 2>&1)
+  prof=$(unshare -m sh -c 'mount -t tmpfs none /proc && exec "$@"' _ env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" \
+    OTPROF_CPU_FREQUENCY_HZ=1000 LD_PRELOAD="$AGENT" "$P" same "$J" 2>&1)
+  check "no /proc: the same output (${prof})" [ "$prof" = "$bare" ]
+  cpu=$(ls "$WORK"/out/new_root.*.cpu.pb.gz 2> /dev/null | tail -1)
+  for fn in before_root in_root; do
+    ms=$(fn_ms "$cpu" $fn)
+    check "no /proc: $fn's 300 ms of CPU named ($ms ms)" awk -v v="$ms" 'BEGIN { exit !(v >= 210 && v <= 390) }'
+  done
+  files=$(go tool pprof -raw "$cpu" 2> /dev/null | sed -n '/^Mappings/,$p' | grep -c -e '/new_root ' -e '/libc\.so')
+  check "no /proc: the program and libc among the profile's mappings ($files)" [ "$files" -ge 2 ]
+else
+  echo "  no mount namespaces here: the no-/proc case is skipped"
+fi
+
 # A program exec'd in the jail: a shell and the C library, not the agent.
 fresh_jail
 mkdir -p "$J/bin"
