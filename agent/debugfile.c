@@ -37,6 +37,30 @@ static bool crc_matches(int fd, uint32_t want)
     return r == 0 && (uint32_t)crc == want;
 }
 
+int otp_debugfile_open_alt(const char *debug_path, const char *name, const uint8_t *build_id, size_t id_len,
+                           char *out, size_t cap)
+{
+    int fd;
+    if (id_len >= 2 && id_len <= 64 && cap > 2 * id_len + 32) {
+        char hex[130];
+        for (size_t i = 0; i < id_len; i++)
+            snprintf(hex + 2 * i, 3, "%02x", build_id[i]);
+        snprintf(out, cap, "%s/.build-id/%.2s/%s.debug", debug_root(), hex, hex + 2);
+        if ((fd = open_regular(out)) >= 0) return fd;
+    }
+    if (!name || !name[0]) return -1;
+    int n;
+    if (name[0] == '/') {
+        n = snprintf(out, cap, "%s", name);
+    } else {
+        const char *slash = debug_path ? strrchr(debug_path, '/') : NULL;
+        if (!slash) return -1;
+        n = snprintf(out, cap, "%.*s/%s", (int)(slash - debug_path), debug_path, name);
+    }
+    if (n < 0 || (size_t)n >= cap) return -1;
+    return open_regular(out);
+}
+
 int otp_debugfile_open(const char *obj_path, const char *build_id, const char *link, uint32_t crc, bool check_crc,
                        char *out, size_t cap)
 {

@@ -19,4 +19,12 @@
 int otp_debugfile_open(const char *obj_path, const char *build_id, const char *link, uint32_t crc, bool check_crc,
                        char *out, size_t cap);
 
+/* Opens a dwz alternate file (the shared part of several debug files,
+ * named by .gnu_debugaltlink: a path, absolute or relative to the debug
+ * file's directory, and a build id), where libdw would look: by build id
+ * under <root>, then by name. Returns an O_CLOEXEC fd and its path in out,
+ * or -1. The caller checks the build id. */
+int otp_debugfile_open_alt(const char *debug_path, const char *name, const uint8_t *build_id, size_t id_len,
+                           char *out, size_t cap);
+
 #endif

@@ -14,7 +14,13 @@
  * numbers (libdwfl closes them again at dwfl_end). Both files are opened
  * here; once libelf has them mapped, an extra reference on each Elf keeps
  * libdwfl from closing anything, libelf is told the descriptor is gone,
- * and it is closed. A dwz alternate file that libdw opens itself stays.
+ * and it is closed. A dwz alternate file (.gnu_debugaltlink: the part
+ * several debug files share, as Debian's -dbgsym packages have it) is
+ * opened here too and handed to libdw with dwarf_setalt, also released:
+ * left to them, libdw kept it open without O_CLOEXEC for the session's
+ * life, and libdwfl asked our debug file callback for it, which answered
+ * with the object's own debug file when that was installed by build id
+ * (every name and inline frame read from the alternate file was lost).
  *
  * libdw allocates with the C library's malloc on this (the flusher)
  * thread. Strings it returns live as long as the session; demangled
@@ -68,6 +74,12 @@ static struct {
     Elf *(*elf_begin)(int, Elf_Cmd, Elf *);
     int (*elf_cntl)(Elf *, Elf_Cmd);
     int (*elf_end)(Elf *);
+    const char *(*elf_debuglink)(Elf *, GElf_Word *);
+    ssize_t (*dwarf_altlink)(Dwarf *, const char **, const void **);
+    ssize_t (*elf_build_id)(Elf *, const void **);
+    Dwarf *(*dwarf_begin_elf)(Elf *, Dwarf_Cmd, Elf_Scn *);
+    void (*dwarf_setalt)(Dwarf *, Dwarf *);
+    int (*dwarf_end)(Dwarf *);
 } L;
 
 typedef struct name_ent {
@@ -82,6 +94,11 @@ struct otp_dwarf {
     int dbg_fd;   /* the debug file find_debuginfo opened, until released */
     Elf *held[2]; /* our references on the object's and the debug file's Elf */
     char *path;
+    char *dbg_path;       /* the debug file's path, when separate */
+    const char *own_link; /* the object's .gnu_debuglink name, or NULL */
+    bool alt_asked;       /* libdwfl asked for the dwz alternate file */
+    Dwarf *alt;           /* the alternate file, ours (after the session) */
+    Elf *alt_elf;
     char build_id[130];
     name_ent_t *names; /* open addressing by pointer */
     size_t nnames, cap;
@@ -125,6 +142,12 @@ static bool load_libdw(void)
     SYM(elf_begin, "elf_begin"); /* libelf's, found through libdw's dependencies */
     SYM(elf_cntl, "elf_cntl");
     SYM(elf_end, "elf_end");
+    SYM(elf_debuglink, "dwelf_elf_gnu_debuglink");
+    SYM(dwarf_altlink, "dwelf_dwarf_gnu_debugaltlink");
+    SYM(elf_build_id, "dwelf_elf_gnu_build_id");
+    SYM(dwarf_begin_elf, "dwarf_begin_elf");
+    SYM(dwarf_setalt, "dwarf_setalt");
+    SYM(dwarf_end, "dwarf_end");
 #undef SYM
     if (!ok) {
         OTP_INFO("symbols: libdw.so.1 lacks a function we use; no source lines or inline frames");
@@ -134,7 +157,10 @@ static bool load_libdw(void)
     return L.ok = true;
 }
 
-/* libdwfl calls this when the object itself has no DWARF. */
+/* libdwfl calls this when the object itself has no DWARF (link: its own
+ * .gnu_debuglink name), and for the dwz alternate file of the DWARF it
+ * loaded (link: the .gnu_debugaltlink name). The latter is declined and
+ * set up after the session's DWARF is loaded (set_alt). */
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
                           const char *file_name, const char *link, GElf_Word crc, char **debug_name)
 {
@@ -143,6 +169,10 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
     (void)base;
     (void)file_name;
     otp_dwarf_t *d = *userdata;
+    if (d && link && (!d->own_link || strcmp(link, d->own_link) != 0)) {
+        d->alt_asked = true;
+        return -1;
+    }
     char path[4096];
     int fd = d ? otp_debugfile_open(d->path, d->build_id, link, crc, true, path, sizeof path) : -1;
     if (fd >= 0) {
@@ -152,8 +182,37 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
         char *p = malloc(n);
         if (p) memcpy(p, path, n);
         *debug_name = p;
+        otp_free(d->dbg_path);
+        d->dbg_path = otp_strdup(path);
     }
     return fd;
+}
+
+/* The dwz alternate file of dw, opened, checked by build id, mapped and
+ * closed again, then given to libdw. */
+static void set_alt(otp_dwarf_t *d, Dwarf *dw)
+{
+    const char *name = NULL;
+    const void *want = NULL;
+    ssize_t n = L.dwarf_altlink(dw, &name, &want);
+    if (n <= 0) return;
+    char path[4096];
+    int fd = otp_debugfile_open_alt(d->dbg_path ? d->dbg_path : d->path, name, want, (size_t)n, path, sizeof path);
+    if (fd < 0) return;
+    Elf *e = L.elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    const void *got = NULL;
+    Dwarf *alt = NULL;
+    if (e && L.elf_build_id(e, &got) == n && memcmp(got, want, (size_t)n) == 0)
+        alt = L.dwarf_begin_elf(e, DWARF_C_READ, NULL);
+    if (alt && L.elf_cntl(e, ELF_C_FDDONE) == 0) {
+        L.dwarf_setalt(dw, alt);
+        d->alt = alt;
+        d->alt_elf = e;
+    } else {
+        if (alt) L.dwarf_end(alt);
+        if (e) L.elf_end(e);
+    }
+    otp_close(fd);
 }
 
 static int no_section_address(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
@@ -210,11 +269,15 @@ otp_dwarf_t *otp_dwarf_open(const char *path, const char *build_id)
     GElf_Addr bias;
     Elf *e = L.module_getelf(d->mod, &bias);
     release_fd(d, 0, e, fd);
-    /* The DWARF now, so that a debug file is opened (and released) here. */
+    GElf_Word crc;
+    d->own_link = e ? L.elf_debuglink(e, &crc) : NULL;
+    /* The DWARF now, so that a debug file is opened (and released) here,
+     * and its alternate file set before any DIE needs it. */
     Dwarf *dw = L.module_getdwarf(d->mod, &bias);
     Elf *de = dw ? L.dwarf_getelf(dw) : NULL;
     if (de && de != e) release_fd(d, 1, de, d->dbg_fd);
     d->dbg_fd = -1;
+    if (dw && d->alt_asked) set_alt(d, dw);
     return d;
 }
 
@@ -222,8 +285,12 @@ void otp_dwarf_close(otp_dwarf_t *d)
 {
     if (!d) return;
     if (d->dwfl) L.end(d->dwfl);
+    /* Not libdw's to end: it ends only an alternate file it opened. */
+    if (d->alt) L.dwarf_end(d->alt);
+    if (d->alt_elf) L.elf_end(d->alt_elf);
     for (int i = 0; i < 2; i++)
         if (d->held[i]) L.elf_end(d->held[i]);
+    otp_free(d->dbg_path);
     for (size_t i = 0; i < d->cap; i++) otp_free(d->names[i].disp);
     otp_free(d->names);
     otp_free(d->path);

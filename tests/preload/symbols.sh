@@ -124,6 +124,33 @@ syms=$("$SYMS" "$(ls "$WORK"/out/inline_hot.*.cpu.pb.gz | head -1)")
 check ".gnu_debuglink debug file: names and inline lines come back" \
   grep -qE "^loc 0x[0-9a-f]+ mix_rounds:$hot main:[0-9]+$" <<<"$syms"
 rm -rf "$WORK/out"
+# dwz, as Debian's -dbgsym packages have it: what two copies share moved
+# to an alternate file (.gnu_debugaltlink), the debug file installed by
+# build id. libdwfl asked our callback for the alternate file, which
+# answered with the program's own debug file: the inline frames were lost
+# (only main:47), and that file stayed open in the app between exports.
+if command -v dwz > /dev/null; then
+  dz="$WORK/dwz"; mkdir -p "$dz/root"
+  cp "$PROGS/inline_hot" "$dz/x1" && cp "$PROGS/inline_hot" "$dz/x2"
+  dwz -m "$dz/common.debug" -M "$dz/common.debug" "$dz/x1" "$dz/x2"
+  check "dwz: the debug data refers to the alternate file" grep -q . <(readelf -p .gnu_debugaltlink "$dz/x1" 2> /dev/null)
+  objcopy --only-keep-debug "$dz/x1" "$dz/x1.debug" && strip -s "$dz/x1"
+  bid=$(readelf -n "$dz/x1" | awk '/Build ID/ {print $3}')
+  mkdir -p "$dz/root/.build-id/${bid:0:2}" && mv "$dz/x1.debug" "$dz/root/.build-id/${bid:0:2}/${bid:2}.debug"
+  under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_EXPORT_INTERVAL_MS=100 OTP_TEST_DEBUG_ROOT="$dz/root" -- \
+    "$dz/x1" 1.5 > /dev/null &
+  apid=$!
+  held=$(fd_looks "$apid" x1 4 0.25 "$dz/")
+  wait "$apid"
+  check "dwz: no debug file left open in the app between exports (seen in $held of 4 looks)" [ "$held" -eq 0 ]
+  syms=$(for c in "$WORK"/out/x1.*.cpu.pb.gz; do "$SYMS" "$c"; done)
+  check "dwz: names and inline lines come back through the alternate file" \
+    grep -qE "^loc 0x[0-9a-f]+ mix_rounds:$hot main:[0-9]+$" <<<"$syms"
+  rm -rf "$WORK/out"
+else
+  fail "dwz is not installed (scripts/install-deps installs it)"
+fi
+
 # A debug file whose CRC does not match the link is not used.
 printf 'x' >> "$ldbg"
 under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTP_TEST_DEBUG_ROOT="$WORK/link/none" -- "$lbin" 0.2 >/dev/null
