@@ -43,6 +43,7 @@
 #include "http.h"
 #include "internal.h"
 #include "memcap.h"
+#include "loader.h"
 #include "log.h"
 #include "mem.h"
 #include "ring.h"
@@ -441,6 +442,7 @@ static void fork_prepare(void)
         sigaddset(&prof, SIGPROF);
         pthread_sigmask(SIG_BLOCK, &prof, &fork_saved_mask);
         fork_from = getpid();
+        otp_loader_fork_prepare(atomic_load(&app_threads) > 1);
     }
     /* Last: from here until the fork returns no agent memory moves. */
     otp_mem_prefork();
@@ -452,6 +454,7 @@ static void fork_parent(void)
     if (!fork_from)
         return;
     fork_from = 0;
+    otp_loader_fork_parent();
     pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }
 
@@ -463,6 +466,7 @@ static void fork_child(void)
     if (!from)
         return;
     fork_from = 0;
+    otp_loader_fork_child();
     if (from == otp_agent_pid) {
         int saved = otp_tls_in_agent;
         otp_tls_in_agent = 1;

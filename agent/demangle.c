@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loader.h"
 #include "log.h"
 #include "mem.h"
 #include "rustv0.h"
@@ -26,6 +27,7 @@ static bool cxa_tried;
 static cxa_demangle_fn get_cxa_demangle(void)
 {
     if (cxa_tried) return cxa_demangle;
+    if (!otp_loader_enter(1000)) return NULL; /* names stay mangled; tried again later */
     cxa_tried = true;
     void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
     if (h) *(void **)&cxa_demangle = dlsym(h, "__cxa_demangle");
@@ -36,6 +38,7 @@ static cxa_demangle_fn get_cxa_demangle(void)
     if (!cxa_demangle) *(void **)&cxa_demangle = dlsym(RTLD_DEFAULT, "__cxa_demangle");
     if (!cxa_demangle && (h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL)) != NULL)
         *(void **)&cxa_demangle = dlsym(h, "__cxa_demangle");
+    otp_loader_leave();
     if (!cxa_demangle) OTP_INFO("symbols: no __cxa_demangle in libstdc++.so.6; C++ names stay mangled");
     return cxa_demangle;
 }

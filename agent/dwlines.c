@@ -40,6 +40,7 @@
 #include "debugfile.h"
 #include "demangle.h"
 #include "fds.h"
+#include "loader.h"
 #include "log.h"
 #include "mem.h"
 #include "oatab.h"
@@ -104,10 +105,20 @@ struct otp_dwarf {
     size_t nnames, cap;
 };
 
+static bool load_libdw_now(void);
+
 static bool load_libdw(void)
 {
     if (L.tried) return L.ok;
+    if (!otp_loader_enter(1000)) return false; /* tried again at the next object */
     L.tried = true;
+    bool ok = load_libdw_now();
+    otp_loader_leave();
+    return ok;
+}
+
+static bool load_libdw_now(void)
+{
     void *h = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         OTP_INFO("symbols: libdw.so.1 not found (Debian: libdw1); no source lines or inline frames");

@@ -46,6 +46,7 @@
 #include "fds.h"
 #include "grpc.h"
 #include "internal.h"
+#include "loader.h"
 #include "log.h"
 #include "mem.h"
 #include "pprof.h"
@@ -413,10 +414,28 @@ static bool crypto_loaded(void)
     return h != NULL;
 }
 
+static int load_curl_now(void);
+
 static int load_curl(void)
 {
     if (C.lib) return 0;
     if (H.load_failed) return -1;
+    /* (loader.h) Refused for good in a fork child whose loader may be
+     * locked: export fails, and the child's profiles with it, said once. */
+    if (!otp_loader_enter(1000)) {
+        if (otp_loader_unsafe())
+            otp_log_once(&warn_load, OTP_LOG_WARN,
+                         "OTLP export off in this process: a fork child of a process with other threads, "
+                         "where loading libcurl could hang or crash it");
+        return -1;
+    }
+    int rc = load_curl_now();
+    otp_loader_leave();
+    return rc;
+}
+
+static int load_curl_now(void)
+{
     const char *missing = NULL;
     bool crypto_was_loaded = crypto_loaded();
     void *already = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);

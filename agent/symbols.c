@@ -44,6 +44,7 @@
 #include "fds.h"
 #include "htlhash.h"
 #include "internal.h"
+#include "loader.h"
 #include "log.h"
 #include "memcap.h"
 #include "profile.h"
@@ -643,7 +644,10 @@ static int by_start(const void *a, const void *b)
 static char *synth_maps(void)
 {
     synth_t s = {NULL, 0, 0};
+    if (!otp_loader_enter(1000))
+        return NULL;
     dl_iterate_phdr(synth_one, &s);
+    otp_loader_leave();
     qsort(s.v, s.n, sizeof *s.v, by_start);
     size_t cap = 1, len = 0;
     for (size_t i = 0; i < s.n; i++)

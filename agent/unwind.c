@@ -20,6 +20,7 @@
 
 #include "altstack.h"
 #include "internal.h"
+#include "loader.h"
 #include "log.h"
 #include "sys.h"
 #include "memcap.h"
@@ -207,11 +208,18 @@ static int load_once(bool quiet, bool own_stack_ok)
         return -1;
     if (atomic_exchange(&loading, 1))
         return -1;
+    /* Not while an app's fork is under way, nor in a fork child whose
+     * loader may be locked (loader.h); tried again at the next safe place. */
+    if (!otp_loader_enter(0)) {
+        atomic_store(&loading, 0);
+        return -1;
+    }
     struct load_arg a = {quiet, -1};
     if (top)
         otp_on_stack(load_thunk, &a, top);
     else
         load_thunk(&a);
+    otp_loader_leave();
     return a.rc;
 }
 
