@@ -93,7 +93,7 @@ void otp_ns_after_new_root(void)
 
 /* One wrapper: the next definition, called with the flusher stopped,
  * after `pre`, and followed by `post` when it succeeds. */
-#define SOLO_PRE(name, params, args, pre, post)                                                         \
+#define SOLO_PRE(name, params, args, pre, post)                                                    \
     EXPORT int name params                                                                         \
     {                                                                                              \
         static int(*real) params;                                                                  \
