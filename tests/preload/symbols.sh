@@ -128,7 +128,7 @@ rm -rf "$WORK/out"
 # to an alternate file (.gnu_debugaltlink), the debug file installed by
 # build id. libdwfl asked our callback for the alternate file, which
 # answered with the program's own debug file: the inline frames were lost
-# (only main:47), and that file stayed open in the app between exports.
+# (only main:47), and that file stayed in the app's descriptor table between exports.
 if command -v dwz > /dev/null; then
   dz="$WORK/dwz"; mkdir -p "$dz/root"
   cp "$PROGS/inline_hot" "$dz/x1" && cp "$PROGS/inline_hot" "$dz/x2"
@@ -142,7 +142,7 @@ if command -v dwz > /dev/null; then
   apid=$!
   held=$(fd_looks "$apid" x1 4 0.25 "$dz/")
   wait "$apid"
-  check "dwz: no debug file left open in the app between exports (seen in $held of 4 looks)" [ "$held" -eq 0 ]
+  check "dwz: no debug file held by the app's descriptors between exports (seen in $held of 4 looks)" [ "$held" -eq 0 ]
   syms=$(for c in "$WORK"/out/x1.*.cpu.pb.gz; do "$SYMS" "$c"; done)
   check "dwz: names and inline lines come back through the alternate file" \
     grep -qE "^loc 0x[0-9a-f]+ mix_rounds:$hot main:[0-9]+$" <<<"$syms"
