@@ -150,11 +150,33 @@ static void unlock(void)
  * endpoint (a hung backend must be abandoned at the deadline, which only
  * a separate thread allows), and only on the main thread, whose stack
  * grows as needed (another thread's may be small). */
+/* The export's deepest path (libdw's line tables, zlib, the encoders)
+ * needs well over 128 KiB: the agent's thread has 2 MiB. */
+#define EXPORT_STACK_ROOM ((size_t)3 << 19)
+
+/* Whether the main thread's stack can grow by EXPORT_STACK_ROOM under
+ * RLIMIT_STACK from here (`ulimit -s 128`: the exit export overflowed it
+ * and the process died of SIGSEGV). The limit counts from the stack's
+ * top, a little above __libc_stack_end (argv and the environment). */
+static bool main_stack_room(void)
+{
+    extern void *__libc_stack_end;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_STACK, &rl) != 0)
+        return false;
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return true;
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0), top = (uintptr_t)__libc_stack_end;
+    size_t used = top > sp ? top - sp : 0;
+    return rl.rlim_cur > used + EXPORT_STACK_ROOM + (64u << 10);
+}
+
 static bool may_export_here(void)
 {
     /* Nor to a directory on a network filesystem, whose server may leave
      * a write hanging: only a thread can be abandoned at the deadline. */
-    return !otp_cfg.endpoint[0] && otp_gettid() == getpid() && otp_file_dir_local(otp_cfg.output_dir);
+    return !otp_cfg.endpoint[0] && otp_gettid() == getpid() && otp_file_dir_local(otp_cfg.output_dir) &&
+           main_stack_room();
 }
 
 /* Runs the final export, starting the flusher for it if it was not

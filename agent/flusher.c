@@ -440,19 +440,19 @@ int otp_flusher_start(void)
     atomic_store(&done_word, 0);
     atomic_store(&final_done, false);
     atomic_store(&thread_tid, 0);
-    /* A stack of FLUSHER_STACK at most, not RLIMIT_STACK's usual 8 MiB:
-     * under strict overcommit (vm.overcommit_memory = 2) a thread's whole
-     * stack is charged to the commit limit the app allocates against.
+    /* A stack of FLUSHER_STACK, not RLIMIT_STACK's usual 8 MiB: under
+     * strict overcommit (vm.overcommit_memory = 2) a thread's whole stack
+     * is charged to the commit limit the app allocates against. Nor less
+     * under a small RLIMIT_STACK (`ulimit -s 128`): libdw's line tables
+     * overflowed 128 KiB and the process died of SIGSEGV at its exit.
      * And the ordinary scheduling class if the starting thread is real
      * time: it would otherwise hand its SCHED_FIFO priority to every
      * export (tens of milliseconds of symbolization and compression that
      * then preempt all of the app's other threads). */
     pthread_attr_t attr, *ap = NULL;
-    size_t def = 0;
-    if (pthread_getattr_default_np(&attr) == 0) {
+    if (pthread_getattr_default_np(&attr) == 0 || pthread_attr_init(&attr) == 0) {
         ap = &attr;
-        if (pthread_attr_getstacksize(&attr, &def) == 0 && def > FLUSHER_STACK)
-            pthread_attr_setstacksize(&attr, FLUSHER_STACK);
+        pthread_attr_setstacksize(&attr, FLUSHER_STACK);
         /* SCHED_BATCH and SCHED_IDLE are inherited: an app that runs in
          * the background keeps the agent there too. */
         int policy = sched_getscheduler(0);

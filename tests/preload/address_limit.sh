@@ -73,4 +73,19 @@ t.join()
 PY
 kib=$(bash -c 'ulimit -s 8192; exec env OTPROF_EXPORT_OUTPUT_DIR="$1/out" LD_PRELOAD="$2" "$3" "$1/stack.py"' _ "$WORK" "$AGENT" "$PY" 2>/dev/null)
 check "the agent thread's stack is 2 MiB under an 8 MiB RLIMIT_STACK (${kib:-?} KiB)" [ "${kib:-0}" -eq 2048 ]
+# And not less under a small one (`ulimit -s 128`): the agent's thread
+# took 128 KiB, and the export at exit ran on the main thread within it;
+# libdw's line tables overflowed both, and the process died of SIGSEGV.
+kib=$(bash -c 'ulimit -s 256; exec env OTPROF_EXPORT_OUTPUT_DIR="$1/out" LD_PRELOAD="$2" "$3" "$1/stack.py"' _ "$WORK" "$AGENT" "$PY" 2>/dev/null)
+check "the agent thread's stack is 2 MiB under a 256 KiB RLIMIT_STACK (${kib:-?} KiB)" [ "${kib:-0}" -eq 2048 ]
+run_stack() { bash -c 'ulimit -s 128; exec "$@"' _ "$@"; }
+bare=$(run_stack "$PROGS/inline_hot" 0.3 2>&1); rb=$?
+rm -rf "$WORK/out"
+prof=$(run_stack env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_CPU_FREQUENCY_HZ=1000 LD_PRELOAD="$AGENT" \
+  "$PROGS/inline_hot" 0.3 2>&1); rp=$?
+check "RLIMIT_STACK 128 KiB: the same exit status ($rp, bare $rb) and output" [ "$rp" -eq "$rb" -a "$prof" = "$bare" ]
+cpu=$(ls "$WORK"/out/inline_hot.*.cpu.pb.gz 2> /dev/null | head -1)
+share=$(pprof_top "$cpu" | awk '/ mix_rounds \(inline\)$/ { gsub("%", "", $5); print $5; exit }')
+check "RLIMIT_STACK 128 KiB: the profile names the inlined hot loop, with its CPU (${share:-0}%)" \
+  awk -v s="${share:-0}" 'BEGIN { exit !(s >= 80) }'
 finish
