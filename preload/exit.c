@@ -5,6 +5,10 @@
  * of browsers and build tools end this way. A vfork child (another pid)
  * and a call made inside the agent itself go straight through; a process
  * that sampled nothing pays one check.
+ *
+ * quick_exit runs the at_quick_exit handlers, newest first, and then
+ * _Exit from inside the C library, which no wrapper sees: a handler of
+ * ours, registered by the constructor (before the app's), runs last.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -23,10 +27,17 @@ typedef void (*exit_fn)(int);
  * where dlsym (which may allocate) must not. */
 static exit_fn real_exit OTP_STARTUP_DATA, real_Exit OTP_STARTUP_DATA;
 
+static void on_quick_exit(void)
+{
+    if (!otp_tls_in_agent && eng_running())
+        otp_eng->shutdown();
+}
+
 __attribute__((constructor(101))) static void otprof_exit_init(void)
 {
     real_exit = (exit_fn)otp_next_sym("_exit");
     real_Exit = (exit_fn)otp_next_sym("_Exit");
+    at_quick_exit(on_quick_exit);
 }
 
 static __attribute__((noreturn)) void end_now(exit_fn f, int status)

@@ -4,6 +4,8 @@
  *   _Exit   the same through _Exit(9)
  *   child   a fork child burns 0.5 s and _exits(5); the parent reports it
  *   vfork   a vfork child _exits(4) at once; the parent reports it
+ *   quick_exit  burn 0.5 s, then quick_exit(6), whose handler (registered
+ *           by main) prints a line first
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,12 @@ static int report(pid_t pid)
     return 0;
 }
 
+static void on_quick_exit(void)
+{
+    printf("at_quick_exit handler ran\n");
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "_exit";
@@ -57,6 +65,11 @@ int main(int argc, char **argv)
             _exit(5);
         }
         return report(pid);
+    }
+    if (strcmp(mode, "quick_exit") == 0) {
+        at_quick_exit(on_quick_exit);
+        exit_burn(0.5);
+        quick_exit(6);
     }
     if (strcmp(mode, "vfork") == 0) {
         pid_t pid = vfork();
