@@ -7,11 +7,13 @@
 #include <link.h>
 #include <string.h>
 
+#include "api.h"
 #include "config.h"
 #include "eng.h"
 #include "internal.h"
 #include "log.h"
 #include "next.h"
+#include "otprof.h"
 
 #define ENGINE_NAME "libotprof_engine.so"
 
@@ -72,6 +74,18 @@ static const otp_engine_t *load(char *why, size_t cap)
 
 void otp_shim_start(void)
 {
+    /* A second copy of the agent in LD_PRELOAD (an installed one and a
+     * build's, a global setting and `otprof run`): both run, the second
+     * on the first one's shared state (those symbols bind to the first
+     * copy), and the run's samples are split between two sets of files.
+     * Said, so that the user keeps one (README, Limits). */
+    if (!otp_api_ours()) {
+        Dl_info first;
+        const char *(*v)(void) = otprof_version;
+        OTP_WARN("another otprof agent (%s) is loaded ahead of this one: the profiles of a process with two "
+                 "agents are split and unreliable; keep one in LD_PRELOAD",
+                 dladdr((const void *)(uintptr_t)v, &first) && first.dli_fname ? first.dli_fname : "?");
+    }
     note_code((void *)(uintptr_t)&otp_shim_start, &otp_agent_code[0]);
     otp_config_load(&otp_cfg);
     if (otp_cfg.agent_enabled) {

@@ -121,4 +121,18 @@ echo "  $(head -1 "$WORK/alone.err")"
 check "engine of another build: refused in one line, the app runs as without the agent" \
   [ "$got" = "out" -a $grc -eq $brc -a "$(grep -c '^otprof: .*another build' "$WORK/alone.err")" -eq 1 ]
 check "engine of another build: no profile written" [ ! -e "$WORK/alone/out" ]
+# Two copies of the agent in LD_PRELOAD (an installed one and a build's):
+# the second says so once, and the app runs as bare. The same path twice is
+# one object to the loader: nothing said.
+mkdir -p "$WORK/copy"
+cp "$AGENT" "$ENGINE" "$WORK/copy/"
+seq 1 300000 > "$WORK/nums"
+bare=$(sort -rn "$WORK/nums" | md5sum); rb=$?
+out=$(env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$WORK/out2" LD_PRELOAD="$AGENT $WORK/copy/libotprof_agent.so" \
+  sort -rn "$WORK/nums" 2> "$WORK/two.err" | md5sum); ro=$?
+check "two copies of the agent: the app's output and status as bare ($ro)" [ "$ro" -eq "$rb" -a "$out" = "$bare" ]
+check "two copies of the agent: one line names the first ($(head -c 160 "$WORK/two.err"))" \
+  [ "$(grep -c "another otprof agent ($AGENT) is loaded ahead" "$WORK/two.err")" -eq 1 -a "$(wc -l < "$WORK/two.err")" -eq 1 ]
+env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$WORK/out2" LD_PRELOAD="$AGENT $AGENT" "$PROGS/cpu_split" 1 1 0.2 > /dev/null 2> "$WORK/same.err"
+check "the same agent twice: nothing said" [ ! -s "$WORK/same.err" ]
 finish
