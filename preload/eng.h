@@ -18,6 +18,9 @@
 extern const otp_engine_t *otp_eng;
 /* The constructor has decided: no engine in this process. */
 extern bool otp_eng_none;
+/* Another copy of the agent is ahead of this one (shim.c): nothing shared
+ * may be written, the countdown included (it is the first copy's). */
+extern bool otp_eng_second;
 
 /* The constructor's work: the configuration, then the engine if enabled. */
 void otp_shim_start(void);
@@ -44,7 +47,8 @@ static inline void *eng_heap_sampled(void *p, size_t size, uintptr_t ra)
     const otp_engine_t *e = otp_eng;
     if (e)
         return e->heap_sampled(p, size, ra);
-    otp_tls_heap_left = otp_eng_none ? INT64_MAX : OTP_HEAP_RECHECK_BYTES;
+    if (!otp_eng_second)
+        otp_tls_heap_left = otp_eng_none ? INT64_MAX : OTP_HEAP_RECHECK_BYTES;
     return p;
 }
 

@@ -19,6 +19,7 @@
 
 const otp_engine_t *otp_eng OTP_STARTUP_DATA;
 bool otp_eng_none OTP_STARTUP_DATA;
+bool otp_eng_second;
 
 /* The object holding code, as an otp_agent_code range. */
 static void note_code(void *code, otp_code_range_t *r)
@@ -75,16 +76,20 @@ static const otp_engine_t *load(char *why, size_t cap)
 void otp_shim_start(void)
 {
     /* A second copy of the agent in LD_PRELOAD (an installed one and a
-     * build's, a global setting and `otprof run`): both run, the second
-     * on the first one's shared state (those symbols bind to the first
-     * copy), and the run's samples are split between two sets of files.
-     * Said, so that the user keeps one (README, Limits). */
+     * build's, a global setting and `otprof run`). Started too, its engine
+     * ran on the first one's shared state (those symbols bind to the first
+     * copy) and took the first one's SIGPROF handler for the app's:
+     * multi-threaded apps died of SIGPROF (`sort -rn`, status 155). It
+     * stays off, touching nothing shared; its wrappers, which the first
+     * copy calls as the next definitions, pass through. */
     if (!otp_api_ours()) {
         Dl_info first;
         const char *(*v)(void) = otprof_version;
-        OTP_WARN("another otprof agent (%s) is loaded ahead of this one: the profiles of a process with two "
-                 "agents are split and unreliable; keep one in LD_PRELOAD",
+        OTP_WARN("another otprof agent (%s) is loaded ahead of this one; this one stays off (keep one in "
+                 "LD_PRELOAD: the first one's heap profile is wrong while both are there)",
                  dladdr((const void *)(uintptr_t)v, &first) && first.dli_fname ? first.dli_fname : "?");
+        otp_eng_none = otp_eng_second = true;
+        return;
     }
     note_code((void *)(uintptr_t)&otp_shim_start, &otp_agent_code[0]);
     otp_config_load(&otp_cfg);

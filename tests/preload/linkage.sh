@@ -122,7 +122,9 @@ check "engine of another build: refused in one line, the app runs as without the
   [ "$got" = "out" -a $grc -eq $brc -a "$(grep -c '^otprof: .*another build' "$WORK/alone.err")" -eq 1 ]
 check "engine of another build: no profile written" [ ! -e "$WORK/alone/out" ]
 # Two copies of the agent in LD_PRELOAD (an installed one and a build's):
-# the second says so once, and the app runs as bare. The same path twice is
+# the second stays off and says so once, and the app runs as bare. Before,
+# its engine took the first one's SIGPROF handler for the app's, and a
+# multi-threaded sort died of SIGPROF (status 155). The same path twice is
 # one object to the loader: nothing said.
 mkdir -p "$WORK/copy"
 cp "$AGENT" "$ENGINE" "$WORK/copy/"

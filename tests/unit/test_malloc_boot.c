@@ -38,6 +38,7 @@
 /* What the shim defines (preload/shim.c): no engine, not decided yet. */
 const otp_engine_t *otp_eng;
 bool otp_eng_none;
+bool otp_eng_second;
 
 static void *(*volatile f_malloc)(size_t) = malloc;
 static void (*volatile f_free)(void *) = free;
