@@ -154,21 +154,14 @@ static void unlock(void)
  * needs well over 128 KiB: the agent's thread has 2 MiB. */
 #define EXPORT_STACK_ROOM ((size_t)3 << 19)
 
-/* Whether the main thread's stack can grow by EXPORT_STACK_ROOM under
- * RLIMIT_STACK from here (`ulimit -s 128`: the exit export overflowed it
- * and the process died of SIGSEGV). The limit counts from the stack's
- * top, a little above __libc_stack_end (argv and the environment). */
+/* Whether the main thread's stack can grow by EXPORT_STACK_ROOM from
+ * here (`ulimit -s 128`: the exit export overflowed it and the process
+ * died of SIGSEGV). The walker's bounds for it already hold how far
+ * RLIMIT_STACK lets it reach (otp_stackwalk_main_thread). */
 static bool main_stack_room(void)
 {
-    extern void *__libc_stack_end;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_STACK, &rl) != 0)
-        return false;
-    if (rl.rlim_cur == RLIM_INFINITY)
-        return true;
-    uintptr_t sp = (uintptr_t)__builtin_frame_address(0), top = (uintptr_t)__libc_stack_end;
-    size_t used = top > sp ? top - sp : 0;
-    return rl.rlim_cur > used + EXPORT_STACK_ROOM + (64u << 10);
+    uintptr_t lo, hi, sp = (uintptr_t)__builtin_frame_address(0);
+    return otp_stackwalk_bounds(&lo, &hi) && sp > lo && sp - lo > EXPORT_STACK_ROOM + (64u << 10);
 }
 
 static bool may_export_here(void)

@@ -37,16 +37,23 @@ static bool crc_matches(int fd, uint32_t want)
     return r == 0 && (uint32_t)crc == want;
 }
 
+/* <root>/.build-id/xx/yyyy.debug for a hex build id, or -1. */
+static int open_by_build_id(const char *hex, char *out, size_t cap)
+{
+    if (!hex || strlen(hex) < 4) return -1;
+    int n = snprintf(out, cap, "%s/.build-id/%.2s/%s.debug", debug_root(), hex, hex + 2);
+    return n < 0 || (size_t)n >= cap ? -1 : open_regular(out);
+}
+
 int otp_debugfile_open_alt(const char *debug_path, const char *name, const uint8_t *build_id, size_t id_len,
                            char *out, size_t cap)
 {
     int fd;
-    if (id_len >= 2 && id_len <= 64 && cap > 2 * id_len + 32) {
+    if (id_len >= 2 && id_len <= 64) {
         char hex[130];
         for (size_t i = 0; i < id_len; i++)
             snprintf(hex + 2 * i, 3, "%02x", build_id[i]);
-        snprintf(out, cap, "%s/.build-id/%.2s/%s.debug", debug_root(), hex, hex + 2);
-        if ((fd = open_regular(out)) >= 0) return fd;
+        if ((fd = open_by_build_id(hex, out, cap)) >= 0) return fd;
     }
     if (!name || !name[0]) return -1;
     int n;
@@ -66,10 +73,7 @@ int otp_debugfile_open(const char *obj_path, const char *build_id, const char *l
 {
     const char *root = debug_root();
     int fd;
-    if (build_id && strlen(build_id) >= 4) {
-        snprintf(out, cap, "%s/.build-id/%.2s/%s.debug", root, build_id, build_id + 2);
-        if ((fd = open_regular(out)) >= 0) return fd;
-    }
+    if ((fd = open_by_build_id(build_id, out, cap)) >= 0) return fd;
     if (!link || !link[0] || strchr(link, '/') || !obj_path || obj_path[0] != '/') return -1;
     const char *slash = strrchr(obj_path, '/');
     int dirlen = (int)(slash - obj_path);

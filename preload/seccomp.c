@@ -76,27 +76,39 @@ EXPORT long syscall(long number, ...)
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
-    int mode = 0;
-    if (OTP_UNLIKELY(number == SYS_seccomp))
+    /* The calls that restrict the process (an OTP_SANDBOX_* mode) or give
+     * it a new root (an OTP_ROOT_* value; glibc has no pivot_root(), so
+     * container set-ups reach it here). One switch: every other number
+     * goes by it. */
+    int mode = 0, root = 0;
+    switch (number) {
+    case SYS_seccomp:
         mode = seccomp_mode((unsigned long)a1, (unsigned long)a3);
-    else if (OTP_UNLIKELY(number == SYS_landlock_restrict_self))
+        break;
+    case SYS_landlock_restrict_self:
         mode = fcntl((int)a1, F_GETFD) >= 0 ? OTP_SANDBOX_LANDLOCK : 0; /* else EBADF, nothing restricted */
-    else if (OTP_UNLIKELY(number == SYS_prctl))
+        break;
+    case SYS_prctl:
         mode = prctl_mode(a1, (unsigned long)a2, (unsigned long)a3);
-    if (OTP_UNLIKELY(mode) && otp_eng) {
-        int e = errno;
-        otp_eng->sandbox_before_seccomp(mode);
-        errno = e;
+        break;
+    case SYS_pivot_root:
+        root = OTP_ROOT_PIVOT;
+        break;
+    case SYS_chroot:
+        root = OTP_ROOT_CHROOT;
+        break;
+    case SYS_setns:
+        root = OTP_ROOT_SETNS;
+        break;
+    default:
+        break;
     }
-    /* glibc has no pivot_root(): container set-ups reach it here. */
-    bool new_root = OTP_UNLIKELY(number == SYS_pivot_root || number == SYS_chroot || number == SYS_setns) &&
-                    !otp_tls_in_agent;
-    if (new_root && otp_eng) {
+    if (OTP_UNLIKELY(mode | root) && otp_eng) {
         int e = errno;
-        otp_eng->sandbox_before_root(number == SYS_pivot_root ? OTP_ROOT_PIVOT
-                                     : number == SYS_chroot   ? OTP_ROOT_CHROOT
-                                                              : OTP_ROOT_SETNS,
-                                     number == SYS_setns ? NULL : (const char *)a1, (int)a1, (int)a2);
+        if (mode)
+            otp_eng->sandbox_before_seccomp(mode);
+        else
+            otp_eng->sandbox_before_root(root, root == OTP_ROOT_SETNS ? NULL : (const char *)a1, (int)a1, (int)a2);
         errno = e;
     }
     long r;
@@ -104,7 +116,7 @@ EXPORT long syscall(long number, ...)
         return r;
     syscall_fn f = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
     r = OTP_LIKELY(f != NULL) ? f(number, a1, a2, a3, a4, a5, a6) : otp_direct_syscall(number, a1, a2, a3, a4, a5, a6);
-    if (new_root && r == 0)
+    if (OTP_UNLIKELY(root) && r == 0)
         otp_ns_after_new_root();
     return r;
 }

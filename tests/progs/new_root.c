@@ -24,14 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile unsigned long sink;
+#include "progs.h"
 
-static double cpu_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+static volatile unsigned long sink;
 
 /* The blocks are kept in the caller's own frame, so that the heap
  * profile's leaf functions tell the two phases apart. */
