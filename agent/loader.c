@@ -20,8 +20,8 @@
 #define FORK_WAIT_MS 250
 
 static _Atomic int in_loader;
-static _Atomic int forking;
-static bool child_unsafe; /* decided in prepare, for the child */
+static _Atomic int forking;              /* forks under way: two threads may fork at once */
+static __thread bool child_unsafe;       /* decided in prepare, for this thread's child */
 static _Atomic bool unsafe;
 
 bool otp_loader_unsafe(void)
@@ -61,7 +61,7 @@ void otp_loader_leave(void)
 
 void otp_loader_fork_prepare(bool others)
 {
-    atomic_store(&forking, 1);
+    atomic_fetch_add(&forking, 1);
     int64_t deadline = otp_mono_ns() + (int64_t)FORK_WAIT_MS * 1000000;
     while (atomic_load(&in_loader) > 0 && otp_mono_ns() < deadline)
         otp_pause_us(100);
@@ -70,7 +70,7 @@ void otp_loader_fork_prepare(bool others)
 
 void otp_loader_fork_parent(void)
 {
-    atomic_store(&forking, 0);
+    atomic_fetch_sub(&forking, 1);
 }
 
 void otp_loader_fork_child(void)
