@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "eng.h"
@@ -28,6 +29,7 @@ typedef int (*execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
 typedef int (*execv_fn)(const char *, char *const[]);
 typedef int (*fexecve_fn)(int, char *const[], char *const[]);
+typedef int (*execveat_fn)(int, const char *, char *const[], char *const[], int);
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 typedef sighandler_t (*signal_fn)(int, sighandler_t);
 typedef int (*dl_iterate_phdr_fn)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
@@ -38,6 +40,7 @@ static execve_fn real_execve;
 static execvpe_fn real_execvpe;
 static execv_fn real_execv, real_execvp;
 static fexecve_fn real_fexecve;
+static execveat_fn real_execveat;
 static sigaction_fn real_sigaction OTP_STARTUP_DATA;
 static signal_fn real_signal OTP_STARTUP_DATA;
 static dl_iterate_phdr_fn real_dl_iterate_phdr OTP_STARTUP_DATA;
@@ -235,6 +238,15 @@ EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
     OTP_RESOLVE(real_fexecve, "fexecve");
     AROUND_EXEC(real_fexecve(fd, argv, envp));
+}
+
+/* glibc 2.34's; also what fexecve itself calls, below the interposition. */
+EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+    OTP_RESOLVE(real_execveat, "execveat");
+    AROUND_EXEC(real_execveat ? real_execveat(dirfd, path, argv, envp, flags)
+                              : (int)otp_direct_syscall(SYS_execveat, dirfd, (long)path, (long)argv, (long)envp,
+                                                        flags, 0));
 }
 
 /* execl*: collect the variadic arguments into an argv on the stack. */

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -78,9 +79,12 @@ EXPORT long syscall(long number, ...)
     va_end(ap);
     /* The calls that restrict the process (an OTP_SANDBOX_* mode) or give
      * it a new root (an OTP_ROOT_* value; glibc has no pivot_root(), so
-     * container set-ups reach it here). One switch: every other number
-     * goes by it. */
+     * container set-ups reach it here), or replace its image (an exec
+     * made here would lose the interval's samples, and a SIGPROF pending
+     * across it would kill the new image). One switch: every other
+     * number goes by it. */
     int mode = 0, root = 0;
+    bool exec = false;
     switch (number) {
     case SYS_seccomp:
         mode = seccomp_mode((unsigned long)a1, (unsigned long)a3);
@@ -100,6 +104,10 @@ EXPORT long syscall(long number, ...)
     case SYS_setns:
         root = OTP_ROOT_SETNS;
         break;
+    case SYS_execve:
+    case SYS_execveat:
+        exec = true;
+        break;
     default:
         break;
     }
@@ -111,11 +119,22 @@ EXPORT long syscall(long number, ...)
             otp_eng->sandbox_before_root(root, root == OTP_ROOT_SETNS ? NULL : (const char *)a1, (int)a1, (int)a2);
         errno = e;
     }
+    const otp_engine_t *exec_eng = exec ? otp_eng : NULL;
+    if (OTP_UNLIKELY(exec_eng)) {
+        int e = errno;
+        exec_eng->before_exec();
+        errno = e;
+    }
     long r;
     if (OTP_UNLIKELY(otp_fdguard_syscall(number, a1, a2, a3, &r)))
         return r;
     syscall_fn f = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
     r = OTP_LIKELY(f != NULL) ? f(number, a1, a2, a3, a4, a5, a6) : otp_direct_syscall(number, a1, a2, a3, a4, a5, a6);
+    if (OTP_UNLIKELY(exec_eng)) {
+        int e = errno;
+        exec_eng->after_failed_exec();
+        errno = e;
+    }
     if (OTP_UNLIKELY(root) && r == 0)
         otp_ns_after_new_root();
     return r;

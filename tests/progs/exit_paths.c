@@ -6,10 +6,15 @@
  *   vfork   a vfork child _exits(4) at once; the parent reports it
  *   quick_exit  burn 0.5 s, then quick_exit(6), whose handler (registered
  *           by main) prints a line first
+ *   execveat     burn 0.5 s, then execveat() a shell that prints a line
+ *                and exits 3
+ *   sys_execve   the same through syscall(SYS_execve)
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +44,8 @@ static int report(pid_t pid)
     printf("child exited %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     return 0;
 }
+
+extern char **environ;
 
 static void on_quick_exit(void)
 {
@@ -70,6 +77,16 @@ int main(int argc, char **argv)
         at_quick_exit(on_quick_exit);
         exit_burn(0.5);
         quick_exit(6);
+    }
+    if (strcmp(mode, "execveat") == 0 || strcmp(mode, "sys_execve") == 0) {
+        char *args[] = {"sh", "-c", "echo replaced; exit 3", NULL};
+        exit_burn(0.5);
+        if (mode[0] == 'e')
+            execveat(AT_FDCWD, "/bin/sh", args, environ, 0);
+        else
+            syscall(SYS_execve, "/bin/sh", args, environ);
+        perror(mode);
+        return 1;
     }
     if (strcmp(mode, "vfork") == 0) {
         pid_t pid = vfork();
