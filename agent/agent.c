@@ -448,7 +448,7 @@ void otp_agent_kick(uintptr_t ra)
  * forking thread, never by getppid() (a daemon's parent may be gone, a
  * child in a new PID namespace sees 0). */
 
-static void fork_prepare(void)
+void otp_agent_fork_prepare(void)
 {
     if (otp_agent_running()) {
         otp_thread_self(); /* cache the slot in TLS for the child */
@@ -463,7 +463,7 @@ static void fork_prepare(void)
     otp_mem_prefork();
 }
 
-static void fork_parent(void)
+void otp_agent_fork_parent(void)
 {
     otp_mem_postfork_parent();
     if (!fork_from)
@@ -473,7 +473,7 @@ static void fork_parent(void)
     pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }
 
-static void fork_child(void)
+void otp_agent_fork_child(void)
 {
     /* First: the steps below may allocate. */
     otp_mem_postfork_child();
@@ -675,7 +675,7 @@ void otp_agent_init(void)
     otp_agent_pid = getpid();
     /* Before anything allocates: the allocator's fork steps are among
      * these, whether or not the agent goes on to run. */
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    pthread_atfork(otp_agent_fork_prepare, otp_agent_fork_parent, otp_agent_fork_child);
     otp_log_init();
     otp_log_set_level(otp_cfg.log_level);
     if (!otp_cfg.agent_enabled || !address_space_ok()) {

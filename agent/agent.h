@@ -60,6 +60,13 @@ void otp_agent_thread_begin(otp_thread_t *t);
  * there was one (retry then). */
 bool otp_agent_timer_limited(void);
 
+/* fork's three steps, registered with pthread_atfork; also run by hand
+ * around a fork that glibc does not see (syscall(SYS_fork), and clone
+ * without CLONE_VM), whose child would otherwise pass for its parent. */
+void otp_agent_fork_prepare(void);
+void otp_agent_fork_parent(void);
+void otp_agent_fork_child(void);
+
 /* exec wrappers: before (final export, timer off) and after a failure. */
 void otp_agent_before_exec(void);
 void otp_agent_after_failed_exec(void);

@@ -57,6 +57,9 @@ typedef struct otp_engine {
     bool (*timer_limited)(void);
     void *(*unload_begin)(void);
     void (*unload_end)(void *before);
+    void (*fork_prepare)(void);
+    void (*fork_parent)(void);
+    void (*fork_child)(void);
     void (*before_exec)(void);
     void (*after_failed_exec)(void);
     void (*before_new_root)(uintptr_t ra);

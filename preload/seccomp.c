@@ -22,7 +22,10 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <sys/syscall.h>
 
 #include "eng.h"
@@ -70,6 +73,20 @@ static int seccomp_mode(unsigned long op, unsigned long args)
     return 0;
 }
 
+/* clone3's flags, read without trusting the pointer (a bad one gets
+ * EFAULT from the kernel, as bare, instead of a fault here). */
+static bool clone3_forks(const void *args, size_t size)
+{
+    uint64_t flags;
+    if (!args || size < sizeof flags)
+        return false;
+    struct iovec local = {&flags, sizeof flags}, remote = {(void *)args, sizeof flags};
+    int e = errno;
+    ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    errno = e;
+    return n == (ssize_t)sizeof flags && !(flags & CLONE_VM);
+}
+
 EXPORT long syscall(long number, ...)
 {
     va_list ap;
@@ -81,10 +98,11 @@ EXPORT long syscall(long number, ...)
      * it a new root (an OTP_ROOT_* value; glibc has no pivot_root(), so
      * container set-ups reach it here), or replace its image (an exec
      * made here would lose the interval's samples, and a SIGPROF pending
-     * across it would kill the new image). One switch: every other
-     * number goes by it. */
+     * across it would kill the new image), or fork it past glibc's fork
+     * handlers (the child would pass for its parent: nothing it did was
+     * exported). One switch: every other number goes by it. */
     int mode = 0, root = 0;
-    bool exec = false;
+    bool exec = false, forks = false;
     switch (number) {
     case SYS_seccomp:
         mode = seccomp_mode((unsigned long)a1, (unsigned long)a3);
@@ -108,6 +126,15 @@ EXPORT long syscall(long number, ...)
     case SYS_execveat:
         exec = true;
         break;
+    case SYS_fork:
+        forks = true;
+        break;
+    case SYS_clone: /* flags first on x86-64 */
+        forks = !(a1 & CLONE_VM);
+        break;
+    case SYS_clone3:
+        forks = clone3_forks((const void *)a1, (size_t)a2);
+        break;
     default:
         break;
     }
@@ -119,10 +146,15 @@ EXPORT long syscall(long number, ...)
             otp_eng->sandbox_before_root(root, root == OTP_ROOT_SETNS ? NULL : (const char *)a1, (int)a1, (int)a2);
         errno = e;
     }
-    const otp_engine_t *exec_eng = exec ? otp_eng : NULL;
+    const otp_engine_t *exec_eng = exec ? otp_eng : NULL, *fork_eng = forks ? otp_eng : NULL;
     if (OTP_UNLIKELY(exec_eng)) {
         int e = errno;
         exec_eng->before_exec();
+        errno = e;
+    }
+    if (OTP_UNLIKELY(fork_eng)) {
+        int e = errno;
+        fork_eng->fork_prepare();
         errno = e;
     }
     long r;
@@ -133,6 +165,14 @@ EXPORT long syscall(long number, ...)
     if (OTP_UNLIKELY(exec_eng)) {
         int e = errno;
         exec_eng->after_failed_exec();
+        errno = e;
+    }
+    if (OTP_UNLIKELY(fork_eng)) {
+        int e = errno;
+        if (r == 0)
+            fork_eng->fork_child();
+        else
+            fork_eng->fork_parent();
         errno = e;
     }
     if (OTP_UNLIKELY(root) && r == 0)
