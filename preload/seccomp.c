@@ -100,7 +100,8 @@ EXPORT long syscall(long number, ...)
      * made here would lose the interval's samples, and a SIGPROF pending
      * across it would kill the new image), or fork it past glibc's fork
      * handlers (the child would pass for its parent: nothing it did was
-     * exported). One switch: every other number goes by it. */
+     * exported), or end it (exit_group, as _exit: no destructors). One
+     * switch: every other number goes by it. */
     int mode = 0, root = 0;
     bool exec = false, forks = false;
     switch (number) {
@@ -128,6 +129,10 @@ EXPORT long syscall(long number, ...)
         break;
     case SYS_fork:
         forks = true;
+        break;
+    case SYS_exit_group:
+        if (!otp_tls_in_agent && eng_running())
+            otp_eng->shutdown();
         break;
     case SYS_clone: /* flags first on x86-64 */
         forks = !(a1 & CLONE_VM);

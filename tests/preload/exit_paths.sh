@@ -1,4 +1,5 @@
-# Processes that end with _exit, _Exit or quick_exit (no destructors)
+# Processes that end with _exit, _Exit, syscall(SYS_exit_group) or
+# quick_exit (no destructors)
 # export what they sampled first, with their exit status and output
 # unchanged; a vfork child's _exit goes straight through. quick_exit
 # reaches _Exit inside the C library, past the _Exit wrapper: its whole
@@ -7,7 +8,7 @@
 # what the image sampled was lost.
 source "$(dirname "$0")/../lib.sh"
 
-for mode in _exit _Exit quick_exit execveat sys_execve child vfork; do
+for mode in _exit _Exit sys_exit_group quick_exit execveat sys_execve child vfork; do
   rm -rf "$WORK/out"
   same_as_bare "$mode" "$PROGS/exit_paths" "$mode"
   [ "$mode" = vfork ] && continue

@@ -2,6 +2,7 @@
  * Ways a process ends without destructors. Usage: exit_paths MODE
  *   _exit   burn 0.5 s of CPU, then _exit(7)
  *   _Exit   the same through _Exit(9)
+ *   sys_exit_group  the same through syscall(SYS_exit_group, 8)
  *   child   a fork child burns 0.5 s and _exits(5); the parent reports it
  *   vfork   a vfork child _exits(4) at once; the parent reports it
  *   quick_exit  burn 0.5 s, then quick_exit(6), whose handler (registered
@@ -64,6 +65,10 @@ int main(int argc, char **argv)
     if (strcmp(mode, "_Exit") == 0) {
         exit_burn(0.5);
         _Exit(9);
+    }
+    if (strcmp(mode, "sys_exit_group") == 0) {
+        exit_burn(0.5);
+        syscall(SYS_exit_group, 8);
     }
     if (strcmp(mode, "child") == 0) {
         pid_t pid = fork();
