@@ -1,7 +1,8 @@
 /*
  * Runs ended by a signal. While the app leaves SIGTERM, SIGINT, SIGHUP,
- * SIGPIPE, SIGALRM, SIGUSR1 or SIGUSR2 at their default action
- * (terminate), the agent catches them: the
+ * SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU (RLIMIT_CPU's soft limit)
+ * or SIGVTALRM at their default action (terminate; SIGXCPU's dumps core
+ * too, which the re-raised signal still does), the agent catches them: the
  * owner's callback exports the final interval (bounded), then the process
  * dies of the same signal, with the wait status it would have had.
  *

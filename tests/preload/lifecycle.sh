@@ -106,6 +106,21 @@ got=$(cpu_total_ms "$WORK"/out/perl.*.cpu.pb.gz)
 check "perl's alarm: dies of SIGALRM as without the agent (status $st, bare $bare)" [ "$st" = "$bare" ]
 check "perl's alarm: the profile holds ${got} ms of its ${used} ms of CPU (>= 80%)" [ "$(ratio_ok "$got" "$used")" = 1 ]
 
+# Over RLIMIT_CPU's soft limit (a judge's or a sandbox's `ulimit -S -t`):
+# the kernel's SIGXCPU, whose default action dumps core. The program and
+# perl, each with 1 s of CPU (the last interval was lost before SIGXCPU
+# was caught). sigrun's own signal at 4 s finds them gone.
+for name in lifecycle perl; do
+  cmd=("$P" spin); [ $name = perl ] && cmd=(perl -e '1 while 1')
+  bare=$($SIGRUN XCPU 4 -- prlimit --cpu=1:10 "${cmd[@]}" | sed -n 's/^status=\([-0-9]*\).*/\1/p')
+  rm -rf "$WORK/out"
+  r=$(under_agent -- $SIGRUN XCPU 4 -- prlimit --cpu=1:10 "${cmd[@]}")
+  st=$(sed -n 's/^status=\([-0-9]*\).*/\1/p' <<<"$r"); used=$(sed -n 's/.*cpu_ms=//p' <<<"$r")
+  got=$(cpu_total_ms "$WORK"/out/$name.*.cpu.pb.gz)
+  check "$name over ulimit -t: dies of SIGXCPU as without the agent (status $st, bare $bare)" [ "$st" = "$bare" -a "$st" = -24 ]
+  check "$name over ulimit -t: the profile holds ${got} ms of its ${used} ms of CPU (>= 80%)" [ "$(ratio_ok "$got" "$used")" = 1 ]
+done
+
 # The shell sees the same status (timeout's own, and the signal's with
 # --preserve-status).
 for pre in "" "--preserve-status"; do
