@@ -3,8 +3,11 @@
  * them all. Prints how many completed, a checksum and the bytes the
  * threads allocated (the same with or without the agent); with
  * "time" as third argument also the wall time of the creation loop and
- * of create+join, in ms, on stderr.
- * Usage: thread_storm [threads=200] [iterations=2000] [time]
+ * of create+join, in ms, on stderr. With "serial", the threads are
+ * created and joined one at a time (a thread-per-task program's churn),
+ * and the microseconds per thread and the peak RSS (VmHWM, KiB) go to
+ * stderr.
+ * Usage: thread_storm [threads=200] [iterations=2000] [time|serial]
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -53,6 +56,27 @@ int main(int argc, char **argv)
     int n = argc > 1 ? atoi(argv[1]) : 200;
     iterations = argc > 2 ? atoi(argv[2]) : 2000;
     int timing = argc > 3 && strcmp(argv[3], "time") == 0;
+    if (argc > 3 && strcmp(argv[3], "serial") == 0) {
+        double t0 = now_ms();
+        for (int i = 0; i < n; i++) {
+            pthread_t t;
+            void *r = NULL;
+            if (pthread_create(&t, NULL, storm_worker, (void *)(uintptr_t)i) != 0 || pthread_join(t, &r) != 0)
+                return 2;
+            free(r);
+        }
+        double us = (now_ms() - t0) * 1e3 / n;
+        long hwm = -1;
+        char line[256];
+        FILE *f = fopen("/proc/self/status", "r");
+        while (f && fgets(line, sizeof line, f))
+            if (strncmp(line, "VmHWM:", 6) == 0)
+                hwm = atol(line + 6);
+        if (f)
+            fclose(f);
+        fprintf(stderr, "serial_us_per_thread %.2f hwm_kib %ld\n", us, hwm);
+        return 0;
+    }
     if (n < 1 || n > 10000 || iterations < 0)
         return 2;
     pthread_t *th = calloc((size_t)n, sizeof *th);
