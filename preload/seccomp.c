@@ -103,7 +103,7 @@ EXPORT long syscall(long number, ...)
      * exported), or end it (exit_group, as _exit: no destructors). One
      * switch: every other number goes by it. */
     int mode = 0, root = 0;
-    bool exec = false, forks = false;
+    bool exec = false, forks = false, solo = false;
     switch (number) {
     case SYS_seccomp:
         mode = seccomp_mode((unsigned long)a1, (unsigned long)a3);
@@ -122,6 +122,10 @@ EXPORT long syscall(long number, ...)
         break;
     case SYS_setns:
         root = OTP_ROOT_SETNS;
+        solo = true; /* into a user namespace: single-threaded callers only */
+        break;
+    case SYS_unshare:
+        solo = true; /* CLONE_NEWUSER: the same */
         break;
     case SYS_execve:
     case SYS_execveat:
@@ -162,11 +166,26 @@ EXPORT long syscall(long number, ...)
         fork_eng->fork_prepare();
         errno = e;
     }
+    /* As the unshare and setns wrappers do (ns.c): the agent's thread
+     * stops for the call. */
+    const otp_engine_t *solo_eng = solo && !otp_tls_in_agent ? otp_eng : NULL;
+    int token = 0;
+    if (OTP_UNLIKELY(solo_eng)) {
+        int e = errno;
+        solo_eng->before_new_root((uintptr_t)__builtin_return_address(0));
+        token = solo_eng->quiesce();
+        errno = e;
+    }
     long r;
     if (OTP_UNLIKELY(otp_fdguard_syscall(number, a1, a2, a3, &r)))
         return r;
     syscall_fn f = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
     r = OTP_LIKELY(f != NULL) ? f(number, a1, a2, a3, a4, a5, a6) : otp_direct_syscall(number, a1, a2, a3, a4, a5, a6);
+    if (OTP_UNLIKELY(solo_eng)) {
+        int e = errno;
+        solo_eng->resume(token);
+        errno = e;
+    }
     if (OTP_UNLIKELY(exec_eng)) {
         int e = errno;
         exec_eng->after_failed_exec();

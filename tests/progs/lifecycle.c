@@ -3,6 +3,7 @@
  *   unshare   burn CPU and allocate for 1.2 s, run and join a thread, then
  *             unshare(CLONE_NEWUSER); prints the result and the number of
  *             threads right after, then burns 0.3 s more
+ *   sys_unshare  the same through syscall(SYS_unshare, ...)
  *   forkcount a fork child counts its threads (/proc/self/task) first thing
  *   nomalloc  single-threaded, CPU-bound for argv[2] s, never allocates;
  *             prints its CPU time in ms on stderr
@@ -154,13 +155,13 @@ int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
     setvbuf(stdout, NULL, _IONBF, 0);
-    if (!strcmp(mode, "unshare")) {
+    if (!strcmp(mode, "unshare") || !strcmp(mode, "sys_unshare")) {
         burn_alloc(1.2);
         pthread_t th;
         double s = 0.05;
         pthread_create(&th, NULL, worker_burn, &s);
         pthread_join(th, NULL);
-        int rc = unshare(CLONE_NEWUSER);
+        int rc = mode[0] == 's' ? (int)syscall(SYS_unshare, CLONE_NEWUSER) : unshare(CLONE_NEWUSER);
         int e = errno;
         int n = count_threads();
         printf("unshare(CLONE_NEWUSER): %s; threads right after: %d\n", rc == 0 ? "ok" : strerror(e), n);
