@@ -35,6 +35,7 @@ static const otp_engine_t engine = {
     .exit = otp_agent_exit,
     .shutdown = otp_agent_shutdown,
     .running = otp_agent_running,
+    .running_here = otp_agent_sampling,
     .pid = engine_pid,
     .thread_prepare = otp_agent_thread_prepare,
     .thread_begin = otp_agent_thread_begin,

@@ -49,6 +49,11 @@ typedef struct otp_engine {
     void (*exit)(void);
     void (*shutdown)(void);
     bool (*running)(void);
+    /* The same without its getpid() system call, for wrappers the app may
+     * call at a high rate (the signal mask's): a vfork child is told by
+     * its TLS flag; a child of a fork glibc did not see keeps a copy of
+     * its parent's state, its own to change. */
+    bool (*running_here)(void);
     pid_t (*pid)(void);
     otp_thread_t *(*thread_prepare)(void *(*fn)(void *), void *arg, const void *attr);
     void (*thread_begin)(otp_thread_t *t);

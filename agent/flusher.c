@@ -510,6 +510,11 @@ bool otp_flusher_has_pending(void)
     int high = otp_thread_high();
     for (int i = 0; i < high; i++) {
         otp_thread_t *t = otp_thread_at(i);
+        /* As drain_all: only these are ever drained (a free slot of a
+         * fork child may still hold its parent's samples, thread.h). */
+        int st = atomic_load(&t->state);
+        if (st != OTP_SLOT_ACTIVE && st != OTP_SLOT_RETIRED)
+            continue;
         /* Looked at, not consumed: a handler may be folding this ring. */
         if ((t->cpu_ring && otp_ring_used(t->cpu_ring)) || (t->fold && otp_fold_count(t->fold)) ||
             (t->heap_ring && otp_ring_used(t->heap_ring)))

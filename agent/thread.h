@@ -42,6 +42,8 @@ typedef struct otp_thread {
     int phase_left;        /* samples left before the phase is drawn again */
     uint64_t rng;          /* draws the periods between samples */
     void *altstack;        /* agent's signal stack mapping, kept with the slot */
+    bool stale;            /* a fork child's copy of its parent's slot: rings and fold
+                            * hold the parent's samples until the slot is claimed */
     bool parent_prof;      /* the creating thread had SIGPROF blocked (app's view) */
     char name[16];         /* refreshed by the flusher from /proc */
     /* The agent's time on this thread, for the overhead budget; each

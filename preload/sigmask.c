@@ -37,7 +37,7 @@ static bool from_agent(const void *ra)
 static bool virtual_mask(const void *ra)
 {
     const otp_engine_t *e = otp_eng;
-    return e && e->vmask_owned() && !from_agent(ra) && e->running();
+    return e && e->vmask_owned() && !from_agent(ra) && e->running_here();
 }
 
 /* libunwind inside one of the agent's walks (see otp_unwind_absorb_mask):
@@ -85,7 +85,7 @@ EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 static bool hold_prof(sigset_t *old)
 {
     const otp_engine_t *e = otp_eng;
-    if (!(e && e->vmask_owned() && e->running() && e->vmask_prof_blocked()))
+    if (!(e && e->vmask_owned() && e->running_here() && e->vmask_prof_blocked()))
         return false;
     OTP_RESOLVE(real_pthread_sigmask, "pthread_sigmask");
     sigset_t prof;

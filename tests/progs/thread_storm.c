@@ -6,8 +6,10 @@
  * of create+join, in ms, on stderr. With "serial", the threads are
  * created and joined one at a time (a thread-per-task program's churn),
  * and the microseconds per thread and the peak RSS (VmHWM, KiB) go to
- * stderr.
- * Usage: thread_storm [threads=200] [iterations=2000] [time|serial]
+ * stderr. With "fork", the threads wait while the main thread forks
+ * `iterations` children that _exit at once, one after another, and the
+ * microseconds per fork and wait go to stderr.
+ * Usage: thread_storm [threads=200] [iterations=2000] [time|serial|fork]
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -15,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int iterations;
 
@@ -51,6 +55,13 @@ __attribute__((noinline)) static void *storm_worker(void *arg)
     return r;
 }
 
+__attribute__((noinline)) static void *wait_forever(void *arg)
+{
+    for (;;)
+        pause();
+    return arg;
+}
+
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 200;
@@ -76,6 +87,26 @@ int main(int argc, char **argv)
             fclose(f);
         fprintf(stderr, "serial_us_per_thread %.2f hwm_kib %ld\n", us, hwm);
         return 0;
+    }
+    if (argc > 3 && strcmp(argv[3], "fork") == 0) {
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setstacksize(&at, 65536);
+        for (int i = 0; i < n; i++) {
+            pthread_t t;
+            if (pthread_create(&t, &at, wait_forever, NULL) != 0)
+                return 2;
+        }
+        double t0 = now_ms();
+        for (int i = 0; i < iterations; i++) {
+            pid_t p = fork();
+            if (p == 0)
+                _exit(0);
+            if (p < 0 || waitpid(p, NULL, 0) != p)
+                return 2;
+        }
+        fprintf(stderr, "fork_us %.1f\n", (now_ms() - t0) * 1e3 / (iterations > 0 ? iterations : 1));
+        _exit(0);
     }
     if (n < 1 || n > 10000 || iterations < 0)
         return 2;
