@@ -21,6 +21,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -87,6 +88,53 @@ void otp_ns_after_new_root(void)
             unsetenv("LD_PRELOAD");
             break;
         }
+    }
+    errno = e;
+}
+
+void otp_ns_absolute_preload(void)
+{
+    int e = errno;
+    Dl_info self;
+    char abs[PATH_MAX];
+    /* The loader names a preloaded object by its LD_PRELOAD entry as
+     * written; only one with a '/' that is not absolute depends on the
+     * working directory (a bare name is searched for in the library
+     * path). */
+    if (!dladdr((const void *)&otp_ns_absolute_preload, &self) || !self.dli_fname ||
+        self.dli_fname[0] == '/' || !strchr(self.dli_fname, '/') || !realpath(self.dli_fname, abs)) {
+        errno = e;
+        return;
+    }
+    static const char key[] = "LD_PRELOAD=";
+    size_t nrel = strlen(self.dli_fname), nabs = strlen(abs);
+    for (char **ep = environ; ep && *ep; ep++) {
+        if (strncmp(*ep, key, sizeof key - 1) != 0)
+            continue;
+        const char *v = *ep + sizeof key - 1, *r = v, *hit = NULL;
+        while (*r && !hit) {
+            while (is_sep(*r))
+                r++;
+            const char *t = r;
+            while (*r && !is_sep(*r))
+                r++;
+            if ((size_t)(r - t) == nrel && memcmp(t, self.dli_fname, nrel) == 0)
+                hit = t;
+        }
+        if (!hit)
+            break;
+        size_t nv = strlen(v);
+        char *s = malloc(sizeof key - 1 + nv - nrel + nabs + 1);
+        if (!s)
+            break;
+        /* Never freed: the environment keeps pointing at it. */
+        size_t pre = (size_t)(hit - v);
+        memcpy(s, key, sizeof key - 1);
+        memcpy(s + sizeof key - 1, v, pre);
+        memcpy(s + sizeof key - 1 + pre, abs, nabs);
+        strcpy(s + sizeof key - 1 + pre + nabs, hit + nrel);
+        *ep = s;
+        break;
     }
     errno = e;
 }

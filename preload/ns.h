@@ -14,4 +14,11 @@
  * Preserves errno. */
 void otp_ns_after_new_root(void);
 
+/* At start: when LD_PRELOAD names this object by a relative path, the
+ * entry is made absolute (the environment's string replaced, in the
+ * array main's envp shares), so that a program the app execs after a
+ * chdir does not meet the loader's "cannot be preloaded" error. Preserves
+ * errno. */
+void otp_ns_absolute_preload(void);
+
 #endif

@@ -19,6 +19,7 @@
 #include "eng.h"
 #include "internal.h"
 #include "next.h"
+#include "ns.h"
 #include "sys.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -60,6 +61,7 @@ __attribute__((constructor(101))) static void otprof_preload_init(void)
     OTP_RESOLVE(real_sigaction, "sigaction");
     OTP_RESOLVE(real_signal, "signal");
     OTP_RESOLVE(real_dl_iterate_phdr, "dl_iterate_phdr");
+    otp_ns_absolute_preload();
     otp_shim_start();
     errno = saved;
 }

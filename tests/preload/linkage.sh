@@ -97,6 +97,19 @@ check "/bin/true, agent.enabled = false: only the shim loaded ($loaded)" \
 [ ! -d "$WORK/out" ] || [ -z "$(ls -A "$WORK/out")" ]; r=$?
 check "/bin/true: no profile files for a process with no samples" [ $r -eq 0 ]
 
+# LD_PRELOAD naming the agent by a relative path: a program exec'd after a
+# cd met the loader's "cannot be preloaded" error on its stderr. The entry
+# is made absolute at start (agent disabled too).
+rel=$(realpath --relative-to="$PWD" "$AGENT")
+for en in true false; do
+  out=$(env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" OTPROF_AGENT_ENABLED=$en LD_PRELOAD="$rel" \
+    sh -c 'cd / && /bin/true; echo "rc=$?"; printenv LD_PRELOAD' 2>&1)
+  check "relative LD_PRELOAD ($rel), enabled=$en: a program exec'd after a cd runs, nothing said ($(head -1 <<<"$out"))" \
+    [ "$(head -1 <<<"$out")" = "rc=0" ]
+  check "relative LD_PRELOAD, enabled=$en: made absolute in the environment" \
+    [ "$(tail -1 <<<"$out")" = "$(realpath "$AGENT")" ]
+done
+
 # The shim without its engine beside it (copied alone): one line says why,
 # and the app runs as it would without the agent, unprofiled.
 mkdir -p "$WORK/alone"; cp "$AGENT" "$WORK/alone/"
