@@ -142,7 +142,9 @@ EXPORT long syscall(long number, ...)
         forks = !(a1 & CLONE_VM);
         break;
     case SYS_clone3:
-        forks = clone3_forks((const void *)a1, (size_t)a2);
+        /* Only while the agent runs: after a seccomp filter (the agent
+         * stopped) the read's own system call might be refused. */
+        forks = eng_running() && clone3_forks((const void *)a1, (size_t)a2);
         break;
     default:
         break;
