@@ -157,7 +157,11 @@ EXPORT long syscall(long number, ...)
             otp_eng->sandbox_before_root(root, root == OTP_ROOT_SETNS ? NULL : (const char *)a1, (int)a1, (int)a2);
         errno = e;
     }
-    const otp_engine_t *exec_eng = exec ? otp_eng : NULL, *fork_eng = forks ? otp_eng : NULL;
+    /* Not from inside the agent's own code (a signal handler of the app's
+     * that forks may have interrupted it holding its allocator's lock,
+     * which the fork steps take). */
+    const otp_engine_t *exec_eng = exec ? otp_eng : NULL;
+    const otp_engine_t *fork_eng = forks && !otp_tls_in_agent ? otp_eng : NULL;
     if (OTP_UNLIKELY(exec_eng)) {
         int e = errno;
         exec_eng->before_exec();
