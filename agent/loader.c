@@ -8,6 +8,8 @@
  */
 #include "loader.h"
 
+#include "fds.h"
+
 #include <stdatomic.h>
 
 #include "log.h"
@@ -48,14 +50,23 @@ bool otp_loader_enter(int wait_ms)
             otp_pause_us(200);
         }
         atomic_fetch_add(&in_loader, 1);
-        if (!atomic_load(&forking))
+        if (!atomic_load(&forking)) {
+            /* The loader opens and maps files on descriptors the agent
+             * cannot mark as its own: while it does, the app's closes and
+             * dup2s wait as for the agent's own opens (fds.h). An app
+             * that dup2'd onto the number the loader had open for a
+             * library of libdw's made it map the app's data file, and the
+             * process died of SIGBUS in the loader. */
+            otp_fd_open_begin();
             return true;
+        }
         atomic_fetch_sub(&in_loader, 1);
     }
 }
 
 void otp_loader_leave(void)
 {
+    otp_fd_open_end();
     atomic_fetch_sub(&in_loader, 1);
 }
 

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "fds.h"
 #include "internal.h"
 #include "log.h"
 #include "sys.h"
@@ -128,10 +129,17 @@ static __attribute__((noinline)) int set_up(void)
     if (!atomic_load(&arena_used)) {
         atomic_store(&init_tid, self);
         int64_t t0 = otp_mono_ns();
-        /* Any mallctl initialises jemalloc. */
+        /* Any mallctl initialises jemalloc. Its set-up reads two kernel
+         * settings (overcommit, transparent huge pages) on descriptors of
+         * its own: the app's closes and dup2s wait meanwhile, as for the
+         * agent's opens (fds.h). An app that dup2'd onto the number had
+         * its data file read and closed by jemalloc, and its next write
+         * failed. */
         unsigned narenas = 0;
         size_t len = sizeof narenas;
+        otp_fd_open_begin();
         otpje_mallctl("arenas.narenas", &narenas, &len, NULL, 0);
+        otp_fd_open_end();
         if (atomic_load(&hold_pages))
             apply_hold(true);
         atomic_store(&init_tid, 0);

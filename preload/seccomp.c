@@ -94,6 +94,9 @@ EXPORT long syscall(long number, ...)
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
+    long r;
+    if (OTP_UNLIKELY(otp_fdguard_syscall(number, a1, a2, a3, &r)))
+        return r;
     /* The calls that restrict the process (an OTP_SANDBOX_* mode) or give
      * it a new root (an OTP_ROOT_* value; glibc has no pivot_root(), so
      * container set-ups reach it here), or replace its image (an exec
@@ -182,9 +185,6 @@ EXPORT long syscall(long number, ...)
         token = solo_eng->quiesce();
         errno = e;
     }
-    long r;
-    if (OTP_UNLIKELY(otp_fdguard_syscall(number, a1, a2, a3, &r)))
-        return r;
     syscall_fn f = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
     r = OTP_LIKELY(f != NULL) ? f(number, a1, a2, a3, a4, a5, a6) : otp_direct_syscall(number, a1, a2, a3, a4, a5, a6);
     if (OTP_UNLIKELY(solo_eng)) {
