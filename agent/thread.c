@@ -44,6 +44,17 @@ static bool ensure_rings(otp_thread_t *t)
     return t->cpu_ring && t->heap_ring;
 }
 
+/* Empties the slot's rings and fold table (no consumer may be at them). */
+static void empty(otp_thread_t *t)
+{
+    if (t->cpu_ring)
+        otp_ring_reset(t->cpu_ring);
+    if (t->heap_ring)
+        otp_ring_reset(t->heap_ring);
+    if (t->fold)
+        otp_fold_clear(t->fold);
+}
+
 static otp_thread_t *take(int i, otp_ring_t **cpu_ring)
 {
     int expect = OTP_SLOT_FREE;
@@ -53,12 +64,7 @@ static otp_thread_t *take(int i, otp_ring_t **cpu_ring)
     if (t->stale) {
         /* Emptied now rather than at the fork (thread_atfork_child): free
          * slots are consumed by no one. */
-        if (t->cpu_ring)
-            otp_ring_reset(t->cpu_ring);
-        if (t->heap_ring)
-            otp_ring_reset(t->heap_ring);
-        if (t->fold)
-            otp_fold_clear(t->fold);
+        empty(t);
         t->stale = false;
     }
     atomic_store(&t->tid, 0);
@@ -230,16 +236,10 @@ void otp_thread_atfork_child(void)
          * free in the child and emptied when claimed. Emptying every
          * ring here wrote a page of each (a copy-on-write fault): in a
          * process of 200 threads, 3.5 ms added to each fork child. */
-        if (t != self) {
+        if (t != self)
             t->stale = true;
-        } else {
-            if (t->cpu_ring)
-                otp_ring_reset(t->cpu_ring);
-            if (t->heap_ring)
-                otp_ring_reset(t->heap_ring);
-            if (t->fold)
-                otp_fold_clear(t->fold);
-        }
+        else
+            empty(t);
         /* The parent's flusher may have been draining at the fork. */
         atomic_store(&t->drainer, OTP_DRAIN_FREE);
         atomic_store(&t->has_timer, 0); /* timers are not inherited */

@@ -87,6 +87,44 @@ static bool clone3_forks(const void *args, size_t size)
     return n == (ssize_t)sizeof flags && !(flags & CLONE_VM);
 }
 
+/* What the agent does around an exec, a fork past glibc's fork
+ * handlers, or an unshare or setns (as the wrappers in preload.c and ns.c
+ * do), each when its engine is set; errno as the call left it. */
+typedef struct {
+    const otp_engine_t *exec, *fork, *solo;
+    int token; /* the flusher's stop, for resume */
+} around_t;
+
+static void around_before(around_t *a, uintptr_t ra)
+{
+    int e = errno;
+    if (a->exec)
+        a->exec->before_exec();
+    if (a->fork)
+        a->fork->fork_prepare();
+    if (a->solo) {
+        a->solo->before_new_root(ra);
+        a->token = a->solo->quiesce();
+    }
+    errno = e;
+}
+
+static void around_after(const around_t *a, long r)
+{
+    int e = errno;
+    if (a->solo)
+        a->solo->resume(a->token);
+    if (a->exec)
+        a->exec->after_failed_exec();
+    if (a->fork) {
+        if (r == 0)
+            a->fork->fork_child();
+        else
+            a->fork->fork_parent();
+    }
+    errno = e;
+}
+
 EXPORT long syscall(long number, ...)
 {
     va_list ap;
@@ -160,51 +198,18 @@ EXPORT long syscall(long number, ...)
             otp_eng->sandbox_before_root(root, root == OTP_ROOT_SETNS ? NULL : (const char *)a1, (int)a1, (int)a2);
         errno = e;
     }
-    /* Not from inside the agent's own code (a signal handler of the app's
-     * that forks may have interrupted it holding its allocator's lock,
-     * which the fork steps take). */
-    const otp_engine_t *exec_eng = exec ? otp_eng : NULL;
-    const otp_engine_t *fork_eng = forks && !otp_tls_in_agent ? otp_eng : NULL;
-    if (OTP_UNLIKELY(exec_eng)) {
-        int e = errno;
-        exec_eng->before_exec();
-        errno = e;
-    }
-    if (OTP_UNLIKELY(fork_eng)) {
-        int e = errno;
-        fork_eng->fork_prepare();
-        errno = e;
-    }
-    /* As the unshare and setns wrappers do (ns.c): the agent's thread
-     * stops for the call. */
-    const otp_engine_t *solo_eng = solo && !otp_tls_in_agent ? otp_eng : NULL;
-    int token = 0;
-    if (OTP_UNLIKELY(solo_eng)) {
-        int e = errno;
-        solo_eng->before_new_root((uintptr_t)__builtin_return_address(0));
-        token = solo_eng->quiesce();
-        errno = e;
-    }
+    /* Fork steps and the flusher's stop not from inside the agent's own
+     * code (a signal handler of the app's that forks may have interrupted
+     * it holding its allocator's lock, which the fork steps take). */
+    around_t ar = {exec ? otp_eng : NULL, forks && !otp_tls_in_agent ? otp_eng : NULL,
+                   solo && !otp_tls_in_agent ? otp_eng : NULL, 0};
+    bool around = ar.exec || ar.fork || ar.solo;
+    if (OTP_UNLIKELY(around))
+        around_before(&ar, (uintptr_t)__builtin_return_address(0));
     syscall_fn f = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
     r = OTP_LIKELY(f != NULL) ? f(number, a1, a2, a3, a4, a5, a6) : otp_direct_syscall(number, a1, a2, a3, a4, a5, a6);
-    if (OTP_UNLIKELY(solo_eng)) {
-        int e = errno;
-        solo_eng->resume(token);
-        errno = e;
-    }
-    if (OTP_UNLIKELY(exec_eng)) {
-        int e = errno;
-        exec_eng->after_failed_exec();
-        errno = e;
-    }
-    if (OTP_UNLIKELY(fork_eng)) {
-        int e = errno;
-        if (r == 0)
-            fork_eng->fork_child();
-        else
-            fork_eng->fork_parent();
-        errno = e;
-    }
+    if (OTP_UNLIKELY(around))
+        around_after(&ar, r);
     if (OTP_UNLIKELY(root) && r == 0)
         otp_ns_after_new_root();
     return r;
