@@ -132,7 +132,7 @@ $(AGENT): $(OBJ_SHIM) preload/otprof.map preload/startup.ld
 # name it by a soname, and then a program linked against the agent by path
 # would look for it by that name. Anything else undefined and unversioned
 # is an error, as -z defs would make it.
-ENGINE_IMPORTS = otp_tls_in_agent|otp_tls_heap_left|otp_tls_vforked|otp_tls_thread|otp_live_bits|otp_fd_owned_bits|otp_fd_owned_n|otp_fd_given_bits|otp_fd_opening|otp_fd_closing|otp_fd_opening_since|otp_agent_code|otp_cfg|otpje_je_tsd_tls
+ENGINE_IMPORTS = otp_tls_in_agent|otp_tls_heap_left|otp_tls_vforked|otp_tls_thread|otp_live_bits|otp_fd_owned_bits|otp_fd_owned_n|otp_fd_given_bits|otp_fd_opening|otp_fd_closing|otp_fd_releasing|otp_fd_opening_since|otp_agent_code|otp_cfg|otpje_je_tsd_tls
 $(ENGINE): $(OBJ_ENGINE) $(OBJ_GEN) $(JE_ENGINE_OBJ) preload/engine.map preload/startup.ld
 	$(CC) -shared -o $@ $(OBJ_ENGINE) $(OBJ_GEN) $(JE_ENGINE_OBJ) $(COVFLAGS) \
 	  -Wl,--version-script=preload/engine.map -Wl,-T,preload/startup.ld \

@@ -67,14 +67,22 @@ static bool ungive(int fd)
     return atomic_fetch_and(&otp_fd_given_bits[fd >> 6], ~bit) & bit;
 }
 
+void otp_fd_settle(void)
+{
+    for (int i = 0; i < 500 && atomic_load_explicit(&otp_fd_releasing, memory_order_acquire) > 0; i++)
+        otp_pause_us(20);
+}
+
 int otp_close(int fd)
 {
     if (ungive(fd)) {
         disown(fd);
         return 0;
     }
+    atomic_fetch_add(&otp_fd_releasing, 1);
     int rc = __close(fd);
     disown(fd);
+    atomic_fetch_sub(&otp_fd_releasing, 1);
     return rc;
 }
 

@@ -68,6 +68,14 @@ int otp_close(int fd);
  * close can block, on a socket that lingers or a network file) and then
  * goes ahead. */
 extern _Atomic int otp_fd_opening, otp_fd_closing;
+/* The agent's closes between the close itself and the number's unmarking
+ * (otp_close). Meanwhile the kernel may already have given the number to
+ * an app's open: an app's close or bulk close of a marked number waits
+ * for this to drop (at most 10 ms) before it takes the number for the
+ * agent's. Without the wait, chromium's close of a descriptor it had just
+ * opened failed with EBADF and chromium aborted. */
+extern _Atomic int otp_fd_releasing;
+void otp_fd_settle(void);
 extern _Atomic int64_t otp_fd_opening_since; /* coarse monotonic ns */
 void otp_fd_open_begin(void);
 void otp_fd_open_end(void); /* the _end calls leave errno as it is */

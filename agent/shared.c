@@ -33,5 +33,6 @@ SHARED _Atomic uint64_t otp_live_bits[(1u << OTP_LIVE_FILTER_BITS) / 64] OTP_BIG
 SHARED _Atomic uint64_t otp_fd_owned_bits[OTP_FD_TRACKED / 64] OTP_BIG_BSS;
 SHARED _Atomic int otp_fd_owned_n;
 SHARED _Atomic int otp_fd_opening, otp_fd_closing;
+SHARED _Atomic int otp_fd_releasing;
 SHARED _Atomic int64_t otp_fd_opening_since;
 SHARED _Atomic uint64_t otp_fd_given_bits[OTP_FD_TRACKED / 64] OTP_BIG_BSS;

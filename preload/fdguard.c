@@ -90,6 +90,8 @@ static int guarded_close(int fd, int (*how)(int))
      * leave the agent's opens waiting. */
     pthread_cleanup_push(close_ended, NULL);
     if (otp_fd_owned(fd))
+        otp_fd_settle();
+    if (otp_fd_owned(fd))
         errno = EBADF;
     else
         rc = how(fd);
@@ -118,6 +120,7 @@ static int close_range_around(unsigned int lo, unsigned int hi, int flags)
     if (otp_tls_in_agent || (flags & CLOSE_RANGE_UNSHARE) || lo > hi)
         return sys_close_range(lo, hi, flags);
     otp_fd_close_begin();
+    otp_fd_settle();
     int rc = 0;
     while (lo <= hi) {
         int k = otp_fd_owned_next(lo, hi);
