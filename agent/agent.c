@@ -144,12 +144,6 @@ static void unlock(void)
     otp_tls_in_agent--;
 }
 
-/* A process that never started the flusher exports its samples on the
- * thread that runs exit's destructors, rather than start a thread for
- * that alone: a build runs hundreds of such processes. Not with an OTLP
- * endpoint (a hung backend must be abandoned at the deadline, which only
- * a separate thread allows), and only on the main thread, whose stack
- * grows as needed (another thread's may be small). */
 /* The export's deepest path (libdw's line tables, zlib, the encoders)
  * needs well over 128 KiB: the agent's thread has 2 MiB. */
 #define EXPORT_STACK_ROOM ((size_t)3 << 19)
@@ -164,6 +158,13 @@ static bool main_stack_room(void)
     return otp_stackwalk_bounds(&lo, &hi) && sp > lo && sp - lo > EXPORT_STACK_ROOM + (64u << 10);
 }
 
+/* A process that never started the flusher exports its samples on the
+ * thread that runs exit's destructors, rather than start a thread for
+ * that alone: a build runs hundreds of such processes. Not with an OTLP
+ * endpoint (a hung backend must be abandoned at the deadline, which only
+ * a separate thread allows), and only on the main thread, whose stack
+ * grows as needed, when its limit leaves room (another thread's may be
+ * small). */
 static bool may_export_here(void)
 {
     /* Nor to a directory on a network filesystem, whose server may leave

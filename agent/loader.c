@@ -8,10 +8,9 @@
  */
 #include "loader.h"
 
-#include "fds.h"
-
 #include <stdatomic.h>
 
+#include "fds.h"
 #include "log.h"
 #include "sys.h"
 

@@ -27,7 +27,8 @@
 /* Before a loader call: true, and otp_loader_leave() after it; false when
  * the call must not be made (this process is such a child, or a fork has
  * been under way for longer than `wait_ms`: 0 never waits, as in a signal
- * handler). Async-signal-safe with wait_ms 0. */
+ * handler). Neither allocates nor locks; with wait_ms 0 it waits only for
+ * an app's close under way (the call counts as the agent's open, fds.h). */
 bool otp_loader_enter(int wait_ms);
 void otp_loader_leave(void);
 /* This process makes no loader call (see above). */

@@ -44,99 +44,114 @@ static bool is_sep(char c)
     return c == ':' || c == ' ';
 }
 
+static const char preload_key[] = "LD_PRELOAD=";
+
+/* The environment's LD_PRELOAD string, or NULL. */
+static char **preload_slot(void)
+{
+    for (char **ep = environ; ep && *ep; ep++)
+        if (strncmp(*ep, preload_key, sizeof preload_key - 1) == 0)
+            return ep;
+    return NULL;
+}
+
+/* The next entry of an LD_PRELOAD value from *r (the loader splits on ':'
+ * and ' '), its length in *n (0 at the end); *r moves past it. */
+static char *next_entry(char **r, size_t *n)
+{
+    while (is_sep(**r))
+        (*r)++;
+    char *t = *r;
+    while (**r && !is_sep(**r))
+        (*r)++;
+    *n = (size_t)(*r - t);
+    return t;
+}
+
 void otp_ns_after_new_root(void)
 {
     int e = errno;
     Dl_info self;
-    if (!dladdr((const void *)&otp_ns_after_new_root, &self) || !self.dli_fname || access(self.dli_fname, R_OK) == 0) {
+    char **ep = preload_slot();
+    if (!ep || !dladdr((const void *)&otp_ns_after_new_root, &self) || !self.dli_fname ||
+        access(self.dli_fname, R_OK) == 0) {
         errno = e;
         return;
     }
     const char *base = strrchr(self.dli_fname, '/');
     base = base ? base + 1 : self.dli_fname;
     size_t nbase = strlen(base);
-    static const char key[] = "LD_PRELOAD=";
-    for (char **ep = environ; ep && *ep; ep++) {
-        if (strncmp(*ep, key, sizeof key - 1) != 0)
+    /* The entries kept are joined with ':'. Only ever shorter, so in
+     * place. */
+    char *v = *ep + sizeof preload_key - 1, *w = v, *r = v;
+    size_t n;
+    for (char *t; (t = next_entry(&r, &n)), n > 0;) {
+        const char *tb = t;
+        for (const char *q = t; q < r; q++)
+            if (*q == '/')
+                tb = q + 1;
+        if ((size_t)(r - tb) == nbase && memcmp(tb, base, nbase) == 0)
             continue;
-        /* The loader splits on ':' and ' '; the entries kept are joined
-         * with ':'. Only ever shorter, so in place. */
-        char *v = *ep + sizeof key - 1, *w = v, *r = v;
-        while (*r) {
-            while (is_sep(*r))
-                r++;
-            char *t = r;
-            while (*r && !is_sep(*r))
-                r++;
-            size_t n = (size_t)(r - t);
-            if (n == 0)
-                break;
-            const char *tb = t;
-            for (const char *q = t; q < r; q++)
-                if (*q == '/')
-                    tb = q + 1;
-            if ((size_t)(r - tb) == nbase && memcmp(tb, base, nbase) == 0)
-                continue;
-            if (w != v)
-                *w++ = ':';
-            memmove(w, t, n);
-            w += n;
-        }
-        *w = '\0';
-        /* Nothing left: unset, as it would be without the agent. */
-        if (w == v) {
-            unsetenv("LD_PRELOAD");
-            break;
-        }
+        if (w != v)
+            *w++ = ':';
+        memmove(w, t, n);
+        w += n;
     }
+    *w = '\0';
+    /* Nothing left: unset, as it would be without the agent. */
+    if (w == v)
+        unsetenv("LD_PRELOAD");
     errno = e;
 }
 
 void otp_ns_absolute_preload(void)
 {
     int e = errno;
-    Dl_info self;
-    char abs[PATH_MAX];
+    char **ep = preload_slot();
     /* The loader names a preloaded object by its LD_PRELOAD entry as
      * written; only one with a '/' that is not absolute depends on the
      * working directory (a bare name is searched for in the library
-     * path). */
-    if (!dladdr((const void *)&otp_ns_absolute_preload, &self) || !self.dli_fname ||
+     * path). Most starts have none: no lookup then. */
+    char *v = ep ? *ep + sizeof preload_key - 1 : NULL, *r = v, *t;
+    size_t n;
+    bool relative = false;
+    while (v && !relative && (t = next_entry(&r, &n), n > 0))
+        relative = t[0] != '/' && memchr(t, '/', n);
+    Dl_info self;
+    char abs[PATH_MAX];
+    if (!relative || !dladdr((const void *)&otp_ns_absolute_preload, &self) || !self.dli_fname ||
         self.dli_fname[0] == '/' || !strchr(self.dli_fname, '/') || !realpath(self.dli_fname, abs)) {
         errno = e;
         return;
     }
-    static const char key[] = "LD_PRELOAD=";
     size_t nrel = strlen(self.dli_fname), nabs = strlen(abs);
-    for (char **ep = environ; ep && *ep; ep++) {
-        if (strncmp(*ep, key, sizeof key - 1) != 0)
-            continue;
-        const char *v = *ep + sizeof key - 1, *r = v, *hit = NULL;
-        while (*r && !hit) {
-            while (is_sep(*r))
-                r++;
-            const char *t = r;
-            while (*r && !is_sep(*r))
-                r++;
-            if ((size_t)(r - t) == nrel && memcmp(t, self.dli_fname, nrel) == 0)
-                hit = t;
-        }
-        if (!hit)
-            break;
-        size_t nv = strlen(v);
-        char *s = malloc(sizeof key - 1 + nv - nrel + nabs + 1);
-        if (!s)
-            break;
+    const char *hit = NULL;
+    for (r = v; !hit && (t = next_entry(&r, &n), n > 0);)
+        if (n == nrel && memcmp(t, self.dli_fname, nrel) == 0)
+            hit = t;
+    size_t nv = strlen(v);
+    char *s = hit ? malloc(sizeof preload_key - 1 + nv - nrel + nabs + 1) : NULL;
+    if (s) {
         /* Never freed: the environment keeps pointing at it. */
         size_t pre = (size_t)(hit - v);
-        memcpy(s, key, sizeof key - 1);
-        memcpy(s + sizeof key - 1, v, pre);
-        memcpy(s + sizeof key - 1 + pre, abs, nabs);
-        strcpy(s + sizeof key - 1 + pre + nabs, hit + nrel);
+        memcpy(s, preload_key, sizeof preload_key - 1);
+        memcpy(s + sizeof preload_key - 1, v, pre);
+        memcpy(s + sizeof preload_key - 1 + pre, abs, nabs);
+        strcpy(s + sizeof preload_key - 1 + pre + nabs, hit + nrel);
         *ep = s;
-        break;
     }
     errno = e;
+}
+
+int otp_ns_solo_begin(const otp_engine_t *e, uintptr_t ra)
+{
+    e->before_new_root(ra);
+    return e->quiesce();
+}
+
+void otp_ns_solo_end(const otp_engine_t *e, int token)
+{
+    e->resume(token);
 }
 
 /* One wrapper: the next definition, called with the flusher stopped,
@@ -159,11 +174,10 @@ void otp_ns_absolute_preload(void)
             rc_ = real args;                                                                       \
         } else {                                                                                   \
             pre;                                                                                   \
-            eng_->before_new_root((uintptr_t)__builtin_return_address(0));                         \
-            int token_ = eng_->quiesce();                                                          \
+            int token_ = otp_ns_solo_begin(eng_, (uintptr_t)__builtin_return_address(0));          \
             rc_ = real args;                                                                       \
             int e_ = errno;                                                                        \
-            eng_->resume(token_);                                                                  \
+            otp_ns_solo_end(eng_, token_);                                                         \
             errno = e_;                                                                            \
         }                                                                                          \
         if (rc_ == 0)                                                                              \

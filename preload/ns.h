@@ -5,6 +5,10 @@
 #ifndef OTP_PRELOAD_NS_H
 #define OTP_PRELOAD_NS_H
 
+#include <stdint.h>
+
+#include "eng.h"
+
 /* After a successful call that may have changed the root: when this
  * object's file cannot be read from the new root, LD_PRELOAD in the
  * process's environment loses its entry (edited in place; unset when
@@ -20,5 +24,12 @@ void otp_ns_after_new_root(void);
  * chdir does not meet the loader's "cannot be preloaded" error. Preserves
  * errno. */
 void otp_ns_absolute_preload(void);
+
+/* Around a call that needs a single-threaded process (unshare, setns,
+ * the set*id family), made by a wrapper here or through syscall():
+ * libunwind loaded if wanted (the new root may lack it), the agent's
+ * thread stopped and joined, every sample kept; end restarts it. */
+int otp_ns_solo_begin(const otp_engine_t *e, uintptr_t ra);
+void otp_ns_solo_end(const otp_engine_t *e, int token);
 
 #endif

@@ -102,10 +102,8 @@ static void around_before(around_t *a, uintptr_t ra)
         a->exec->before_exec();
     if (a->fork)
         a->fork->fork_prepare();
-    if (a->solo) {
-        a->solo->before_new_root(ra);
-        a->token = a->solo->quiesce();
-    }
+    if (a->solo)
+        a->token = otp_ns_solo_begin(a->solo, ra);
     errno = e;
 }
 
@@ -113,7 +111,7 @@ static void around_after(const around_t *a, long r)
 {
     int e = errno;
     if (a->solo)
-        a->solo->resume(a->token);
+        otp_ns_solo_end(a->solo, a->token);
     if (a->exec)
         a->exec->after_failed_exec();
     if (a->fork) {
