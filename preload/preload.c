@@ -13,7 +13,6 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "eng.h"
@@ -242,13 +241,12 @@ EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
     AROUND_EXEC(real_fexecve(fd, argv, envp));
 }
 
-/* glibc 2.34's; also what fexecve itself calls, below the interposition. */
+/* glibc 2.34's (the agent needs 2.35); also what fexecve itself calls,
+ * below the interposition. */
 EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
     OTP_RESOLVE(real_execveat, "execveat");
-    AROUND_EXEC(real_execveat ? real_execveat(dirfd, path, argv, envp, flags)
-                              : (int)otp_direct_syscall(SYS_execveat, dirfd, (long)path, (long)argv, (long)envp,
-                                                        flags, 0));
+    AROUND_EXEC(real_execveat(dirfd, path, argv, envp, flags));
 }
 
 /* execl*: collect the variadic arguments into an argv on the stack. */
