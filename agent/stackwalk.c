@@ -48,6 +48,31 @@ static _Atomic uint64_t pages_filled[1];
 
 static OTP_TLS uintptr_t b_lo, b_hi;
 
+/* A walk's loads depend on each other (each frame's address comes from
+ * the one before), so each cold one is paid in full, one after another,
+ * and between two samples the machine cools what a walk touches: on a
+ * virtual machine, 7 random loads from the table took 1.6 us 10 ms after
+ * the last ones, against 0.2 us right after. So a walk starts by asking
+ * for what it will read, all at once: the stack above the interrupted
+ * frame, and the table slots the thread's last walk looked up (a thread's
+ * stacks share most of their frames from one sample to the next). The
+ * handler's median time went from 3.0 to 2.4 us (medians of 10 runs of
+ * bench_cpu at 100 Hz, interleaved with the agent before). */
+#define RECENT 16
+static OTP_TLS uint16_t recent[RECENT];
+static OTP_TLS uint8_t n_recent;
+#define PREFETCH_LINES 64
+
+static void prefetch(uint64_t sp, uintptr_t hi)
+{
+    for (int k = 0; k < n_recent; k++)
+        __builtin_prefetch(&table[recent[k]]);
+    n_recent = 0;
+    uintptr_t a = (uintptr_t)sp & ~(uintptr_t)63;
+    for (int k = 0; k < PREFETCH_LINES && a < hi; k++, a += 64)
+        __builtin_prefetch((const void *)a);
+}
+
 #define RED_ZONE 128 /* x86-64 System V: below rsp, kept by signal delivery */
 
 /* Packed shape: cfa_off 0-23, rbp_off 24-39 (int16), kind 40-42,
@@ -101,6 +126,9 @@ static inline uint64_t shape_of(uint64_t pc)
 {
     uint64_t h = hash(pc);
     uint32_t i = (uint32_t)(h >> (64 - SLOTS_LOG));
+    _Static_assert(SLOTS <= 65536, "slot numbers fit recent[]");
+    if (n_recent < RECENT)
+        recent[n_recent++] = (uint16_t)i;
     for (int k = 0; k < PROBES; k++, i = (i + 1) & (SLOTS - 1)) {
         OTP_TOUCH_PAGE(pages_written, i / PAGE_SLOTS, &table[i].pc);
         uint64_t key = atomic_load_explicit(&table[i].pc, memory_order_acquire);
@@ -187,7 +215,10 @@ int otp_stackwalk_signal(const ucontext_t *uc, uint64_t *out, int max)
     if (max <= 0)
         return 0;
     const greg_t *g = uc->uc_mcontext.gregs;
-    int n = walk((uint64_t)g[REG_RIP], (uint64_t)g[REG_RSP], (uint64_t)g[REG_RBP], true, out, max);
+    uint64_t sp = (uint64_t)g[REG_RSP];
+    if (sp >= b_lo && sp < b_hi)
+        prefetch(sp, b_hi);
+    int n = walk((uint64_t)g[REG_RIP], sp, (uint64_t)g[REG_RBP], true, out, max);
     if (n < 0)
         atomic_fetch_add_explicit(&n_fallback, 1, memory_order_relaxed);
     return n;

@@ -44,25 +44,33 @@ check "the engine's own TLS fits glibc's static TLS surplus (${tls:-0} bytes, at
 # allocates: a message from the malloc path would hang the app there.
 check "nm -D: the agent imports no strerror" \
   [ -z "$(nm -D --undefined-only "$AGENT" | awk '{print $2}' | sed 's/@.*//' | grep -x 'strerror')" ]
-# preload/startup.ld gathers the code every start runs: each function it
-# names must still exist (a renamed one would silently fall out of the
-# group) and lie in the group's section.
+# preload/startup.ld gathers code into two sections: .text.otp_start,
+# what every start runs, and .text.otp_sample, a CPU sample's path. Each
+# function it names must still exist (a renamed one would silently fall
+# out of its group) and lie in its group's section.
 # Both objects are linked with it; each function is in one of them.
-listed=$(sed -n 's/^ *\*(\.text\.\([^ *)]*\))$/\1/p' "$ROOT/preload/startup.ld")
-in_group() { # OBJECT: the listed functions that lie in its .text.otp_start
+listed_in() { # SECTION: the functions startup.ld names in it
+  awk -v sec="$1" '$1 == sec {on = 1; next} on && /^  }/ {on = 0} on' "$ROOT/preload/startup.ld" |
+    sed -n 's/^ *\*\([A-Za-z_]*\.o\)\{0,1\}(\.text\.\([^ *)]*\))$/\2/p'
+}
+in_group() { # OBJECT SECTION NAMES: the names that lie in OBJECT's SECTION
   local sec sa ss
-  sec=$(readelf -S -W "$1" | awk '$2 == ".text.otp_start" {print $4, $6}')
+  sec=$(readelf -S -W "$1" | awk -v s="$2" '$2 == s {print $4, $6}')
   read -r sa ss <<<"$sec"
   nm --defined-only "$1" | awk -v lo=$((16#${sa:-0})) -v n=$((16#${ss:-0})) \
     'NR == FNR { want[$1] = 1; next }
      ($3 in want) { a = 0; h = "0123456789abcdef"
        for (i = 1; i <= length($1); i++) a = a * 16 + index(h, substr($1, i, 1)) - 1
-       if (a >= lo && a < lo + n) print $3 }' <(tr ' ' '\n' <<<"$listed") -
+       if (a >= lo && a < lo + n) print $3 }' <(tr ' ' '\n' <<<"$3") -
 }
-seen=$( { in_group "$AGENT"; in_group "$ENGINE"; } | sort -u)
-outside=$(comm -23 <(tr ' ' '\n' <<<"$listed" | grep . | sort -u) <(echo "$seen") | tr '\n' ' ')
-check "startup.ld: $(wc -w <<<"$listed") functions, all in .text.otp_start${outside:+ (not: $outside)}" \
-  [ "$(wc -w <<<"$listed")" -gt 50 -a -z "$outside" ]
+for group in .text.otp_start:50 .text.otp_sample:10; do
+  sec=${group%:*}
+  listed=$(listed_in "$sec" | tr '\n' ' ')
+  seen=$( { in_group "$AGENT" "$sec" "$listed"; in_group "$ENGINE" "$sec" "$listed"; } | sort -u)
+  outside=$(comm -23 <(tr ' ' '\n' <<<"$listed" | grep . | sort -u) <(echo "$seen") | tr '\n' ' ')
+  check "startup.ld: $(wc -w <<<"$listed") functions, all in $sec${outside:+ (not: $outside)}" \
+    [ "$(wc -w <<<"$listed")" -gt "${group#*:}" -a -z "$outside" ]
+done
 needed=$(readelf -d "$AGENT" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')
 check "libunwind, libcurl, jemalloc are not link-time dependencies ($needed)" \
   [ -z "$(grep -oE 'libunwind|libcurl|libjemalloc' <<<"$needed")" ]

@@ -39,8 +39,12 @@ static int compared, same, refused;
 /* Compares the walker's frames from here up with libunwind's. */
 static __attribute__((noinline)) void compare_here(void)
 {
-    uint64_t a[MAXF];
-    void *b[MAXF];
+    /* Not on the stack: on the smallest one these 2 KiB put the walk's
+     * start within 50 bytes of the walker's lower bound (which is
+     * conservative by up to 6 KiB: stackwalk.c, DESC_ROOM), where 48 more
+     * bytes of static TLS had it refuse. Threads run this one at a time. */
+    static uint64_t a[MAXF];
+    static void *b[MAXF];
     int na = otp_stackwalk_here(a, MAXF);
     int nb = unw_bt(b, MAXF);
     if (na < 0) {
