@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "log.h"
 #include "sys.h"
 
@@ -21,8 +22,11 @@ static atomic_flag near_limit_said = ATOMIC_FLAG_INIT;
 /* After a refusal the agent opens nothing for a while: each try holds
  * one of the app's last descriptors for a moment. */
 #define NEAR_LIMIT_PAUSE_NS 1000000000LL
-static _Atomic int64_t paused_until_ns;
-static _Atomic bool final_export;
+/* These and closing_stuck are read or written by every start's config
+ * reads: kept on the page of data that start dirties anyway (a page of
+ * their own cost it two page faults). */
+static _Atomic int64_t paused_until_ns OTP_STARTUP_DATA;
+static _Atomic bool final_export OTP_STARTUP_DATA;
 
 void otp_fd_final(bool on)
 {
@@ -31,8 +35,10 @@ void otp_fd_final(bool on)
 
 bool otp_fd_room(void)
 {
-    return atomic_load(&final_export) ||
-           otp_mono_coarse_ns() >= atomic_load_explicit(&paused_until_ns, memory_order_relaxed);
+    /* No pause (the usual case): no clock read, which at start would be
+     * the process's first, two page faults (the clock's code and data). */
+    int64_t until = atomic_load_explicit(&paused_until_ns, memory_order_relaxed);
+    return atomic_load(&final_export) || until == 0 || otp_mono_coarse_ns() >= until;
 }
 
 void otp_fd_own(int fd)
@@ -146,14 +152,16 @@ int otp_fd_high(int fd)
 
 /* An app's close that never ended (its thread left it for a signal
  * handler that did not return): waited for once, not at every open. */
-static _Atomic bool closing_stuck;
+static _Atomic bool closing_stuck OTP_STARTUP_DATA;
 
 void otp_fd_open_begin(void)
 {
     int64_t until = 0;
     for (;;) {
+        /* Timed by the first close that waits for it (otp_fd_close_begin):
+         * most opens meet none, and read no clock. */
         if (atomic_fetch_add(&otp_fd_opening, 1) == 0)
-            atomic_store(&otp_fd_opening_since, otp_mono_coarse_ns());
+            atomic_store(&otp_fd_opening_since, 0);
         if (atomic_load(&otp_fd_closing) == 0) {
             atomic_store_explicit(&closing_stuck, false, memory_order_relaxed);
             return;
@@ -179,14 +187,19 @@ void otp_fd_open_end(void)
     atomic_fetch_sub(&otp_fd_opening, 1);
 }
 
-/* The wait is counted from the start of the agent's open, not of each
- * close: an open that hangs (an output directory on a stuck network file
- * system) holds up the app's closes 100 ms in all, not each of them. */
+/* The wait is counted from the first close that met the agent's opens
+ * under way, not from each close: an open that hangs (an output directory
+ * on a stuck network file system) holds up the app's closes 100 ms in
+ * all, not each of them. */
 void otp_fd_close_begin(void)
 {
     atomic_fetch_add(&otp_fd_closing, 1);
-    while (atomic_load(&otp_fd_opening) > 0 &&
-           otp_mono_coarse_ns() < atomic_load(&otp_fd_opening_since) + 100000000LL)
+    if (atomic_load(&otp_fd_opening) == 0)
+        return;
+    int64_t since = 0, now = otp_mono_coarse_ns();
+    if (!atomic_compare_exchange_strong(&otp_fd_opening_since, &since, now))
+        now = since;
+    while (atomic_load(&otp_fd_opening) > 0 && otp_mono_coarse_ns() < now + 100000000LL)
         otp_pause_us(20);
 }
 

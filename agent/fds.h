@@ -64,7 +64,7 @@ int otp_close(int fd);
  * close or replace numbers (preload/fdguard.c) between
  * otp_fd_close_begin and _end. Neither side starts while the other is
  * under way (the agent gives way); each waits a bounded time (the app
- * until 100 ms after the agent's open began, the agent 1 s: an app's
+ * until 100 ms after its first close that met the open, the agent 1 s: an app's
  * close can block, on a socket that lingers or a network file) and then
  * goes ahead. */
 extern _Atomic int otp_fd_opening, otp_fd_closing;
@@ -76,7 +76,9 @@ extern _Atomic int otp_fd_opening, otp_fd_closing;
  * opened failed with EBADF and chromium aborted. */
 extern _Atomic int otp_fd_releasing;
 void otp_fd_settle(void);
-extern _Atomic int64_t otp_fd_opening_since; /* coarse monotonic ns */
+/* Coarse monotonic ns: when the first app close met the agent's opens
+ * under way; 0: none has yet. */
+extern _Atomic int64_t otp_fd_opening_since;
 void otp_fd_open_begin(void);
 void otp_fd_open_end(void); /* the _end calls leave errno as it is */
 void otp_fd_close_begin(void);

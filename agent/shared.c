@@ -23,7 +23,7 @@ SHARED __thread int64_t otp_tls_heap_left;
 SHARED __thread int otp_tls_vforked;
 SHARED __thread otp_thread_t *otp_tls_thread;
 /* The two objects' code (internal.h). */
-SHARED otp_code_range_t otp_agent_code[2];
+SHARED otp_code_range_t otp_agent_code[2] OTP_STARTUP_DATA;
 /* The configuration the shim read: the engine runs on it as it is. */
 SHARED otp_config_t otp_cfg;
 /* 32 KiB a process that samples nothing never touches. */

@@ -25,6 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include "check.h"
 #include "fds.h"
 
@@ -49,8 +51,17 @@ enum {
     R_OWN_UNMARKED,  /* otp_close unmarks and closes it */
     R_GIVEN_LEFT,    /* a number given up to the app: otp_close leaves it open */
     R_FORK_CLOSED,   /* a fork child closes every marked descriptor, no open under way */
+    R_CLOSE_WAITS,   /* an app close meeting an open of the agent's that hangs waits ~100 ms */
+    R_CLOSE_ONCE,    /* and the next close does not wait 100 ms more */
     R_N
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static bool is_closed(int fd)
 {
@@ -161,6 +172,19 @@ static void child(int out)
                        otp_fd_owned(m) && !is_closed(m2);
     otp_close(m);
     otp_close(m2);
+    /* An open of the agent's that hangs (an output directory on a stuck
+     * network file system): the app's closes wait for it 100 ms in all. */
+    otp_fd_open_begin();
+    int64_t c0 = mono_ms();
+    otp_fd_close_begin();
+    otp_fd_close_end();
+    int64_t c1 = mono_ms();
+    otp_fd_close_begin();
+    otp_fd_close_end();
+    int64_t c2 = mono_ms();
+    otp_fd_open_end();
+    r[R_CLOSE_WAITS] = c1 - c0 >= 90 && c1 - c0 < 2000;
+    r[R_CLOSE_ONCE] = c2 - c1 < 50;
     /* Near the limit of open files: 20, and the lowest free number 5. */
     struct rlimit rl = {20, 20};
     if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -225,5 +249,8 @@ int main(void)
     CHECK_NAMED("a fork child closes every descriptor marked and starts with no open under way; the parent "
                 "keeps them",
                 r[R_FORK_CLOSED]);
+    CHECK_NAMED("an app's close meeting an open of the agent's that hangs waits for it about 100 ms",
+                r[R_CLOSE_WAITS]);
+    CHECK_NAMED("and the app's next close does not wait again: 100 ms in all", r[R_CLOSE_ONCE]);
     return check_done();
 }
