@@ -26,7 +26,7 @@
 #include "internal.h"
 #include "sys.h"
 
-static const int covered[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU, SIGVTALRM};
+static const int covered[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU, SIGVTALRM};
 #define NCOVERED ((int)OTP_ARRAY_LEN(covered))
 
 static _Atomic bool caught[NCOVERED]; /* our catcher is installed */

@@ -1,8 +1,9 @@
 /*
  * Runs ended by a signal. While the app leaves SIGTERM, SIGINT, SIGHUP,
- * SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU (RLIMIT_CPU's soft limit)
- * or SIGVTALRM at their default action (terminate; SIGXCPU's dumps core
- * too, which the re-raised signal still does), the agent catches them: the
+ * SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU (RLIMIT_CPU's soft
+ * limit) or SIGVTALRM at their default action (terminate; SIGQUIT's and
+ * SIGXCPU's dump core too, which the re-raised signal still does), the
+ * agent catches them: the
  * owner's callback exports the final interval (bounded), then the process
  * dies of the same signal, with the wait status it would have had.
  *
@@ -13,6 +14,10 @@
  * what they would have; an ignored signal is never touched.
  * Nothing is caught in a PID namespace's init (pid 1), which the kernel
  * never kills with a signal left at SIG_DFL.
+ * Signals that report a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT,
+ * SIGSYS, SIGTRAP) are not caught: the process may be in no state to
+ * export. SIGQUIT and SIGXCPU dump core too but are sent from outside
+ * (Ctrl-\, a judge's limit) to a process whose state is its own.
  */
 #ifndef OTP_TERMSIG_H
 #define OTP_TERMSIG_H

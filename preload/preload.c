@@ -294,7 +294,7 @@ static bool virtual_sigprof(int sig)
     return sig == SIGPROF && !otp_tls_in_agent && eng_running() && otp_eng->cpu_owns_sigprof();
 }
 
-/* SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU,
+/* SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU,
  * SIGVTALRM: see termsig.h. */
 static bool virtual_term(int sig)
 {

@@ -121,6 +121,17 @@ got=$(cpu_total_ms "$WORK"/out/perl.*.cpu.pb.gz)
 check "perl over ulimit -t: dies of SIGXCPU as without the agent (status $st, bare $bare)" [ "$st" = "$bare" -a "$st" = -24 ]
 check "perl over ulimit -t: the profile holds ${got} ms of its ${used} ms of CPU (>= 80%)" [ "$(ratio_ok "$got" "$used")" = 1 ]
 
+# Ctrl-\ at the terminal: SIGQUIT, whose default action dumps core (none
+# written here: the limit is 0, for both runs; the last interval was lost
+# before SIGQUIT was caught).
+bare=$($SIGRUN QUIT 1.5 -- prlimit --core=0 "$P" spin | sed -n 's/^status=\([-0-9]*\).*/\1/p')
+rm -rf "$WORK/out"
+r=$(under_agent -- $SIGRUN QUIT 1.5 -- prlimit --core=0 "$P" spin)
+st=$(sed -n 's/^status=\([-0-9]*\).*/\1/p' <<<"$r"); used=$(sed -n 's/.*cpu_ms=//p' <<<"$r")
+got=$(cpu_total_ms "$WORK"/out/lifecycle.*.cpu.pb.gz)
+check "SIGQUIT: dies of SIGQUIT as without the agent (status $st, bare $bare)" [ "$st" = "$bare" -a "$st" = -3 ]
+check "SIGQUIT: the profile holds ${got} ms of ${used} ms of CPU (>= 80%)" [ "$(ratio_ok "$got" "$used")" = 1 ]
+
 # The shell sees the same status (timeout's own, and the signal's with
 # --preserve-status).
 for pre in "" "--preserve-status"; do
