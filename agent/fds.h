@@ -64,9 +64,9 @@ int otp_close(int fd);
  * close or replace numbers (preload/fdguard.c) between
  * otp_fd_close_begin and _end. Neither side starts while the other is
  * under way (the agent gives way); each waits a bounded time (the app
- * until 100 ms after its first close that met the open, the agent 1 s: an app's
- * close can block, on a socket that lingers or a network file) and then
- * goes ahead. */
+ * until 100 ms after its first close that met the agent's opens, the
+ * agent 1 s: an app's close can block, on a socket that lingers or a
+ * network file) and then goes ahead. */
 extern _Atomic int otp_fd_opening, otp_fd_closing;
 /* The agent's closes between the close itself and the number's unmarking
  * (otp_close). Meanwhile the kernel may already have given the number to

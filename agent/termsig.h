@@ -3,9 +3,9 @@
  * SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU (RLIMIT_CPU's soft
  * limit) or SIGVTALRM at their default action (terminate; SIGQUIT's and
  * SIGXCPU's dump core too, which the re-raised signal still does), the
- * agent catches them: the
- * owner's callback exports the final interval (bounded), then the process
- * dies of the same signal, with the wait status it would have had.
+ * agent catches them: the owner's callback exports the final interval
+ * (bounded), then the process dies of the same signal, with the wait
+ * status it would have had.
  *
  * The app still sees SIG_DFL for them through sigaction/signal (the
  * wrappers in preload/ ask here first); a handler or SIG_IGN the app

@@ -294,8 +294,8 @@ static bool virtual_sigprof(int sig)
     return sig == SIGPROF && !otp_tls_in_agent && eng_running() && otp_eng->cpu_owns_sigprof();
 }
 
-/* SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU,
- * SIGVTALRM: see termsig.h. */
+/* SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2,
+ * SIGXCPU, SIGVTALRM: see termsig.h. */
 static bool virtual_term(int sig)
 {
     /* Also after the agent stopped: its catcher stays until the app
