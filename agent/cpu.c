@@ -511,6 +511,14 @@ out:
     errno = saved_errno;
 }
 
+static void our_action(struct sigaction *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sa_sigaction = handler;
+    sa->sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    handler_mask(&sa->sa_mask);
+}
+
 int otp_cpu_init(void)
 {
     period_ns = 1000000000LL / otp_cfg.cpu_frequency_hz;
@@ -519,10 +527,7 @@ int otp_cpu_init(void)
         max_depth = OTP_MAX_FRAMES;
     otp_ldso_text(&ldso_lo, &ldso_hi);
     struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = handler;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-    handler_mask(&sa.sa_mask);
+    our_action(&sa);
     /* Whatever was there before (another library's handler, SIG_IGN)
      * becomes the app's virtual disposition and still gets every SIGPROF
      * that is not ours. */
@@ -678,6 +683,39 @@ int otp_cpu_app_sigaction(const struct sigaction *act, struct sigaction *old)
     return 0;
 }
 
+/* The app's handler that a handler installed past the wrapper replaced
+ * (see otp_cpu_retake), until that one is turned off again. Only the
+ * app's calls to glibc's profiling set or read it. */
+static struct sigaction displaced;
+static bool has_displaced;
+
+void otp_cpu_retake(bool stopped)
+{
+    if (!atomic_load(&owns_sigprof))
+        return;
+    int saved = otp_tls_in_agent;
+    otp_tls_in_agent = 1; /* the real sigaction, not the app's view */
+    struct sigaction cur, ours;
+    if (sigaction(SIGPROF, NULL, &cur) == 0) {
+        if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == handler) {
+            if (stopped && has_displaced) {
+                otp_cpu_app_sigaction(&displaced, NULL);
+                has_displaced = false;
+            }
+        } else {
+            our_action(&ours);
+            if (sigaction(SIGPROF, &ours, &cur) == 0) {
+                if (!has_displaced) {
+                    displaced = app_action[atomic_load(&app_idx)];
+                    has_displaced = true;
+                }
+                otp_cpu_app_sigaction(&cur, NULL);
+            }
+        }
+    }
+    otp_tls_in_agent = saved;
+}
+
 bool otp_cpu_app_ignores_sigprof(void)
 {
     const struct sigaction *a = &app_action[atomic_load(&app_idx)];
@@ -708,13 +746,10 @@ void otp_cpu_exec_disposition(bool before)
     if (!otp_cpu_owns_sigprof() || !otp_cpu_app_ignores_sigprof())
         return;
     struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
+    our_action(&sa);
     if (before) {
+        memset(&sa, 0, sizeof sa);
         sa.sa_handler = SIG_IGN;
-    } else {
-        sa.sa_sigaction = handler;
-        sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-        handler_mask(&sa.sa_mask);
     }
     int saved = otp_tls_in_agent;
     otp_tls_in_agent = 1;

@@ -37,6 +37,12 @@ void otp_cpu_stop(void);
  * (handler called, ignored, or the process terminated for SIG_DFL). */
 bool otp_cpu_owns_sigprof(void);
 int otp_cpu_app_sigaction(const struct sigaction *act, struct sigaction *old);
+/* SIGPROF back from a handler installed past the sigaction wrapper (glibc's
+ * profil and monstartup, preload/gmon.c): that handler becomes the app's
+ * (otp_cpu_app_sigaction). `stopped`: the caller's counter was turned
+ * off and put back what it had found; the app's handler is again the one
+ * it had before. From app code, outside signal handlers. */
+void otp_cpu_retake(bool stopped);
 bool otp_cpu_app_ignores_sigprof(void);
 /* exec: before=true makes an ignored SIGPROF really ignored for the new
  * image; before=false (exec failed) restores the agent's handler. */

@@ -54,6 +54,7 @@ static const otp_engine_t engine = {
     .resume = otp_agent_resume,
     .cpu_owns_sigprof = otp_cpu_owns_sigprof,
     .cpu_app_sigaction = otp_cpu_app_sigaction,
+    .cpu_retake = otp_cpu_retake,
     .termsig_covers = otp_termsig_covers,
     .termsig_active = otp_termsig_active,
     .termsig_app_sigaction = otp_termsig_app_sigaction,

@@ -73,6 +73,7 @@ typedef struct otp_engine {
     /* Signals (cpu.h, termsig.h, vmask.h, altstack.h, unwind.h). */
     bool (*cpu_owns_sigprof)(void);
     int (*cpu_app_sigaction)(const struct sigaction *act, struct sigaction *old);
+    void (*cpu_retake)(bool stopped);
     bool (*termsig_covers)(int sig);
     bool (*termsig_active)(void);
     int (*termsig_app_sigaction)(int sig, const struct sigaction *act, struct sigaction *old);
