@@ -18,6 +18,7 @@
 #include "eng.h"
 #include "internal.h"
 #include "next.h"
+#include "notify.h"
 #include "ns.h"
 #include "sys.h"
 
@@ -140,15 +141,19 @@ EXPORT int timer_create(clockid_t clk, struct sigevent *sev, timer_t *id)
         errno = ENOSYS;
         return -1;
     }
+    /* A SIGEV_THREAD timer's callbacks run in threads the C library
+     * starts itself: through a trampoline that registers them (notify.h). */
+    struct sigevent copy;
+    struct sigevent *use = (struct sigevent *)otp_notify_sigevent(sev, &copy);
     /* A timer made before a change of uid counts against the old user's
      * limit: giving it up frees no place, so on to the next. */
-    int rc = real_timer_create(clk, sev, id);
+    int rc = real_timer_create(clk, use, id);
     while (rc != 0 && errno == EAGAIN && eng_running()) {
         if (!otp_eng->timer_limited()) {
             errno = EAGAIN;
             break;
         }
-        rc = real_timer_create(clk, sev, id);
+        rc = real_timer_create(clk, use, id);
     }
     return rc;
 }

@@ -1,0 +1,114 @@
+/*
+ * SIGEV_THREAD notifications (notify.h). The trampoline needs the app's
+ * function and value, and a sigevent carries one value: they are kept in
+ * a record whose address the trampoline gets instead. The C library may
+ * start a notification's thread after the app deleted its timer, so
+ * records are never freed; one per distinct function and value, in a
+ * fixed table. Past it (an app that makes timers with ever-new values),
+ * notifications go through unchanged, and the agent says so once.
+ */
+#include "notify.h"
+
+#include <errno.h>
+#include <mqueue.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "eng.h"
+#include "internal.h"
+#include "log.h"
+#include "next.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+typedef void (*notify_fn)(union sigval);
+
+typedef struct rec {
+    _Atomic int state; /* 0 empty, 1 being filled, 2 ready */
+    notify_fn fn;
+    union sigval value;
+} rec_t;
+
+#define RECS 4096
+#define PROBES 64
+/* 96 KiB a process without such notifications never touches. */
+static rec_t recs[RECS] OTP_BIG_BSS;
+static atomic_flag full_said = ATOMIC_FLAG_INIT;
+
+static const rec_t *rec_for(notify_fn fn, union sigval value)
+{
+    uintptr_t h = ((uintptr_t)fn ^ (uintptr_t)value.sival_ptr * 31) * 0x9e3779b97f4a7c15ull;
+    for (uint32_t k = 0, i = (uint32_t)(h >> 52) % RECS; k < PROBES; k++, i = (i + 1) % RECS) {
+        rec_t *r = &recs[i];
+        int st = atomic_load_explicit(&r->state, memory_order_acquire);
+        if (st == 2 && r->fn == fn && r->value.sival_ptr == value.sival_ptr)
+            return r;
+        int empty = 0;
+        if (st == 0 && atomic_compare_exchange_strong(&r->state, &empty, 1)) {
+            r->fn = fn;
+            r->value = value;
+            atomic_store_explicit(&r->state, 2, memory_order_release);
+            return r;
+        }
+    }
+    otp_log_once(&full_said, OTP_LOG_WARN,
+                 "more than %d distinct timer or message-queue callbacks (SIGEV_THREAD): the threads of "
+                 "the others run unprofiled",
+                 RECS);
+    return NULL;
+}
+
+/* The thread the C library started for a notification, registered as
+ * pthread_create's would be; its stack's bounds from the thread itself
+ * (the app's notification attributes may have set its size). */
+static void adopt(void)
+{
+    const otp_engine_t *e = otp_eng;
+    if (!e || otp_tls_in_agent || otp_tls_thread != NULL || !e->running())
+        return;
+    pthread_attr_t a;
+    if (pthread_getattr_np(pthread_self(), &a) != 0)
+        return;
+    otp_thread_t *t = e->thread_prepare(NULL, NULL, &a);
+    pthread_attr_destroy(&a);
+    if (t)
+        e->thread_begin(t);
+}
+
+static void trampoline(union sigval v)
+{
+    const rec_t *r = v.sival_ptr;
+    int saved = errno;
+    adopt();
+    errno = saved;
+    r->fn(r->value);
+}
+
+const struct sigevent *otp_notify_sigevent(const struct sigevent *sev, struct sigevent *copy)
+{
+    if (!sev || sev->sigev_notify != SIGEV_THREAD || !sev->sigev_notify_function ||
+        sev->sigev_notify_function == trampoline || otp_tls_in_agent || !eng_running())
+        return sev;
+    const rec_t *r = rec_for(sev->sigev_notify_function, sev->sigev_value);
+    if (!r)
+        return sev;
+    *copy = *sev;
+    copy->sigev_notify_function = trampoline;
+    copy->sigev_value.sival_ptr = (void *)(uintptr_t)r;
+    return copy;
+}
+
+typedef int (*mq_notify_fn)(mqd_t, const struct sigevent *);
+static mq_notify_fn real_mq_notify;
+
+EXPORT int mq_notify(mqd_t mq, const struct sigevent *sev)
+{
+    OTP_RESOLVE(real_mq_notify, "mq_notify");
+    if (!real_mq_notify) {
+        errno = ENOSYS;
+        return -1;
+    }
+    struct sigevent copy;
+    return real_mq_notify(mq, otp_notify_sigevent(sev, &copy));
+}
