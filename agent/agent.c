@@ -766,6 +766,7 @@ static void stop(int final_phase, bool here)
         return;
     lock();
     int ph = atomic_exchange(&phase, final_phase);
+    otp_cpu_settle_end(otp_thread_self());
     otp_cpu_stop();
     otp_unwind_report();
     if (ph == PH_ON) {

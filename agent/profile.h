@@ -24,6 +24,11 @@ typedef enum { OTP_PROFILE_CPU = 0, OTP_PROFILE_HEAP = 1 } otp_profile_kind_t;
  * vsyscall page), which the symbolizer names OTP_FOLDED_NAME. */
 #define OTP_PC_FOLDED 0xfffffffffffff001ULL
 #define OTP_FOLDED_NAME "[otprof: stack table full]"
+/* The leaf of a sample a thread owed at its end (otp_cpu_settle_end):
+ * where in the thread's code its time went is not known, only the
+ * thread's start function, the frame above. */
+#define OTP_PC_ENDED 0xfffffffffffff002ULL
+#define OTP_ENDED_NAME "[otprof: thread ended before its sample's signal]"
 
 typedef struct otp_sample {
     const uint64_t *pcs;   /* leaf first; pcs[0] exact, others return addresses */

@@ -1241,9 +1241,9 @@ const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping)
 {
     uint64_t vaddr;
     ssize_t si;
-    if (addr == OTP_PC_FOLDED) {
+    if (addr == OTP_PC_FOLDED || addr == OTP_PC_ENDED) {
         if (mapping) *mapping = -1;
-        return OTP_FOLDED_NAME;
+        return addr == OTP_PC_FOLDED ? OTP_FOLDED_NAME : OTP_ENDED_NAME;
     }
     const elf_obj_t *o = resolve(s, addr, mapping, &vaddr, &si);
     if (si >= 0) return sym_name(o, (size_t)si);
@@ -1385,9 +1385,10 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
     uint64_t vaddr = 0;
     ssize_t si;
     if (max < 1) return 0;
-    if (addr == OTP_PC_FOLDED) {
+    if (addr == OTP_PC_FOLDED || addr == OTP_PC_ENDED) {
+        const char *name = addr == OTP_PC_FOLDED ? OTP_FOLDED_NAME : OTP_ENDED_NAME;
         if (mapping) *mapping = -1;
-        out[0] = (otp_frame_t){OTP_FOLDED_NAME, OTP_FOLDED_NAME, NULL, 0, 0};
+        out[0] = (otp_frame_t){name, name, NULL, 0, 0};
         return 1;
     }
     elf_obj_t *o = resolve(s, addr, mapping, &vaddr, &si);

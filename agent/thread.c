@@ -173,6 +173,7 @@ otp_thread_t *otp_thread_register_tid(pid_t tid)
 
 void otp_thread_retire(otp_thread_t *t)
 {
+    otp_cpu_settle_end(t);
     otp_cpu_disarm(t);
     bool own = otp_tls_thread == t;
     if (own) {

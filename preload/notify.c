@@ -62,7 +62,7 @@ static const rec_t *rec_for(notify_fn fn, union sigval value)
 /* The thread the C library started for a notification, registered as
  * pthread_create's would be; its stack's bounds from the thread itself
  * (the app's notification attributes may have set its size). */
-static void adopt(void)
+static void adopt(notify_fn fn)
 {
     const otp_engine_t *e = otp_eng;
     if (!e || otp_tls_in_agent || otp_tls_thread != NULL || !e->running())
@@ -70,7 +70,9 @@ static void adopt(void)
     pthread_attr_t a;
     if (pthread_getattr_np(pthread_self(), &a) != 0)
         return;
-    otp_thread_t *t = e->thread_prepare(NULL, NULL, &a);
+    /* The app's function stands for the thread's start (only its address
+     * is used). */
+    otp_thread_t *t = e->thread_prepare((void *(*)(void *))(uintptr_t)fn, NULL, &a);
     pthread_attr_destroy(&a);
     if (t)
         e->thread_begin(t);
@@ -80,7 +82,7 @@ static void trampoline(union sigval v)
 {
     const rec_t *r = v.sival_ptr;
     int saved = errno;
-    adopt();
+    adopt(r->fn);
     errno = saved;
     r->fn(r->value);
 }
