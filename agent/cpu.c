@@ -658,8 +658,9 @@ void otp_cpu_arm(otp_thread_t *t)
  * times in 10). The point is owed: recorded at the end, with the weight
  * the signal would have had. Where in the thread it fell is not known
  * (it passed without a signal): its stack is the thread's start function
- * under a frame that says so. SIGPROF blocked meanwhile, and nothing done
- * if one is pending: then the signal still comes, and counts it. */
+ * under a frame that says so. SIGPROF blocked meanwhile, and the timer
+ * deleted first: then either its signal is pending, and counts the point
+ * when it comes, or none can come any more. */
 void otp_cpu_settle_end(otp_thread_t *t)
 {
     if (!t || otp_tls_thread != t || !atomic_load(&cpu_on) || !atomic_load(&t->has_timer) || !t->cpu_ring ||
@@ -675,6 +676,7 @@ void otp_cpu_settle_end(otp_thread_t *t)
         return;
     }
     int64_t now = otp_clock_ns(t->clk);
+    otp_cpu_disarm(t);
     if (now >= t->next_ns && sigpending(&pending) == 0 && sigismember(&pending, SIGPROF) != 1) {
         uint64_t k = 1 + (uint64_t)((now - t->next_ns) / t->ival_ns);
         uint64_t ns = k * (uint64_t)t->ival_ns;
@@ -694,9 +696,6 @@ void otp_cpu_settle_end(otp_thread_t *t)
         } else {
             atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
         }
-        /* Counted: the timer goes next, and no later signal may count it
-         * again. */
-        t->next_ns = INT64_MAX;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     otp_tls_in_agent = saved;

@@ -21,9 +21,9 @@ void otp_cpu_arm(otp_thread_t *t);
 /* Deletes t's timer. */
 void otp_cpu_disarm(otp_thread_t *t);
 /* On the thread itself as it ends (thread exit, the process's final
- * stop), before its timer goes: a sample point its CPU clock passed but
- * whose signal the kernel had not sent yet (CPU timers fire on the tick)
- * is recorded, under the thread's start function. */
+ * stop, exec): deletes its timer, and a sample point its CPU clock passed
+ * but whose signal the kernel had not sent yet (CPU timers fire on the
+ * tick) is recorded, under the thread's start function. */
 void otp_cpu_settle_end(otp_thread_t *t);
 /* The app's timer_create failed with EAGAIN: its user is at its limit of
  * pending signals (RLIMIT_SIGPENDING), where each of the agent's timers
