@@ -95,15 +95,18 @@ static void chain(int sig, siginfo_t *si, void *uc)
     }
     bool calls = (a.sa_flags & SA_SIGINFO) ? a.sa_sigaction != NULL
                                            : (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN);
+    otp_vmask_saved_t vsaved = {0, 0};
     if (calls) {
         /* The app's handler runs with the mask it asked for (the
-         * interrupted one plus its sa_mask and SIGPROF), not ours. */
+         * interrupted one plus its sa_mask and SIGPROF), not ours, in
+         * the app's view too (vmask.h). */
         sigset_t m = ((const ucontext_t *)uc)->uc_sigmask;
         for (int s = 1; s < NSIG; s++)
             if (sigismember(&a.sa_mask, s) == 1)
                 sigaddset(&m, s);
         if (!(a.sa_flags & SA_NODEFER))
             sigaddset(&m, SIGPROF);
+        vsaved = otp_vmask_handler_begin(&m);
         int saved = otp_tls_in_agent;
         otp_tls_in_agent = 1;
         pthread_sigmask(SIG_SETMASK, &m, NULL);
@@ -112,6 +115,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
     if (a.sa_flags & SA_SIGINFO) {
         if (a.sa_sigaction)
             a.sa_sigaction(sig, si, uc);
+        otp_vmask_handler_end(vsaved);
     } else if (a.sa_handler == SIG_DFL) {
         /* SIGPROF's default action terminates the process: do exactly
          * that, as it would have happened without us. */
@@ -127,6 +131,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
         raise(SIGPROF);
     } else if (a.sa_handler != SIG_IGN) {
         a.sa_handler(sig);
+        otp_vmask_handler_end(vsaved);
     }
 }
 

@@ -201,6 +201,22 @@ bool otp_vmask_defer(const siginfo_t *si, ucontext_t *uc)
     return true;
 }
 
+otp_vmask_saved_t otp_vmask_handler_begin(const sigset_t *during)
+{
+    otp_vmask_saved_t saved = {app_mask, known};
+    if (known)
+        app_mask = bits(during) & ~UNBLOCKABLE;
+    atomic_signal_fence(memory_order_seq_cst);
+    return saved;
+}
+
+void otp_vmask_handler_end(otp_vmask_saved_t saved)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    app_mask = saved.mask;
+    known = saved.known;
+}
+
 void otp_vmask_exec(bool before)
 {
     if (!otp_cpu_owns_sigprof() || !known || !(app_mask & PROF))

@@ -41,6 +41,21 @@ bool otp_vmask_crashing(const ucontext_t *uc);
  * interrupted context will return with SIGPROF really blocked. */
 bool otp_vmask_defer(const siginfo_t *si, ucontext_t *uc);
 
+/* SIGPROF handler, around a call of the app's own SIGPROF handler (one
+ * not from our timers, cpu.c): while it runs, the app's mask is `during`,
+ * the one the kernel would have given it; on its return, the one before,
+ * as sigreturn puts back the real one. Without the second step a handler
+ * that saved and restored its mask (libunwind in gperftools' does, around
+ * each step) left the thread's SIGPROF blocked in the app's view, and the
+ * next SIGPROF was held back for good: the app's profiler and the agent's
+ * both stopped after their first signals. */
+typedef struct otp_vmask_saved {
+    uint64_t mask;
+    int known;
+} otp_vmask_saved_t;
+otp_vmask_saved_t otp_vmask_handler_begin(const sigset_t *during);
+void otp_vmask_handler_end(otp_vmask_saved_t saved);
+
 /* SIGPROF handler: the interrupted context runs with the app's own mask
  * (known for this thread, not in a signal handler of the app's, not in
  * the middle of a mask change). */

@@ -59,6 +59,20 @@ f=$(ls "$WORK"/out/own_sigprof.*.cpu.pb.gz 2>/dev/null | head -1)
 [ -n "$f" ] && [ "$(pprof_cum "$f" busy)" != "0" ]; r=$?
 check "own SIGPROF handler: the agent still profiles (busy named)" [ $r -eq 0 ]
 
+# The app's handler saves and restores its mask (gperftools' does, through
+# libunwind, around each step of its walk): the thread's SIGPROF stayed
+# blocked in the app's view after the first tick, the next SIGPROF was held
+# back for good, and both the app's ticks and the agent's samples stopped
+# (1 tick of 50; gperftools and the agent together: 3 interrupts and 5
+# samples of 4 s).
+rm -rf "$WORK/out"
+out=$(under_agent OTPROF_CPU_FREQUENCY_HZ=100 -- "$PROGS/own_sigprof" masks 2>&1)
+check "own SIGPROF handler that restores its mask: counts its own ticks ($out)" [ "$out" = "own ticks: ok" ]
+f=$(ls "$WORK"/out/own_sigprof.*.cpu.pb.gz 2>/dev/null | head -1)
+got=0; [ -n "$f" ] && got=$(pprof_total_ms "$f")
+check "own SIGPROF handler that restores its mask: the agent's profile holds ${got} ms of ~1000 (>= 800)" \
+  awk -v g="${got:-0}" 'BEGIN { exit !(g >= 800) }'
+
 # The app's SIG_DFL is honoured for signals that are not ours: kill -PROF
 # terminates the process exactly as it would without the agent.
 under_agent -- bash -c 'kill -PROF $$; echo survived' >/dev/null 2>&1; rc=$?

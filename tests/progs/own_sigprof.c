@@ -3,6 +3,9 @@
  * (ITIMER_PROF), counts its own ticks, and finally resets SIGPROF to
  * SIG_DFL while the profiling timer would still fire. It must neither
  * crash nor lose its own ticks under the agent.
+ * With "masks", the handler saves and restores its signal mask around
+ * some work, 20 times a tick, as gperftools' does through libunwind.
+ * Usage: own_sigprof [masks]
  */
 #include <signal.h>
 #include <stdint.h>
@@ -13,11 +16,18 @@
 
 static volatile sig_atomic_t ticks;
 static volatile uint64_t sink;
+static int masks;
 
 static void on_prof(int sig)
 {
     (void)sig;
     ticks++;
+    for (int i = 0; masks && i < 20; i++) {
+        sigset_t all, old;
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, &old);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+    }
 }
 
 __attribute__((noinline)) static void busy(double seconds)
@@ -33,8 +43,9 @@ __attribute__((noinline)) static void busy(double seconds)
     sink = x;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    masks = argc > 1 && strcmp(argv[1], "masks") == 0;
     busy(0.2); /* profiled by the agent, if present */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
