@@ -98,15 +98,15 @@ static void chain(int sig, siginfo_t *si, void *uc)
     otp_vmask_saved_t vsaved = {0, 0};
     if (calls) {
         /* The app's handler runs with the mask it asked for (the
-         * interrupted one plus its sa_mask and SIGPROF), not ours, in
-         * the app's view too (vmask.h). */
+         * interrupted one plus its sa_mask and SIGPROF), not ours; the
+         * app's view of it is put back on its return (vmask.h). */
         sigset_t m = ((const ucontext_t *)uc)->uc_sigmask;
         for (int s = 1; s < NSIG; s++)
             if (sigismember(&a.sa_mask, s) == 1)
                 sigaddset(&m, s);
         if (!(a.sa_flags & SA_NODEFER))
             sigaddset(&m, SIGPROF);
-        vsaved = otp_vmask_handler_begin(&m);
+        vsaved = otp_vmask_handler_begin();
         int saved = otp_tls_in_agent;
         otp_tls_in_agent = 1;
         pthread_sigmask(SIG_SETMASK, &m, NULL);

@@ -201,11 +201,12 @@ bool otp_vmask_defer(const siginfo_t *si, ucontext_t *uc)
     return true;
 }
 
-otp_vmask_saved_t otp_vmask_handler_begin(const sigset_t *during)
+otp_vmask_saved_t otp_vmask_handler_begin(void)
 {
+    /* app_mask itself stays: the handler's SIGPROF is blocked for real,
+     * which the wrappers report (vold). Left alone, it also stays right
+     * for a handler that leaves by siglongjmp (no end call then). */
     otp_vmask_saved_t saved = {app_mask, known};
-    if (known)
-        app_mask = bits(during) & ~UNBLOCKABLE;
     atomic_signal_fence(memory_order_seq_cst);
     return saved;
 }

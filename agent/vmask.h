@@ -42,9 +42,8 @@ bool otp_vmask_crashing(const ucontext_t *uc);
 bool otp_vmask_defer(const siginfo_t *si, ucontext_t *uc);
 
 /* SIGPROF handler, around a call of the app's own SIGPROF handler (one
- * not from our timers, cpu.c): while it runs, the app's mask is `during`,
- * the one the kernel would have given it; on its return, the one before,
- * as sigreturn puts back the real one. Without the second step a handler
+ * not from our timers, cpu.c): on its return, the app's mask is the one
+ * before, as sigreturn puts back the real one. Without that, a handler
  * that saved and restored its mask (libunwind in gperftools' does, around
  * each step) left the thread's SIGPROF blocked in the app's view, and the
  * next SIGPROF was held back for good: the app's profiler and the agent's
@@ -53,7 +52,7 @@ typedef struct otp_vmask_saved {
     uint64_t mask;
     int known;
 } otp_vmask_saved_t;
-otp_vmask_saved_t otp_vmask_handler_begin(const sigset_t *during);
+otp_vmask_saved_t otp_vmask_handler_begin(void);
 void otp_vmask_handler_end(otp_vmask_saved_t saved);
 
 /* SIGPROF handler: the interrupted context runs with the app's own mask
