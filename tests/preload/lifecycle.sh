@@ -87,13 +87,26 @@ check "failed execve: later intervals reach the receiver too ($after requests)" 
 # agent, and the profile holds at least 80% of the CPU it used.
 SIGRUN="$PY $ROOT/tests/tools/sigrun.py"
 ratio_ok() { awk -v g="$1" -v u="$2" 'BEGIN { print (u > 0 && g >= 0.8 * u) }'; }
+# sig_both NAME SIGRUN-ARGS...: the run bare and under the agent, at the
+# same time (a core each: the runs are timed by sigrun, their CPU by the
+# kernel, and this test takes half as long). Sets bare and st (statuses),
+# used (the agent's run's CPU, ms) and got (its profile's, from NAME's file).
+# A background job of a shell without job control starts with SIGINT and
+# SIGQUIT ignored: the bare run gets them back at their default.
+sig_both() {
+  local name=$1 r b; shift
+  env --default-signal=INT,QUIT $SIGRUN "$@" > "$WORK/bare.run" &
+  b=$!
+  rm -rf "$WORK/out"
+  r=$(under_agent -- $SIGRUN "$@")
+  wait $b
+  bare=$(sed -n 's/^status=\([-0-9]*\).*/\1/p' "$WORK/bare.run")
+  st=$(sed -n 's/^status=\([-0-9]*\).*/\1/p' <<<"$r"); used=$(sed -n 's/.*cpu_ms=//p' <<<"$r")
+  got=$(cpu_total_ms "$WORK"/out/"$name".*.cpu.pb.gz)
+}
 for spec in "TERM 2.5 -- spin" "INT 2.5 -- spin" "ALRM 1.5 -- spin" "USR2 1.5 -- spin" "PIPE 2 --pipe -- pipe"; do
   set -- $spec; sig=$1; mode=${*: -1}; args=${spec% *}
-  bare=$($SIGRUN $args "$P" "$mode" | sed -n 's/^status=\([-0-9]*\).*/\1/p')
-  rm -rf "$WORK/out"
-  r=$(under_agent -- $SIGRUN $args "$P" "$mode")
-  st=$(sed -n 's/^status=\([-0-9]*\).*/\1/p' <<<"$r"); used=$(sed -n 's/.*cpu_ms=//p' <<<"$r")
-  got=$(cpu_total_ms "$WORK"/out/lifecycle.*.cpu.pb.gz)
+  sig_both lifecycle $args "$P" "$mode"
   check "SIG$sig: dies of the same signal as without the agent (status $st, bare $bare)" [ "$st" = "$bare" ]
   check "SIG$sig: the profile holds ${got} ms of ${used} ms of CPU (>= 80%)" [ "$(ratio_ok "$got" "$used")" = 1 ]
 done
@@ -101,11 +114,7 @@ done
 # A Debian program ended by its own alarm: perl's `alarm 1` with no handler
 # (the last interval was lost before SIGALRM was caught).
 # (sigrun only measures: its own SIGALRM at 1.5 s finds perl gone.)
-bare=$($SIGRUN ALRM 1.5 -- perl -e 'alarm 1; 1 while 1' | sed -n 's/^status=\([-0-9]*\).*/\1/p')
-rm -rf "$WORK/out"
-r=$(under_agent -- $SIGRUN ALRM 1.5 -- perl -e 'alarm 1; 1 while 1')
-st=$(sed -n 's/^status=\([-0-9]*\).*/\1/p' <<<"$r"); used=$(sed -n 's/.*cpu_ms=//p' <<<"$r")
-got=$(cpu_total_ms "$WORK"/out/perl.*.cpu.pb.gz)
+sig_both perl ALRM 1.5 -- perl -e 'alarm 1; 1 while 1'
 check "perl's alarm: dies of SIGALRM as without the agent (status $st, bare $bare)" [ "$st" = "$bare" ]
 check "perl's alarm: the profile holds ${got} ms of its ${used} ms of CPU (>= 80%)" [ "$(ratio_ok "$got" "$used")" = 1 ]
 
@@ -113,22 +122,14 @@ check "perl's alarm: the profile holds ${got} ms of its ${used} ms of CPU (>= 80
 # the kernel's SIGXCPU, whose default action dumps core. perl with 1 s of
 # CPU (the last interval was lost before SIGXCPU was caught). sigrun only
 # measures: its own signal at 2.5 s finds perl gone.
-bare=$($SIGRUN XCPU 2.5 -- prlimit --cpu=1:10 perl -e '1 while 1' | sed -n 's/^status=\([-0-9]*\).*/\1/p')
-rm -rf "$WORK/out"
-r=$(under_agent -- $SIGRUN XCPU 2.5 -- prlimit --cpu=1:10 perl -e '1 while 1')
-st=$(sed -n 's/^status=\([-0-9]*\).*/\1/p' <<<"$r"); used=$(sed -n 's/.*cpu_ms=//p' <<<"$r")
-got=$(cpu_total_ms "$WORK"/out/perl.*.cpu.pb.gz)
+sig_both perl XCPU 2.5 -- prlimit --cpu=1:10 perl -e '1 while 1'
 check "perl over ulimit -t: dies of SIGXCPU as without the agent (status $st, bare $bare)" [ "$st" = "$bare" -a "$st" = -24 ]
 check "perl over ulimit -t: the profile holds ${got} ms of its ${used} ms of CPU (>= 80%)" [ "$(ratio_ok "$got" "$used")" = 1 ]
 
 # Ctrl-\ at the terminal: SIGQUIT, whose default action dumps core (none
 # written here: the limit is 0, for both runs; the last interval was lost
 # before SIGQUIT was caught).
-bare=$($SIGRUN QUIT 1.5 -- prlimit --core=0 "$P" spin | sed -n 's/^status=\([-0-9]*\).*/\1/p')
-rm -rf "$WORK/out"
-r=$(under_agent -- $SIGRUN QUIT 1.5 -- prlimit --core=0 "$P" spin)
-st=$(sed -n 's/^status=\([-0-9]*\).*/\1/p' <<<"$r"); used=$(sed -n 's/.*cpu_ms=//p' <<<"$r")
-got=$(cpu_total_ms "$WORK"/out/lifecycle.*.cpu.pb.gz)
+sig_both lifecycle QUIT 1.5 -- prlimit --core=0 "$P" spin
 check "SIGQUIT: dies of SIGQUIT as without the agent (status $st, bare $bare)" [ "$st" = "$bare" -a "$st" = -3 ]
 check "SIGQUIT: the profile holds ${got} ms of ${used} ms of CPU (>= 80%)" [ "$(ratio_ok "$got" "$used")" = 1 ]
 
