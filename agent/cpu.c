@@ -672,7 +672,7 @@ void otp_cpu_settle_end(otp_thread_t *t)
         t->ival_ns <= 0)
         return;
     int saved = otp_tls_in_agent;
-    otp_tls_in_agent = 1; /* the real mask, and a SIGPROF in here is dropped */
+    otp_tls_in_agent = 1; /* the real mask, not the app's view */
     sigset_t prof, old, pending;
     sigemptyset(&prof);
     sigaddset(&prof, SIGPROF);
