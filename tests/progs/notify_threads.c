@@ -3,11 +3,13 @@
  *   timer     one timer expiry whose callback burns 800 ms of its thread's CPU
  *   periodic  a 30 ms periodic timer: 30 callbacks of 20 ms of CPU each
  *   mq        a message queue's notification, whose callback burns 600 ms
+ *   aio       a POSIX AIO read's completion, whose callback burns 100 ms
  * Each callback checks the value the app gave it. Prints the callbacks'
  * CPU time in total (cb_ms=, thread CPU clocks) to stderr, and what the
  * callbacks saw to stdout.
- * Usage: notify_threads timer|periodic|mq
+ * Usage: notify_threads timer|periodic|mq|aio
  */
+#include <aio.h>
 #include <fcntl.h>
 #include <mqueue.h>
 #include <signal.h>
@@ -91,6 +93,25 @@ static int run_mq(void)
     return 0;
 }
 
+static int run_aio(void)
+{
+    static char buf[16];
+    struct aiocb cb;
+    memset(&cb, 0, sizeof cb);
+    cb.aio_fildes = open("/dev/zero", O_RDONLY);
+    cb.aio_buf = buf;
+    cb.aio_nbytes = sizeof buf;
+    cb.aio_sigevent.sigev_notify = SIGEV_THREAD;
+    cb.aio_sigevent.sigev_notify_function = callback;
+    cb.aio_sigevent.sigev_value.sival_int = 42;
+    if (cb.aio_fildes < 0 || aio_read(&cb) != 0)
+        return 1;
+    while (calls < 1)
+        usleep(1000);
+    close(cb.aio_fildes);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "timer";
@@ -98,6 +119,9 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "periodic")) {
         burn_ms = 20;
         rc = run_timer(30, 30);
+    } else if (!strcmp(mode, "aio")) {
+        burn_ms = 100;
+        rc = run_aio();
     } else if (!strcmp(mode, "mq")) {
         burn_ms = 600;
         rc = run_mq();
