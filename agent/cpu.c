@@ -671,6 +671,9 @@ void otp_cpu_settle_end(otp_thread_t *t)
     if (!t || otp_tls_thread != t || !atomic_load(&cpu_on) || !atomic_load(&t->has_timer) || !t->cpu_ring ||
         t->ival_ns <= 0)
         return;
+    /* No point passed (most ends): nothing owed, no system call more. */
+    if (otp_clock_ns(t->clk) < t->next_ns)
+        return;
     int saved = otp_tls_in_agent;
     otp_tls_in_agent = 1; /* the real mask, not the app's view */
     sigset_t prof, old, pending;

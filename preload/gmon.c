@@ -42,20 +42,23 @@ static void retake(bool stopped)
 typedef void (*mon_fn)(unsigned long, unsigned long);
 static mon_fn real_monstartup, real_gnu_monstartup;
 
+/* monstartup is __monstartup's other name: one body for both. */
+static void mon(mon_fn *real, const char *name, unsigned long lowpc, unsigned long highpc)
+{
+    OTP_RESOLVE(*real, name);
+    if (*real)
+        (*real)(lowpc, highpc);
+    retake(false);
+}
+
 EXPORT void __monstartup(unsigned long lowpc, unsigned long highpc)
 {
-    OTP_RESOLVE(real_gnu_monstartup, "__monstartup");
-    if (real_gnu_monstartup)
-        real_gnu_monstartup(lowpc, highpc);
-    retake(false);
+    mon(&real_gnu_monstartup, "__monstartup", lowpc, highpc);
 }
 
 EXPORT void monstartup(unsigned long lowpc, unsigned long highpc)
 {
-    OTP_RESOLVE(real_monstartup, "monstartup");
-    if (real_monstartup)
-        real_monstartup(lowpc, highpc);
-    retake(false);
+    mon(&real_monstartup, "monstartup", lowpc, highpc);
 }
 
 typedef void (*moncontrol_fn)(int);
