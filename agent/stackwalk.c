@@ -171,12 +171,26 @@ static int walk(uint64_t pc, uint64_t sp, uint64_t fp, bool exact, uint64_t *out
         uint64_t key = exact ? pc : pc - 1;
         if (!v || key != last_key) {
             v = shape_of(key);
-            if (!v)
-                return -1;
             last_key = key;
         }
         uint64_t cfa, ra = 0, nfp = fp;
         bool sig = false;
+        if (OTP_UNLIKELY(!v)) {
+            /* No call-frame information covers pc: JIT code, or code
+             * written without it. Its frame-pointer chain is followed
+             * here, each read inside the stack; where it leaves the stack
+             * the walk ends, with what it has. libunwind would follow the
+             * same chain reading wherever rbp points: HotSpot's compiled
+             * code uses rbp as an ordinary register, and a JVM died of a
+             * read at 0x100000000 inside libunwind. */
+            if (fp < sp || fp >= hi || !load(fp, sp, hi, &nfp) || !load(fp + 8, sp, hi, &ra) || ra == 0)
+                return n;
+            pc = ra;
+            sp = fp + 16;
+            fp = nfp;
+            exact = false;
+            continue;
+        }
         int kind = KIND(v);
         if (OTP_LIKELY(kind == OTP_CFI_STEP)) {
             cfa = (CFA_RBP(v) ? fp : sp) + (uint64_t)CFA_OFF(v);

@@ -5,8 +5,9 @@
  * libunwind's 256 KiB per unwinding thread. Every read of the stack is
  * checked against the thread's stack bounds, taken at its start, and the
  * walk only ever moves up the stack: a wrong shape can make a wrong
- * stack, never a fault. Where it cannot follow a frame (a shape cfi.h
- * does not answer, code without call-frame information, a stack it has
+ * stack, never a fault. Code without call-frame information (JIT code)
+ * is stepped through by its frame pointer, inside the same bounds. Where
+ * it cannot follow a frame (a shape cfi.h does not answer, a stack it has
  * no bounds for: an alternate signal stack, a coroutine's) it says so
  * and the caller falls back to libunwind (unwind.h).
  *

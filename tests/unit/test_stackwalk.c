@@ -205,6 +205,28 @@ static int walk_at(char *pc, uint64_t ret, uint64_t saved_rbp, uint64_t *out)
     return n;
 }
 
+static int leaf_busy(int x);
+
+/* Two frames of JIT code (PCs in no object) linked by rbp, on a stack
+ * made here, under leaf_busy's entry (CFA = rsp + 8, return address 0). */
+static int no_cfi_chain(uint64_t *out)
+{
+    uint64_t fake[64];
+    memset(fake, 0, sizeof fake);
+    fake[10] = (uint64_t)(uintptr_t)&fake[20];
+    fake[11] = 0x5678;
+    fake[20] = (uint64_t)(uintptr_t)&fake[20]; /* a loop: the walk only goes up */
+    fake[21] = (uint64_t)(uintptr_t)&leaf_busy + 1;
+    ucontext_t uc;
+    getcontext(&uc);
+    uc.uc_mcontext.gregs[REG_RIP] = (greg_t)0x1234;
+    uc.uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)&fake[8];
+    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)(uintptr_t)&fake[10];
+    int n = otp_stackwalk_signal(&uc, out, MAXF);
+    __asm__ volatile("" ::: "memory");
+    return n;
+}
+
 static int leaf_busy(int x)
 {
     double s = 0;
@@ -388,7 +410,14 @@ int main(void)
     int n = otp_stackwalk_signal(&uc, a, MAXF);
     CHECK_NAMED("garbage rbp: refused or short, no fault", n == -1 || (n >= 1 && n < MAXF));
     uc.uc_mcontext.gregs[REG_RIP] = (greg_t)0x1234;
-    CHECK_NAMED("a PC in no object: refused", otp_stackwalk_signal(&uc, a, MAXF) == -1);
+    n = otp_stackwalk_signal(&uc, a, MAXF);
+    CHECK_NAMED("a PC in no object, rbp outside the stack: the leaf alone", n == 1 && a[0] == 0x1234);
+    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)0x100000000;
+    n = otp_stackwalk_signal(&uc, a, MAXF);
+    CHECK_NAMED("a PC in no object, rbp unmapped: the leaf alone, no fault", n == 1);
+    n = no_cfi_chain(a);
+    CHECK_NAMED("code without call-frame information: its frame-pointer chain, into code with it",
+                n == 3 && a[0] == 0x1234 && a[1] == 0x5678 && a[2] == (uint64_t)(uintptr_t)&leaf_busy + 1);
 
     /* The frame above is leaf_busy's entry (CFA = rsp + 8), whose return
      * address is 0: two frames. */
