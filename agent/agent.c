@@ -449,6 +449,31 @@ void otp_agent_kick(uintptr_t ra)
  * forking thread, never by getppid() (a daemon's parent may be gone, a
  * child in a new PID namespace sees 0). */
 
+/* A single-threaded app must not look multi-threaded at a fork for the
+ * agent's thread: Python 3.12 and later read the process's thread count
+ * right after every os.fork() in the parent and, above one, print a
+ * DeprecationWarning on stderr ("This process ... is multi-threaded"),
+ * which bare they never do. An agent thread waiting between its ticks
+ * leaves before the fork (~0.1 ms); one at work is given
+ * OTP_FORK_PATIENCE_MS to finish (a small export takes 1-3 ms), and
+ * beyond that stays: a fork never waits for a long export (symbols
+ * read for the first time, a slow OTLP backend). None starts in the parent
+ * for OTP_FORK_QUIET_MS after the fork (the app's first allocation
+ * after it would otherwise start one, before Python's count); then it
+ * comes back as at start: at an allocation after a sample. */
+#define OTP_FORK_QUIET_MS 10
+#define OTP_FORK_PATIENCE_MS 5
+static void leave_before_fork(void)
+{
+    if (atomic_load(&app_threads) != 1 || otp_tls_in_agent || !otp_flusher_running() ||
+        pthread_mutex_trylock(&lc_lock) != 0)
+        return;
+    otp_tls_in_agent++;
+    otp_flusher_leave_if_idle(otp_mono_ns() + (int64_t)OTP_FORK_PATIENCE_MS * 1000000, budget_deadline());
+    otp_tls_in_agent--;
+    pthread_mutex_unlock(&lc_lock);
+}
+
 void otp_agent_fork_prepare(void)
 {
     if (otp_agent_running()) {
@@ -458,6 +483,7 @@ void otp_agent_fork_prepare(void)
         sigaddset(&prof, SIGPROF);
         pthread_sigmask(SIG_BLOCK, &prof, &fork_saved_mask);
         fork_from = getpid();
+        leave_before_fork();
         otp_loader_fork_prepare(atomic_load(&app_threads) > 1);
     }
     /* Last: from here until the fork returns no agent memory moves. */
@@ -471,6 +497,11 @@ void otp_agent_fork_parent(void)
         return;
     fork_from = 0;
     otp_loader_fork_parent();
+    if (atomic_load(&app_threads) == 1) {
+        int64_t quiet = otp_mono_ns() + (int64_t)OTP_FORK_QUIET_MS * 1000000;
+        if (atomic_load(&lazy_after_ns) < quiet)
+            atomic_store(&lazy_after_ns, quiet);
+    }
     pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }
 

@@ -48,6 +48,11 @@ static _Atomic int request OTP_STARTUP_DATA;        /* REQ_* */
 static _Atomic uint32_t done_word OTP_STARTUP_DATA; /* 1 once the thread ended its work */
 static _Atomic bool final_done OTP_STARTUP_DATA;    /* the last final export finished */
 static _Atomic bool running OTP_STARTUP_DATA;
+/* Where the thread is: working, in its wait between ticks, or asked to
+ * leave from that wait (otp_flusher_leave_if_idle), which it then does
+ * without another step. */
+enum { ST_WORKING = 0, ST_IDLE, ST_LEAVE };
+static _Atomic int where OTP_STARTUP_DATA;
 static _Atomic int64_t final_deadline_ns;
 static pthread_t thread;
 static _Atomic pid_t thread_tid;
@@ -364,7 +369,11 @@ static void *flusher_main(void *arg)
             break;
         int64_t now = otp_mono_ns();
         int64_t until = next_tick < next_export ? next_tick : next_export;
+        atomic_store(&where, ST_IDLE);
         futex_wait(&wake_word, w, until - now);
+        int idle = ST_IDLE;
+        if (!atomic_compare_exchange_strong(&where, &idle, ST_WORKING))
+            break; /* ST_LEAVE */
         /* Read before the drain, not after it: a ring that fills past
          * half once drain_all has passed it wakes us once, and that wake
          * must end the next wait. Read after, it would be taken as
@@ -440,6 +449,7 @@ int otp_flusher_start(void)
     atomic_store(&done_word, 0);
     atomic_store(&final_done, false);
     atomic_store(&thread_tid, 0);
+    atomic_store(&where, ST_WORKING);
     /* A stack of FLUSHER_STACK, not RLIMIT_STACK's usual 8 MiB: under
      * strict overcommit (vm.overcommit_memory = 2) a thread's whole stack
      * is charged to the commit limit the app allocates against. Nor less
@@ -537,16 +547,8 @@ bool otp_flusher_final_done(void)
     return atomic_load(&final_done);
 }
 
-int otp_flusher_stop(int64_t deadline_ns, bool final)
+static int await_end(int64_t deadline_ns)
 {
-    if (!atomic_load(&running))
-        return -ESRCH;
-    if (pthread_equal(thread, pthread_self()))
-        return -EDEADLK; /* the flusher ended the process itself */
-    if (final)
-        otp_flusher_request_final(deadline_ns);
-    else
-        poke(REQ_QUIT);
     int64_t now;
     while (atomic_load(&done_word) == 0 && (now = otp_mono_ns()) < deadline_ns)
         futex_wait(&done_word, 0, deadline_ns - now);
@@ -558,11 +560,48 @@ int otp_flusher_stop(int64_t deadline_ns, bool final)
      * before the kernel unlinks it from the thread group; callers that
      * need a single-threaded process (unshare, exit) wait for that too. */
     pid_t tid = atomic_load(&thread_tid);
-    while (tid > 0 && syscall(SYS_tgkill, (long)getpid(), (long)tid, 0L) == 0 && otp_mono_ns() < deadline_ns) {
-        struct timespec ts = {0, 50000};
-        nanosleep(&ts, NULL);
+    /* It is a matter of microseconds: yielding first, not sleeping (a
+     * nanosleep takes 50 us or more, its timer slack). */
+    for (int i = 0; tid > 0 && syscall(SYS_tgkill, (long)getpid(), (long)tid, 0L) == 0 && otp_mono_ns() < deadline_ns;
+         i++) {
+        if (i < 100) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
     }
     return 0;
+}
+
+int otp_flusher_stop(int64_t deadline_ns, bool final)
+{
+    if (!atomic_load(&running))
+        return -ESRCH;
+    if (pthread_equal(thread, pthread_self()))
+        return -EDEADLK; /* the flusher ended the process itself */
+    if (final)
+        otp_flusher_request_final(deadline_ns);
+    else
+        poke(REQ_QUIT);
+    return await_end(deadline_ns);
+}
+
+int otp_flusher_leave_if_idle(int64_t patient_until_ns, int64_t deadline_ns)
+{
+    if (!atomic_load(&running) || pthread_equal(thread, pthread_self()))
+        return -ESRCH;
+    for (;;) {
+        int idle = ST_IDLE;
+        if (atomic_compare_exchange_strong(&where, &idle, ST_LEAVE))
+            break;
+        if (atomic_load(&done_word) || otp_mono_ns() >= patient_until_ns)
+            return -EBUSY;
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    wake();
+    return await_end(deadline_ns);
 }
 
 void otp_flusher_atfork_child(void)

@@ -33,6 +33,12 @@ bool otp_flusher_running(void);
  * did not finish in time (it is left running), -ESRCH if it was not
  * running. */
 int otp_flusher_stop(int64_t deadline_ns, bool final);
+/* Stops the thread as otp_flusher_stop(.., false) does, but only from
+ * its wait between ticks (it then leaves at once), which it is given
+ * until patient_until_ns (monotonic) to reach: 0 once it is gone,
+ * -EBUSY if it was still working (an export under way: it is left
+ * alone), -ESRCH if it was not running, -ETIMEDOUT as otp_flusher_stop. */
+int otp_flusher_leave_if_idle(int64_t patient_until_ns, int64_t deadline_ns);
 /* Async-signal-safe: asks the running thread for the final export now
  * (the network part bounded by deadline_ns), without waiting; poll
  * otp_flusher_final_done(). */

@@ -40,6 +40,22 @@ for how in fork sys_fork sys_clone sys_clone3; do
     [ "$(pprof_cum "$pf" child_work)" = "0" -a "$(pprof_cum "$pf" parent_work)" != "0" ]
 done
 
+# A single-threaded program forks after the agent's thread started, as
+# a script does: right after each fork it reads its thread count, as
+# Python 3.12 and later do at every os.fork() (they print a
+# DeprecationWarning above one). One, as bare, at each of 8 forks; and
+# the thread comes back between them: the periodic exports go on, and
+# the profiles hold the run's CPU.
+rm -rf "$WORK/out6"
+out=$(env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out6" OTPROF_EXPORT_INTERVAL_MS=600 LD_PRELOAD="$AGENT" "$PROGS/fork_count" 8 0.4)
+check "single-threaded, forking: one thread right after each fork, as bare ($out)" \
+  [ "$out" = "threads right after a fork: at most 1" ]
+parent=$(cd "$WORK/out6" && ls fork_count.*.cpu.pb.gz 2>/dev/null | cut -d. -f2 | sort | uniq -c | sort -rn | awk 'NR == 1 {print $2}')
+n=$(ls "$WORK"/out6/fork_count."${parent:-x}".*.cpu.pb.gz 2>/dev/null | wc -l)
+check "single-threaded, forking: the parent's periodic exports go on ($n files of 3.2 s at 600 ms)" [ "$n" -ge 4 ]
+ms=$(go tool pprof -top -unit=ms "$WORK"/out6/fork_count."${parent:-x}".*.cpu.pb.gz 2>/dev/null | sed -n 's/.*Total samples = \([0-9.]*\)ms.*/\1/p')
+check "single-threaded, forking: the parent's profiles hold ${ms:-0} of 3200 ms" within "${ms:-0}" 3200 480
+
 # A 2 GiB process forks under a 1 kHz timer: SIGPROF is blocked around
 # fork, so the kernel's fork is not interrupted and restarted forever.
 out=$(timeout 120 env OTPROF_EXPORT_OUTPUT_DIR="$WORK/outbig" OTPROF_CPU_FREQUENCY_HZ=1000 LD_PRELOAD="$AGENT" "$PROGS/big_fork" 2048 3)
