@@ -73,6 +73,7 @@ static _Atomic int phase OTP_STARTUP_DATA;
 static pthread_mutex_t lc_lock OTP_STARTUP_DATA = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int quiesced OTP_STARTUP_DATA;
 static _Atomic int64_t lazy_after_ns OTP_STARTUP_DATA; /* no lazy start before this */
+static _Atomic int64_t fork_quiet_ns;                    /* nor before this (leave_before_fork) */
 static _Atomic int app_threads OTP_STARTUP_DATA; /* live app threads (main, created, pre-existing) */
 static otp_thread_t *main_thread OTP_STARTUP_DATA;
 static pthread_key_t exit_key OTP_STARTUP_DATA;
@@ -398,6 +399,8 @@ static void on_cpu_sample(void)
     otp_tls_heap_left = -1;
 }
 
+static bool kick(uintptr_t ra);
+
 static bool heap_slow(uintptr_t ra, size_t size)
 {
     bool forced = false;
@@ -413,24 +416,35 @@ static bool heap_slow(uintptr_t ra, size_t size)
             forced = otp_tls_heap_left >= 0;
         }
     }
-    otp_agent_kick(ra);
+    if (kick(ra) && forced) {
+        /* Not now, just after a fork: the next allocation asks again. */
+        kick_forced = 1;
+        kick_saved = otp_tls_heap_left;
+        otp_tls_heap_left = -1;
+    }
     return forced;
 }
 
-void otp_agent_kick(uintptr_t ra)
+/* Normal context, cheap: the flusher may be started now if the process
+ * has lived long enough (called on the heap slow path; ra: the app's call
+ * site, nothing is started from inside the dynamic loader). True when it
+ * was not, only because a fork has just returned (fork_quiet_ns). */
+static bool kick(uintptr_t ra)
 {
     if (OTP_LIKELY(otp_flusher_running()) || otp_tls_in_agent ||
         atomic_load_explicit(&phase, memory_order_relaxed) != PH_ON || atomic_load(&quiesced))
-        return;
+        return false;
     /* Never from inside the dynamic loader (its locks and lists may be
      * mid-update, and starting a thread allocates TLS). */
     if (ra >= ldso_lo && ra < ldso_hi)
-        return;
+        return false;
     if (lazy_waits())
-        return;
+        return false;
+    if (OTP_UNLIKELY(atomic_load_explicit(&fork_quiet_ns, memory_order_relaxed) > otp_mono_ns()))
+        return true;
     /* Last, as the only system call here: not in a vfork child. */
     if (getpid() != otp_agent_pid)
-        return;
+        return false;
     int saved_errno = errno;
     otp_tls_in_agent++;
     if (pthread_mutex_trylock(&lc_lock) == 0) {
@@ -440,6 +454,7 @@ void otp_agent_kick(uintptr_t ra)
     }
     otp_tls_in_agent--;
     errno = saved_errno;
+    return false;
 }
 
 /* ---- fork --------------------------------------------------------------
@@ -458,10 +473,14 @@ void otp_agent_kick(uintptr_t ra)
  * OTP_FORK_PATIENCE_MS to finish (a small export takes 1-3 ms), and
  * beyond that stays: a fork never waits for a long export (symbols
  * read for the first time, a slow OTLP backend). None starts in the parent
- * for OTP_FORK_QUIET_MS after the fork (the app's first allocation
- * after it would otherwise start one, before Python's count); then it
- * comes back as at start: at an allocation after a sample. */
-#define OTP_FORK_QUIET_MS 10
+ * for OTP_FORK_QUIET_US after the fork (the app's first allocation
+ * after it would otherwise start one, before Python's count, which
+ * comes within microseconds); then it comes back as at start, at an
+ * allocation after a sample. A start that the quiet refused is asked for
+ * again at every allocation until it is made, not at the next sample
+ * only: a shell's allocations after a sample mostly follow a fork of its,
+ * and its thread would never come back. */
+#define OTP_FORK_QUIET_US 500
 #define OTP_FORK_PATIENCE_MS 5
 static void leave_before_fork(void)
 {
@@ -497,11 +516,8 @@ void otp_agent_fork_parent(void)
         return;
     fork_from = 0;
     otp_loader_fork_parent();
-    if (atomic_load(&app_threads) == 1) {
-        int64_t quiet = otp_mono_ns() + (int64_t)OTP_FORK_QUIET_MS * 1000000;
-        if (atomic_load(&lazy_after_ns) < quiet)
-            atomic_store(&lazy_after_ns, quiet);
-    }
+    if (atomic_load(&app_threads) == 1)
+        atomic_store(&fork_quiet_ns, otp_mono_ns() + (int64_t)OTP_FORK_QUIET_US * 1000);
     pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }
 

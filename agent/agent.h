@@ -33,11 +33,6 @@ bool otp_agent_running(void);
  * a raw clone) passes too; it only fills rings no flusher drains. */
 bool otp_agent_sampling(void);
 
-/* Normal context, cheap: the flusher may be started now if the process
- * has lived long enough (called on the heap slow path; ra: the app's call
- * site, nothing is started from inside the dynamic loader). */
-void otp_agent_kick(uintptr_t ra);
-
 /* Normal context, before a call that may change the file system the
  * process sees (chroot, unshare, setns): libunwind.so.8 is loaded first
  * if stacks are wanted and it is not yet (unwind.h). */

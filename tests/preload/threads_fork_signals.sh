@@ -55,6 +55,15 @@ n=$(ls "$WORK"/out6/fork_count."${parent:-x}".*.cpu.pb.gz 2>/dev/null | wc -l)
 check "single-threaded, forking: the parent's periodic exports go on ($n files of 3.2 s at 600 ms)" [ "$n" -ge 4 ]
 ms=$(go tool pprof -top -unit=ms "$WORK"/out6/fork_count."${parent:-x}".*.cpu.pb.gz 2>/dev/null | sed -n 's/.*Total samples = \([0-9.]*\)ms.*/\1/p')
 check "single-threaded, forking: the parent's profiles hold ${ms:-0} of 3200 ms" within "${ms:-0}" 3200 480
+# A shell forks a command every millisecond or so, and allocates mostly
+# right after each fork: a start of the agent's thread refused in the
+# quiet after a fork is asked for again, or the thread would never come
+# back and the shell's periodic exports would stop.
+rm -rf "$WORK/out7"
+env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out7" OTPROF_EXPORT_INTERVAL_MS=300 LD_PRELOAD="$AGENT" \
+  bash -c 'for i in $(seq 1500); do /bin/true; x="$x$i"; done' >/dev/null 2>&1
+n=$(cd "$WORK/out7" && ls bash.*.cpu.pb.gz 2>/dev/null | cut -d. -f2 | sort | uniq -c | sort -rn | awk 'NR == 1 {print $1}')
+check "a shell's loop of 1500 commands: its periodic exports go on (${n:-0} files at 300 ms)" [ "${n:-0}" -ge 4 ]
 
 # A 2 GiB process forks under a 1 kHz timer: SIGPROF is blocked around
 # fork, so the kernel's fork is not interrupted and restarted forever.
