@@ -493,8 +493,26 @@ static void leave_before_fork(void)
     pthread_mutex_unlock(&lc_lock);
 }
 
+/* Whether the forking thread is the process's only one: the app's only
+ * thread, no agent thread, and the kernel's count agrees (a thread the
+ * agent never saw: a raw clone, one the C library started for itself). */
+static bool forking_alone(void)
+{
+    if (atomic_load(&app_threads) != 1 || otp_flusher_running() || otp_tls_in_agent > 0)
+        return false;
+    char buf[512];
+    if (otp_read_file("/proc/self/stat", buf, sizeof buf) <= 0)
+        return false;
+    const char *p = strrchr(buf, ')');
+    /* Field 20 (num_threads); p is at the end of field 2. */
+    for (int field = 2; p && field < 20; field++)
+        p = strchr(p + 1, ' ');
+    return p && p[1] == '1' && p[2] == ' ';
+}
+
 void otp_agent_fork_prepare(void)
 {
+    bool alone = false;
     if (otp_agent_running()) {
         otp_thread_self(); /* cache the slot in TLS for the child */
         sigset_t prof;
@@ -503,10 +521,11 @@ void otp_agent_fork_prepare(void)
         pthread_sigmask(SIG_BLOCK, &prof, &fork_saved_mask);
         fork_from = getpid();
         leave_before_fork();
+        alone = forking_alone();
         otp_loader_fork_prepare(atomic_load(&app_threads) > 1);
     }
     /* Last: from here until the fork returns no agent memory moves. */
-    otp_mem_prefork();
+    otp_mem_prefork(alone);
 }
 
 void otp_agent_fork_parent(void)

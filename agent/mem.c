@@ -159,10 +159,10 @@ static inline int flags(void)
     return set_up() == 0 ? ARENA_FLAGS : -1;
 }
 
-void otp_mem_prefork(void)
+void otp_mem_prefork(bool alone)
 {
     fork_locked = fork_prepared = false;
-    if (atomic_load(&init_tid) == otp_gettid())
+    if (alone || atomic_load(&init_tid) == otp_gettid())
         return;
     pthread_mutex_lock(&init_mu);
     fork_locked = true;

@@ -33,8 +33,12 @@ void otp_mem_stats(otp_mem_stats_t *out);
 /* The allocator's part of a fork, run by the lifecycle's fork steps:
  * prefork last among the prepare steps (it waits for a set-up in progress
  * on another thread, then holds every allocator lock until the fork is
- * done), the postfork steps first in the parent and the child. */
-void otp_mem_prefork(void);
+ * done), the postfork steps first in the parent and the child. `alone`:
+ * the forking thread is the process's only one and is not inside the
+ * allocator, so no lock can be held: none is taken, and the child
+ * re-initialises none (that wrote to every page holding one, ~40
+ * copy-on-write faults in each child, one more in the parent per page). */
+void otp_mem_prefork(bool alone);
 void otp_mem_postfork_parent(void);
 void otp_mem_postfork_child(void);
 /* While on (the final export, before exit or exec), freed pages stay with
