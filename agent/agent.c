@@ -195,10 +195,30 @@ static int final_export(int64_t deadline, bool here)
 }
 
 /* Under lc_lock: the flusher should run now (not while quiesced). */
+/* The agent's thread gives the app its place at the app's limit of
+ * tasks, for the rest of the run: a quiesce that never ends. Samples
+ * wait in the rings (the main thread's oldest folded once its ring is
+ * full, other threads' new ones dropped and counted) for the export at
+ * exit, which may start the thread again (the app is done with its
+ * threads). Said once. Under the lifecycle lock. */
+static void give_way(void)
+{
+    if (thread_yielded)
+        return;
+    thread_yielded = true;
+    atomic_fetch_add(&quiesced, 1);
+    if (otp_flusher_running())
+        otp_flusher_stop(budget_deadline(), false);
+    OTP_WARN("the app reached its limit of tasks (a thread or process could not be created: EAGAIN): "
+             "the agent's thread ended to leave it the place; profiles are now written only at exit");
+}
+
 static void ensure_flusher(void)
 {
-    if (atomic_load(&quiesced) == 0 && !otp_flusher_running())
-        otp_flusher_start();
+    /* A start after the agent's thread left for a fork (leave_before_fork)
+     * can meet the limit the app's own children fill up. */
+    if (atomic_load(&quiesced) == 0 && !otp_flusher_running() && otp_flusher_start() == -EAGAIN)
+        give_way();
 }
 
 /* libunwind, from a normal context of an app thread (unwind.h): not
@@ -334,19 +354,9 @@ bool otp_agent_thread_limited(void)
         return false;
     lock();
     bool stop = !thread_yielded && otp_flusher_running();
-    if (stop) {
-        thread_yielded = true;
-        /* A quiesce that never ends: samples wait in the rings (the main
-         * thread's oldest folded once its ring is full, other threads'
-         * new ones dropped and counted) for the export at exit, which may
-         * start the thread again (the app is done with its threads). */
-        atomic_fetch_add(&quiesced, 1);
-        otp_flusher_stop(budget_deadline(), false);
-    }
-    unlock();
     if (stop)
-        OTP_WARN("the app reached its limit of tasks (a thread or process could not be created: EAGAIN): "
-                 "the agent's thread ended to leave it the place; profiles are now written only at exit");
+        give_way();
+    unlock();
     return stop;
 }
 

@@ -481,7 +481,9 @@ int otp_flusher_start(void)
     if (ap)
         pthread_attr_destroy(ap);
     if (rc != 0) {
-        OTP_WARN("cannot start the flusher thread (%s); profiles are exported later", otp_strerror(rc));
+        /* EAGAIN: the app is at its limit of tasks; the caller says so. */
+        if (rc != EAGAIN)
+            OTP_WARN("cannot start the flusher thread (%s); profiles are exported later", otp_strerror(rc));
         return -rc;
     }
     atomic_store(&running, true);

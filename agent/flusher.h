@@ -22,7 +22,8 @@ typedef struct otp_flusher_hooks {
 
 /* Start of the first interval is now; hooks are kept (NULL: unchanged). */
 void otp_flusher_init(const otp_flusher_hooks_t *h);
-/* Starts the thread (no-op if it runs). 0 or -errno. Normal context. */
+/* Starts the thread (no-op if it runs). 0 or -errno (said, but for
+ * -EAGAIN, the process's limit of tasks). Normal context. */
 int otp_flusher_start(void);
 bool otp_flusher_running(void);
 /* Stops the thread and joins it, waiting at most until deadline_ns

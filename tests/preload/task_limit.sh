@@ -3,7 +3,9 @@
 # place of one of the app's threads or processes. At the app's first
 # pthread_create or fork that fails with EAGAIN, the agent's thread ends
 # (said once) and the app's is created; the samples of the rest of the
-# run are exported at exit.
+# run are exported at exit. A single-threaded app's forks find the
+# agent's thread gone already (it leaves before each fork); its start
+# again, while the app works on at the limit, fails and is said once.
 source "$(dirname "$0")/../lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -33,8 +35,10 @@ for mode in thread fork; do
   files=("$out_dir"/task_limit.*.cpu.pb.gz)
   check "$mode: CPU profiles, before the limit and at exit (${#files[@]})" [ "${#files[@]}" -ge 2 ]
   check "$mode: go tool pprof reads every profile" pprof_reads "$out_dir"/task_limit.*.pb.gz
-  # 800 ms of work on the main thread: none lost when the thread ended.
+  # 800 ms of work on the main thread (1100 with fork's): none lost when
+  # the thread ended.
+  want=800; [ "$mode" = fork ] && want=1100
   total=$(for f in "${files[@]}"; do pprof_total_ms "$f"; done | awk '{s += $1} END {printf "%.0f", s}')
-  check "$mode: the profiles hold the run's ~800 ms of CPU ($total ms)" within "$total" 800 120
+  check "$mode: the profiles hold the run's ~$want ms of CPU ($total ms)" within "$total" "$want" 150
 done
 finish

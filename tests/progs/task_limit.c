@@ -3,8 +3,9 @@
  * acts the same): it works for MS ms as root (the agent's thread starts
  * meanwhile), becomes an unused uid, sets its limit to 1 + N tasks (its
  * own main thread and N more) and starts threads until pthread_create
- * fails (or, with "fork", child processes until fork fails). Bare, it
- * gets N; the agent's thread must not take one of them. Prints
+ * fails (or, with "fork", child processes until fork fails, then works
+ * 300 ms more at the limit). Bare, it gets N; the agent's thread must
+ * not take one of them. Prints
  * "created K", exits 0 (2: could not drop to the uid, not root).
  * Usage: task_limit [N [MS [thread|fork]]]   (defaults 4, 400, thread)
  */
@@ -83,6 +84,9 @@ int main(int argc, char **argv)
         }
         printf("created %d (then: %s)\n", created, strerror(err));
         fflush(stdout);
+        /* Works on at the limit, its children parked: an agent thread that
+         * left for the forks cannot come back meanwhile. */
+        busy_work(300);
         close(gate[1]);
         for (int i = 0; i < created; i++) waitpid(kids[i], NULL, 0);
         busy_work(100);
