@@ -194,7 +194,6 @@ static int final_export(int64_t deadline, bool here)
     return otp_flusher_stop(deadline, true);
 }
 
-/* Under lc_lock: the flusher should run now (not while quiesced). */
 /* The agent's thread gives the app its place at the app's limit of
  * tasks, for the rest of the run: a quiesce that never ends. Samples
  * wait in the rings (the main thread's oldest folded once its ring is
@@ -213,6 +212,7 @@ static void give_way(void)
              "the agent's thread ended to leave it the place; profiles are now written only at exit");
 }
 
+/* Under lc_lock: the flusher should run now (not while quiesced). */
 static void ensure_flusher(void)
 {
     /* A start after the agent's thread left for a fork (leave_before_fork)
