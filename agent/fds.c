@@ -75,7 +75,7 @@ static bool ungive(int fd)
 
 void otp_fd_settle(void)
 {
-    for (int i = 0; i < 500 && atomic_load_explicit(&otp_fd_releasing, memory_order_acquire) > 0; i++)
+    for (int i = 0; i < 50000 && atomic_load_explicit(&otp_fd_releasing, memory_order_acquire) > 0; i++)
         otp_pause_us(20);
 }
 

@@ -70,10 +70,13 @@ int otp_close(int fd);
 extern _Atomic int otp_fd_opening, otp_fd_closing;
 /* The agent's closes between the close itself and the number's unmarking
  * (otp_close). Meanwhile the kernel may already have given the number to
- * an app's open: an app's close or bulk close of a marked number waits
- * for this to drop (at most 10 ms) before it takes the number for the
- * agent's. Without the wait, chromium's close of a descriptor it had just
- * opened failed with EBADF and chromium aborted. */
+ * an app's open: an app's close, bulk close or dup2 from a marked
+ * number waits for this to drop (at most 1 s: the agent's thread may be
+ * preempted there, or its close flush a network file system's writes)
+ * before it takes the number for the agent's. Without the wait,
+ * chromium's close of a descriptor it had just opened failed with EBADF
+ * and chromium aborted, and bash's "exec 4>file" (an open, then a dup2
+ * from it) failed in one run of 20 ("cannot duplicate fd"). */
 extern _Atomic int otp_fd_releasing;
 void otp_fd_settle(void);
 /* Coarse monotonic ns: when the first app close met the agent's opens

@@ -196,6 +196,8 @@ static int dup_onto(int old, int fd, int flags, bool three)
     for (int tries = 0;; tries++) {
         int rc;
         if (OTP_UNLIKELY(otp_fd_busy()) && !otp_tls_in_agent) {
+            if (otp_fd_owned(old))
+                otp_fd_settle(); /* the app's own, opened after the agent's close */
             if (otp_fd_owned(old)) {
                 errno = EBADF;
                 return -1;
