@@ -19,6 +19,7 @@
 #include "fds.h"
 #include "log.h"
 #include "mem.h"
+#include "stackwalk.h"
 #include "sys.h"
 
 #define OTP_PERFMAP_MAX (64u << 20)
@@ -81,6 +82,39 @@ static char *read_all(int fd, size_t size, size_t *len)
     return buf;
 }
 
+/* Python's perf trampolines (stackwalk.h), for the stack walker. The
+ * arrays replaced stay allocated for RETIRED more publications (at most
+ * one per export): a walk that read the old pointer has long ended. */
+#define PY_TRAMP_SIZE 11
+#define RETIRED 4
+static otp_tramps_t *retired[RETIRED];
+static size_t n_published;
+
+static void publish_tramps(const otp_perfmap_t *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->n; i++)
+        n += m->ents[i].end - m->ents[i].start == PY_TRAMP_SIZE && strncmp(m->ents[i].name, "py::", 4) == 0;
+    if (n == 0)
+        return; /* none yet, or a map that lost them: the last ones stay */
+    otp_tramps_t *t = otp_malloc(sizeof *t + n * sizeof t->start[0]);
+    if (!t)
+        return;
+    t->n = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const pm_ent_t *e = &m->ents[i];
+        /* Ascending: the entries are sorted by start; a repeated one once. */
+        if (e->end - e->start == PY_TRAMP_SIZE && strncmp(e->name, "py::", 4) == 0 &&
+            (t->n == 0 || t->start[t->n - 1] != e->start))
+            t->start[t->n++] = e->start;
+    }
+    otp_stackwalk_set_tramps(t);
+    size_t slot = n_published++ % RETIRED;
+    otp_free(retired[slot]);
+    retired[slot] = t;
+    OTP_DEBUG("stack walks: %zu Python perf trampolines", t->n);
+}
+
 /* "START SIZE name": the name is the rest of the line (it may hold
  * spaces). A last line without its newline is still being written. */
 static void parse(otp_perfmap_t *m, char *text, size_t len)
@@ -107,6 +141,7 @@ static void parse(otp_perfmap_t *m, char *text, size_t len)
     }
     otp_heapsort(m->ents, k, sizeof m->ents[0], ent_less);
     m->n = k;
+    publish_tramps(m);
 }
 
 void otp_perfmap_refresh(otp_perfmap_t *m)

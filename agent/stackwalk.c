@@ -47,6 +47,31 @@ static _Atomic uint64_t pages_written[1];
 static _Atomic uint64_t pages_filled[1];
 
 static OTP_TLS uintptr_t b_lo, b_hi;
+static _Atomic(const otp_tramps_t *) tramps;
+
+void otp_stackwalk_set_tramps(const otp_tramps_t *t)
+{
+    atomic_store_explicit(&tramps, t, memory_order_release);
+}
+
+/* Whether ra returns into a Python perf trampoline: after its call,
+ * 6 bytes in. */
+static inline __attribute__((always_inline)) bool tramp_return(uint64_t ra)
+{
+    const otp_tramps_t *t = atomic_load_explicit(&tramps, memory_order_acquire);
+    if (OTP_LIKELY(!t))
+        return false;
+    uint64_t start = ra - 6;
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->start[mid] < start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->n && t->start[lo] == start;
+}
 
 /* A walk's loads depend on each other (each frame's address comes from
  * the one before), so each cold one is paid in full, one after another,
@@ -175,6 +200,15 @@ static int walk(uint64_t pc, uint64_t sp, uint64_t fp, bool exact, uint64_t *out
         }
         uint64_t cfa, ra = 0, nfp = fp;
         bool sig = false;
+        if (OTP_UNLIKELY(!v) && !exact && tramp_return(pc)) {
+            /* sub $8,%rsp; call: the caller's return address above the pad. */
+            cfa = sp + 16;
+            if (cfa >= hi || !load(sp + 8, sp, hi, &ra) || ra == 0)
+                return n;
+            pc = ra;
+            sp = cfa;
+            continue;
+        }
         if (OTP_UNLIKELY(!v)) {
             /* No call-frame information covers pc: JIT code, or code
              * written without it. Its frame-pointer chain is followed

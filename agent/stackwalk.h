@@ -51,6 +51,22 @@ int otp_stackwalk_here(uint64_t *out, int max);
 void otp_stackwalk_regs(uint64_t regs[3]);
 int otp_stackwalk_from(const uint64_t regs[3], uint64_t *out, int max);
 
+/* Python's perf trampolines (python -X perf, PYTHONPERFSUPPORT: 3.12
+ * and later on x86-64): JIT stubs of 11 bytes, "sub $8,%rsp; call *%rcx;
+ * add $8,%rsp; ret", one per code object, named py::... in the perf map.
+ * They keep no frame pointer, so a walk through one by rbp skips or
+ * loses the Python frames above it. Their start addresses, ascending,
+ * published whole (the array is the caller's and must outlive any walk
+ * that may still read it: the caller frees a replaced array only some
+ * publications later). A return address 6 bytes into one is stepped
+ * with CFA = sp + 16, without reading the code (an execute-only page
+ * would fault). Normal context. */
+typedef struct otp_tramps {
+    size_t n;
+    uint64_t start[];
+} otp_tramps_t;
+void otp_stackwalk_set_tramps(const otp_tramps_t *t);
+
 /* Forgets the frame shapes learnt, after code was unloaded (its
  * addresses may hold other code later). Normal context. */
 void otp_stackwalk_forget(void);

@@ -66,6 +66,24 @@ for fn in "LazyCompile:*hotLoop app.js:12" "py::burn:/srv/app/work.py"; do
 done
 rm -rf "$WORK/out"
 
+# --- Python's perf trampolines (python -X perf, 3.12+): an 11-byte stub
+# without a frame pointer between outer() and the evaluator's place,
+# named py::... in the perf map. Once the agent has read the map (its
+# first export, ~0.2-0.4 s into this run), walks step through the stub;
+# before, the stub's caller was skipped (walked by rbp) or lost.
+out=$(under_agent OTPROF_EXPORT_INTERVAL_MS=200 -- "$PROGS/py_tramp" 2)
+pid=$(awk '/^pid/ {print $2}' <<<"$out")
+rm -f "/tmp/perf-$pid.map"
+check "py_tramp ran under the agent" grep -q "^done" <<<"$out"
+top=$(go tool pprof -top -cum -nodecount=20 "$WORK"/out/py_tramp.*.cpu.pb.gz 2>/dev/null)
+cum_of() { awk -v f="$1" 'index($0, f) { gsub("%", "", $5); print $5; exit }' <<<"$top"; }
+handle=$(cum_of "py::handle:/srv/app.py"); outer=$(cum_of outer)
+echo "  py::handle ${handle:-0}% cum, outer ${outer:-0}% cum"
+check "the trampoline named, under all the CPU" awk -v a="${handle:-0}" 'BEGIN { exit !(a >= 95) }'
+check "outer(), above the trampoline, holds the CPU after the first export (at least 70%)" \
+  awk -v a="${outer:-0}" 'BEGIN { exit !(a >= 70) }'
+rm -rf "$WORK/out"
+
 # --- DWARF: an -O2 -g program whose hot loop and leaking function are
 # always-inline, so only inline frames and lines can name them
 src="$ROOT/tests/progs/inline_hot.c"
