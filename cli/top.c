@@ -47,15 +47,67 @@ typedef struct top {
     size_t cap;
 } top_t;
 
+/* A file name as go tool pprof shows it (Go's path.Clean): "." elements
+ * and "dir/.." pairs dropped, slashes single; a relative path keeps its
+ * leading "..". libc's DWARF names files such as
+ * "../sysdeps/x86_64/multiarch/../multiarch/strcmp-sse2.S". */
+static void clean_path(const char *in, char *out, size_t cap)
+{
+    if (cap < 2) {
+        if (cap)
+            out[0] = '\0';
+        return;
+    }
+    bool rooted = in[0] == '/';
+    size_t n = 0, keep = 0; /* keep: where ".." may no longer go back past */
+    if (rooted)
+        out[n++] = '/', keep = 1;
+    for (const char *p = in; *p;) {
+        while (*p == '/')
+            p++;
+        const char *e = p;
+        while (*e && *e != '/')
+            e++;
+        size_t len = (size_t)(e - p);
+        if (len == 0 || (len == 1 && p[0] == '.')) {
+            /* dropped */
+        } else if (len == 2 && p[0] == '.' && p[1] == '.') {
+            if (n > keep) {
+                while (n > keep && out[n - 1] != '/')
+                    n--;
+                if (n > keep)
+                    n--; /* the slash before it */
+            } else if (!rooted) {
+                if (n > 0 && n + 1 < cap)
+                    out[n++] = '/';
+                for (int k = 0; k < 2 && n + 1 < cap; k++)
+                    out[n++] = '.';
+                keep = n;
+            }
+        } else {
+            if (n > 0 && out[n - 1] != '/' && n + 1 < cap)
+                out[n++] = '/';
+            for (size_t k = 0; k < len && n + 1 < cap; k++)
+                out[n++] = p[k];
+        }
+        p = e;
+    }
+    if (n == 0)
+        out[n++] = '.';
+    out[n] = '\0';
+}
+
 static int64_t node_of(top_t *t, const otp_cframe_t *f)
 {
-    char buf[4096], lab[128];
+    char buf[4096], lab[128], file[2048];
     const char *name = otp_frame_label(t->p, f, lab, sizeof lab);
     int len;
-    if (t->lines && f->name && *f->file)
-        len = snprintf(buf, sizeof buf, "%s %s:%" PRId64, name, *f->file ? f->file : "?", f->line);
-    else
+    if (t->lines && f->name && *f->file) {
+        clean_path(f->file, file, sizeof file);
+        len = snprintf(buf, sizeof buf, "%s %s:%" PRId64, name, file, f->line);
+    } else {
         len = snprintf(buf, sizeof buf, "%s", name);
+    }
     if (len < 0)
         return -1;
     if ((size_t)len >= sizeof buf)
