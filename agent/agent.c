@@ -450,7 +450,8 @@ static bool kick(uintptr_t ra)
         return false;
     if (lazy_waits())
         return false;
-    if (OTP_UNLIKELY(atomic_load_explicit(&fork_quiet_ns, memory_order_relaxed) > otp_mono_ns()))
+    int64_t quiet = atomic_load_explicit(&fork_quiet_ns, memory_order_relaxed);
+    if (OTP_UNLIKELY(quiet) && quiet > otp_mono_ns())
         return true;
     /* Last, as the only system call here: not in a vfork child. */
     if (getpid() != otp_agent_pid)

@@ -296,16 +296,16 @@ static void record(otp_thread_t *t, const ucontext_t *uc, uint64_t weight, uint6
     otp_tls_in_agent = 0;
 }
 
-static void settle_record(otp_thread_t *t, uintptr_t pc, uint64_t w, uint64_t ns, const uint64_t *frames,
+/* A sample recorded outside the handler: `pc` as the leaf over
+ * frames[n]. False (and counted as dropped) when the ring is full. */
+static bool settle_record(otp_thread_t *t, uintptr_t pc, uint64_t w, uint64_t ns, const uint64_t *frames,
                           uint32_t n)
 {
-    /* The interrupted agent/unwinder PC as the leaf (the cost is the
-     * profiler's, and shows as such), under the allocation's stack. */
     uint32_t m = n + 1 < (uint32_t)max_depth ? n + 1 : (uint32_t)max_depth;
     otp_rec_t *rec = otp_ring_reserve(t->cpu_ring, otp_rec_size(m));
     if (!rec) {
         atomic_fetch_add_explicit(&n_dropped, w ? w : 1, memory_order_relaxed);
-        return;
+        return false;
     }
     rec->frames[0] = pc;
     if (m > 1)
@@ -317,6 +317,7 @@ static void settle_record(otp_thread_t *t, uintptr_t pc, uint64_t w, uint64_t ns
     rec->time_ns = otp_real_ns();
     otp_trace_current(rec->trace_id, rec->span_id);
     otp_ring_commit(t->cpu_ring, rec);
+    return true;
 }
 
 void otp_cpu_owe_begin(void)
@@ -336,6 +337,8 @@ void otp_cpu_settle(const uint64_t *frames, uint32_t n)
     uintptr_t pc = tls_owed_pc;
     tls_owed_w = tls_owed_ns = 0;
     otp_thread_t *t = otp_tls_thread;
+    /* The interrupted agent/unwinder PC as the leaf (the cost is the
+     * profiler's, and shows as such), under the allocation's stack. */
     if (ns && t && t->cpu_ring)
         settle_record(t, pc, w, ns, frames, n);
     atomic_signal_fence(memory_order_seq_cst);
@@ -688,22 +691,9 @@ void otp_cpu_settle_end(otp_thread_t *t)
     if (now >= t->next_ns && sigpending(&pending) == 0 && sigismember(&pending, SIGPROF) != 1) {
         uint64_t k = 1 + (uint64_t)((now - t->next_ns) / t->ival_ns);
         uint64_t ns = k * (uint64_t)t->ival_ns;
-        uint64_t frames[2] = {OTP_PC_ENDED, (uint64_t)(uintptr_t)t->start_fn + 1};
-        uint32_t n = t->start_fn ? 2 : 1;
-        otp_rec_t *rec = otp_ring_reserve(t->cpu_ring, otp_rec_size(n));
-        if (rec) {
-            memcpy(rec->frames, frames, n * sizeof *frames);
-            rec->type = OTP_REC_CPU;
-            rec->nframes = (uint16_t)n;
-            rec->weight = count_of(t, ns);
-            rec->addr = ns;
-            rec->time_ns = otp_real_ns();
-            otp_trace_current(rec->trace_id, rec->span_id);
-            otp_ring_commit(t->cpu_ring, rec);
+        uint64_t start = (uint64_t)(uintptr_t)t->start_fn + 1;
+        if (settle_record(t, OTP_PC_ENDED, count_of(t, ns), ns, &start, t->start_fn ? 1 : 0))
             atomic_fetch_add_explicit(&n_settled, 1, memory_order_relaxed);
-        } else {
-            atomic_fetch_add_explicit(&n_dropped, 1, memory_order_relaxed);
-        }
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     otp_tls_in_agent = saved;

@@ -70,7 +70,7 @@ EXPORT __attribute__((noreturn)) void _Exit(int status)
  * profile (what it did before daemon(), often its start-up) was lost.
  * The fork's parent handler ends it as _exit would, after the engine's
  * own fork steps (handlers registered earlier run first). */
-static __thread int daemonizing;
+static OTP_TLS int daemonizing;
 static _Atomic int parent_hooked;
 
 static void daemon_parent(void)

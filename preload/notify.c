@@ -131,63 +131,46 @@ static void aio_note(const struct sigevent *sev)
                      "starts itself: their CPU is not in the profile");
 }
 
-#define AIO_ONE(name, type)                                                                        \
-    EXPORT int name(type *cb);                                                                     \
-    EXPORT int name(type *cb)                                                                      \
+/* One wrapper: `note` looks at the request's sigevents, then the C
+ * library's call. */
+#define AIO_WRAP(name, params, args, note)                                                         \
+    EXPORT int name params;                                                                        \
+    EXPORT int name params                                                                         \
     {                                                                                              \
-        static int (*real)(type *);                                                                \
+        static int(*real) params;                                                                  \
         OTP_RESOLVE(real, #name);                                                                  \
         if (!real) {                                                                               \
             errno = ENOSYS;                                                                        \
             return -1;                                                                             \
         }                                                                                          \
-        type *c = cb; /* declared nonnull; NULL still reaches glibc, as bare */                   \
-        __asm__("" : "+r"(c));                                                                     \
-        if (c)                                                                                     \
-            aio_note(&c->aio_sigevent);                                                            \
-        return real(cb);                                                                           \
+        note;                                                                                      \
+        return real args;                                                                          \
     }
-AIO_ONE(aio_read, struct aiocb)
-AIO_ONE(aio_write, struct aiocb)
-AIO_ONE(aio_read64, struct aiocb64)
-AIO_ONE(aio_write64, struct aiocb64)
-
-#define AIO_FSYNC(name, type)                                                                      \
-    EXPORT int name(int op, type *cb);                                                             \
-    EXPORT int name(int op, type *cb)                                                              \
-    {                                                                                              \
-        static int (*real)(int, type *);                                                           \
-        OTP_RESOLVE(real, #name);                                                                  \
-        if (!real) {                                                                               \
-            errno = ENOSYS;                                                                        \
-            return -1;                                                                             \
-        }                                                                                          \
-        type *c = cb;                                                                              \
-        __asm__("" : "+r"(c));                                                                     \
-        if (c)                                                                                     \
-            aio_note(&c->aio_sigevent);                                                            \
-        return real(op, cb);                                                                       \
-    }
-AIO_FSYNC(aio_fsync, struct aiocb)
-AIO_FSYNC(aio_fsync64, struct aiocb64)
-
-#define LIO(name, type)                                                                            \
-    EXPORT int name(int mode, type *const list[], int n, struct sigevent *sev);                    \
-    EXPORT int name(int mode, type *const list[], int n, struct sigevent *sev)                     \
-    {                                                                                              \
-        static int (*real)(int, type *const[], int, struct sigevent *);                            \
-        OTP_RESOLVE(real, #name);                                                                  \
-        if (!real) {                                                                               \
-            errno = ENOSYS;                                                                        \
-            return -1;                                                                             \
-        }                                                                                          \
-        type *const *l = list;                                                                     \
-        __asm__("" : "+r"(l));                                                                     \
+/* cb and list are declared nonnull; NULL still reaches glibc, as bare. */
+#define NOTE_CB(type, cb)                                                                          \
+    do {                                                                                           \
+        type *c_ = (cb);                                                                           \
+        __asm__("" : "+r"(c_));                                                                    \
+        if (c_)                                                                                    \
+            aio_note(&c_->aio_sigevent);                                                           \
+    } while (0)
+#define NOTE_LIST(type, list, n, sev)                                                              \
+    do {                                                                                           \
+        type *const *l_ = (list);                                                                  \
+        __asm__("" : "+r"(l_));                                                                    \
         aio_note(sev);                                                                             \
-        for (int i = 0; l && i < n; i++)                                                           \
-            if (l[i])                                                                              \
-                aio_note(&l[i]->aio_sigevent);                                                     \
-        return real(mode, list, n, sev);                                                           \
-    }
-LIO(lio_listio, struct aiocb)
-LIO(lio_listio64, struct aiocb64)
+        for (int i_ = 0; l_ && i_ < (n); i_++)                                                     \
+            if (l_[i_])                                                                            \
+                aio_note(&l_[i_]->aio_sigevent);                                                   \
+    } while (0)
+
+AIO_WRAP(aio_read, (struct aiocb * cb), (cb), NOTE_CB(struct aiocb, cb))
+AIO_WRAP(aio_write, (struct aiocb * cb), (cb), NOTE_CB(struct aiocb, cb))
+AIO_WRAP(aio_read64, (struct aiocb64 * cb), (cb), NOTE_CB(struct aiocb64, cb))
+AIO_WRAP(aio_write64, (struct aiocb64 * cb), (cb), NOTE_CB(struct aiocb64, cb))
+AIO_WRAP(aio_fsync, (int op, struct aiocb *cb), (op, cb), NOTE_CB(struct aiocb, cb))
+AIO_WRAP(aio_fsync64, (int op, struct aiocb64 *cb), (op, cb), NOTE_CB(struct aiocb64, cb))
+AIO_WRAP(lio_listio, (int mode, struct aiocb *const list[], int n, struct sigevent *sev), (mode, list, n, sev),
+         NOTE_LIST(struct aiocb, list, n, sev))
+AIO_WRAP(lio_listio64, (int mode, struct aiocb64 *const list[], int n, struct sigevent *sev), (mode, list, n, sev),
+         NOTE_LIST(struct aiocb64, list, n, sev))
