@@ -75,14 +75,18 @@ int otpje_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*chi
     return 0;
 }
 
+static bool in_fork_child;
+
 /* jemalloc reads its configuration variable through here while its
  * set-up holds its init lock. OTP_TEST_MEM_INIT_DELAY_MS (tests only,
  * ignored under secure execution) stretches that moment, so that a test
- * can fork inside it. */
+ * can fork inside it. Not in fork children: one that owes a sample sets
+ * up at its exit, and the forking thread that waits for it would miss
+ * the parent's stretched moment the test forks in. */
 char *otpje_secure_getenv(const char *name);
 char *otpje_secure_getenv(const char *name)
 {
-    const char *delay = secure_getenv("OTP_TEST_MEM_INIT_DELAY_MS");
+    const char *delay = in_fork_child ? NULL : secure_getenv("OTP_TEST_MEM_INIT_DELAY_MS");
     int ms = delay ? atoi(delay) : 0;
     if (ms > 0 && ms <= 10000) {
         struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -190,6 +194,7 @@ void otp_mem_postfork_child(void)
         memcpy(&init_mu, &m, sizeof m);
     }
     fork_locked = fork_prepared = false;
+    in_fork_child = true;
 }
 
 #if defined(__SANITIZE_ADDRESS__)
