@@ -11,6 +11,9 @@
 
 BUILD ?= build
 CC ?= cc
+# Every core builds (a clean tree: 39 s on one core of this project's
+# 2-core machines, 22 s on two); a -j on the command line still wins.
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 1)
 WERROR ?= $(if $(CI),-Werror,)
 # -fno-optimize-sibling-calls: the agent's own calls to the functions it
 # interposes (pthread_sigmask, ...) are told apart by their return address,
@@ -239,18 +242,20 @@ $(DEB): $(AGENTS) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) scripts/build-deb
 	  LIBDIR=/usr/lib/$(MULTIARCH) SYSCONFDIR=/etc
 	scripts/build-deb $(BUILD)/deb $(VERSION) $@
 
-test-deps:
+# After the build tier's install: two apt-get runs at once would meet on
+# dpkg's lock. The compiles go on meanwhile.
+test-deps: | $(DEPS_STAMP)
 	@scripts/install-deps test
 
 test: test-deps $(AGENTS) $(OTPROF_BIN) $(MAN_PAGE) $(SYS_INI) $(UNIT_BIN) $(PROG_BIN) $(PROG_CXX_LIB) $(PROG_CXX_EXE) $(TOOL_BIN)
-	@BUILD=$(BUILD) tests/run.sh
+	@MAKEFLAGS= BUILD=$(BUILD) tests/run.sh
 
 compat: $(AGENTS) $(OTPROF_BIN) $(PROG_BIN) $(TOOL_BIN)
 	@scripts/install-deps compat
-	@BUILD=$(BUILD) tests/compat/run.sh
+	@MAKEFLAGS= BUILD=$(BUILD) tests/compat/run.sh
 
 demo: $(AGENTS) $(OTPROF_BIN) $(BUILD)/progs/demo
-	@scripts/demo $(BUILD)
+	@MAKEFLAGS= scripts/demo $(BUILD)
 
 coverage:
 	@scripts/coverage
@@ -265,11 +270,11 @@ sanitize:
 
 bench: $(AGENTS) $(PROG_BIN) $(TOOL_BIN)
 	@scripts/install-deps bench
-	scripts/bench-cpu
-	@[ ! -x scripts/bench-heap ] || scripts/bench-heap
-	@[ ! -x scripts/bench-export ] || scripts/bench-export
-	@[ ! -x scripts/bench-threads ] || scripts/bench-threads
-	@[ ! -x scripts/bench-spawn ] || scripts/bench-spawn
+	MAKEFLAGS= scripts/bench-cpu
+	@[ ! -x scripts/bench-heap ] || MAKEFLAGS= scripts/bench-heap
+	@[ ! -x scripts/bench-export ] || MAKEFLAGS= scripts/bench-export
+	@[ ! -x scripts/bench-threads ] || MAKEFLAGS= scripts/bench-threads
+	@[ ! -x scripts/bench-spawn ] || MAKEFLAGS= scripts/bench-spawn
 
 clean:
 	rm -rf $(BUILD) build-cov build-san

@@ -12,13 +12,15 @@ cpu_total_ms() { local t=0 f v; for f in "$@"; do v=$(pprof_total_ms "$f"); t=$(
 # work (the flusher runs by then) and a thread started and joined, it
 # succeeds as it does without the agent, and the work before it is kept.
 # Also through syscall(SYS_unshare), which failed with EINVAL.
+# (The bare run alongside: one core each.)
 for m in unshare sys_unshare; do
-bare=$("$P" $m 2>&1); rb=$?
+{ "$P" $m > "$WORK/bare.out" 2>&1; echo $? > "$WORK/bare.st"; } & b=$!
+rm -rf "$WORK/out"
+prof=$(under_agent -- timeout -k 1 20 "$P" $m 2>&1); rp=$?
+wait "$b"; bare=$(cat "$WORK/bare.out"); rb=$(cat "$WORK/bare.st")
 if [ $rb -ne 0 ]; then
   echo "  skip: unshare(CLONE_NEWUSER) fails even without the agent here: $bare"
 else
-  rm -rf "$WORK/out"
-  prof=$(under_agent -- timeout -k 1 20 "$P" $m 2>&1); rp=$?
   check "$m(CLONE_NEWUSER) after start-up: same result as without the agent ($prof)" \
     [ "$rp" -eq 0 -a "$prof" = "$bare" ]
   f=$(ls "$WORK"/out/lifecycle.*.cpu.pb.gz 2>/dev/null | head -1)
@@ -135,10 +137,12 @@ check "SIGQUIT: the profile holds ${got} ms of ${used} ms of CPU (>= 80%)" [ "$(
 
 # The shell sees the same status (timeout's own, and the signal's with
 # --preserve-status).
+# (The bare run alongside: one core each.)
 for pre in "" "--preserve-status"; do
-  bare=$(timeout $pre -s TERM 2 "$P" spin; echo $?)
+  { timeout $pre -s TERM 2 "$P" spin; echo $? > "$WORK/bare.st"; } & b=$!
   rm -rf "$WORK/out"
   prof=$(under_agent -- timeout $pre -s TERM 2 "$P" spin; echo $?)
+  wait "$b"; bare=$(cat "$WORK/bare.st")
   check "timeout $pre -s TERM 2: status $prof, as without the agent ($bare)" [ "$prof" = "$bare" ]
   f=$(ls "$WORK"/out/lifecycle.*.cpu.pb.gz 2>/dev/null | head -1)
   check "timeout $pre -s TERM 2: a profile naming burn" [ "$(pprof_cum "$f" burn)" != "0" ]
