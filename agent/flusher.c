@@ -29,6 +29,7 @@
 #include "log.h"
 #include "mem.h"
 #include "memcap.h"
+#include "perfmap.h"
 #include "summary.h"
 #include "symbols.h"
 #include "sys.h"
@@ -393,6 +394,7 @@ static void *flusher_main(void *arg)
         otp_memcap_refresh();
         otp_budget_tick();
         otp_export_tick();
+        otp_perfmap_tick();
         if (otp_mono_ns() >= next_export) {
             if (hooks.every_interval)
                 hooks.every_interval();

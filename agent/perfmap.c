@@ -1,7 +1,7 @@
 /*
  * The perf map is appended to by the JIT as it emits code, so it is
  * stat'ed at each refresh (once per export) and re-read whole when it
- * changed. It lives in /tmp, where anyone may create files: only a
+ * changed; for its trampolines alone, also once a second between exports. It lives in /tmp, where anyone may create files: only a
  * regular file owned by this process's user (or root), opened without
  * following a symlink, is read, and at most OTP_PERFMAP_MAX bytes of it.
  */
@@ -84,7 +84,8 @@ static char *read_all(int fd, size_t size, size_t *len)
 
 /* Python's perf trampolines (stackwalk.h), for the stack walker. The
  * arrays replaced stay allocated for RETIRED more publications (at most
- * one per export): a walk that read the old pointer has long ended. */
+ * one a second, and one per export, each for a changed file): a walk that
+ * read the old pointer has long ended. */
 #define PY_TRAMP_SIZE 11
 #define RETIRED 4
 static otp_tramps_t *retired[RETIRED];
@@ -144,36 +145,75 @@ static void parse(otp_perfmap_t *m, char *text, size_t len)
     publish_tramps(m);
 }
 
-void otp_perfmap_refresh(otp_perfmap_t *m)
+/* The map's descriptor, stat'ed, when it may be read; -1 otherwise. */
+static int open_map(struct stat *st)
 {
-    if (!m) return;
     char path[64];
-    pid_t pid = getpid();
-    snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)pid);
+    snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
     int fd = otp_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0)) {
-        if (fd >= 0) otp_close(fd);
-        drop(m);
-        return;
-    }
-    if (m->text && m->pid == pid && m->dev == st.st_dev && m->ino == st.st_ino && m->size == (uint64_t)st.st_size
-        && m->mtime.tv_sec == st.st_mtim.tv_sec && m->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+    if (fd >= 0 && (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || (st->st_uid != geteuid() && st->st_uid != 0))) {
         otp_close(fd);
-        return;
+        fd = -1;
     }
+    return fd;
+}
+
+static bool same_file(const otp_perfmap_t *m, const struct stat *st)
+{
+    return m->pid == getpid() && m->dev == st->st_dev && m->ino == st->st_ino && m->size == (uint64_t)st->st_size &&
+           m->mtime.tv_sec == st->st_mtim.tv_sec && m->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* Reads the file into m (dropped first) and parses it. */
+static void load(otp_perfmap_t *m, int fd, const struct stat *st)
+{
     drop(m);
-    size_t len = 0, want = (size_t)st.st_size < OTP_PERFMAP_MAX ? (size_t)st.st_size : OTP_PERFMAP_MAX;
+    size_t len = 0, want = (size_t)st->st_size < OTP_PERFMAP_MAX ? (size_t)st->st_size : OTP_PERFMAP_MAX;
     m->text = read_all(fd, want, &len);
     otp_close(fd);
     if (!m->text) return;
-    m->pid = pid;
-    m->dev = st.st_dev;
-    m->ino = st.st_ino;
-    m->size = (uint64_t)st.st_size;
-    m->mtime = st.st_mtim;
+    m->pid = getpid();
+    m->dev = st->st_dev;
+    m->ino = st->st_ino;
+    m->size = (uint64_t)st->st_size;
+    m->mtime = st->st_mtim;
     parse(m, m->text, len);
-    OTP_DEBUG("symbols: %zu entries in %s", m->n, path);
+}
+
+void otp_perfmap_refresh(otp_perfmap_t *m)
+{
+    if (!m) return;
+    struct stat st;
+    int fd = open_map(&st);
+    if (fd < 0) {
+        drop(m);
+        return;
+    }
+    if (m->text && same_file(m, &st)) {
+        otp_close(fd);
+        return;
+    }
+    load(m, fd, &st);
+    OTP_DEBUG("symbols: %zu entries in the perf map", m->n);
+}
+
+void otp_perfmap_tick(void)
+{
+    static int64_t next_ns;
+    static otp_perfmap_t seen; /* the file's identity; its text is not kept */
+    int64_t now = otp_mono_ns();
+    if (now < next_ns) return;
+    next_ns = now + 1000000000;
+    struct stat st;
+    int fd = open_map(&st);
+    if (fd < 0) return;
+    if (same_file(&seen, &st)) {
+        otp_close(fd);
+        return;
+    }
+    load(&seen, fd, &st);
+    drop(&seen);
+    seen.size = (uint64_t)st.st_size; /* drop cleared it */
 }
 
 const char *otp_perfmap_lookup(const otp_perfmap_t *m, uint64_t addr)

@@ -83,6 +83,17 @@ check "the trampoline named, under all the CPU" awk -v a="${handle:-0}" 'BEGIN {
 check "outer(), above the trampoline, holds the CPU after the first export (at least 70%)" \
   awk -v a="${outer:-0}" 'BEGIN { exit !(a >= 70) }'
 rm -rf "$WORK/out"
+# At the default interval (10 s), the agent's thread reads the map's
+# trampolines within a second of its start (~1 s into a single-threaded
+# run): 3 s, ~63% in outer(); none but the final export read it before.
+out=$(under_agent -- "$PROGS/py_tramp" 3)
+pid=$(awk '/^pid/ {print $2}' <<<"$out")
+rm -f "/tmp/perf-$pid.map"
+top=$(go tool pprof -top -cum -nodecount=20 "$WORK"/out/py_tramp.*.cpu.pb.gz 2>/dev/null)
+outer=$(cum_of outer)
+check "before the first export: outer() holds the CPU after the agent's thread started (${outer:-0}%, at least 40%)" \
+  awk -v a="${outer:-0}" 'BEGIN { exit !(a >= 40) }'
+rm -rf "$WORK/out"
 
 # --- DWARF: an -O2 -g program whose hot loop and leaking function are
 # always-inline, so only inline frames and lines can name them
