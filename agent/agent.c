@@ -56,6 +56,7 @@
 #include "trace.h"
 #include "unloaded.h"
 #include "unwind.h"
+#include "vmlock.h"
 
 int otp_agent_pid OTP_STARTUP_DATA;
 
@@ -583,6 +584,7 @@ void otp_agent_fork_child(void)
         otp_memcap_atfork_child();
         otp_termsig_atfork_child();
         otp_unwind_atfork_child();
+        otp_vm_atfork_child();
         otp_cpu_arm(otp_thread_self());
         otp_tls_in_agent = saved;
     }

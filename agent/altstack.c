@@ -5,6 +5,7 @@
 #include "altstack.h"
 #include "internal.h"
 #include "sys.h"
+#include "vmlock.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -39,14 +40,14 @@ int otp_altstack_map(void **mem)
     if (*mem)
         return 0;
     size_t pg = otp_page_size();
-    char *m = mmap(NULL, map_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+    char *m = otp_vm_map(NULL, map_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
     if (m == MAP_FAILED)
         return -1;
     /* Stacks grow down: an overflow faults on a guard page instead of
      * writing into whatever lies below. */
     if (mprotect(m, pg, PROT_NONE) != 0 || mprotect(m + pg + OTP_UNWSTACK_BYTES, pg, PROT_NONE) != 0) {
-        munmap(m, map_bytes());
+        otp_vm_unmap(m, map_bytes());
         return -1;
     }
     *mem = m;

@@ -14,6 +14,7 @@
 #include "termsig.h"
 #include "unwind.h"
 #include "vmask.h"
+#include "vmlock.h"
 
 #define ENTRY __attribute__((visibility("default")))
 
@@ -72,6 +73,8 @@ static const otp_engine_t engine = {
     .heap_untrack = otp_heap_untrack,
     .heap_retrack = otp_heap_retrack,
     .note_allocator = otp_unwind_note_allocator,
+    .vm_lock_all = otp_vm_lock_all,
+    .vm_unlock_all = otp_vm_unlock_all,
     .set_trace_context = otprof_set_trace_context,
     .clear_trace_context = otprof_clear_trace_context,
 };

@@ -93,6 +93,8 @@ typedef struct otp_engine {
     uint64_t (*heap_untrack)(void *p);
     void (*heap_retrack)(void *p, uint64_t token);
     void (*note_allocator)(const void *real_malloc);
+    int (*vm_lock_all)(int flags, int (*real)(int));
+    int (*vm_unlock_all)(int (*real)(void));
     /* The public API (otprof.h). */
     void (*set_trace_context)(const uint8_t trace_id[16], const uint8_t span_id[8]);
     void (*clear_trace_context)(void);

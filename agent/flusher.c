@@ -34,6 +34,7 @@
 #include "symbols.h"
 #include "sys.h"
 #include "unwind.h"
+#include "vmlock.h"
 #include "thread.h"
 
 /* Control words, shared with the owner's threads and with signal handlers:
@@ -347,6 +348,7 @@ static void *flusher_main(void *arg)
     atomic_store(&thread_tid, otp_gettid());
     atomic_store(&cpu_tid, atomic_load(&thread_tid));
     prctl(PR_SET_NAME, "otprof-flush", 0, 0, 0);
+    otp_vm_own_stack();
     /* The libraries this thread loads, and what they open, never behind
      * the numbers of the app's closed stdin, stdout or stderr (see
      * otp_std_hold). */
@@ -411,6 +413,7 @@ static void *flusher_main(void *arg)
     int64_t mine = otp_clock_ns(CLOCK_THREAD_CPUTIME_ID);
     atomic_store(&cpu_tid, 0);
     atomic_fetch_add(&ended_cpu_ns, mine > 0 ? mine : 0);
+    otp_vm_disown_stack();
     atomic_store(&done_word, 1);
     futex_wake(&done_word);
     return NULL;

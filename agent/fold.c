@@ -8,6 +8,7 @@
  * empty table.
  */
 #include "fold.h"
+#include "vmlock.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -42,7 +43,7 @@ static size_t entry_size(uint32_t nframes)
 otp_fold_t *otp_fold_create(void)
 {
     /* Reserved, not committed: a run with few stacks touches a few pages. */
-    void *m = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+    void *m = otp_vm_map(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
     return m == MAP_FAILED ? NULL : m;
 }
@@ -50,7 +51,7 @@ otp_fold_t *otp_fold_create(void)
 void otp_fold_destroy(otp_fold_t *f)
 {
     if (f)
-        munmap(f, MAP_BYTES);
+        otp_vm_unmap(f, MAP_BYTES);
 }
 
 static uint64_t mix(uint64_t h, uint64_t v)

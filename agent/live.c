@@ -39,6 +39,7 @@
 #include "internal.h"
 #include "memcap.h"
 #include "profile.h"
+#include "vmlock.h"
 
 #define SITE_BITS 16
 #define SITE_CAP (1u << SITE_BITS)
@@ -87,7 +88,7 @@ static int32_t intern(const uint64_t *f, uint32_t n, uint64_t h, bool grow);
 
 static void *map(size_t bytes)
 {
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = otp_vm_map(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -135,10 +136,10 @@ static int live_map(int64_t sample_bytes)
     table = map(((size_t)1 << bits) * sizeof(slot_t));
     if (!site_index || !sites || !frames_arena || !table) {
         int e = errno;
-        if (site_index) munmap((void *)site_index, INDEX_CAP * sizeof(uint32_t));
-        if (sites) munmap(sites, SITE_CAP * sizeof(site_t));
-        if (frames_arena) munmap(frames_arena, (size_t)FRAMES_CAP * sizeof(uint64_t));
-        if (table) munmap(table, ((size_t)1 << bits) * sizeof(slot_t));
+        if (site_index) otp_vm_unmap((void *)site_index, INDEX_CAP * sizeof(uint32_t));
+        if (sites) otp_vm_unmap(sites, SITE_CAP * sizeof(site_t));
+        if (frames_arena) otp_vm_unmap(frames_arena, (size_t)FRAMES_CAP * sizeof(uint64_t));
+        if (table) otp_vm_unmap(table, ((size_t)1 << bits) * sizeof(slot_t));
         site_index = NULL;
         sites = NULL;
         frames_arena = NULL;

@@ -19,6 +19,7 @@
 #include "internal.h"
 #include "log.h"
 #include "sys.h"
+#include "vmlock.h"
 
 /* The renamed jemalloc API (see scripts/build-jemalloc). */
 void *otpje_mallocx(size_t size, int flags);
@@ -73,6 +74,19 @@ int otpje_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*chi
     je_parent = parent;
     je_child = child;
     return 0;
+}
+
+/* jemalloc's mappings are the agent's (agent/vmlock.h). */
+void *otpje_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+void *otpje_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    return otp_vm_map(addr, len, prot, flags, fd, off);
+}
+
+int otpje_munmap(void *addr, size_t len);
+int otpje_munmap(void *addr, size_t len)
+{
+    return otp_vm_unmap(addr, len);
 }
 
 static bool in_fork_child;

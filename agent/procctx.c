@@ -43,6 +43,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "vmlock.h"
 
 #ifndef PR_SET_VMA
 #define PR_SET_VMA 0x53564d41
@@ -252,11 +253,11 @@ static uint8_t *new_mapping(size_t len)
     otp_fd_open_end();
     void *m = MAP_FAILED;
     if (fd >= 0 && otp_ftruncate(fd, (off_t)len) == 0)
-        m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        m = otp_vm_map(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (fd >= 0)
         otp_close(fd);
     if (m == MAP_FAILED) /* no memfd (seccomp, old kernel): anonymous, named below */
-        m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        m = otp_vm_map(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
     /* a fork child is another process: it publishes its own */
@@ -306,7 +307,7 @@ void otp_procctx_drop(void)
 {
     if (!self_ctx.map)
         return;
-    munmap(self_ctx.map, self_ctx.len);
+    otp_vm_unmap(self_ctx.map, self_ctx.len);
     self_ctx.map = NULL;
     self_ctx.len = 0;
 }

@@ -6,6 +6,7 @@
  * Consumer: the mirror image.
  */
 #include "ring.h"
+#include "vmlock.h"
 
 #include <string.h>
 #include <sys/mman.h>
@@ -15,7 +16,7 @@ otp_ring_t *otp_ring_create(uint32_t size)
     uint32_t sz = 4096;
     while (sz < size && sz < (1u << 30))
         sz <<= 1;
-    void *m = mmap(NULL, sizeof(otp_ring_t) + sz, PROT_READ | PROT_WRITE,
+    void *m = otp_vm_map(NULL, sizeof(otp_ring_t) + sz, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
@@ -27,7 +28,7 @@ otp_ring_t *otp_ring_create(uint32_t size)
 void otp_ring_destroy(otp_ring_t *r)
 {
     if (r)
-        munmap(r, sizeof(otp_ring_t) + r->size);
+        otp_vm_unmap(r, sizeof(otp_ring_t) + r->size);
 }
 
 void otp_ring_reset(otp_ring_t *r)

@@ -53,6 +53,7 @@
 #include "mem.h"
 #include "oatab.h"
 #include "perfmap.h"
+#include "vmlock.h"
 
 /* Build ids are 20 bytes (SHA-1) in practice; longer ones are truncated. */
 #define OTP_BUILD_ID_MAX 64
@@ -397,7 +398,7 @@ static const uint8_t *map_file(int fd, size_t *size)
 {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(ElfW(Ehdr))) return NULL;
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *p = otp_vm_map(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) return NULL;
     *size = (size_t)st.st_size;
     return p;
@@ -446,7 +447,7 @@ static bool elf_try_debug_file(elf_obj_t *o, const ElfW(Sym) **es, size_t *n, co
     otp_close(fd);
     if (!d) return false;
     if (!elf_symtab(d, size, SHT_SYMTAB, es, n, str, strsz)) {
-        munmap((void *)d, size);
+        otp_vm_unmap((void *)d, size);
         return false;
     }
     o->dbg = d;
@@ -535,8 +536,8 @@ static void elf_obj_free(elf_obj_t *o)
 {
     disp_free(o); /* reads the names: before the unmap */
     otp_free(o->pre);
-    if (o->owned && o->data) munmap((void *)o->data, o->size);
-    if (o->dbg) munmap((void *)o->dbg, o->dbg_size);
+    if (o->owned && o->data) otp_vm_unmap((void *)o->data, o->size);
+    if (o->dbg) otp_vm_unmap((void *)o->dbg, o->dbg_size);
     if (o->dwarf) atomic_fetch_sub(&dwarf_bytes, OTP_DWARF_COST(o->size + o->dbg_size));
     otp_dwarf_close(o->dwarf);
     otp_free(o->fc.ents);
