@@ -37,6 +37,7 @@ static bool otlp_on;
 static atomic_flag file_warned = ATOMIC_FLAG_INIT;
 static atomic_flag otlp_warned = ATOMIC_FLAG_INIT;
 static atomic_flag retain_warned = ATOMIC_FLAG_INIT;
+static atomic_flag final_warned = ATOMIC_FLAG_INIT;
 static atomic_flag limit_warned = ATOMIC_FLAG_INIT;
 
 /* The service name as it appears in file names (the profile and OTLP
@@ -182,14 +183,16 @@ static void write_pprof_file(int dirfd, int open_rc, const otp_profile_t *p, otp
             OTP_INFO("wrote %s/%s (%zu samples)", otp_cfg.output_dir, name, out->nsamples);
         return;
     }
-    otp_log_once(&file_warned, OTP_LOG_WARN, "cannot write profiles to %s: %s; the app runs on "
-                 "(unwritten profiles are kept in memory and retried)", otp_cfg.output_dir, why(rc));
+    /* Nothing is retried after the final export: say what is lost (an
+     * app at its RLIMIT_NOFILE when it exits has no descriptor to spare). */
     if (final) {
-        if (intervals > 1)
-            OTP_WARN("the final %s profile could not be written to %s either: %d intervals lost",
-                     p->kind == OTP_PROFILE_CPU ? "CPU" : "heap", otp_cfg.output_dir, intervals);
+        otp_log_once(&final_warned, OTP_LOG_WARN, "cannot write the final profiles to %s: %s; their samples "
+                     "are lost (%d interval%s of them)", otp_cfg.output_dir, why(rc), intervals,
+                     intervals > 1 ? "s" : "");
         return;
     }
+    otp_log_once(&file_warned, OTP_LOG_WARN, "cannot write profiles to %s: %s; the app runs on "
+                 "(unwritten profiles are kept in memory and retried)", otp_cfg.output_dir, why(rc));
     uint64_t lost = otp_retain_failed(p, otp_cfg.max_queue_bytes);
     if (lost)
         otp_log_once(&retain_warned, OTP_LOG_WARN, "unwritten profiles exceed "
