@@ -8,7 +8,9 @@
  * Usage errors are one "otprof: ..." line on stderr and exit status 2; a
  * command that cannot be run gives 127 (not found) or 126, as in the shell.
  */
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -56,7 +58,8 @@ static const char otp_usage_run[] =
     "  otprof run OTPROF_CPU_FREQUENCY_HZ=250 OTEL_SERVICE_NAME=api -- ./app --port 80\n"
     "The agent is looked for beside this command, in ../lib and in\n"
     "../lib/" OTP_MULTIARCH "; OTPROF_AGENT_PATH names another file.\n"
-    "The exit status is the command's own.\n";
+    "The exit status is the command's own. A statically linked or setuid\n"
+    "command runs unprofiled (the loader does not preload into it): said once.\n";
 
 static const char otp_usage_config[] =
     "usage: otprof config [VAR=VALUE ...] [--] [command]\n"
@@ -172,6 +175,8 @@ static bool otp_find_agent(char *out, size_t cap)
     return false;
 }
 
+static void otp_say_unprofiled(const char *cmd);
+
 static int otp_cmd_run(int argc, char **argv)
 {
     int c = otp_parse_common(argc, argv, "run", otp_usage_run);
@@ -198,6 +203,7 @@ static int otp_cmd_run(int argc, char **argv)
         fprintf(stderr, "otprof: run: cannot set LD_PRELOAD: %s\n", strerror(errno));
         return 126;
     }
+    otp_say_unprofiled(argv[c]);
     execvp(argv[c], argv + c);
     int err = errno;
     fprintf(stderr, "otprof: run: %s: %s\n", argv[c], strerror(err));
@@ -240,6 +246,47 @@ static const char *otp_secure_reason(const char *exe)
     if (getxattr(exe, "security.capability", NULL, 0) > 0)
         return "file capabilities";
     return NULL;
+}
+
+/* What the kernel runs exe as: 'd' an ELF executable the dynamic loader
+ * runs (which is what loads the agent), 's' a statically linked one (no
+ * PT_INTERP), 0 anything else (a script: its interpreter is run). */
+static char otp_elf_kind(const char *exe)
+{
+    int fd = open(exe, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    Elf64_Ehdr eh;
+    Elf64_Phdr ph[64];
+    char kind = 0;
+    if (read(fd, &eh, sizeof eh) == (ssize_t)sizeof eh && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+        eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof ph[0] && eh.e_phnum > 0 &&
+        eh.e_phnum <= 64 &&
+        pread(fd, ph, eh.e_phnum * sizeof ph[0], (off_t)eh.e_phoff) == (ssize_t)(eh.e_phnum * sizeof ph[0])) {
+        kind = 's';
+        for (int i = 0; i < eh.e_phnum; i++)
+            if (ph[i].p_type == PT_INTERP)
+                kind = 'd';
+    }
+    close(fd);
+    return kind;
+}
+
+/* Commands the agent cannot get into run as they are, with no profile
+ * and nothing from the agent to say why: said here, once. */
+static void otp_say_unprofiled(const char *cmd)
+{
+    static char exe[PATH_MAX];
+    if (!otp_resolve(cmd, exe))
+        return;
+    char kind = otp_elf_kind(exe);
+    const char *secure = kind == 'd' ? otp_secure_reason(exe) : NULL;
+    if (kind == 's')
+        fprintf(stderr, "otprof: run: %s is statically linked: the agent cannot be loaded into it, "
+                "so it runs unprofiled\n", cmd);
+    else if (secure)
+        fprintf(stderr, "otprof: run: %s is %s: the loader does not preload the agent into it "
+                "(secure execution), so it runs unprofiled\n", cmd, secure);
 }
 
 static int otp_cmd_config(int argc, char **argv)

@@ -103,6 +103,18 @@ check "otprof run: the command's exit status" [ $? -eq 0 ]
 check "otprof run: VAR=VALUE applied, one readable profile named after the service" \
   bash -c 'ls "$1"/runsvc.*.cpu.pb.gz >/dev/null 2>&1' _ "$WORK/run"
 check "otprof run: the profile reads" one_profile "$WORK/run" runsvc
+check "otprof run: nothing said for a program the agent loads into" [ -z "$(grep '^otprof: run:' "$WORK/run.out")" ]
+# Programs the loader does not preload into (statically linked: Debian's
+# ldconfig; setuid to another user) run unprofiled: one line says so.
+err=$("$OTPROF" run OTPROF_EXPORT_OUTPUT_DIR="$WORK/static" -- /sbin/ldconfig -p 2>&1 >/dev/null); rc=$?
+check "otprof run of a static program: its status ($rc), one line says it runs unprofiled ($err)" \
+  [ "$rc" -eq 0 -a "$err" = "otprof: run: /sbin/ldconfig is statically linked: the agent cannot be loaded into it, so it runs unprofiled" ]
+if [ "$(id -u)" -eq 0 ] && id nobody > /dev/null 2>&1; then
+  mkdir -p "$WORK/suidrun" && cp /bin/true "$WORK/suidrun/t" && chown nobody "$WORK/suidrun/t" && chmod 4755 "$WORK/suidrun/t"
+  err=$("$OTPROF" run -- "$WORK/suidrun/t" 2>&1); rc=$?
+  check "otprof run of a setuid program: its status ($rc), one line says it runs unprofiled" \
+    [ "$rc" -eq 0 -a "$(grep -c '^otprof: run: .*/t is setuid: .*unprofiled$' <<<"$err")" -eq 1 -a "$(wc -l <<<"$err")" -eq 1 ]
+fi
 "$OTPROF" run -- sh -c 'exit 7'; rc=$?
 check "otprof run: exit status 7 passed through" [ "$rc" -eq 7 ]
 pre=$(LD_PRELOAD=libc.so.6 "$OTPROF" run -- printenv LD_PRELOAD)
