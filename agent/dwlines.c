@@ -32,6 +32,7 @@
 #include <dwarf.h>
 #include <fcntl.h>
 #include <elfutils/libdwfl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@
 #include "log.h"
 #include "mem.h"
 #include "oatab.h"
+#include "vmlock.h"
 
 static struct {
     bool tried, ok;
@@ -254,7 +256,16 @@ static void release_fd(otp_dwarf_t *d, int slot, Elf *e, int fd)
 
 otp_dwarf_t *otp_dwarf_open(const char *path, const char *build_id)
 {
-    if (!path || path[0] != '/' || !load_libdw()) return NULL;
+    if (!path || path[0] != '/') return NULL;
+    /* libelf maps each file it reads whole, and the app's MCL_FUTURE would
+     * lock and fill those mappings (a debug file can be hundreds of MiB). */
+    if (otp_vm_future_locked()) {
+        static atomic_flag said = ATOMIC_FLAG_INIT;
+        otp_log_once(&said, OTP_LOG_INFO, "symbols: the app locks all its future memory (mlockall): no source "
+                     "lines or inline frames, whose debug files would be locked with it");
+        return NULL;
+    }
+    if (!load_libdw()) return NULL;
     otp_dwarf_t *d = otp_calloc(1, sizeof *d);
     if (!d) return NULL;
     d->dbg_fd = -1;

@@ -123,7 +123,7 @@ int otp_fd_high(int fd)
     if (fd < 0)
         return fd;
     if (fd <= 2) {
-        int h = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        int h = __fcntl(fd, F_DUPFD_CLOEXEC, 3);
         int e = errno;
         __close(fd);
         errno = e;
@@ -253,7 +253,7 @@ static struct {
 static bool std_closed(void)
 {
     for (int i = 0; i < 3; i++)
-        if (fcntl(i, F_GETFD) < 0 && errno == EBADF)
+        if (__fcntl(i, F_GETFD) < 0 && errno == EBADF)
             return true;
     return false;
 }
@@ -304,7 +304,7 @@ void otp_std_release(void)
          * daemon's dup2 of /dev/null, which preload/fdguard.c lets
          * through at once: a placeholder is no one's file): then it is
          * not ours to close. */
-        int fl = fcntl(held.fd[i], F_GETFL);
+        int fl = __fcntl(held.fd[i], F_GETFL);
         if (fl >= 0 && (fl & O_PATH) && fstat(held.fd[i], &st) == 0 && st.st_dev == held.dev[i] &&
             st.st_ino == held.ino[i]) {
             otp_close(held.fd[i]);

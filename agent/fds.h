@@ -50,6 +50,9 @@ static inline bool otp_fd_owned(int fd)
     return atomic_load_explicit(&otp_fd_owned_n, memory_order_relaxed) > 0 && fd >= 0 && fd < OTP_FD_TRACKED &&
            ((atomic_load_explicit(&otp_fd_owned_bits[fd >> 6], memory_order_acquire) >> (fd & 63)) & 1);
 }
+/* glibc's fcntl under another name: the agent's own calls do not go
+ * through the shim's fcntl, which hides the agent's numbers from the app. */
+int __fcntl(int fd, int cmd, ...);
 /* Marks fd as the agent's (what the otp_open family returns is marked
  * already); a library's descriptor made on the agent's thread too. */
 void otp_fd_own(int fd);

@@ -135,6 +135,11 @@ void otp_vm_disown_stack(void)
     atomic_store(&stack_probe, 0);
 }
 
+bool otp_vm_future_locked(void)
+{
+    return atomic_load_explicit(&future, memory_order_relaxed);
+}
+
 void otp_vm_atfork_child(void)
 {
     atomic_store(&future, false);

@@ -37,6 +37,10 @@ void otp_vm_disown_stack(void);
 int otp_vm_lock_all(int flags, int (*real)(int));
 int otp_vm_unlock_all(int (*real)(void));
 
+/* The app's MCL_FUTURE is in force: what other libraries map for the
+ * agent (libelf's whole debug files) would be locked and filled. */
+bool otp_vm_future_locked(void);
+
 /* A fork child's mappings are not locked, nor will its later ones be. */
 void otp_vm_atfork_child(void);
 

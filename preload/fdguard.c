@@ -1,9 +1,9 @@
 /*
  * The app's calls that name descriptor numbers it may never have opened:
- * close, close_range, closefrom, dup2, dup3 (and the same made through
- * syscall()). Bare, a number the agent holds would be free; the app's
- * close of it fails with EBADF, its bulk close passes over it, and its
- * dup2 onto it finds it free. Passing them on as they are closed the
+ * close, close_range, closefrom, dup2, dup3, fcntl (and the same made
+ * through syscall()). Bare, a number the agent holds would be free; the
+ * app's close or fcntl of it fails with EBADF, its bulk close passes over
+ * it, and its dup2 onto it finds it free. Passing them on as they are closed the
  * agent's temp file or socket under it, after which the app's next open
  * took that number and got the agent's writes (agent/fds.h).
  *
@@ -22,6 +22,8 @@
 #include "fdguard.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <linux/close_range.h>
 #include <stdatomic.h>
@@ -43,6 +45,8 @@ EXPORT void closefrom(int lo);
 EXPORT int dup2(int old, int fd);
 EXPORT int dup3(int old, int fd, int flags);
 EXPORT int socketpair(int domain, int type, int protocol, int sv[2]);
+EXPORT int fcntl(int fd, int cmd, ...);
+EXPORT int fcntl64(int fd, int cmd, ...);
 
 extern int __close(int fd);
 extern int __dup2(int old, int fd);
@@ -236,6 +240,52 @@ EXPORT int dup3(int old, int fd, int flags)
     return dup_onto(old, fd, flags, true);
 }
 
+/* fcntl on a number the agent holds answers EBADF, as bare. bash's
+ * "exec 4>file" asks fcntl(4, F_GETFD) whether 4 is open before its dup2
+ * onto it; finding the agent's descriptor there it saved it (F_DUPFD),
+ * and when the agent had closed it in between, the redirection failed
+ * ("cannot duplicate fd: Bad file descriptor"), one run in 30. The
+ * agent's opens wait while the call runs (not a lock wait, which can
+ * take any time), so the number cannot become the agent's meanwhile. */
+static int fcntl_guarded(int fd, int cmd, void *arg)
+{
+    if (OTP_LIKELY(!otp_fd_busy()) || otp_tls_in_agent)
+        return __fcntl(fd, cmd, arg);
+    otp_fd_close_begin();
+    if (otp_fd_owned(fd))
+        otp_fd_settle(); /* the agent's close under way: the number may be the app's already */
+    if (otp_fd_owned(fd)) {
+        otp_fd_close_end();
+        errno = EBADF;
+        return -1;
+    }
+    if (cmd == F_SETLKW || cmd == F_OFD_SETLKW) {
+        otp_fd_close_end();
+        return __fcntl(fd, cmd, arg);
+    }
+    int rc = __fcntl(fd, cmd, arg);
+    otp_fd_close_end();
+    return rc;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_guarded(fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_guarded(fd, cmd, arg);
+}
+
 /* curl's wake-up pairs, made on the agent's thread. */
 EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
 {
@@ -267,6 +317,9 @@ bool otp_fdguard_syscall(long nr, long a1, long a2, long a3, long *ret)
         return true;
     case SYS_dup3:
         *ret = dup3((int)a1, (int)a2, (int)a3);
+        return true;
+    case SYS_fcntl:
+        *ret = fcntl_guarded((int)a1, (int)a2, (void *)a3);
         return true;
     default:
         return false;

@@ -107,4 +107,16 @@ only_clean() { [ "$(wc -l <<<"$1")" -eq 1 ] && grep -qx 'lines [0-9]* bad 0' <<<
 check "bash exec 4>file, agent: every line written and read back, nothing said ($out)" only_clean "$out"
 files=("$WORK"/out/bash.*.pb.gz)
 check "bash exec 4>file: interval profiles written while it ran (${#files[@]} files)" [ "${#files[@]}" -ge 5 ]
+
+# What bash does there first: fcntl(4, F_GETFD), is 4 open? It found the
+# agent's descriptor of the moment, saved it with F_DUPFD, and failed when
+# the agent had closed it in between (the loop above caught that one run
+# in 30). fcntl on a number the agent holds answers EBADF, as bare: a
+# program that asks about 3-63 all the time while the agent exports every
+# 100 ms finds nothing open (it opens nothing; ~400 finds before).
+rm -rf "$WORK/out"
+out=$(under_agent OTPROF_EXPORT_INTERVAL_MS=100 OTPROF_MEMORY_SAMPLE_BYTES=65536 -- "$PROGS/fd_probe" 2000)
+files=("$WORK"/out/fd_probe.*.pb.gz)
+check "an app's fcntl never finds the agent's descriptors ($out, over ${#files[@]} files written)" \
+  [ "$(awk '{print $4}' <<<"$out")" = 0 -a "${#files[@]}" -ge 10 ]
 finish
