@@ -27,6 +27,17 @@ if [ "$(id -u)" -eq 0 ]; then
     check "$mode: the profile holds the run's CPU (${got:-0} of ${used} ms)" \
       awk -v g="${got:-0}" -v u="$used" 'BEGIN { exit !(g >= 0.8 * u) }'
   done
+
+  # Exports while it runs: the symbolizer would have libelf map whole debug
+  # files (libc's, from libc6-dbg), which MCL_FUTURE locks and fills, so
+  # under it no DWARF is read, said once.
+  bare=$("$P" both 1.5); rm -rf "$WORK/out"
+  prof=$(under_agent OTPROF_EXPORT_INTERVAL_MS=200 OTPROF_AGENT_LOG_LEVEL=info -- "$P" both 1.5 2> "$WORK/err")
+  rb=$(field VmRSS "$bare"); rp=$(field VmRSS "$prof")
+  check "both, exporting: no DWARF read, said once ($(grep -c 'no source lines' "$WORK/err"))" \
+    [ "$(grep -c '^otprof: symbols: the app locks all its future memory' "$WORK/err")" -eq 1 ]
+  check "both, exporting: the agent's resident memory stays its usual (+$((rp - rb)) KiB, at most 6 MiB)" \
+    [ "$((rp - rb))" -le 6144 ]
 fi
 
 # --- without it, under the default 8 MiB limit ----------------------------
