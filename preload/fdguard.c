@@ -46,7 +46,6 @@ EXPORT int dup2(int old, int fd);
 EXPORT int dup3(int old, int fd, int flags);
 EXPORT int socketpair(int domain, int type, int protocol, int sv[2]);
 EXPORT int fcntl(int fd, int cmd, ...);
-EXPORT int fcntl64(int fd, int cmd, ...);
 
 extern int __close(int fd);
 extern int __dup2(int old, int fd);
@@ -277,14 +276,8 @@ EXPORT int fcntl(int fd, int cmd, ...)
     return fcntl_guarded(fd, cmd, arg);
 }
 
-EXPORT int fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return fcntl_guarded(fd, cmd, arg);
-}
+/* The name programs built with 64-bit file offsets call (bash, coreutils). */
+EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 /* curl's wake-up pairs, made on the agent's thread. */
 EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
