@@ -1,7 +1,8 @@
 /*
  * The perf map is appended to by the JIT as it emits code, so it is
  * stat'ed at each refresh (once per export) and re-read whole when it
- * changed; for its trampolines alone, also once a second between exports. It lives in /tmp, where anyone may create files: only a
+ * changed; for its trampolines alone, also once a second between
+ * exports. It lives in /tmp, where anyone may create files: only a
  * regular file owned by this process's user (or root), opened without
  * following a symlink, is read, and at most OTP_PERFMAP_MAX bytes of it.
  */

@@ -3,9 +3,9 @@
  * close, close_range, closefrom, dup2, dup3, fcntl (and the same made
  * through syscall()). Bare, a number the agent holds would be free; the
  * app's close or fcntl of it fails with EBADF, its bulk close passes over
- * it, and its dup2 onto it finds it free. Passing them on as they are closed the
- * agent's temp file or socket under it, after which the app's next open
- * took that number and got the agent's writes (agent/fds.h).
+ * it, and its dup2 onto it finds it free. Passing them on as they are
+ * closed the agent's temp file or socket under it, after which the app's
+ * next open took that number and got the agent's writes (agent/fds.h).
  *
  * Each wrapper asks two counters first (the agent holds nothing between
  * exports) and is async-signal-safe (but for a dup2 that waited its
