@@ -53,7 +53,12 @@ as_app() {
     prlimit --memlock="$lim:" "$@"
   fi
 }
+lims=""
 for lim in 8388608 2097152; do
+  # (A hard limit below it, without CAP_SYS_RESOURCE, cannot be raised.)
+  if as_app $lim true 2>/dev/null; then lims="$lims $lim"; else echo "  cannot set RLIMIT_MEMLOCK to $lim here: skipped"; fi
+done
+for lim in $lims; do
   for mode in both current; do
     bare=$(as_app $lim "$WORK/lib/mlock_all" "$mode" 0.3 2>&1)
     prof=$(as_app $lim env OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" LD_PRELOAD="$WORK/lib/libotprof_agent.so" \
@@ -66,6 +71,8 @@ for lim in 8388608 2097152; do
   done
 done
 # The limit does bite: 8 MiB lets "both" lock, 2 MiB does not (bare).
-b8=$(as_app 8388608 "$WORK/lib/mlock_all" both 0.1 | head -1); b2=$(as_app 2097152 "$WORK/lib/mlock_all" both 0.1 | head -1)
-check "suite sanity: bare, 8 MiB locks ($b8), 2 MiB does not ($b2)" [ "$b8" = "mlockall both: ok" -a "$b2" != "$b8" ]
+if [ "$lims" = " 8388608 2097152" ]; then
+  b8=$(as_app 8388608 "$WORK/lib/mlock_all" both 0.1 | head -1); b2=$(as_app 2097152 "$WORK/lib/mlock_all" both 0.1 | head -1)
+  check "suite sanity: bare, 8 MiB locks ($b8), 2 MiB does not ($b2)" [ "$b8" = "mlockall both: ok" -a "$b2" != "$b8" ]
+fi
 finish
