@@ -351,7 +351,7 @@ void otp_agent_thread_failed(otp_thread_t *t)
 
 bool otp_agent_thread_limited(void)
 {
-    if (!otp_agent_running() || otp_tls_in_agent)
+    if (!otp_agent_running() || otp_tls_in_agent || otp_vm_stack_refused())
         return false;
     lock();
     bool stop = !thread_yielded && otp_flusher_running();

@@ -135,6 +135,24 @@ void otp_vm_disown_stack(void)
     atomic_store(&stack_probe, 0);
 }
 
+bool otp_vm_stack_refused(void)
+{
+    if (!atomic_load(&future))
+        return false;
+    /* The default stack: RLIMIT_STACK's, as glibc takes it, at most 8 MiB. */
+    struct rlimit rl;
+    size_t len = (size_t)8 << 20;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= PAGE &&
+        rl.rlim_cur < len)
+        len = (size_t)rl.rlim_cur;
+    /* Charged to the limit, but never filled: nothing may access it. */
+    void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return errno == EAGAIN;
+    munmap(p, len);
+    return false;
+}
+
 bool otp_vm_future_locked(void)
 {
     return atomic_load_explicit(&future, memory_order_relaxed);

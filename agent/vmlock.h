@@ -41,6 +41,13 @@ int otp_vm_unlock_all(int (*real)(void));
  * agent (libelf's whole debug files) would be locked and filled. */
 bool otp_vm_future_locked(void);
 
+/* After an app's pthread_create failed with EAGAIN: under its MCL_FUTURE
+ * a new thread's stack is locked as it is mapped, and the failure is
+ * RLIMIT_MEMLOCK's (as bare) when a stack of the default size cannot be
+ * mapped now, not the app's limit of tasks, for which the agent's thread
+ * would give way. */
+bool otp_vm_stack_refused(void);
+
 /* A fork child's mappings are not locked, nor will its later ones be. */
 void otp_vm_atfork_child(void);
 

@@ -4,7 +4,9 @@
  * (256 KiB stack) and the main thread burning CPU in mlock_burn.
  * Prints what each call returned (the lines a test compares with a bare
  * run), then "cpu_ms N", and its VmLck and VmRSS in KiB.
- * Usage: mlock_all current|future|both|onfault [seconds]
+ * With "deflt" its thread gets the default stack (RLIMIT_STACK's 8 MiB),
+ * which an 8 MiB RLIMIT_MEMLOCK has no room for once the rest is locked.
+ * Usage: mlock_all current|future|both|onfault [seconds [deflt]]
  */
 #include <errno.h>
 #include <pthread.h>
@@ -66,7 +68,8 @@ int main(int argc, char **argv)
     printf("malloc: %s\n", p ? "ok" : "failed");
     pthread_attr_t a;
     pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, 256 << 10);
+    if (argc <= 3 || strcmp(argv[3], "deflt") != 0)
+        pthread_attr_setstacksize(&a, 256 << 10);
     pthread_t t;
     int e = pthread_create(&t, &a, worker, NULL);
     printf("thread: %s\n", e ? strerror(e) : "ok");
