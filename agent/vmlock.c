@@ -17,15 +17,26 @@
 #include "internal.h"
 
 #define SLOTS 512
+#define FIRST 4 /* a start's mappings: the main thread's ring and alternate stack */
 #define PAGE ((uintptr_t)4096)
 
 /* A range [lo, hi) of the agent's; lo == 0 is a free slot (a slot being
- * claimed has hi <= lo for a moment and counts as empty). */
-static struct {
+ * claimed has hi <= lo for a moment and counts as empty). The first few
+ * and the flag every map reads lie on the page of data a start writes
+ * anyway, the rest where no start goes: each other page a start touches
+ * is a page fault (two more per /bin/true when the table was in .bss). */
+typedef struct slot {
     _Atomic uintptr_t lo, hi;
-} own[SLOTS];
+} slot_t;
+static slot_t first[FIRST] OTP_STARTUP_DATA;
+static slot_t rest[SLOTS - FIRST] OTP_BIG_BSS;
 /* MCL_FUTURE is in force (set through otp_vm_lock_all). */
-static atomic_bool future;
+static atomic_bool future OTP_STARTUP_DATA;
+
+static inline slot_t *own(int i)
+{
+    return i < FIRST ? &first[i] : &rest[i - FIRST];
+}
 /* An address in the agent thread's stack, while it runs. */
 static _Atomic uintptr_t stack_probe;
 
@@ -35,9 +46,9 @@ static void own_add(uintptr_t lo, uintptr_t hi)
         return;
     for (int i = 0; i < SLOTS; i++) {
         uintptr_t z = 0;
-        if (atomic_load_explicit(&own[i].lo, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_strong(&own[i].lo, &z, lo)) {
-            atomic_store(&own[i].hi, hi);
+        if (atomic_load_explicit(&own(i)->lo, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong(&own(i)->lo, &z, lo)) {
+            atomic_store(&own(i)->hi, hi);
             return;
         }
     }
@@ -47,19 +58,19 @@ static void own_add(uintptr_t lo, uintptr_t hi)
 static void own_remove(uintptr_t a, uintptr_t b)
 {
     for (int i = 0; i < SLOTS; i++) {
-        uintptr_t lo = atomic_load(&own[i].lo), hi = atomic_load(&own[i].hi);
+        uintptr_t lo = atomic_load(&own(i)->lo), hi = atomic_load(&own(i)->hi);
         if (lo == 0 || hi <= a || lo >= b)
             continue;
         if (lo >= a && hi <= b) {
-            atomic_store(&own[i].hi, 0);
-            atomic_store(&own[i].lo, 0);
+            atomic_store(&own(i)->hi, 0);
+            atomic_store(&own(i)->lo, 0);
         } else if (lo < a && hi > b) {
-            atomic_store(&own[i].hi, a);
+            atomic_store(&own(i)->hi, a);
             own_add(b, hi);
         } else if (lo < a) {
-            atomic_store(&own[i].hi, a);
+            atomic_store(&own(i)->hi, a);
         } else {
-            atomic_store(&own[i].lo, b);
+            atomic_store(&own(i)->lo, b);
         }
     }
 }
@@ -195,8 +206,8 @@ static void app_part(walk_t *w, uintptr_t lo, uintptr_t hi, int i)
     for (; lo < hi && i < SLOTS + w->nobj; i++) {
         uintptr_t a, b;
         if (i < SLOTS) {
-            a = atomic_load(&own[i].lo);
-            b = atomic_load(&own[i].hi);
+            a = atomic_load(&own(i)->lo);
+            b = atomic_load(&own(i)->hi);
             if (a == 0 || b <= a)
                 continue;
         } else {
