@@ -33,9 +33,9 @@
 #include "summary.h"
 #include "symbols.h"
 #include "sys.h"
+#include "thread.h"
 #include "unwind.h"
 #include "vmlock.h"
-#include "thread.h"
 
 /* Control words, shared with the owner's threads and with signal handlers:
  * waits and wake-ups are futexes on plain atomics (async-signal-safe to

@@ -52,7 +52,6 @@ static void drop(otp_perfmap_t *m)
     m->text = NULL;
     m->ents = NULL;
     m->n = 0;
-    m->size = 0;
 }
 
 void otp_perfmap_free(otp_perfmap_t *m)
@@ -213,8 +212,7 @@ void otp_perfmap_tick(void)
         return;
     }
     load(&seen, fd, &st);
-    drop(&seen);
-    seen.size = (uint64_t)st.st_size; /* drop cleared it */
+    drop(&seen); /* the identity stays */
 }
 
 const char *otp_perfmap_lookup(const otp_perfmap_t *m, uint64_t addr)
