@@ -37,6 +37,7 @@
 #include "cpu.h"
 #include "export.h"
 #include "flusher.h"
+#include "foreign.h"
 #include "heap.h"
 #include "heap_collect.h"
 #include "heap_report.h"
@@ -581,6 +582,7 @@ void otp_agent_fork_child(void)
         otp_heap_atfork_child();
         otp_export_atfork_child();
         otp_flusher_atfork_child();
+        otp_foreign_atfork_child();
         otp_memcap_atfork_child();
         otp_termsig_atfork_child();
         otp_unwind_atfork_child();

@@ -23,6 +23,7 @@
 #include "cpu.h"
 #include "export.h"
 #include "fds.h"
+#include "foreign.h"
 #include "heap.h"
 #include "heap_collect.h"
 #include "internal.h"
@@ -228,6 +229,25 @@ static void drain_all(bool final)
     }
 }
 
+static void add_foreign(void *ctx, pid_t tid, const char *name, int64_t ns, int64_t count)
+{
+    (void)ctx;
+    static const uint64_t pc = OTP_PC_FOREIGN;
+    if (!ensure_cpu_agg())
+        return;
+    otp_agg_key_t k = {&pc, 1, (uint32_t)tid, 0, NULL, NULL};
+    int64_t v[OTP_MAX_VALUES] = {count, ns, 0, 0};
+    otp_agg_add_capped(cpu_agg, &k, name, v, OTP_PROFILE_CPU);
+    otp_summary_add_cpu(pc, count);
+}
+
+/* The CPU time of threads no signal samples (foreign.h). */
+static void scan_foreign(bool final)
+{
+    if (otp_cpu_started())
+        otp_foreign_scan(otp_gettid(), final, 1000000000LL / otp_cfg.cpu_frequency_hz, add_foreign, NULL);
+}
+
 /* Beyond this many frames the profiles are those of a process that has
  * lived a while: its symbol tables get sorted anyway. */
 #define PREPARE_MAX_PCS (1u << 16)
@@ -331,6 +351,7 @@ static void final_work(void)
     otp_fd_final(true);
     otp_mem_hold_pages(true);
     drain_all(true);
+    scan_foreign(true);
     refresh_names();
     export_interval(true);
     otp_export_shutdown(atomic_load(&final_deadline_ns));
@@ -394,6 +415,7 @@ static void *flusher_main(void *arg)
             continue;
         next_tick = now + (int64_t)OTP_FLUSH_TICK_MS * 1000000;
         otp_memcap_refresh();
+        scan_foreign(false);
         otp_budget_tick();
         otp_export_tick();
         otp_perfmap_tick();

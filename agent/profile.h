@@ -29,6 +29,21 @@ typedef enum { OTP_PROFILE_CPU = 0, OTP_PROFILE_HEAP = 1 } otp_profile_kind_t;
  * thread's start function, the frame above. */
 #define OTP_PC_ENDED 0xfffffffffffff002ULL
 #define OTP_ENDED_NAME "[otprof: thread ended before its sample's signal]"
+/* The one-frame stack of a thread's CPU time that no signal sampled
+ * (foreign.h): its thread's name and id say whose it is. */
+#define OTP_PC_FOREIGN 0xfffffffffffff003ULL
+#define OTP_FOREIGN_NAME "[otprof: thread not sampled, CPU time only]"
+
+/* The name of one of the addresses above, or NULL. */
+static inline const char *otp_profile_special_name(uint64_t pc)
+{
+    switch (pc) {
+    case OTP_PC_FOLDED: return OTP_FOLDED_NAME;
+    case OTP_PC_ENDED: return OTP_ENDED_NAME;
+    case OTP_PC_FOREIGN: return OTP_FOREIGN_NAME;
+    default: return NULL;
+    }
+}
 
 typedef struct otp_sample {
     const uint64_t *pcs;   /* leaf first; pcs[0] exact, others return addresses */

@@ -1242,9 +1242,10 @@ const char *otp_sym_lookup(otp_symbolizer_t *s, uint64_t addr, int *mapping)
 {
     uint64_t vaddr;
     ssize_t si;
-    if (addr == OTP_PC_FOLDED || addr == OTP_PC_ENDED) {
+    const char *special = otp_profile_special_name(addr);
+    if (special) {
         if (mapping) *mapping = -1;
-        return addr == OTP_PC_FOLDED ? OTP_FOLDED_NAME : OTP_ENDED_NAME;
+        return special;
     }
     const elf_obj_t *o = resolve(s, addr, mapping, &vaddr, &si);
     if (si >= 0) return sym_name(o, (size_t)si);
@@ -1386,8 +1387,8 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
     uint64_t vaddr = 0;
     ssize_t si;
     if (max < 1) return 0;
-    if (addr == OTP_PC_FOLDED || addr == OTP_PC_ENDED) {
-        const char *name = addr == OTP_PC_FOLDED ? OTP_FOLDED_NAME : OTP_ENDED_NAME;
+    const char *name = otp_profile_special_name(addr);
+    if (name) {
         if (mapping) *mapping = -1;
         out[0] = (otp_frame_t){name, name, NULL, 0, 0};
         return 1;
