@@ -64,11 +64,11 @@ static void section(void)
 {
     if (n_threads == 0 && n_untracked == 0)
         return;
-    OTP_INFO("%llu threads not started by the app's pthread_create (raw clone, the C library's AIO "
-             "workers, io_uring) could not be sampled: their %.2f s of CPU are in the profile without "
-             "stacks, under " OTP_FOREIGN_NAME "%s",
+    OTP_INFO("threads the agent could not sample (not started by the app's pthread_create: a raw "
+             "clone, the C library's AIO workers, io_uring's): %llu, with %.2f s of CPU, in the profile "
+             "without stacks under " OTP_FOREIGN_NAME "%s",
              (unsigned long long)n_threads, (double)total_ns / 1e9,
-             n_untracked ? " (more than 256 at once: the others are not counted)" : "");
+             n_untracked ? "; more than 256 at once, and the others not counted" : "");
 }
 
 static void report(scan_t *s, ent_t *e, int64_t ns)

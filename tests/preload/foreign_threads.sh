@@ -41,6 +41,11 @@ check "raw clone alive at exit: the profile holds ${TOTAL} ms of ${CPU:-?} (85-1
   between "$TOTAL" "$(awk -v c="${CPU:-0}" 'BEGIN { print 0.85 * c }')" "$(awk -v c="${CPU:-0}" 'BEGIN { print 1.15 * c + 1 }')"
 check "raw clone alive at exit: ${FOREIGN} ms under $FN (its ~1000: 850-1300)" between "$FOREIGN" 850 1300
 
+rm -rf "$WORK/out"
+line=$(under_agent OTPROF_AGENT_SUMMARY=true -- "$P" clone_live 1 2>&1 | grep 'could not sample')
+check "the summary counts the clone and its time: ${line#otprof: }" \
+  awk -v l="$line" 'BEGIN { exit !(match(l, /: 1, with 0\.[3-7][0-9] s of CPU/)) }'
+
 head -c 8388608 /dev/urandom > "$WORK/data"
 run aio 2 "$WORK/data"
 check "POSIX AIO: the profile holds ${TOTAL} ms of ${CPU:-?} (85-110%; its workers copy)" \
