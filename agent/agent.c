@@ -656,7 +656,7 @@ void otp_agent_resume(int token)
  * async-signal-safe; the watchdog termsig armed ends the process at the
  * deadline if that start is stuck. */
 
-static void on_fatal_signal(int sig, int64_t deadline)
+static void on_fatal_signal(int sig, int64_t deadline, bool in_agent)
 {
     (void)sig;
     if (!otp_agent_running() || atomic_load(&phase) != PH_ON)
@@ -674,6 +674,10 @@ static void on_fatal_signal(int sig, int64_t deadline)
             }
         } else if (requested) {
             break; /* another thread stopped it, after a final export */
+        } else if (in_agent) {
+            /* Starting the agent's thread (lc_lock, pthread_create), or an
+             * export here, could wait for what the interrupted code holds. */
+            break;
         } else {
             if (!otp_cfg.summary && !otp_flusher_has_pending())
                 break;

@@ -23,10 +23,12 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 
 #include "agg.h"
 #include "budget.h"
@@ -341,6 +343,20 @@ void otp_heap_set_slow_hook(bool (*fn)(uintptr_t ra, size_t size))
     slow_hook = fn;
 }
 
+/* Tests only (OTP_TEST_TERM_IN_SAMPLE_MS, ignored under secure
+ * execution): the first sampled allocation that many milliseconds after
+ * start sends SIGTERM to its own thread from inside the agent's code,
+ * where a SIGTERM from outside lands now and then. */
+static int64_t test_term_ns;
+
+static void test_term(void)
+{
+    if (OTP_LIKELY(!test_term_ns) || otp_mono_ns() < test_term_ns)
+        return;
+    test_term_ns = 0;
+    syscall(SYS_tgkill, (long)getpid(), (long)otp_gettid(), (long)SIGTERM);
+}
+
 void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
 {
     if (slow_hook && slow_hook(ra, size))
@@ -386,6 +402,7 @@ void *otp_heap_sampled(void *p, size_t size, uintptr_t ra)
         otp_tls_in_agent = 1;
         otp_cpu_owe_begin();
         record(p, size, ra);
+        test_term();
         otp_tls_in_agent = 0;
     }
     /* Drawn after recording: allocations made by the unwinder in the
@@ -442,6 +459,9 @@ void otp_heap_init(void)
     if (max_depth < 1)
         max_depth = 1;
     otp_ldso_text(&ldso_lo, &ldso_hi);
+    const char *term = secure_getenv("OTP_TEST_TERM_IN_SAMPLE_MS");
+    if (term && atoi(term) > 0)
+        test_term_ns = otp_mono_ns() + (int64_t)atoi(term) * 1000000;
     /* The live-heap tables are mapped at the first sample (live_start). */
     /* The calling thread decides afresh at its next allocation. */
     tls_rng = 0;

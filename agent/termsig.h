@@ -30,8 +30,12 @@
  * per process: returns when the final export is done or by deadline_ns
  * (monotonic). Must be async-signal-safe as far as it can be; a watchdog
  * timer armed before it re-sends the signal at the deadline, which kills
- * the process whatever the callback is stuck in. */
-typedef void (*otp_termsig_fn)(int sig, int64_t deadline_ns);
+ * the process whatever the callback is stuck in. `in_agent`: the signal
+ * interrupted the agent's own code on this thread (a sampled allocation,
+ * the profiling handler, one of the agent's wrappers), which may hold a
+ * lock: the callback may only ask the agent's thread, if it runs, for the
+ * export. */
+typedef void (*otp_termsig_fn)(int sig, int64_t deadline_ns, bool in_agent);
 
 /* Installs the catcher for each covered signal now at SIG_DFL. budget_ms
  * bounds the callback. */

@@ -113,6 +113,28 @@ for spec in "TERM 2.5 -- spin" "INT 2.5 -- spin" "ALRM 1.5 -- spin" "USR2 1.5 --
   check "SIG$sig: the profile holds ${got} ms of ${used} ms of CPU (>= 80%)" [ "$(ratio_ok "$got" "$used")" = 1 ]
 done
 
+# A SIGTERM that lands while the thread runs the agent's own code (here,
+# deterministically, from inside a sampled allocation at 1.5 s, the
+# agent's thread running): the agent's thread still makes the final
+# export. Before, such a death left no profile at all (a program whose
+# threads allocate all the time: 1 SIGTERM in 7 to 20). Before the agent's
+# thread runs (at 0.3 s), nothing may be started from there: the process
+# dies at once, as it did.
+for at in 1500 300; do
+  rm -rf "$WORK/out"
+  t0=$(date +%s%N)
+  under_agent OTP_TEST_TERM_IN_SAMPLE_MS=$at -- "$PROGS/alloc_churn" 5 > /dev/null 2>&1
+  st=$?; ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  got=$(cpu_total_ms "$WORK"/out/alloc_churn.*.cpu.pb.gz)
+  if [ "$at" = 1500 ]; then
+    check "SIGTERM inside a sampled allocation at 1.5 s: status $st (143), the profile holds ${got} ms (>= 1200)" \
+      awk -v s="$st" -v g="${got:-0}" 'BEGIN { exit !(s == 143 && g >= 1200) }'
+  else
+    check "SIGTERM inside a sampled allocation at 0.3 s, no agent thread yet: status $st (143) after ${ms} ms (< 1000)" \
+      [ "$st" = 143 -a "$ms" -lt 1000 ]
+  fi
+done
+
 # A Debian program ended by its own alarm: perl's `alarm 1` with no handler
 # (the last interval was lost before SIGALRM was caught).
 # (sigrun only measures: its own SIGALRM at 1.5 s finds perl gone.)
