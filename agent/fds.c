@@ -203,6 +203,11 @@ void otp_fd_close_begin(void)
         otp_pause_us(20);
 }
 
+void otp_fd_close_begin_held(void)
+{
+    atomic_fetch_add(&otp_fd_closing, 1);
+}
+
 void otp_fd_close_end(void)
 {
     atomic_fetch_sub(&otp_fd_closing, 1);

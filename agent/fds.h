@@ -88,6 +88,12 @@ extern _Atomic int64_t otp_fd_opening_since;
 void otp_fd_open_begin(void);
 void otp_fd_open_end(void); /* the _end calls leave errno as it is */
 void otp_fd_close_begin(void);
+/* The same without the wait, for a dup2 onto one of the placeholders of
+ * otp_std_hold, a number no open of the agent's or the loader's can take
+ * meanwhile. The loader's opens count for the whole of a dlopen (loader.h),
+ * and a daemon's dup2 onto its closed stdout waited for all of libcurl's
+ * loading (20 ms). */
+void otp_fd_close_begin_held(void);
 void otp_fd_close_end(void);
 /* Either side is under way: the app's close must take the slow path. */
 static inline bool otp_fd_busy(void)
