@@ -100,6 +100,7 @@ typedef struct elf_obj {
     const uint8_t *dbg;  /* separate debug file, if its .symtab was used */
     size_t dbg_size;
     bool no_dbg;         /* searched for a debug file and found none */
+    size_t dbg_file;     /* a debug file found for DWARF only (dbg not mapped): its size */
     seg_t *segs;
     size_t nsegs;
     /* The chosen ELF symbol table (.symtab, the debug file's, .dynsym),
@@ -231,6 +232,22 @@ static const ElfW(Shdr) *elf_shdrs(const uint8_t *data, size_t size, size_t *n)
     if (!in_bounds_aligned(size, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(ElfW(Shdr)), 8)) return NULL;
     *n = eh->e_shnum;
     return (const ElfW(Shdr) *)(data + eh->e_shoff);
+}
+
+/* The section headers and their names' table (each name below
+ * names_size, NUL-terminated), or NULL. */
+static const ElfW(Shdr) *elf_named_shdrs(const uint8_t *data, size_t size, size_t *n, const char **names,
+                                         size_t *names_size)
+{
+    const ElfW(Shdr) *sh = elf_shdrs(data, size, n);
+    const ElfW(Ehdr) *eh = elf_header(data, size);
+    if (!sh || eh->e_shstrndx >= *n) return NULL;
+    const ElfW(Shdr) *ss = &sh[eh->e_shstrndx];
+    if (ss->sh_size == 0 || !in_bounds(size, ss->sh_offset, ss->sh_size) || data[ss->sh_offset + ss->sh_size - 1])
+        return NULL;
+    *names = (const char *)data + ss->sh_offset;
+    *names_size = ss->sh_size;
+    return sh;
 }
 
 /* ---- build id ---- */
@@ -407,16 +424,12 @@ static const uint8_t *map_file(int fd, size_t *size)
 /* The .gnu_debuglink section: a file name and the debug file's CRC-32. */
 static const char *elf_debuglink(const uint8_t *data, size_t size, uint32_t *crc)
 {
-    size_t n;
-    const ElfW(Shdr) *sh = elf_shdrs(data, size, &n);
-    const ElfW(Ehdr) *eh = elf_header(data, size);
-    if (!sh || eh->e_shstrndx >= n) return NULL;
-    const ElfW(Shdr) *ss = &sh[eh->e_shstrndx];
-    if (ss->sh_size == 0 || !in_bounds(size, ss->sh_offset, ss->sh_size) || data[ss->sh_offset + ss->sh_size - 1])
-        return NULL;
-    const char *names = (const char *)data + ss->sh_offset;
+    size_t n, names_size;
+    const char *names;
+    const ElfW(Shdr) *sh = elf_named_shdrs(data, size, &n, &names, &names_size);
+    if (!sh) return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (sh[i].sh_name >= ss->sh_size || strcmp(names + sh[i].sh_name, ".gnu_debuglink") != 0) continue;
+        if (sh[i].sh_name >= names_size || strcmp(names + sh[i].sh_name, ".gnu_debuglink") != 0) continue;
         if (sh[i].sh_type == SHT_NOBITS || sh[i].sh_size < 8 || !in_bounds(size, sh[i].sh_offset, sh[i].sh_size))
             return NULL;
         const char *link = (const char *)data + sh[i].sh_offset;
@@ -1319,16 +1332,11 @@ static void fc_put(elf_obj_t *o, fcache_ent_t *ce, uint64_t vaddr, const otp_fra
 /* Whether the object has a section called `name`. */
 static bool elf_has_section(const uint8_t *data, size_t size, const char *name)
 {
-    size_t n;
-    const ElfW(Shdr) *sh = elf_shdrs(data, size, &n);
-    const ElfW(Ehdr) *eh = elf_header(data, size);
-    if (!sh || eh->e_shstrndx >= n) return false;
-    const ElfW(Shdr) *ss = &sh[eh->e_shstrndx];
-    if (ss->sh_size == 0 || !in_bounds(size, ss->sh_offset, ss->sh_size) || data[ss->sh_offset + ss->sh_size - 1])
-        return false;
-    const char *names = (const char *)data + ss->sh_offset;
-    for (size_t i = 0; i < n; i++)
-        if (sh[i].sh_name < ss->sh_size && strcmp(names + sh[i].sh_name, name) == 0) return true;
+    size_t n, names_size;
+    const char *names;
+    const ElfW(Shdr) *sh = elf_named_shdrs(data, size, &n, &names, &names_size);
+    for (size_t i = 0; sh && i < n; i++)
+        if (sh[i].sh_name < names_size && strcmp(names + sh[i].sh_name, name) == 0) return true;
     return false;
 }
 
@@ -1336,27 +1344,77 @@ static bool elf_has_section(const uint8_t *data, size_t size, const char *name)
  * separate debug file that exists. Asked before libdw is loaded for it:
  * most system binaries have neither, and loading libdw to learn that
  * would cost every short-lived process milliseconds. */
-static bool dwarf_exists(const elf_obj_t *o)
+static bool dwarf_exists(elf_obj_t *o)
 {
     if (elf_has_section(o->data, o->size, ".debug_info") || elf_has_section(o->data, o->size, ".zdebug_info"))
         return true;
-    if (o->dbg) return true;
+    if (o->dbg || o->dbg_file) return true;
     if (o->no_dbg) return false; /* a stripped object's search, a few opens, done already */
     char path[4096];
     uint32_t crc = 0;
     const char *link = elf_debuglink(o->data, o->size, &crc);
     int fd = otp_debugfile_open(o->path, o->build_id, link, crc, false, path, sizeof path);
-    if (fd < 0) return false;
+    if (fd < 0) {
+        o->no_dbg = true;
+        return false;
+    }
+    struct stat st;
+    o->dbg_file = fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 1;
     otp_close(fd);
     return true;
 }
 
-/* Big DWARF (the object and its separate debug file together) waits
- * until the process has lived a little, and is never opened at exit. */
+/* What an ELF's compressed debug sections inflate to (SHF_COMPRESSED, or
+ * the older .zdebug_ with a "ZLIB" header and a big-endian size). */
+static size_t elf_inflated(const uint8_t *data, size_t size)
+{
+    size_t n, names_size, total = 0;
+    const char *names;
+    const ElfW(Shdr) *sh = elf_named_shdrs(data, size, &n, &names, &names_size);
+    for (size_t i = 0; sh && i < n; i++) {
+        if (sh[i].sh_name >= names_size || sh[i].sh_type == SHT_NOBITS) continue;
+        const char *name = names + sh[i].sh_name;
+        if ((sh[i].sh_flags & SHF_COMPRESSED) && strncmp(name, ".debug_", 7) == 0 &&
+            in_bounds(size, sh[i].sh_offset, sizeof(ElfW(Chdr)))) {
+            ElfW(Chdr) ch;
+            memcpy(&ch, data + sh[i].sh_offset, sizeof ch);
+            total += (size_t)ch.ch_size;
+        } else if (strncmp(name, ".zdebug_", 8) == 0 && in_bounds(size, sh[i].sh_offset, 12) &&
+                   memcmp(data + sh[i].sh_offset, "ZLIB", 4) == 0) {
+            uint64_t be = 0;
+            for (int k = 0; k < 8; k++) be = be << 8 | data[sh[i].sh_offset + 4 + k];
+            total += (size_t)be;
+        }
+    }
+    return total;
+}
+
+/* Opening an object's DWARF inflates its compressed debug sections
+ * (Debian's -dbg and -dbgsym files are all compressed) and indexes them:
+ * 7-9 ns a byte of output here (libm's debug file, 0.8 MB inflating to
+ * 2.4 MB: 17-21 ms); uncompressed DWARF is read in place, as lookups need
+ * it. That work waits until it is within the overhead budget's share of
+ * the CPU the process has used (agent.max_overhead_percent, 1% by
+ * default; with no budget, no wait), so a short process does not pay it
+ * for a handful of samples: a
+ * python3 of 0.4 s of CPU with its samples in libm paid 20-25 ms at its
+ * exit for their source lines. A debug file not mapped (the object has
+ * its own symbol table) counts as inflating to three times its size. Big
+ * DWARF (object and debug file together) also waits until the process
+ * has lived a little, and is never opened at exit. */
+#define OTP_DWARF_INFLATE_NS 10
+
 static bool dwarf_may_open(const otp_symbolizer_t *s, const elf_obj_t *o)
 {
-    if (o->size + o->dbg_size <= OTP_DWARF_BIG) return true;
-    return !exiting() && otp_mono_ns() - s->born_ns >= OTP_DWARF_BIG_AGE_NS;
+    if (o->size + o->dbg_size > OTP_DWARF_BIG &&
+        (exiting() || otp_mono_ns() - s->born_ns < OTP_DWARF_BIG_AGE_NS))
+        return false;
+    size_t inflated = elf_inflated(o->data, o->size) +
+                      (o->dbg ? elf_inflated(o->dbg, o->dbg_size) : o->dbg_file * 3);
+    if (inflated == 0) return true;
+    if (otp_cfg.max_overhead_milli <= 0) return true; /* no budget */
+    int64_t cpu = otp_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+    return cpu > 0 && (int64_t)inflated * OTP_DWARF_INFLATE_NS <= cpu / 100000 * otp_cfg.max_overhead_milli;
 }
 
 /* Whether the memory cap has room for o's DWARF (said once if not). */
@@ -1410,9 +1468,11 @@ int otp_sym_frames(otp_symbolizer_t *s, uint64_t addr, int *mapping, otp_frame_t
     bool complete = true; /* worth caching */
     if (s->dwarf_left_ns > 0 && (o->dwarf || !o->dwarf_tried)) {
         int64_t t0 = otp_mono_ns();
-        if (!o->dwarf_tried && dwarf_may_open(s, o)) {
+        if (!o->dwarf_tried && (!o->owned || o->self || !dwarf_exists(o))) {
             o->dwarf_tried = true;
-            if (o->owned && !o->self && dwarf_exists(o) && dwarf_fits(o)) o->dwarf = otp_dwarf_open(o->path, o->build_id);
+        } else if (!o->dwarf_tried && dwarf_may_open(s, o)) {
+            o->dwarf_tried = true;
+            if (dwarf_fits(o)) o->dwarf = otp_dwarf_open(o->path, o->build_id);
             if (o->dwarf) atomic_fetch_add(&dwarf_bytes, OTP_DWARF_COST(o->size + o->dbg_size));
         }
         if (o->dwarf) n = otp_dwarf_frames(o->dwarf, vaddr, out, max);

@@ -101,9 +101,11 @@ src="$ROOT/tests/progs/inline_hot.c"
 hot=$(grep -n "HOT_LINE" "$src" | cut -d: -f1); leak=$(grep -n "LEAK_LINE" "$src" | cut -d: -f1)
 # (intervals, and over a second: big DWARF files such as libc's are
 # opened only after the first second and never at exit; libc6-dbg's
-# DWARF, ~18 MiB in memory, only if it fits in half of max_memory_mb)
+# DWARF, ~18 MiB in memory, only if it fits in half of max_memory_mb; and
+# only once opening it costs no more than the overhead budget's share of
+# the process's CPU, ~120 ms for libc's: no budget here)
 under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_MEMORY_SAMPLE_BYTES=4096 OTPROF_EXPORT_INTERVAL_MS=250 \
-  OTPROF_AGENT_MAX_MEMORY_MB=64 \
+  OTPROF_AGENT_MAX_MEMORY_MB=64 OTPROF_AGENT_MAX_OVERHEAD_PERCENT=0 \
   -- "$PROGS/inline_hot" 2.5 >/dev/null
 cpus=("$WORK"/out/inline_hot.*.cpu.pb.gz); cpu=${cpus[0]}
 heap=$(ls -v "$WORK"/out/inline_hot.*.heap.pb.gz | tail -1)  # -v: .10 after .9
@@ -128,6 +130,17 @@ check "the executable's mapping says functions, files, lines and inline frames" 
 hl=$(cd / && go tool pprof -lines -top -sample_index=inuse_space "$heap" 2>/dev/null)
 check "heap: the leak is named remember at $src:$leak (inline), called from main"   bash -c 'grep -qF "remember $2:$3 (inline)" <<<"$1" && grep -qE "main .*inline_hot.c:[0-9]+" <<<"$1"' _ "$hl" "$src" "$leak"
 [ "$T_FAILS" -eq 0 ] || { echo "$hl" | head -12; ls -l "$WORK"/out; }
+rm -rf "$WORK/out"
+
+# The default budget (1%): libc6-dbg's compressed DWARF would cost a run of
+# 2.5 s of CPU about 5% of it (its lines, for a few samples in libc): not
+# opened, while the program's own (uncompressed, read as needed) is.
+under_agent OTPROF_CPU_FREQUENCY_HZ=250 OTPROF_EXPORT_INTERVAL_MS=250 OTPROF_AGENT_MAX_MEMORY_MB=64 \
+  -- "$PROGS/inline_hot" 2.5 >/dev/null
+lines=$(cd / && go tool pprof -lines -top -nodecount=20 "$WORK"/out/inline_hot.*.cpu.pb.gz 2>/dev/null)
+check "default budget: libc frames keep symbol-table names, no lines ($(grep -oE '__libc_start_main.*' <<<"$lines" | head -1))" \
+  bash -c 'grep -qE "__libc_start_main" <<<"$1" && ! grep -qE "__libc_start_main .*libc-start.c:[0-9]+" <<<"$1"' _ "$lines"
+check "default budget: the program's own DWARF still names the inlined loop" grep -qF "mix_rounds $src:" <<<"$lines"
 rm -rf "$WORK/out"
 
 # --- separate debug files: the same program stripped, its symbols and
