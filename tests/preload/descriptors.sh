@@ -51,5 +51,8 @@ held=$(fd_looks "$app" cpu_split 8 0.2 'cpu_split')
 wait "$app"
 lines=$(go tool pprof -top -lines $(ls -S "$WORK"/out/cpu_split.*.cpu.pb.gz | head -1) 2> /dev/null | grep -c 'cpu_split.c:')
 check "cpu_split's profiles name source lines ($lines)" [ "$lines" -gt 0 ]
-check "no descriptor of cpu_split's own file in 8 looks meanwhile ($held)" [ "$held" -eq 0 ]
+# (One held for the run shows in every look after the first export; an
+# export's own reads of the file, for milliseconds, in a look now and then
+# on a slow machine.)
+check "no descriptor of cpu_split's own file held: seen in $held of 8 looks meanwhile (at most 2)" [ "$held" -le 2 ]
 finish
