@@ -87,6 +87,8 @@ static uintptr_t ldso_lo OTP_STARTUP_DATA, ldso_hi OTP_STARTUP_DATA;
  * thread of the child): the pid that forked, and the mask to restore. */
 static OTP_TLS pid_t fork_from;
 static OTP_TLS sigset_t fork_saved_mask;
+static OTP_TLS bool fork_multi; /* the forking process had more than one app thread */
+static _Atomic(otp_thread_t *) arm_at_alloc; /* fork child: its timer, at its first allocation */
 
 /* Marker for the main thread's exit key when it has no slot. */
 static char no_slot;
@@ -416,6 +418,15 @@ static bool kick(uintptr_t ra);
 static bool heap_slow(uintptr_t ra, size_t size)
 {
     bool forced = false;
+    if (OTP_UNLIKELY(atomic_load_explicit(&arm_at_alloc, memory_order_relaxed)) && !otp_tls_in_agent &&
+        !otp_tls_vforked && getpid() == otp_agent_pid) {
+        otp_thread_t *t = atomic_exchange(&arm_at_alloc, NULL);
+        if (t) {
+            otp_tls_in_agent++;
+            otp_cpu_arm(t);
+            otp_tls_in_agent--;
+        }
+    }
     if (OTP_UNLIKELY(kick_forced))
         need_unwinder(ra, false);
     if (OTP_UNLIKELY(kick_forced) && !otp_tls_in_agent && getpid() == otp_agent_pid) {
@@ -533,6 +544,7 @@ void otp_agent_fork_prepare(void)
         sigaddset(&prof, SIGPROF);
         pthread_sigmask(SIG_BLOCK, &prof, &fork_saved_mask);
         fork_from = getpid();
+        fork_multi = atomic_load(&app_threads) > 1;
         leave_before_fork();
         alone = forking_alone();
         otp_loader_fork_prepare(atomic_load(&app_threads) > 1);
@@ -553,6 +565,17 @@ void otp_agent_fork_parent(void)
     pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }
 
+/* The child's CPU timer: at once when the parent had one app thread (a
+ * worker, a shell's subshell: it may compute without allocating). A
+ * multi-threaded parent's child may only make async-signal-safe calls
+ * until it execs, and launchers reset every signal's action in it with
+ * raw system calls the agent cannot see before they exec (Chromium's
+ * process launcher): a SIGPROF from a timer armed at the fork then found
+ * SIG_DFL and killed the child (Chromium's GPU process never started, 4
+ * runs in 10 on a machine where the child's copy-on-write faults took over
+ * 10 ms before its exec). Such a child gets its timer at its first
+ * allocation (where it has left that phase: malloc is not
+ * async-signal-safe); one that execs first never had one. */
 void otp_agent_fork_child(void)
 {
     /* First: the steps below may allocate. */
@@ -587,7 +610,17 @@ void otp_agent_fork_child(void)
         otp_termsig_atfork_child();
         otp_unwind_atfork_child();
         otp_vm_atfork_child();
-        otp_cpu_arm(otp_thread_self());
+        atomic_store(&arm_at_alloc, NULL);
+        if (!fork_multi) {
+            otp_cpu_arm(otp_thread_self());
+        } else {
+            atomic_store(&arm_at_alloc, otp_thread_self());
+            if (!kick_forced) {
+                kick_forced = 1;
+                kick_saved = otp_tls_heap_left;
+                otp_tls_heap_left = -1;
+            }
+        }
         otp_tls_in_agent = saved;
     }
     pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);

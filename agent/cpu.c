@@ -783,10 +783,16 @@ bool otp_cpu_app_ignores_sigprof(void)
     return !(a->sa_flags & SA_SIGINFO) && a->sa_handler == SIG_IGN;
 }
 
+/* Whether the exec'ing thread had a timer: only then one again when the
+ * exec fails (a launcher's child, armed at its first allocation, may have
+ * reset every signal's action before an exec that failed). */
+static OTP_TLS bool exec_had_timer;
+
 void otp_cpu_before_exec(void)
 {
     otp_thread_t *t = otp_thread_self();
-    if (!t || !atomic_load(&t->has_timer))
+    exec_had_timer = t && atomic_load(&t->has_timer);
+    if (!exec_had_timer)
         return;
     /* Delete the timer with SIGPROF blocked, then let a signal that was
      * already pending arrive here, while our handler is still installed:
@@ -821,7 +827,8 @@ void otp_cpu_exec_disposition(bool before)
 
 void otp_cpu_after_failed_exec(void)
 {
-    otp_cpu_arm(otp_thread_self());
+    if (exec_had_timer)
+        otp_cpu_arm(otp_thread_self());
 }
 
 void otp_cpu_handler_stats(double *p50_us, double *p99_us, uint64_t *n)

@@ -40,6 +40,22 @@ for how in fork sys_fork sys_clone sys_clone3; do
     [ "$(pprof_cum "$pf" child_work)" = "0" -a "$(pprof_cum "$pf" parent_work)" != "0" ]
 done
 
+# A multi-threaded process forks as launchers do (Chromium's): the child
+# resets every signal's action with raw system calls and spends 80 ms of
+# CPU before its exec. A timer armed at the fork killed it with SIGPROF
+# (the GPU process Chromium launches this way never started); as bare,
+# it execs and exits 0. A child of such a parent that lives on (it
+# allocates, then computes) is still profiled.
+rm -rf "$WORK/out"
+out=$(under_agent -- "$PROGS/launcher" reset_exec 80)
+check "multi-threaded launcher: its child, signals reset raw, execs as bare ($out)" grep -q ': exit 0$' <<<"$out"
+rm -rf "$WORK/out"
+out=$(under_agent -- "$PROGS/launcher" worker 500)
+cpid=$(sed -n 's/^child \([0-9]*\):.*/\1/p' <<<"$out")
+cf=$(ls "$WORK"/out/launcher."${cpid:-x}".*.cpu.pb.gz 2>/dev/null | head -1)
+ms=$(go tool pprof -top -unit=ms "$cf" 2>/dev/null | awk '$NF == "child_work" { sub("ms", "", $4); print $4 }')
+check "multi-threaded parent's worker child: child_work holds ${ms:-0} of its 500 ms" within "${ms:-0}" 500 100
+
 # A single-threaded program forks after the agent's thread started, as
 # a script does: right after each fork it reads its thread count, as
 # Python 3.12 and later do at every os.fork() (they print a
