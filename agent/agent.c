@@ -75,7 +75,7 @@ static _Atomic int phase OTP_STARTUP_DATA;
 static pthread_mutex_t lc_lock OTP_STARTUP_DATA = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int quiesced OTP_STARTUP_DATA;
 static _Atomic int64_t lazy_after_ns OTP_STARTUP_DATA; /* no lazy start before this */
-static _Atomic int64_t fork_quiet_ns;                    /* nor before this (leave_before_fork) */
+static _Atomic int fork_quiet_allocs; /* nor in the forking thread's next allocations (leave_before_fork) */
 static _Atomic int app_threads OTP_STARTUP_DATA; /* live app threads (main, created, pre-existing) */
 static otp_thread_t *main_thread OTP_STARTUP_DATA;
 static pthread_key_t exit_key OTP_STARTUP_DATA;
@@ -451,7 +451,7 @@ static bool heap_slow(uintptr_t ra, size_t size)
 /* Normal context, cheap: the flusher may be started now if the process
  * has lived long enough (called on the heap slow path; ra: the app's call
  * site, nothing is started from inside the dynamic loader). True when it
- * was not, only because a fork has just returned (fork_quiet_ns). */
+ * was not, only because a fork has just returned (fork_quiet_allocs). */
 static bool kick(uintptr_t ra)
 {
     if (OTP_LIKELY(otp_flusher_running()) || otp_tls_in_agent ||
@@ -463,9 +463,11 @@ static bool kick(uintptr_t ra)
         return false;
     if (lazy_waits())
         return false;
-    int64_t quiet = atomic_load_explicit(&fork_quiet_ns, memory_order_relaxed);
-    if (OTP_UNLIKELY(quiet) && quiet > otp_mono_ns())
+    if (OTP_UNLIKELY(atomic_load_explicit(&fork_quiet_allocs, memory_order_relaxed) > 0)) {
+        atomic_fetch_sub_explicit(&fork_quiet_allocs, 1, memory_order_relaxed);
         return true;
+    }
+
     /* Last, as the only system call here: not in a vfork child. */
     if (getpid() != otp_agent_pid)
         return false;
@@ -497,14 +499,20 @@ static bool kick(uintptr_t ra)
  * OTP_FORK_PATIENCE_MS to finish (a small export takes 1-3 ms), and
  * beyond that stays: a fork never waits for a long export (symbols
  * read for the first time, a slow OTLP backend). None starts in the parent
- * for OTP_FORK_QUIET_US after the fork (the app's first allocation
- * after it would otherwise start one, before Python's count, which
- * comes within microseconds); then it comes back as at start, at an
+ * until the forking thread has made OTP_FORK_QUIET_ALLOCS allocations
+ * after the fork (the app's first allocation after it would otherwise
+ * start one, before Python's count, which comes a few allocations later).
+ * Counted in allocations, not time: after a quiet of 500 us of wall time,
+ * a parent preempted right after its fork (its child run first, a loaded
+ * machine) found the quiet over, and so did one whose copy-on-write page
+ * faults after the fork took that much CPU where page faults are slow
+ * (with a quiet in CPU time); either way its count read 2 at one fork in
+ * 4. Then it comes back as at start, at an
  * allocation after a sample. A start that the quiet refused is asked for
  * again at every allocation until it is made, not at the next sample
  * only: a shell's allocations after a sample mostly follow a fork of its,
  * and its thread would never come back. */
-#define OTP_FORK_QUIET_US 500
+#define OTP_FORK_QUIET_ALLOCS 16
 #define OTP_FORK_PATIENCE_MS 5
 static void leave_before_fork(void)
 {
@@ -560,8 +568,15 @@ void otp_agent_fork_parent(void)
         return;
     fork_from = 0;
     otp_loader_fork_parent();
-    if (atomic_load(&app_threads) == 1)
-        atomic_store(&fork_quiet_ns, otp_mono_ns() + (int64_t)OTP_FORK_QUIET_US * 1000);
+    if (atomic_load(&app_threads) == 1) {
+        atomic_store(&fork_quiet_allocs, OTP_FORK_QUIET_ALLOCS);
+        /* Each of those allocations takes the slow path, to be counted. */
+        if (!kick_forced) {
+            kick_forced = 1;
+            kick_saved = otp_tls_heap_left;
+            otp_tls_heap_left = -1;
+        }
+    }
     pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }
 
