@@ -40,7 +40,6 @@
 /* See handler(): longer handler times were preemption. */
 #define HANDLER_NS_MAX 50000
 
-static _Atomic int cpu_started OTP_STARTUP_DATA; /* this process has had a CPU profile */
 static _Atomic int cpu_on OTP_STARTUP_DATA;
 static int64_t period_ns OTP_STARTUP_DATA; /* configured: 1 s / cpu.frequency_hz */
 static _Atomic int cpu_shift OTP_STARTUP_DATA; /* the budget's: periods are period_ns << cpu_shift */
@@ -564,18 +563,12 @@ int otp_cpu_init(void)
      * the app keeps seeing it blocked. */
     otp_vmask_thread_start(otp_vmask_prof_blocked());
     atomic_store(&cpu_on, 1);
-    atomic_store(&cpu_started, 1);
     return 0;
 }
 
 bool otp_cpu_active(void)
 {
     return atomic_load(&cpu_on) != 0;
-}
-
-bool otp_cpu_started(void)
-{
-    return atomic_load(&cpu_started) != 0;
 }
 
 static _Atomic uint64_t untimed;

@@ -15,9 +15,6 @@
 /* Installs the handler if SIGPROF is free (SIG_DFL/SIG_IGN). 0 or -1. */
 int otp_cpu_init(void);
 bool otp_cpu_active(void);
-/* True once otp_cpu_init has succeeded, also after otp_cpu_stop: the
- * process has a CPU profile to finish. */
-bool otp_cpu_started(void);
 /* Arms a timer for slot t, whose thread is t->tid; first expiry random
  * within one period. Callable from any thread. */
 void otp_cpu_arm(otp_thread_t *t);

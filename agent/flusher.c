@@ -121,16 +121,9 @@ void otp_flusher_drain_soon(void)
 
 static void refresh_name(otp_thread_t *t)
 {
-    char path[64], buf[32];
-    snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)atomic_load(&t->tid));
-    ssize_t n = otp_read_file(path, buf, sizeof buf);
-    if (n <= 0)
-        return;
-    if (buf[n - 1] == '\n')
-        buf[n - 1] = '\0';
-    size_t len = strnlen(buf, sizeof t->name - 1);
-    memcpy(t->name, buf, len);
-    t->name[len] = '\0';
+    char name[sizeof t->name];
+    if (otp_thread_comm(atomic_load(&t->tid), name, sizeof name))
+        memcpy(t->name, name, sizeof name);
 }
 
 static void refresh_names(void)
@@ -241,10 +234,12 @@ static void add_foreign(void *ctx, pid_t tid, const char *name, int64_t ns, int6
     otp_summary_add_cpu(pc, count);
 }
 
-/* The CPU time of threads no signal samples (foreign.h). */
+/* The CPU time of threads no signal samples (foreign.h), while the
+ * process has a CPU profile (also at the final export, after the timers
+ * stopped). */
 static void scan_foreign(bool final)
 {
-    if (otp_cpu_started())
+    if (otp_cpu_owns_sigprof())
         otp_foreign_scan(otp_gettid(), final, 1000000000LL / otp_cfg.cpu_frequency_hz, add_foreign, NULL);
 }
 
@@ -368,7 +363,7 @@ static void *flusher_main(void *arg)
     otp_tls_in_agent = 1;
     atomic_store(&thread_tid, otp_gettid());
     atomic_store(&cpu_tid, atomic_load(&thread_tid));
-    prctl(PR_SET_NAME, "otprof-flush", 0, 0, 0);
+    prctl(PR_SET_NAME, OTP_AGENT_THREAD_NAME, 0, 0, 0);
     otp_vm_own_stack();
     /* The libraries this thread loads, and what they open, never behind
      * the numbers of the app's closed stdin, stdout or stderr (see

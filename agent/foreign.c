@@ -4,7 +4,6 @@
 #include "foreign.h"
 
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,10 +15,6 @@
 #include "summary.h"
 #include "sys.h"
 #include "thread.h"
-
-/* The name the flusher gives itself (flusher.c); the threads it starts
- * (libcurl's resolver) inherit it. */
-#define AGENT_THREAD_NAME "otprof-flush"
 
 typedef struct ent {
     pid_t tid;
@@ -122,18 +117,8 @@ static void visit(void *ctx, const char *name)
         memset(e, 0, sizeof *e);
         fresh = true;
         e->tid = tid;
-        char path[64], buf[32];
-        snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tid);
-        ssize_t n = otp_read_file(path, buf, sizeof buf);
-        if (n > 0 && buf[n - 1] == '\n')
-            n--;
-        if (n < 0)
-            n = 0;
-        if ((size_t)n >= sizeof e->name)
-            n = sizeof e->name - 1;
-        memcpy(e->name, buf, (size_t)n);
-        e->name[n] = '\0';
-        e->agent = strcmp(e->name, AGENT_THREAD_NAME) == 0;
+        otp_thread_comm(tid, e->name, sizeof e->name);
+        e->agent = strcmp(e->name, OTP_AGENT_THREAD_NAME) == 0;
     }
     e->gen = gen;
     if (e->agent)

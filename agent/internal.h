@@ -47,6 +47,9 @@
 
 /* Hard limits; config values are clamped to them. */
 #define OTP_MAX_FRAMES 256
+/* The name the agent's thread gives itself; the threads it starts
+ * (libcurl's resolver) inherit it. */
+#define OTP_AGENT_THREAD_NAME "otprof-flush"
 #define OTP_MAX_THREADS 4096
 
 #define OTP_VERSION "0.1.0"

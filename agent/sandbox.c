@@ -43,6 +43,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -61,8 +62,6 @@
 static _Atomic int dormant;
 static atomic_flag said = ATOMIC_FLAG_INIT;
 
-/* The flusher's thread name (flusher.c names it with PR_SET_NAME). */
-#define FLUSHER_COMM "otprof-flush"
 /* How long to wait for a flusher that had nothing to export to end. */
 #define FLUSHER_GONE_MS 3000
 
@@ -75,9 +74,8 @@ static void find_flusher(void *vctx, const char *name)
     find_ctx_t *c = vctx;
     if (name[0] < '0' || name[0] > '9' || c->found)
         return;
-    char path[64], comm[32];
-    snprintf(path, sizeof path, "/proc/self/task/%s/comm", name);
-    if (otp_read_file(path, comm, sizeof comm) > 0 && strncmp(comm, FLUSHER_COMM, strlen(FLUSHER_COMM)) == 0)
+    char comm[16];
+    if (otp_thread_comm((pid_t)atoi(name), comm, sizeof comm) && strcmp(comm, OTP_AGENT_THREAD_NAME) == 0)
         c->found = true;
 }
 

@@ -144,6 +144,21 @@ int otp_ftruncate(int fd, off_t len)
     return rc;
 }
 
+bool otp_thread_comm(pid_t tid, char *out, size_t cap)
+{
+    char path[64], buf[32];
+    snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tid);
+    ssize_t n = otp_read_file(path, buf, sizeof buf);
+    if (n <= 0 || cap == 0)
+        return false;
+    if (buf[n - 1] == '\n')
+        n--;
+    size_t len = (size_t)n < cap - 1 ? (size_t)n : cap - 1;
+    memcpy(out, buf, len);
+    out[len] = '\0';
+    return true;
+}
+
 ssize_t otp_read_file(const char *path, char *buf, size_t cap)
 {
     if (cap == 0)

@@ -69,6 +69,9 @@ size_t otp_strlcpy(char *dst, const char *src, size_t cap);
 /* Reads a whole (small) file into buf, NUL-terminated. Returns bytes read
  * or -errno. No malloc. */
 ssize_t otp_read_file(const char *path, char *buf, size_t cap);
+/* The name of this process's thread tid (its comm, without the newline)
+ * into out[cap]; false when it cannot be read (the thread is gone). */
+bool otp_thread_comm(pid_t tid, char *out, size_t cap);
 
 /* Path of the running executable (/proc/self/exe); "" if unknown. */
 const char *otp_exe_path(void);

@@ -208,15 +208,14 @@ static int dup_onto(int old, int fd, int flags, bool three)
             /* On 0-2 the agent holds only placeholders (agent/fds.h),
              * which nothing reads or writes: the app takes the number at
              * once, where an export could keep it waiting for seconds. */
-            bool held = old != fd && fd <= 2 && otp_fd_owned(fd);
-            if (held)
+            if (old != fd && fd <= 2 && otp_fd_owned(fd)) {
                 otp_fd_give_up(fd);
-            else if (old != fd && otp_fd_owned(fd))
-                wait_released(fd);
-            if (held)
                 otp_fd_close_begin_held();
-            else
+            } else {
+                if (old != fd && otp_fd_owned(fd))
+                    wait_released(fd);
                 otp_fd_close_begin();
+            }
             bool taken = old != fd && otp_fd_owned(fd) && tries < 1000;
             /* Taken again meanwhile: tried once more, as for the
              * kernel's EBUSY (the last try goes ahead). */
