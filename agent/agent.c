@@ -805,6 +805,8 @@ static bool address_space_ok(void)
 void otp_agent_init(void)
 {
     int64_t t0 = otp_mono_ns();
+    /* Before any work of ours (otp_flusher_set_prestart). */
+    int64_t prestart = otp_cfg.agent_enabled && otp_cfg.cpu_enabled ? otp_clock_ns(CLOCK_PROCESS_CPUTIME_ID) : 0;
     otp_tls_in_agent = 1;
     otp_agent_pid = getpid();
     /* Before anything allocates: the allocator's fork steps are among
@@ -865,6 +867,7 @@ void otp_agent_init(void)
     atomic_store(&app_threads, 1 + n_early);
     if (otp_cfg.cpu_enabled && otp_cpu_init() == 0) {
         otp_cpu_set_sample_hook(on_cpu_sample);
+        otp_flusher_set_prestart(prestart);
         otp_cpu_arm(main_slot);
         for (int i = 0; i < n_early; i++)
             otp_cpu_arm(early[i]);

@@ -74,6 +74,7 @@ static uint64_t cpu_dropped_seen;
 
 static bool export_ready, seq_probed;
 static _Atomic bool had_data OTP_STARTUP_DATA; /* anything was ever drained */
+static _Atomic int64_t prestart_ns; /* otp_flusher_set_prestart, until added */
 
 static void ensure_export(void)
 {
@@ -234,6 +235,31 @@ static void add_foreign(void *ctx, pid_t tid, const char *name, int64_t ns, int6
     otp_summary_add_cpu(pc, count);
 }
 
+void otp_flusher_set_prestart(int64_t ns)
+{
+    atomic_store(&prestart_ns, ns);
+}
+
+/* The first CPU profile written says how much CPU the process had used
+ * before the agent started (otp_flusher_set_prestart): not as samples,
+ * since the agent cannot tell an exec'd image's start from the work of an
+ * earlier image of the same process, which may have been profiled
+ * already (a script's `exec prog` after its work). */
+static char prestart_note[192];
+
+static const char *prestart_comment(void)
+{
+    int64_t ns = atomic_load_explicit(&prestart_ns, memory_order_relaxed);
+    if (OTP_LIKELY(ns <= 0))
+        return "";
+    snprintf(prestart_note, sizeof prestart_note,
+             "start: %.1f ms of CPU before the agent started (exec, dynamic loading, earlier constructors, an "
+             "earlier image's work), in no sample",
+             (double)ns / 1e6);
+    return prestart_note;
+}
+
+/* The CPU time of threads no signal samples (foreign.h). */
 /* The CPU time of threads no signal samples (foreign.h), while the
  * process has a CPU profile (also at the final export, after the timers
  * stopped). */
@@ -293,9 +319,9 @@ static void export_interval(bool final)
     cpu.period = 1000000000LL / otp_cfg.cpu_frequency_hz;
     cpu.nvalues = 2;
     const char *ends = final ? final_note : "";
-    const char *notes[3] = {otp_budget_note(), otp_memcap_note(OTP_PROFILE_CPU), ends};
+    const char *notes[4] = {otp_budget_note(), otp_memcap_note(OTP_PROFILE_CPU), prestart_comment(), ends};
     cpu.comments = notes;
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         if (notes[i][0])
             notes[cpu.ncomments++] = notes[i];
     uint64_t dropped = otp_cpu_dropped();
@@ -327,6 +353,8 @@ static void export_interval(bool final)
                 otp_heap_annotate(sym, final, ends);
             otp_batch_t b = {have_cpu || retry ? &cpu : NULL, heap, sym, seq, final};
             otp_export_batch(&b);
+            if (b.cpu)
+                atomic_store(&prestart_ns, 0);
             if (final)
                 otp_summary_symbolize(sym);
         }
@@ -636,6 +664,7 @@ void otp_flusher_atfork_child(void)
     cpu_agg = NULL;
     sym = NULL;
     export_ready = false;
+    atomic_store(&prestart_ns, 0); /* the parent's start, not the child's */
     atomic_store(&had_data, false);
     seq = 0;
     seq_probed = false;

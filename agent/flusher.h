@@ -20,6 +20,10 @@ typedef struct otp_flusher_hooks {
     void (*every_interval)(void);
 } otp_flusher_hooks_t;
 
+/* The CPU the process had used when the agent started (its exec, the
+ * dynamic loader's relocations, constructors that ran before ours): no
+ * signal can sample it; the first CPU profile written says how much. */
+void otp_flusher_set_prestart(int64_t ns);
 /* Start of the first interval is now; hooks are kept (NULL: unchanged). */
 void otp_flusher_init(const otp_flusher_hooks_t *h);
 /* Starts the thread (no-op if it runs). 0 or -errno (said, but for

@@ -66,4 +66,20 @@ under_agent -- "$PROGS/short_threads" 150 20 >/dev/null 2>&1
 f=$(ls "$WORK"/out/short_threads.*.cpu.pb.gz 2>/dev/null | head -1)
 fm=$([ -n "$f" ] && foreign_ms "$f" || echo missing)
 check "150 pthreads of 20 ms, one after another: ${fm} ms under $FN (0)" [ "$fm" = 0 ]
+# The CPU a process used before the agent started in it (its exec, the
+# loader's relocations, a library's constructor that ran first) is in no
+# sample: the first CPU profile says how much, in a comment. A
+# constructor of 200 ms before the agent's, then 0.4 s of work. And a
+# process that only starts and exits still writes no profile.
+rm -rf "$WORK/out"
+out=$(env -u OTPROF_CONFIG OTPROF_EXPORT_OUTPUT_DIR="$WORK/out" LD_PRELOAD="$AGENT $PROGS/libslowinit.so" "$PROGS/forker" 0.4 2>&1)
+pre=$(sed -n 's/^slowinit_cpu_ms=//p' <<<"$out")
+ppid=$(sed -n 's/^parent \([0-9]*\) child.*/\1/p' <<<"$out")
+f=$(ls "$WORK"/out/forker."${ppid:-x}".0.cpu.pb.gz 2>/dev/null)
+said=$([ -n "$f" ] && "$ROOT/tests/tools/profsum.py" "$f" | sed -n 's/^start_ms //p')
+check "200 ms of CPU before the agent started: its first profile says ${said:-nothing} ms, of the ${pre:-?} ms used then" \
+  within "${said:-0}" "${pre:-0}" 20
+rm -rf "$WORK/out"
+under_agent -- /bin/true
+check "/bin/true: no profile written ($(ls "$WORK"/out 2>/dev/null | wc -l) files)" [ -z "$(ls "$WORK"/out 2>/dev/null)" ]
 finish

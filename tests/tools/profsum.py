@@ -10,6 +10,8 @@
                        label, spaces as _; '-' if none)
     dropped N          samples the agent took but could not keep (its
                        "dropped N samples" comments)
+    start_ms X         CPU the processes had used before the agent started
+                       in them (their "start: X ms" comments), in ms
     loader N DEEP      samples whose leaf is in the dynamic loader, and how
                        many of them have more than that one frame"""
 import re, subprocess, sys
@@ -22,6 +24,7 @@ by_tid = defaultdict(int)
 tid_name = {}
 files = 0
 dropped = 0
+start_ms = 0.0
 nsamples = 0
 loader = loader_deep = 0
 for path in sys.argv[1:]:
@@ -35,6 +38,9 @@ for path in sys.argv[1:]:
         m = re.match(r'Comment: dropped (\d+) samples', ln)
         if m:
             dropped += int(m.group(1))
+        m = re.match(r'Comment: start: ([\d.]+) ms of CPU before the agent started', ln)
+        if m:
+            start_ms += float(m.group(1))
     i = lines.index('Samples:') + 1
     header = lines[i].split()
     col = header.index('cpu/nanoseconds') if 'cpu/nanoseconds' in header else len(header) - 1
@@ -91,6 +97,7 @@ print('total_ms %.0f' % (total / 1e6))
 print('named_pct %.0f' % (100.0 * named / total if total else 0))
 print('samples', nsamples)
 print('dropped', dropped)
+print('start_ms %.0f' % start_ms)
 print('loader', loader, loader_deep)
 print('top', ' '.join(f for f, _ in sorted(by_fn.items(), key=lambda kv: -kv[1])[:8]))
 for tid, v in sorted(by_tid.items(), key=lambda kv: -kv[1]):
