@@ -18,15 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "progs.h"
+
 static volatile uint64_t sink;
 static volatile int stop;
-
-static double thread_cpu_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 __attribute__((noinline)) static void child_work(double ms)
 {

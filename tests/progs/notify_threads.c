@@ -19,21 +19,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "progs.h"
+
 static _Atomic int calls, bad_values;
 static _Atomic long cb_us;
 
-static double thread_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 __attribute__((noinline)) static void notify_burn(double ms)
 {
-    double end = thread_ms() + ms;
+    double end = thread_cpu_ms() + ms;
     volatile double s = 0;
-    while (thread_ms() < end)
+    while (thread_cpu_ms() < end)
         for (int i = 1; i < 20000; i++)
             s += 1.0 / i;
 }
@@ -47,7 +42,7 @@ static void callback(union sigval v)
     notify_burn(burn_ms);
     /* The thread's CPU from its start: each callback has a thread of
      * its own. */
-    cb_us += (long)(thread_ms() * 1000);
+    cb_us += (long)(thread_cpu_ms() * 1000);
     calls++;
 }
 
