@@ -467,7 +467,6 @@ static bool kick(uintptr_t ra)
         atomic_fetch_sub_explicit(&fork_quiet_allocs, 1, memory_order_relaxed);
         return true;
     }
-
     /* Last, as the only system call here: not in a vfork child. */
     if (getpid() != otp_agent_pid)
         return false;
@@ -507,11 +506,11 @@ static bool kick(uintptr_t ra)
  * machine) found the quiet over, and so did one whose copy-on-write page
  * faults after the fork took that much CPU where page faults are slow
  * (with a quiet in CPU time); either way its count read 2 at one fork in
- * 4. Then it comes back as at start, at an
- * allocation after a sample. A start that the quiet refused is asked for
- * again at every allocation until it is made, not at the next sample
- * only: a shell's allocations after a sample mostly follow a fork of its,
- * and its thread would never come back. */
+ * 4. Then it comes back as at start, at an allocation after a sample.
+ * A start that the quiet refused is asked for again at every allocation
+ * until it is made, not at the next sample only: a shell's allocations
+ * after a sample mostly follow a fork of its, and its thread would never
+ * come back. */
 #define OTP_FORK_QUIET_ALLOCS 16
 #define OTP_FORK_PATIENCE_MS 5
 static void leave_before_fork(void)

@@ -74,7 +74,7 @@ static uint64_t cpu_dropped_seen;
 
 static bool export_ready, seq_probed;
 static _Atomic bool had_data OTP_STARTUP_DATA; /* anything was ever drained */
-static _Atomic int64_t prestart_ns; /* otp_flusher_set_prestart, until added */
+static _Atomic int64_t prestart_ns; /* otp_flusher_set_prestart, until a CPU profile said it */
 
 static void ensure_export(void)
 {
@@ -259,7 +259,6 @@ static const char *prestart_comment(void)
     return prestart_note;
 }
 
-/* The CPU time of threads no signal samples (foreign.h). */
 /* The CPU time of threads no signal samples (foreign.h), while the
  * process has a CPU profile (also at the final export, after the timers
  * stopped). */
