@@ -395,22 +395,29 @@ void otp_agent_thread_begin(otp_thread_t *t)
 static OTP_TLS int kick_forced;
 static OTP_TLS int64_t kick_saved;
 
+/* This thread's next allocation takes the heap slow path, whatever its
+ * countdown says. Signal-safe (TLS only). */
+static void force_slow_path(void)
+{
+    if (kick_forced)
+        return;
+    kick_forced = 1;
+    kick_saved = otp_tls_heap_left;
+    otp_tls_heap_left = -1;
+}
+
 static void on_cpu_sample(void)
 {
     if (OTP_UNLIKELY(otp_unwind_pending()) && !kick_forced && !otp_tls_in_agent) {
         /* No stacks yet: the next allocation loads the unwinder. */
-        kick_forced = 1;
-        kick_saved = otp_tls_heap_left;
-        otp_tls_heap_left = -1;
+        force_slow_path();
         return;
     }
     if (OTP_LIKELY(otp_flusher_running()) || kick_forced ||
         atomic_load_explicit(&phase, memory_order_relaxed) != PH_ON || atomic_load(&quiesced) ||
         lazy_waits())
         return;
-    kick_forced = 1;
-    kick_saved = otp_tls_heap_left;
-    otp_tls_heap_left = -1;
+    force_slow_path();
 }
 
 static bool kick(uintptr_t ra);
@@ -418,15 +425,6 @@ static bool kick(uintptr_t ra);
 static bool heap_slow(uintptr_t ra, size_t size)
 {
     bool forced = false;
-    if (OTP_UNLIKELY(atomic_load_explicit(&arm_at_alloc, memory_order_relaxed)) && !otp_tls_in_agent &&
-        !otp_tls_vforked && getpid() == otp_agent_pid) {
-        otp_thread_t *t = atomic_exchange(&arm_at_alloc, NULL);
-        if (t) {
-            otp_tls_in_agent++;
-            otp_cpu_arm(t);
-            otp_tls_in_agent--;
-        }
-    }
     if (OTP_UNLIKELY(kick_forced))
         need_unwinder(ra, false);
     if (OTP_UNLIKELY(kick_forced) && !otp_tls_in_agent && getpid() == otp_agent_pid) {
@@ -438,13 +436,16 @@ static bool heap_slow(uintptr_t ra, size_t size)
             otp_tls_heap_left = kick_saved - (int64_t)size;
             forced = otp_tls_heap_left >= 0;
         }
+        /* A fork child's timer, held back until now (otp_agent_fork_child). */
+        otp_thread_t *t = atomic_load_explicit(&arm_at_alloc, memory_order_relaxed);
+        if (OTP_UNLIKELY(t) && atomic_exchange(&arm_at_alloc, NULL) == t) {
+            otp_tls_in_agent++;
+            otp_cpu_arm(t);
+            otp_tls_in_agent--;
+        }
     }
-    if (kick(ra) && forced) {
-        /* Not now, just after a fork: the next allocation asks again. */
-        kick_forced = 1;
-        kick_saved = otp_tls_heap_left;
-        otp_tls_heap_left = -1;
-    }
+    if (kick(ra) && forced)
+        force_slow_path(); /* not now, just after a fork: the next allocation asks again */
     return forced;
 }
 
@@ -569,12 +570,7 @@ void otp_agent_fork_parent(void)
     otp_loader_fork_parent();
     if (atomic_load(&app_threads) == 1) {
         atomic_store(&fork_quiet_allocs, OTP_FORK_QUIET_ALLOCS);
-        /* Each of those allocations takes the slow path, to be counted. */
-        if (!kick_forced) {
-            kick_forced = 1;
-            kick_saved = otp_tls_heap_left;
-            otp_tls_heap_left = -1;
-        }
+        force_slow_path(); /* each of those allocations, to be counted */
     }
     pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }
@@ -629,11 +625,7 @@ void otp_agent_fork_child(void)
             otp_cpu_arm(otp_thread_self());
         } else {
             atomic_store(&arm_at_alloc, otp_thread_self());
-            if (!kick_forced) {
-                kick_forced = 1;
-                kick_saved = otp_tls_heap_left;
-                otp_tls_heap_left = -1;
-            }
+            force_slow_path();
         }
         otp_tls_in_agent = saved;
     }

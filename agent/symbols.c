@@ -101,6 +101,7 @@ typedef struct elf_obj {
     size_t dbg_size;
     bool no_dbg;         /* searched for a debug file and found none */
     size_t dbg_file;     /* a debug file found for DWARF only (dbg not mapped): its size */
+    size_t inflated;     /* dwarf_may_open: what opening its DWARF inflates, plus 1 (0: not known yet) */
     seg_t *segs;
     size_t nsegs;
     /* The chosen ELF symbol table (.symtab, the debug file's, .dynsym),
@@ -1396,21 +1397,24 @@ static size_t elf_inflated(const uint8_t *data, size_t size)
  * it. That work waits until it is within the overhead budget's share of
  * the CPU the process has used (agent.max_overhead_percent, 1% by
  * default; with no budget, no wait), so a short process does not pay it
- * for a handful of samples: a
- * python3 of 0.4 s of CPU with its samples in libm paid 20-25 ms at its
- * exit for their source lines. A debug file not mapped (the object has
+ * for a handful of samples: a python3 of 0.4 s of CPU with its samples in
+ * libm paid 20-25 ms at its exit for their source lines. A debug file not mapped (the object has
  * its own symbol table) counts as inflating to three times its size. Big
  * DWARF (object and debug file together) also waits until the process
  * has lived a little, and is never opened at exit. */
 #define OTP_DWARF_INFLATE_NS 10
 
-static bool dwarf_may_open(const otp_symbolizer_t *s, const elf_obj_t *o)
+static bool dwarf_may_open(const otp_symbolizer_t *s, elf_obj_t *o)
 {
     if (o->size + o->dbg_size > OTP_DWARF_BIG &&
         (exiting() || otp_mono_ns() - s->born_ns < OTP_DWARF_BIG_AGE_NS))
         return false;
-    size_t inflated = elf_inflated(o->data, o->size) +
+    /* Asked again at each lookup until it says yes: the sections are
+     * read once. */
+    if (!o->inflated)
+        o->inflated = 1 + elf_inflated(o->data, o->size) +
                       (o->dbg ? elf_inflated(o->dbg, o->dbg_size) : o->dbg_file * 3);
+    size_t inflated = o->inflated - 1;
     if (inflated == 0) return true;
     if (otp_cfg.max_overhead_milli <= 0) return true; /* no budget */
     int64_t cpu = otp_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
